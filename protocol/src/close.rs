@@ -1,0 +1,56 @@
+//! WebSocket close codes and reasons the server sends when it ends a connection.
+//!
+//! Standard codes (RFC 6455) where one fits; 4000-4999 (reserved for applications)
+//! otherwise. The reason text is short (a close frame's reason is at most 123 bytes)
+//! and says what was wrong, so a user or operator reading it can act on it.
+
+/// A close code with its meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CloseCode(pub u16);
+
+/// The server is shutting down; reconnect later.
+pub const GOING_AWAY: CloseCode = CloseCode(1001);
+/// A frame did not decode as the Yjs protocol, or held an update that CRDT rejected.
+pub const INVALID_DATA: CloseCode = CloseCode(1007);
+/// The client broke a rule (for example a text frame where binary was expected).
+pub const POLICY: CloseCode = CloseCode(1008);
+/// A frame was larger than the server's limit.
+pub const TOO_BIG: CloseCode = CloseCode(1009);
+/// The server failed; the board is intact, reconnect and resync.
+pub const INTERNAL: CloseCode = CloseCode(1011);
+/// The client could not keep up with the board; reconnect and resync.
+pub const TOO_SLOW: CloseCode = CloseCode(4408);
+/// The board does not exist.
+pub const BOARD_NOT_FOUND: CloseCode = CloseCode(4404);
+/// A change could not be saved; it was not applied for anyone. Reconnect and resync:
+/// the client still holds the change and will send it again.
+pub const NOT_SAVED: CloseCode = CloseCode(4503);
+
+/// Longest reason a close frame can carry, in bytes.
+pub const MAX_REASON_BYTES: usize = 123;
+
+/// Cuts `reason` to fit a close frame, on a character boundary.
+pub fn fit_reason(reason: &str) -> &str {
+    if reason.len() <= MAX_REASON_BYTES {
+        return reason;
+    }
+    let mut end = MAX_REASON_BYTES;
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_cut_on_char_boundaries() {
+        assert_eq!(fit_reason("short"), "short");
+        let long = "é".repeat(100);
+        let cut = fit_reason(&long);
+        assert!(cut.len() <= MAX_REASON_BYTES);
+        assert_eq!(cut.len() % 2, 0);
+    }
+}

@@ -1,0 +1,138 @@
+//! WebSocket frames: one or more protocol messages, back to back.
+//!
+//! The Yjs sync protocol (as `y-protocols` speaks it) opens with a handshake: each side
+//! sends *sync step 1* (its state vector), and answers the other's step 1 with *sync
+//! step 2* (the update holding everything the other side lacks). From then on each local
+//! change travels as a *sync update*. Every message starts with a varuint type:
+//!
+//! | type | message | body |
+//! | --- | --- | --- |
+//! | 0 | sync | varuint sub-type (0 step 1, 1 step 2, 2 update), then a var-length buffer |
+//! | 1 | awareness | a var-length buffer holding an awareness update |
+//! | 2 | auth | varuint (0 = permission denied), then a var-length string reason |
+//! | 3 | query awareness | nothing |
+//! | 100 | Commonboard application message | a var-length buffer holding JSON |
+//!
+//! Messages are self-delimiting, so several may share one frame; [`decode_frame`]
+//! reads them all. Clients that do not know type 100 never receive it unless they
+//! first sent one themselves (see [`crate::app`]).
+
+use yrs::encoding::read::Cursor;
+use yrs::encoding::write::Write;
+use yrs::sync::protocol::MessageReader;
+use yrs::updates::decoder::DecoderV1;
+use yrs::updates::encoder::{Encode, Encoder, EncoderV1};
+
+pub use yrs::sync::protocol::{Message, SyncMessage};
+pub use yrs::sync::awareness::{AwarenessUpdate, AwarenessUpdateEntry};
+
+use serde::de::DeserializeOwned;
+
+use crate::app::{ClientMessage, ServerMessage};
+
+/// Message type of Commonboard's application messages. `y-protocols` uses 0 to 3 and
+/// Hocuspocus 0 to 8; 100 leaves room for both to grow.
+pub const MSG_APP: u8 = 100;
+
+/// Why a frame could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The frame held no message at all.
+    #[error("empty frame")]
+    Empty,
+    /// The bytes are not a sequence of Yjs protocol messages.
+    #[error("malformed message: {0}")]
+    Malformed(#[from] yrs::encoding::read::Error),
+    /// A message type this protocol does not define.
+    #[error("unknown message type {0}")]
+    UnknownType(u8),
+    /// An application message whose JSON does not match [`ClientMessage`].
+    #[error("malformed application message: {0}")]
+    App(#[from] serde_json::Error),
+}
+
+/// One decoded message: a standard Yjs message, or an application message of type `A`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded<A> {
+    /// A standard Yjs protocol message (sync, awareness, auth, query awareness).
+    Yjs(Message),
+    /// A Commonboard application message.
+    App(A),
+}
+
+/// A message a client sent to the server.
+pub type Incoming = Decoded<ClientMessage>;
+/// A message the server sent to a client.
+pub type FromServer = Decoded<ServerMessage>;
+
+/// Decodes every message of one WebSocket frame sent by a client.
+pub fn decode_frame(bytes: &[u8]) -> Result<Vec<Incoming>, DecodeError> {
+    decode_messages(bytes)
+}
+
+/// Decodes every message of one frame sent by the server (used by clients and tests).
+pub fn decode_server_frame(bytes: &[u8]) -> Result<Vec<FromServer>, DecodeError> {
+    decode_messages(bytes)
+}
+
+fn decode_messages<A: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<Decoded<A>>, DecodeError> {
+    let mut decoder = DecoderV1::new(Cursor::new(bytes));
+    let mut messages = Vec::with_capacity(1);
+    for message in MessageReader::new(&mut decoder) {
+        messages.push(match message? {
+            Message::Custom(MSG_APP, json) => Decoded::App(serde_json::from_slice(&json)?),
+            Message::Custom(other, _) => return Err(DecodeError::UnknownType(other)),
+            yjs => Decoded::Yjs(yjs),
+        });
+    }
+    if messages.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    Ok(messages)
+}
+
+/// Encodes messages back to back into one frame.
+pub fn encode_frame<'a>(messages: impl IntoIterator<Item = &'a Message>) -> Vec<u8> {
+    let mut encoder = EncoderV1::new();
+    for message in messages {
+        message.encode(&mut encoder);
+    }
+    encoder.to_vec()
+}
+
+/// A frame holding one sync step 1 message with the given state vector.
+pub fn sync_step1(state_vector: &yrs::StateVector) -> Vec<u8> {
+    encode_frame([&Message::Sync(SyncMessage::SyncStep1(state_vector.clone()))])
+}
+
+/// A frame holding one sync step 2 message (an update answering a step 1).
+pub fn sync_step2(update: Vec<u8>) -> Vec<u8> {
+    encode_frame([&Message::Sync(SyncMessage::SyncStep2(update))])
+}
+
+/// A frame holding one sync update message.
+pub fn sync_update(update: Vec<u8>) -> Vec<u8> {
+    encode_frame([&Message::Sync(SyncMessage::Update(update))])
+}
+
+/// A frame holding one awareness message.
+pub fn awareness(update: AwarenessUpdate) -> Vec<u8> {
+    encode_frame([&Message::Awareness(update)])
+}
+
+/// A frame holding one application message from the server.
+pub fn server_app(message: &ServerMessage) -> Vec<u8> {
+    app_frame(serde_json::to_vec(message).expect("server messages always serialize"))
+}
+
+/// A frame holding one application message from a client.
+pub fn client_app(message: &ClientMessage) -> Vec<u8> {
+    app_frame(serde_json::to_vec(message).expect("client messages always serialize"))
+}
+
+fn app_frame(json: Vec<u8>) -> Vec<u8> {
+    let mut encoder = EncoderV1::new();
+    encoder.write_var(MSG_APP);
+    encoder.write_buf(&json);
+    encoder.to_vec()
+}

@@ -1,0 +1,411 @@
+//! The board schema: the shared types inside a board's `Y.Doc`, their names and shapes.
+//!
+//! A board's document has four root maps:
+//!
+//! | root | type | holds |
+//! | --- | --- | --- |
+//! | `meta` | `Y.Map` | [`BoardMeta`]: title, template, creation time |
+//! | `notes` | `Y.Map<id, Y.Map>` | [`Note`]s: text (a `Y.Text`, so concurrent typing merges), position, size, colour, author, frame |
+//! | `frames` | `Y.Map<id, Y.Map>` | [`Frame`]s: titled areas that group notes |
+//! | `actions` | `Y.Map<id, Y.Map>` | [`Action`]s: next steps with an owner and a due date |
+//!
+//! Each note, frame and action is its own nested `Y.Map`, so that two people changing
+//! different fields of one note (one moves it, one recolours it) both keep their change.
+//! Field names are the constants of [`note`], [`frame`], [`action`] and [`meta`]; the
+//! web client reads the same names from the generated TypeScript. Readers are lenient:
+//! a missing or mistyped field reads as its default, because any Yjs client may write.
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+use yrs::types::ToJson;
+use yrs::{Any, GetString, Map, MapPrelim, MapRef, Out, ReadTxn, Text, TextPrelim, TransactionMut};
+
+/// Root map with the board's metadata.
+pub const META: &str = "meta";
+/// Root map of notes by id.
+pub const NOTES: &str = "notes";
+/// Root map of frames by id.
+pub const FRAMES: &str = "frames";
+/// Root map of actions by id.
+pub const ACTIONS: &str = "actions";
+
+/// Field names of the `meta` map.
+pub mod meta {
+    /// The board's title (string).
+    pub const TITLE: &str = "title";
+    /// The template the board was created from (string).
+    pub const TEMPLATE: &str = "template";
+    /// Creation time, milliseconds since the Unix epoch (number).
+    pub const CREATED_AT: &str = "createdAt";
+}
+
+/// Field names of a note's map.
+pub mod note {
+    /// The note's text (`Y.Text`).
+    pub const TEXT: &str = "text";
+    /// Left edge on the canvas, in canvas pixels (number).
+    pub const X: &str = "x";
+    /// Top edge on the canvas (number).
+    pub const Y: &str = "y";
+    /// Width (number).
+    pub const W: &str = "w";
+    /// Height (number).
+    pub const H: &str = "h";
+    /// Colour, one of [`super::NOTE_COLORS`] (string).
+    pub const COLOR: &str = "color";
+    /// Display name of who wrote it (string).
+    pub const AUTHOR: &str = "author";
+    /// Id of the frame it belongs to (string), absent or null when none.
+    pub const FRAME: &str = "frame";
+    /// Creation time, milliseconds since the Unix epoch (number).
+    pub const CREATED_AT: &str = "createdAt";
+}
+
+/// Field names of a frame's map.
+pub mod frame {
+    /// The frame's title (string).
+    pub const TITLE: &str = "title";
+    /// Left edge (number).
+    pub const X: &str = "x";
+    /// Top edge (number).
+    pub const Y: &str = "y";
+    /// Width (number).
+    pub const W: &str = "w";
+    /// Height (number).
+    pub const H: &str = "h";
+    /// Creation time, milliseconds since the Unix epoch (number).
+    pub const CREATED_AT: &str = "createdAt";
+}
+
+/// Field names of an action's map.
+pub mod action {
+    /// What is to be done (string).
+    pub const TEXT: &str = "text";
+    /// Who does it: a participant's name or free text (string).
+    pub const OWNER: &str = "owner";
+    /// Due date, `YYYY-MM-DD`, or empty (string).
+    pub const DUE: &str = "due";
+    /// Whether it is done (boolean).
+    pub const DONE: &str = "done";
+    /// Creation time, milliseconds since the Unix epoch (number).
+    pub const CREATED_AT: &str = "createdAt";
+}
+
+/// Colours a note may take, by name; the client maps them to its palette.
+pub const NOTE_COLORS: [&str; 6] = ["yellow", "pink", "green", "blue", "orange", "purple"];
+/// Size of a new note, in canvas pixels.
+pub const NOTE_SIZE: (f64, f64) = (160.0, 120.0);
+
+/// The board's metadata.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct BoardMeta {
+    pub title: String,
+    pub template: String,
+    pub created_at: f64,
+}
+
+/// A sticky note.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Note {
+    pub id: String,
+    pub text: String,
+    pub x: f64,
+    pub y: f64,
+    pub w: f64,
+    pub h: f64,
+    pub color: String,
+    pub author: String,
+    pub frame: Option<String>,
+    pub created_at: f64,
+}
+
+/// A titled area grouping notes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Frame {
+    pub id: String,
+    pub title: String,
+    pub x: f64,
+    pub y: f64,
+    pub w: f64,
+    pub h: f64,
+    pub created_at: f64,
+}
+
+/// A next step with an owner and a due date.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Action {
+    pub id: String,
+    pub text: String,
+    pub owner: String,
+    pub due: String,
+    pub done: bool,
+    pub created_at: f64,
+}
+
+/// The whole board read out of its document, in a stable order (by creation time, then id).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+pub struct BoardSnapshot {
+    pub meta: BoardMeta,
+    pub notes: Vec<Note>,
+    pub frames: Vec<Frame>,
+    pub actions: Vec<Action>,
+}
+
+/// Typed access to a board's document.
+pub struct Board {
+    meta: MapRef,
+    notes: MapRef,
+    frames: MapRef,
+    actions: MapRef,
+}
+
+impl Board {
+    /// Binds the root maps of `doc` (creating them if the document is new).
+    pub fn new(doc: &yrs::Doc) -> Self {
+        Board {
+            meta: doc.get_or_insert_map(META),
+            notes: doc.get_or_insert_map(NOTES),
+            frames: doc.get_or_insert_map(FRAMES),
+            actions: doc.get_or_insert_map(ACTIONS),
+        }
+    }
+
+    /// Writes the board's metadata.
+    pub fn set_meta(&self, txn: &mut TransactionMut, value: &BoardMeta) {
+        self.meta.insert(txn, meta::TITLE, value.title.as_str());
+        self.meta.insert(txn, meta::TEMPLATE, value.template.as_str());
+        self.meta.insert(txn, meta::CREATED_AT, value.created_at);
+    }
+
+    /// Adds a note, or replaces the note with the same id.
+    pub fn insert_note(&self, txn: &mut TransactionMut, value: &Note) {
+        let map = self.notes.insert(txn, value.id.as_str(), MapPrelim::default());
+        map.insert(txn, note::X, value.x);
+        map.insert(txn, note::Y, value.y);
+        map.insert(txn, note::W, value.w);
+        map.insert(txn, note::H, value.h);
+        map.insert(txn, note::COLOR, value.color.as_str());
+        map.insert(txn, note::AUTHOR, value.author.as_str());
+        map.insert(txn, note::CREATED_AT, value.created_at);
+        if let Some(frame) = &value.frame {
+            map.insert(txn, note::FRAME, frame.as_str());
+        }
+        map.insert(txn, note::TEXT, TextPrelim::new(value.text.as_str()));
+    }
+
+    /// Moves a note; returns false if there is no such note.
+    pub fn move_note(&self, txn: &mut TransactionMut, id: &str, x: f64, y: f64) -> bool {
+        let Some(Out::YMap(map)) = self.notes.get(txn, id) else {
+            return false;
+        };
+        map.insert(txn, note::X, x);
+        map.insert(txn, note::Y, y);
+        true
+    }
+
+    /// Replaces a note's text; returns false if there is no such note.
+    pub fn set_note_text(&self, txn: &mut TransactionMut, id: &str, text: &str) -> bool {
+        let Some(Out::YMap(map)) = self.notes.get(txn, id) else {
+            return false;
+        };
+        match map.get(txn, note::TEXT) {
+            Some(Out::YText(current)) => {
+                let len = current.len(txn);
+                current.remove_range(txn, 0, len);
+                current.insert(txn, 0, text);
+            }
+            _ => {
+                map.insert(txn, note::TEXT, TextPrelim::new(text));
+            }
+        }
+        true
+    }
+
+    /// Sets one field of a note to a plain value; returns false if there is no such note.
+    pub fn set_note_field(&self, txn: &mut TransactionMut, id: &str, field: &str, value: Any) -> bool {
+        let Some(Out::YMap(map)) = self.notes.get(txn, id) else {
+            return false;
+        };
+        map.insert(txn, field, value);
+        true
+    }
+
+    /// Deletes a note; returns false if there was no such note.
+    pub fn remove_note(&self, txn: &mut TransactionMut, id: &str) -> bool {
+        self.notes.remove(txn, id).is_some()
+    }
+
+    /// Adds a frame, or replaces the frame with the same id.
+    pub fn insert_frame(&self, txn: &mut TransactionMut, value: &Frame) {
+        let map = self.frames.insert(txn, value.id.as_str(), MapPrelim::default());
+        map.insert(txn, frame::TITLE, value.title.as_str());
+        map.insert(txn, frame::X, value.x);
+        map.insert(txn, frame::Y, value.y);
+        map.insert(txn, frame::W, value.w);
+        map.insert(txn, frame::H, value.h);
+        map.insert(txn, frame::CREATED_AT, value.created_at);
+    }
+
+    /// Adds an action, or replaces the action with the same id.
+    pub fn insert_action(&self, txn: &mut TransactionMut, value: &Action) {
+        let map = self.actions.insert(txn, value.id.as_str(), MapPrelim::default());
+        map.insert(txn, action::TEXT, value.text.as_str());
+        map.insert(txn, action::OWNER, value.owner.as_str());
+        map.insert(txn, action::DUE, value.due.as_str());
+        map.insert(txn, action::DONE, value.done);
+        map.insert(txn, action::CREATED_AT, value.created_at);
+    }
+
+    /// Reads one note.
+    pub fn note<T: ReadTxn>(&self, txn: &T, id: &str) -> Option<Note> {
+        match self.notes.get(txn, id)? {
+            Out::YMap(map) => Some(read_note(txn, id, &map)),
+            _ => None,
+        }
+    }
+
+    /// Ids of all notes, in no particular order.
+    pub fn note_ids<T: ReadTxn>(&self, txn: &T) -> Vec<String> {
+        self.notes.keys(txn).map(str::to_owned).collect()
+    }
+
+    /// Number of notes.
+    pub fn note_count<T: ReadTxn>(&self, txn: &T) -> u32 {
+        self.notes.len(txn)
+    }
+
+    /// Reads the whole board.
+    pub fn snapshot<T: ReadTxn>(&self, txn: &T) -> BoardSnapshot {
+        let meta = BoardMeta {
+            title: string(txn, &self.meta, meta::TITLE),
+            template: string(txn, &self.meta, meta::TEMPLATE),
+            created_at: number(txn, &self.meta, meta::CREATED_AT),
+        };
+        let mut notes = children(txn, &self.notes, read_note);
+        notes.sort_by(|a, b| a.created_at.total_cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        let mut frames = children(txn, &self.frames, |txn, id, map| Frame {
+            id: id.to_owned(),
+            title: string(txn, map, frame::TITLE),
+            x: number(txn, map, frame::X),
+            y: number(txn, map, frame::Y),
+            w: number(txn, map, frame::W),
+            h: number(txn, map, frame::H),
+            created_at: number(txn, map, frame::CREATED_AT),
+        });
+        frames.sort_by(|a, b| a.created_at.total_cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        let mut actions = children(txn, &self.actions, |txn, id, map| Action {
+            id: id.to_owned(),
+            text: string(txn, map, action::TEXT),
+            owner: string(txn, map, action::OWNER),
+            due: string(txn, map, action::DUE),
+            done: matches!(map.get(txn, action::DONE), Some(Out::Any(Any::Bool(true)))),
+            created_at: number(txn, map, action::CREATED_AT),
+        });
+        actions.sort_by(|a, b| a.created_at.total_cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        BoardSnapshot { meta, notes, frames, actions }
+    }
+}
+
+fn read_note<T: ReadTxn>(txn: &T, id: &str, map: &MapRef) -> Note {
+    let frame = match map.get(txn, note::FRAME) {
+        Some(Out::Any(Any::String(s))) if !s.is_empty() => Some(s.to_string()),
+        _ => None,
+    };
+    Note {
+        id: id.to_owned(),
+        text: string(txn, map, note::TEXT),
+        x: number(txn, map, note::X),
+        y: number(txn, map, note::Y),
+        w: number(txn, map, note::W),
+        h: number(txn, map, note::H),
+        color: string(txn, map, note::COLOR),
+        author: string(txn, map, note::AUTHOR),
+        frame,
+        created_at: number(txn, map, note::CREATED_AT),
+    }
+}
+
+fn children<T: ReadTxn, V>(txn: &T, root: &MapRef, read: impl Fn(&T, &str, &MapRef) -> V) -> Vec<V> {
+    root.iter(txn)
+        .filter_map(|(id, value)| match value {
+            Out::YMap(map) => Some(read(txn, id, &map)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn string<T: ReadTxn>(txn: &T, map: &MapRef, key: &str) -> String {
+    match map.get(txn, key) {
+        Some(Out::Any(Any::String(s))) => s.to_string(),
+        Some(Out::YText(text)) => text.get_string(txn),
+        Some(Out::Any(other)) if !matches!(other, Any::Null | Any::Undefined) => other.to_string(),
+        Some(other) if !matches!(other, Out::Any(_)) => other.to_json(txn).to_string(),
+        _ => String::new(),
+    }
+}
+
+fn number<T: ReadTxn>(txn: &T, map: &MapRef, key: &str) -> f64 {
+    match map.get(txn, key) {
+        Some(Out::Any(Any::Number(n))) => match n {
+            yrs::any::Number::Int(i) => i as f64,
+            yrs::any::Number::Float(f) => f,
+        },
+        _ => 0.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yrs::{Doc, Transact};
+
+    fn sample_note(id: &str) -> Note {
+        Note {
+            id: id.into(),
+            text: "Ship the pilot".into(),
+            x: 10.0,
+            y: 20.5,
+            w: NOTE_SIZE.0,
+            h: NOTE_SIZE.1,
+            color: "yellow".into(),
+            author: "Ana".into(),
+            frame: Some("f1".into()),
+            created_at: 1_700_000_000_000.0,
+        }
+    }
+
+    #[test]
+    fn notes_round_trip_through_the_document() {
+        let doc = Doc::new();
+        let board = Board::new(&doc);
+        let mut txn = doc.transact_mut();
+        board.insert_note(&mut txn, &sample_note("n1"));
+        assert!(board.move_note(&mut txn, "n1", 1.0, 2.0));
+        assert!(board.set_note_text(&mut txn, "n1", "Ship it"));
+        let note = board.note(&txn, "n1").expect("note exists");
+        assert_eq!((note.x, note.y, note.text.as_str()), (1.0, 2.0, "Ship it"));
+        assert_eq!(note.frame.as_deref(), Some("f1"));
+        assert!(board.remove_note(&mut txn, "n1"));
+        assert!(board.note(&txn, "n1").is_none());
+    }
+
+    #[test]
+    fn snapshot_reads_every_root() {
+        let doc = Doc::new();
+        let board = Board::new(&doc);
+        let mut txn = doc.transact_mut();
+        board.set_meta(&mut txn, &BoardMeta { title: "Goals".into(), template: "blank".into(), created_at: 5.0 });
+        board.insert_note(&mut txn, &sample_note("n1"));
+        board.insert_frame(&mut txn, &Frame { id: "f1".into(), title: "Step 1".into(), w: 800.0, h: 600.0, ..Frame::default() });
+        board.insert_action(&mut txn, &Action { id: "a1".into(), text: "Book a room".into(), owner: "Li".into(), due: "2026-12-01".into(), done: true, created_at: 1.0 });
+        let snapshot = board.snapshot(&txn);
+        assert_eq!(snapshot.meta.title, "Goals");
+        assert_eq!(snapshot.notes, vec![sample_note("n1")]);
+        assert_eq!(snapshot.frames[0].title, "Step 1");
+        assert!(snapshot.actions[0].done);
+    }
+}
