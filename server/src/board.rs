@@ -1,0 +1,544 @@
+//! The board actor: the one task that owns a board's `yrs::Doc`.
+//!
+//! Connections send it [`BoardCmd`]s; it answers with encoded frames pushed into each
+//! connection's bounded queue. Nothing else touches the document, so no lock guards
+//! it. The actor works in *ticks*: it takes every command waiting in its inbox, applies
+//! them all, commits the new updates to the store in one write, and only then sends
+//! anything out: one merged update frame and one awareness frame, encoded once and
+//! shared by every recipient, plus the direct replies. An update is therefore relayed
+//! only after it is durable, and a busy board naturally batches more per tick.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use commonboard_protocol::app::{ClientMessage, ErrorCode, Role, ServerMessage, APP_PROTOCOL_VERSION};
+use commonboard_protocol::close::{self, CloseCode};
+use commonboard_protocol::frame::{self, AwarenessUpdate, Incoming, Message, SyncMessage};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, instrument, warn};
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+
+use crate::awareness::Awareness;
+use crate::store::{self, Author, Checkpoint, LogEntry, Store, StoreError, StoredBoard, Write};
+
+/// Identifies a connection for as long as the process runs.
+pub type ConnId = u64;
+
+/// Commands a board's inbox holds before senders wait: bounds memory per board while
+/// letting a tick take a large batch.
+const INBOX: usize = 4096;
+/// Most commands one tick takes, so that replies are not held back for too long.
+const MAX_TICK: usize = 1024;
+
+/// Settings every board shares.
+#[derive(Debug, Clone)]
+pub struct BoardConfig {
+    /// Create boards on first connection instead of refusing unknown ids.
+    pub open: bool,
+    /// How long a board with no connections stays loaded.
+    pub idle_unload: Duration,
+    /// Logged updates between checkpoints.
+    pub checkpoint_every: u64,
+}
+
+/// Why a board refused a connection.
+#[derive(Debug, thiserror::Error)]
+pub enum BoardError {
+    #[error("board not found")]
+    NotFound,
+    #[error("board could not be loaded: {0}")]
+    Load(#[from] StoreError),
+    #[error("board is unloading")]
+    Unloading,
+}
+
+/// A connection's way out: its bounded frame queue and a signal that closes it.
+#[derive(Clone)]
+pub struct Outbox {
+    frames: mpsc::Sender<Bytes>,
+    closer: Arc<Closer>,
+}
+
+/// Ends a connection with a close code and reason, from any task.
+pub struct Closer {
+    reason: std::sync::OnceLock<(CloseCode, String)>,
+    token: CancellationToken,
+}
+
+impl Closer {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Closer { reason: std::sync::OnceLock::new(), token: CancellationToken::new() })
+    }
+
+    /// Asks the connection to close; the first reason given wins.
+    pub fn close(&self, code: CloseCode, reason: impl Into<String>) {
+        let _ = self.reason.set((code, reason.into()));
+        self.token.cancel();
+    }
+
+    /// Resolves once someone asked the connection to close.
+    pub async fn closed(&self) {
+        self.token.cancelled().await
+    }
+
+    /// The close code and reason, once closed.
+    pub fn reason(&self) -> Option<&(CloseCode, String)> {
+        self.reason.get()
+    }
+}
+
+impl Outbox {
+    pub fn new(frames: mpsc::Sender<Bytes>, closer: Arc<Closer>) -> Self {
+        Outbox { frames, closer }
+    }
+
+    /// Queues a frame; a full queue means the client cannot keep up, and it is closed.
+    fn send(&self, frame: Bytes) -> bool {
+        match self.frames.try_send(frame) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.closer.close(close::TOO_SLOW, "too slow to keep up with the board; reconnect to resync");
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+/// What a connection tells its board.
+pub enum BoardCmd {
+    /// A connection joins; the board answers once it is loaded (or cannot be).
+    Join { conn: ConnId, author: Author, outbox: Outbox, reply: oneshot::Sender<Result<(), BoardError>> },
+    /// Messages of one frame from a connection, in order.
+    Messages { conn: ConnId, messages: Vec<Incoming> },
+    /// A connection ended.
+    Leave { conn: ConnId },
+}
+
+/// A cheap handle to a running board.
+#[derive(Clone)]
+pub struct BoardHandle {
+    pub tx: mpsc::Sender<BoardCmd>,
+    /// Distinguishes this load of the board from earlier and later ones.
+    pub generation: u64,
+}
+
+struct Conn {
+    outbox: Outbox,
+    author: Author,
+}
+
+/// Starts a board's actor; it loads the board itself before serving its inbox.
+pub fn spawn(
+    id: String,
+    generation: u64,
+    store: Arc<dyn Store>,
+    config: BoardConfig,
+    shutdown: CancellationToken,
+    on_exit: impl FnOnce() + Send + 'static,
+) -> (BoardHandle, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(INBOX);
+    let task = tokio::spawn(async move {
+        run(id, store, config, rx, shutdown).await;
+        on_exit();
+    });
+    (BoardHandle { tx, generation }, task)
+}
+
+#[instrument(skip_all, fields(board = %id))]
+async fn run(
+    id: String,
+    store: Arc<dyn Store>,
+    config: BoardConfig,
+    mut rx: mpsc::Receiver<BoardCmd>,
+    shutdown: CancellationToken,
+) {
+    let started = std::time::Instant::now();
+    let mut board = match Board::load(&id, store, &config).await {
+        Ok(board) => board,
+        Err(error) => {
+            match &error {
+                BoardError::NotFound => debug!("board not found"),
+                other => error!(error = %other, "board failed to load"),
+            }
+            refuse_all(&mut rx, &error).await;
+            return;
+        }
+    };
+    info!(seq = board.seq, elapsed_ms = started.elapsed().as_millis() as u64, "board loaded");
+
+    let mut commands = Vec::with_capacity(MAX_TICK);
+    loop {
+        let idle = board.conns.is_empty();
+        tokio::select! {
+            received = rx.recv_many(&mut commands, MAX_TICK) => {
+                if received == 0 {
+                    break;
+                }
+                board.tick(commands.drain(..)).await;
+            }
+            _ = tokio::time::sleep(config.idle_unload), if idle => {
+                info!("idle, unloading");
+                break;
+            }
+            _ = shutdown.cancelled() => {
+                board.close_all(close::GOING_AWAY, "server shutting down");
+                break;
+            }
+        }
+    }
+    rx.close();
+    board.checkpoint_if_behind(0).await;
+    refuse_all(&mut rx, &BoardError::Unloading).await;
+}
+
+/// Answers the joins still queued after the board stopped, so their connections retry.
+async fn refuse_all(rx: &mut mpsc::Receiver<BoardCmd>, error: &BoardError) {
+    rx.close();
+    while let Some(cmd) = rx.recv().await {
+        if let BoardCmd::Join { reply, .. } = cmd {
+            let _ = reply.send(Err(match error {
+                BoardError::NotFound => BoardError::NotFound,
+                _ => BoardError::Unloading,
+            }));
+        }
+    }
+}
+
+/// Frames to send once the tick's writes are durable.
+#[derive(Default)]
+struct Outgoing {
+    /// Updates applied this tick, merged into one broadcast.
+    updates: Vec<Vec<u8>>,
+    /// Awareness changes this tick, latest per client.
+    awareness: HashMap<yrs::ClientID, frame::AwarenessUpdateEntry>,
+    /// Frames for one connection each, in order.
+    direct: Vec<(ConnId, Bytes)>,
+    /// Log entries to commit.
+    log: Vec<LogEntry>,
+    /// Connections whose updates are in `log`: told if the commit fails.
+    writers: Vec<ConnId>,
+}
+
+struct Board {
+    id: String,
+    doc: Doc,
+    store: Arc<dyn Store>,
+    /// Sequence number of the last logged update.
+    seq: u64,
+    /// Sequence number of the newest checkpoint.
+    checkpoint_seq: u64,
+    checkpoint_every: u64,
+    conns: HashMap<ConnId, Conn>,
+    awareness: Awareness,
+}
+
+impl Board {
+    async fn load(id: &str, store: Arc<dyn Store>, config: &BoardConfig) -> Result<Self, BoardError> {
+        let stored = {
+            let (store, id) = (store.clone(), id.to_owned());
+            tokio::task::spawn_blocking(move || store.load(&id)).await.expect("store load panicked")?
+        };
+        let stored = match stored {
+            Some(stored) => stored,
+            None if config.open => create_open_board(id, &store).await?,
+            None => return Err(BoardError::NotFound),
+        };
+        let doc = Doc::new();
+        rebuild(&doc, &stored);
+        Ok(Board {
+            id: id.to_owned(),
+            doc,
+            seq: stored.last_seq(),
+            checkpoint_seq: stored.checkpoint.as_ref().map_or(0, |c| c.seq),
+            checkpoint_every: config.checkpoint_every.max(1),
+            store,
+            conns: HashMap::new(),
+            awareness: Awareness::default(),
+        })
+    }
+
+    async fn tick(&mut self, commands: impl Iterator<Item = BoardCmd>) {
+        let mut out = Outgoing::default();
+        for cmd in commands {
+            match cmd {
+                BoardCmd::Join { conn, author, outbox, reply } => self.join(conn, author, outbox, reply, &mut out),
+                BoardCmd::Messages { conn, messages } => {
+                    for message in messages {
+                        if !self.conns.contains_key(&conn) {
+                            break;
+                        }
+                        self.handle(conn, message, &mut out);
+                    }
+                }
+                BoardCmd::Leave { conn } => self.leave(conn, &mut out),
+            }
+        }
+        if !out.log.is_empty() {
+            let entries = std::mem::take(&mut out.log);
+            let count = entries.len() as u64;
+            let write = Write::Append { board: self.id.clone(), entries };
+            if let Err(error) = store::committed(self.store.submit(vec![write])).await {
+                self.commit_failed(&error, &out.writers).await;
+                return;
+            }
+            debug!(updates = count, seq = self.seq, "committed");
+        }
+        self.flush(out);
+        self.checkpoint_if_behind(self.checkpoint_every).await;
+    }
+
+    fn join(
+        &mut self,
+        conn: ConnId,
+        author: Author,
+        outbox: Outbox,
+        reply: oneshot::Sender<Result<(), BoardError>>,
+        out: &mut Outgoing,
+    ) {
+        if reply.send(Ok(())).is_err() {
+            return;
+        }
+        let step1 = frame::sync_step1(&self.doc.transact().state_vector());
+        out.direct.push((conn, step1.into()));
+        let present = self.awareness.full();
+        if !present.clients.is_empty() {
+            out.direct.push((conn, frame::awareness(present).into()));
+        }
+        debug!(conn, author = %author.name, "joined");
+        self.conns.insert(conn, Conn { outbox, author });
+    }
+
+    fn leave(&mut self, conn: ConnId, out: &mut Outgoing) {
+        if self.conns.remove(&conn).is_some() {
+            debug!(conn, "left");
+        }
+        out.awareness.extend(self.awareness.remove_connection(conn));
+    }
+
+    fn handle(&mut self, conn: ConnId, message: Incoming, out: &mut Outgoing) {
+        match message {
+            Incoming::Yjs(Message::Sync(SyncMessage::SyncStep1(state_vector))) => {
+                let update = self.doc.transact().encode_state_as_update_v1(&state_vector);
+                out.direct.push((conn, frame::sync_step2(update).into()));
+            }
+            Incoming::Yjs(Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update))) => {
+                self.apply(conn, &update, out);
+            }
+            Incoming::Yjs(Message::Awareness(update)) => {
+                out.awareness.extend(self.awareness.apply(conn, update));
+            }
+            Incoming::Yjs(Message::AwarenessQuery) => {
+                out.direct.push((conn, frame::awareness(self.awareness.full()).into()));
+            }
+            Incoming::Yjs(Message::Auth(_) | Message::Custom(..)) => {}
+            Incoming::App(message) => self.handle_app(conn, message, out),
+        }
+    }
+
+    fn handle_app(&mut self, conn: ConnId, message: ClientMessage, out: &mut Outgoing) {
+        let reply = match message {
+            ClientMessage::Hello { version } if version == APP_PROTOCOL_VERSION => {
+                ServerMessage::Welcome {
+                    version: APP_PROTOCOL_VERSION,
+                    connection: conn,
+                    role: Role::Participant,
+                    server_time_ms: now_ms() as f64,
+                }
+            }
+            ClientMessage::Hello { version } => ServerMessage::Error {
+                code: ErrorCode::UnsupportedVersion,
+                message: format!("this server speaks application protocol {APP_PROTOCOL_VERSION}, not {version}"),
+            },
+        };
+        out.direct.push((conn, frame::server_app(&reply).into()));
+    }
+
+    /// Applies one update from `conn`. What the document actually gained (nothing for a
+    /// duplicate) is logged and relayed; an update yrs rejects, or one that makes yrs
+    /// panic, closes that connection and changes nothing.
+    fn apply(&mut self, conn: ConnId, bytes: &[u8], out: &mut Outgoing) {
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<Option<Vec<u8>>, String> {
+            let update = Update::decode_v1(bytes).map_err(|e| format!("update does not decode: {e}"))?;
+            let mut txn = self.doc.transact_mut();
+            txn.apply_update(update).map_err(|e| format!("update rejected: {e}"))?;
+            let unchanged = txn.before_state() == txn.after_state() && txn.delete_set().is_empty();
+            Ok((!unchanged).then(|| txn.encode_update_v1()))
+        }));
+        match outcome {
+            Ok(Ok(Some(applied))) => {
+                self.seq += 1;
+                let author = self.conns.get(&conn).map(|c| c.author.clone()).unwrap_or_else(Author::server);
+                out.log.push(LogEntry { seq: self.seq, at_ms: now_ms(), author, update: applied.clone() });
+                out.updates.push(applied);
+                out.writers.push(conn);
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(reason)) => self.reject(conn, &reason),
+            Err(_) => {
+                error!(conn, "yrs panicked applying an update; rebuilding the board from the store");
+                self.reject(conn, "update crashed the CRDT engine");
+                self.rebuild_after_panic(out);
+            }
+        }
+    }
+
+    fn reject(&mut self, conn: ConnId, reason: &str) {
+        warn!(conn, reason, "invalid update, closing connection");
+        if let Some(c) = self.conns.get(&conn) {
+            c.outbox.closer.close(close::INVALID_DATA, close::fit_reason(reason));
+        }
+    }
+
+    /// A panic may leave the document half-changed: start again from what is durable
+    /// plus this tick's accepted updates. The store read blocks this task; it happens
+    /// only on this rare path, and the board has nothing better to do meanwhile.
+    fn rebuild_after_panic(&mut self, out: &Outgoing) {
+        let doc = Doc::new();
+        match self.store.load(&self.id) {
+            Ok(Some(stored)) => rebuild(&doc, &stored),
+            Ok(None) => {}
+            Err(error) => error!(%error, "reloading after a panic failed"),
+        }
+        for update in &out.updates {
+            apply_trusted(&doc, update);
+        }
+        self.doc = doc;
+    }
+
+    /// The tick's updates could not be saved: they must not reach anyone. Their senders
+    /// are closed (their clients still hold the changes and resend them on reconnect)
+    /// and the document goes back to what is durable.
+    async fn commit_failed(&mut self, error: &StoreError, writers: &[ConnId]) {
+        error!(%error, "could not save updates; closing their senders and reloading");
+        for conn in writers {
+            if let Some(c) = self.conns.remove(conn) {
+                c.outbox.closer.close(close::NOT_SAVED, "your change could not be saved; reconnecting");
+            }
+        }
+        let reload = {
+            let (store, id) = (self.store.clone(), self.id.clone());
+            tokio::task::spawn_blocking(move || store.load(&id)).await
+        };
+        match reload {
+            Ok(Ok(Some(stored))) => {
+                let doc = Doc::new();
+                rebuild(&doc, &stored);
+                self.doc = doc;
+                self.seq = stored.last_seq();
+            }
+            _ => {
+                error!("cannot reload the board; closing every connection");
+                self.close_all(close::INTERNAL, "board unavailable; reconnect shortly");
+            }
+        }
+    }
+
+    /// Sends the tick's frames: each broadcast encoded once, shared by every recipient.
+    fn flush(&mut self, out: Outgoing) {
+        let mut broadcast = Vec::with_capacity(2);
+        if !out.updates.is_empty() {
+            let merged = if out.updates.len() == 1 {
+                out.updates.into_iter().next().expect("one update")
+            } else {
+                yrs::merge_updates_v1(&out.updates).expect("updates encoded by yrs merge")
+            };
+            broadcast.push(Bytes::from(frame::sync_update(merged)));
+        }
+        if !out.awareness.is_empty() {
+            broadcast.push(frame::awareness(AwarenessUpdate { clients: out.awareness }).into());
+        }
+        for (conn, bytes) in out.direct {
+            if let Some(c) = self.conns.get(&conn) {
+                c.outbox.send(bytes);
+            }
+        }
+        if !broadcast.is_empty() {
+            for c in self.conns.values() {
+                for bytes in &broadcast {
+                    if !c.outbox.send(bytes.clone()) {
+                        break;
+                    }
+                }
+            }
+        }
+        self.conns.retain(|_, c| !c.outbox.closer.token.is_cancelled());
+    }
+
+    /// Writes a checkpoint when more than `behind` updates were logged since the last.
+    async fn checkpoint_if_behind(&mut self, behind: u64) {
+        if self.seq <= self.checkpoint_seq + behind {
+            return;
+        }
+        let state = self.doc.transact().encode_state_as_update_v1(&StateVector::default());
+        let checkpoint = Checkpoint { seq: self.seq, at_ms: now_ms(), state };
+        let write = Write::Checkpoint { board: self.id.clone(), checkpoint };
+        match store::committed(self.store.submit(vec![write])).await {
+            Ok(()) => self.checkpoint_seq = self.seq,
+            Err(error) => warn!(%error, "checkpoint failed; the log still has every update"),
+        }
+    }
+
+    fn close_all(&mut self, code: CloseCode, reason: &str) {
+        for (_, c) in self.conns.drain() {
+            c.outbox.closer.close(code, reason);
+        }
+    }
+}
+
+/// Applies a board's checkpoint and log tail to an empty document.
+fn rebuild(doc: &Doc, stored: &StoredBoard) {
+    if let Some(checkpoint) = &stored.checkpoint {
+        apply_trusted(doc, &checkpoint.state);
+    }
+    for entry in &stored.tail {
+        apply_trusted(doc, &entry.update);
+    }
+}
+
+/// Applies an update that was accepted before (from the store or this tick).
+fn apply_trusted(doc: &Doc, update: &[u8]) {
+    let applied = Update::decode_v1(update)
+        .map_err(|e| e.to_string())
+        .and_then(|u| doc.transact_mut().apply_update(u).map_err(|e| e.to_string()));
+    if let Err(error) = applied {
+        error!(%error, "a stored update no longer applies; skipping it");
+    }
+}
+
+/// Creates a board named by its first connection (`--open` mode).
+async fn create_open_board(id: &str, store: &Arc<dyn Store>) -> Result<StoredBoard, BoardError> {
+    let (record, entry) = crate::registry::new_board(id.to_owned(), id.to_owned(), "blank".into());
+    let writes = vec![Write::CreateBoard(record.clone()), Write::Append { board: id.to_owned(), entries: vec![entry.clone()] }];
+    match store::committed(store.submit(writes)).await {
+        Ok(()) => Ok(StoredBoard { record, checkpoint: None, tail: vec![entry] }),
+        // Created meanwhile by another node or request: load what is there.
+        Err(StoreError::BoardExists(_)) => {
+            let (store, id) = (store.clone(), id.to_owned());
+            tokio::task::spawn_blocking(move || store.load(&id))
+                .await
+                .expect("store load panicked")?
+                .ok_or(BoardError::NotFound)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Server time in milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Gives each connection a process-wide unique id.
+pub fn next_conn_id() -> ConnId {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}

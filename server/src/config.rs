@@ -1,0 +1,81 @@
+//! Command line and environment: every setting of the server, documented and defaulted.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Commonboard: a real-time collaborative whiteboard for collaboration workshops.
+///
+/// Boards sync live over WebSocket with the standard Yjs protocol, so the bundled web
+/// client and any Yjs client (the y-websocket provider, for example) can join. Every
+/// change is kept in an embedded SQLite store under the data directory.
+#[derive(Debug, Parser)]
+#[command(name = "commonboard", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: the web client, the HTTP API and the WebSocket sync endpoint.
+    ///
+    /// Open the printed URL in a browser to create a board. Every flag can also be set
+    /// with the environment variable named in its help.
+    Serve(Config),
+}
+
+/// Settings of `commonboard serve`.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address and port to listen on. Use 0.0.0.0:8080 to accept other machines;
+    /// port 0 picks a free port (the chosen address is printed).
+    #[arg(long, env = "COMMONBOARD_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+
+    /// Directory of the embedded store (created if missing). Back it up to back up
+    /// every board.
+    #[arg(long, env = "COMMONBOARD_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Directory of the built web client (`npm run build` in web/ produces it).
+    #[arg(long, env = "COMMONBOARD_WEB_DIR", default_value = "web/dist")]
+    pub web_dir: PathBuf,
+
+    /// Create any board on its first WebSocket connection, as the y-websocket reference
+    /// server does, instead of refusing boards not made with `POST /api/boards`.
+    /// Anyone who can reach the server can then create boards and guess names.
+    #[arg(long, env = "COMMONBOARD_OPEN")]
+    pub open: bool,
+
+    /// Largest WebSocket message accepted, in bytes; a bigger one closes the connection
+    /// with code 1009.
+    #[arg(long, env = "COMMONBOARD_MAX_MESSAGE_BYTES", default_value_t = 1 << 20)]
+    pub max_message_bytes: usize,
+
+    /// How long a board stays in memory with nobody connected (e.g. 30s, 5m).
+    #[arg(long, env = "COMMONBOARD_IDLE_UNLOAD", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub idle_unload: Duration,
+
+    /// Frames queued for one connection before it counts as too slow and is
+    /// disconnected (its client reconnects and resyncs).
+    #[arg(long, env = "COMMONBOARD_SEND_QUEUE", default_value_t = 512)]
+    pub send_queue: usize,
+
+    /// Logged updates between two checkpoints of a board's full state; loading a board
+    /// replays at most this many updates.
+    #[arg(long, env = "COMMONBOARD_CHECKPOINT_EVERY", default_value_t = 1000)]
+    pub checkpoint_every: u64,
+}
+
+impl Config {
+    /// Defaults with the given data directory, as tests and embedders want them.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let cli = Cli::parse_from(["commonboard", "serve"]);
+        let Command::Serve(mut config) = cli.command;
+        config.data_dir = data_dir.into();
+        config
+    }
+}

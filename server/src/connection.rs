@@ -1,0 +1,191 @@
+//! One WebSocket connection to a board: a reader loop and a writer task.
+//!
+//! The reader decodes each frame (off the board's task) and forwards the messages to
+//! the board; a frame that does not decode, is too big or is text closes this
+//! connection only, with a close code and a reason. The writer drains the connection's
+//! bounded queue into the socket; when the queue overflows the board closes the
+//! connection instead of waiting for it, so one slow client never slows the board.
+//! Either side ending ends the other, through the connection's [`Closer`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
+use bytes::Bytes;
+use commonboard_protocol::close::{self, CloseCode};
+use commonboard_protocol::frame::decode_frame;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, instrument, warn};
+
+use crate::board::{next_conn_id, BoardCmd, BoardError, BoardHandle, Closer, ConnId, Outbox};
+use crate::registry::Registry;
+use crate::store::Author;
+
+/// How often the server pings an idle client, so proxies keep the connection open.
+const PING_EVERY: Duration = Duration::from_secs(30);
+/// How many times a join is retried when it races with the board unloading.
+const JOIN_ATTEMPTS: usize = 3;
+
+/// Settings of one connection.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnLimits {
+    /// Frames queued before the client counts as too slow.
+    pub send_queue: usize,
+    /// Largest message accepted, for the close reason.
+    pub max_message_bytes: usize,
+}
+
+/// Serves one client on `board` until either side closes.
+#[instrument(skip_all, fields(board = %board, conn))]
+pub async fn serve(
+    socket: WebSocket,
+    board: String,
+    author: Author,
+    registry: Arc<Registry>,
+    limits: ConnLimits,
+    shutdown: CancellationToken,
+) {
+    let conn = next_conn_id();
+    tracing::Span::current().record("conn", conn);
+    let (sink, stream) = socket.split();
+    let (frames_tx, frames_rx) = mpsc::channel(limits.send_queue.max(1));
+    let closer = Closer::new();
+    let writer = tokio::spawn(write_loop(sink, frames_rx, closer.clone()));
+    let outbox = Outbox::new(frames_tx, closer.clone());
+
+    match join(&registry, &board, conn, author, outbox).await {
+        Ok(handle) => {
+            read_loop(stream, conn, &handle, &closer, limits, &shutdown).await;
+            let _ = handle.tx.send(BoardCmd::Leave { conn }).await;
+        }
+        Err(BoardError::NotFound) => closer.close(close::BOARD_NOT_FOUND, "board not found"),
+        Err(error) => {
+            warn!(%error, "could not join board");
+            closer.close(close::INTERNAL, "board unavailable; reconnect shortly");
+        }
+    }
+    closer.close(CloseCode(1000), "");
+    let _ = writer.await;
+    if let Some((code, reason)) = closer.reason() {
+        debug!(code = code.0, reason, "closed");
+    }
+}
+
+/// Closes a socket straight away with a code and reason.
+pub async fn refuse(mut socket: WebSocket, code: CloseCode, reason: &str) {
+    let frame = CloseFrame { code: code.0, reason: reason.into() };
+    let _ = socket.send(WsMessage::Close(Some(frame))).await;
+}
+
+async fn join(
+    registry: &Registry,
+    board: &str,
+    conn: ConnId,
+    author: Author,
+    outbox: Outbox,
+) -> Result<BoardHandle, BoardError> {
+    for _ in 0..JOIN_ATTEMPTS {
+        let handle = registry.get_or_spawn(board);
+        let (reply, joined) = oneshot::channel();
+        let cmd = BoardCmd::Join { conn, author: author.clone(), outbox: outbox.clone(), reply };
+        if handle.tx.send(cmd).await.is_err() {
+            continue;
+        }
+        match joined.await {
+            Ok(Ok(())) => return Ok(handle),
+            Ok(Err(BoardError::Unloading)) | Err(_) => continue,
+            Ok(Err(error)) => return Err(error),
+        }
+    }
+    Err(BoardError::Unloading)
+}
+
+async fn read_loop(
+    mut stream: SplitStream<WebSocket>,
+    conn: ConnId,
+    board: &BoardHandle,
+    closer: &Closer,
+    limits: ConnLimits,
+    shutdown: &CancellationToken,
+) {
+    loop {
+        let message = tokio::select! {
+            _ = closer.closed() => return,
+            _ = shutdown.cancelled() => {
+                closer.close(close::GOING_AWAY, "server shutting down");
+                return;
+            }
+            message = stream.next() => message,
+        };
+        match message {
+            Some(Ok(WsMessage::Binary(bytes))) => match decode_frame(&bytes) {
+                Ok(messages) => {
+                    if board.tx.send(BoardCmd::Messages { conn, messages }).await.is_err() {
+                        closer.close(close::INTERNAL, "board restarted; reconnect");
+                        return;
+                    }
+                }
+                Err(error) => {
+                    warn!(%error, "malformed frame, closing connection");
+                    closer.close(close::INVALID_DATA, close::fit_reason(&format!("malformed frame: {error}")));
+                    return;
+                }
+            },
+            Some(Ok(WsMessage::Text(_))) => {
+                warn!("text frame, closing connection");
+                closer.close(close::POLICY, "binary frames only (Yjs protocol)");
+                return;
+            }
+            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
+            Some(Ok(WsMessage::Close(_))) | None => return,
+            Some(Err(error)) => {
+                if is_too_big(error) {
+                    warn!(limit = limits.max_message_bytes, "oversize message, closing connection");
+                    let reason = format!("message larger than the limit of {} bytes", limits.max_message_bytes);
+                    closer.close(close::TOO_BIG, reason);
+                } else {
+                    debug!("socket error");
+                }
+                return;
+            }
+        }
+    }
+}
+
+fn is_too_big(error: axum::Error) -> bool {
+    let inner = error.into_inner();
+    matches!(
+        inner.downcast_ref::<WsError>(),
+        Some(WsError::Capacity(CapacityError::MessageTooLong { .. }))
+    )
+}
+
+async fn write_loop(mut sink: SplitSink<WebSocket, WsMessage>, mut frames: mpsc::Receiver<Bytes>, closer: Arc<Closer>) {
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    loop {
+        let sent = tokio::select! {
+            biased;
+            _ = closer.closed() => break,
+            frame = frames.recv() => match frame {
+                Some(frame) => sink.send(WsMessage::Binary(frame)).await,
+                None => {
+                    closer.close(close::INTERNAL, "board stopped; reconnect");
+                    break;
+                }
+            },
+            _ = ping.tick() => sink.send(WsMessage::Ping(Bytes::new())).await,
+        };
+        if sent.is_err() {
+            closer.close(CloseCode(1006), "");
+            return;
+        }
+    }
+    if let Some((code, reason)) = closer.reason() {
+        let frame = CloseFrame { code: code.0, reason: reason.as_str().into() };
+        let _ = sink.send(WsMessage::Close(Some(frame))).await;
+    }
+}

@@ -1,0 +1,33 @@
+//! Errors at the HTTP edge: a status and a message safe to show; causes go to the log.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use commonboard_protocol::api::ApiError;
+
+use crate::store::StoreError;
+
+/// What an HTTP handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, message) = match &self {
+            AppError::NotFound(what) => (StatusCode::NOT_FOUND, what.to_string()),
+            AppError::BadRequest(why) => (StatusCode::BAD_REQUEST, why.clone()),
+            AppError::Store(error) => {
+                tracing::error!(%error, "store failed while serving a request");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error; the server log has the details".into())
+            }
+        };
+        (status, Json(ApiError { error: message })).into_response()
+    }
+}

@@ -1,0 +1,79 @@
+//! The Commonboard server: boards synced live over WebSocket with the Yjs protocol.
+//!
+//! Code map, from the outside in:
+//! - [`config`]: the command line and environment settings.
+//! - [`app`]: HTTP routes (board API, `/ws/{board}`, health, the web client's files).
+//! - [`connection`]: one WebSocket: a reader loop decoding frames and a writer task
+//!   draining a bounded queue.
+//! - [`registry`]: loaded boards by id, each one running actor, loaded on demand.
+//! - [`board`]: the actor owning a board's `yrs::Doc`: applies, commits, then relays.
+//! - [`awareness`]: a board's presence table.
+//! - [`store`]: the update log and checkpoints, behind the `Store` trait; SQLite by default.
+//! - [`error`]: errors at the HTTP edge.
+//!
+//! [`run`] serves on a bound listener until a shutdown token is cancelled; the binary
+//! and the tests both call it.
+
+pub mod app;
+pub mod awareness;
+pub mod board;
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod registry;
+pub mod store;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::app::AppState;
+use crate::board::BoardConfig;
+use crate::config::Config;
+use crate::connection::ConnLimits;
+use crate::registry::Registry;
+use crate::store::sqlite::SqliteStore;
+use crate::store::StoreError;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Serves on `listener` until `shutdown` is cancelled, then closes every connection,
+/// checkpoints every loaded board and closes the store.
+pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationToken) -> Result<(), ServeError> {
+    let store = Arc::new(SqliteStore::open(&config.data_dir)?);
+    if !config.web_dir.join("index.html").is_file() {
+        tracing::warn!(
+            web_dir = %config.web_dir.display(),
+            "web client not built; run `npm --prefix web install && npm --prefix web run build` (the API and WebSocket still work)"
+        );
+    }
+    let tracker = TaskTracker::new();
+    let board_config = BoardConfig {
+        open: config.open,
+        idle_unload: config.idle_unload,
+        checkpoint_every: config.checkpoint_every,
+    };
+    let registry = Arc::new(Registry::new(store.clone(), board_config, shutdown.clone(), tracker.clone()));
+    let state = AppState {
+        registry,
+        limits: ConnLimits { send_queue: config.send_queue, max_message_bytes: config.max_message_bytes },
+        max_message_bytes: config.max_message_bytes,
+        shutdown: shutdown.clone(),
+    };
+    let app = app::router(state, &config.web_dir);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
+    tracker.close();
+    tracker.wait().await;
+    store.close();
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! Persistence: every board's update log and checkpoints, behind the [`Store`] interface.
+//!
+//! For each board the store keeps an append-only log of updates (sequence number,
+//! server time, author, the update bytes) and checkpoints (the whole state at a
+//! sequence number). Loading a board reads its newest checkpoint and the log after it;
+//! history replay reads the log itself. Writes go through [`Store::submit`], which
+//! resolves once they are durable; implementations group concurrent writes into one
+//! commit. Reads block, so callers run them on `spawn_blocking`.
+//!
+//! The embedded SQLite implementation is [`sqlite::SqliteStore`]; a shared database for
+//! several nodes implements the same trait.
+
+pub mod sqlite;
+
+use tokio::sync::oneshot;
+
+/// Who made a change: a participant's stable identity and display name, or the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    /// Stable identity (`server` for changes the server makes itself).
+    pub id: String,
+    /// Display name at the time of the change.
+    pub name: String,
+}
+
+impl Author {
+    /// The author of changes the server makes itself (board creation, restores).
+    pub fn server() -> Self {
+        Author { id: "server".into(), name: "Commonboard".into() }
+    }
+}
+
+/// One logged update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// Position in the board's log, from 1, without gaps.
+    pub seq: u64,
+    /// Server time of the change, milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    pub author: Author,
+    /// The Yjs update (v1 encoding).
+    pub update: Vec<u8>,
+}
+
+/// A board's row in the index of boards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardRecord {
+    pub id: String,
+    pub title: String,
+    pub template: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+}
+
+/// The full state of a board at a sequence number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub seq: u64,
+    pub at_ms: i64,
+    /// The state as one Yjs update (v1).
+    pub state: Vec<u8>,
+}
+
+/// What loading a board reads: its newest checkpoint and the log after it.
+#[derive(Debug, Clone)]
+pub struct StoredBoard {
+    pub record: BoardRecord,
+    pub checkpoint: Option<Checkpoint>,
+    /// Log entries after the checkpoint, in order.
+    pub tail: Vec<LogEntry>,
+}
+
+impl StoredBoard {
+    /// Sequence number of the newest logged update (0 for an empty log).
+    pub fn last_seq(&self) -> u64 {
+        let checkpoint = self.checkpoint.as_ref().map_or(0, |c| c.seq);
+        self.tail.last().map_or(checkpoint, |e| e.seq)
+    }
+}
+
+/// One write; a batch of them is committed atomically.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Adds a board to the index.
+    CreateBoard(BoardRecord),
+    /// Appends to a board's log; sequence numbers must follow the log's last one.
+    Append { board: String, entries: Vec<LogEntry> },
+    /// Records a checkpoint.
+    Checkpoint { board: String, checkpoint: Checkpoint },
+}
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("cannot open the data directory: {0}")]
+    Io(#[from] std::io::Error),
+    /// The commit holding this write failed (disk full, I/O error): nothing was written.
+    #[error("commit failed: {0}")]
+    Commit(String),
+    #[error("a board with id {0} already exists")]
+    BoardExists(String),
+    #[error("the store has shut down")]
+    Closed,
+}
+
+/// Resolves when a submitted batch is durable, or failed (and nothing of it was written).
+pub type Committed = oneshot::Receiver<Result<(), StoreError>>;
+
+/// Where boards are kept.
+pub trait Store: Send + Sync + 'static {
+    /// Queues writes to be committed together; never blocks.
+    fn submit(&self, writes: Vec<Write>) -> Committed;
+    /// Reads a board's row. Blocking.
+    fn board(&self, id: &str) -> Result<Option<BoardRecord>, StoreError>;
+    /// Reads what is needed to load a board. Blocking.
+    fn load(&self, id: &str) -> Result<Option<StoredBoard>, StoreError>;
+    /// Reads a board's log between two sequence numbers (inclusive). Blocking.
+    fn log(&self, id: &str, from: u64, to: u64) -> Result<Vec<LogEntry>, StoreError>;
+}
+
+/// Waits for a submitted batch.
+pub async fn committed(receiver: Committed) -> Result<(), StoreError> {
+    receiver.await.unwrap_or(Err(StoreError::Closed))
+}

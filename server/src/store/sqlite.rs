@@ -1,0 +1,333 @@
+//! The embedded store: one SQLite file in WAL mode under the data directory.
+//!
+//! One writer thread owns the write connection. It takes every batch waiting in its
+//! queue, writes each in its own savepoint (so one bad batch fails alone) and commits
+//! them together: one fsync for all the boards that changed meanwhile (group commit),
+//! and no database work on the async runtime. Reads use a small pool of read-only
+//! connections; WAL lets them run while the writer commits.
+
+use std::path::Path;
+use std::sync::{mpsc, Mutex};
+use std::thread::JoinHandle;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use tokio::sync::oneshot;
+
+use super::{Author, BoardRecord, Checkpoint, Committed, LogEntry, Store, StoreError, StoredBoard, Write};
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "commonboard.sqlite3";
+
+/// Most batches one commit takes, so a flood of writers still gets regular commits.
+const MAX_BATCHES_PER_COMMIT: usize = 1024;
+
+/// Schema, versioned with `PRAGMA user_version`. Append migrations; never edit one.
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE boards (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        template TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE updates (
+        board TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        author_id TEXT NOT NULL,
+        author_name TEXT NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (board, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE checkpoints (
+        board TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        state BLOB NOT NULL,
+        PRIMARY KEY (board, seq)
+    ) WITHOUT ROWID;
+"];
+
+struct Request {
+    writes: Vec<Write>,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// SQLite-backed [`Store`].
+pub struct SqliteStore {
+    /// Queue to the writer thread; `None` once closed.
+    writer: Mutex<Option<mpsc::Sender<Request>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// Idle read connections.
+    readers: Mutex<Vec<Connection>>,
+    path: std::path::PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database in `data_dir` and migrates it.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir)?;
+        let path = data_dir.join(DB_FILE);
+        let mut conn = Connection::open(&path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: a commit is on disk before it is acknowledged, so an acknowledged
+        // update survives a power cut too, not only a killed process.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&mut conn)?;
+
+        let (sender, receiver) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || write_loop(conn, receiver))?;
+        Ok(SqliteStore {
+            writer: Mutex::new(Some(sender)),
+            thread: Mutex::new(Some(thread)),
+            readers: Mutex::new(Vec::new()),
+            path,
+        })
+    }
+
+    /// Commits what is queued and stops the writer thread. Later submits fail.
+    pub fn close(&self) {
+        self.writer.lock().expect("writer lock").take();
+        if let Some(thread) = self.thread.lock().expect("thread lock").take() {
+            let _ = thread.join();
+        }
+    }
+
+    fn with_reader<T>(&self, read: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let conn = self.readers.lock().expect("reader pool").pop();
+        let conn = match conn {
+            Some(conn) => conn,
+            None => {
+                let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+                conn.busy_timeout(std::time::Duration::from_secs(5))?;
+                conn
+            }
+        };
+        let result = read(&conn);
+        self.readers.lock().expect("reader pool").push(conn);
+        result
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Store for SqliteStore {
+    fn submit(&self, writes: Vec<Write>) -> Committed {
+        let (done, receiver) = oneshot::channel();
+        let writer = self.writer.lock().expect("writer lock");
+        match writer.as_ref() {
+            Some(sender) => {
+                if let Err(mpsc::SendError(request)) = sender.send(Request { writes, done }) {
+                    let _ = request.done.send(Err(StoreError::Closed));
+                }
+            }
+            None => {
+                let _ = done.send(Err(StoreError::Closed));
+            }
+        }
+        receiver
+    }
+
+    fn board(&self, id: &str) -> Result<Option<BoardRecord>, StoreError> {
+        self.with_reader(|conn| read_board(conn, id))
+    }
+
+    fn load(&self, id: &str) -> Result<Option<StoredBoard>, StoreError> {
+        self.with_reader(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            let Some(record) = read_board(&tx, id)? else {
+                return Ok(None);
+            };
+            let checkpoint = tx
+                .query_row(
+                    "SELECT seq, at, state FROM checkpoints WHERE board = ?1 ORDER BY seq DESC LIMIT 1",
+                    [id],
+                    |row| Ok(Checkpoint { seq: row.get(0)?, at_ms: row.get(1)?, state: row.get(2)? }),
+                )
+                .optional()?;
+            let after = checkpoint.as_ref().map_or(0, |c| c.seq);
+            let tail = read_log(&tx, id, after + 1, u64::MAX)?;
+            Ok(Some(StoredBoard { record, checkpoint, tail }))
+        })
+    }
+
+    fn log(&self, id: &str, from: u64, to: u64) -> Result<Vec<LogEntry>, StoreError> {
+        self.with_reader(|conn| read_log(conn, id, from, to))
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: usize = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(migration)?;
+        tx.pragma_update(None, "user_version", index + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn read_board(conn: &Connection, id: &str) -> Result<Option<BoardRecord>, StoreError> {
+    Ok(conn
+        .query_row("SELECT id, title, template, created_at FROM boards WHERE id = ?1", [id], |row| {
+            Ok(BoardRecord { id: row.get(0)?, title: row.get(1)?, template: row.get(2)?, created_at_ms: row.get(3)? })
+        })
+        .optional()?)
+}
+
+fn read_log(conn: &Connection, id: &str, from: u64, to: u64) -> Result<Vec<LogEntry>, StoreError> {
+    let to = to.min(i64::MAX as u64);
+    let mut statement = conn.prepare_cached(
+        "SELECT seq, at, author_id, author_name, data FROM updates
+         WHERE board = ?1 AND seq >= ?2 AND seq <= ?3 ORDER BY seq",
+    )?;
+    let rows = statement.query_map(params![id, from, to], |row| {
+        Ok(LogEntry {
+            seq: row.get(0)?,
+            at_ms: row.get(1)?,
+            author: Author { id: row.get(2)?, name: row.get(3)? },
+            update: row.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The writer thread: commits queued batches together until the queue closes.
+fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Request>) {
+    let mut pending = Vec::new();
+    while let Ok(first) = queue.recv() {
+        pending.push(first);
+        while pending.len() < MAX_BATCHES_PER_COMMIT {
+            match queue.try_recv() {
+                Ok(request) => pending.push(request),
+                Err(_) => break,
+            }
+        }
+        let _span = tracing::debug_span!("store_commit", batches = pending.len()).entered();
+        let started = std::time::Instant::now();
+        let results = commit(&mut conn, &pending);
+        tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, "committed");
+        for (request, result) in pending.drain(..).zip(results) {
+            let _ = request.done.send(result);
+        }
+    }
+}
+
+/// Writes every request in its own savepoint, then commits them all. Returns one result
+/// per request; if the commit itself fails, every request fails.
+fn commit(conn: &mut Connection, requests: &[Request]) -> Vec<Result<(), StoreError>> {
+    let mut tx = match conn.transaction() {
+        Ok(tx) => tx,
+        Err(error) => return requests.iter().map(|_| Err(StoreError::Commit(error.to_string()))).collect(),
+    };
+    let mut results = Vec::with_capacity(requests.len());
+    for request in requests {
+        let result = tx.savepoint().map_err(StoreError::from).and_then(|savepoint| {
+            for write in &request.writes {
+                apply(&savepoint, write)?;
+            }
+            savepoint.commit()?;
+            Ok(())
+        });
+        if let Err(error) = &result {
+            tracing::error!(%error, "store write failed");
+        }
+        results.push(result);
+    }
+    if let Err(error) = tx.commit() {
+        tracing::error!(%error, "store commit failed");
+        return requests.iter().map(|_| Err(StoreError::Commit(error.to_string()))).collect();
+    }
+    results
+}
+
+fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
+    match write {
+        Write::CreateBoard(record) => {
+            let inserted = conn.execute(
+                "INSERT OR IGNORE INTO boards (id, title, template, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![record.id, record.title, record.template, record.created_at_ms],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::BoardExists(record.id.clone()));
+            }
+        }
+        Write::Append { board, entries } => {
+            let mut statement = conn.prepare_cached(
+                "INSERT INTO updates (board, seq, at, author_id, author_name, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for e in entries {
+                statement.execute(params![board, e.seq, e.at_ms, e.author.id, e.author.name, e.update])?;
+            }
+        }
+        Write::Checkpoint { board, checkpoint } => {
+            conn.execute(
+                "INSERT OR REPLACE INTO checkpoints (board, seq, at, state) VALUES (?1, ?2, ?3, ?4)",
+                params![board, checkpoint.seq, checkpoint.at_ms, checkpoint.state],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: u64) -> LogEntry {
+        LogEntry { seq, at_ms: 1000 + seq as i64, author: Author::server(), update: vec![seq as u8] }
+    }
+
+    fn record(id: &str) -> BoardRecord {
+        BoardRecord { id: id.into(), title: "T".into(), template: "blank".into(), created_at_ms: 1 }
+    }
+
+    #[tokio::test]
+    async fn log_and_checkpoints_load_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        super::super::committed(store.submit(vec![
+            Write::CreateBoard(record("b")),
+            Write::Append { board: "b".into(), entries: vec![entry(1), entry(2)] },
+            Write::Checkpoint { board: "b".into(), checkpoint: Checkpoint { seq: 2, at_ms: 5, state: vec![9] } },
+            Write::Append { board: "b".into(), entries: vec![entry(3)] },
+        ]))
+        .await
+        .unwrap();
+        let loaded = store.load("b").unwrap().unwrap();
+        assert_eq!(loaded.checkpoint.unwrap().state, vec![9]);
+        assert_eq!(loaded.tail, vec![entry(3)]);
+        assert_eq!(store.log("b", 1, 2).unwrap(), vec![entry(1), entry(2)]);
+        assert!(store.load("missing").unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_failing_batch_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        super::super::committed(store.submit(vec![Write::CreateBoard(record("b"))])).await.unwrap();
+        let duplicate = store.submit(vec![Write::CreateBoard(record("b"))]);
+        let fine = store.submit(vec![Write::Append { board: "b".into(), entries: vec![entry(1)] }]);
+        assert!(matches!(super::super::committed(duplicate).await, Err(StoreError::BoardExists(_))));
+        super::super::committed(fine).await.unwrap();
+        assert_eq!(store.log("b", 1, 10).unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn reopening_keeps_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SqliteStore::open(dir.path()).unwrap();
+            let writes = vec![Write::CreateBoard(record("b")), Write::Append { board: "b".into(), entries: vec![entry(1)] }];
+            super::super::committed(store.submit(writes)).await.unwrap();
+        }
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.load("b").unwrap().unwrap().last_seq(), 1);
+    }
+}
