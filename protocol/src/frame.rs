@@ -23,8 +23,8 @@ use yrs::sync::protocol::MessageReader;
 use yrs::updates::decoder::DecoderV1;
 use yrs::updates::encoder::{Encode, Encoder, EncoderV1};
 
-pub use yrs::sync::protocol::{Message, SyncMessage};
 pub use yrs::sync::awareness::{AwarenessUpdate, AwarenessUpdateEntry};
+pub use yrs::sync::protocol::{Message, SyncMessage};
 
 use serde::de::DeserializeOwned;
 

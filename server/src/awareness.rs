@@ -29,18 +29,31 @@ pub struct Awareness {
 
 impl Awareness {
     /// Applies an update sent by `conn`; returns the entries that changed, to relay.
-    pub fn apply(&mut self, conn: ConnId, update: AwarenessUpdate) -> Vec<(ClientID, AwarenessUpdateEntry)> {
+    pub fn apply(
+        &mut self,
+        conn: ConnId,
+        update: AwarenessUpdate,
+    ) -> Vec<(ClientID, AwarenessUpdateEntry)> {
         let mut changed = Vec::with_capacity(update.clients.len());
         for (client, entry) in update.clients {
             let removing = &*entry.json == NULL;
             let accept = match self.states.get(&client) {
                 None => true,
-                Some(current) => current.clock < entry.clock || (current.clock == entry.clock && removing),
+                Some(current) => {
+                    current.clock < entry.clock || (current.clock == entry.clock && removing)
+                }
             };
             if !accept {
                 continue;
             }
-            self.states.insert(client, State { clock: entry.clock, json: entry.json.clone(), conn });
+            self.states.insert(
+                client,
+                State {
+                    clock: entry.clock,
+                    json: entry.json.clone(),
+                    conn,
+                },
+            );
             changed.push((client, entry));
         }
         changed
@@ -54,7 +67,13 @@ impl Awareness {
                 return true;
             }
             if &*state.json != NULL {
-                removed.push((*client, AwarenessUpdateEntry { clock: state.clock + 1, json: NULL.into() }));
+                removed.push((
+                    *client,
+                    AwarenessUpdateEntry {
+                        clock: state.clock + 1,
+                        json: NULL.into(),
+                    },
+                ));
             }
             false
         });
@@ -67,7 +86,15 @@ impl Awareness {
             .states
             .iter()
             .filter(|(_, s)| &*s.json != NULL)
-            .map(|(client, s)| (*client, AwarenessUpdateEntry { clock: s.clock, json: s.json.clone() }))
+            .map(|(client, s)| {
+                (
+                    *client,
+                    AwarenessUpdateEntry {
+                        clock: s.clock,
+                        json: s.json.clone(),
+                    },
+                )
+            })
             .collect();
         AwarenessUpdate { clients }
     }
@@ -88,7 +115,16 @@ mod tests {
     use super::*;
 
     fn update(client: u64, clock: u32, json: &str) -> AwarenessUpdate {
-        AwarenessUpdate { clients: [(ClientID::new(client), AwarenessUpdateEntry { clock, json: json.into() })].into() }
+        AwarenessUpdate {
+            clients: [(
+                ClientID::new(client),
+                AwarenessUpdateEntry {
+                    clock,
+                    json: json.into(),
+                },
+            )]
+            .into(),
+        }
     }
 
     #[test]

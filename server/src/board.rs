@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use commonboard_protocol::app::{ClientMessage, ErrorCode, Role, ServerMessage, APP_PROTOCOL_VERSION};
+use commonboard_protocol::app::{
+    ClientMessage, ErrorCode, Role, ServerMessage, APP_PROTOCOL_VERSION,
+};
 use commonboard_protocol::close::{self, CloseCode};
 use commonboard_protocol::frame::{self, AwarenessUpdate, Incoming, Message, SyncMessage};
 use tokio::sync::{mpsc, oneshot};
@@ -73,7 +75,10 @@ pub struct Closer {
 
 impl Closer {
     pub fn new() -> Arc<Self> {
-        Arc::new(Closer { reason: std::sync::OnceLock::new(), token: CancellationToken::new() })
+        Arc::new(Closer {
+            reason: std::sync::OnceLock::new(),
+            token: CancellationToken::new(),
+        })
     }
 
     /// Asks the connection to close; the first reason given wins.
@@ -103,7 +108,10 @@ impl Outbox {
         match self.frames.try_send(frame) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
-                self.closer.close(close::TOO_SLOW, "too slow to keep up with the board; reconnect to resync");
+                self.closer.close(
+                    close::TOO_SLOW,
+                    "too slow to keep up with the board; reconnect to resync",
+                );
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -114,9 +122,17 @@ impl Outbox {
 /// What a connection tells its board.
 pub enum BoardCmd {
     /// A connection joins; the board answers once it is loaded (or cannot be).
-    Join { conn: ConnId, author: Author, outbox: Outbox, reply: oneshot::Sender<Result<(), BoardError>> },
+    Join {
+        conn: ConnId,
+        author: Author,
+        outbox: Outbox,
+        reply: oneshot::Sender<Result<(), BoardError>>,
+    },
     /// Messages of one frame from a connection, in order.
-    Messages { conn: ConnId, messages: Vec<Incoming> },
+    Messages {
+        conn: ConnId,
+        messages: Vec<Incoming>,
+    },
     /// A connection ended.
     Leave { conn: ConnId },
 }
@@ -171,7 +187,11 @@ async fn run(
             return;
         }
     };
-    info!(seq = board.seq, elapsed_ms = started.elapsed().as_millis() as u64, "board loaded");
+    info!(
+        seq = board.seq,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "board loaded"
+    );
 
     let mut commands = Vec::with_capacity(MAX_TICK);
     loop {
@@ -240,10 +260,16 @@ struct Board {
 }
 
 impl Board {
-    async fn load(id: &str, store: Arc<dyn Store>, config: &BoardConfig) -> Result<Self, BoardError> {
+    async fn load(
+        id: &str,
+        store: Arc<dyn Store>,
+        config: &BoardConfig,
+    ) -> Result<Self, BoardError> {
         let stored = {
             let (store, id) = (store.clone(), id.to_owned());
-            tokio::task::spawn_blocking(move || store.load(&id)).await.expect("store load panicked")?
+            tokio::task::spawn_blocking(move || store.load(&id))
+                .await
+                .expect("store load panicked")?
         };
         let stored = match stored {
             Some(stored) => stored,
@@ -268,7 +294,12 @@ impl Board {
         let mut out = Outgoing::default();
         for cmd in commands {
             match cmd {
-                BoardCmd::Join { conn, author, outbox, reply } => self.join(conn, author, outbox, reply, &mut out),
+                BoardCmd::Join {
+                    conn,
+                    author,
+                    outbox,
+                    reply,
+                } => self.join(conn, author, outbox, reply, &mut out),
                 BoardCmd::Messages { conn, messages } => {
                     for message in messages {
                         if !self.conns.contains_key(&conn) {
@@ -283,7 +314,10 @@ impl Board {
         if !out.log.is_empty() {
             let entries = std::mem::take(&mut out.log);
             let count = entries.len() as u64;
-            let write = Write::Append { board: self.id.clone(), entries };
+            let write = Write::Append {
+                board: self.id.clone(),
+                entries,
+            };
             if let Err(error) = store::committed(self.store.submit(vec![write])).await {
                 self.commit_failed(&error, &out.writers).await;
                 return;
@@ -328,14 +362,17 @@ impl Board {
                 let update = self.doc.transact().encode_state_as_update_v1(&state_vector);
                 out.direct.push((conn, frame::sync_step2(update).into()));
             }
-            Incoming::Yjs(Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update))) => {
+            Incoming::Yjs(Message::Sync(
+                SyncMessage::SyncStep2(update) | SyncMessage::Update(update),
+            )) => {
                 self.apply(conn, &update, out);
             }
             Incoming::Yjs(Message::Awareness(update)) => {
                 out.awareness.extend(self.awareness.apply(conn, update));
             }
             Incoming::Yjs(Message::AwarenessQuery) => {
-                out.direct.push((conn, frame::awareness(self.awareness.full()).into()));
+                out.direct
+                    .push((conn, frame::awareness(self.awareness.full()).into()));
             }
             Incoming::Yjs(Message::Auth(_) | Message::Custom(..)) => {}
             Incoming::App(message) => self.handle_app(conn, message, out),
@@ -354,7 +391,9 @@ impl Board {
             }
             ClientMessage::Hello { version } => ServerMessage::Error {
                 code: ErrorCode::UnsupportedVersion,
-                message: format!("this server speaks application protocol {APP_PROTOCOL_VERSION}, not {version}"),
+                message: format!(
+                    "this server speaks application protocol {APP_PROTOCOL_VERSION}, not {version}"
+                ),
             },
         };
         out.direct.push((conn, frame::server_app(&reply).into()));
@@ -364,25 +403,41 @@ impl Board {
     /// duplicate) is logged and relayed; an update yrs rejects, or one that makes yrs
     /// panic, closes that connection and changes nothing.
     fn apply(&mut self, conn: ConnId, bytes: &[u8], out: &mut Outgoing) {
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<Option<Vec<u8>>, String> {
-            let update = Update::decode_v1(bytes).map_err(|e| format!("update does not decode: {e}"))?;
-            let mut txn = self.doc.transact_mut();
-            txn.apply_update(update).map_err(|e| format!("update rejected: {e}"))?;
-            let unchanged = txn.before_state() == txn.after_state() && txn.delete_set().is_empty();
-            Ok((!unchanged).then(|| txn.encode_update_v1()))
-        }));
+        let outcome =
+            std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<Option<Vec<u8>>, String> {
+                let update =
+                    Update::decode_v1(bytes).map_err(|e| format!("update does not decode: {e}"))?;
+                let mut txn = self.doc.transact_mut();
+                txn.apply_update(update)
+                    .map_err(|e| format!("update rejected: {e}"))?;
+                let unchanged =
+                    txn.before_state() == txn.after_state() && txn.delete_set().is_empty();
+                Ok((!unchanged).then(|| txn.encode_update_v1()))
+            }));
         match outcome {
             Ok(Ok(Some(applied))) => {
                 self.seq += 1;
-                let author = self.conns.get(&conn).map(|c| c.author.clone()).unwrap_or_else(Author::server);
-                out.log.push(LogEntry { seq: self.seq, at_ms: now_ms(), author, update: applied.clone() });
+                let author = self
+                    .conns
+                    .get(&conn)
+                    .map(|c| c.author.clone())
+                    .unwrap_or_else(Author::server);
+                out.log.push(LogEntry {
+                    seq: self.seq,
+                    at_ms: now_ms(),
+                    author,
+                    update: applied.clone(),
+                });
                 out.updates.push(applied);
                 out.writers.push(conn);
             }
             Ok(Ok(None)) => {}
             Ok(Err(reason)) => self.reject(conn, &reason),
             Err(_) => {
-                error!(conn, "yrs panicked applying an update; rebuilding the board from the store");
+                error!(
+                    conn,
+                    "yrs panicked applying an update; rebuilding the board from the store"
+                );
                 self.reject(conn, "update crashed the CRDT engine");
                 self.rebuild_after_panic(out);
             }
@@ -392,7 +447,9 @@ impl Board {
     fn reject(&mut self, conn: ConnId, reason: &str) {
         warn!(conn, reason, "invalid update, closing connection");
         if let Some(c) = self.conns.get(&conn) {
-            c.outbox.closer.close(close::INVALID_DATA, close::fit_reason(reason));
+            c.outbox
+                .closer
+                .close(close::INVALID_DATA, close::fit_reason(reason));
         }
     }
 
@@ -419,7 +476,10 @@ impl Board {
         error!(%error, "could not save updates; closing their senders and reloading");
         for conn in writers {
             if let Some(c) = self.conns.remove(conn) {
-                c.outbox.closer.close(close::NOT_SAVED, "your change could not be saved; reconnecting");
+                c.outbox.closer.close(
+                    close::NOT_SAVED,
+                    "your change could not be saved; reconnecting",
+                );
             }
         }
         let reload = {
@@ -452,7 +512,12 @@ impl Board {
             broadcast.push(Bytes::from(frame::sync_update(merged)));
         }
         if !out.awareness.is_empty() {
-            broadcast.push(frame::awareness(AwarenessUpdate { clients: out.awareness }).into());
+            broadcast.push(
+                frame::awareness(AwarenessUpdate {
+                    clients: out.awareness,
+                })
+                .into(),
+            );
         }
         for (conn, bytes) in out.direct {
             if let Some(c) = self.conns.get(&conn) {
@@ -468,7 +533,8 @@ impl Board {
                 }
             }
         }
-        self.conns.retain(|_, c| !c.outbox.closer.token.is_cancelled());
+        self.conns
+            .retain(|_, c| !c.outbox.closer.token.is_cancelled());
     }
 
     /// Writes a checkpoint when more than `behind` updates were logged since the last.
@@ -476,9 +542,19 @@ impl Board {
         if self.seq <= self.checkpoint_seq + behind {
             return;
         }
-        let state = self.doc.transact().encode_state_as_update_v1(&StateVector::default());
-        let checkpoint = Checkpoint { seq: self.seq, at_ms: now_ms(), state };
-        let write = Write::Checkpoint { board: self.id.clone(), checkpoint };
+        let state = self
+            .doc
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        let checkpoint = Checkpoint {
+            seq: self.seq,
+            at_ms: now_ms(),
+            state,
+        };
+        let write = Write::Checkpoint {
+            board: self.id.clone(),
+            checkpoint,
+        };
         match store::committed(self.store.submit(vec![write])).await {
             Ok(()) => self.checkpoint_seq = self.seq,
             Err(error) => warn!(%error, "checkpoint failed; the log still has every update"),
@@ -506,7 +582,11 @@ fn rebuild(doc: &Doc, stored: &StoredBoard) {
 fn apply_trusted(doc: &Doc, update: &[u8]) {
     let applied = Update::decode_v1(update)
         .map_err(|e| e.to_string())
-        .and_then(|u| doc.transact_mut().apply_update(u).map_err(|e| e.to_string()));
+        .and_then(|u| {
+            doc.transact_mut()
+                .apply_update(u)
+                .map_err(|e| e.to_string())
+        });
     if let Err(error) = applied {
         error!(%error, "a stored update no longer applies; skipping it");
     }
@@ -515,9 +595,19 @@ fn apply_trusted(doc: &Doc, update: &[u8]) {
 /// Creates a board named by its first connection (`--open` mode).
 async fn create_open_board(id: &str, store: &Arc<dyn Store>) -> Result<StoredBoard, BoardError> {
     let (record, entry) = crate::registry::new_board(id.to_owned(), id.to_owned(), "blank".into());
-    let writes = vec![Write::CreateBoard(record.clone()), Write::Append { board: id.to_owned(), entries: vec![entry.clone()] }];
+    let writes = vec![
+        Write::CreateBoard(record.clone()),
+        Write::Append {
+            board: id.to_owned(),
+            entries: vec![entry.clone()],
+        },
+    ];
     match store::committed(store.submit(writes)).await {
-        Ok(()) => Ok(StoredBoard { record, checkpoint: None, tail: vec![entry] }),
+        Ok(()) => Ok(StoredBoard {
+            record,
+            checkpoint: None,
+            tail: vec![entry],
+        }),
         // Created meanwhile by another node or request: load what is there.
         Err(StoreError::BoardExists(_)) => {
             let (store, id) = (store.clone(), id.to_owned());

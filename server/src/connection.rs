@@ -77,7 +77,10 @@ pub async fn serve(
 
 /// Closes a socket straight away with a code and reason.
 pub async fn refuse(mut socket: WebSocket, code: CloseCode, reason: &str) {
-    let frame = CloseFrame { code: code.0, reason: reason.into() };
+    let frame = CloseFrame {
+        code: code.0,
+        reason: reason.into(),
+    };
     let _ = socket.send(WsMessage::Close(Some(frame))).await;
 }
 
@@ -91,7 +94,12 @@ async fn join(
     for _ in 0..JOIN_ATTEMPTS {
         let handle = registry.get_or_spawn(board);
         let (reply, joined) = oneshot::channel();
-        let cmd = BoardCmd::Join { conn, author: author.clone(), outbox: outbox.clone(), reply };
+        let cmd = BoardCmd::Join {
+            conn,
+            author: author.clone(),
+            outbox: outbox.clone(),
+            reply,
+        };
         if handle.tx.send(cmd).await.is_err() {
             continue;
         }
@@ -124,14 +132,22 @@ async fn read_loop(
         match message {
             Some(Ok(WsMessage::Binary(bytes))) => match decode_frame(&bytes) {
                 Ok(messages) => {
-                    if board.tx.send(BoardCmd::Messages { conn, messages }).await.is_err() {
+                    if board
+                        .tx
+                        .send(BoardCmd::Messages { conn, messages })
+                        .await
+                        .is_err()
+                    {
                         closer.close(close::INTERNAL, "board restarted; reconnect");
                         return;
                     }
                 }
                 Err(error) => {
                     warn!(%error, "malformed frame, closing connection");
-                    closer.close(close::INVALID_DATA, close::fit_reason(&format!("malformed frame: {error}")));
+                    closer.close(
+                        close::INVALID_DATA,
+                        close::fit_reason(&format!("malformed frame: {error}")),
+                    );
                     return;
                 }
             },
@@ -144,8 +160,14 @@ async fn read_loop(
             Some(Ok(WsMessage::Close(_))) | None => return,
             Some(Err(error)) => {
                 if is_too_big(error) {
-                    warn!(limit = limits.max_message_bytes, "oversize message, closing connection");
-                    let reason = format!("message larger than the limit of {} bytes", limits.max_message_bytes);
+                    warn!(
+                        limit = limits.max_message_bytes,
+                        "oversize message, closing connection"
+                    );
+                    let reason = format!(
+                        "message larger than the limit of {} bytes",
+                        limits.max_message_bytes
+                    );
                     closer.close(close::TOO_BIG, reason);
                 } else {
                     debug!("socket error");
@@ -164,7 +186,11 @@ fn is_too_big(error: axum::Error) -> bool {
     )
 }
 
-async fn write_loop(mut sink: SplitSink<WebSocket, WsMessage>, mut frames: mpsc::Receiver<Bytes>, closer: Arc<Closer>) {
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, WsMessage>,
+    mut frames: mpsc::Receiver<Bytes>,
+    closer: Arc<Closer>,
+) {
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     loop {
         let sent = tokio::select! {
@@ -185,7 +211,10 @@ async fn write_loop(mut sink: SplitSink<WebSocket, WsMessage>, mut frames: mpsc:
         }
     }
     if let Some((code, reason)) = closer.reason() {
-        let frame = CloseFrame { code: code.0, reason: reason.as_str().into() };
+        let frame = CloseFrame {
+            code: code.0,
+            reason: reason.as_str().into(),
+        };
         let _ = sink.send(WsMessage::Close(Some(frame))).await;
     }
 }

@@ -48,7 +48,11 @@ pub enum ServeError {
 
 /// Serves on `listener` until `shutdown` is cancelled, then closes every connection,
 /// checkpoints every loaded board and closes the store.
-pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationToken) -> Result<(), ServeError> {
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
     let store = Arc::new(SqliteStore::open(&config.data_dir)?);
     if !config.web_dir.join("index.html").is_file() {
         tracing::warn!(
@@ -62,15 +66,25 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         idle_unload: config.idle_unload,
         checkpoint_every: config.checkpoint_every,
     };
-    let registry = Arc::new(Registry::new(store.clone(), board_config, shutdown.clone(), tracker.clone()));
+    let registry = Arc::new(Registry::new(
+        store.clone(),
+        board_config,
+        shutdown.clone(),
+        tracker.clone(),
+    ));
     let state = AppState {
         registry,
-        limits: ConnLimits { send_queue: config.send_queue, max_message_bytes: config.max_message_bytes },
+        limits: ConnLimits {
+            send_queue: config.send_queue,
+            max_message_bytes: config.max_message_bytes,
+        },
         max_message_bytes: config.max_message_bytes,
         shutdown: shutdown.clone(),
     };
     let app = app::router(state, &config.web_dir);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
     tracker.close();
     tracker.wait().await;
     store.close();

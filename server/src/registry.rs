@@ -31,7 +31,12 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(store: Arc<dyn Store>, config: BoardConfig, shutdown: CancellationToken, tracker: TaskTracker) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: BoardConfig,
+        shutdown: CancellationToken,
+        tracker: TaskTracker,
+    ) -> Self {
         Registry {
             boards: Arc::new(DashMap::new()),
             store,
@@ -96,11 +101,27 @@ impl Registry {
 pub fn new_board(id: String, title: String, template: String) -> (BoardRecord, LogEntry) {
     let created_at_ms = now_ms();
     let doc = Doc::new();
-    let meta = BoardMeta { title: title.clone(), template: template.clone(), created_at: created_at_ms as f64 };
+    let meta = BoardMeta {
+        title: title.clone(),
+        template: template.clone(),
+        created_at: created_at_ms as f64,
+    };
     Board::new(&doc).set_meta(&mut doc.transact_mut(), &meta);
-    let update = doc.transact().encode_state_as_update_v1(&StateVector::default());
-    let record = BoardRecord { id, title, template, created_at_ms };
-    let entry = LogEntry { seq: 1, at_ms: created_at_ms, author: Author::server(), update };
+    let update = doc
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default());
+    let record = BoardRecord {
+        id,
+        title,
+        template,
+        created_at_ms,
+    };
+    let entry = LogEntry {
+        seq: 1,
+        at_ms: created_at_ms,
+        author: Author::server(),
+        update,
+    };
     (record, entry)
 }
 
@@ -113,5 +134,8 @@ pub fn new_board_id() -> String {
 /// Whether `id` may name a board: 1 to 128 characters of letters, digits, `-`, `_`, `.`.
 /// (Generated ids always qualify; `--open` mode accepts any such name.)
 pub fn is_valid_board_id(id: &str) -> bool {
-    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }

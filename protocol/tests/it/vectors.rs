@@ -39,15 +39,22 @@ fn note() -> Note {
 }
 
 fn awareness(clock: u32, json: &str) -> Message {
-    let entry = AwarenessUpdateEntry { clock, json: json.into() };
-    Message::Awareness(AwarenessUpdate { clients: [(ClientID::new(CLIENT), entry)].into() })
+    let entry = AwarenessUpdateEntry {
+        clock,
+        json: json.into(),
+    };
+    Message::Awareness(AwarenessUpdate {
+        clients: [(ClientID::new(CLIENT), entry)].into(),
+    })
 }
 
 fn vectors() -> Vec<Vector> {
     let doc = Doc::with_client_id(CLIENT);
     let board = Board::new(&doc);
     board.insert_note(&mut doc.transact_mut(), &note());
-    let state = doc.transact().encode_state_as_update_v1(&StateVector::default());
+    let state = doc
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default());
     let before = doc.transact().state_vector();
     board.move_note(&mut doc.transact_mut(), "n1", 30.0, 40.0);
     let moved = doc.transact().encode_state_as_update_v1(&before);
@@ -99,7 +106,10 @@ fn vectors() -> Vec<Vector> {
         },
         Vector {
             file: "app-error.bin",
-            bytes: server_app(&ServerMessage::Error { code: ErrorCode::Forbidden, message: "viewers cannot edit".into() }),
+            bytes: server_app(&ServerMessage::Error {
+                code: ErrorCode::Forbidden,
+                message: "viewers cannot edit".into(),
+            }),
             expect: json!([{"type": "app", "json": {"type": "error", "code": "forbidden", "message": "viewers cannot edit"}}]),
         },
         Vector {
@@ -118,7 +128,10 @@ fn vectors() -> Vec<Vector> {
 fn golden_vectors_match() {
     let dir = crate::repo_root().join("protocol/tests/vectors");
     let vectors = vectors();
-    let manifest: Vec<Value> = vectors.iter().map(|v| json!({"file": v.file, "messages": v.expect})).collect();
+    let manifest: Vec<Value> = vectors
+        .iter()
+        .map(|v| json!({"file": v.file, "messages": v.expect}))
+        .collect();
     let manifest = serde_json::to_string_pretty(&manifest).unwrap() + "\n";
     if crate::updating("UPDATE_VECTORS") {
         for v in &vectors {
@@ -129,9 +142,16 @@ fn golden_vectors_match() {
     }
     for v in &vectors {
         let stored = std::fs::read(dir.join(v.file)).unwrap();
-        assert_eq!(stored, v.bytes, "{} differs from what this build encodes", v.file);
+        assert_eq!(
+            stored, v.bytes,
+            "{} differs from what this build encodes",
+            v.file
+        );
     }
-    assert_eq!(std::fs::read_to_string(dir.join("manifest.json")).unwrap(), manifest);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("manifest.json")).unwrap(),
+        manifest
+    );
 }
 
 #[test]
@@ -147,19 +167,30 @@ fn golden_vectors_decode_to_what_the_manifest_says() {
         else {
             panic!("{file} is not a sync update");
         };
-        doc.transact_mut().apply_update(Update::decode_v1(&u).unwrap()).unwrap();
+        doc.transact_mut()
+            .apply_update(Update::decode_v1(&u).unwrap())
+            .unwrap();
     }
     let n1 = board.note(&doc.transact(), "n1").unwrap();
     assert_eq!((n1.text.as_str(), n1.x, n1.y), ("hello", 30.0, 40.0));
 
     let multi = decode_frame(&read("multi.bin")).unwrap();
     assert_eq!(multi.len(), 3);
-    assert!(matches!(decode_frame(&read("app-hello.bin")).unwrap()[0], Decoded::App(ClientMessage::Hello { version: 1 })));
+    assert!(matches!(
+        decode_frame(&read("app-hello.bin")).unwrap()[0],
+        Decoded::App(ClientMessage::Hello { version: 1 })
+    ));
     assert!(matches!(
         decode_server_frame(&read("app-error.bin")).unwrap()[0],
-        Decoded::App(ServerMessage::Error { code: ErrorCode::Forbidden, .. })
+        Decoded::App(ServerMessage::Error {
+            code: ErrorCode::Forbidden,
+            ..
+        })
     ));
-    let Decoded::Yjs(Message::Awareness(update)) = decode_frame(&read("awareness-removed.bin")).unwrap().remove(0) else {
+    let Decoded::Yjs(Message::Awareness(update)) = decode_frame(&read("awareness-removed.bin"))
+        .unwrap()
+        .remove(0)
+    else {
         panic!("not awareness");
     };
     assert_eq!(&*update.clients[&ClientID::new(CLIENT)].json, "null");

@@ -13,7 +13,9 @@ use std::thread::JoinHandle;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tokio::sync::oneshot;
 
-use super::{Author, BoardRecord, Checkpoint, Committed, LogEntry, Store, StoreError, StoredBoard, Write};
+use super::{
+    Author, BoardRecord, Checkpoint, Committed, LogEntry, Store, StoreError, StoredBoard, Write,
+};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "commonboard.sqlite3";
@@ -95,12 +97,16 @@ impl SqliteStore {
         }
     }
 
-    fn with_reader<T>(&self, read: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn with_reader<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let conn = self.readers.lock().expect("reader pool").pop();
         let conn = match conn {
             Some(conn) => conn,
             None => {
-                let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+                let conn =
+                    Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
                 conn.busy_timeout(std::time::Duration::from_secs(5))?;
                 conn
             }
@@ -175,9 +181,18 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 
 fn read_board(conn: &Connection, id: &str) -> Result<Option<BoardRecord>, StoreError> {
     Ok(conn
-        .query_row("SELECT id, title, template, created_at FROM boards WHERE id = ?1", [id], |row| {
-            Ok(BoardRecord { id: row.get(0)?, title: row.get(1)?, template: row.get(2)?, created_at_ms: row.get(3)? })
-        })
+        .query_row(
+            "SELECT id, title, template, created_at FROM boards WHERE id = ?1",
+            [id],
+            |row| {
+                Ok(BoardRecord {
+                    id: row.get(0)?,
+                    title: row.get(1)?,
+                    template: row.get(2)?,
+                    created_at_ms: row.get(3)?,
+                })
+            },
+        )
         .optional()?)
 }
 
@@ -191,7 +206,10 @@ fn read_log(conn: &Connection, id: &str, from: u64, to: u64) -> Result<Vec<LogEn
         Ok(LogEntry {
             seq: row.get(0)?,
             at_ms: row.get(1)?,
-            author: Author { id: row.get(2)?, name: row.get(3)? },
+            author: Author {
+                id: row.get(2)?,
+                name: row.get(3)?,
+            },
             update: row.get(4)?,
         })
     })?;
@@ -212,7 +230,10 @@ fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Request>) {
         let _span = tracing::debug_span!("store_commit", batches = pending.len()).entered();
         let started = std::time::Instant::now();
         let results = commit(&mut conn, &pending);
-        tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, "committed");
+        tracing::debug!(
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "committed"
+        );
         for (request, result) in pending.drain(..).zip(results) {
             let _ = request.done.send(result);
         }
@@ -224,17 +245,25 @@ fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Request>) {
 fn commit(conn: &mut Connection, requests: &[Request]) -> Vec<Result<(), StoreError>> {
     let mut tx = match conn.transaction() {
         Ok(tx) => tx,
-        Err(error) => return requests.iter().map(|_| Err(StoreError::Commit(error.to_string()))).collect(),
+        Err(error) => {
+            return requests
+                .iter()
+                .map(|_| Err(StoreError::Commit(error.to_string())))
+                .collect()
+        }
     };
     let mut results = Vec::with_capacity(requests.len());
     for request in requests {
-        let result = tx.savepoint().map_err(StoreError::from).and_then(|savepoint| {
-            for write in &request.writes {
-                apply(&savepoint, write)?;
-            }
-            savepoint.commit()?;
-            Ok(())
-        });
+        let result = tx
+            .savepoint()
+            .map_err(StoreError::from)
+            .and_then(|savepoint| {
+                for write in &request.writes {
+                    apply(&savepoint, write)?;
+                }
+                savepoint.commit()?;
+                Ok(())
+            });
         if let Err(error) = &result {
             tracing::error!(%error, "store write failed");
         }
@@ -242,7 +271,10 @@ fn commit(conn: &mut Connection, requests: &[Request]) -> Vec<Result<(), StoreEr
     }
     if let Err(error) = tx.commit() {
         tracing::error!(%error, "store commit failed");
-        return requests.iter().map(|_| Err(StoreError::Commit(error.to_string()))).collect();
+        return requests
+            .iter()
+            .map(|_| Err(StoreError::Commit(error.to_string())))
+            .collect();
     }
     results
 }
@@ -263,7 +295,14 @@ fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
                 "INSERT INTO updates (board, seq, at, author_id, author_name, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             for e in entries {
-                statement.execute(params![board, e.seq, e.at_ms, e.author.id, e.author.name, e.update])?;
+                statement.execute(params![
+                    board,
+                    e.seq,
+                    e.at_ms,
+                    e.author.id,
+                    e.author.name,
+                    e.update
+                ])?;
             }
         }
         Write::Checkpoint { board, checkpoint } => {
@@ -281,11 +320,21 @@ mod tests {
     use super::*;
 
     fn entry(seq: u64) -> LogEntry {
-        LogEntry { seq, at_ms: 1000 + seq as i64, author: Author::server(), update: vec![seq as u8] }
+        LogEntry {
+            seq,
+            at_ms: 1000 + seq as i64,
+            author: Author::server(),
+            update: vec![seq as u8],
+        }
     }
 
     fn record(id: &str) -> BoardRecord {
-        BoardRecord { id: id.into(), title: "T".into(), template: "blank".into(), created_at_ms: 1 }
+        BoardRecord {
+            id: id.into(),
+            title: "T".into(),
+            template: "blank".into(),
+            created_at_ms: 1,
+        }
     }
 
     #[tokio::test]
@@ -294,9 +343,22 @@ mod tests {
         let store = SqliteStore::open(dir.path()).unwrap();
         super::super::committed(store.submit(vec![
             Write::CreateBoard(record("b")),
-            Write::Append { board: "b".into(), entries: vec![entry(1), entry(2)] },
-            Write::Checkpoint { board: "b".into(), checkpoint: Checkpoint { seq: 2, at_ms: 5, state: vec![9] } },
-            Write::Append { board: "b".into(), entries: vec![entry(3)] },
+            Write::Append {
+                board: "b".into(),
+                entries: vec![entry(1), entry(2)],
+            },
+            Write::Checkpoint {
+                board: "b".into(),
+                checkpoint: Checkpoint {
+                    seq: 2,
+                    at_ms: 5,
+                    state: vec![9],
+                },
+            },
+            Write::Append {
+                board: "b".into(),
+                entries: vec![entry(3)],
+            },
         ]))
         .await
         .unwrap();
@@ -311,10 +373,18 @@ mod tests {
     async fn a_failing_batch_fails_alone() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
-        super::super::committed(store.submit(vec![Write::CreateBoard(record("b"))])).await.unwrap();
+        super::super::committed(store.submit(vec![Write::CreateBoard(record("b"))]))
+            .await
+            .unwrap();
         let duplicate = store.submit(vec![Write::CreateBoard(record("b"))]);
-        let fine = store.submit(vec![Write::Append { board: "b".into(), entries: vec![entry(1)] }]);
-        assert!(matches!(super::super::committed(duplicate).await, Err(StoreError::BoardExists(_))));
+        let fine = store.submit(vec![Write::Append {
+            board: "b".into(),
+            entries: vec![entry(1)],
+        }]);
+        assert!(matches!(
+            super::super::committed(duplicate).await,
+            Err(StoreError::BoardExists(_))
+        ));
         super::super::committed(fine).await.unwrap();
         assert_eq!(store.log("b", 1, 10).unwrap().len(), 1);
     }
@@ -324,7 +394,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = SqliteStore::open(dir.path()).unwrap();
-            let writes = vec![Write::CreateBoard(record("b")), Write::Append { board: "b".into(), entries: vec![entry(1)] }];
+            let writes = vec![
+                Write::CreateBoard(record("b")),
+                Write::Append {
+                    board: "b".into(),
+                    entries: vec![entry(1)],
+                },
+            ];
             super::super::committed(store.submit(writes)).await.unwrap();
         }
         let store = SqliteStore::open(dir.path()).unwrap();

@@ -1,0 +1,92 @@
+//! Integration tests: a real server on an ephemeral port, real WebSocket clients with
+//! real yrs documents, the real store.
+
+mod bad_input;
+mod client;
+mod durability;
+mod http;
+mod sync;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use commonboard_server::config::Config;
+use tokio_util::sync::CancellationToken;
+
+/// How long a test waits for something that should happen within milliseconds.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A server running in this process.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Starts a server on 127.0.0.1:0 with a fresh data directory.
+pub async fn spawn_app() -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = spawn_app_with(Config::with_data_dir(dir.path())).await;
+    server._dir = Some(dir);
+    server
+}
+
+/// Starts a server with the given settings (its `addr` is ignored: port 0 is used).
+pub async fn spawn_app_with(config: Config) -> TestServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let data_dir = config.data_dir.clone();
+    let token = shutdown.clone();
+    let task = tokio::spawn(async move {
+        commonboard_server::run(listener, config, token)
+            .await
+            .expect("server failed");
+    });
+    TestServer {
+        addr,
+        data_dir,
+        shutdown,
+        task,
+        _dir: None,
+    }
+}
+
+impl TestServer {
+    /// Shuts down gracefully and waits until the store is closed.
+    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
+        self.shutdown.cancel();
+        (&mut self.task).await.unwrap();
+        self._dir.take()
+    }
+
+    pub fn http(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Creates a board through the API and returns its id.
+    pub async fn create_board(&self, title: &str) -> String {
+        create_board(self.addr, title).await
+    }
+}
+
+/// Creates a board on the server at `addr` and returns its id.
+pub async fn create_board(addr: SocketAddr, title: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/api/boards"))
+        .json(&serde_json::json!({ "title": title }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let body: serde_json::Value = response.json().await.unwrap();
+    body["id"].as_str().unwrap().to_owned()
+}
+
+/// A config for a server whose data lives in `dir`.
+pub fn config_in(dir: &Path) -> Config {
+    Config::with_data_dir(dir)
+}
