@@ -179,7 +179,8 @@ impl Board {
         self.meta.insert(txn, meta::TITLE, value.title.as_str());
         self.meta
             .insert(txn, meta::TEMPLATE, value.template.as_str());
-        self.meta.insert(txn, meta::CREATED_AT, value.created_at);
+        self.meta
+            .insert(txn, meta::CREATED_AT, js_number(value.created_at));
     }
 
     /// Adds a note, or replaces the note with the same id.
@@ -187,13 +188,13 @@ impl Board {
         let map = self
             .notes
             .insert(txn, value.id.as_str(), MapPrelim::default());
-        map.insert(txn, note::X, value.x);
-        map.insert(txn, note::Y, value.y);
-        map.insert(txn, note::W, value.w);
-        map.insert(txn, note::H, value.h);
+        map.insert(txn, note::X, js_number(value.x));
+        map.insert(txn, note::Y, js_number(value.y));
+        map.insert(txn, note::W, js_number(value.w));
+        map.insert(txn, note::H, js_number(value.h));
         map.insert(txn, note::COLOR, value.color.as_str());
         map.insert(txn, note::AUTHOR, value.author.as_str());
-        map.insert(txn, note::CREATED_AT, value.created_at);
+        map.insert(txn, note::CREATED_AT, js_number(value.created_at));
         if let Some(frame) = &value.frame {
             map.insert(txn, note::FRAME, frame.as_str());
         }
@@ -205,8 +206,8 @@ impl Board {
         let Some(Out::YMap(map)) = self.notes.get(txn, id) else {
             return false;
         };
-        map.insert(txn, note::X, x);
-        map.insert(txn, note::Y, y);
+        map.insert(txn, note::X, js_number(x));
+        map.insert(txn, note::Y, js_number(y));
         true
     }
 
@@ -254,11 +255,11 @@ impl Board {
             .frames
             .insert(txn, value.id.as_str(), MapPrelim::default());
         map.insert(txn, frame::TITLE, value.title.as_str());
-        map.insert(txn, frame::X, value.x);
-        map.insert(txn, frame::Y, value.y);
-        map.insert(txn, frame::W, value.w);
-        map.insert(txn, frame::H, value.h);
-        map.insert(txn, frame::CREATED_AT, value.created_at);
+        map.insert(txn, frame::X, js_number(value.x));
+        map.insert(txn, frame::Y, js_number(value.y));
+        map.insert(txn, frame::W, js_number(value.w));
+        map.insert(txn, frame::H, js_number(value.h));
+        map.insert(txn, frame::CREATED_AT, js_number(value.created_at));
     }
 
     /// Adds an action, or replaces the action with the same id.
@@ -270,7 +271,7 @@ impl Board {
         map.insert(txn, action::OWNER, value.owner.as_str());
         map.insert(txn, action::DUE, value.due.as_str());
         map.insert(txn, action::DONE, value.done);
-        map.insert(txn, action::CREATED_AT, value.created_at);
+        map.insert(txn, action::CREATED_AT, js_number(value.created_at));
     }
 
     /// Reads one note.
@@ -325,6 +326,18 @@ impl Board {
             frames,
             actions,
         }
+    }
+}
+
+/// A number as JavaScript's Yjs stores it: integers that fit in 31 bits as integers,
+/// other values as floats. yrs would store `10.0` as a float; Yjs stores `10` as an
+/// integer. Both read back equal, but matching Yjs keeps updates byte-identical.
+pub fn js_number(value: f64) -> Any {
+    const MAX_SMALL_INT: f64 = ((1u32 << 31) - 1) as f64;
+    if value.fract() == 0.0 && value.abs() <= MAX_SMALL_INT {
+        Any::from(value as i64)
+    } else {
+        Any::from(value)
     }
 }
 

@@ -59,6 +59,7 @@ fn vectors() -> Vec<Vector> {
     board.move_note(&mut doc.transact_mut(), "n1", 30.0, 40.0);
     let moved = doc.transact().encode_state_as_update_v1(&before);
     let step1 = Message::Sync(SyncMessage::SyncStep1(doc.transact().state_vector()));
+    let clock = doc.transact().state_vector().get(&ClientID::new(CLIENT));
     let cursor = r##"{"user":{"name":"Ana","color":"#e91e63"},"cursor":{"x":1,"y":2}}"##;
 
     let note_json = json!({"text": "hello", "x": 10, "y": 20, "w": 160, "h": 120, "color": "yellow", "author": "Ana", "createdAt": 1_700_000_000_000u64});
@@ -67,7 +68,7 @@ fn vectors() -> Vec<Vector> {
         Vector {
             file: "sync-step1.bin",
             bytes: encode_frame([&step1]),
-            expect: json!([{"type": "sync_step1", "stateVector": {CLIENT.to_string(): 10}}]),
+            expect: json!([{"type": "sync_step1", "stateVector": {CLIENT.to_string(): clock}}]),
         },
         Vector {
             file: "sync-step2.bin",
@@ -116,7 +117,7 @@ fn vectors() -> Vec<Vector> {
             file: "multi.bin",
             bytes: encode_frame([&step1, &awareness(3, cursor), &Message::AwarenessQuery]),
             expect: json!([
-                {"type": "sync_step1", "stateVector": {CLIENT.to_string(): 10}},
+                {"type": "sync_step1", "stateVector": {CLIENT.to_string(): clock}},
                 {"type": "awareness", "clients": [{"client": CLIENT, "clock": 3, "state": serde_json::from_str::<Value>(cursor).unwrap()}]},
                 {"type": "query_awareness"}
             ]),

@@ -1,0 +1,135 @@
+// The reference Yjs client (the y-websocket provider from npm) against the real server.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import * as Y from "yjs";
+import { WebsocketProvider } from "y-websocket";
+import WebSocket from "ws";
+import { createBoard, startServer } from "../e2e/helpers.mjs";
+
+let server;
+
+before(async () => {
+  server = await startServer();
+});
+
+after(async () => {
+  await server?.stop();
+});
+
+/** A provider as a plain Yjs app would make it (no BroadcastChannel: only the server syncs). */
+function connect(boardId, doc = new Y.Doc()) {
+  const provider = new WebsocketProvider(`ws://127.0.0.1:${server.port}/ws`, boardId, doc, {
+    WebSocketPolyfill: WebSocket,
+    disableBc: true,
+    params: { name: "interop" },
+  });
+  return { doc, provider };
+}
+
+function close(...peers) {
+  for (const { provider } of peers) provider.destroy();
+}
+
+/** Polls `condition` until it holds, for at most `ms`. */
+async function waitFor(condition, what, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function addNote(doc, id, text) {
+  doc.transact(() => {
+    const note = new Y.Map();
+    doc.getMap("notes").set(id, note);
+    note.set("x", 0);
+    note.set("y", 0);
+    note.set("color", "yellow");
+    note.set("text", new Y.Text(text));
+  });
+}
+
+const noteIds = (doc) => [...doc.getMap("notes").keys()].sort();
+
+test("two providers converge on a board", async () => {
+  const { id } = await createBoard(server.base, "Interop");
+  const a = connect(id);
+  const b = connect(id);
+  await waitFor(() => a.provider.synced && b.provider.synced, "both synced");
+  assert.equal(a.doc.getMap("meta").get("title"), "Interop");
+  for (let i = 0; i < 20; i++) {
+    addNote(a.doc, `a${i}`, `from a ${i}`);
+    addNote(b.doc, `b${i}`, `from b ${i}`);
+  }
+  a.doc.getMap("notes").get("a0").get("text").insert(0, "edited ");
+  await waitFor(() => noteIds(a.doc).length === 40 && noteIds(b.doc).length === 40, "40 notes on both");
+  await waitFor(
+    () => Buffer.compare(Y.encodeStateVector(a.doc), Y.encodeStateVector(b.doc)) === 0,
+    "equal state vectors",
+  );
+  assert.deepEqual(a.doc.getMap("notes").toJSON(), b.doc.getMap("notes").toJSON());
+  assert.equal(b.doc.getMap("notes").get("a0").get("text").toString(), "edited from a 0");
+  close(a, b);
+});
+
+test("awareness from one provider reaches the other and leaves with it", async () => {
+  const { id } = await createBoard(server.base, "Presence");
+  const a = connect(id);
+  const b = connect(id);
+  await waitFor(() => a.provider.synced && b.provider.synced, "both synced");
+  a.provider.awareness.setLocalStateField("user", { name: "Ana" });
+  const aId = a.doc.clientID;
+  await waitFor(() => b.provider.awareness.getStates().get(aId)?.user?.name === "Ana", "Ana's state on B");
+  a.provider.destroy();
+  await waitFor(() => !b.provider.awareness.getStates().has(aId), "Ana's state removed on B");
+  close(b);
+});
+
+test("edits made offline merge when the connection returns", async () => {
+  const { id } = await createBoard(server.base, "Offline");
+  const a = connect(id);
+  const b = connect(id);
+  await waitFor(() => a.provider.synced && b.provider.synced, "both synced");
+  addNote(a.doc, "shared", "before");
+  await waitFor(() => noteIds(b.doc).includes("shared"), "shared note on B");
+
+  a.provider.disconnect();
+  addNote(a.doc, "offline-a", "written offline");
+  a.doc.getMap("notes").get("shared").get("text").insert(0, "A: ");
+  addNote(b.doc, "online-b", "written meanwhile");
+  b.doc.getMap("notes").get("shared").get("text").insert(6, " B");
+  await new Promise((r) => setTimeout(r, 200));
+  assert.ok(!noteIds(b.doc).includes("offline-a"), "an offline edit must not arrive while offline");
+
+  a.provider.connect();
+  const both = (doc) => noteIds(doc).includes("offline-a") && noteIds(doc).includes("online-b");
+  await waitFor(() => both(a.doc) && both(b.doc), "both edits on both sides");
+  const text = (doc) => doc.getMap("notes").get("shared").get("text").toString();
+  await waitFor(() => text(a.doc) === text(b.doc), "merged text");
+  assert.equal(text(a.doc), "A: before B");
+  close(a, b);
+
+  // The merge is on the server too: a newcomer sees it.
+  const c = connect(id);
+  await waitFor(() => c.provider.synced && both(c.doc), "newcomer has both edits");
+  close(c);
+});
+
+test("a 1 MB document syncs to a newcomer", async () => {
+  const { id } = await createBoard(server.base, "Big");
+  const a = connect(id);
+  await waitFor(() => a.provider.synced, "writer synced");
+  const chunk = "lorem ipsum dolor sit amet ".repeat(400); // ~10.8 kB
+  for (let i = 0; i < 100; i++) addNote(a.doc, `n${i}`, `${i} ${chunk}`);
+  const size = Y.encodeStateAsUpdate(a.doc).length;
+  assert.ok(size > 1_000_000, `document is ${size} bytes`);
+
+  const watcher = connect(id);
+  await waitFor(() => watcher.provider.synced && noteIds(watcher.doc).length === 100, "watcher has every note", 20_000);
+  const b = connect(id);
+  await waitFor(() => b.provider.synced && noteIds(b.doc).length === 100, "newcomer has every note", 20_000);
+  assert.equal(Y.encodeStateAsUpdate(b.doc).length, size);
+  assert.equal(b.doc.getMap("notes").get("n99").get("text").toString(), `99 ${chunk}`);
+  close(a, watcher, b);
+});
