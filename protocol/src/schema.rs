@@ -177,17 +177,13 @@ impl Board {
     /// Writes the board's metadata.
     pub fn set_meta(&self, txn: &mut TransactionMut, value: &BoardMeta) {
         self.meta.insert(txn, meta::TITLE, value.title.as_str());
-        self.meta
-            .insert(txn, meta::TEMPLATE, value.template.as_str());
-        self.meta
-            .insert(txn, meta::CREATED_AT, js_number(value.created_at));
+        self.meta.insert(txn, meta::TEMPLATE, value.template.as_str());
+        self.meta.insert(txn, meta::CREATED_AT, js_number(value.created_at));
     }
 
     /// Adds a note, or replaces the note with the same id.
     pub fn insert_note(&self, txn: &mut TransactionMut, value: &Note) {
-        let map = self
-            .notes
-            .insert(txn, value.id.as_str(), MapPrelim::default());
+        let map = self.notes.insert(txn, value.id.as_str(), MapPrelim::default());
         map.insert(txn, note::X, js_number(value.x));
         map.insert(txn, note::Y, js_number(value.y));
         map.insert(txn, note::W, js_number(value.w));
@@ -230,13 +226,7 @@ impl Board {
     }
 
     /// Sets one field of a note to a plain value; returns false if there is no such note.
-    pub fn set_note_field(
-        &self,
-        txn: &mut TransactionMut,
-        id: &str,
-        field: &str,
-        value: Any,
-    ) -> bool {
+    pub fn set_note_field(&self, txn: &mut TransactionMut, id: &str, field: &str, value: Any) -> bool {
         let Some(Out::YMap(map)) = self.notes.get(txn, id) else {
             return false;
         };
@@ -251,9 +241,7 @@ impl Board {
 
     /// Adds a frame, or replaces the frame with the same id.
     pub fn insert_frame(&self, txn: &mut TransactionMut, value: &Frame) {
-        let map = self
-            .frames
-            .insert(txn, value.id.as_str(), MapPrelim::default());
+        let map = self.frames.insert(txn, value.id.as_str(), MapPrelim::default());
         map.insert(txn, frame::TITLE, value.title.as_str());
         map.insert(txn, frame::X, js_number(value.x));
         map.insert(txn, frame::Y, js_number(value.y));
@@ -264,9 +252,7 @@ impl Board {
 
     /// Adds an action, or replaces the action with the same id.
     pub fn insert_action(&self, txn: &mut TransactionMut, value: &Action) {
-        let map = self
-            .actions
-            .insert(txn, value.id.as_str(), MapPrelim::default());
+        let map = self.actions.insert(txn, value.id.as_str(), MapPrelim::default());
         map.insert(txn, action::TEXT, value.text.as_str());
         map.insert(txn, action::OWNER, value.owner.as_str());
         map.insert(txn, action::DUE, value.due.as_str());
@@ -320,12 +306,7 @@ impl Board {
             created_at: number(txn, map, action::CREATED_AT),
         });
         actions.sort_by(|a, b| a.created_at.total_cmp(&b.created_at).then(a.id.cmp(&b.id)));
-        BoardSnapshot {
-            meta,
-            notes,
-            frames,
-            actions,
-        }
+        BoardSnapshot { meta, notes, frames, actions }
     }
 }
 
@@ -360,11 +341,7 @@ fn read_note<T: ReadTxn>(txn: &T, id: &str, map: &MapRef) -> Note {
     }
 }
 
-fn children<T: ReadTxn, V>(
-    txn: &T,
-    root: &MapRef,
-    read: impl Fn(&T, &str, &MapRef) -> V,
-) -> Vec<V> {
+fn children<T: ReadTxn, V>(txn: &T, root: &MapRef, read: impl Fn(&T, &str, &MapRef) -> V) -> Vec<V> {
     root.iter(txn)
         .filter_map(|(id, value)| match value {
             Out::YMap(map) => Some(read(txn, id, &map)),
@@ -433,24 +410,11 @@ mod tests {
         let doc = Doc::new();
         let board = Board::new(&doc);
         let mut txn = doc.transact_mut();
-        board.set_meta(
-            &mut txn,
-            &BoardMeta {
-                title: "Goals".into(),
-                template: "blank".into(),
-                created_at: 5.0,
-            },
-        );
+        board.set_meta(&mut txn, &BoardMeta { title: "Goals".into(), template: "blank".into(), created_at: 5.0 });
         board.insert_note(&mut txn, &sample_note("n1"));
         board.insert_frame(
             &mut txn,
-            &Frame {
-                id: "f1".into(),
-                title: "Step 1".into(),
-                w: 800.0,
-                h: 600.0,
-                ..Frame::default()
-            },
+            &Frame { id: "f1".into(), title: "Step 1".into(), w: 800.0, h: 600.0, ..Frame::default() },
         );
         board.insert_action(
             &mut txn,

@@ -43,16 +43,10 @@ pub fn bindings() -> String {
 
 fn constants() -> String {
     let object = |entries: &[(&str, &str)]| {
-        let body: Vec<String> = entries
-            .iter()
-            .map(|(k, v)| format!("  {k}: {v:?},"))
-            .collect();
+        let body: Vec<String> = entries.iter().map(|(k, v)| format!("  {k}: {v:?},")).collect();
         format!("{{\n{}\n}} as const", body.join("\n"))
     };
-    let colors: Vec<String> = schema::NOTE_COLORS
-        .iter()
-        .map(|c| format!("{c:?}"))
-        .collect();
+    let colors: Vec<String> = schema::NOTE_COLORS.iter().map(|c| format!("{c:?}")).collect();
     format!(
         "/** Message type of Commonboard application messages (JSON inside a var-length buffer). */\n\
          export const MSG_APP = {};\n\n\
@@ -132,9 +126,6 @@ fn close_codes() -> String {
         ("boardNotFound", BOARD_NOT_FOUND),
         ("notSaved", NOT_SAVED),
     ];
-    let body: Vec<String> = codes
-        .iter()
-        .map(|(name, code)| format!("  {name}: {},", code.0))
-        .collect();
+    let body: Vec<String> = codes.iter().map(|(name, code)| format!("  {name}: {},", code.0)).collect();
     format!("{{\n{}\n}} as const", body.join("\n"))
 }

@@ -15,9 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use commonboard_protocol::app::{
-    ClientMessage, ErrorCode, Role, ServerMessage, APP_PROTOCOL_VERSION,
-};
+use commonboard_protocol::app::{ClientMessage, ErrorCode, Role, ServerMessage, APP_PROTOCOL_VERSION};
 use commonboard_protocol::close::{self, CloseCode};
 use commonboard_protocol::frame::{self, AwarenessUpdate, Incoming, Message, SyncMessage};
 use tokio::sync::{mpsc, oneshot};
@@ -26,8 +24,9 @@ use tracing::{debug, error, info, instrument, warn};
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
-use crate::awareness::Awareness;
+use crate::awareness::{self, Awareness};
 use crate::store::{self, Author, Checkpoint, LogEntry, Store, StoreError, StoredBoard, Write};
+use crate::telemetry;
 
 /// Identifies a connection for as long as the process runs.
 pub type ConnId = u64;
@@ -36,7 +35,11 @@ pub type ConnId = u64;
 /// letting a tick take a large batch.
 const INBOX: usize = 4096;
 /// Most commands one tick takes, so that replies are not held back for too long.
+/// Ticks adapt to load by themselves: an idle board handles each message as it comes
+/// (lowest latency), a busy one finds many waiting and batches them.
 const MAX_TICK: usize = 1024;
+/// How often stale awareness states are looked for.
+const AWARENESS_SWEEP: Duration = Duration::from_secs(5);
 
 /// Settings every board shares.
 #[derive(Debug, Clone)]
@@ -75,10 +78,7 @@ pub struct Closer {
 
 impl Closer {
     pub fn new() -> Arc<Self> {
-        Arc::new(Closer {
-            reason: std::sync::OnceLock::new(),
-            token: CancellationToken::new(),
-        })
+        Arc::new(Closer { reason: std::sync::OnceLock::new(), token: CancellationToken::new() })
     }
 
     /// Asks the connection to close; the first reason given wins.
@@ -103,15 +103,17 @@ impl Outbox {
         Outbox { frames, closer }
     }
 
+    /// Frames waiting in the queue.
+    fn depth(&self) -> usize {
+        self.frames.max_capacity() - self.frames.capacity()
+    }
+
     /// Queues a frame; a full queue means the client cannot keep up, and it is closed.
     fn send(&self, frame: Bytes) -> bool {
         match self.frames.try_send(frame) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
-                self.closer.close(
-                    close::TOO_SLOW,
-                    "too slow to keep up with the board; reconnect to resync",
-                );
+                self.closer.close(close::TOO_SLOW, "too slow to keep up with the board; reconnect to resync");
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -122,17 +124,9 @@ impl Outbox {
 /// What a connection tells its board.
 pub enum BoardCmd {
     /// A connection joins; the board answers once it is loaded (or cannot be).
-    Join {
-        conn: ConnId,
-        author: Author,
-        outbox: Outbox,
-        reply: oneshot::Sender<Result<(), BoardError>>,
-    },
+    Join { conn: ConnId, author: Author, outbox: Outbox, reply: oneshot::Sender<Result<(), BoardError>> },
     /// Messages of one frame from a connection, in order.
-    Messages {
-        conn: ConnId,
-        messages: Vec<Incoming>,
-    },
+    Messages { conn: ConnId, messages: Vec<Incoming> },
     /// A connection ended.
     Leave { conn: ConnId },
 }
@@ -187,13 +181,12 @@ async fn run(
             return;
         }
     };
-    info!(
-        seq = board.seq,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "board loaded"
-    );
+    info!(seq = board.seq, elapsed_ms = started.elapsed().as_millis() as u64, "board loaded");
+    metrics::histogram!(telemetry::BOARD_LOAD_SECONDS).record(started.elapsed().as_secs_f64());
+    metrics::gauge!(telemetry::BOARDS_LOADED).increment(1.0);
 
     let mut commands = Vec::with_capacity(MAX_TICK);
+    let mut sweep = tokio::time::interval(AWARENESS_SWEEP);
     loop {
         let idle = board.conns.is_empty();
         tokio::select! {
@@ -201,8 +194,10 @@ async fn run(
                 if received == 0 {
                     break;
                 }
+                metrics::histogram!(telemetry::TICK_COMMANDS).record(received as f64);
                 board.tick(commands.drain(..)).await;
             }
+            _ = sweep.tick() => board.expire_awareness(),
             _ = tokio::time::sleep(config.idle_unload), if idle => {
                 info!("idle, unloading");
                 break;
@@ -215,6 +210,7 @@ async fn run(
     }
     rx.close();
     board.checkpoint_if_behind(0).await;
+    metrics::gauge!(telemetry::BOARDS_LOADED).decrement(1.0);
     refuse_all(&mut rx, &BoardError::Unloading).await;
 }
 
@@ -260,16 +256,10 @@ struct Board {
 }
 
 impl Board {
-    async fn load(
-        id: &str,
-        store: Arc<dyn Store>,
-        config: &BoardConfig,
-    ) -> Result<Self, BoardError> {
+    async fn load(id: &str, store: Arc<dyn Store>, config: &BoardConfig) -> Result<Self, BoardError> {
         let stored = {
             let (store, id) = (store.clone(), id.to_owned());
-            tokio::task::spawn_blocking(move || store.load(&id))
-                .await
-                .expect("store load panicked")?
+            tokio::task::spawn_blocking(move || store.load(&id)).await.expect("store load panicked")?
         };
         let stored = match stored {
             Some(stored) => stored,
@@ -291,15 +281,11 @@ impl Board {
     }
 
     async fn tick(&mut self, commands: impl Iterator<Item = BoardCmd>) {
+        let applying = std::time::Instant::now();
         let mut out = Outgoing::default();
         for cmd in commands {
             match cmd {
-                BoardCmd::Join {
-                    conn,
-                    author,
-                    outbox,
-                    reply,
-                } => self.join(conn, author, outbox, reply, &mut out),
+                BoardCmd::Join { conn, author, outbox, reply } => self.join(conn, author, outbox, reply, &mut out),
                 BoardCmd::Messages { conn, messages } => {
                     for message in messages {
                         if !self.conns.contains_key(&conn) {
@@ -311,14 +297,16 @@ impl Board {
                 BoardCmd::Leave { conn } => self.leave(conn, &mut out),
             }
         }
+        metrics::histogram!(telemetry::APPLY_SECONDS).record(applying.elapsed().as_secs_f64());
         if !out.log.is_empty() {
             let entries = std::mem::take(&mut out.log);
-            let count = entries.len() as u64;
-            let write = Write::Append {
-                board: self.id.clone(),
-                entries,
-            };
-            if let Err(error) = store::committed(self.store.submit(vec![write])).await {
+            let count = entries.len();
+            metrics::counter!(telemetry::UPDATES_APPLIED).increment(count as u64);
+            metrics::gauge!(telemetry::PERSIST_LAG).increment(count as f64);
+            let write = Write::Append { board: self.id.clone(), entries };
+            let result = store::committed(self.store.submit(vec![write])).await;
+            metrics::gauge!(telemetry::PERSIST_LAG).decrement(count as f64);
+            if let Err(error) = result {
                 self.commit_failed(&error, &out.writers).await;
                 return;
             }
@@ -362,17 +350,14 @@ impl Board {
                 let update = self.doc.transact().encode_state_as_update_v1(&state_vector);
                 out.direct.push((conn, frame::sync_step2(update).into()));
             }
-            Incoming::Yjs(Message::Sync(
-                SyncMessage::SyncStep2(update) | SyncMessage::Update(update),
-            )) => {
+            Incoming::Yjs(Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update))) => {
                 self.apply(conn, &update, out);
             }
             Incoming::Yjs(Message::Awareness(update)) => {
                 out.awareness.extend(self.awareness.apply(conn, update));
             }
             Incoming::Yjs(Message::AwarenessQuery) => {
-                out.direct
-                    .push((conn, frame::awareness(self.awareness.full()).into()));
+                out.direct.push((conn, frame::awareness(self.awareness.full()).into()));
             }
             Incoming::Yjs(Message::Auth(_) | Message::Custom(..)) => {}
             Incoming::App(message) => self.handle_app(conn, message, out),
@@ -381,19 +366,15 @@ impl Board {
 
     fn handle_app(&mut self, conn: ConnId, message: ClientMessage, out: &mut Outgoing) {
         let reply = match message {
-            ClientMessage::Hello { version } if version == APP_PROTOCOL_VERSION => {
-                ServerMessage::Welcome {
-                    version: APP_PROTOCOL_VERSION,
-                    connection: conn,
-                    role: Role::Participant,
-                    server_time_ms: now_ms() as f64,
-                }
-            }
+            ClientMessage::Hello { version } if version == APP_PROTOCOL_VERSION => ServerMessage::Welcome {
+                version: APP_PROTOCOL_VERSION,
+                connection: conn,
+                role: Role::Participant,
+                server_time_ms: now_ms() as f64,
+            },
             ClientMessage::Hello { version } => ServerMessage::Error {
                 code: ErrorCode::UnsupportedVersion,
-                message: format!(
-                    "this server speaks application protocol {APP_PROTOCOL_VERSION}, not {version}"
-                ),
+                message: format!("this server speaks application protocol {APP_PROTOCOL_VERSION}, not {version}"),
             },
         };
         out.direct.push((conn, frame::server_app(&reply).into()));
@@ -403,41 +384,25 @@ impl Board {
     /// duplicate) is logged and relayed; an update yrs rejects, or one that makes yrs
     /// panic, closes that connection and changes nothing.
     fn apply(&mut self, conn: ConnId, bytes: &[u8], out: &mut Outgoing) {
-        let outcome =
-            std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<Option<Vec<u8>>, String> {
-                let update =
-                    Update::decode_v1(bytes).map_err(|e| format!("update does not decode: {e}"))?;
-                let mut txn = self.doc.transact_mut();
-                txn.apply_update(update)
-                    .map_err(|e| format!("update rejected: {e}"))?;
-                let unchanged =
-                    txn.before_state() == txn.after_state() && txn.delete_set().is_empty();
-                Ok((!unchanged).then(|| txn.encode_update_v1()))
-            }));
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<Option<Vec<u8>>, String> {
+            let update = Update::decode_v1(bytes).map_err(|e| format!("update does not decode: {e}"))?;
+            let mut txn = self.doc.transact_mut();
+            txn.apply_update(update).map_err(|e| format!("update rejected: {e}"))?;
+            let unchanged = txn.before_state() == txn.after_state() && txn.delete_set().is_empty();
+            Ok((!unchanged).then(|| txn.encode_update_v1()))
+        }));
         match outcome {
             Ok(Ok(Some(applied))) => {
                 self.seq += 1;
-                let author = self
-                    .conns
-                    .get(&conn)
-                    .map(|c| c.author.clone())
-                    .unwrap_or_else(Author::server);
-                out.log.push(LogEntry {
-                    seq: self.seq,
-                    at_ms: now_ms(),
-                    author,
-                    update: applied.clone(),
-                });
+                let author = self.conns.get(&conn).map(|c| c.author.clone()).unwrap_or_else(Author::server);
+                out.log.push(LogEntry { seq: self.seq, at_ms: now_ms(), author, update: applied.clone() });
                 out.updates.push(applied);
                 out.writers.push(conn);
             }
             Ok(Ok(None)) => {}
             Ok(Err(reason)) => self.reject(conn, &reason),
             Err(_) => {
-                error!(
-                    conn,
-                    "yrs panicked applying an update; rebuilding the board from the store"
-                );
+                error!(conn, "yrs panicked applying an update; rebuilding the board from the store");
                 self.reject(conn, "update crashed the CRDT engine");
                 self.rebuild_after_panic(out);
             }
@@ -447,9 +412,7 @@ impl Board {
     fn reject(&mut self, conn: ConnId, reason: &str) {
         warn!(conn, reason, "invalid update, closing connection");
         if let Some(c) = self.conns.get(&conn) {
-            c.outbox
-                .closer
-                .close(close::INVALID_DATA, close::fit_reason(reason));
+            c.outbox.closer.close(close::INVALID_DATA, close::fit_reason(reason));
         }
     }
 
@@ -476,10 +439,7 @@ impl Board {
         error!(%error, "could not save updates; closing their senders and reloading");
         for conn in writers {
             if let Some(c) = self.conns.remove(conn) {
-                c.outbox.closer.close(
-                    close::NOT_SAVED,
-                    "your change could not be saved; reconnecting",
-                );
+                c.outbox.closer.close(close::NOT_SAVED, "your change could not be saved; reconnecting");
             }
         }
         let reload = {
@@ -500,8 +460,18 @@ impl Board {
         }
     }
 
+    /// Relays the removal of states whose clients stopped renewing them.
+    fn expire_awareness(&mut self) {
+        let removed = self.awareness.expire(tokio::time::Instant::now(), awareness::STATE_TTL);
+        if !removed.is_empty() {
+            debug!(count = removed.len(), "expired stale awareness states");
+            self.flush(Outgoing { awareness: removed.into_iter().collect(), ..Outgoing::default() });
+        }
+    }
+
     /// Sends the tick's frames: each broadcast encoded once, shared by every recipient.
     fn flush(&mut self, out: Outgoing) {
+        let fanout = std::time::Instant::now();
         let mut broadcast = Vec::with_capacity(2);
         if !out.updates.is_empty() {
             let merged = if out.updates.len() == 1 {
@@ -512,12 +482,7 @@ impl Board {
             broadcast.push(Bytes::from(frame::sync_update(merged)));
         }
         if !out.awareness.is_empty() {
-            broadcast.push(
-                frame::awareness(AwarenessUpdate {
-                    clients: out.awareness,
-                })
-                .into(),
-            );
+            broadcast.push(frame::awareness(AwarenessUpdate { clients: out.awareness }).into());
         }
         for (conn, bytes) in out.direct {
             if let Some(c) = self.conns.get(&conn) {
@@ -525,16 +490,23 @@ impl Board {
             }
         }
         if !broadcast.is_empty() {
+            let mut deepest = 0;
             for c in self.conns.values() {
+                deepest = deepest.max(c.outbox.depth());
                 for bytes in &broadcast {
                     if !c.outbox.send(bytes.clone()) {
                         break;
                     }
                 }
             }
+            let bytes: usize = broadcast.iter().map(Bytes::len).sum();
+            let recipients = self.conns.len() as u64;
+            metrics::counter!(telemetry::FRAMES_SENT).increment(recipients * broadcast.len() as u64);
+            metrics::counter!(telemetry::BYTES_SENT).increment(recipients * bytes as u64);
+            metrics::histogram!(telemetry::QUEUE_DEPTH).record(deepest as f64);
+            metrics::histogram!(telemetry::FANOUT_SECONDS).record(fanout.elapsed().as_secs_f64());
         }
-        self.conns
-            .retain(|_, c| !c.outbox.closer.token.is_cancelled());
+        self.conns.retain(|_, c| !c.outbox.closer.token.is_cancelled());
     }
 
     /// Writes a checkpoint when more than `behind` updates were logged since the last.
@@ -542,19 +514,10 @@ impl Board {
         if self.seq <= self.checkpoint_seq + behind {
             return;
         }
-        let state = self
-            .doc
-            .transact()
-            .encode_state_as_update_v1(&StateVector::default());
-        let checkpoint = Checkpoint {
-            seq: self.seq,
-            at_ms: now_ms(),
-            state,
-        };
-        let write = Write::Checkpoint {
-            board: self.id.clone(),
-            checkpoint,
-        };
+        let state = self.doc.transact().encode_state_as_update_v1(&StateVector::default());
+        metrics::histogram!(telemetry::DOCUMENT_BYTES).record(state.len() as f64);
+        let checkpoint = Checkpoint { seq: self.seq, at_ms: now_ms(), state };
+        let write = Write::Checkpoint { board: self.id.clone(), checkpoint };
         match store::committed(self.store.submit(vec![write])).await {
             Ok(()) => self.checkpoint_seq = self.seq,
             Err(error) => warn!(%error, "checkpoint failed; the log still has every update"),
@@ -582,11 +545,7 @@ fn rebuild(doc: &Doc, stored: &StoredBoard) {
 fn apply_trusted(doc: &Doc, update: &[u8]) {
     let applied = Update::decode_v1(update)
         .map_err(|e| e.to_string())
-        .and_then(|u| {
-            doc.transact_mut()
-                .apply_update(u)
-                .map_err(|e| e.to_string())
-        });
+        .and_then(|u| doc.transact_mut().apply_update(u).map_err(|e| e.to_string()));
     if let Err(error) = applied {
         error!(%error, "a stored update no longer applies; skipping it");
     }
@@ -595,19 +554,10 @@ fn apply_trusted(doc: &Doc, update: &[u8]) {
 /// Creates a board named by its first connection (`--open` mode).
 async fn create_open_board(id: &str, store: &Arc<dyn Store>) -> Result<StoredBoard, BoardError> {
     let (record, entry) = crate::registry::new_board(id.to_owned(), id.to_owned(), "blank".into());
-    let writes = vec![
-        Write::CreateBoard(record.clone()),
-        Write::Append {
-            board: id.to_owned(),
-            entries: vec![entry.clone()],
-        },
-    ];
+    let writes =
+        vec![Write::CreateBoard(record.clone()), Write::Append { board: id.to_owned(), entries: vec![entry.clone()] }];
     match store::committed(store.submit(writes)).await {
-        Ok(()) => Ok(StoredBoard {
-            record,
-            checkpoint: None,
-            tail: vec![entry],
-        }),
+        Ok(()) => Ok(StoredBoard { record, checkpoint: None, tail: vec![entry] }),
         // Created meanwhile by another node or request: load what is there.
         Err(StoreError::BoardExists(_)) => {
             let (store, id) = (store.clone(), id.to_owned());
@@ -622,9 +572,7 @@ async fn create_open_board(id: &str, store: &Arc<dyn Store>) -> Result<StoredBoa
 
 /// Server time in milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Gives each connection a process-wide unique id.

@@ -24,6 +24,7 @@ use tracing::{debug, instrument, warn};
 use crate::board::{next_conn_id, BoardCmd, BoardError, BoardHandle, Closer, ConnId, Outbox};
 use crate::registry::Registry;
 use crate::store::Author;
+use crate::telemetry;
 
 /// How often the server pings an idle client, so proxies keep the connection open.
 const PING_EVERY: Duration = Duration::from_secs(30);
@@ -59,8 +60,10 @@ pub async fn serve(
 
     match join(&registry, &board, conn, author, outbox).await {
         Ok(handle) => {
+            metrics::gauge!(telemetry::CONNECTIONS).increment(1.0);
             read_loop(stream, conn, &handle, &closer, limits, &shutdown).await;
             let _ = handle.tx.send(BoardCmd::Leave { conn }).await;
+            metrics::gauge!(telemetry::CONNECTIONS).decrement(1.0);
         }
         Err(BoardError::NotFound) => closer.close(close::BOARD_NOT_FOUND, "board not found"),
         Err(error) => {
@@ -72,15 +75,15 @@ pub async fn serve(
     let _ = writer.await;
     if let Some((code, reason)) = closer.reason() {
         debug!(code = code.0, reason, "closed");
+        if !matches!(code.0, 1000 | 1001 | 1006) {
+            metrics::counter!(telemetry::CONNECTIONS_DROPPED, "code" => code.0.to_string()).increment(1);
+        }
     }
 }
 
 /// Closes a socket straight away with a code and reason.
 pub async fn refuse(mut socket: WebSocket, code: CloseCode, reason: &str) {
-    let frame = CloseFrame {
-        code: code.0,
-        reason: reason.into(),
-    };
+    let frame = CloseFrame { code: code.0, reason: reason.into() };
     let _ = socket.send(WsMessage::Close(Some(frame))).await;
 }
 
@@ -94,12 +97,7 @@ async fn join(
     for _ in 0..JOIN_ATTEMPTS {
         let handle = registry.get_or_spawn(board);
         let (reply, joined) = oneshot::channel();
-        let cmd = BoardCmd::Join {
-            conn,
-            author: author.clone(),
-            outbox: outbox.clone(),
-            reply,
-        };
+        let cmd = BoardCmd::Join { conn, author: author.clone(), outbox: outbox.clone(), reply };
         if handle.tx.send(cmd).await.is_err() {
             continue;
         }
@@ -132,22 +130,14 @@ async fn read_loop(
         match message {
             Some(Ok(WsMessage::Binary(bytes))) => match decode_frame(&bytes) {
                 Ok(messages) => {
-                    if board
-                        .tx
-                        .send(BoardCmd::Messages { conn, messages })
-                        .await
-                        .is_err()
-                    {
+                    if board.tx.send(BoardCmd::Messages { conn, messages }).await.is_err() {
                         closer.close(close::INTERNAL, "board restarted; reconnect");
                         return;
                     }
                 }
                 Err(error) => {
                     warn!(%error, "malformed frame, closing connection");
-                    closer.close(
-                        close::INVALID_DATA,
-                        close::fit_reason(&format!("malformed frame: {error}")),
-                    );
+                    closer.close(close::INVALID_DATA, close::fit_reason(&format!("malformed frame: {error}")));
                     return;
                 }
             },
@@ -160,14 +150,8 @@ async fn read_loop(
             Some(Ok(WsMessage::Close(_))) | None => return,
             Some(Err(error)) => {
                 if is_too_big(error) {
-                    warn!(
-                        limit = limits.max_message_bytes,
-                        "oversize message, closing connection"
-                    );
-                    let reason = format!(
-                        "message larger than the limit of {} bytes",
-                        limits.max_message_bytes
-                    );
+                    warn!(limit = limits.max_message_bytes, "oversize message, closing connection");
+                    let reason = format!("message larger than the limit of {} bytes", limits.max_message_bytes);
                     closer.close(close::TOO_BIG, reason);
                 } else {
                     debug!("socket error");
@@ -180,17 +164,10 @@ async fn read_loop(
 
 fn is_too_big(error: axum::Error) -> bool {
     let inner = error.into_inner();
-    matches!(
-        inner.downcast_ref::<WsError>(),
-        Some(WsError::Capacity(CapacityError::MessageTooLong { .. }))
-    )
+    matches!(inner.downcast_ref::<WsError>(), Some(WsError::Capacity(CapacityError::MessageTooLong { .. })))
 }
 
-async fn write_loop(
-    mut sink: SplitSink<WebSocket, WsMessage>,
-    mut frames: mpsc::Receiver<Bytes>,
-    closer: Arc<Closer>,
-) {
+async fn write_loop(mut sink: SplitSink<WebSocket, WsMessage>, mut frames: mpsc::Receiver<Bytes>, closer: Arc<Closer>) {
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     loop {
         let sent = tokio::select! {
@@ -211,10 +188,7 @@ async fn write_loop(
         }
     }
     if let Some((code, reason)) = closer.reason() {
-        let frame = CloseFrame {
-            code: code.0,
-            reason: reason.as_str().into(),
-        };
+        let frame = CloseFrame { code: code.0, reason: reason.as_str().into() };
         let _ = sink.send(WsMessage::Close(Some(frame))).await;
     }
 }

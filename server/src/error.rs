@@ -25,10 +25,7 @@ impl IntoResponse for AppError {
             AppError::BadRequest(why) => (StatusCode::BAD_REQUEST, why.clone()),
             AppError::Store(error) => {
                 tracing::error!(%error, "store failed while serving a request");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal error; the server log has the details".into(),
-                )
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error; the server log has the details".into())
             }
         };
         (status, Json(ApiError { error: message })).into_response()

@@ -10,6 +10,7 @@
 //! - [`awareness`]: a board's presence table.
 //! - [`store`]: the update log and checkpoints, behind the `Store` trait; SQLite by default.
 //! - [`error`]: errors at the HTTP edge.
+//! - [`telemetry`]: the metrics served at `/metrics`.
 //!
 //! [`run`] serves on a bound listener until a shutdown token is cancelled; the binary
 //! and the tests both call it.
@@ -22,6 +23,7 @@ pub mod connection;
 pub mod error;
 pub mod registry;
 pub mod store;
+pub mod telemetry;
 
 use std::sync::Arc;
 
@@ -48,11 +50,8 @@ pub enum ServeError {
 
 /// Serves on `listener` until `shutdown` is cancelled, then closes every connection,
 /// checkpoints every loaded board and closes the store.
-pub async fn run(
-    listener: TcpListener,
-    config: Config,
-    shutdown: CancellationToken,
-) -> Result<(), ServeError> {
+pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationToken) -> Result<(), ServeError> {
+    telemetry::prometheus();
     let store = Arc::new(SqliteStore::open(&config.data_dir)?);
     if !config.web_dir.join("index.html").is_file() {
         tracing::warn!(
@@ -61,30 +60,17 @@ pub async fn run(
         );
     }
     let tracker = TaskTracker::new();
-    let board_config = BoardConfig {
-        open: config.open,
-        idle_unload: config.idle_unload,
-        checkpoint_every: config.checkpoint_every,
-    };
-    let registry = Arc::new(Registry::new(
-        store.clone(),
-        board_config,
-        shutdown.clone(),
-        tracker.clone(),
-    ));
+    let board_config =
+        BoardConfig { open: config.open, idle_unload: config.idle_unload, checkpoint_every: config.checkpoint_every };
+    let registry = Arc::new(Registry::new(store.clone(), board_config, shutdown.clone(), tracker.clone()));
     let state = AppState {
         registry,
-        limits: ConnLimits {
-            send_queue: config.send_queue,
-            max_message_bytes: config.max_message_bytes,
-        },
+        limits: ConnLimits { send_queue: config.send_queue, max_message_bytes: config.max_message_bytes },
         max_message_bytes: config.max_message_bytes,
         shutdown: shutdown.clone(),
     };
     let app = app::router(state, &config.web_dir);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
     tracker.close();
     tracker.wait().await;
     store.close();

@@ -8,13 +8,9 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let Cli {
-        command: Command::Serve(config),
-    } = Cli::parse();
+    let Cli { command: Command::Serve(config) } = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .init();
 
@@ -28,9 +24,7 @@ async fn main() -> anyhow::Result<()> {
 
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
-    commonboard_server::run(listener, config, shutdown)
-        .await
-        .context("server stopped with an error")
+    commonboard_server::run(listener, config, shutdown).await.context("server stopped with an error")
 }
 
 /// Cancels `shutdown` on Ctrl-C or SIGTERM.

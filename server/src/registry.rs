@@ -31,20 +31,8 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(
-        store: Arc<dyn Store>,
-        config: BoardConfig,
-        shutdown: CancellationToken,
-        tracker: TaskTracker,
-    ) -> Self {
-        Registry {
-            boards: Arc::new(DashMap::new()),
-            store,
-            config,
-            shutdown,
-            tracker,
-            generations: AtomicU64::new(1),
-        }
+    pub fn new(store: Arc<dyn Store>, config: BoardConfig, shutdown: CancellationToken, tracker: TaskTracker) -> Self {
+        Registry { boards: Arc::new(DashMap::new()), store, config, shutdown, tracker, generations: AtomicU64::new(1) }
     }
 
     /// The running board `id`, started if it is not loaded.
@@ -63,8 +51,14 @@ impl Registry {
                         boards.remove_if(&key, |_, h| h.generation == generation);
                     }
                 };
-                let (handle, task) =
-                    board::spawn(id.to_owned(), generation, self.store.clone(), self.config.clone(), self.shutdown.clone(), on_exit);
+                let (handle, task) = board::spawn(
+                    id.to_owned(),
+                    generation,
+                    self.store.clone(),
+                    self.config.clone(),
+                    self.shutdown.clone(),
+                    on_exit,
+                );
                 // A panicking board must not stay registered: its connections see their
                 // queues close and reconnect, and the next one loads it afresh.
                 let boards = Arc::downgrade(&self.boards);
@@ -101,27 +95,11 @@ impl Registry {
 pub fn new_board(id: String, title: String, template: String) -> (BoardRecord, LogEntry) {
     let created_at_ms = now_ms();
     let doc = Doc::new();
-    let meta = BoardMeta {
-        title: title.clone(),
-        template: template.clone(),
-        created_at: created_at_ms as f64,
-    };
+    let meta = BoardMeta { title: title.clone(), template: template.clone(), created_at: created_at_ms as f64 };
     Board::new(&doc).set_meta(&mut doc.transact_mut(), &meta);
-    let update = doc
-        .transact()
-        .encode_state_as_update_v1(&StateVector::default());
-    let record = BoardRecord {
-        id,
-        title,
-        template,
-        created_at_ms,
-    };
-    let entry = LogEntry {
-        seq: 1,
-        at_ms: created_at_ms,
-        author: Author::server(),
-        update,
-    };
+    let update = doc.transact().encode_state_as_update_v1(&StateVector::default());
+    let record = BoardRecord { id, title, template, created_at_ms };
+    let entry = LogEntry { seq: 1, at_ms: created_at_ms, author: Author::server(), update };
     (record, entry)
 }
 
@@ -134,8 +112,5 @@ pub fn new_board_id() -> String {
 /// Whether `id` may name a board: 1 to 128 characters of letters, digits, `-`, `_`, `.`.
 /// (Generated ids always qualify; `--open` mode accepts any such name.)
 pub fn is_valid_board_id(id: &str) -> bool {
-    (1..=128).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }

@@ -26,10 +26,7 @@ pub struct Author {
 impl Author {
     /// The author of changes the server makes itself (board creation, restores).
     pub fn server() -> Self {
-        Author {
-            id: "server".into(),
-            name: "Commonboard".into(),
-        }
+        Author { id: "server".into(), name: "Commonboard".into() }
     }
 }
 
@@ -87,15 +84,9 @@ pub enum Write {
     /// Adds a board to the index.
     CreateBoard(BoardRecord),
     /// Appends to a board's log; sequence numbers must follow the log's last one.
-    Append {
-        board: String,
-        entries: Vec<LogEntry>,
-    },
+    Append { board: String, entries: Vec<LogEntry> },
     /// Records a checkpoint.
-    Checkpoint {
-        board: String,
-        checkpoint: Checkpoint,
-    },
+    Checkpoint { board: String, checkpoint: Checkpoint },
 }
 
 /// Why the store failed.

@@ -2,8 +2,7 @@
 
 use commonboard_protocol::app::ClientMessage;
 use commonboard_protocol::frame::{
-    client_app, decode_frame, encode_frame, AwarenessUpdate, AwarenessUpdateEntry, Decoded,
-    Message, SyncMessage,
+    client_app, decode_frame, encode_frame, AwarenessUpdate, AwarenessUpdateEntry, Decoded, Message, SyncMessage,
 };
 use proptest::prelude::*;
 use yrs::updates::decoder::Decode;
@@ -18,19 +17,12 @@ fn message() -> impl Strategy<Value = Message> {
             }
             Message::Sync(SyncMessage::SyncStep1(sv))
         }),
-        proptest::collection::vec(any::<u8>(), 0..64)
-            .prop_map(|u| Message::Sync(SyncMessage::SyncStep2(u))),
-        proptest::collection::vec(any::<u8>(), 0..64)
-            .prop_map(|u| Message::Sync(SyncMessage::Update(u))),
+        proptest::collection::vec(any::<u8>(), 0..64).prop_map(|u| Message::Sync(SyncMessage::SyncStep2(u))),
+        proptest::collection::vec(any::<u8>(), 0..64).prop_map(|u| Message::Sync(SyncMessage::Update(u))),
         (1u64..1 << 53, any::<u32>(), "[a-z]{0,12}").prop_map(|(client, clock, name)| {
             let json = format!("{{\"user\":{{\"name\":{name:?}}}}}");
-            let entry = AwarenessUpdateEntry {
-                clock,
-                json: json.into(),
-            };
-            Message::Awareness(AwarenessUpdate {
-                clients: [(ClientID::new(client), entry)].into(),
-            })
+            let entry = AwarenessUpdateEntry { clock, json: json.into() };
+            Message::Awareness(AwarenessUpdate { clients: [(ClientID::new(client), entry)].into() })
         }),
         Just(Message::AwarenessQuery),
         proptest::option::of("[ -~]{0,40}").prop_map(Message::Auth),
@@ -60,13 +52,7 @@ fn app_messages_share_a_frame_with_yjs_messages() {
     let mut bytes = encode_frame([&Message::AwarenessQuery]);
     bytes.extend(client_app(&ClientMessage::Hello { version: 1 }));
     let decoded = decode_frame(&bytes).unwrap();
-    assert_eq!(
-        decoded,
-        vec![
-            Decoded::Yjs(Message::AwarenessQuery),
-            Decoded::App(ClientMessage::Hello { version: 1 })
-        ]
-    );
+    assert_eq!(decoded, vec![Decoded::Yjs(Message::AwarenessQuery), Decoded::App(ClientMessage::Hello { version: 1 })]);
 }
 
 #[test]
@@ -77,10 +63,7 @@ fn state_vectors_survive_the_trip() {
     match &decode_frame(&bytes).unwrap()[0] {
         Decoded::Yjs(Message::Sync(SyncMessage::SyncStep1(got))) => {
             assert_eq!(got, &sv);
-            assert_eq!(
-                StateVector::decode_v1(&yrs::updates::encoder::Encode::encode_v1(got)).unwrap(),
-                sv
-            );
+            assert_eq!(StateVector::decode_v1(&yrs::updates::encoder::Encode::encode_v1(got)).unwrap(), sv);
         }
         other => panic!("unexpected {other:?}"),
     }

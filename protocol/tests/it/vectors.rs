@@ -6,8 +6,8 @@
 
 use commonboard_protocol::app::{ClientMessage, ErrorCode, ServerMessage};
 use commonboard_protocol::frame::{
-    client_app, decode_frame, decode_server_frame, encode_frame, server_app, AwarenessUpdate,
-    AwarenessUpdateEntry, Decoded, Message, SyncMessage,
+    client_app, decode_frame, decode_server_frame, encode_frame, server_app, AwarenessUpdate, AwarenessUpdateEntry,
+    Decoded, Message, SyncMessage,
 };
 use commonboard_protocol::schema::{Board, Note};
 use serde_json::{json, Value};
@@ -39,22 +39,15 @@ fn note() -> Note {
 }
 
 fn awareness(clock: u32, json: &str) -> Message {
-    let entry = AwarenessUpdateEntry {
-        clock,
-        json: json.into(),
-    };
-    Message::Awareness(AwarenessUpdate {
-        clients: [(ClientID::new(CLIENT), entry)].into(),
-    })
+    let entry = AwarenessUpdateEntry { clock, json: json.into() };
+    Message::Awareness(AwarenessUpdate { clients: [(ClientID::new(CLIENT), entry)].into() })
 }
 
 fn vectors() -> Vec<Vector> {
     let doc = Doc::with_client_id(CLIENT);
     let board = Board::new(&doc);
     board.insert_note(&mut doc.transact_mut(), &note());
-    let state = doc
-        .transact()
-        .encode_state_as_update_v1(&StateVector::default());
+    let state = doc.transact().encode_state_as_update_v1(&StateVector::default());
     let before = doc.transact().state_vector();
     board.move_note(&mut doc.transact_mut(), "n1", 30.0, 40.0);
     let moved = doc.transact().encode_state_as_update_v1(&before);
@@ -129,10 +122,7 @@ fn vectors() -> Vec<Vector> {
 fn golden_vectors_match() {
     let dir = crate::repo_root().join("protocol/tests/vectors");
     let vectors = vectors();
-    let manifest: Vec<Value> = vectors
-        .iter()
-        .map(|v| json!({"file": v.file, "messages": v.expect}))
-        .collect();
+    let manifest: Vec<Value> = vectors.iter().map(|v| json!({"file": v.file, "messages": v.expect})).collect();
     let manifest = serde_json::to_string_pretty(&manifest).unwrap() + "\n";
     if crate::updating("UPDATE_VECTORS") {
         for v in &vectors {
@@ -143,16 +133,9 @@ fn golden_vectors_match() {
     }
     for v in &vectors {
         let stored = std::fs::read(dir.join(v.file)).unwrap();
-        assert_eq!(
-            stored, v.bytes,
-            "{} differs from what this build encodes",
-            v.file
-        );
+        assert_eq!(stored, v.bytes, "{} differs from what this build encodes", v.file);
     }
-    assert_eq!(
-        std::fs::read_to_string(dir.join("manifest.json")).unwrap(),
-        manifest
-    );
+    assert_eq!(std::fs::read_to_string(dir.join("manifest.json")).unwrap(), manifest);
 }
 
 #[test]
@@ -168,9 +151,7 @@ fn golden_vectors_decode_to_what_the_manifest_says() {
         else {
             panic!("{file} is not a sync update");
         };
-        doc.transact_mut()
-            .apply_update(Update::decode_v1(&u).unwrap())
-            .unwrap();
+        doc.transact_mut().apply_update(Update::decode_v1(&u).unwrap()).unwrap();
     }
     let n1 = board.note(&doc.transact(), "n1").unwrap();
     assert_eq!((n1.text.as_str(), n1.x, n1.y), ("hello", 30.0, 40.0));
@@ -183,14 +164,9 @@ fn golden_vectors_decode_to_what_the_manifest_says() {
     ));
     assert!(matches!(
         decode_server_frame(&read("app-error.bin")).unwrap()[0],
-        Decoded::App(ServerMessage::Error {
-            code: ErrorCode::Forbidden,
-            ..
-        })
+        Decoded::App(ServerMessage::Error { code: ErrorCode::Forbidden, .. })
     ));
-    let Decoded::Yjs(Message::Awareness(update)) = decode_frame(&read("awareness-removed.bin"))
-        .unwrap()
-        .remove(0)
+    let Decoded::Yjs(Message::Awareness(update)) = decode_frame(&read("awareness-removed.bin")).unwrap().remove(0)
     else {
         panic!("not awareness");
     };

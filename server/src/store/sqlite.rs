@@ -13,9 +13,7 @@ use std::thread::JoinHandle;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tokio::sync::oneshot;
 
-use super::{
-    Author, BoardRecord, Checkpoint, Committed, LogEntry, Store, StoreError, StoredBoard, Write,
-};
+use super::{Author, BoardRecord, Checkpoint, Committed, LogEntry, Store, StoreError, StoredBoard, Write};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "commonboard.sqlite3";
@@ -78,9 +76,8 @@ impl SqliteStore {
         migrate(&mut conn)?;
 
         let (sender, receiver) = mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("store-writer".into())
-            .spawn(move || write_loop(conn, receiver))?;
+        let thread =
+            std::thread::Builder::new().name("store-writer".into()).spawn(move || write_loop(conn, receiver))?;
         Ok(SqliteStore {
             writer: Mutex::new(Some(sender)),
             thread: Mutex::new(Some(thread)),
@@ -97,16 +94,12 @@ impl SqliteStore {
         }
     }
 
-    fn with_reader<T>(
-        &self,
-        read: impl FnOnce(&Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    fn with_reader<T>(&self, read: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let conn = self.readers.lock().expect("reader pool").pop();
         let conn = match conn {
             Some(conn) => conn,
             None => {
-                let conn =
-                    Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+                let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
                 conn.busy_timeout(std::time::Duration::from_secs(5))?;
                 conn
             }
@@ -181,18 +174,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 
 fn read_board(conn: &Connection, id: &str) -> Result<Option<BoardRecord>, StoreError> {
     Ok(conn
-        .query_row(
-            "SELECT id, title, template, created_at FROM boards WHERE id = ?1",
-            [id],
-            |row| {
-                Ok(BoardRecord {
-                    id: row.get(0)?,
-                    title: row.get(1)?,
-                    template: row.get(2)?,
-                    created_at_ms: row.get(3)?,
-                })
-            },
-        )
+        .query_row("SELECT id, title, template, created_at FROM boards WHERE id = ?1", [id], |row| {
+            Ok(BoardRecord { id: row.get(0)?, title: row.get(1)?, template: row.get(2)?, created_at_ms: row.get(3)? })
+        })
         .optional()?)
 }
 
@@ -206,10 +190,7 @@ fn read_log(conn: &Connection, id: &str, from: u64, to: u64) -> Result<Vec<LogEn
         Ok(LogEntry {
             seq: row.get(0)?,
             at_ms: row.get(1)?,
-            author: Author {
-                id: row.get(2)?,
-                name: row.get(3)?,
-            },
+            author: Author { id: row.get(2)?, name: row.get(3)? },
             update: row.get(4)?,
         })
     })?;
@@ -230,10 +211,8 @@ fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Request>) {
         let _span = tracing::debug_span!("store_commit", batches = pending.len()).entered();
         let started = std::time::Instant::now();
         let results = commit(&mut conn, &pending);
-        tracing::debug!(
-            elapsed_us = started.elapsed().as_micros() as u64,
-            "committed"
-        );
+        metrics::histogram!(crate::telemetry::STORE_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+        tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, "committed");
         for (request, result) in pending.drain(..).zip(results) {
             let _ = request.done.send(result);
         }
@@ -245,25 +224,17 @@ fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Request>) {
 fn commit(conn: &mut Connection, requests: &[Request]) -> Vec<Result<(), StoreError>> {
     let mut tx = match conn.transaction() {
         Ok(tx) => tx,
-        Err(error) => {
-            return requests
-                .iter()
-                .map(|_| Err(StoreError::Commit(error.to_string())))
-                .collect()
-        }
+        Err(error) => return requests.iter().map(|_| Err(StoreError::Commit(error.to_string()))).collect(),
     };
     let mut results = Vec::with_capacity(requests.len());
     for request in requests {
-        let result = tx
-            .savepoint()
-            .map_err(StoreError::from)
-            .and_then(|savepoint| {
-                for write in &request.writes {
-                    apply(&savepoint, write)?;
-                }
-                savepoint.commit()?;
-                Ok(())
-            });
+        let result = tx.savepoint().map_err(StoreError::from).and_then(|savepoint| {
+            for write in &request.writes {
+                apply(&savepoint, write)?;
+            }
+            savepoint.commit()?;
+            Ok(())
+        });
         if let Err(error) = &result {
             tracing::error!(%error, "store write failed");
         }
@@ -271,10 +242,7 @@ fn commit(conn: &mut Connection, requests: &[Request]) -> Vec<Result<(), StoreEr
     }
     if let Err(error) = tx.commit() {
         tracing::error!(%error, "store commit failed");
-        return requests
-            .iter()
-            .map(|_| Err(StoreError::Commit(error.to_string())))
-            .collect();
+        return requests.iter().map(|_| Err(StoreError::Commit(error.to_string()))).collect();
     }
     results
 }
@@ -295,14 +263,7 @@ fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
                 "INSERT INTO updates (board, seq, at, author_id, author_name, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             for e in entries {
-                statement.execute(params![
-                    board,
-                    e.seq,
-                    e.at_ms,
-                    e.author.id,
-                    e.author.name,
-                    e.update
-                ])?;
+                statement.execute(params![board, e.seq, e.at_ms, e.author.id, e.author.name, e.update])?;
             }
         }
         Write::Checkpoint { board, checkpoint } => {
@@ -320,21 +281,11 @@ mod tests {
     use super::*;
 
     fn entry(seq: u64) -> LogEntry {
-        LogEntry {
-            seq,
-            at_ms: 1000 + seq as i64,
-            author: Author::server(),
-            update: vec![seq as u8],
-        }
+        LogEntry { seq, at_ms: 1000 + seq as i64, author: Author::server(), update: vec![seq as u8] }
     }
 
     fn record(id: &str) -> BoardRecord {
-        BoardRecord {
-            id: id.into(),
-            title: "T".into(),
-            template: "blank".into(),
-            created_at_ms: 1,
-        }
+        BoardRecord { id: id.into(), title: "T".into(), template: "blank".into(), created_at_ms: 1 }
     }
 
     #[tokio::test]
@@ -343,22 +294,9 @@ mod tests {
         let store = SqliteStore::open(dir.path()).unwrap();
         super::super::committed(store.submit(vec![
             Write::CreateBoard(record("b")),
-            Write::Append {
-                board: "b".into(),
-                entries: vec![entry(1), entry(2)],
-            },
-            Write::Checkpoint {
-                board: "b".into(),
-                checkpoint: Checkpoint {
-                    seq: 2,
-                    at_ms: 5,
-                    state: vec![9],
-                },
-            },
-            Write::Append {
-                board: "b".into(),
-                entries: vec![entry(3)],
-            },
+            Write::Append { board: "b".into(), entries: vec![entry(1), entry(2)] },
+            Write::Checkpoint { board: "b".into(), checkpoint: Checkpoint { seq: 2, at_ms: 5, state: vec![9] } },
+            Write::Append { board: "b".into(), entries: vec![entry(3)] },
         ]))
         .await
         .unwrap();
@@ -373,18 +311,10 @@ mod tests {
     async fn a_failing_batch_fails_alone() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
-        super::super::committed(store.submit(vec![Write::CreateBoard(record("b"))]))
-            .await
-            .unwrap();
+        super::super::committed(store.submit(vec![Write::CreateBoard(record("b"))])).await.unwrap();
         let duplicate = store.submit(vec![Write::CreateBoard(record("b"))]);
-        let fine = store.submit(vec![Write::Append {
-            board: "b".into(),
-            entries: vec![entry(1)],
-        }]);
-        assert!(matches!(
-            super::super::committed(duplicate).await,
-            Err(StoreError::BoardExists(_))
-        ));
+        let fine = store.submit(vec![Write::Append { board: "b".into(), entries: vec![entry(1)] }]);
+        assert!(matches!(super::super::committed(duplicate).await, Err(StoreError::BoardExists(_))));
         super::super::committed(fine).await.unwrap();
         assert_eq!(store.log("b", 1, 10).unwrap().len(), 1);
     }
@@ -394,13 +324,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = SqliteStore::open(dir.path()).unwrap();
-            let writes = vec![
-                Write::CreateBoard(record("b")),
-                Write::Append {
-                    board: "b".into(),
-                    entries: vec![entry(1)],
-                },
-            ];
+            let writes =
+                vec![Write::CreateBoard(record("b")), Write::Append { board: "b".into(), entries: vec![entry(1)] }];
             super::super::committed(store.submit(writes)).await.unwrap();
         }
         let store = SqliteStore::open(dir.path()).unwrap();

@@ -43,9 +43,7 @@ async fn an_update_yrs_rejects_closes_only_its_connection() {
     let server = spawn_app().await;
     let (board, a, b) = board_with_peers(&server).await;
     let mut bad = Peer::join(server.addr, &board).await;
-    let broken = frame::encode_frame([&Message::Sync(SyncMessage::Update(vec![
-        0xff, 0xff, 0xff, 0x01,
-    ]))]);
+    let broken = frame::encode_frame([&Message::Sync(SyncMessage::Update(vec![0xff, 0xff, 0xff, 0x01]))]);
     bad.send_raw(broken).await;
     let closed = bad.closed().await;
     assert_eq!(closed.code, close::INVALID_DATA.0);

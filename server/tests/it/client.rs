@@ -5,9 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use commonboard_protocol::app::ServerMessage;
-use commonboard_protocol::frame::{
-    self, AwarenessUpdate, AwarenessUpdateEntry, Decoded, Message, SyncMessage,
-};
+use commonboard_protocol::frame::{self, AwarenessUpdate, AwarenessUpdateEntry, Decoded, Message, SyncMessage};
 use commonboard_protocol::schema::{Board, BoardSnapshot, Note, NOTE_SIZE};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -45,10 +43,9 @@ pub struct Peer {
 impl Peer {
     /// Connects to `board` and sends sync step 1, as a y-websocket provider does.
     pub async fn connect(addr: SocketAddr, board: &str) -> Peer {
-        let (socket, _) =
-            tokio_tungstenite::connect_async(format!("ws://{addr}/ws/{board}?name=tester"))
-                .await
-                .expect("websocket connects");
+        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/{board}?name=tester"))
+            .await
+            .expect("websocket connects");
         let doc = Doc::new();
         let board = Board::new(&doc);
         let mut peer = Peer {
@@ -68,8 +65,7 @@ impl Peer {
     /// Connects and waits until the board's current state has arrived.
     pub async fn join(addr: SocketAddr, board: &str) -> Peer {
         let mut peer = Peer::connect(addr, board).await;
-        peer.pump_until(|p| p.snapshot().meta.created_at > 0.0)
-            .await;
+        peer.pump_until(|p| p.snapshot().meta.created_at > 0.0).await;
         peer
     }
 
@@ -109,14 +105,8 @@ impl Peer {
     /// Sends an awareness state for this peer's client id.
     pub async fn set_awareness(&mut self, clock: u32, json: &str) {
         let client = self.doc.client_id();
-        let entry = AwarenessUpdateEntry {
-            clock,
-            json: json.into(),
-        };
-        self.send_raw(frame::awareness(AwarenessUpdate {
-            clients: [(client, entry)].into(),
-        }))
-        .await;
+        let entry = AwarenessUpdateEntry { clock, json: json.into() };
+        self.send_raw(frame::awareness(AwarenessUpdate { clients: [(client, entry)].into() })).await;
     }
 
     pub fn note_count(&self) -> u32 {
@@ -136,14 +126,9 @@ impl Peer {
     pub async fn pump_until(&mut self, done: impl Fn(&Peer) -> bool) {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         while !done(self) {
-            assert!(
-                self.closed.is_none(),
-                "connection closed while waiting: {:?}",
-                self.closed
-            );
-            let next = tokio::time::timeout_at(deadline, self.socket.next())
-                .await
-                .expect("timed out waiting for the server");
+            assert!(self.closed.is_none(), "connection closed while waiting: {:?}", self.closed);
+            let next =
+                tokio::time::timeout_at(deadline, self.socket.next()).await.expect("timed out waiting for the server");
             self.handle(next).await;
         }
     }
@@ -152,9 +137,8 @@ impl Peer {
     pub async fn closed(&mut self) -> Closed {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         while self.closed.is_none() {
-            let next = tokio::time::timeout_at(deadline, self.socket.next())
-                .await
-                .expect("timed out waiting for close");
+            let next =
+                tokio::time::timeout_at(deadline, self.socket.next()).await.expect("timed out waiting for close");
             self.handle(next).await;
         }
         self.closed.clone().unwrap()
@@ -171,10 +155,7 @@ impl Peer {
         }
     }
 
-    async fn handle(
-        &mut self,
-        next: Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>,
-    ) {
+    async fn handle(&mut self, next: Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>) {
         match next {
             Some(Ok(WsMessage::Binary(bytes))) => {
                 for message in frame::decode_server_frame(&bytes).expect("server frames decode") {
@@ -183,22 +164,13 @@ impl Peer {
             }
             Some(Ok(WsMessage::Close(frame))) => {
                 self.closed = Some(match frame {
-                    Some(f) => Closed {
-                        code: u16::from(f.code),
-                        reason: f.reason.to_string(),
-                    },
-                    None => Closed {
-                        code: u16::from(CloseCode::Status),
-                        reason: String::new(),
-                    },
+                    Some(f) => Closed { code: u16::from(f.code), reason: f.reason.to_string() },
+                    None => Closed { code: u16::from(CloseCode::Status), reason: String::new() },
                 });
             }
             Some(Ok(_)) => {}
             Some(Err(_)) | None => {
-                self.closed.get_or_insert(Closed {
-                    code: 1006,
-                    reason: "connection dropped".into(),
-                });
+                self.closed.get_or_insert(Closed { code: 1006, reason: "connection dropped".into() });
             }
         }
     }
@@ -211,10 +183,7 @@ impl Peer {
             }
             Decoded::Yjs(Message::Sync(SyncMessage::SyncStep2(u) | SyncMessage::Update(u))) => {
                 self.updates_received += 1;
-                self.doc
-                    .transact_mut()
-                    .apply_update(Update::decode_v1(&u).unwrap())
-                    .unwrap();
+                self.doc.transact_mut().apply_update(Update::decode_v1(&u).unwrap()).unwrap();
             }
             Decoded::Yjs(Message::Awareness(update)) => {
                 for (client, entry) in update.clients {

@@ -16,10 +16,7 @@ async fn a_restart_keeps_every_board() {
     let mut config = config_in(dir.path());
     config.checkpoint_every = 7; // exercise checkpoint + tail on reload
     let server = spawn_app_with(config.clone()).await;
-    let (a, b) = (
-        server.create_board("A").await,
-        server.create_board("B").await,
-    );
+    let (a, b) = (server.create_board("A").await, server.create_board("B").await);
     let mut peer_a = Peer::join(server.addr, &a).await;
     let mut peer_b = Peer::join(server.addr, &b).await;
     let mut observer = Peer::join(server.addr, &a).await;
@@ -86,15 +83,8 @@ impl Process {
             .spawn()
             .expect("server binary starts");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .expect("address line")
-            .parse()
-            .unwrap();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.trim().strip_prefix("listening on http://").expect("address line").parse().unwrap();
         Process { child, addr }
     }
 
@@ -118,19 +108,14 @@ async fn sigkill_during_editing_loses_nothing_any_client_received() {
     for _ in 0..3 {
         writers.push(Peer::join(server.addr, &board).await);
     }
-    let mut watchers = vec![
-        Peer::join(server.addr, &board).await,
-        Peer::join(server.addr, &board).await,
-    ];
+    let mut watchers = vec![Peer::join(server.addr, &board).await, Peer::join(server.addr, &board).await];
 
     let kill_after = Duration::from_millis(rng.random_range(200..900));
     let started = Instant::now();
     let mut n = 0;
     while started.elapsed() < kill_after {
         for (w, writer) in writers.iter_mut().enumerate() {
-            writer
-                .add_note(&format!("w{w}-{n}"), "typed before the crash")
-                .await;
+            writer.add_note(&format!("w{w}-{n}"), "typed before the crash").await;
             if n % 4 == 1 {
                 let id = format!("w{w}-{}", n - 1);
                 writer
@@ -149,14 +134,8 @@ async fn sigkill_during_editing_loses_nothing_any_client_received() {
     for watcher in &mut watchers {
         watcher.closed().await;
     }
-    let received: Vec<_> = watchers
-        .iter()
-        .map(|w| (w.state_vector(), w.snapshot()))
-        .collect();
-    assert!(
-        received.iter().any(|(_, s)| !s.notes.is_empty()),
-        "no update reached a watcher before the kill"
-    );
+    let received: Vec<_> = watchers.iter().map(|w| (w.state_vector(), w.snapshot())).collect();
+    assert!(received.iter().any(|(_, s)| !s.notes.is_empty()), "no update reached a watcher before the kill");
 
     let server = Process::start(dir.path());
     let mut reloaded = Peer::join(server.addr, &board).await;
@@ -171,11 +150,7 @@ async fn sigkill_during_editing_loses_nothing_any_client_received() {
             );
         }
         for note in &snapshot.notes {
-            assert!(
-                reloaded_snapshot.notes.iter().any(|n| n.id == note.id),
-                "note {} lost (seed {seed})",
-                note.id
-            );
+            assert!(reloaded_snapshot.notes.iter().any(|n| n.id == note.id), "note {} lost (seed {seed})", note.id);
         }
     }
     println!(

@@ -20,14 +20,8 @@ async fn boards_are_created_with_unguessable_ids_and_described() {
     assert_eq!(created["title"], "Q3 planning");
     assert_eq!(created["url"], format!("/b/{id}"));
 
-    let info: serde_json::Value = client
-        .get(server.http(&format!("/api/boards/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info: serde_json::Value =
+        client.get(server.http(&format!("/api/boards/{id}"))).send().await.unwrap().json().await.unwrap();
     assert_eq!(info, created);
     let other = server.create_board("Other").await;
     assert_ne!(other, id);
@@ -38,16 +32,9 @@ async fn boards_are_created_with_unguessable_ids_and_described() {
 async fn bad_requests_get_clear_errors() {
     let server = spawn_app().await;
     let client = reqwest::Client::new();
-    let missing = client
-        .get(server.http("/api/boards/0123456789abcdef0123456789abcdef"))
-        .send()
-        .await
-        .unwrap();
+    let missing = client.get(server.http("/api/boards/0123456789abcdef0123456789abcdef")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
-    assert_eq!(
-        missing.json::<serde_json::Value>().await.unwrap()["error"],
-        "board not found"
-    );
+    assert_eq!(missing.json::<serde_json::Value>().await.unwrap()["error"], "board not found");
 
     let garbage = client
         .post(server.http("/api/boards"))
@@ -68,11 +55,7 @@ async fn bad_requests_get_clear_errors() {
     assert_eq!(template.status(), 400);
     assert!(template.text().await.unwrap().contains("unknown template"));
 
-    let unknown = client
-        .get(server.http("/api/nothing"))
-        .send()
-        .await
-        .unwrap();
+    let unknown = client.get(server.http("/api/nothing")).send().await.unwrap();
     assert_eq!(unknown.status(), 404);
     server.stop().await;
 }
@@ -81,39 +64,47 @@ async fn bad_requests_get_clear_errors() {
 async fn health_and_the_web_client_are_served() {
     let dir = tempfile::tempdir().unwrap();
     let web = tempfile::tempdir().unwrap();
-    std::fs::write(
-        web.path().join("index.html"),
-        "<!doctype html><title>Commonboard</title>",
-    )
-    .unwrap();
+    std::fs::write(web.path().join("index.html"), "<!doctype html><title>Commonboard</title>").unwrap();
     std::fs::write(web.path().join("app.js"), "console.log(1)").unwrap();
     let mut config = config_in(dir.path());
     config.web_dir = web.path().to_owned();
     let server = spawn_app_with(config).await;
-    let health: serde_json::Value = reqwest::get(server.http("/healthz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: serde_json::Value = reqwest::get(server.http("/healthz")).await.unwrap().json().await.unwrap();
     assert_eq!(health["status"], "ok");
     for page in ["/", "/b/abc", "/b/abc/capture"] {
-        let body = reqwest::get(server.http(page))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let body = reqwest::get(server.http(page)).await.unwrap().text().await.unwrap();
         assert!(body.contains("<title>Commonboard</title>"), "{page}");
     }
-    assert_eq!(
-        reqwest::get(server.http("/app.js"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "console.log(1)"
-    );
+    assert_eq!(reqwest::get(server.http("/app.js")).await.unwrap().text().await.unwrap(), "console.log(1)");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_report_the_merge_path_in_prometheus_format() {
+    let server = spawn_app().await;
+    let board = server.create_board("Metrics").await;
+    let mut a = crate::client::Peer::join(server.addr, &board).await;
+    let mut b = crate::client::Peer::join(server.addr, &board).await;
+    a.add_note("n", "counted").await;
+    b.pump_until(|p| p.note_count() == 1).await;
+    let response = reqwest::get(server.http("/metrics")).await.unwrap();
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let body = response.text().await.unwrap();
+    for metric in [
+        "commonboard_connections",
+        "commonboard_boards_loaded",
+        "commonboard_updates_applied_total",
+        "commonboard_frames_sent_total",
+        "commonboard_bytes_sent_total",
+        "commonboard_apply_seconds_bucket",
+        "commonboard_fanout_seconds_bucket",
+        "commonboard_store_commit_seconds_bucket",
+        "commonboard_board_load_seconds_bucket",
+        "commonboard_send_queue_depth_bucket",
+        "commonboard_persist_lag_updates",
+        "commonboard_tick_commands_bucket",
+    ] {
+        assert!(body.contains(metric), "{metric} missing from /metrics:\n{body}");
+    }
     server.stop().await;
 }

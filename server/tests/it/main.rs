@@ -42,17 +42,9 @@ pub async fn spawn_app_with(config: Config) -> TestServer {
     let data_dir = config.data_dir.clone();
     let token = shutdown.clone();
     let task = tokio::spawn(async move {
-        commonboard_server::run(listener, config, token)
-            .await
-            .expect("server failed");
+        commonboard_server::run(listener, config, token).await.expect("server failed");
     });
-    TestServer {
-        addr,
-        data_dir,
-        shutdown,
-        task,
-        _dir: None,
-    }
+    TestServer { addr, data_dir, shutdown, task, _dir: None }
 }
 
 impl TestServer {

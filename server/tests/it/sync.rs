@@ -16,8 +16,7 @@ async fn concurrent_editors_converge() {
     let mut peers = join_all((0..6).map(|_| Peer::join(server.addr, &board))).await;
     for round in 0..10 {
         for (i, peer) in peers.iter_mut().enumerate() {
-            peer.add_note(&format!("p{i}-n{round}"), &format!("note {round} of {i}"))
-                .await;
+            peer.add_note(&format!("p{i}-n{round}"), &format!("note {round} of {i}")).await;
             if round % 3 == 0 {
                 let target = format!("p{}-n0", (i + 1) % 6);
                 peer.edit(|b, txn| {
@@ -35,10 +34,7 @@ async fn concurrent_editors_converge() {
         peer.pump_until(|p| p.snapshot() == expected).await;
     }
     let vectors: Vec<_> = peers.iter().map(|p| p.state_vector()).collect();
-    assert!(
-        vectors.windows(2).all(|w| w[0] == w[1]),
-        "state vectors differ"
-    );
+    assert!(vectors.windows(2).all(|w| w[0] == w[1]), "state vectors differ");
     server.stop().await;
 }
 
@@ -57,15 +53,7 @@ async fn a_late_joiner_gets_the_whole_board() {
         .await;
     let mut late = Peer::join(server.addr, &board).await;
     late.pump_until(|p| p.note_count() == 25).await;
-    assert_eq!(
-        late.snapshot()
-            .notes
-            .into_iter()
-            .find(|n| n.id == "n3")
-            .unwrap()
-            .text,
-        "changed"
-    );
+    assert_eq!(late.snapshot().notes.into_iter().find(|n| n.id == "n3").unwrap().text, "changed");
     assert_eq!(late.snapshot().meta.title, "Late");
     server.stop().await;
 }
@@ -73,10 +61,7 @@ async fn a_late_joiner_gets_the_whole_board() {
 #[tokio::test]
 async fn boards_are_isolated() {
     let server = spawn_app().await;
-    let (a, b) = (
-        server.create_board("A").await,
-        server.create_board("B").await,
-    );
+    let (a, b) = (server.create_board("A").await, server.create_board("B").await);
     let mut on_a = Peer::join(server.addr, &a).await;
     let mut on_b = Peer::join(server.addr, &b).await;
     let mut also_a = Peer::join(server.addr, &a).await;
@@ -95,10 +80,8 @@ async fn awareness_is_relayed_then_removed_when_a_peer_leaves() {
     let mut ana = Peer::join(server.addr, &board).await;
     let mut bo = Peer::join(server.addr, &board).await;
     let ana_id = ana.client_id().get();
-    ana.set_awareness(1, r#"{"user":{"name":"Ana"},"cursor":{"x":3,"y":4}}"#)
-        .await;
-    bo.pump_until(|p| p.awareness.get(&ana_id).is_some_and(|s| s.contains("Ana")))
-        .await;
+    ana.set_awareness(1, r#"{"user":{"name":"Ana"},"cursor":{"x":3,"y":4}}"#).await;
+    bo.pump_until(|p| p.awareness.get(&ana_id).is_some_and(|s| s.contains("Ana"))).await;
 
     // A newcomer gets the current states on connect.
     let mut cy = Peer::join(server.addr, &board).await;
@@ -115,22 +98,10 @@ async fn application_messages_need_an_opt_in_and_get_a_welcome() {
     let server = spawn_app().await;
     let board = server.create_board("App").await;
     let mut peer = Peer::join(server.addr, &board).await;
-    peer.send_raw(frame::client_app(&ClientMessage::Hello { version: 1 }))
-        .await;
+    peer.send_raw(frame::client_app(&ClientMessage::Hello { version: 1 })).await;
     let welcome = peer.next_app().await;
-    assert!(
-        matches!(
-            welcome,
-            ServerMessage::Welcome {
-                role: Role::Participant,
-                version: 1,
-                ..
-            }
-        ),
-        "{welcome:?}"
-    );
-    peer.send_raw(frame::client_app(&ClientMessage::Hello { version: 99 }))
-        .await;
+    assert!(matches!(welcome, ServerMessage::Welcome { role: Role::Participant, version: 1, .. }), "{welcome:?}");
+    peer.send_raw(frame::client_app(&ClientMessage::Hello { version: 99 })).await;
     assert!(matches!(peer.next_app().await, ServerMessage::Error { .. }));
     // The document is untouched by either.
     assert_eq!(peer.note_count(), 0);
