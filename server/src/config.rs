@@ -24,8 +24,23 @@ pub enum Command {
     ///
     /// Open the printed URL in a browser to create a board. Every flag can also be set
     /// with the environment variable named in its help.
+    #[command(after_help = SERVE_EXAMPLES)]
     Serve(Config),
 }
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  commonboard serve
+      Serve on http://127.0.0.1:8080 with boards kept in ./data.
+  commonboard serve --addr 0.0.0.0:8080 --data-dir /srv/commonboard
+      Accept other machines (phones in the room, remote laptops).
+  COMMONBOARD_OPEN=1 commonboard serve --addr 127.0.0.1:1234
+      Replace a y-websocket server: clients keep their URLs and board names.
+  RUST_LOG=commonboard_server=debug commonboard serve
+      Log every connection and board event.
+
+Endpoints: / (web client), /b/{id} (a board), /ws/{id} (Yjs WebSocket),
+/api/boards (create: POST {\"title\": ...}), /healthz, /metrics (Prometheus).";
 
 /// Settings of `commonboard serve`.
 #[derive(Debug, Clone, Args)]

@@ -88,6 +88,13 @@ impl Process {
         Process { child, addr }
     }
 
+    /// SIGTERM, then waits for the process; returns whether it exited successfully.
+    fn terminate(mut self) -> bool {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap().success()
+    }
+
     /// SIGKILL: no shutdown, no flush.
     fn kill(mut self) {
         self.child.kill().unwrap();
@@ -159,5 +166,23 @@ async fn sigkill_during_editing_loses_nothing_any_client_received() {
         received[0].1.notes.len(),
         reloaded_snapshot.notes.len()
     );
+    server.kill();
+}
+
+#[tokio::test]
+async fn sigterm_closes_clients_with_going_away_and_keeps_the_board() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Process::start(dir.path());
+    let board = crate::create_board(server.addr, "Shutdown").await;
+    let mut writer = Peer::join(server.addr, &board).await;
+    let mut watcher = Peer::join(server.addr, &board).await;
+    writer.add_note("n1", "saved at shutdown").await;
+    watcher.pump_until(|p| p.note_count() == 1).await;
+    assert!(server.terminate(), "the server exits cleanly on SIGTERM");
+    assert_eq!(watcher.closed().await.code, commonboard_protocol::close::GOING_AWAY.0);
+
+    let server = Process::start(dir.path());
+    let mut back = Peer::join(server.addr, &board).await;
+    back.pump_until(|p| p.note_count() == 1).await;
     server.kill();
 }
