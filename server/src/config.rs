@@ -62,7 +62,7 @@ pub struct Config {
     /// Create any board on its first WebSocket connection, as the y-websocket reference
     /// server does, instead of refusing boards not made with `POST /api/boards`.
     /// Anyone who can reach the server can then create boards and guess names.
-    #[arg(long, env = "COMMONBOARD_OPEN")]
+    #[arg(long, env = "COMMONBOARD_OPEN", value_parser = clap::builder::BoolishValueParser::new())]
     pub open: bool,
 
     /// Largest WebSocket message accepted, in bytes; a bigger one closes the connection
