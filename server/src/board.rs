@@ -198,6 +198,7 @@ async fn run(
                 board.tick(commands.drain(..)).await;
             }
             _ = sweep.tick() => board.expire_awareness(),
+            _ = sleep_until_due(board.awareness.next_due()) => board.relay_held_awareness(),
             _ = tokio::time::sleep(config.idle_unload), if idle => {
                 info!("idle, unloading");
                 break;
@@ -212,6 +213,14 @@ async fn run(
     board.checkpoint_if_behind(0).await;
     metrics::gauge!(telemetry::BOARDS_LOADED).decrement(1.0);
     refuse_all(&mut rx, &BoardError::Unloading).await;
+}
+
+/// Resolves at `due`, or never when nothing is due.
+async fn sleep_until_due(due: Option<tokio::time::Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Answers the joins still queued after the board stopped, so their connections retry.
@@ -457,6 +466,14 @@ impl Board {
                 error!("cannot reload the board; closing every connection");
                 self.close_all(close::INTERNAL, "board unavailable; reconnect shortly");
             }
+        }
+    }
+
+    /// Relays the awareness states held back by the per-client throttle, now due.
+    fn relay_held_awareness(&mut self) {
+        let due = self.awareness.take_due(tokio::time::Instant::now());
+        if !due.is_empty() {
+            self.flush(Outgoing { awareness: due.into_iter().collect(), ..Outgoing::default() });
         }
     }
 
