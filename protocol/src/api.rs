@@ -1,6 +1,8 @@
 //! JSON bodies of the HTTP API, shared by the server and the web client.
 
 use serde::{Deserialize, Serialize};
+
+use crate::app::Role;
 use ts_rs::TS;
 
 /// `POST /api/boards`: creates a board.
@@ -26,6 +28,44 @@ pub struct BoardInfo {
     /// Creation time, RFC 3339.
     pub created_at: String,
     /// Path of the board's page in the web client.
+    pub url: String,
+    /// The caller's role on the board (absent when the board was created in open mode
+    /// and reached without a token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub role: Option<Role>,
+    /// The board's access links: returned to its creator and to its facilitator only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub links: Option<BoardLinks>,
+}
+
+/// A board's access links: paths of the board page carrying a signed token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct BoardLinks {
+    /// Runs the workshop; keep it to yourself.
+    pub facilitator: String,
+    /// Edits the board; share it with the participants.
+    pub participant: String,
+    /// Sees the board live without changing it (for example on a big screen).
+    pub viewer: String,
+}
+
+/// `POST /api/boards/{id}/identities`: a personal link for one participant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct MintIdentityRequest {
+    /// The participant's display name.
+    pub name: String,
+}
+
+/// A personal participant link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct IdentityLink {
+    /// The stable identity the participant's changes are recorded under.
+    pub identity: String,
+    /// The token (for `?token=` or `Authorization: Bearer`).
+    pub token: String,
+    /// Path of the board page carrying the token.
     pub url: String,
 }
 

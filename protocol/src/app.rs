@@ -21,6 +21,8 @@ pub enum ClientMessage {
         /// The application protocol version the client speaks.
         version: u32,
     },
+    /// Facilitator only: lock the board (only the facilitator may change it) or unlock it.
+    Lock { locked: bool },
 }
 
 /// A message from the server to a client that said [`ClientMessage::Hello`].
@@ -35,9 +37,18 @@ pub enum ServerMessage {
         connection: u64,
         /// The role this connection holds on the board.
         role: Role,
+        /// The stable identity this connection's changes are recorded under.
+        identity: String,
+        /// Whether the board is locked (only the facilitator may change it).
+        locked: bool,
         /// Server time in milliseconds since the Unix epoch, so clients can show
         /// server-driven countdowns without trusting their own clock.
         server_time_ms: f64,
+    },
+    /// The board's server-decided state changed; sent to every client that said hello.
+    BoardState {
+        /// Whether only the facilitator may change the board.
+        locked: bool,
     },
     /// Something the client asked for was refused or failed; nothing else changed.
     Error {

@@ -20,6 +20,10 @@ pub const TOO_BIG: CloseCode = CloseCode(1009);
 pub const INTERNAL: CloseCode = CloseCode(1011);
 /// The client could not keep up with the board; reconnect and resync.
 pub const TOO_SLOW: CloseCode = CloseCode(4408);
+/// No access token was given; open the board with the link you were given.
+pub const UNAUTHORIZED: CloseCode = CloseCode(4401);
+/// The access token is invalid, expired, for another board, or revoked.
+pub const FORBIDDEN: CloseCode = CloseCode(4403);
 /// The board does not exist.
 pub const BOARD_NOT_FOUND: CloseCode = CloseCode(4404);
 /// A change could not be saved; it was not applied for anyone. Reconnect and resync:

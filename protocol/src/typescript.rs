@@ -31,6 +31,9 @@ pub fn bindings() -> String {
         api::CreateBoardRequest::decl(&cfg),
         api::BoardInfo::decl(&cfg),
         api::ApiError::decl(&cfg),
+        api::BoardLinks::decl(&cfg),
+        api::MintIdentityRequest::decl(&cfg),
+        api::IdentityLink::decl(&cfg),
     ];
     for declaration in declarations {
         out.push_str("export ");
@@ -123,6 +126,8 @@ fn close_codes() -> String {
         ("tooBig", TOO_BIG),
         ("internal", INTERNAL),
         ("tooSlow", TOO_SLOW),
+        ("unauthorized", UNAUTHORIZED),
+        ("forbidden", FORBIDDEN),
         ("boardNotFound", BOARD_NOT_FOUND),
         ("notSaved", NOT_SAVED),
     ];

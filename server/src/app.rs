@@ -1,19 +1,28 @@
 //! HTTP routes: the board API, the WebSocket endpoint, health, and the web client.
+//!
+//! Every board endpoint but creation takes the board's access token, as
+//! `Authorization: Bearer …` over HTTP and as `?token=…` on the WebSocket (which is how
+//! the y-websocket provider's `params` option sends it). In `--open` mode a board may
+//! also be reached without a token, as a participant.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State, WebSocketUpgrade};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use commonboard_protocol::api::{BoardInfo, CreateBoardRequest};
+use commonboard_protocol::api::{BoardInfo, BoardLinks, CreateBoardRequest, IdentityLink, MintIdentityRequest};
+use commonboard_protocol::app::Role;
 use commonboard_protocol::close;
 use tokio_util::sync::CancellationToken;
 use tower_http::services::{ServeDir, ServeFile};
 
+use crate::auth::{self, AuthError, Claims, Signer};
+use crate::board::{now_ms, BoardCmd, Member};
 use crate::connection::{self, ConnLimits};
 use crate::error::AppError;
 use crate::registry::{is_valid_board_id, new_board, new_board_id, Registry};
@@ -33,6 +42,11 @@ pub struct AppState {
     pub limits: ConnLimits,
     pub max_message_bytes: usize,
     pub shutdown: CancellationToken,
+    pub signer: Signer,
+    /// Boards may be reached without a token (`--open`).
+    pub open: bool,
+    /// How long issued links stay valid.
+    pub link_ttl: Duration,
 }
 
 /// The whole application; tests build it without `main`.
@@ -40,6 +54,8 @@ pub fn router(state: AppState, web_dir: &std::path::Path) -> Router {
     let api = Router::new()
         .route("/boards", post(create_board))
         .route("/boards/{id}", get(board_info))
+        .route("/boards/{id}/links/rotate", post(rotate_links))
+        .route("/boards/{id}/identities", post(mint_identity))
         .fallback(|| async { AppError::NotFound("no such API endpoint") });
     let web = ServeDir::new(web_dir).fallback(ServeFile::new(web_dir.join("index.html")));
     Router::new()
@@ -61,6 +77,7 @@ async fn metrics() -> impl IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 
+/// `POST /api/boards`: anyone may create a board, and gets its facilitator link.
 async fn create_board(
     State(state): State<AppState>,
     body: Result<Json<CreateBoardRequest>, JsonRejection>,
@@ -80,19 +97,113 @@ async fn create_board(
         vec![Write::CreateBoard(record.clone()), Write::Append { board: record.id.clone(), entries: vec![entry] }];
     committed(state.registry.store().submit(writes)).await?;
     tracing::info!(board = %record.id, "board created");
-    Ok((StatusCode::CREATED, Json(info(record))).into_response())
+    let links = links(&state, &record);
+    Ok((StatusCode::CREATED, Json(info(record, Some(Role::Facilitator), Some(links)))).into_response())
 }
 
-async fn board_info(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<BoardInfo>, AppError> {
-    if !is_valid_board_id(&id) {
+/// `GET /api/boards/{id}`: the board's metadata, and its links for the facilitator.
+async fn board_info(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<BoardInfo>, AppError> {
+    let record = read_board(&state, &id).await?;
+    let role = match authorize(&state, &record, &headers) {
+        Ok(claims) => Some(claims.role),
+        Err(AuthError::Missing) if state.open => None,
+        Err(error) => return Err(error.into()),
+    };
+    let links = (role == Some(Role::Facilitator)).then(|| links(&state, &record));
+    Ok(Json(info(record, role, links)))
+}
+
+/// `POST /api/boards/{id}/links/rotate` (facilitator): new participant and viewer links;
+/// the old ones are refused from now on, and their connections closed.
+async fn rotate_links(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<BoardInfo>, AppError> {
+    let mut record = read_board(&state, &id).await?;
+    if authorize(&state, &record, &headers)?.role != Role::Facilitator {
+        return Err(AuthError::Forbidden.into());
+    }
+    record.links_generation += 1;
+    let write = Write::LinksGeneration { board: id.clone(), generation: record.links_generation };
+    committed(state.registry.store().submit(vec![write])).await?;
+    if let Some(board) = state.registry.get(&id) {
+        let _ = board.tx.send(BoardCmd::LinksRotated { generation: record.links_generation }).await;
+    }
+    tracing::info!(board = %id, generation = record.links_generation, "links rotated");
+    let links = links(&state, &record);
+    Ok(Json(info(record, Some(Role::Facilitator), Some(links))))
+}
+
+/// `POST /api/boards/{id}/identities` (participant or facilitator): a personal
+/// participant link whose changes are recorded under one identity on every device.
+async fn mint_identity(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<MintIdentityRequest>, JsonRejection>,
+) -> Result<Json<IdentityLink>, AppError> {
+    let Json(request) = body.map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
+    let record = read_board(&state, &id).await?;
+    if authorize(&state, &record, &headers)?.role == Role::Viewer {
+        return Err(AuthError::Forbidden.into());
+    }
+    let name = clip(&request.name);
+    if name.is_empty() {
+        return Err(AppError::BadRequest("a name is required".into()));
+    }
+    let identity = format!("person:{:016x}", rand::random::<u64>());
+    let claims = Claims { identity: Some(identity.clone()), ..claims(&state, &record, Role::Participant) };
+    let token = state.signer.sign(&claims);
+    let url = format!("/b/{id}?token={token}");
+    Ok(Json(IdentityLink { identity, token, url }))
+}
+
+async fn read_board(state: &AppState, id: &str) -> Result<BoardRecord, AppError> {
+    if !is_valid_board_id(id) {
         return Err(AppError::NotFound("board not found"));
     }
-    let store = state.registry.store().clone();
+    let (store, id) = (state.registry.store().clone(), id.to_owned());
     let record = tokio::task::spawn_blocking(move || store.board(&id)).await.expect("store read panicked")?;
-    record.map(|r| Json(info(r))).ok_or(AppError::NotFound("board not found"))
+    record.ok_or(AppError::NotFound("board not found"))
 }
 
-fn info(record: BoardRecord) -> BoardInfo {
+/// Checks the request's bearer token against the board.
+fn authorize(state: &AppState, record: &BoardRecord, headers: &HeaderMap) -> Result<Claims, AuthError> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(AuthError::Missing)?;
+    let claims = state.signer.verify(token.trim(), &record.id, now_ms() / 1000)?;
+    auth::check_generation(&claims, record.links_generation)?;
+    Ok(claims)
+}
+
+fn claims(state: &AppState, record: &BoardRecord, role: Role) -> Claims {
+    Claims {
+        board: record.id.clone(),
+        role,
+        identity: None,
+        generation: record.links_generation,
+        expires: now_ms() / 1000 + state.link_ttl.as_secs() as i64,
+    }
+}
+
+fn links(state: &AppState, record: &BoardRecord) -> BoardLinks {
+    let link = |role| format!("/b/{}?token={}", record.id, state.signer.sign(&claims(state, record, role)));
+    BoardLinks {
+        facilitator: link(Role::Facilitator),
+        participant: link(Role::Participant),
+        viewer: link(Role::Viewer),
+    }
+}
+
+fn info(record: BoardRecord, role: Option<Role>, links: Option<BoardLinks>) -> BoardInfo {
     let created_at = humantime::format_rfc3339_millis(
         std::time::UNIX_EPOCH + std::time::Duration::from_millis(record.created_at_ms.max(0) as u64),
     );
@@ -102,11 +213,14 @@ fn info(record: BoardRecord) -> BoardInfo {
         title: record.title,
         template: record.template,
         created_at: created_at.to_string(),
+        role,
+        links,
     }
 }
 
-/// `GET /ws/{board}`: the Yjs sync endpoint. Optional query parameters `user` (a stable
-/// id) and `name` (a display name) label the connection's changes in the board's log.
+/// `GET /ws/{board}`: the Yjs sync endpoint. Query parameters: `token` (the access
+/// link's token), `name` (a display name for the board's history and presence) and,
+/// in `--open` mode without a token, `user` (a stable id).
 async fn websocket(
     State(state): State<AppState>,
     Path(board): Path<String>,
@@ -114,17 +228,54 @@ async fn websocket(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let name = params.get("name").map(|n| clip(n)).filter(|n| !n.is_empty()).unwrap_or_else(|| "Anonymous".into());
-    let id = params.get("user").map(|u| clip(u)).filter(|u| !u.is_empty()).unwrap_or_else(|| format!("guest:{name}"));
-    let author = Author { id, name };
-    let valid = is_valid_board_id(&board);
+    let member = if !is_valid_board_id(&board) {
+        Err((close::BOARD_NOT_FOUND, "board not found".to_owned()))
+    } else {
+        member(&state, &board, &params, name)
+    };
     upgrade.max_message_size(state.max_message_bytes).max_frame_size(state.max_message_bytes).on_upgrade(
         move |socket| async move {
-            if !valid {
-                return connection::refuse(socket, close::BOARD_NOT_FOUND, "board not found").await;
+            match member {
+                Ok(member) => {
+                    connection::serve(socket, board, member, state.registry, state.limits, state.shutdown).await
+                }
+                Err((code, reason)) => connection::refuse(socket, code, &reason).await,
             }
-            connection::serve(socket, board, author, state.registry, state.limits, state.shutdown).await
         },
     )
+}
+
+/// Who the WebSocket's client is, from its token (or, on an open server, its name).
+fn member(
+    state: &AppState,
+    board: &str,
+    params: &HashMap<String, String>,
+    name: String,
+) -> Result<Member, (close::CloseCode, String)> {
+    match params.get("token") {
+        Some(token) => {
+            let claims = state
+                .signer
+                .verify(token, board, now_ms() / 1000)
+                .map_err(|error| (close::FORBIDDEN, error.to_string()))?;
+            let id = claims.identity.clone().unwrap_or_else(|| format!("{}:{name}", role_name(claims.role)));
+            Ok(Member { author: Author { id, name }, role: claims.role, claims: Some(claims) })
+        }
+        None if state.open => {
+            let id = params.get("user").map(|u| clip(u)).filter(|u| !u.is_empty());
+            let id = id.unwrap_or_else(|| format!("guest:{name}"));
+            Ok(Member { author: Author { id, name }, role: Role::Participant, claims: None })
+        }
+        None => Err((close::UNAUTHORIZED, AuthError::Missing.to_string())),
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Facilitator => "facilitator",
+        Role::Participant => "participant",
+        Role::Viewer => "viewer",
+    }
 }
 
 fn clip(value: &str) -> String {

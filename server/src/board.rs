@@ -24,6 +24,7 @@ use tracing::{debug, error, info, instrument, warn};
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
+use crate::auth::{self, AuthError, Claims};
 use crate::awareness::{self, Awareness};
 use crate::store::{self, Author, Checkpoint, LogEntry, Store, StoreError, StoredBoard, Write};
 use crate::telemetry;
@@ -61,6 +62,17 @@ pub enum BoardError {
     Load(#[from] StoreError),
     #[error("board is unloading")]
     Unloading,
+    #[error("{0}")]
+    Auth(#[from] AuthError),
+}
+
+/// Who a connection is on a board: its author identity, its role, and the links
+/// generation of its token (`None` for open boards reached without a token).
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub author: Author,
+    pub role: Role,
+    pub claims: Option<Claims>,
 }
 
 /// A connection's way out: its bounded frame queue and a signal that closes it.
@@ -124,11 +136,14 @@ impl Outbox {
 /// What a connection tells its board.
 pub enum BoardCmd {
     /// A connection joins; the board answers once it is loaded (or cannot be).
-    Join { conn: ConnId, author: Author, outbox: Outbox, reply: oneshot::Sender<Result<(), BoardError>> },
+    Join { conn: ConnId, member: Member, outbox: Outbox, reply: oneshot::Sender<Result<(), BoardError>> },
     /// Messages of one frame from a connection, in order.
     Messages { conn: ConnId, messages: Vec<Incoming> },
     /// A connection ended.
     Leave { conn: ConnId },
+    /// The facilitator rotated the links: tokens of older generations are refused, and
+    /// connections holding them are closed.
+    LinksRotated { generation: u64 },
 }
 
 /// A cheap handle to a running board.
@@ -141,7 +156,11 @@ pub struct BoardHandle {
 
 struct Conn {
     outbox: Outbox,
-    author: Author,
+    member: Member,
+    /// Whether the client said hello and receives application messages.
+    app: bool,
+    /// Whether the client was told that its changes are refused (told once).
+    told_read_only: bool,
 }
 
 /// Starts a board's actor; it loads the board itself before serving its inbox.
@@ -249,6 +268,10 @@ struct Outgoing {
     log: Vec<LogEntry>,
     /// Connections whose updates are in `log`: told if the commit fails.
     writers: Vec<ConnId>,
+    /// Other writes the tick's decisions need (a lock change, say).
+    writes: Vec<Write>,
+    /// Application messages for every client that said hello.
+    app: Vec<ServerMessage>,
 }
 
 struct Board {
@@ -262,6 +285,10 @@ struct Board {
     checkpoint_every: u64,
     conns: HashMap<ConnId, Conn>,
     awareness: Awareness,
+    /// The board's links generation: participant and viewer tokens must match it.
+    links_generation: u64,
+    /// Whether only the facilitator may change the document.
+    locked: bool,
 }
 
 impl Board {
@@ -286,6 +313,8 @@ impl Board {
             store,
             conns: HashMap::new(),
             awareness: Awareness::default(),
+            links_generation: stored.record.links_generation,
+            locked: stored.record.locked,
         })
     }
 
@@ -294,7 +323,7 @@ impl Board {
         let mut out = Outgoing::default();
         for cmd in commands {
             match cmd {
-                BoardCmd::Join { conn, author, outbox, reply } => self.join(conn, author, outbox, reply, &mut out),
+                BoardCmd::Join { conn, member, outbox, reply } => self.join(conn, member, outbox, reply, &mut out),
                 BoardCmd::Messages { conn, messages } => {
                     for message in messages {
                         if !self.conns.contains_key(&conn) {
@@ -304,16 +333,20 @@ impl Board {
                     }
                 }
                 BoardCmd::Leave { conn } => self.leave(conn, &mut out),
+                BoardCmd::LinksRotated { generation } => self.links_rotated(generation),
             }
         }
         metrics::histogram!(telemetry::APPLY_SECONDS).record(applying.elapsed().as_secs_f64());
-        if !out.log.is_empty() {
+        if !out.log.is_empty() || !out.writes.is_empty() {
             let entries = std::mem::take(&mut out.log);
             let count = entries.len();
             metrics::counter!(telemetry::UPDATES_APPLIED).increment(count as u64);
             metrics::gauge!(telemetry::PERSIST_LAG).increment(count as f64);
-            let write = Write::Append { board: self.id.clone(), entries };
-            let result = store::committed(self.store.submit(vec![write])).await;
+            let mut writes = std::mem::take(&mut out.writes);
+            if !entries.is_empty() {
+                writes.push(Write::Append { board: self.id.clone(), entries });
+            }
+            let result = store::committed(self.store.submit(writes)).await;
             metrics::gauge!(telemetry::PERSIST_LAG).decrement(count as f64);
             if let Err(error) = result {
                 self.commit_failed(&error, &out.writers).await;
@@ -328,11 +361,17 @@ impl Board {
     fn join(
         &mut self,
         conn: ConnId,
-        author: Author,
+        member: Member,
         outbox: Outbox,
         reply: oneshot::Sender<Result<(), BoardError>>,
         out: &mut Outgoing,
     ) {
+        if let Some(claims) = &member.claims {
+            if let Err(error) = auth::check_generation(claims, self.links_generation) {
+                let _ = reply.send(Err(error.into()));
+                return;
+            }
+        }
         if reply.send(Ok(())).is_err() {
             return;
         }
@@ -342,8 +381,20 @@ impl Board {
         if !present.clients.is_empty() {
             out.direct.push((conn, frame::awareness(present).into()));
         }
-        debug!(conn, author = %author.name, "joined");
-        self.conns.insert(conn, Conn { outbox, author });
+        debug!(conn, author = %member.author.name, role = ?member.role, "joined");
+        self.conns.insert(conn, Conn { outbox, member, app: false, told_read_only: false });
+    }
+
+    fn links_rotated(&mut self, generation: u64) {
+        self.links_generation = generation;
+        self.conns.retain(|_, c| {
+            let Some(claims) = &c.member.claims else { return true };
+            let kept = auth::check_generation(claims, generation).is_ok();
+            if !kept {
+                c.outbox.closer.close(close::FORBIDDEN, AuthError::Revoked.to_string());
+            }
+            kept
+        });
     }
 
     fn leave(&mut self, conn: ConnId, out: &mut Outgoing) {
@@ -360,7 +411,9 @@ impl Board {
                 out.direct.push((conn, frame::sync_step2(update).into()));
             }
             Incoming::Yjs(Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update))) => {
-                self.apply(conn, &update, out);
+                if self.may_edit(conn, &update, out) {
+                    self.apply(conn, &update, out);
+                }
             }
             Incoming::Yjs(Message::Awareness(update)) => {
                 out.awareness.extend(self.awareness.apply(conn, update));
@@ -374,19 +427,57 @@ impl Board {
     }
 
     fn handle_app(&mut self, conn: ConnId, message: ClientMessage, out: &mut Outgoing) {
+        let Some(state) = self.conns.get_mut(&conn) else { return };
+        let role = state.member.role;
         let reply = match message {
-            ClientMessage::Hello { version } if version == APP_PROTOCOL_VERSION => ServerMessage::Welcome {
-                version: APP_PROTOCOL_VERSION,
-                connection: conn,
-                role: Role::Participant,
-                server_time_ms: now_ms() as f64,
-            },
-            ClientMessage::Hello { version } => ServerMessage::Error {
+            ClientMessage::Hello { version } if version == APP_PROTOCOL_VERSION => {
+                state.app = true;
+                Some(ServerMessage::Welcome {
+                    version: APP_PROTOCOL_VERSION,
+                    connection: conn,
+                    role,
+                    identity: state.member.author.id.clone(),
+                    locked: self.locked,
+                    server_time_ms: now_ms() as f64,
+                })
+            }
+            ClientMessage::Hello { version } => Some(ServerMessage::Error {
                 code: ErrorCode::UnsupportedVersion,
                 message: format!("this server speaks application protocol {APP_PROTOCOL_VERSION}, not {version}"),
-            },
+            }),
+            ClientMessage::Lock { .. } if role != Role::Facilitator => Some(forbidden("lock or unlock the board")),
+            ClientMessage::Lock { locked } => {
+                if locked != self.locked {
+                    self.locked = locked;
+                    out.writes.push(Write::Locked { board: self.id.clone(), locked });
+                    out.app.push(ServerMessage::BoardState { locked });
+                    info!(locked, "board lock changed");
+                }
+                None
+            }
         };
-        out.direct.push((conn, frame::server_app(&reply).into()));
+        if let Some(reply) = reply {
+            out.direct.push((conn, frame::server_app(&reply).into()));
+        }
+    }
+
+    /// Whether `conn` may change the document; tells it once when it may not.
+    fn may_edit(&mut self, conn: ConnId, bytes: &[u8], out: &mut Outgoing) -> bool {
+        let Some(state) = self.conns.get_mut(&conn) else { return false };
+        let reason = match state.member.role {
+            Role::Viewer => "read-only: this is a viewer link, changes are not saved",
+            Role::Participant if self.locked => "the facilitator locked the board: changes are not saved",
+            _ => return true,
+        };
+        // A viewer's provider answers the server's sync step 1 with its (usually empty)
+        // state: nothing to refuse there.
+        let empty = Update::decode_v1(bytes).is_ok_and(|u| u.is_empty());
+        if !empty && !state.told_read_only {
+            state.told_read_only = true;
+            debug!(conn, reason, "refused a change");
+            out.direct.push((conn, frame::encode_frame([&Message::Auth(Some(reason.into()))]).into()));
+        }
+        false
     }
 
     /// Applies one update from `conn`. What the document actually gained (nothing for a
@@ -403,7 +494,7 @@ impl Board {
         match outcome {
             Ok(Ok(Some(applied))) => {
                 self.seq += 1;
-                let author = self.conns.get(&conn).map(|c| c.author.clone()).unwrap_or_else(Author::server);
+                let author = self.conns.get(&conn).map(|c| c.member.author.clone()).unwrap_or_else(Author::server);
                 out.log.push(LogEntry { seq: self.seq, at_ms: now_ms(), author, update: applied.clone() });
                 out.updates.push(applied);
                 out.writers.push(conn);
@@ -461,6 +552,7 @@ impl Board {
                 rebuild(&doc, &stored);
                 self.doc = doc;
                 self.seq = stored.last_seq();
+                self.locked = stored.record.locked;
             }
             _ => {
                 error!("cannot reload the board; closing every connection");
@@ -500,6 +592,14 @@ impl Board {
         }
         if !out.awareness.is_empty() {
             broadcast.push(frame::awareness(AwarenessUpdate { clients: out.awareness }).into());
+        }
+        if !out.app.is_empty() {
+            let frames: Vec<Bytes> = out.app.iter().map(|m| Bytes::from(frame::server_app(m))).collect();
+            for c in self.conns.values().filter(|c| c.app) {
+                for bytes in &frames {
+                    c.outbox.send(bytes.clone());
+                }
+            }
         }
         for (conn, bytes) in out.direct {
             if let Some(c) = self.conns.get(&conn) {
@@ -585,6 +685,10 @@ async fn create_open_board(id: &str, store: &Arc<dyn Store>) -> Result<StoredBoa
         }
         Err(error) => Err(error.into()),
     }
+}
+
+fn forbidden(what: &str) -> ServerMessage {
+    ServerMessage::Error { code: ErrorCode::Forbidden, message: format!("only the facilitator can {what}") }
 }
 
 /// Server time in milliseconds since the Unix epoch.

@@ -79,6 +79,16 @@ pub struct Config {
     #[arg(long, env = "COMMONBOARD_SEND_QUEUE", default_value_t = 512)]
     pub send_queue: usize,
 
+    /// Key that signs access links. By default a random key is generated on first start
+    /// and kept in the data directory (signing.key); set this to share one key between
+    /// servers. Changing it invalidates every link handed out.
+    #[arg(long, env = "COMMONBOARD_SIGNING_KEY", hide_env_values = true)]
+    pub signing_key: Option<String>,
+
+    /// How long a board's access links stay valid (e.g. 30days, 12h).
+    #[arg(long, env = "COMMONBOARD_LINK_TTL", default_value = "30days", value_parser = humantime::parse_duration)]
+    pub link_ttl: Duration,
+
     /// Logged updates between two checkpoints of a board's full state; loading a board
     /// replays at most this many updates.
     #[arg(long, env = "COMMONBOARD_CHECKPOINT_EVERY", default_value_t = 1000)]

@@ -21,9 +21,8 @@ use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, instrument, warn};
 
-use crate::board::{next_conn_id, BoardCmd, BoardError, BoardHandle, Closer, ConnId, Outbox};
+use crate::board::{next_conn_id, BoardCmd, BoardError, BoardHandle, Closer, ConnId, Member, Outbox};
 use crate::registry::Registry;
-use crate::store::Author;
 use crate::telemetry;
 
 /// How often the server pings an idle client, so proxies keep the connection open.
@@ -45,7 +44,7 @@ pub struct ConnLimits {
 pub async fn serve(
     socket: WebSocket,
     board: String,
-    author: Author,
+    member: Member,
     registry: Arc<Registry>,
     limits: ConnLimits,
     shutdown: CancellationToken,
@@ -58,7 +57,7 @@ pub async fn serve(
     let writer = tokio::spawn(write_loop(sink, frames_rx, closer.clone()));
     let outbox = Outbox::new(frames_tx, closer.clone());
 
-    match join(&registry, &board, conn, author, outbox).await {
+    match join(&registry, &board, conn, member, outbox).await {
         Ok(handle) => {
             metrics::gauge!(telemetry::CONNECTIONS).increment(1.0);
             read_loop(stream, conn, &handle, &closer, limits, &shutdown).await;
@@ -66,6 +65,7 @@ pub async fn serve(
             metrics::gauge!(telemetry::CONNECTIONS).decrement(1.0);
         }
         Err(BoardError::NotFound) => closer.close(close::BOARD_NOT_FOUND, "board not found"),
+        Err(BoardError::Auth(error)) => closer.close(close::FORBIDDEN, error.to_string()),
         Err(error) => {
             warn!(%error, "could not join board");
             closer.close(close::INTERNAL, "board unavailable; reconnect shortly");
@@ -91,13 +91,13 @@ async fn join(
     registry: &Registry,
     board: &str,
     conn: ConnId,
-    author: Author,
+    member: Member,
     outbox: Outbox,
 ) -> Result<BoardHandle, BoardError> {
     for _ in 0..JOIN_ATTEMPTS {
         let handle = registry.get_or_spawn(board);
         let (reply, joined) = oneshot::channel();
-        let cmd = BoardCmd::Join { conn, author: author.clone(), outbox: outbox.clone(), reply };
+        let cmd = BoardCmd::Join { conn, member: member.clone(), outbox: outbox.clone(), reply };
         if handle.tx.send(cmd).await.is_err() {
             continue;
         }

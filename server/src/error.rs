@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use commonboard_protocol::api::ApiError;
 
+use crate::auth::AuthError;
 use crate::store::StoreError;
 
 /// What an HTTP handler can fail with.
@@ -15,6 +16,8 @@ pub enum AppError {
     #[error("{0}")]
     BadRequest(String),
     #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 
@@ -23,6 +26,8 @@ impl IntoResponse for AppError {
         let (status, message) = match &self {
             AppError::NotFound(what) => (StatusCode::NOT_FOUND, what.to_string()),
             AppError::BadRequest(why) => (StatusCode::BAD_REQUEST, why.clone()),
+            AppError::Auth(AuthError::Missing) => (StatusCode::UNAUTHORIZED, AuthError::Missing.to_string()),
+            AppError::Auth(error) => (StatusCode::FORBIDDEN, error.to_string()),
             AppError::Store(error) => {
                 tracing::error!(%error, "store failed while serving a request");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error; the server log has the details".into())

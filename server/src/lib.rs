@@ -3,6 +3,7 @@
 //! Code map, from the outside in:
 //! - [`config`]: the command line and environment settings.
 //! - [`app`]: HTTP routes (board API, `/ws/{board}`, health, the web client's files).
+//! - [`auth`]: signed access links (facilitator, participant, viewer).
 //! - [`connection`]: one WebSocket: a reader loop decoding frames and a writer task
 //!   draining a bounded queue.
 //! - [`registry`]: loaded boards by id, each one running actor, loaded on demand.
@@ -16,6 +17,7 @@
 //! and the tests both call it.
 
 pub mod app;
+pub mod auth;
 pub mod awareness;
 pub mod board;
 pub mod config;
@@ -32,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::app::AppState;
+use crate::auth::Signer;
 use crate::board::BoardConfig;
 use crate::config::Config;
 use crate::connection::ConnLimits;
@@ -59,6 +62,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
             "web client not built; run `npm --prefix web install && npm --prefix web run build` (the API and WebSocket still work)"
         );
     }
+    let signer = Signer::load(config.signing_key.as_deref(), &config.data_dir)?;
     let tracker = TaskTracker::new();
     let board_config =
         BoardConfig { open: config.open, idle_unload: config.idle_unload, checkpoint_every: config.checkpoint_every };
@@ -68,6 +72,9 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         limits: ConnLimits { send_queue: config.send_queue, max_message_bytes: config.max_message_bytes },
         max_message_bytes: config.max_message_bytes,
         shutdown: shutdown.clone(),
+        signer,
+        open: config.open,
+        link_ttl: config.link_ttl,
     };
     let app = app::router(state, &config.web_dir);
     axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await?;

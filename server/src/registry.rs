@@ -76,6 +76,11 @@ impl Registry {
             .clone()
     }
 
+    /// The running board `id`, if it is loaded.
+    pub fn get(&self, id: &str) -> Option<BoardHandle> {
+        self.boards.get(id).map(|h| h.clone())
+    }
+
     /// Number of boards in memory.
     pub fn loaded(&self) -> usize {
         self.boards.len()
@@ -98,7 +103,7 @@ pub fn new_board(id: String, title: String, template: String) -> (BoardRecord, L
     let meta = BoardMeta { title: title.clone(), template: template.clone(), created_at: created_at_ms as f64 };
     Board::new(&doc).set_meta(&mut doc.transact_mut(), &meta);
     let update = doc.transact().encode_state_as_update_v1(&StateVector::default());
-    let record = BoardRecord { id, title, template, created_at_ms };
+    let record = BoardRecord { id, title, template, created_at_ms, links_generation: 1, locked: false };
     let entry = LogEntry { seq: 1, at_ms: created_at_ms, author: Author::server(), update };
     (record, entry)
 }

@@ -50,6 +50,10 @@ pub struct BoardRecord {
     pub template: String,
     /// Milliseconds since the Unix epoch.
     pub created_at_ms: i64,
+    /// Rises each time the facilitator rotates the board's links (see `auth`).
+    pub links_generation: u64,
+    /// Whether only the facilitator may change the document.
+    pub locked: bool,
 }
 
 /// The full state of a board at a sequence number.
@@ -85,6 +89,10 @@ pub enum Write {
     CreateBoard(BoardRecord),
     /// Appends to a board's log; sequence numbers must follow the log's last one.
     Append { board: String, entries: Vec<LogEntry> },
+    /// Sets a board's links generation (after a rotation).
+    LinksGeneration { board: String, generation: u64 },
+    /// Locks or unlocks a board.
+    Locked { board: String, locked: bool },
     /// Records a checkpoint.
     Checkpoint { board: String, checkpoint: Checkpoint },
 }

@@ -22,7 +22,8 @@ pub const DB_FILE: &str = "commonboard.sqlite3";
 const MAX_BATCHES_PER_COMMIT: usize = 1024;
 
 /// Schema, versioned with `PRAGMA user_version`. Append migrations; never edit one.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE boards (
         id TEXT PRIMARY KEY,
         title TEXT NOT NULL,
@@ -45,7 +46,12 @@ const MIGRATIONS: &[&str] = &["
         state BLOB NOT NULL,
         PRIMARY KEY (board, seq)
     ) WITHOUT ROWID;
-"];
+",
+    "
+    ALTER TABLE boards ADD COLUMN links_generation INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE boards ADD COLUMN locked INTEGER NOT NULL DEFAULT 0;
+",
+];
 
 struct Request {
     writes: Vec<Write>,
@@ -174,9 +180,20 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 
 fn read_board(conn: &Connection, id: &str) -> Result<Option<BoardRecord>, StoreError> {
     Ok(conn
-        .query_row("SELECT id, title, template, created_at FROM boards WHERE id = ?1", [id], |row| {
-            Ok(BoardRecord { id: row.get(0)?, title: row.get(1)?, template: row.get(2)?, created_at_ms: row.get(3)? })
-        })
+        .query_row(
+            "SELECT id, title, template, created_at, links_generation, locked FROM boards WHERE id = ?1",
+            [id],
+            |row| {
+                Ok(BoardRecord {
+                    id: row.get(0)?,
+                    title: row.get(1)?,
+                    template: row.get(2)?,
+                    created_at_ms: row.get(3)?,
+                    links_generation: row.get(4)?,
+                    locked: row.get(5)?,
+                })
+            },
+        )
         .optional()?)
 }
 
@@ -251,8 +268,16 @@ fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
     match write {
         Write::CreateBoard(record) => {
             let inserted = conn.execute(
-                "INSERT OR IGNORE INTO boards (id, title, template, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![record.id, record.title, record.template, record.created_at_ms],
+                "INSERT OR IGNORE INTO boards (id, title, template, created_at, links_generation, locked)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    record.id,
+                    record.title,
+                    record.template,
+                    record.created_at_ms,
+                    record.links_generation,
+                    record.locked
+                ],
             )?;
             if inserted == 0 {
                 return Err(StoreError::BoardExists(record.id.clone()));
@@ -265,6 +290,12 @@ fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
             for e in entries {
                 statement.execute(params![board, e.seq, e.at_ms, e.author.id, e.author.name, e.update])?;
             }
+        }
+        Write::LinksGeneration { board, generation } => {
+            conn.execute("UPDATE boards SET links_generation = ?2 WHERE id = ?1", params![board, generation])?;
+        }
+        Write::Locked { board, locked } => {
+            conn.execute("UPDATE boards SET locked = ?2 WHERE id = ?1", params![board, locked])?;
         }
         Write::Checkpoint { board, checkpoint } => {
             conn.execute(
@@ -285,7 +316,14 @@ mod tests {
     }
 
     fn record(id: &str) -> BoardRecord {
-        BoardRecord { id: id.into(), title: "T".into(), template: "blank".into(), created_at_ms: 1 }
+        BoardRecord {
+            id: id.into(),
+            title: "T".into(),
+            template: "blank".into(),
+            created_at_ms: 1,
+            links_generation: 1,
+            locked: false,
+        }
     }
 
     #[tokio::test]
@@ -300,7 +338,14 @@ mod tests {
         ]))
         .await
         .unwrap();
+        super::super::committed(store.submit(vec![
+            Write::LinksGeneration { board: "b".into(), generation: 2 },
+            Write::Locked { board: "b".into(), locked: true },
+        ]))
+        .await
+        .unwrap();
         let loaded = store.load("b").unwrap().unwrap();
+        assert_eq!((loaded.record.links_generation, loaded.record.locked), (2, true));
         assert_eq!(loaded.checkpoint.unwrap().state, vec![9]);
         assert_eq!(loaded.tail, vec![entry(3)]);
         assert_eq!(store.log("b", 1, 2).unwrap(), vec![entry(1), entry(2)]);

@@ -35,15 +35,19 @@ pub struct Peer {
     /// Awareness states received, by client id (null states removed).
     pub awareness: HashMap<u64, String>,
     pub closed: Option<Closed>,
+    /// The reason of the last permission-denied (auth) message, if any.
+    pub denied: Option<String>,
     /// Sync update messages received (the server relays every update to every peer,
     /// the sender included, so this also counts echoes of our own edits).
     pub updates_received: usize,
 }
 
 impl Peer {
-    /// Connects to `board` and sends sync step 1, as a y-websocket provider does.
+    /// Connects to `board` (a board path, `{id}` or `{id}?token=…`) and sends sync
+    /// step 1, as a y-websocket provider does.
     pub async fn connect(addr: SocketAddr, board: &str) -> Peer {
-        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/{board}?name=tester"))
+        let separator = if board.contains('?') { '&' } else { '?' };
+        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/{board}{separator}name=tester"))
             .await
             .expect("websocket connects");
         let doc = Doc::new();
@@ -56,6 +60,7 @@ impl Peer {
             awareness: HashMap::new(),
             closed: None,
             updates_received: 0,
+            denied: None,
         };
         let step1 = frame::sync_step1(&peer.doc.transact().state_vector());
         peer.send_raw(step1).await;
@@ -195,6 +200,7 @@ impl Peer {
                 }
             }
             Decoded::App(message) => self.app.push_back(message),
+            Decoded::Yjs(Message::Auth(reason)) => self.denied = reason,
             _ => {}
         }
     }

@@ -20,9 +20,21 @@ async fn boards_are_created_with_unguessable_ids_and_described() {
     assert_eq!(created["title"], "Q3 planning");
     assert_eq!(created["url"], format!("/b/{id}"));
 
-    let info: serde_json::Value =
-        client.get(server.http(&format!("/api/boards/{id}"))).send().await.unwrap().json().await.unwrap();
-    assert_eq!(info, created);
+    assert_eq!(created["role"], "facilitator");
+    let facilitator = created["links"]["facilitator"].as_str().unwrap().split_once("?token=").unwrap().1;
+    let info: serde_json::Value = client
+        .get(server.http(&format!("/api/boards/{id}")))
+        .bearer_auth(facilitator)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for field in ["id", "title", "template", "created_at", "url", "role"] {
+        assert_eq!(info[field], created[field], "{field}");
+    }
+    assert!(info["links"]["participant"].is_string(), "the facilitator sees the links");
     let other = server.create_board("Other").await;
     assert_ne!(other, id);
     server.stop().await;

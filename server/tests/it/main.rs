@@ -1,6 +1,7 @@
 //! Integration tests: a real server on an ephemeral port, real WebSocket clients with
 //! real yrs documents, the real store.
 
+mod access;
 mod bad_input;
 mod client;
 mod durability;
@@ -59,14 +60,42 @@ impl TestServer {
         format!("http://{}{path}", self.addr)
     }
 
-    /// Creates a board through the API and returns its id.
+    /// Creates a board through the API; returns the board path with a participant token.
     pub async fn create_board(&self, title: &str) -> String {
         create_board(self.addr, title).await
     }
+
+    /// Creates a board through the API; returns its links.
+    pub async fn create_board_links(&self, title: &str) -> Links {
+        create_board_links(self.addr, title).await
+    }
 }
 
-/// Creates a board on the server at `addr` and returns its id.
+/// A board's id and its tokens, by role.
+#[derive(Debug, Clone)]
+pub struct Links {
+    pub id: String,
+    pub facilitator: String,
+    pub participant: String,
+    pub viewer: String,
+}
+
+impl Links {
+    /// The board path a peer connects to with `token`: `{id}?token={token}`.
+    pub fn path(&self, token: &str) -> String {
+        format!("{}?token={token}", self.id)
+    }
+}
+
+/// Creates a board on the server at `addr`; returns the board path with a participant
+/// token, ready for [`client::Peer::join`].
 pub async fn create_board(addr: SocketAddr, title: &str) -> String {
+    let links = create_board_links(addr, title).await;
+    links.path(&links.participant)
+}
+
+/// Creates a board on the server at `addr` and returns its links.
+pub async fn create_board_links(addr: SocketAddr, title: &str) -> Links {
     let response = reqwest::Client::new()
         .post(format!("http://{addr}/api/boards"))
         .json(&serde_json::json!({ "title": title }))
@@ -75,7 +104,13 @@ pub async fn create_board(addr: SocketAddr, title: &str) -> String {
         .unwrap();
     assert_eq!(response.status(), 201);
     let body: serde_json::Value = response.json().await.unwrap();
-    body["id"].as_str().unwrap().to_owned()
+    let token = |role: &str| body["links"][role].as_str().unwrap().split_once("?token=").unwrap().1.to_owned();
+    Links {
+        id: body["id"].as_str().unwrap().to_owned(),
+        facilitator: token("facilitator"),
+        participant: token("participant"),
+        viewer: token("viewer"),
+    }
 }
 
 /// A config for a server whose data lives in `dir`.

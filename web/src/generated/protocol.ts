@@ -15,7 +15,7 @@ export type ClientMessage = { "type": "hello",
 /**
  * The application protocol version the client speaks.
  */
-version: number, };
+version: number, } | { "type": "lock", locked: boolean, };
 
 export type ServerMessage = { "type": "welcome", 
 /**
@@ -31,10 +31,22 @@ connection: number,
  */
 role: Role, 
 /**
+ * The stable identity this connection's changes are recorded under.
+ */
+identity: string, 
+/**
+ * Whether the board is locked (only the facilitator may change it).
+ */
+locked: boolean, 
+/**
  * Server time in milliseconds since the Unix epoch, so clients can show
  * server-driven countdowns without trusting their own clock.
  */
-server_time_ms: number, } | { "type": "error", 
+server_time_ms: number, } | { "type": "board_state", 
+/**
+ * Whether only the facilitator may change the board.
+ */
+locked: boolean, } | { "type": "error", 
 /**
  * Machine-readable reason.
  */
@@ -78,13 +90,56 @@ created_at: string,
 /**
  * Path of the board's page in the web client.
  */
-url: string, };
+url: string, 
+/**
+ * The caller's role on the board (absent when the board was created in open mode
+ * and reached without a token).
+ */
+role?: Role, 
+/**
+ * The board's access links: returned to its creator and to its facilitator only.
+ */
+links?: BoardLinks, };
 
 export type ApiError = { 
 /**
  * What went wrong, safe to show to the user.
  */
 error: string, };
+
+export type BoardLinks = { 
+/**
+ * Runs the workshop; keep it to yourself.
+ */
+facilitator: string, 
+/**
+ * Edits the board; share it with the participants.
+ */
+participant: string, 
+/**
+ * Sees the board live without changing it (for example on a big screen).
+ */
+viewer: string, };
+
+export type MintIdentityRequest = { 
+/**
+ * The participant's display name.
+ */
+name: string, };
+
+export type IdentityLink = { 
+/**
+ * The stable identity the participant's changes are recorded under.
+ */
+identity: string, 
+/**
+ * The token (for `?token=` or `Authorization: Bearer`).
+ */
+token: string, 
+/**
+ * Path of the board page carrying the token.
+ */
+url: string, };
 
 /** Message type of Commonboard application messages (JSON inside a var-length buffer). */
 export const MSG_APP = 100;
@@ -153,6 +208,8 @@ export const CLOSE_CODES = {
   tooBig: 1009,
   internal: 1011,
   tooSlow: 4408,
+  unauthorized: 4401,
+  forbidden: 4403,
   boardNotFound: 4404,
   notSaved: 4503,
 } as const;

@@ -1,0 +1,183 @@
+//! Access links: signed tokens that say which board, which role, whose identity, until when.
+//!
+//! A token is `v1.<payload>.<signature>`, both parts base64url: the payload is JSON
+//! (board id, role, optional identity, links generation, expiry) and the signature is
+//! HMAC-SHA256 over it with the server's key. The key is generated on first start and
+//! kept in the data directory (`signing.key`), or given with `--signing-key`. Checking
+//! a signature is constant-time. A board's *links generation* rises when its
+//! facilitator rotates the links; participant and viewer tokens of an older generation
+//! are refused from then on.
+
+use std::path::Path;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use commonboard_protocol::app::Role;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+/// File holding the generated signing key, inside the data directory.
+pub const KEY_FILE: &str = "signing.key";
+const VERSION: &str = "v1";
+
+/// What a token grants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The board.
+    #[serde(rename = "b")]
+    pub board: String,
+    #[serde(rename = "r")]
+    pub role: Role,
+    /// A personal identity, when the link was minted for one person.
+    #[serde(rename = "i", default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    /// The board's links generation when the token was issued.
+    #[serde(rename = "g")]
+    pub generation: u64,
+    /// Expiry, seconds since the Unix epoch.
+    #[serde(rename = "x")]
+    pub expires: i64,
+}
+
+/// Why a token was refused; the text is what the client is told.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("an access token is required: open the board with the link you were given")]
+    Missing,
+    #[error("invalid access token")]
+    Invalid,
+    #[error("this link has expired; ask the facilitator for a new one")]
+    Expired,
+    #[error("this link was revoked; ask the facilitator for the new one")]
+    Revoked,
+    #[error("this link is for another board")]
+    OtherBoard,
+    #[error("only the facilitator can do this")]
+    Forbidden,
+}
+
+/// Signs and checks tokens.
+#[derive(Clone)]
+pub struct Signer {
+    key: Vec<u8>,
+}
+
+impl Signer {
+    /// Uses `key` if given, else the key in `data_dir`, generating it on first start.
+    pub fn load(key: Option<&str>, data_dir: &Path) -> std::io::Result<Self> {
+        if let Some(key) = key {
+            return Ok(Signer { key: key.as_bytes().to_vec() });
+        }
+        let path = data_dir.join(KEY_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(hex) => Ok(Signer { key: hex.trim().as_bytes().to_vec() }),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(data_dir)?;
+                let bytes: [u8; 32] = rand::random();
+                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                write_private(&path, &hex)?;
+                Ok(Signer { key: hex.into_bytes() })
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Issues a token for `claims`.
+    pub fn sign(&self, claims: &Claims) -> String {
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize"));
+        let signature = URL_SAFE_NO_PAD.encode(self.mac(&payload).finalize().into_bytes());
+        format!("{VERSION}.{payload}.{signature}")
+    }
+
+    /// Checks a token's signature and expiry and that it is for `board`. The links
+    /// generation is checked by the caller, who knows the board's current one.
+    pub fn verify(&self, token: &str, board: &str, now_s: i64) -> Result<Claims, AuthError> {
+        let mut parts = token.split('.');
+        let (Some(VERSION), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(AuthError::Invalid);
+        };
+        let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| AuthError::Invalid)?;
+        self.mac(payload).verify_slice(&signature).map_err(|_| AuthError::Invalid)?;
+        let json = URL_SAFE_NO_PAD.decode(payload).map_err(|_| AuthError::Invalid)?;
+        let claims: Claims = serde_json::from_slice(&json).map_err(|_| AuthError::Invalid)?;
+        if claims.board != board {
+            return Err(AuthError::OtherBoard);
+        }
+        if claims.expires <= now_s {
+            return Err(AuthError::Expired);
+        }
+        Ok(claims)
+    }
+
+    fn mac(&self, payload: &str) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
+        mac.update(payload.as_bytes());
+        mac
+    }
+}
+
+/// Whether a token of `claims` is still honoured by a board at links `generation`.
+/// Facilitator links survive rotation: rotation is how the facilitator revokes the
+/// links they handed out.
+pub fn check_generation(claims: &Claims, generation: u64) -> Result<(), AuthError> {
+    if claims.role != Role::Facilitator && claims.generation != generation {
+        return Err(AuthError::Revoked);
+    }
+    Ok(())
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims() -> Claims {
+        Claims { board: "b1".into(), role: Role::Viewer, identity: None, generation: 3, expires: 1_000 }
+    }
+
+    #[test]
+    fn a_signed_token_verifies_and_tampering_is_caught() {
+        let signer = Signer { key: b"k".to_vec() };
+        let token = signer.sign(&claims());
+        assert_eq!(signer.verify(&token, "b1", 999), Ok(claims()));
+        assert_eq!(signer.verify(&token, "b2", 999), Err(AuthError::OtherBoard));
+        assert_eq!(signer.verify(&token, "b1", 1_000), Err(AuthError::Expired));
+        let forged = Signer { key: b"other".to_vec() }.sign(&Claims { role: Role::Facilitator, ..claims() });
+        assert_eq!(signer.verify(&forged, "b1", 999), Err(AuthError::Invalid));
+        let (head, _) = token.rsplit_once('.').unwrap();
+        let promoted =
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&Claims { role: Role::Facilitator, ..claims() }).unwrap());
+        let spliced = format!("v1.{promoted}.{}", token.rsplit('.').next().unwrap());
+        assert_eq!(signer.verify(&spliced, "b1", 999), Err(AuthError::Invalid));
+        assert_eq!(signer.verify(head, "b1", 999), Err(AuthError::Invalid));
+        assert_eq!(signer.verify("", "b1", 999), Err(AuthError::Invalid));
+    }
+
+    #[test]
+    fn rotation_revokes_participants_and_viewers_only() {
+        let old = claims();
+        assert_eq!(check_generation(&old, 4), Err(AuthError::Revoked));
+        assert_eq!(check_generation(&old, 3), Ok(()));
+        assert_eq!(check_generation(&Claims { role: Role::Facilitator, ..old }, 4), Ok(()));
+    }
+
+    #[test]
+    fn the_key_is_generated_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Signer::load(None, dir.path()).unwrap();
+        let again = Signer::load(None, dir.path()).unwrap();
+        assert_eq!(first.key, again.key);
+        assert_eq!(first.key.len(), 64);
+    }
+}

@@ -1,0 +1,182 @@
+//! Roles and access links, enforced by the server: tokens, viewers, lock, rotation.
+
+use std::time::Duration;
+
+use commonboard_protocol::app::{ClientMessage, ErrorCode, Role, ServerMessage};
+use commonboard_protocol::close;
+use commonboard_protocol::frame;
+
+use crate::client::Peer;
+use crate::{config_in, spawn_app, spawn_app_with, Links, TestServer};
+
+async fn hello(peer: &mut Peer) -> ServerMessage {
+    peer.send_raw(frame::client_app(&ClientMessage::Hello { version: 1 })).await;
+    peer.next_app().await
+}
+
+#[tokio::test]
+async fn missing_forged_and_foreign_tokens_are_refused_with_a_reason() {
+    let server = spawn_app().await;
+    let links = server.create_board_links("Private").await;
+    let other = server.create_board_links("Other").await;
+
+    let closed = Peer::connect(server.addr, &links.id).await.closed().await;
+    assert_eq!(closed.code, close::UNAUTHORIZED.0);
+    assert!(closed.reason.contains("token is required"), "{closed:?}");
+
+    let mut forged = links.participant.clone();
+    forged.replace_range(forged.len() - 4.., "AAAA");
+    for (token, reason) in [(forged.as_str(), "invalid"), (other.participant.as_str(), "another board")] {
+        let closed = Peer::connect(server.addr, &links.path(token)).await.closed().await;
+        assert_eq!(closed.code, close::FORBIDDEN.0);
+        assert!(closed.reason.contains(reason), "{closed:?}");
+    }
+    let http = reqwest::Client::new();
+    let info = server.http(&format!("/api/boards/{}", links.id));
+    assert_eq!(http.get(&info).send().await.unwrap().status(), 401);
+    assert_eq!(http.get(&info).bearer_auth(&forged).send().await.unwrap().status(), 403);
+    assert_eq!(http.get(&info).bearer_auth(&links.viewer).send().await.unwrap().status(), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn expired_links_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_in(dir.path());
+    config.link_ttl = Duration::ZERO;
+    let server = spawn_app_with(config).await;
+    let links = server.create_board_links("Expired").await;
+    let closed = Peer::connect(server.addr, &links.path(&links.participant)).await.closed().await;
+    assert_eq!(closed.code, close::FORBIDDEN.0);
+    assert!(closed.reason.contains("expired"), "{closed:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_viewer_sees_the_board_live_but_its_changes_are_refused() {
+    let server = spawn_app().await;
+    let links = server.create_board_links("Read only").await;
+    let mut participant = Peer::join(server.addr, &links.path(&links.participant)).await;
+    let mut viewer = Peer::join(server.addr, &links.path(&links.viewer)).await;
+    assert!(matches!(hello(&mut viewer).await, ServerMessage::Welcome { role: Role::Viewer, .. }));
+
+    viewer.add_note("from-viewer", "should not be kept").await;
+    viewer.pump_until(|p| p.denied.is_some()).await;
+    assert!(viewer.denied.as_deref().unwrap().contains("read-only"));
+
+    participant.add_note("from-participant", "live").await;
+    viewer.pump_until(|p| p.snapshot().notes.iter().any(|n| n.id == "from-participant")).await;
+    participant.pump_until(|p| p.updates_received >= 2).await;
+    let mut late = Peer::join(server.addr, &links.path(&links.participant)).await;
+    late.pump_until(|p| p.note_count() == 1).await;
+    assert!(late.snapshot().notes.iter().all(|n| n.id != "from-viewer"), "a viewer's note was stored");
+    assert!(participant.snapshot().notes.iter().all(|n| n.id != "from-viewer"), "a viewer's note was relayed");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn only_the_facilitator_locks_and_a_locked_board_takes_only_the_facilitators_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn_app_with(config_in(dir.path())).await;
+    let links = server.create_board_links("Lock").await;
+    let mut facilitator = Peer::join(server.addr, &links.path(&links.facilitator)).await;
+    let mut participant = Peer::join(server.addr, &links.path(&links.participant)).await;
+    assert!(matches!(
+        hello(&mut facilitator).await,
+        ServerMessage::Welcome { role: Role::Facilitator, locked: false, .. }
+    ));
+    assert!(matches!(hello(&mut participant).await, ServerMessage::Welcome { role: Role::Participant, .. }));
+
+    participant.send_raw(frame::client_app(&ClientMessage::Lock { locked: true })).await;
+    assert!(matches!(participant.next_app().await, ServerMessage::Error { code: ErrorCode::Forbidden, .. }));
+
+    facilitator.send_raw(frame::client_app(&ClientMessage::Lock { locked: true })).await;
+    assert_eq!(participant.next_app().await, ServerMessage::BoardState { locked: true });
+    participant.add_note("while-locked", "refused").await;
+    participant.pump_until(|p| p.denied.is_some()).await;
+    assert!(participant.denied.as_deref().unwrap().contains("locked"));
+    facilitator.add_note("by-facilitator", "allowed").await;
+    participant.pump_until(|p| p.snapshot().notes.iter().any(|n| n.id == "by-facilitator")).await;
+    server.stop().await;
+
+    // The lock is kept across a restart.
+    let server = spawn_app_with(config_in(dir.path())).await;
+    let mut participant = Peer::join(server.addr, &links.path(&links.participant)).await;
+    assert!(matches!(hello(&mut participant).await, ServerMessage::Welcome { locked: true, .. }));
+    let snapshot = participant.snapshot();
+    assert!(snapshot.notes.iter().any(|n| n.id == "by-facilitator"));
+    assert!(snapshot.notes.iter().all(|n| n.id != "while-locked"));
+    server.stop().await;
+}
+
+async fn rotate(server: &TestServer, links: &Links, token: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(server.http(&format!("/api/boards/{}/links/rotate", links.id)))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn rotating_links_refuses_the_old_ones_everywhere() {
+    let server = spawn_app().await;
+    let links = server.create_board_links("Rotate").await;
+    let mut old_participant = Peer::join(server.addr, &links.path(&links.participant)).await;
+    let mut facilitator = Peer::join(server.addr, &links.path(&links.facilitator)).await;
+
+    assert_eq!(rotate(&server, &links, &links.participant).await.status(), 403);
+    let response = rotate(&server, &links, &links.facilitator).await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let new_participant = body["links"]["participant"].as_str().unwrap().split_once("?token=").unwrap().1.to_owned();
+
+    let closed = old_participant.closed().await;
+    assert_eq!(closed.code, close::FORBIDDEN.0);
+    assert!(closed.reason.contains("revoked"), "{closed:?}");
+    let refused = Peer::connect(server.addr, &links.path(&links.participant)).await.closed().await;
+    assert!(refused.reason.contains("revoked"), "{refused:?}");
+    let http = reqwest::Client::new();
+    let info = server.http(&format!("/api/boards/{}", links.id));
+    assert_eq!(http.get(&info).bearer_auth(&links.viewer).send().await.unwrap().status(), 403);
+
+    let mut fresh = Peer::join(server.addr, &links.path(&new_participant)).await;
+    fresh.add_note("after-rotation", "welcome").await;
+    facilitator.pump_until(|p| p.note_count() == 1).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn identities_are_stable_per_link_and_name_and_can_be_minted_per_person() {
+    let server = spawn_app().await;
+    let links = server.create_board_links("Who").await;
+    let mut peer = Peer::join(server.addr, &links.path(&links.participant)).await;
+    let ServerMessage::Welcome { identity, .. } = hello(&mut peer).await else { panic!("no welcome") };
+    assert_eq!(identity, "participant:tester");
+
+    let minted: serde_json::Value = reqwest::Client::new()
+        .post(server.http(&format!("/api/boards/{}/identities", links.id)))
+        .bearer_auth(&links.participant)
+        .json(&serde_json::json!({ "name": "Ana" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let person = minted["identity"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let mut device = Peer::join(server.addr, &links.path(minted["token"].as_str().unwrap())).await;
+        let ServerMessage::Welcome { identity, role, .. } = hello(&mut device).await else { panic!("no welcome") };
+        assert_eq!((identity.as_str(), role), (person.as_str(), Role::Participant));
+    }
+    let viewer_mint = reqwest::Client::new()
+        .post(server.http(&format!("/api/boards/{}/identities", links.id)))
+        .bearer_auth(&links.viewer)
+        .json(&serde_json::json!({ "name": "Eve" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(viewer_mint.status(), 403);
+    server.stop().await;
+}
