@@ -16,12 +16,22 @@ after(async () => {
   await server?.stop();
 });
 
-/** A provider as a plain Yjs app would make it (no BroadcastChannel: only the server syncs). */
-function connect(boardId, doc = new Y.Doc()) {
-  const provider = new WebsocketProvider(`ws://127.0.0.1:${server.port}/ws`, boardId, doc, {
+/** Creates a board; returns its id and participant token. */
+async function newBoard(title) {
+  const board = await createBoard(server.base, title);
+  const token = new URL(board.links.participant, server.base).searchParams.get("token");
+  return { id: board.id, token };
+}
+
+/**
+ * A provider as a plain Yjs app would make it: the access token goes in `params`, and
+ * no BroadcastChannel, so only the server syncs.
+ */
+function connect({ id, token }, doc = new Y.Doc()) {
+  const provider = new WebsocketProvider(`ws://127.0.0.1:${server.port}/ws`, id, doc, {
     WebSocketPolyfill: WebSocket,
     disableBc: true,
-    params: { name: "interop" },
+    params: { token, name: "interop" },
   });
   return { doc, provider };
 }
@@ -53,9 +63,9 @@ function addNote(doc, id, text) {
 const noteIds = (doc) => [...doc.getMap("notes").keys()].sort();
 
 test("two providers converge on a board", async () => {
-  const { id } = await createBoard(server.base, "Interop");
-  const a = connect(id);
-  const b = connect(id);
+  const board = await newBoard("Interop");
+  const a = connect(board);
+  const b = connect(board);
   await waitFor(() => a.provider.synced && b.provider.synced, "both synced");
   assert.equal(a.doc.getMap("meta").get("title"), "Interop");
   for (let i = 0; i < 20; i++) {
@@ -74,9 +84,9 @@ test("two providers converge on a board", async () => {
 });
 
 test("awareness from one provider reaches the other and leaves with it", async () => {
-  const { id } = await createBoard(server.base, "Presence");
-  const a = connect(id);
-  const b = connect(id);
+  const board = await newBoard("Presence");
+  const a = connect(board);
+  const b = connect(board);
   await waitFor(() => a.provider.synced && b.provider.synced, "both synced");
   a.provider.awareness.setLocalStateField("user", { name: "Ana" });
   const aId = a.doc.clientID;
@@ -87,9 +97,9 @@ test("awareness from one provider reaches the other and leaves with it", async (
 });
 
 test("edits made offline merge when the connection returns", async () => {
-  const { id } = await createBoard(server.base, "Offline");
-  const a = connect(id);
-  const b = connect(id);
+  const board = await newBoard("Offline");
+  const a = connect(board);
+  const b = connect(board);
   await waitFor(() => a.provider.synced && b.provider.synced, "both synced");
   addNote(a.doc, "shared", "before");
   await waitFor(() => noteIds(b.doc).includes("shared"), "shared note on B");
@@ -111,25 +121,50 @@ test("edits made offline merge when the connection returns", async () => {
   close(a, b);
 
   // The merge is on the server too: a newcomer sees it.
-  const c = connect(id);
+  const c = connect(board);
   await waitFor(() => c.provider.synced && both(c.doc), "newcomer has both edits");
   close(c);
 });
 
 test("a 1 MB document syncs to a newcomer", async () => {
-  const { id } = await createBoard(server.base, "Big");
-  const a = connect(id);
+  const board = await newBoard("Big");
+  const a = connect(board);
   await waitFor(() => a.provider.synced, "writer synced");
   const chunk = "lorem ipsum dolor sit amet ".repeat(400); // ~10.8 kB
   for (let i = 0; i < 100; i++) addNote(a.doc, `n${i}`, `${i} ${chunk}`);
   const size = Y.encodeStateAsUpdate(a.doc).length;
   assert.ok(size > 1_000_000, `document is ${size} bytes`);
 
-  const watcher = connect(id);
+  const watcher = connect(board);
   await waitFor(() => watcher.provider.synced && noteIds(watcher.doc).length === 100, "watcher has every note", 20_000);
-  const b = connect(id);
+  const b = connect(board);
   await waitFor(() => b.provider.synced && noteIds(b.doc).length === 100, "newcomer has every note", 20_000);
   assert.equal(Y.encodeStateAsUpdate(b.doc).length, size);
   assert.equal(b.doc.getMap("notes").get("n99").get("text").toString(), `99 ${chunk}`);
   close(a, watcher, b);
+});
+
+test("a viewer's provider syncs the board but its edits are refused, not relayed", async () => {
+  const created = await createBoard(server.base, "Viewer");
+  const tokenOf = (link) => new URL(link, server.base).searchParams.get("token");
+  const editor = connect({ id: created.id, token: tokenOf(created.links.participant) });
+  const viewer = connect({ id: created.id, token: tokenOf(created.links.viewer) });
+  await waitFor(() => editor.provider.synced && viewer.provider.synced, "both synced");
+  addNote(editor.doc, "live", "seen by the viewer");
+  await waitFor(() => noteIds(viewer.doc).includes("live"), "the viewer sees edits live");
+
+  // y-websocket reports the standard permission-denied message with console.warn.
+  const warnings = [];
+  const warn = console.warn;
+  console.warn = (...args) => warnings.push(args.join(" "));
+  try {
+    addNote(viewer.doc, "sneaky", "refused");
+    await waitFor(() => warnings.some((w) => w.includes("read-only")), "the viewer told its edit was refused");
+  } finally {
+    console.warn = warn;
+  }
+  addNote(editor.doc, "later", "still live");
+  await waitFor(() => noteIds(viewer.doc).includes("later"), "the viewer still receives edits");
+  assert.ok(!noteIds(editor.doc).includes("sneaky"), "a viewer's edit reached another client");
+  close(editor, viewer);
 });
