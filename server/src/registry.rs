@@ -86,11 +86,6 @@ impl Registry {
         self.boards.len()
     }
 
-    /// Whether `id` is in memory.
-    pub fn is_loaded(&self, id: &str) -> bool {
-        self.boards.contains_key(id)
-    }
-
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
