@@ -23,6 +23,70 @@ pub enum ClientMessage {
     },
     /// Facilitator only: lock the board (only the facilitator may change it) or unlock it.
     Lock { locked: bool },
+    /// Facilitator only: opens a vote on candidate notes.
+    OpenVote { settings: VoteSettings },
+    /// Puts one of the voter's votes on a candidate.
+    CastVote { vote: String, candidate: String },
+    /// Takes one of the voter's votes back from a candidate.
+    RetractVote { vote: String, candidate: String },
+    /// Facilitator only: closes a vote; its result is recorded (and marked on the board
+    /// unless results are hidden).
+    CloseVote { vote: String },
+    /// Facilitator only: shows a hidden vote's tally to everyone (and, once closed,
+    /// marks the winner on the board).
+    RevealVote { vote: String },
+}
+
+/// How a vote runs, as the facilitator opens it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct VoteSettings {
+    /// What the vote decides, e.g. "Our common goal".
+    pub title: String,
+    /// Ids of the candidate notes.
+    pub candidates: Vec<String>,
+    /// Votes each person may place in all.
+    pub budget: u32,
+    /// Votes each person may place on one candidate.
+    pub max_per_candidate: u32,
+    /// Whether tallies leave out who voted.
+    pub anonymous: bool,
+    /// Whether tallies stay hidden from participants until the facilitator reveals them.
+    pub hidden: bool,
+    /// Closes the vote by itself after this many seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub duration_s: Option<u32>,
+}
+
+/// A vote as a client may see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct VoteView {
+    pub id: String,
+    pub settings: VoteSettings,
+    pub open: bool,
+    /// Whether the tally is shown to everyone.
+    pub revealed: bool,
+    /// Server time the vote opened, milliseconds since the Unix epoch.
+    pub opened_at_ms: f64,
+    /// Server time the vote closes (or closed) by itself, if it has a timer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub closes_at_ms: Option<f64>,
+    /// Candidates ranked by votes (absent while hidden from this client).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub tally: Option<Vec<Tally>>,
+}
+
+/// Votes on one candidate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Tally {
+    pub candidate: String,
+    pub votes: u32,
+    /// Who voted (display names) and how many votes each; absent for anonymous votes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub voters: Option<Vec<(String, u32)>>,
 }
 
 /// A message from the server to a client that said [`ClientMessage::Hello`].
@@ -44,6 +108,17 @@ pub enum ServerMessage {
         /// Server time in milliseconds since the Unix epoch, so clients can show
         /// server-driven countdowns without trusting their own clock.
         server_time_ms: f64,
+    },
+    /// A vote opened, changed or closed; sent to every client that said hello, with the
+    /// tally only where it may be seen.
+    Vote { vote: VoteView },
+    /// The voter's own votes in a vote, after each cast or retract.
+    Ballot {
+        vote: String,
+        /// Votes placed, by candidate.
+        mine: Vec<(String, u32)>,
+        /// Votes left to place.
+        remaining: u32,
     },
     /// The board's server-decided state changed; sent to every client that said hello.
     BoardState {
@@ -79,4 +154,18 @@ pub enum ErrorCode {
     UnsupportedVersion,
     /// The connection's role does not allow this.
     Forbidden,
+    /// The vote's settings make no sense (no candidates, a budget of zero, unknown notes).
+    InvalidVote,
+    /// No vote with that id on this board.
+    NoSuchVote,
+    /// The vote is closed.
+    VoteClosed,
+    /// The note is not a candidate of this vote.
+    NotACandidate,
+    /// The voter has placed all their votes.
+    OverBudget,
+    /// The voter has placed the most votes allowed on this candidate.
+    OverCandidateLimit,
+    /// The voter has no vote on this candidate to take back.
+    NothingToRetract,
 }

@@ -37,6 +37,9 @@ pub mod meta {
     pub const TEMPLATE: &str = "template";
     /// Creation time, milliseconds since the Unix epoch (number).
     pub const CREATED_AT: &str = "createdAt";
+    /// Id of the note the group chose as its common goal (string), written by the
+    /// server when a vote's result is revealed.
+    pub const COMMON_GOAL: &str = "commonGoal";
 }
 
 /// Field names of a note's map.
@@ -103,6 +106,8 @@ pub struct BoardMeta {
     pub title: String,
     pub template: String,
     pub created_at: f64,
+    /// The note chosen as the common goal, if a vote chose one.
+    pub common_goal: Option<String>,
 }
 
 /// A sticky note.
@@ -179,6 +184,16 @@ impl Board {
         self.meta.insert(txn, meta::TITLE, value.title.as_str());
         self.meta.insert(txn, meta::TEMPLATE, value.template.as_str());
         self.meta.insert(txn, meta::CREATED_AT, js_number(value.created_at));
+    }
+
+    /// Records the note chosen as the common goal.
+    pub fn set_common_goal(&self, txn: &mut TransactionMut, note_id: &str) {
+        self.meta.insert(txn, meta::COMMON_GOAL, note_id);
+    }
+
+    /// Whether a note with this id exists.
+    pub fn has_note<T: ReadTxn>(&self, txn: &T, id: &str) -> bool {
+        self.notes.contains_key(txn, id)
     }
 
     /// Adds a note, or replaces the note with the same id.
@@ -284,6 +299,7 @@ impl Board {
             title: string(txn, &self.meta, meta::TITLE),
             template: string(txn, &self.meta, meta::TEMPLATE),
             created_at: number(txn, &self.meta, meta::CREATED_AT),
+            common_goal: Some(string(txn, &self.meta, meta::COMMON_GOAL)).filter(|g| !g.is_empty()),
         };
         let mut notes = children(txn, &self.notes, read_note);
         notes.sort_by(|a, b| a.created_at.total_cmp(&b.created_at).then(a.id.cmp(&b.id)));
@@ -410,7 +426,10 @@ mod tests {
         let doc = Doc::new();
         let board = Board::new(&doc);
         let mut txn = doc.transact_mut();
-        board.set_meta(&mut txn, &BoardMeta { title: "Goals".into(), template: "blank".into(), created_at: 5.0 });
+        board.set_meta(
+            &mut txn,
+            &BoardMeta { title: "Goals".into(), template: "blank".into(), created_at: 5.0, common_goal: None },
+        );
         board.insert_note(&mut txn, &sample_note("n1"));
         board.insert_frame(
             &mut txn,

@@ -27,6 +27,9 @@ pub fn bindings() -> String {
         app::ClientMessage::decl(&cfg),
         app::ServerMessage::decl(&cfg),
         app::Role::decl(&cfg),
+        app::VoteSettings::decl(&cfg),
+        app::VoteView::decl(&cfg),
+        app::Tally::decl(&cfg),
         app::ErrorCode::decl(&cfg),
         api::CreateBoardRequest::decl(&cfg),
         api::BoardInfo::decl(&cfg),
@@ -83,6 +86,7 @@ fn constants() -> String {
             ("title", schema::meta::TITLE),
             ("template", schema::meta::TEMPLATE),
             ("createdAt", schema::meta::CREATED_AT),
+            ("commonGoal", schema::meta::COMMON_GOAL),
         ]),
         object(&[
             ("text", schema::note::TEXT),

@@ -16,13 +16,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use commonboard_protocol::api::{BoardInfo, BoardLinks, CreateBoardRequest, IdentityLink, MintIdentityRequest};
-use commonboard_protocol::app::Role;
+use commonboard_protocol::app::{Role, VoteView};
 use commonboard_protocol::close;
 use tokio_util::sync::CancellationToken;
 use tower_http::services::{ServeDir, ServeFile};
 
 use crate::auth::{self, AuthError, Claims, Signer};
-use crate::board::{now_ms, BoardCmd, Member};
+use crate::board::{now_ms, restore_vote, BoardCmd, Member};
 use crate::connection::{self, ConnLimits};
 use crate::error::AppError;
 use crate::registry::{is_valid_board_id, new_board, new_board_id, Registry};
@@ -56,6 +56,7 @@ pub fn router(state: AppState, web_dir: &std::path::Path) -> Router {
         .route("/boards/{id}", get(board_info))
         .route("/boards/{id}/links/rotate", post(rotate_links))
         .route("/boards/{id}/identities", post(mint_identity))
+        .route("/boards/{id}/votes", get(list_votes))
         .fallback(|| async { AppError::NotFound("no such API endpoint") });
     let web = ServeDir::new(web_dir).fallback(ServeFile::new(web_dir.join("index.html")));
     Router::new()
@@ -161,6 +162,24 @@ async fn mint_identity(
     let token = state.signer.sign(&claims);
     let url = format!("/b/{id}?token={token}");
     Ok(Json(IdentityLink { identity, token, url }))
+}
+
+/// `GET /api/boards/{id}/votes`: every vote with its tally, as the caller's role may
+/// see it (hidden tallies for the facilitator only, no names in anonymous votes).
+async fn list_votes(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<VoteView>>, AppError> {
+    let record = read_board(&state, &id).await?;
+    let facilitator = match authorize(&state, &record, &headers) {
+        Ok(claims) => claims.role == Role::Facilitator,
+        Err(AuthError::Missing) if state.open => false,
+        Err(error) => return Err(error.into()),
+    };
+    let store = state.registry.store().clone();
+    let votes = tokio::task::spawn_blocking(move || store.votes(&id)).await.expect("store read panicked")?;
+    Ok(Json(votes.iter().filter_map(restore_vote).map(|v| v.view(facilitator)).collect()))
 }
 
 async fn read_board(state: &AppState, id: &str) -> Result<BoardRecord, AppError> {

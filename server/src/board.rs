@@ -15,9 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use commonboard_protocol::app::{ClientMessage, ErrorCode, Role, ServerMessage, APP_PROTOCOL_VERSION};
+use commonboard_protocol::app::{ClientMessage, ErrorCode, Role, ServerMessage, VoteSettings, APP_PROTOCOL_VERSION};
 use commonboard_protocol::close::{self, CloseCode};
 use commonboard_protocol::frame::{self, AwarenessUpdate, Incoming, Message, SyncMessage};
+use commonboard_protocol::schema;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, instrument, warn};
@@ -26,8 +27,11 @@ use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 use crate::auth::{self, AuthError, Claims};
 use crate::awareness::{self, Awareness};
-use crate::store::{self, Author, Checkpoint, LogEntry, Store, StoreError, StoredBoard, Write};
+use crate::store::{
+    self, Author, BallotRow, Checkpoint, LogEntry, Store, StoreError, StoredBoard, StoredVote, VoteRecord, Write,
+};
 use crate::telemetry;
+use crate::vote::{Vote, VoteError};
 
 /// Identifies a connection for as long as the process runs.
 pub type ConnId = u64;
@@ -218,6 +222,7 @@ async fn run(
             }
             _ = sweep.tick() => board.expire_awareness(),
             _ = sleep_until_due(board.awareness.next_due()) => board.relay_held_awareness(),
+            _ = sleep_until_due(board.next_vote_deadline()) => board.close_due_votes().await,
             _ = tokio::time::sleep(config.idle_unload), if idle => {
                 info!("idle, unloading");
                 break;
@@ -272,6 +277,9 @@ struct Outgoing {
     writes: Vec<Write>,
     /// Application messages for every client that said hello.
     app: Vec<ServerMessage>,
+    /// Votes that changed: each is sent to every client that said hello, as its role
+    /// may see it.
+    votes: Vec<String>,
 }
 
 struct Board {
@@ -289,6 +297,8 @@ struct Board {
     links_generation: u64,
     /// Whether only the facilitator may change the document.
     locked: bool,
+    /// The board's votes, oldest first.
+    votes: Vec<Vote>,
 }
 
 impl Board {
@@ -315,6 +325,7 @@ impl Board {
             awareness: Awareness::default(),
             links_generation: stored.record.links_generation,
             locked: stored.record.locked,
+            votes: stored.votes.iter().filter_map(restore_vote).collect(),
         })
     }
 
@@ -337,6 +348,12 @@ impl Board {
             }
         }
         metrics::histogram!(telemetry::APPLY_SECONDS).record(applying.elapsed().as_secs_f64());
+        self.finish(out).await;
+    }
+
+    /// Commits what a tick decided, then sends its frames; or, if the commit fails,
+    /// sends nothing and falls back to what is durable.
+    async fn finish(&mut self, mut out: Outgoing) {
         if !out.log.is_empty() || !out.writes.is_empty() {
             let entries = std::mem::take(&mut out.log);
             let count = entries.len();
@@ -429,23 +446,44 @@ impl Board {
     fn handle_app(&mut self, conn: ConnId, message: ClientMessage, out: &mut Outgoing) {
         let Some(state) = self.conns.get_mut(&conn) else { return };
         let role = state.member.role;
+        let author = state.member.author.clone();
         let reply = match message {
             ClientMessage::Hello { version } if version == APP_PROTOCOL_VERSION => {
                 state.app = true;
-                Some(ServerMessage::Welcome {
+                let welcome = ServerMessage::Welcome {
                     version: APP_PROTOCOL_VERSION,
                     connection: conn,
                     role,
-                    identity: state.member.author.id.clone(),
+                    identity: author.id.clone(),
                     locked: self.locked,
                     server_time_ms: now_ms() as f64,
-                })
+                };
+                out.direct.push((conn, frame::server_app(&welcome).into()));
+                for vote in &self.votes {
+                    let view = ServerMessage::Vote { vote: vote.view(role == Role::Facilitator) };
+                    out.direct.push((conn, frame::server_app(&view).into()));
+                    let (mine, remaining) = vote.ballot(&author.id);
+                    let ballot = ServerMessage::Ballot { vote: vote.id.clone(), mine, remaining };
+                    out.direct.push((conn, frame::server_app(&ballot).into()));
+                }
+                None
             }
             ClientMessage::Hello { version } => Some(ServerMessage::Error {
                 code: ErrorCode::UnsupportedVersion,
                 message: format!("this server speaks application protocol {APP_PROTOCOL_VERSION}, not {version}"),
             }),
             ClientMessage::Lock { .. } if role != Role::Facilitator => Some(forbidden("lock or unlock the board")),
+            ClientMessage::OpenVote { .. } if role != Role::Facilitator => Some(forbidden("open a vote")),
+            ClientMessage::CloseVote { .. } if role != Role::Facilitator => Some(forbidden("close a vote")),
+            ClientMessage::RevealVote { .. } if role != Role::Facilitator => Some(forbidden("reveal a vote")),
+            ClientMessage::CastVote { .. } | ClientMessage::RetractVote { .. } if role == Role::Viewer => {
+                Some(ServerMessage::Error { code: ErrorCode::Forbidden, message: "viewers cannot vote".into() })
+            }
+            ClientMessage::OpenVote { settings } => self.open_vote(settings, out),
+            ClientMessage::CastVote { vote, candidate } => self.ballot(conn, &author, &vote, &candidate, true, out),
+            ClientMessage::RetractVote { vote, candidate } => self.ballot(conn, &author, &vote, &candidate, false, out),
+            ClientMessage::CloseVote { vote } => self.end_vote(&vote, false, out),
+            ClientMessage::RevealVote { vote } => self.end_vote(&vote, true, out),
             ClientMessage::Lock { locked } => {
                 if locked != self.locked {
                     self.locked = locked;
@@ -459,6 +497,113 @@ impl Board {
         if let Some(reply) = reply {
             out.direct.push((conn, frame::server_app(&reply).into()));
         }
+    }
+
+    /// Opens a vote; returns the refusal if its settings are not valid.
+    fn open_vote(&mut self, settings: VoteSettings, out: &mut Outgoing) -> Option<ServerMessage> {
+        let id = format!("{:016x}", rand::random::<u64>());
+        let (doc, board) = (&self.doc, schema::Board::new(&self.doc));
+        let vote = match Vote::open(id, settings, now_ms(), |note| board.has_note(&doc.transact(), note)) {
+            Ok(vote) => vote,
+            Err(error) => return Some(refusal(error)),
+        };
+        info!(vote = %vote.id, candidates = vote.settings.candidates.len(), "vote opened");
+        out.writes.push(vote_write(&self.id, &vote));
+        out.votes.push(vote.id.clone());
+        self.votes.push(vote);
+        None
+    }
+
+    /// Casts (or retracts) one vote; answers with the voter's ballot or a refusal.
+    fn ballot(
+        &mut self,
+        conn: ConnId,
+        voter: &Author,
+        id: &str,
+        candidate: &str,
+        cast: bool,
+        out: &mut Outgoing,
+    ) -> Option<ServerMessage> {
+        let Some(vote) = self.votes.iter_mut().find(|v| v.id == id) else {
+            return Some(ServerMessage::Error { code: ErrorCode::NoSuchVote, message: "no such vote".into() });
+        };
+        let now = now_ms();
+        let counted = if cast {
+            vote.cast(&voter.id, &voter.name, candidate, now)
+        } else {
+            vote.retract(&voter.id, candidate, now)
+        };
+        let count = match counted {
+            Ok(count) => count,
+            Err(error) => return Some(refusal(error)),
+        };
+        let row = BallotRow { voter: voter.id.clone(), name: voter.name.clone(), candidate: candidate.into(), count };
+        out.writes.push(Write::Ballot { board: self.id.clone(), vote: id.into(), ballot: row });
+        let (mine, remaining) = vote.ballot(&voter.id);
+        let ballot = ServerMessage::Ballot { vote: id.into(), mine, remaining };
+        out.direct.push((conn, frame::server_app(&ballot).into()));
+        if !out.votes.iter().any(|v| v == id) {
+            out.votes.push(id.into());
+        }
+        None
+    }
+
+    /// Closes a vote, or reveals its tally; once a closed vote's tally is visible to
+    /// everyone, its winner is recorded on the board as the common goal.
+    fn end_vote(&mut self, id: &str, reveal: bool, out: &mut Outgoing) -> Option<ServerMessage> {
+        let Some(vote) = self.votes.iter_mut().find(|v| v.id == id) else {
+            return Some(ServerMessage::Error { code: ErrorCode::NoSuchVote, message: "no such vote".into() });
+        };
+        if reveal {
+            vote.revealed = true;
+        } else {
+            vote.open = false;
+        }
+        info!(vote = %id, open = vote.open, revealed = vote.revealed, "vote changed");
+        out.writes.push(vote_write(&self.id, vote));
+        out.votes.push(id.into());
+        let decided = !vote.open && (vote.revealed || !vote.settings.hidden);
+        if let Some(winner) = vote.winner().filter(|_| decided) {
+            self.server_change(out, |board, txn| board.set_common_goal(txn, &winner));
+        }
+        None
+    }
+
+    /// When the next vote timer runs out, if one is running.
+    fn next_vote_deadline(&self) -> Option<tokio::time::Instant> {
+        let at = self.votes.iter().filter(|v| v.open).filter_map(|v| v.closes_at_ms).min()?;
+        let wait = u64::try_from(at - now_ms()).unwrap_or(0);
+        Some(tokio::time::Instant::now() + Duration::from_millis(wait))
+    }
+
+    /// Closes the votes whose timer ran out.
+    async fn close_due_votes(&mut self) {
+        let now = now_ms();
+        let due: Vec<String> = self
+            .votes
+            .iter()
+            .filter(|v| v.open && v.closes_at_ms.is_some_and(|at| at <= now))
+            .map(|v| v.id.clone())
+            .collect();
+        let mut out = Outgoing::default();
+        for id in due {
+            self.end_vote(&id, false, &mut out);
+        }
+        self.finish(out).await;
+    }
+
+    /// Makes a change to the document on the server's own account (logged and relayed
+    /// like any update).
+    fn server_change(&mut self, out: &mut Outgoing, change: impl FnOnce(&schema::Board, &mut yrs::TransactionMut)) {
+        let board = schema::Board::new(&self.doc);
+        let update = {
+            let mut txn = self.doc.transact_mut();
+            change(&board, &mut txn);
+            txn.encode_update_v1()
+        };
+        self.seq += 1;
+        out.log.push(LogEntry { seq: self.seq, at_ms: now_ms(), author: Author::server(), update: update.clone() });
+        out.updates.push(update);
     }
 
     /// Whether `conn` may change the document; tells it once when it may not.
@@ -593,6 +738,14 @@ impl Board {
         if !out.awareness.is_empty() {
             broadcast.push(frame::awareness(AwarenessUpdate { clients: out.awareness }).into());
         }
+        for id in &out.votes {
+            let Some(vote) = self.votes.iter().find(|v| &v.id == id) else { continue };
+            let public = Bytes::from(frame::server_app(&ServerMessage::Vote { vote: vote.view(false) }));
+            let full = Bytes::from(frame::server_app(&ServerMessage::Vote { vote: vote.view(true) }));
+            for c in self.conns.values().filter(|c| c.app) {
+                c.outbox.send(if c.member.role == Role::Facilitator { full.clone() } else { public.clone() });
+            }
+        }
         if !out.app.is_empty() {
             let frames: Vec<Bytes> = out.app.iter().map(|m| Bytes::from(frame::server_app(m))).collect();
             for c in self.conns.values().filter(|c| c.app) {
@@ -674,7 +827,7 @@ async fn create_open_board(id: &str, store: &Arc<dyn Store>) -> Result<StoredBoa
     let writes =
         vec![Write::CreateBoard(record.clone()), Write::Append { board: id.to_owned(), entries: vec![entry.clone()] }];
     match store::committed(store.submit(writes)).await {
-        Ok(()) => Ok(StoredBoard { record, checkpoint: None, tail: vec![entry] }),
+        Ok(()) => Ok(StoredBoard { record, checkpoint: None, tail: vec![entry], votes: Vec::new() }),
         // Created meanwhile by another node or request: load what is there.
         Err(StoreError::BoardExists(_)) => {
             let (store, id) = (store.clone(), id.to_owned());
@@ -685,6 +838,46 @@ async fn create_open_board(id: &str, store: &Arc<dyn Store>) -> Result<StoredBoa
         }
         Err(error) => Err(error.into()),
     }
+}
+
+fn refusal(error: VoteError) -> ServerMessage {
+    ServerMessage::Error { code: error.code(), message: error.to_string() }
+}
+
+fn vote_write(board: &str, vote: &Vote) -> Write {
+    let record = VoteRecord {
+        id: vote.id.clone(),
+        settings_json: serde_json::to_string(&vote.settings).expect("settings serialize"),
+        opened_at_ms: vote.opened_at_ms,
+        closes_at_ms: vote.closes_at_ms,
+        open: vote.open,
+        revealed: vote.revealed,
+    };
+    Write::Vote { board: board.into(), vote: record }
+}
+
+/// A vote as the store kept it, ballots included.
+pub fn restore_vote((record, ballots): &StoredVote) -> Option<Vote> {
+    let settings = match serde_json::from_str(&record.settings_json) {
+        Ok(settings) => settings,
+        Err(error) => {
+            error!(vote = %record.id, %error, "a stored vote's settings do not parse; skipping it");
+            return None;
+        }
+    };
+    let mut vote = Vote {
+        id: record.id.clone(),
+        settings,
+        opened_at_ms: record.opened_at_ms,
+        closes_at_ms: record.closes_at_ms,
+        open: record.open,
+        revealed: record.revealed,
+        ballots: HashMap::new(),
+    };
+    for b in ballots {
+        vote.restore_ballot(b.voter.clone(), b.name.clone(), b.candidate.clone(), b.count);
+    }
+    Some(vote)
 }
 
 fn forbidden(what: &str) -> ServerMessage {

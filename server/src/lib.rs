@@ -26,6 +26,7 @@ pub mod error;
 pub mod registry;
 pub mod store;
 pub mod telemetry;
+pub mod vote;
 
 use std::sync::Arc;
 

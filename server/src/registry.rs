@@ -95,7 +95,12 @@ impl Registry {
 pub fn new_board(id: String, title: String, template: String) -> (BoardRecord, LogEntry) {
     let created_at_ms = now_ms();
     let doc = Doc::new();
-    let meta = BoardMeta { title: title.clone(), template: template.clone(), created_at: created_at_ms as f64 };
+    let meta = BoardMeta {
+        title: title.clone(),
+        template: template.clone(),
+        created_at: created_at_ms as f64,
+        common_goal: None,
+    };
     Board::new(&doc).set_meta(&mut doc.transact_mut(), &meta);
     let update = doc.transact().encode_state_as_update_v1(&StateVector::default());
     let record = BoardRecord { id, title, template, created_at_ms, links_generation: 1, locked: false };

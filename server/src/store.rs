@@ -65,6 +65,29 @@ pub struct Checkpoint {
     pub state: Vec<u8>,
 }
 
+/// A vote's row: its settings (JSON of `VoteSettings`) and state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoteRecord {
+    pub id: String,
+    pub settings_json: String,
+    pub opened_at_ms: i64,
+    pub closes_at_ms: Option<i64>,
+    pub open: bool,
+    pub revealed: bool,
+}
+
+/// One voter's count on one candidate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BallotRow {
+    pub voter: String,
+    pub name: String,
+    pub candidate: String,
+    pub count: u32,
+}
+
+/// A vote with its ballots.
+pub type StoredVote = (VoteRecord, Vec<BallotRow>);
+
 /// What loading a board reads: its newest checkpoint and the log after it.
 #[derive(Debug, Clone)]
 pub struct StoredBoard {
@@ -72,6 +95,8 @@ pub struct StoredBoard {
     pub checkpoint: Option<Checkpoint>,
     /// Log entries after the checkpoint, in order.
     pub tail: Vec<LogEntry>,
+    /// The board's votes, oldest first.
+    pub votes: Vec<StoredVote>,
 }
 
 impl StoredBoard {
@@ -93,6 +118,10 @@ pub enum Write {
     LinksGeneration { board: String, generation: u64 },
     /// Locks or unlocks a board.
     Locked { board: String, locked: bool },
+    /// Adds or updates a vote.
+    Vote { board: String, vote: VoteRecord },
+    /// Sets one voter's count on one candidate of a vote.
+    Ballot { board: String, vote: String, ballot: BallotRow },
     /// Records a checkpoint.
     Checkpoint { board: String, checkpoint: Checkpoint },
 }
@@ -124,6 +153,8 @@ pub trait Store: Send + Sync + 'static {
     fn board(&self, id: &str) -> Result<Option<BoardRecord>, StoreError>;
     /// Reads what is needed to load a board. Blocking.
     fn load(&self, id: &str) -> Result<Option<StoredBoard>, StoreError>;
+    /// Reads a board's votes with their ballots, oldest first. Blocking.
+    fn votes(&self, id: &str) -> Result<Vec<StoredVote>, StoreError>;
     /// Reads a board's log between two sequence numbers (inclusive). Blocking.
     fn log(&self, id: &str, from: u64, to: u64) -> Result<Vec<LogEntry>, StoreError>;
 }

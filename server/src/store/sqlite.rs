@@ -13,7 +13,10 @@ use std::thread::JoinHandle;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tokio::sync::oneshot;
 
-use super::{Author, BoardRecord, Checkpoint, Committed, LogEntry, Store, StoreError, StoredBoard, Write};
+use super::{
+    Author, BallotRow, BoardRecord, Checkpoint, Committed, LogEntry, Store, StoreError, StoredBoard, StoredVote,
+    VoteRecord, Write,
+};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "commonboard.sqlite3";
@@ -50,6 +53,27 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE boards ADD COLUMN links_generation INTEGER NOT NULL DEFAULT 1;
     ALTER TABLE boards ADD COLUMN locked INTEGER NOT NULL DEFAULT 0;
+",
+    "
+    CREATE TABLE votes (
+        board TEXT NOT NULL,
+        id TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        opened_at INTEGER NOT NULL,
+        closes_at INTEGER,
+        open INTEGER NOT NULL,
+        revealed INTEGER NOT NULL,
+        PRIMARY KEY (board, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE ballots (
+        board TEXT NOT NULL,
+        vote TEXT NOT NULL,
+        voter TEXT NOT NULL,
+        name TEXT NOT NULL,
+        candidate TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (board, vote, voter, candidate)
+    ) WITHOUT ROWID;
 ",
 ];
 
@@ -158,8 +182,13 @@ impl Store for SqliteStore {
                 .optional()?;
             let after = checkpoint.as_ref().map_or(0, |c| c.seq);
             let tail = read_log(&tx, id, after + 1, u64::MAX)?;
-            Ok(Some(StoredBoard { record, checkpoint, tail }))
+            let votes = read_votes(&tx, id)?;
+            Ok(Some(StoredBoard { record, checkpoint, tail, votes }))
         })
+    }
+
+    fn votes(&self, id: &str) -> Result<Vec<StoredVote>, StoreError> {
+        self.with_reader(|conn| read_votes(conn, id))
     }
 
     fn log(&self, id: &str, from: u64, to: u64) -> Result<Vec<LogEntry>, StoreError> {
@@ -195,6 +224,34 @@ fn read_board(conn: &Connection, id: &str) -> Result<Option<BoardRecord>, StoreE
             },
         )
         .optional()?)
+}
+
+fn read_votes(conn: &Connection, id: &str) -> Result<Vec<StoredVote>, StoreError> {
+    let mut votes = conn.prepare_cached(
+        "SELECT id, settings, opened_at, closes_at, open, revealed FROM votes WHERE board = ?1 ORDER BY opened_at, id",
+    )?;
+    let records = votes.query_map([id], |row| {
+        Ok(VoteRecord {
+            id: row.get(0)?,
+            settings_json: row.get(1)?,
+            opened_at_ms: row.get(2)?,
+            closes_at_ms: row.get(3)?,
+            open: row.get(4)?,
+            revealed: row.get(5)?,
+        })
+    })?;
+    let records: Vec<VoteRecord> = records.collect::<Result<_, _>>()?;
+    let mut ballots = conn.prepare_cached(
+        "SELECT voter, name, candidate, count FROM ballots WHERE board = ?1 AND vote = ?2 ORDER BY voter, candidate",
+    )?;
+    let mut out = Vec::with_capacity(records.len());
+    for record in records {
+        let rows = ballots.query_map(params![id, record.id], |row| {
+            Ok(BallotRow { voter: row.get(0)?, name: row.get(1)?, candidate: row.get(2)?, count: row.get(3)? })
+        })?;
+        out.push((record, rows.collect::<Result<_, _>>()?));
+    }
+    Ok(out)
 }
 
 fn read_log(conn: &Connection, id: &str, from: u64, to: u64) -> Result<Vec<LogEntry>, StoreError> {
@@ -296,6 +353,28 @@ fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
         }
         Write::Locked { board, locked } => {
             conn.execute("UPDATE boards SET locked = ?2 WHERE id = ?1", params![board, locked])?;
+        }
+        Write::Vote { board, vote } => {
+            conn.execute(
+                "INSERT OR REPLACE INTO votes (board, id, settings, opened_at, closes_at, open, revealed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    board,
+                    vote.id,
+                    vote.settings_json,
+                    vote.opened_at_ms,
+                    vote.closes_at_ms,
+                    vote.open,
+                    vote.revealed
+                ],
+            )?;
+        }
+        Write::Ballot { board, vote, ballot } => {
+            conn.execute(
+                "INSERT OR REPLACE INTO ballots (board, vote, voter, name, candidate, count)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![board, vote, ballot.voter, ballot.name, ballot.candidate, ballot.count],
+            )?;
         }
         Write::Checkpoint { board, checkpoint } => {
             conn.execute(

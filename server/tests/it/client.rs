@@ -46,8 +46,13 @@ impl Peer {
     /// Connects to `board` (a board path, `{id}` or `{id}?token=…`) and sends sync
     /// step 1, as a y-websocket provider does.
     pub async fn connect(addr: SocketAddr, board: &str) -> Peer {
+        Peer::connect_as(addr, board, "tester").await
+    }
+
+    /// Connects under a display name (which, with a shared link, is the identity).
+    pub async fn connect_as(addr: SocketAddr, board: &str, name: &str) -> Peer {
         let separator = if board.contains('?') { '&' } else { '?' };
-        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/{board}{separator}name=tester"))
+        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/{board}{separator}name={name}"))
             .await
             .expect("websocket connects");
         let doc = Doc::new();
@@ -69,7 +74,12 @@ impl Peer {
 
     /// Connects and waits until the board's current state has arrived.
     pub async fn join(addr: SocketAddr, board: &str) -> Peer {
-        let mut peer = Peer::connect(addr, board).await;
+        Peer::join_as(addr, board, "tester").await
+    }
+
+    /// Joins under a display name.
+    pub async fn join_as(addr: SocketAddr, board: &str, name: &str) -> Peer {
+        let mut peer = Peer::connect_as(addr, board, name).await;
         peer.pump_until(|p| p.snapshot().meta.created_at > 0.0).await;
         peer
     }

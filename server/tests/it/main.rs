@@ -7,6 +7,7 @@ mod client;
 mod durability;
 mod http;
 mod sync;
+mod votes;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,11 @@
 // Generated from the Rust `commonboard-protocol` crate. Do not edit by hand:
 // run `UPDATE_BINDINGS=1 cargo test -p commonboard-protocol` to regenerate.
 
-export type BoardMeta = { title: string, template: string, createdAt: number, };
+export type BoardMeta = { title: string, template: string, createdAt: number, 
+/**
+ * The note chosen as the common goal, if a vote chose one.
+ */
+commonGoal: string | null, };
 
 export type Note = { id: string, text: string, x: number, y: number, w: number, h: number, color: string, author: string, frame: string | null, createdAt: number, };
 
@@ -15,7 +19,7 @@ export type ClientMessage = { "type": "hello",
 /**
  * The application protocol version the client speaks.
  */
-version: number, } | { "type": "lock", locked: boolean, };
+version: number, } | { "type": "lock", locked: boolean, } | { "type": "open_vote", settings: VoteSettings, } | { "type": "cast_vote", vote: string, candidate: string, } | { "type": "retract_vote", vote: string, candidate: string, } | { "type": "close_vote", vote: string, } | { "type": "reveal_vote", vote: string, };
 
 export type ServerMessage = { "type": "welcome", 
 /**
@@ -42,7 +46,15 @@ locked: boolean,
  * Server time in milliseconds since the Unix epoch, so clients can show
  * server-driven countdowns without trusting their own clock.
  */
-server_time_ms: number, } | { "type": "board_state", 
+server_time_ms: number, } | { "type": "vote", vote: VoteView, } | { "type": "ballot", vote: string, 
+/**
+ * Votes placed, by candidate.
+ */
+mine: Array<[string, number]>, 
+/**
+ * Votes left to place.
+ */
+remaining: number, } | { "type": "board_state", 
 /**
  * Whether only the facilitator may change the board.
  */
@@ -58,7 +70,61 @@ message: string, };
 
 export type Role = "facilitator" | "participant" | "viewer";
 
-export type ErrorCode = "unsupported_version" | "forbidden";
+export type VoteSettings = { 
+/**
+ * What the vote decides, e.g. "Our common goal".
+ */
+title: string, 
+/**
+ * Ids of the candidate notes.
+ */
+candidates: Array<string>, 
+/**
+ * Votes each person may place in all.
+ */
+budget: number, 
+/**
+ * Votes each person may place on one candidate.
+ */
+max_per_candidate: number, 
+/**
+ * Whether tallies leave out who voted.
+ */
+anonymous: boolean, 
+/**
+ * Whether tallies stay hidden from participants until the facilitator reveals them.
+ */
+hidden: boolean, 
+/**
+ * Closes the vote by itself after this many seconds.
+ */
+duration_s?: number, };
+
+export type VoteView = { id: string, settings: VoteSettings, open: boolean, 
+/**
+ * Whether the tally is shown to everyone.
+ */
+revealed: boolean, 
+/**
+ * Server time the vote opened, milliseconds since the Unix epoch.
+ */
+opened_at_ms: number, 
+/**
+ * Server time the vote closes (or closed) by itself, if it has a timer.
+ */
+closes_at_ms?: number, 
+/**
+ * Candidates ranked by votes (absent while hidden from this client).
+ */
+tally?: Array<Tally>, };
+
+export type Tally = { candidate: string, votes: number, 
+/**
+ * Who voted (display names) and how many votes each; absent for anonymous votes.
+ */
+voters?: Array<[string, number]>, };
+
+export type ErrorCode = "unsupported_version" | "forbidden" | "invalid_vote" | "no_such_vote" | "vote_closed" | "not_a_candidate" | "over_budget" | "over_candidate_limit" | "nothing_to_retract";
 
 export type CreateBoardRequest = { 
 /**
@@ -160,6 +226,7 @@ export const META_FIELDS = {
   title: "title",
   template: "template",
   createdAt: "createdAt",
+  commonGoal: "commonGoal",
 } as const;
 
 /** Field names of a note's map. */
