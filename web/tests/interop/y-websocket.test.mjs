@@ -36,8 +36,12 @@ function connect({ id, token }, doc = new Y.Doc()) {
   return { doc, provider };
 }
 
+/** Ends peers. Destroying the document also destroys the provider's Awareness, whose timer would keep Node running. */
 function close(...peers) {
-  for (const { provider } of peers) provider.destroy();
+  for (const { provider, doc } of peers) {
+    provider.destroy();
+    doc.destroy();
+  }
 }
 
 /** Polls `condition` until it holds, for at most `ms`. */
@@ -91,7 +95,7 @@ test("awareness from one provider reaches the other and leaves with it", async (
   a.provider.awareness.setLocalStateField("user", { name: "Ana" });
   const aId = a.doc.clientID;
   await waitFor(() => b.provider.awareness.getStates().get(aId)?.user?.name === "Ana", "Ana's state on B");
-  a.provider.destroy();
+  close(a);
   await waitFor(() => !b.provider.awareness.getStates().has(aId), "Ana's state removed on B");
   close(b);
 });

@@ -1,0 +1,303 @@
+import * as Y from "yjs";
+import { WebsocketProvider } from "y-websocket";
+import {
+  DEFAULT_NOTE_H,
+  DEFAULT_NOTE_W,
+  FRAME_FIELDS,
+  NOTE_FIELDS,
+  NOTE_COLORS,
+  ROOTS,
+  type NoteColor,
+} from "./schema";
+import type { Identity } from "./identity";
+import { browserId } from "./api";
+import { applyText } from "./textdiff";
+import { randomId } from "./util";
+
+/** Origin of every transaction made by this user; the only one the undo manager tracks. */
+export const LOCAL = { origin: "commonboard-local" };
+
+export type YMap = Y.Map<unknown>;
+
+export interface Board {
+  id: string;
+  doc: Y.Doc;
+  provider: WebsocketProvider;
+  meta: YMap;
+  notes: Y.Map<YMap>;
+  frames: Y.Map<YMap>;
+  actions: Y.Map<YMap>;
+  undo: Y.UndoManager;
+  me: Identity;
+}
+
+export function wsBase(): string {
+  return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
+}
+
+/**
+ * Opens the board's Y.Doc and connects it to the server, with the link's access token
+ * (`token`) when there is one and a stable id for this browser (`user`, used by open
+ * servers).
+ */
+export function connectBoard(id: string, me: Identity, token: string | null): Board {
+  const doc = new Y.Doc();
+  const meta = doc.getMap<unknown>(ROOTS.meta);
+  const notes = doc.getMap<YMap>(ROOTS.notes);
+  const frames = doc.getMap<YMap>(ROOTS.frames);
+  const actions = doc.getMap<YMap>(ROOTS.actions);
+  const params: Record<string, string> = { name: me.name };
+  if (token) params.token = token;
+  const user = browserId();
+  if (user) params.user = user;
+  const provider = new WebsocketProvider(wsBase(), id, doc, { params });
+  const undo = new Y.UndoManager([notes, frames, actions], {
+    trackedOrigins: new Set<unknown>([LOCAL]),
+    captureTimeout: 500,
+  });
+  const board: Board = { id, doc, provider, meta, notes, frames, actions, undo, me };
+  (window as unknown as { __commonboard: unknown }).__commonboard = { doc, provider, Y, board };
+  return board;
+}
+
+export function destroyBoard(b: Board): void {
+  b.undo.destroy();
+  b.provider.destroy();
+  b.doc.destroy();
+}
+
+// ---------------------------------------------------------------- reading
+
+export function num(m: YMap, key: string, fallback: number): number {
+  const v = m.get(key);
+  return typeof v === "number" && Number.isFinite(v) ? v : fallback;
+}
+
+export function str(m: YMap, key: string, fallback = ""): string {
+  const v = m.get(key);
+  return typeof v === "string" ? v : fallback;
+}
+
+export function noteText(m: YMap): string {
+  const t = m.get(NOTE_FIELDS.text);
+  if (t instanceof Y.Text) return t.toString();
+  return typeof t === "string" ? t : "";
+}
+
+export function noteColor(m: YMap): NoteColor {
+  const c = m.get(NOTE_FIELDS.color);
+  return (NOTE_COLORS as readonly unknown[]).includes(c) ? (c as NoteColor) : "yellow";
+}
+
+export function noteFrame(m: YMap): string | null {
+  const f = m.get(NOTE_FIELDS.frame);
+  return typeof f === "string" && f ? f : null;
+}
+
+export interface Rect {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+export function noteRect(m: YMap): Rect {
+  return {
+    x: num(m, NOTE_FIELDS.x, 0),
+    y: num(m, NOTE_FIELDS.y, 0),
+    w: num(m, NOTE_FIELDS.w, DEFAULT_NOTE_W),
+    h: num(m, NOTE_FIELDS.h, DEFAULT_NOTE_H),
+  };
+}
+
+export function frameRect(m: YMap): Rect {
+  return {
+    x: num(m, FRAME_FIELDS.x, 0),
+    y: num(m, FRAME_FIELDS.y, 0),
+    w: num(m, FRAME_FIELDS.w, 480),
+    h: num(m, FRAME_FIELDS.h, 360),
+  };
+}
+
+export function contains(r: Rect, px: number, py: number): boolean {
+  return px >= r.x && px <= r.x + r.w && py >= r.y && py <= r.y + r.h;
+}
+
+/** The frame whose area holds the point (the smallest one when frames overlap). */
+export function frameAt(b: Board, px: number, py: number): string | null {
+  let best: string | null = null;
+  let bestArea = Infinity;
+  b.frames.forEach((f, id) => {
+    const r = frameRect(f);
+    if (contains(r, px, py) && r.w * r.h < bestArea) {
+      best = id;
+      bestArea = r.w * r.h;
+    }
+  });
+  return best;
+}
+
+// ---------------------------------------------------------------- writing
+
+export function transact(b: Board, fn: () => void): void {
+  b.doc.transact(fn, LOCAL);
+}
+
+export interface NewNote {
+  x: number;
+  y: number;
+  w?: number;
+  h?: number;
+  color: NoteColor;
+  text?: string;
+  frame?: string | null;
+}
+
+export function addNote(b: Board, n: NewNote): string {
+  const id = randomId();
+  transact(b, () => {
+    const m = new Y.Map<unknown>();
+    const text = new Y.Text();
+    if (n.text) text.insert(0, n.text);
+    m.set(NOTE_FIELDS.text, text);
+    m.set(NOTE_FIELDS.x, Math.round(n.x));
+    m.set(NOTE_FIELDS.y, Math.round(n.y));
+    m.set(NOTE_FIELDS.w, n.w ?? DEFAULT_NOTE_W);
+    m.set(NOTE_FIELDS.h, n.h ?? DEFAULT_NOTE_H);
+    m.set(NOTE_FIELDS.color, n.color);
+    m.set(NOTE_FIELDS.author, b.me.name);
+    m.set(NOTE_FIELDS.frame, n.frame ?? null);
+    m.set(NOTE_FIELDS.createdAt, Date.now());
+    b.notes.set(id, m);
+  });
+  return id;
+}
+
+/** The note's Y.Text, creating one (from a plain string value) when missing. */
+export function ensureText(b: Board, m: YMap): Y.Text {
+  const t = m.get(NOTE_FIELDS.text);
+  if (t instanceof Y.Text) return t;
+  const text = new Y.Text(typeof t === "string" ? t : "");
+  transact(b, () => m.set(NOTE_FIELDS.text, text));
+  return text;
+}
+
+export function setNoteText(b: Board, id: string, next: string): void {
+  const m = b.notes.get(id);
+  if (!m) return;
+  const t = ensureText(b, m);
+  transact(b, () => applyText(t, next));
+}
+
+export function addFrame(b: Board, r: Rect, title: string): string {
+  const id = randomId();
+  transact(b, () => {
+    const m = new Y.Map<unknown>();
+    m.set(FRAME_FIELDS.title, title);
+    m.set(FRAME_FIELDS.x, Math.round(r.x));
+    m.set(FRAME_FIELDS.y, Math.round(r.y));
+    m.set(FRAME_FIELDS.w, Math.round(r.w));
+    m.set(FRAME_FIELDS.h, Math.round(r.h));
+    m.set(FRAME_FIELDS.createdAt, Date.now());
+    b.frames.set(id, m);
+    refreshFrameMembers(b, id);
+  });
+  return id;
+}
+
+/** Sets each note's frame from where its centre lies. */
+export function assignFrames(b: Board, noteIds: Iterable<string>): void {
+  transact(b, () => {
+    for (const id of noteIds) {
+      const m = b.notes.get(id);
+      if (!m) continue;
+      const r = noteRect(m);
+      const f = frameAt(b, r.x + r.w / 2, r.y + r.h / 2);
+      if (noteFrame(m) !== f) m.set(NOTE_FIELDS.frame, f);
+    }
+  });
+}
+
+/**
+ * After a frame was created or resized: notes whose centre left it are reassigned, and
+ * notes in no frame whose centre now lies inside it join it.
+ */
+export function refreshFrameMembers(b: Board, frameId: string): void {
+  const f = b.frames.get(frameId);
+  if (!f) return;
+  const fr = frameRect(f);
+  const changed: string[] = [];
+  b.notes.forEach((m, id) => {
+    const r = noteRect(m);
+    const inside = contains(fr, r.x + r.w / 2, r.y + r.h / 2);
+    const cur = noteFrame(m);
+    if ((cur === frameId && !inside) || (cur === null && inside)) changed.push(id);
+  });
+  if (changed.length) assignFrames(b, changed);
+}
+
+export function setFrameTitle(b: Board, id: string, title: string): void {
+  const m = b.frames.get(id);
+  if (!m || str(m, FRAME_FIELDS.title) === title) return;
+  transact(b, () => m.set(FRAME_FIELDS.title, title));
+}
+
+export function setColor(b: Board, ids: Iterable<string>, color: NoteColor): void {
+  transact(b, () => {
+    for (const id of ids) {
+      const m = b.notes.get(id);
+      if (m && m.get(NOTE_FIELDS.color) !== color) m.set(NOTE_FIELDS.color, color);
+    }
+  });
+}
+
+/** Deletes notes and frames; notes of a deleted frame stay, in no frame. */
+export function deleteItems(b: Board, noteIds: Iterable<string>, frameIds: Iterable<string>): void {
+  const frames = new Set(frameIds);
+  transact(b, () => {
+    for (const id of noteIds) b.notes.delete(id);
+    if (frames.size) {
+      b.notes.forEach((m) => {
+        const f = noteFrame(m);
+        if (f && frames.has(f)) m.set(NOTE_FIELDS.frame, null);
+      });
+      for (const id of frames) b.frames.delete(id);
+    }
+  });
+}
+
+export function setPos(m: YMap, x: number, y: number): void {
+  x = Math.round(x);
+  y = Math.round(y);
+  if (m.get(NOTE_FIELDS.x) !== x) m.set(NOTE_FIELDS.x, x);
+  if (m.get(NOTE_FIELDS.y) !== y) m.set(NOTE_FIELDS.y, y);
+}
+
+export function setSize(m: YMap, w: number, h: number): void {
+  w = Math.round(w);
+  h = Math.round(h);
+  if (m.get(NOTE_FIELDS.w) !== w) m.set(NOTE_FIELDS.w, w);
+  if (m.get(NOTE_FIELDS.h) !== h) m.set(NOTE_FIELDS.h, h);
+}
+
+/** A free spot for a note of size w×h inside `area`, avoiding the given rectangles. */
+export function freeSpot(area: Rect, taken: Rect[], w: number, h: number, pad = 16, top = 44): { x: number; y: number } {
+  const gap = 12;
+  const x0 = area.x + pad;
+  const y0 = area.y + top;
+  const maxX = area.x + area.w - pad - w;
+  const maxY = area.y + area.h - pad - h;
+  const overlaps = (x: number, y: number) =>
+    taken.some((r) => x < r.x + r.w + gap / 2 && x + w + gap / 2 > r.x && y < r.y + r.h + gap / 2 && y + h + gap / 2 > r.y);
+  for (let y = y0; y <= Math.max(y0, maxY); y += Math.round(h / 2 + gap / 2)) {
+    for (let x = x0; x <= Math.max(x0, maxX); x += Math.round(w / 2 + gap / 2)) {
+      if (!overlaps(x, y)) return { x, y };
+    }
+  }
+  // Full: stack with a small offset so the new note stays visible and its centre inside.
+  const n = taken.length % 8;
+  return {
+    x: Math.min(Math.max(x0, maxX), x0 + n * 14),
+    y: Math.min(Math.max(y0, maxY), y0 + n * 14),
+  };
+}

@@ -1,0 +1,72 @@
+import type { WebsocketProvider } from "y-websocket";
+import { CLOSE_CODES } from "./schema";
+import { h } from "./util";
+
+export type ConnState = "connecting" | "connected" | "reconnecting" | "offline";
+
+const LABELS: Record<ConnState, string> = {
+  connecting: "Connecting…",
+  connected: "Connected",
+  reconnecting: "Reconnecting…",
+  offline: "Offline: your changes will sync when you are back",
+};
+
+/**
+ * Always-visible connection indicator fed by the provider's `status` events and the
+ * browser's online/offline state. Calls `onRefused` when the server closes for good: the
+ * board does not exist (4404) or the link does not open it (4401, 4403).
+ */
+export function connectionIndicator(
+  provider: WebsocketProvider,
+  onRefused: (why: "not-found" | "access") => void,
+): HTMLElement {
+  const dot = h("span", { class: "conn-dot", "aria-hidden": "true" });
+  const label = h("span", { class: "conn-label" });
+  const root = h("div", { class: "conn", role: "status", "aria-live": "polite" }, dot, label);
+  let everConnected = false;
+  let status: string = provider.wsconnected ? "connected" : "connecting";
+
+  const update = () => {
+    let s: ConnState;
+    if (!navigator.onLine && status !== "connected") s = "offline";
+    else if (status === "connected") s = "connected";
+    else s = everConnected ? "reconnecting" : "connecting";
+    if (root.dataset.state === s) return;
+    root.dataset.state = s;
+    label.textContent = LABELS[s];
+    root.title = LABELS[s];
+  };
+
+  provider.on("status", (e) => {
+    status = e.status;
+    if (status === "connected") everConnected = true;
+    update();
+  });
+  const refused = (code: number) => {
+    if (code === CLOSE_CODES.boardNotFound) onRefused("not-found");
+    else if (code === CLOSE_CODES.unauthorized || code === CLOSE_CODES.forbidden) onRefused("access");
+  };
+  provider.on("closed", (e) => refused(e.code));
+  provider.on("connection-close", (e) => {
+    if (e) refused(e.code);
+  });
+  // The browser says the network is gone: the socket is most likely dead, so drop it
+  // now (edits keep accumulating in the Y.Doc) and reconnect as soon as it is back.
+  let pausedOffline = false;
+  window.addEventListener("offline", () => {
+    if (provider.shouldConnect) {
+      pausedOffline = true;
+      provider.disconnect();
+    }
+    update();
+  });
+  window.addEventListener("online", () => {
+    if (pausedOffline) {
+      pausedOffline = false;
+      provider.connect();
+    }
+    update();
+  });
+  update();
+  return root;
+}
