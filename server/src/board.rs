@@ -656,7 +656,7 @@ impl Board {
 
     fn reject(&mut self, conn: ConnId, reason: &str) {
         warn!(conn, reason, "invalid update, closing connection");
-        if let Some(c) = self.conns.get(&conn) {
+        if let Some(c) = self.conns.remove(&conn) {
             c.outbox.closer.close(close::INVALID_DATA, close::fit_reason(reason));
         }
     }
@@ -738,35 +738,40 @@ impl Board {
         if !out.awareness.is_empty() {
             broadcast.push(frame::awareness(AwarenessUpdate { clients: out.awareness }).into());
         }
+        // Connections whose queue overflowed: closed by `Outbox::send`, dropped here.
+        let mut dropped = Vec::new();
         for id in &out.votes {
             let Some(vote) = self.votes.iter().find(|v| &v.id == id) else { continue };
             let public = Bytes::from(frame::server_app(&ServerMessage::Vote { vote: vote.view(false) }));
             let full = Bytes::from(frame::server_app(&ServerMessage::Vote { vote: vote.view(true) }));
-            for c in self.conns.values().filter(|c| c.app) {
-                c.outbox.send(if c.member.role == Role::Facilitator { full.clone() } else { public.clone() });
+            for (id, c) in self.conns.iter().filter(|(_, c)| c.app) {
+                let view = if c.member.role == Role::Facilitator { &full } else { &public };
+                if !c.outbox.send(view.clone()) {
+                    dropped.push(*id);
+                }
             }
         }
         if !out.app.is_empty() {
             let frames: Vec<Bytes> = out.app.iter().map(|m| Bytes::from(frame::server_app(m))).collect();
-            for c in self.conns.values().filter(|c| c.app) {
-                for bytes in &frames {
-                    c.outbox.send(bytes.clone());
+            for (id, c) in self.conns.iter().filter(|(_, c)| c.app) {
+                if !frames.iter().all(|bytes| c.outbox.send(bytes.clone())) {
+                    dropped.push(*id);
                 }
             }
         }
         for (conn, bytes) in out.direct {
             if let Some(c) = self.conns.get(&conn) {
-                c.outbox.send(bytes);
+                if !c.outbox.send(bytes) {
+                    dropped.push(conn);
+                }
             }
         }
         if !broadcast.is_empty() {
             let mut deepest = 0;
-            for c in self.conns.values() {
+            for (id, c) in &self.conns {
                 deepest = deepest.max(c.outbox.depth());
-                for bytes in &broadcast {
-                    if !c.outbox.send(bytes.clone()) {
-                        break;
-                    }
+                if !broadcast.iter().all(|bytes| c.outbox.send(bytes.clone())) {
+                    dropped.push(*id);
                 }
             }
             let bytes: usize = broadcast.iter().map(Bytes::len).sum();
@@ -776,7 +781,9 @@ impl Board {
             metrics::histogram!(telemetry::QUEUE_DEPTH).record(deepest as f64);
             metrics::histogram!(telemetry::FANOUT_SECONDS).record(fanout.elapsed().as_secs_f64());
         }
-        self.conns.retain(|_, c| !c.outbox.closer.token.is_cancelled());
+        for id in dropped {
+            self.conns.remove(&id);
+        }
     }
 
     /// Writes a checkpoint when more than `behind` updates were logged since the last.

@@ -162,6 +162,26 @@ async fn read_loop(
     }
 }
 
+/// Most frames written before one flush: one system call for a burst of frames instead
+/// of one per frame, while a steady stream still gets flushed promptly.
+const FRAMES_PER_FLUSH: usize = 64;
+
+/// Writes `first` and whatever else is already queued (up to a limit), then flushes once.
+async fn send_queued(
+    sink: &mut SplitSink<WebSocket, WsMessage>,
+    first: Bytes,
+    frames: &mut mpsc::Receiver<Bytes>,
+) -> Result<(), axum::Error> {
+    sink.feed(WsMessage::Binary(first)).await?;
+    for _ in 1..FRAMES_PER_FLUSH {
+        match frames.try_recv() {
+            Ok(frame) => sink.feed(WsMessage::Binary(frame)).await?,
+            Err(_) => break,
+        }
+    }
+    sink.flush().await
+}
+
 fn is_too_big(error: axum::Error) -> bool {
     let inner = error.into_inner();
     matches!(inner.downcast_ref::<WsError>(), Some(WsError::Capacity(CapacityError::MessageTooLong { .. })))
@@ -174,7 +194,7 @@ async fn write_loop(mut sink: SplitSink<WebSocket, WsMessage>, mut frames: mpsc:
             biased;
             _ = closer.closed() => break,
             frame = frames.recv() => match frame {
-                Some(frame) => sink.send(WsMessage::Binary(frame)).await,
+                Some(frame) => send_queued(&mut sink, frame, &mut frames).await,
                 None => {
                     closer.close(close::INTERNAL, "board stopped; reconnect");
                     break;
