@@ -13,6 +13,7 @@ import type { Identity } from "./identity";
 import { browserId } from "./api";
 import { applyText } from "./textdiff";
 import { randomId } from "./util";
+import { AppChannel } from "./app-channel";
 
 /** Origin of every transaction made by this user; the only one the undo manager tracks. */
 export const LOCAL = { origin: "commonboard-local" };
@@ -29,6 +30,8 @@ export interface Board {
   actions: Y.Map<YMap>;
   undo: Y.UndoManager;
   me: Identity;
+  /** Application messages (votes, lock) on the board's socket. */
+  app: AppChannel;
 }
 
 export function wsBase(): string {
@@ -51,11 +54,13 @@ export function connectBoard(id: string, me: Identity, token: string | null): Bo
   const user = browserId();
   if (user) params.user = user;
   const provider = new WebsocketProvider(wsBase(), id, doc, { params });
+  // Registered before the socket opens, so the first `hello` goes out with it.
+  const app = new AppChannel(provider);
   const undo = new Y.UndoManager([notes, frames, actions], {
     trackedOrigins: new Set<unknown>([LOCAL]),
     captureTimeout: 500,
   });
-  const board: Board = { id, doc, provider, meta, notes, frames, actions, undo, me };
+  const board: Board = { id, doc, provider, meta, notes, frames, actions, undo, me, app };
   (window as unknown as { __commonboard: unknown }).__commonboard = { doc, provider, Y, board };
   return board;
 }

@@ -18,6 +18,7 @@ import { askName, userColor } from "./identity";
 import { openBoard, showRefusal } from "./open";
 import { DEFAULT_NOTE_H, DEFAULT_NOTE_W, FRAME_FIELDS, META_FIELDS, NOTE_FIELDS, NOTE_COLORS, type BoardInfo, type NoteColor } from "./schema";
 import { h, setTitle } from "./util";
+import { VoteModel, votePanel } from "./vote";
 
 const COLOR_KEY = "commonboard.noteColor";
 
@@ -99,6 +100,7 @@ function buildCapture(root: HTMLElement, b: Board, infoP: Promise<BoardInfo | Er
       "main",
       { class: "page capture" },
       h("header", { class: "capture-head" }, title, conn),
+      votePanel(new VoteModel(b), true),
       form,
       h("section", { class: "capture-list" }, listTitle, list),
       h(

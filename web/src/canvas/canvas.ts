@@ -32,6 +32,8 @@ import { Presence, type Person } from "./presence";
 import { Viewport } from "./viewport";
 import { showShareDialog } from "./share";
 import { openBoard, showRefusal } from "../open";
+import { decorateNote, VoteModel, votePanel } from "../vote";
+import { showVoteDialog } from "./vote-dialog";
 
 interface NoteView {
   id: string;
@@ -153,7 +155,12 @@ class CanvasView {
   #apiTitle = "";
   #dead = false;
   #canEdit = true;
+  #roleEditable = true;
   #page!: HTMLElement;
+  #votes: VoteModel;
+  /** Notes carrying vote controls or the common-goal badge. */
+  #voteNotes = new Set<string>();
+  #voteBtn!: HTMLButtonElement;
 
   #root: HTMLElement;
 
@@ -223,6 +230,13 @@ class CanvasView {
     for (const el of [addNoteBtn, addFrameBtn, palette, this.#deleteBtn, this.#undoBtn, this.#redoBtn]) el.classList.add("edit-tool");
     const viewOnly = h("span", { class: "view-only", title: "This link shows the board without changing it" }, "View only");
     const share = h("button", { type: "button", class: "tool share", hidden: true, "aria-haspopup": "dialog" }, "Share");
+    this.#votes = new VoteModel(b);
+    this.#voteBtn = h("button", { type: "button", class: "tool vote-open", "aria-haspopup": "dialog", title: "Select candidate notes first" }, "Vote on selected notes");
+    this.#voteBtn.addEventListener("click", () => this.#openVoteDialog());
+    const lockBtn = h("button", { type: "button", class: "tool lock", "aria-pressed": "false" }, "Lock board");
+    lockBtn.addEventListener("click", () => this.#votes.send({ type: "lock", locked: !this.#votes.locked }));
+    const facilitatorTools = h("div", { class: "facilitator-tools", role: "group", "aria-label": "Facilitator", hidden: true }, this.#voteBtn, lockBtn);
+    const lockedBadge = h("span", { class: "locked-badge", hidden: true, title: "Only the facilitator can change the board now" }, "Locked");
     const toolbar = h(
       "div",
       { class: "toolbar", role: "toolbar", "aria-label": "Board tools" },
@@ -252,11 +266,21 @@ class CanvasView {
       h("a", { class: "home-link", href: "/", "aria-label": "Commonboard home" }, "◧"),
       this.#titleEl,
       toolbar,
-      h("div", { class: "topbar-right" }, viewOnly, share, avatars, this.#meBtn, conn),
+      h("div", { class: "topbar-right" }, facilitatorTools, lockedBadge, viewOnly, share, avatars, this.#meBtn, conn),
     );
-    this.#page = h("div", { class: "board-page" }, header, this.#host, help);
+    this.#page = h("div", { class: "board-page" }, header, this.#host, help, votePanel(this.#votes, false));
+    this.#votes.onChange(() => {
+      const v = this.#votes;
+      facilitatorTools.hidden = v.role !== "facilitator";
+      lockBtn.setAttribute("aria-pressed", String(v.locked));
+      lockBtn.textContent = v.locked ? "Unlock board" : "Lock board";
+      lockedBadge.hidden = !v.locked;
+      if (v.role) this.#applyEditable();
+      this.#decorateVoteNotes();
+    });
     root.replaceChildren(this.#page);
     // With a token the role is unknown until the server says: read-only until then.
+    this.#roleEditable = !token;
     this.#setEditable(!token);
     document.body.dataset.page = "board";
 
@@ -294,12 +318,16 @@ class CanvasView {
     b.meta.observe(() => this.#renderTitle());
     infoP.then((info) => {
       if (info instanceof Error) {
-        if (!this.#refused(info)) this.#setEditable(true); // the server still enforces roles
+        if (!this.#refused(info)) {
+          this.#roleEditable = true; // the server still enforces roles
+          this.#applyEditable();
+        }
         return;
       }
       this.#apiTitle = info.title;
       this.#renderTitle();
-      this.#setEditable(info.role !== "viewer");
+      this.#roleEditable = info.role !== "viewer";
+      this.#applyEditable();
       // The facilitator hands out the capture page with the participants' link.
       const participant = tokenOf(info.links?.participant);
       if (participant) capture.setAttribute("href", withToken(captureBase, participant));
@@ -398,7 +426,33 @@ class CanvasView {
       v.text = text;
       v.author = author;
       v.el.setAttribute("aria-label", `Note by ${author}: ${text || "(empty)"}`);
+      if (this.#voteNotes.has(id)) decorateNote(this.#votes, id, v.el);
     }
+  }
+
+  /** Vote controls on the current vote's candidates, the badge on the common goal. */
+  #decorateVoteNotes(): void {
+    const next = new Set<string>(this.#votes.current?.settings.candidates ?? []);
+    const goal = this.#votes.commonGoal;
+    if (goal) next.add(goal);
+    for (const id of new Set([...this.#voteNotes, ...next])) {
+      const el = this.#notes.get(id)?.el;
+      if (el) decorateNote(this.#votes, id, el);
+    }
+    this.#voteNotes = next;
+  }
+
+  #openVoteDialog(): void {
+    const ids = [...this.#selNotes];
+    if (!ids.length) return;
+    showVoteDialog(ids.length, (s) => this.#votes.send({ type: "open_vote", settings: { ...s, candidates: ids } }));
+  }
+
+  /** Editable unless a viewer, or the board is locked and this is not the facilitator. */
+  #applyEditable(): void {
+    const v = this.#votes;
+    const roleOk = v.role ? v.role !== "viewer" : this.#roleEditable;
+    this.#setEditable(roleOk && !(v.locked && v.role !== "facilitator"));
   }
 
   #renderEditors(noteId: string, editors: Person[]): void {
@@ -494,6 +548,10 @@ class CanvasView {
 
   #updateSelectionUi(): void {
     const n = this.#selNotes.size + this.#selFrames.size;
+    if (this.#voteBtn) {
+      this.#voteBtn.disabled = this.#selNotes.size === 0;
+      this.#voteBtn.title = this.#selNotes.size ? `Open a vote on the ${this.#selNotes.size} selected notes` : "Select candidate notes first";
+    }
     this.#deleteBtn.disabled = n === 0;
     for (const [c, el] of this.#colorBtns) {
       let pressed = c === this.#color;
