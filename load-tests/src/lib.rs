@@ -1,1 +1,126 @@
+//! `commonboard-load`: a load tool for Commonboard and any Yjs sync server.
+//!
+//! It simulates editors, each a real Yjs peer on its own WebSocket, measures how fast
+//! every edit reaches every other editor, samples the server's CPU and memory, and
+//! checks at the end that every replica converged. Code map:
+//!
+//! - [`cli`]: the command line, presets and overrides;
+//! - [`scenario`]: what a run simulates, and the presets;
+//! - [`run`]: one run, phase by phase, and the convergence check;
+//! - [`peer`]: one simulated editor's connection task;
+//! - [`edits`]: the whiteboard edit mix a peer applies to its document;
+//! - [`marker`]: edit ids and send times written into edits and found in received bytes;
+//! - [`wire`]: y-websocket and Hocuspocus framing;
+//! - [`latency`]: sharded histograms and percentiles;
+//! - [`procstat`]: CPU and memory from `/proc`;
+//! - [`report`]: the report, as a table or JSON;
+//! - [`boards`]: board names, creation and URLs;
+//! - [`bigboard`], [`history`]: the presets that are more than one plain run;
+//! - [`servers`], [`compare`]: starting other servers and comparing them.
+//!
+//! Invariant: the tool sends traffic only to loopback addresses
+//! ([`boards::check_loopback`]), and every loop is bounded in count and time.
 
+pub mod bigboard;
+pub mod boards;
+pub mod cli;
+pub mod compare;
+pub mod edits;
+pub mod history;
+pub mod latency;
+pub mod marker;
+pub mod peer;
+pub mod procstat;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod servers;
+pub mod wire;
+
+use std::time::Duration;
+
+use cli::{Cli, Command, CompareArgs, RunArgs};
+use scenario::Preset;
+
+/// Runs what the command line asks; returns whether it succeeded (converged).
+pub async fn execute(cli: Cli) -> anyhow::Result<bool> {
+    match cli.command {
+        Some(Command::Setup(args)) => {
+            let dir = args.peers_dir.unwrap_or_else(servers::default_peers_dir);
+            servers::setup(&dir).await?;
+            eprintln!("installed the Node servers in {}", dir.display());
+            Ok(true)
+        }
+        Some(Command::Compare(args)) => compare(args).await,
+        Some(Command::Run(args)) => run_preset(args).await,
+        None => run_preset(cli.run).await,
+    }
+}
+
+async fn run_preset(args: RunArgs) -> anyhow::Result<bool> {
+    let scenario = args.scenario.apply(args.preset);
+    let options = run::RunOptions { server_pid: args.server_pid, progress: !args.output.quiet, label: String::new() };
+    let json = args.output.json;
+    match args.preset {
+        Preset::History => {
+            let report = history::build(&scenario, &options).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                eprint!("{}", report.render());
+                println!("{}", report.board);
+            }
+            Ok(report.complete)
+        }
+        Preset::BigBoard => {
+            let report = bigboard::run(&scenario, &options).await?;
+            print(json, &report, || report.render())?;
+            Ok(report.converged())
+        }
+        _ => {
+            let report = run::run(&scenario, &options).await?;
+            print(json, &report, || report.render())?;
+            Ok(report.convergence.converged)
+        }
+    }
+}
+
+async fn compare(args: CompareArgs) -> anyhow::Result<bool> {
+    let scenario = args.scenario.apply(args.preset);
+    anyhow::ensure!(
+        !matches!(args.preset, Preset::History | Preset::BigBoard),
+        "compare runs the workshop, townhall and many-boards presets"
+    );
+    let step = args.step_duration;
+    let warmup = (step / 4).min(Duration::from_secs(5));
+    let options = compare::CompareOptions {
+        servers: args.servers,
+        paths: servers::ServerPaths {
+            commonboard_bin: args.commonboard_bin,
+            peers_dir: args.peers_dir.unwrap_or_else(servers::default_peers_dir),
+            y_sweet_bin: args.y_sweet_bin,
+        },
+        find_max: args.find_max.then(|| compare::FindMax {
+            max_p99_ms: args.max_p99_ms,
+            start: args.start_editors,
+            limit: args.max_editors,
+            warmup,
+            window: step.saturating_sub(warmup).max(Duration::from_secs(1)),
+        }),
+        only_find_max: args.only_find_max,
+        wait_idle: (args.wait_idle / 100.0).clamp(0.0, 1.0),
+        progress: !args.output.quiet,
+    };
+    let report = compare::compare(&scenario, &options).await?;
+    print(args.output.json, &report, || report.render())?;
+    Ok(report.results.iter().all(|r| r.report.as_ref().is_none_or(|r| r.convergence.converged)))
+}
+
+fn print<T: serde::Serialize>(json: bool, value: &T, table: impl FnOnce() -> String) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        print!("{}", table());
+    }
+    Ok(())
+}

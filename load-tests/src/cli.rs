@@ -1,0 +1,280 @@
+//! The command line: presets, the flags that override them, and the subcommands.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::scenario::{BoardCreation, Preset, Scenario};
+use crate::servers::ServerKind;
+use crate::wire::Flavor;
+
+const ABOUT: &str = "Load tool for Commonboard and any Yjs (y-websocket protocol) sync server.";
+
+const LONG_ABOUT: &str = "\
+Load tool for Commonboard and any Yjs (y-websocket protocol) sync server.
+
+Simulates editors on boards, each a real Yjs peer on its own WebSocket: they sync, then
+edit the board (create, move, type into, recolour and delete sticky notes) and move
+their cursors, at set rates, for a warm-up and a measured window. Every edit carries its
+send time, so each receiver times it: the report gives the fan-out latency (p50, p90,
+p99, p99.9, max) over every (edit, receiver) pair, delivered updates per second,
+failures, and, with --server-pid, the server's CPU per delivered update and memory per
+connection. At the end the full replicas of each board and a fresh copy fetched from the
+server must agree and hold every note created and not deleted; a run that does not
+converge exits with status 1.
+
+Presets (every value can be overridden by the flags below):
+  workshop     40 editors on 1 board, 2 edits/s and 5 cursor moves/s each
+  townhall     1,000 editors on 1 board, 0.5 edits/s and 2 cursor moves/s each
+  many-boards  1,000 boards x 10 editors (10,000 connections), 1 edit per editor per
+               10 s, a cursor move per 5 s
+  big-board    20 editors, 2 edits/s each, on a board pre-filled to ~1.5 MB, then the
+               same on a ~5 KB board; compares the server's CPU per edit
+  history      builds one board with --updates logged updates (default 100,000) of note
+               creation, moves and typing, prints the board id, exits
+
+Servers:
+  Commonboard: run `commonboard serve --open` (boards are created on first connection)
+  or pass --create-boards (POST /api/boards). y-websocket servers: --url
+  'ws://127.0.0.1:1234/{board}'. Hocuspocus: --protocol hocuspocus. The tool only
+  connects to loopback addresses.
+
+Examples:
+  commonboard-load --preset workshop --server-pid $(pgrep -n commonboard)
+  commonboard-load --preset townhall --url 'ws://127.0.0.1:8080/ws/{board}' --json
+  commonboard-load setup && commonboard-load compare --preset workshop --find-max";
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "commonboard-load",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a preset against one server (the default when no subcommand is given).
+    Run(RunArgs),
+    /// Run the same scenario against several servers it starts itself, side by side.
+    Compare(CompareArgs),
+    /// Install the Node servers `compare` starts (npm ci in load-tests/peers).
+    Setup(SetupArgs),
+}
+
+/// Flags of a run.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Scenario to start from.
+    #[arg(long, value_enum, default_value = "workshop")]
+    pub preset: Preset,
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    /// Process id of the server, for its CPU time and memory (read from /proc).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Flags that override a preset.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ScenarioArgs {
+    /// WebSocket URL; `{board}` is replaced by each board's id.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Framing the server speaks.
+    #[arg(long, value_enum)]
+    pub protocol: Option<Flavor>,
+    /// Boards in use at once.
+    #[arg(long)]
+    pub boards: Option<usize>,
+    /// Editors (connections) per board.
+    #[arg(long)]
+    pub editors: Option<usize>,
+    /// Edits per second per editor.
+    #[arg(long)]
+    pub edit_rate: Option<f64>,
+    /// Cursor moves per second per editor.
+    #[arg(long)]
+    pub cursor_rate: Option<f64>,
+    /// Editing before measurement (e.g. 5s).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub warmup: Option<Duration>,
+    /// Measurement window (e.g. 30s, 2m); for history, the most the build may take.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Longest wait after the window for edits still in flight.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub drain: Option<Duration>,
+    /// Editors per board keeping a full replica (compared at the end); the rest only
+    /// read the timestamps out of what they receive.
+    #[arg(long)]
+    pub replicas: Option<usize>,
+    /// Pre-fill each board with this many bytes of notes (big-board: the big board).
+    #[arg(long)]
+    pub prefill_bytes: Option<usize>,
+    /// Size of the small board big-board compares with.
+    #[arg(long)]
+    pub baseline_bytes: Option<usize>,
+    /// Updates the history preset logs.
+    #[arg(long)]
+    pub updates: Option<u64>,
+    /// Create boards with POST /api/boards on the URL's host (Commonboard without --open).
+    #[arg(long)]
+    pub create_boards: bool,
+    /// Start of the board names the tool makes up.
+    #[arg(long)]
+    pub board_prefix: Option<String>,
+    /// Token of the Hocuspocus auth message.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Seed of the edit mix and timings (random by default; the report shows it).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Connections opening at once.
+    #[arg(long)]
+    pub connect_concurrency: Option<usize>,
+    /// Longest wait for every connection to open and sync.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub connect_timeout: Option<Duration>,
+}
+
+impl ScenarioArgs {
+    /// The preset's scenario with these flags applied.
+    pub fn apply(&self, preset: Preset) -> Scenario {
+        let mut s = preset.scenario();
+        macro_rules! set {
+            ($($field:ident),*) => {$(
+                if let Some(value) = &self.$field {
+                    s.$field = value.clone();
+                }
+            )*};
+        }
+        set!(
+            url,
+            protocol,
+            boards,
+            editors,
+            edit_rate,
+            cursor_rate,
+            warmup,
+            duration,
+            drain,
+            replicas,
+            prefill_bytes,
+            baseline_bytes,
+            updates,
+            board_prefix,
+            token,
+            seed,
+            connect_concurrency,
+            connect_timeout
+        );
+        if self.create_boards {
+            s.create_boards = BoardCreation::CommonboardApi;
+        }
+        s
+    }
+}
+
+/// How to print and how hard to work.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Print the report as JSON on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress line on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Runtime threads of the tool (default: the number of CPUs).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// Flags of `compare`.
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// Scenario to run on every server.
+    #[arg(long, value_enum, default_value = "workshop")]
+    pub preset: Preset,
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    /// Servers to compare, in order.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "commonboard,y-websocket,hocuspocus")]
+    pub servers: Vec<ServerKind>,
+    /// Also search the most editors one board sustains on each server.
+    #[arg(long)]
+    pub find_max: bool,
+    /// Only search (skip the plain run of the scenario).
+    #[arg(long, requires = "find_max")]
+    pub only_find_max: bool,
+    /// The p99 a step of the search must stay under, in milliseconds.
+    #[arg(long, default_value_t = 100.0)]
+    pub max_p99_ms: f64,
+    /// Editors in the first step of the search.
+    #[arg(long, default_value_t = 10)]
+    pub start_editors: usize,
+    /// Most editors the search tries.
+    #[arg(long, default_value_t = 2000)]
+    pub max_editors: usize,
+    /// Length of each step (warm-up included).
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub step_duration: Duration,
+    /// Before each run, wait (up to five minutes) until the machine's CPUs are this
+    /// percent idle, so that other processes do not skew the figures (0: do not wait).
+    #[arg(long, default_value_t = 90.0)]
+    pub wait_idle: f64,
+    /// The Commonboard server binary.
+    #[arg(long, default_value = "target/release/commonboard")]
+    pub commonboard_bin: PathBuf,
+    /// Directory with the Node servers' package.json (default: load-tests/peers).
+    #[arg(long)]
+    pub peers_dir: Option<PathBuf>,
+    /// A built y-sweet binary; y-sweet is skipped without it.
+    #[arg(long)]
+    pub y_sweet_bin: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Flags of `setup`.
+#[derive(Debug, Clone, Args)]
+pub struct SetupArgs {
+    /// Directory with the Node servers' package.json (default: load-tests/peers).
+    #[arg(long)]
+    pub peers_dir: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_override_the_preset() {
+        let cli = Cli::parse_from(["commonboard-load", "--preset", "townhall", "--editors", "20", "--duration", "2s"]);
+        let s = cli.run.scenario.apply(cli.run.preset);
+        assert_eq!((s.editors, s.edit_rate), (20, 0.5));
+        assert_eq!(s.duration, Duration::from_secs(2));
+        let cli = Cli::parse_from(["commonboard-load", "compare", "--servers", "commonboard,hocuspocus", "--find-max"]);
+        let Some(Command::Compare(args)) = cli.command else {
+            panic!("compare parses");
+        };
+        assert_eq!(args.servers, vec![ServerKind::Commonboard, ServerKind::Hocuspocus]);
+    }
+}
