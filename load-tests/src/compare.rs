@@ -265,7 +265,7 @@ async fn find_max(
                 next.min(search.limit)
             }
             (Some(pass), Some(fail)) => {
-                if refinements >= REFINEMENTS || fail - pass <= (pass / 10).max(2) {
+                if refinements >= REFINEMENTS || fail.saturating_sub(pass) <= (pass / 10).max(2) {
                     break;
                 }
                 refinements += 1;
