@@ -125,6 +125,16 @@ pub enum ServerMessage {
         /// Whether only the facilitator may change the board.
         locked: bool,
     },
+    /// The facilitator returned the board to an earlier point; the change itself
+    /// arrives as an ordinary document update.
+    Restored {
+        /// The point the board returned to.
+        to_seq: u64,
+        /// The new point holding the restore.
+        seq: u64,
+        /// Display name of who restored it.
+        by: String,
+    },
     /// Something the client asked for was refused or failed; nothing else changed.
     Error {
         /// Machine-readable reason.

@@ -7,7 +7,8 @@
 //! - [`app`]: the application messages the server, not the CRDT, decides on;
 //! - [`close`]: the WebSocket close codes and reasons the server sends;
 //! - [`schema`]: the names and shapes of the shared types inside a board's `Y.Doc`;
-//! - [`api`]: the JSON bodies of the HTTP API.
+//! - [`api`]: the JSON bodies of the HTTP API;
+//! - [`history`]: the JSON bodies of the history API (changes, states, diffs, restores).
 //!
 //! TypeScript declarations for the web client are generated from these types by
 //! [`typescript::bindings`] and checked in under `web/src/generated/`.
@@ -16,6 +17,7 @@ pub mod api;
 pub mod app;
 pub mod close;
 pub mod frame;
+pub mod history;
 pub mod schema;
 pub mod typescript;
 

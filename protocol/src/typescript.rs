@@ -6,7 +6,7 @@
 
 use ts_rs::{Config, TS};
 
-use crate::{api, app, frame, schema};
+use crate::{api, app, frame, history, schema};
 
 /// Where the generated file lives, relative to the repository root.
 pub const BINDINGS_PATH: &str = "web/src/generated/protocol.ts";
@@ -37,6 +37,23 @@ pub fn bindings() -> String {
         api::BoardLinks::decl(&cfg),
         api::MintIdentityRequest::decl(&cfg),
         api::IdentityLink::decl(&cfg),
+        history::HistoryAuthor::decl(&cfg),
+        history::ChangeKind::decl(&cfg),
+        history::Change::decl(&cfg),
+        history::HistoryEntry::decl(&cfg),
+        history::LogStats::decl(&cfg),
+        history::HistoryPage::decl(&cfg),
+        history::BoardStateAt::decl(&cfg),
+        history::ChangedItem::decl(&cfg),
+        history::ItemDiff::<schema::Note>::decl(&cfg),
+        history::BoardDiff::decl(&cfg),
+        history::TimelineBucket::decl(&cfg),
+        history::TimelineMarker::decl(&cfg),
+        history::Timeline::decl(&cfg),
+        history::LoggedUpdate::decl(&cfg),
+        history::UpdatePage::decl(&cfg),
+        history::RestoreRequest::decl(&cfg),
+        history::RestoreResult::decl(&cfg),
     ];
     for declaration in declarations {
         out.push_str("export ");

@@ -58,7 +58,19 @@ remaining: number, } | { "type": "board_state",
 /**
  * Whether only the facilitator may change the board.
  */
-locked: boolean, } | { "type": "error", 
+locked: boolean, } | { "type": "restored", 
+/**
+ * The point the board returned to.
+ */
+to_seq: number, 
+/**
+ * The new point holding the restore.
+ */
+seq: number, 
+/**
+ * Display name of who restored it.
+ */
+by: string, } | { "type": "error", 
 /**
  * Machine-readable reason.
  */
@@ -206,6 +218,179 @@ token: string,
  * Path of the board page carrying the token.
  */
 url: string, };
+
+export type HistoryAuthor = { id: string, name: string, };
+
+export type ChangeKind = "note_added" | "note_edited" | "note_moved" | "note_changed" | "note_deleted" | "frame_added" | "frame_changed" | "frame_deleted" | "action_added" | "action_changed" | "action_deleted" | "board_changed" | "vote_opened" | "vote_closed" | "vote_revealed" | "restored" | "locked" | "unlocked" | "compacted";
+
+export type Change = { kind: ChangeKind, 
+/**
+ * The note, frame, action or vote changed, when there is one.
+ */
+id?: string, 
+/**
+ * The fields that changed, for `*_changed` kinds (empty for others).
+ */
+fields: Array<string>, 
+/**
+ * A short excerpt of the item's text or title, to recognise it by.
+ */
+label?: string, 
+/**
+ * For `restored` and `compacted`: the point the change refers to.
+ */
+to_seq?: number, };
+
+export type HistoryEntry = { 
+/**
+ * The newest point the entry covers: viewing the board here shows the change made.
+ */
+seq: number, 
+/**
+ * The oldest point the entry covers (equal to `seq` for a single update).
+ */
+first_seq: number, 
+/**
+ * Server time of the newest change, RFC 3339.
+ */
+at: string, 
+/**
+ * Server time of the newest change, milliseconds since the Unix epoch.
+ */
+at_ms: number, author: HistoryAuthor, 
+/**
+ * Logged updates the entry covers (0 for an event that changed no document).
+ */
+updates: number, 
+/**
+ * What changed; empty when an update changed nothing the board schema knows.
+ */
+changes: Array<Change>, 
+/**
+ * The changes in words, e.g. `added a note “Pilot in March”; moved 2 notes`.
+ */
+summary: string, };
+
+export type LogStats = { 
+/**
+ * The first point whose update is still logged (1 unless compacted).
+ */
+first_seq: number, 
+/**
+ * The newest point.
+ */
+last_seq: number, 
+/**
+ * Logged updates kept.
+ */
+updates: number, 
+/**
+ * Bytes of those updates (payload only).
+ */
+update_bytes: number, checkpoints: number, 
+/**
+ * Bytes of the checkpoints' states (payload only).
+ */
+checkpoint_bytes: number, 
+/**
+ * Updates up to this point were dropped by compaction (0 when none were);
+ * states before it are available at checkpoints only.
+ */
+compacted_through: number, };
+
+export type HistoryPage = { entries: Array<HistoryEntry>, 
+/**
+ * Pass as `before` to read the next (older) page; absent on the last page.
+ */
+next_before?: number, log: LogStats, };
+
+export type BoardStateAt = { 
+/**
+ * The point shown.
+ */
+seq: number, 
+/**
+ * Server time of that point, RFC 3339.
+ */
+at: string, 
+/**
+ * False when compaction dropped the updates leading to the point asked for, so
+ * the nearest earlier checkpoint (`seq`) is shown instead.
+ */
+exact: boolean, board: BoardSnapshot, };
+
+export type ChangedItem = { id: string, fields: Array<string>, };
+
+export type ItemDiff<T> = { 
+/**
+ * As they are at the later point.
+ */
+added: Array<T>, 
+/**
+ * As they were at the earlier point.
+ */
+removed: Array<T>, changed: Array<ChangedItem>, };
+
+export type BoardDiff = { from: number, to: number, notes: ItemDiff<Note>, frames: ItemDiff<Frame>, actions: ItemDiff<Action>, 
+/**
+ * Metadata fields that differ (title, common goal).
+ */
+meta: Array<string>, };
+
+export type TimelineBucket = { 
+/**
+ * Start of the stretch, milliseconds since the Unix epoch.
+ */
+start_ms: number, updates: number, 
+/**
+ * The last point in the stretch.
+ */
+last_seq: number, };
+
+export type TimelineMarker = { seq: number, at_ms: number, kind: ChangeKind, 
+/**
+ * Words for the marker, e.g. `vote opened` or `restored to #120`.
+ */
+label: string, };
+
+export type Timeline = { first_seq: number, last_seq: number, 
+/**
+ * Time of the first and the last logged update, milliseconds since the Unix epoch.
+ */
+start_ms: number, end_ms: number, 
+/**
+ * Equal stretches of time from `start_ms` to `end_ms`, oldest first.
+ */
+buckets: Array<TimelineBucket>, markers: Array<TimelineMarker>, log: LogStats, };
+
+export type LoggedUpdate = { seq: number, at_ms: number, author: HistoryAuthor, 
+/**
+ * The Yjs update (v1), base64.
+ */
+update: string, };
+
+export type UpdatePage = { updates: Array<LoggedUpdate>, 
+/**
+ * Where the next page starts; absent when the log ends.
+ */
+next_from?: number, };
+
+export type RestoreRequest = { at?: number, time?: string, };
+
+export type RestoreResult = { 
+/**
+ * The point the board returned to.
+ */
+restored_to: number, 
+/**
+ * The new point holding the restore (the board's newest); equal to the previous
+ * newest point when the board already was in that state.
+ */
+seq: number, 
+/**
+ * Whether anything changed.
+ */
+changed: boolean, };
 
 /** Message type of Commonboard application messages (JSON inside a var-length buffer). */
 export const MSG_APP = 100;
