@@ -5,6 +5,8 @@
 //! the y-websocket provider's `params` option sends it). In `--open` mode a board may
 //! also be reached without a token, as a participant.
 
+mod history;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +63,12 @@ pub fn router(state: AppState, web_dir: &std::path::Path) -> Router {
         .route("/boards/{id}/links/rotate", post(rotate_links))
         .route("/boards/{id}/identities", post(mint_identity))
         .route("/boards/{id}/votes", get(list_votes))
+        .route("/boards/{id}/history", get(history::list))
+        .route("/boards/{id}/state", get(history::state))
+        .route("/boards/{id}/diff", get(history::diff))
+        .route("/boards/{id}/timeline", get(history::timeline))
+        .route("/boards/{id}/updates", get(history::updates))
+        .route("/boards/{id}/restore", post(history::restore))
         .fallback(|| async { AppError::NotFound("no such API endpoint") });
     let web = ServeDir::new(web_dir).fallback(ServeFile::new(web_dir.join("index.html")));
     Router::new()

@@ -18,6 +18,7 @@ use bytes::Bytes;
 use commonboard_protocol::app::{ClientMessage, ErrorCode, Role, ServerMessage, VoteSettings, APP_PROTOCOL_VERSION};
 use commonboard_protocol::close::{self, CloseCode};
 use commonboard_protocol::frame::{self, AwarenessUpdate, Incoming, Message, SyncMessage};
+use commonboard_protocol::history::{Change, ChangeKind, RestoreResult};
 use commonboard_protocol::schema;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -28,7 +29,8 @@ use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 use crate::auth::{self, AuthError, Claims};
 use crate::awareness::{self, Awareness};
 use crate::store::{
-    self, Author, BallotRow, Checkpoint, LogEntry, Store, StoreError, StoredBoard, StoredVote, VoteRecord, Write,
+    self, Author, BallotRow, BoardEvent, Checkpoint, LogEntry, Store, StoreError, StoredBoard, StoredVote, VoteRecord,
+    Write,
 };
 use crate::telemetry;
 use crate::vote::{Vote, VoteError};
@@ -148,6 +150,9 @@ pub enum BoardCmd {
     /// The facilitator rotated the links: tokens of older generations are refused, and
     /// connections holding them are closed.
     LinksRotated { generation: u64 },
+    /// Return the board to a past state (`state`, the whole document at point `to_seq`)
+    /// as a new forward change; answered once the change is durable.
+    Restore { to_seq: u64, state: Vec<u8>, by: Author, reply: oneshot::Sender<Result<RestoreResult, StoreError>> },
 }
 
 /// A cheap handle to a running board.
@@ -280,6 +285,8 @@ struct Outgoing {
     /// Votes that changed: each is sent to every client that said hello, as its role
     /// may see it.
     votes: Vec<String>,
+    /// Restores to answer once the tick is durable.
+    restores: Vec<(oneshot::Sender<Result<RestoreResult, StoreError>>, RestoreResult)>,
 }
 
 struct Board {
@@ -345,6 +352,7 @@ impl Board {
                 }
                 BoardCmd::Leave { conn } => self.leave(conn, &mut out),
                 BoardCmd::LinksRotated { generation } => self.links_rotated(generation),
+                BoardCmd::Restore { to_seq, state, by, reply } => self.restore(to_seq, &state, by, reply, &mut out),
             }
         }
         metrics::histogram!(telemetry::APPLY_SECONDS).record(applying.elapsed().as_secs_f64());
@@ -366,6 +374,9 @@ impl Board {
             let result = store::committed(self.store.submit(writes)).await;
             metrics::gauge!(telemetry::PERSIST_LAG).decrement(count as f64);
             if let Err(error) = result {
+                for (reply, _) in out.restores.drain(..) {
+                    let _ = reply.send(Err(StoreError::Commit(error.to_string())));
+                }
                 self.commit_failed(&error, &out.writers).await;
                 return;
             }
@@ -373,6 +384,45 @@ impl Board {
         }
         self.flush(out);
         self.checkpoint_if_behind(self.checkpoint_every).await;
+    }
+
+    /// Makes the live document equal to a past state with ordinary edits, logged under
+    /// the facilitator who asked and relayed to everyone like any update.
+    fn restore(
+        &mut self,
+        to_seq: u64,
+        state: &[u8],
+        by: Author,
+        reply: oneshot::Sender<Result<RestoreResult, StoreError>>,
+        out: &mut Outgoing,
+    ) {
+        let past = Doc::new();
+        apply_trusted(&past, state);
+        let update = crate::history::reconcile::reconcile(&self.doc, &past);
+        if update.is_empty() {
+            let _ = reply.send(Ok(RestoreResult { restored_to: to_seq, seq: self.seq, changed: false }));
+            return;
+        }
+        self.seq += 1;
+        info!(to_seq, seq = self.seq, by = %by.name, "board restored");
+        let change =
+            Change { kind: ChangeKind::Restored, id: None, fields: Vec::new(), label: None, to_seq: Some(to_seq) };
+        out.writes.push(self.event(&by, change));
+        out.app.push(ServerMessage::Restored { to_seq, seq: self.seq, by: by.name.clone() });
+        out.log.push(LogEntry { seq: self.seq, at_ms: now_ms(), author: by, update: update.clone() });
+        out.updates.push(update);
+        out.restores.push((reply, RestoreResult { restored_to: to_seq, seq: self.seq, changed: true }));
+    }
+
+    /// A board event for the history, at the board's newest point.
+    fn event(&self, author: &Author, change: Change) -> Write {
+        let event = BoardEvent {
+            seq: self.seq,
+            at_ms: now_ms(),
+            author: author.clone(),
+            change_json: serde_json::to_string(&change).expect("change serializes"),
+        };
+        Write::Event { board: self.id.clone(), event }
     }
 
     fn join(
@@ -479,15 +529,19 @@ impl Board {
             ClientMessage::CastVote { .. } | ClientMessage::RetractVote { .. } if role == Role::Viewer => {
                 Some(ServerMessage::Error { code: ErrorCode::Forbidden, message: "viewers cannot vote".into() })
             }
-            ClientMessage::OpenVote { settings } => self.open_vote(settings, out),
+            ClientMessage::OpenVote { settings } => self.open_vote(settings, &author, out),
             ClientMessage::CastVote { vote, candidate } => self.ballot(conn, &author, &vote, &candidate, true, out),
             ClientMessage::RetractVote { vote, candidate } => self.ballot(conn, &author, &vote, &candidate, false, out),
-            ClientMessage::CloseVote { vote } => self.end_vote(&vote, false, out),
-            ClientMessage::RevealVote { vote } => self.end_vote(&vote, true, out),
+            ClientMessage::CloseVote { vote } => self.end_vote(&vote, false, &author, out),
+            ClientMessage::RevealVote { vote } => self.end_vote(&vote, true, &author, out),
             ClientMessage::Lock { locked } => {
                 if locked != self.locked {
                     self.locked = locked;
                     out.writes.push(Write::Locked { board: self.id.clone(), locked });
+                    let kind = if locked { ChangeKind::Locked } else { ChangeKind::Unlocked };
+                    out.writes.push(
+                        self.event(&author, Change { kind, id: None, fields: Vec::new(), label: None, to_seq: None }),
+                    );
                     out.app.push(ServerMessage::BoardState { locked });
                     info!(locked, "board lock changed");
                 }
@@ -500,7 +554,7 @@ impl Board {
     }
 
     /// Opens a vote; returns the refusal if its settings are not valid.
-    fn open_vote(&mut self, settings: VoteSettings, out: &mut Outgoing) -> Option<ServerMessage> {
+    fn open_vote(&mut self, settings: VoteSettings, by: &Author, out: &mut Outgoing) -> Option<ServerMessage> {
         let id = format!("{:016x}", rand::random::<u64>());
         let (doc, board) = (&self.doc, schema::Board::new(&self.doc));
         let vote = match Vote::open(id, settings, now_ms(), |note| board.has_note(&doc.transact(), note)) {
@@ -509,6 +563,7 @@ impl Board {
         };
         info!(vote = %vote.id, candidates = vote.settings.candidates.len(), "vote opened");
         out.writes.push(vote_write(&self.id, &vote));
+        out.writes.push(self.event(by, vote_change(ChangeKind::VoteOpened, &vote)));
         out.votes.push(vote.id.clone());
         self.votes.push(vote);
         None
@@ -550,10 +605,13 @@ impl Board {
 
     /// Closes a vote, or reveals its tally; once a closed vote's tally is visible to
     /// everyone, its winner is recorded on the board as the common goal.
-    fn end_vote(&mut self, id: &str, reveal: bool, out: &mut Outgoing) -> Option<ServerMessage> {
-        let Some(vote) = self.votes.iter_mut().find(|v| v.id == id) else {
+    fn end_vote(&mut self, id: &str, reveal: bool, by: &Author, out: &mut Outgoing) -> Option<ServerMessage> {
+        let Some(index) = self.votes.iter().position(|v| v.id == id) else {
             return Some(ServerMessage::Error { code: ErrorCode::NoSuchVote, message: "no such vote".into() });
         };
+        let kind = if reveal { ChangeKind::VoteRevealed } else { ChangeKind::VoteClosed };
+        let event = self.event(by, vote_change(kind, &self.votes[index]));
+        let vote = &mut self.votes[index];
         if reveal {
             vote.revealed = true;
         } else {
@@ -561,6 +619,7 @@ impl Board {
         }
         info!(vote = %id, open = vote.open, revealed = vote.revealed, "vote changed");
         out.writes.push(vote_write(&self.id, vote));
+        out.writes.push(event);
         out.votes.push(id.into());
         let decided = !vote.open && (vote.revealed || !vote.settings.hidden);
         if let Some(winner) = vote.winner().filter(|_| decided) {
@@ -587,7 +646,7 @@ impl Board {
             .collect();
         let mut out = Outgoing::default();
         for id in due {
-            self.end_vote(&id, false, &mut out);
+            self.end_vote(&id, false, &Author::server(), &mut out);
         }
         self.finish(out).await;
     }
@@ -784,6 +843,9 @@ impl Board {
         for id in dropped {
             self.conns.remove(&id);
         }
+        for (reply, result) in out.restores {
+            let _ = reply.send(Ok(result));
+        }
     }
 
     /// Writes a checkpoint when more than `behind` updates were logged since the last.
@@ -885,6 +947,12 @@ pub fn restore_vote((record, ballots): &StoredVote) -> Option<Vote> {
         vote.restore_ballot(b.voter.clone(), b.name.clone(), b.candidate.clone(), b.count);
     }
     Some(vote)
+}
+
+/// A vote's event for the history, named by its title.
+fn vote_change(kind: ChangeKind, vote: &Vote) -> Change {
+    let label = Some(vote.settings.title.trim().to_owned()).filter(|t| !t.is_empty());
+    Change { kind, id: Some(vote.id.clone()), fields: Vec::new(), label, to_seq: None }
 }
 
 fn forbidden(what: &str) -> ServerMessage {

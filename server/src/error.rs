@@ -6,6 +6,7 @@ use axum::Json;
 use commonboard_protocol::api::ApiError;
 
 use crate::auth::AuthError;
+use crate::history::HistoryError;
 use crate::store::StoreError;
 
 /// What an HTTP handler can fail with.
@@ -19,6 +20,19 @@ pub enum AppError {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Try again shortly (a board restarting, say).
+    #[error("{0}")]
+    Unavailable(&'static str),
+}
+
+impl From<HistoryError> for AppError {
+    fn from(error: HistoryError) -> Self {
+        match error {
+            HistoryError::NotFound => AppError::NotFound("board not found"),
+            HistoryError::BadPoint(why) => AppError::BadRequest(why),
+            HistoryError::Store(error) => AppError::Store(error),
+        }
+    }
 }
 
 impl IntoResponse for AppError {
@@ -28,6 +42,7 @@ impl IntoResponse for AppError {
             AppError::BadRequest(why) => (StatusCode::BAD_REQUEST, why.clone()),
             AppError::Auth(AuthError::Missing) => (StatusCode::UNAUTHORIZED, AuthError::Missing.to_string()),
             AppError::Auth(error) => (StatusCode::FORBIDDEN, error.to_string()),
+            AppError::Unavailable(why) => (StatusCode::SERVICE_UNAVAILABLE, why.to_string()),
             AppError::Store(error) => {
                 tracing::error!(%error, "store failed while serving a request");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error; the server log has the details".into())

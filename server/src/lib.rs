@@ -10,6 +10,8 @@
 //! - [`board`]: the actor owning a board's `yrs::Doc`: applies, commits, then relays.
 //! - [`awareness`]: a board's presence table.
 //! - [`store`]: the update log and checkpoints, behind the `Store` trait; SQLite by default.
+//! - [`history`]: the board at any past point, what each change did, diffs, restores and
+//!   compaction.
 //! - [`error`]: errors at the HTTP edge.
 //! - [`telemetry`]: the metrics served at `/metrics`.
 //!
@@ -23,6 +25,7 @@ pub mod board;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod history;
 pub mod registry;
 pub mod store;
 pub mod telemetry;

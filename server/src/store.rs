@@ -65,6 +65,57 @@ pub struct Checkpoint {
     pub state: Vec<u8>,
 }
 
+/// Something that happened on a board besides a document update (a vote opened, a
+/// restore, a lock), kept for the board's history at the point it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardEvent {
+    /// The board's newest point when it happened (the restore's own update, for a restore).
+    pub seq: u64,
+    pub at_ms: i64,
+    pub author: Author,
+    /// What happened: a history `Change`, as JSON.
+    pub change_json: String,
+}
+
+/// Counts and sizes of a board's stored history.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogStats {
+    /// Oldest logged update kept (0 when the log is empty).
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub updates: u64,
+    pub update_bytes: u64,
+    pub checkpoints: u64,
+    pub checkpoint_bytes: u64,
+    /// Updates up to here were dropped by compaction (0 when none were).
+    pub compacted_through: u64,
+}
+
+/// Which logged updates a history page lists.
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    /// Only updates before this point (exclusive).
+    pub before: u64,
+    /// At most this many, newest first.
+    pub limit: u32,
+    /// Only updates at or after this time (ms since the epoch).
+    pub since_ms: Option<i64>,
+    /// Only updates at or before this time.
+    pub until_ms: Option<i64>,
+    /// Only this author's updates.
+    pub author: Option<String>,
+}
+
+/// The log's activity in equal stretches of time, for a timeline.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Activity {
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// Per stretch, oldest first: (index of the stretch, updates, last point in it).
+    /// Stretches without updates are absent.
+    pub buckets: Vec<(u32, u32, u64)>,
+}
+
 /// A vote's row: its settings (JSON of `VoteSettings`) and state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VoteRecord {
@@ -124,6 +175,10 @@ pub enum Write {
     Ballot { board: String, vote: String, ballot: BallotRow },
     /// Records a checkpoint.
     Checkpoint { board: String, checkpoint: Checkpoint },
+    /// Records a board event for the history.
+    Event { board: String, event: BoardEvent },
+    /// Drops logged updates up to `through`, which must be a checkpoint's point.
+    Compact { board: String, through: u64 },
 }
 
 /// Why the store failed.
@@ -157,6 +212,20 @@ pub trait Store: Send + Sync + 'static {
     fn votes(&self, id: &str) -> Result<Vec<StoredVote>, StoreError>;
     /// Reads a board's log between two sequence numbers (inclusive). Blocking.
     fn log(&self, id: &str, from: u64, to: u64) -> Result<Vec<LogEntry>, StoreError>;
+    /// Reads the newest checkpoint at or before `seq`. Blocking.
+    fn checkpoint_at_or_before(&self, id: &str, seq: u64) -> Result<Option<Checkpoint>, StoreError>;
+    /// The last point logged at or before a time, with its time. Blocking.
+    fn seq_at_time(&self, id: &str, at_ms: i64) -> Result<Option<(u64, i64)>, StoreError>;
+    /// Reads logged updates matching a query, newest first. Blocking.
+    fn query_log(&self, id: &str, query: &LogQuery) -> Result<Vec<LogEntry>, StoreError>;
+    /// Reads a board's events between two points (inclusive), oldest first. Blocking.
+    fn events(&self, id: &str, from: u64, to: u64) -> Result<Vec<BoardEvent>, StoreError>;
+    /// Counts and sizes of a board's stored history. Blocking.
+    fn log_stats(&self, id: &str) -> Result<LogStats, StoreError>;
+    /// The log's activity in `buckets` equal stretches of time. Blocking.
+    fn activity(&self, id: &str, buckets: u32) -> Result<Activity, StoreError>;
+    /// Ids of every board. Blocking.
+    fn board_ids(&self) -> Result<Vec<String>, StoreError>;
 }
 
 /// Waits for a submitted batch.

@@ -14,8 +14,8 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tokio::sync::oneshot;
 
 use super::{
-    Author, BallotRow, BoardRecord, Checkpoint, Committed, LogEntry, Store, StoreError, StoredBoard, StoredVote,
-    VoteRecord, Write,
+    Activity, Author, BallotRow, BoardEvent, BoardRecord, Checkpoint, Committed, LogEntry, LogQuery, LogStats, Store,
+    StoreError, StoredBoard, StoredVote, VoteRecord, Write,
 };
 
 /// File name of the database inside the data directory.
@@ -74,6 +74,19 @@ const MIGRATIONS: &[&str] = &[
         count INTEGER NOT NULL,
         PRIMARY KEY (board, vote, voter, candidate)
     ) WITHOUT ROWID;
+",
+    "
+    CREATE TABLE events (
+        board TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        author_id TEXT NOT NULL,
+        author_name TEXT NOT NULL,
+        change TEXT NOT NULL
+    );
+    CREATE INDEX events_by_point ON events (board, seq);
+    CREATE INDEX updates_by_time ON updates (board, at, seq);
+    ALTER TABLE boards ADD COLUMN compacted_through INTEGER NOT NULL DEFAULT 0;
 ",
 ];
 
@@ -194,6 +207,151 @@ impl Store for SqliteStore {
     fn log(&self, id: &str, from: u64, to: u64) -> Result<Vec<LogEntry>, StoreError> {
         self.with_reader(|conn| read_log(conn, id, from, to))
     }
+
+    fn checkpoint_at_or_before(&self, id: &str, seq: u64) -> Result<Option<Checkpoint>, StoreError> {
+        self.with_reader(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT seq, at, state FROM checkpoints WHERE board = ?1 AND seq <= ?2 ORDER BY seq DESC LIMIT 1",
+            )?;
+            let row = statement.query_row(params![id, clamp(seq)], |row| {
+                Ok(Checkpoint { seq: row.get(0)?, at_ms: row.get(1)?, state: row.get(2)? })
+            });
+            Ok(row.optional()?)
+        })
+    }
+
+    fn seq_at_time(&self, id: &str, at_ms: i64) -> Result<Option<(u64, i64)>, StoreError> {
+        self.with_reader(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT seq, at FROM updates WHERE board = ?1 AND at <= ?2 ORDER BY at DESC, seq DESC LIMIT 1",
+            )?;
+            let logged = statement.query_row(params![id, at_ms], |row| Ok((row.get(0)?, row.get(1)?))).optional()?;
+            if logged.is_some() {
+                return Ok(logged);
+            }
+            // Compacted away: the newest checkpoint made by then.
+            let mut statement = conn.prepare_cached(
+                "SELECT seq, at FROM checkpoints WHERE board = ?1 AND at <= ?2 ORDER BY seq DESC LIMIT 1",
+            )?;
+            Ok(statement.query_row(params![id, at_ms], |row| Ok((row.get(0)?, row.get(1)?))).optional()?)
+        })
+    }
+
+    fn query_log(&self, id: &str, query: &LogQuery) -> Result<Vec<LogEntry>, StoreError> {
+        self.with_reader(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT seq, at, author_id, author_name, data FROM updates
+                 WHERE board = ?1 AND seq < ?2 AND at >= ?3 AND at <= ?4 AND (?5 IS NULL OR author_id = ?5)
+                 ORDER BY seq DESC LIMIT ?6",
+            )?;
+            let rows = statement.query_map(
+                params![
+                    id,
+                    clamp(query.before),
+                    query.since_ms.unwrap_or(i64::MIN),
+                    query.until_ms.unwrap_or(i64::MAX),
+                    query.author,
+                    query.limit
+                ],
+                log_entry,
+            )?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn events(&self, id: &str, from: u64, to: u64) -> Result<Vec<BoardEvent>, StoreError> {
+        self.with_reader(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT seq, at, author_id, author_name, change FROM events
+                 WHERE board = ?1 AND seq >= ?2 AND seq <= ?3 ORDER BY seq, rowid",
+            )?;
+            let rows = statement.query_map(params![id, clamp(from), clamp(to)], |row| {
+                Ok(BoardEvent {
+                    seq: row.get(0)?,
+                    at_ms: row.get(1)?,
+                    author: Author { id: row.get(2)?, name: row.get(3)? },
+                    change_json: row.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn log_stats(&self, id: &str) -> Result<LogStats, StoreError> {
+        self.with_reader(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            let (first_seq, last_seq, updates, update_bytes) = tx.query_row(
+                "SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0), COUNT(*), COALESCE(SUM(LENGTH(data)), 0)
+                 FROM updates WHERE board = ?1",
+                [id],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+            )?;
+            let (checkpoints, checkpoint_bytes, last_checkpoint): (u64, u64, u64) = tx.query_row(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(state)), 0), COALESCE(MAX(seq), 0)
+                 FROM checkpoints WHERE board = ?1",
+                [id],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )?;
+            let compacted_through = tx
+                .query_row("SELECT compacted_through FROM boards WHERE id = ?1", [id], |row| row.get(0))
+                .optional()?
+                .unwrap_or(0);
+            Ok(LogStats {
+                first_seq,
+                last_seq: u64::max(last_seq, last_checkpoint),
+                updates,
+                update_bytes,
+                checkpoints,
+                checkpoint_bytes,
+                compacted_through,
+            })
+        })
+    }
+
+    fn activity(&self, id: &str, buckets: u32) -> Result<Activity, StoreError> {
+        self.with_reader(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            let (start_ms, end_ms): (Option<i64>, Option<i64>) =
+                tx.query_row("SELECT MIN(at), MAX(at) FROM updates WHERE board = ?1", [id], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })?;
+            let (Some(start_ms), Some(end_ms)) = (start_ms, end_ms) else {
+                return Ok(Activity::default());
+            };
+            let buckets = buckets.max(1);
+            let span = (end_ms - start_ms).max(1);
+            let mut statement = tx.prepare_cached(
+                "SELECT MIN(?4 - 1, (at - ?2) * ?4 / ?3) AS bucket, COUNT(*), MAX(seq) FROM updates
+                 WHERE board = ?1 GROUP BY bucket ORDER BY bucket",
+            )?;
+            let rows = statement
+                .query_map(params![id, start_ms, span, buckets], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+            let buckets = rows.collect::<Result<_, _>>()?;
+            Ok(Activity { start_ms, end_ms, buckets })
+        })
+    }
+
+    fn board_ids(&self) -> Result<Vec<String>, StoreError> {
+        self.with_reader(|conn| {
+            let mut statement = conn.prepare_cached("SELECT id FROM boards ORDER BY id")?;
+            let rows = statement.query_map([], |row| row.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+}
+
+/// A sequence number as SQLite's signed integer.
+fn clamp(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+fn log_entry(row: &rusqlite::Row) -> rusqlite::Result<LogEntry> {
+    Ok(LogEntry {
+        seq: row.get(0)?,
+        at_ms: row.get(1)?,
+        author: Author { id: row.get(2)?, name: row.get(3)? },
+        update: row.get(4)?,
+    })
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -255,19 +413,11 @@ fn read_votes(conn: &Connection, id: &str) -> Result<Vec<StoredVote>, StoreError
 }
 
 fn read_log(conn: &Connection, id: &str, from: u64, to: u64) -> Result<Vec<LogEntry>, StoreError> {
-    let to = to.min(i64::MAX as u64);
     let mut statement = conn.prepare_cached(
         "SELECT seq, at, author_id, author_name, data FROM updates
          WHERE board = ?1 AND seq >= ?2 AND seq <= ?3 ORDER BY seq",
     )?;
-    let rows = statement.query_map(params![id, from, to], |row| {
-        Ok(LogEntry {
-            seq: row.get(0)?,
-            at_ms: row.get(1)?,
-            author: Author { id: row.get(2)?, name: row.get(3)? },
-            update: row.get(4)?,
-        })
-    })?;
+    let rows = statement.query_map(params![id, clamp(from), clamp(to)], log_entry)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -380,6 +530,19 @@ fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
             conn.execute(
                 "INSERT OR REPLACE INTO checkpoints (board, seq, at, state) VALUES (?1, ?2, ?3, ?4)",
                 params![board, checkpoint.seq, checkpoint.at_ms, checkpoint.state],
+            )?;
+        }
+        Write::Event { board, event } => {
+            conn.execute(
+                "INSERT INTO events (board, seq, at, author_id, author_name, change) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![board, event.seq, event.at_ms, event.author.id, event.author.name, event.change_json],
+            )?;
+        }
+        Write::Compact { board, through } => {
+            conn.execute("DELETE FROM updates WHERE board = ?1 AND seq <= ?2", params![board, clamp(*through)])?;
+            conn.execute(
+                "UPDATE boards SET compacted_through = MAX(compacted_through, ?2) WHERE id = ?1",
+                params![board, clamp(*through)],
             )?;
         }
     }

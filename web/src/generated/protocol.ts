@@ -375,7 +375,11 @@ export type UpdatePage = { updates: Array<LoggedUpdate>,
  */
 next_from?: number, };
 
-export type RestoreRequest = { at?: number, time?: string, };
+export type RestoreRequest = { at?: number, time?: string, 
+/**
+ * Display name of who restores, for the history (the link's role when absent).
+ */
+name?: string, };
 
 export type RestoreResult = { 
 /**

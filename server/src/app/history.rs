@@ -1,0 +1,275 @@
+//! The history API: `GET /api/boards/{id}/history`, `/state`, `/diff`, `/timeline`,
+//! `/updates`, and `POST /api/boards/{id}/restore` (facilitator). Any link of the board
+//! may read its history; only the facilitator may restore.
+
+use axum::body::Body;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use commonboard_protocol::app::Role;
+use commonboard_protocol::history::{
+    BoardDiff, BoardStateAt, HistoryAuthor, HistoryPage, LoggedUpdate, RestoreRequest, RestoreResult, Timeline,
+    UpdatePage,
+};
+use commonboard_protocol::schema;
+use serde::Deserialize;
+use yrs::{ReadTxn, StateVector, Transact};
+
+use super::{authorize, clip, read_board, role_name, AppState};
+use crate::auth::AuthError;
+use crate::board::BoardCmd;
+use crate::error::AppError;
+use crate::history::{self, page::PageQuery, parse_time, HistoryError, Point};
+use crate::store::{Author, Store};
+
+/// Most updates one `/updates` page returns.
+const MAX_UPDATES_PAGE: u32 = 5000;
+/// Restores tried again when the board was unloading at that moment.
+const RESTORE_ATTEMPTS: usize = 3;
+
+/// Checks that the caller may read the board; returns its role (none on an open server
+/// reached without a token).
+async fn reader(state: &AppState, id: &str, headers: &HeaderMap) -> Result<Option<Role>, AppError> {
+    let record = read_board(state, id).await?;
+    match authorize(state, &record, headers) {
+        Ok(claims) => Ok(Some(claims.role)),
+        Err(AuthError::Missing) if state.open => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Runs a blocking history read on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    read: impl FnOnce(&dyn Store) -> Result<T, HistoryError> + Send + 'static,
+) -> Result<T, AppError> {
+    let store = state.registry.store().clone();
+    Ok(tokio::task::spawn_blocking(move || read(store.as_ref())).await.expect("history read panicked")?)
+}
+
+fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, AppError> {
+    query.map(|Query(q)| q).map_err(|rejection| AppError::BadRequest(rejection.body_text()))
+}
+
+/// A point from `at` (sequence number) or `time` (RFC 3339); the newest when neither.
+fn point(at: Option<u64>, time: Option<&str>) -> Result<Option<Point>, AppError> {
+    match (at, time) {
+        (Some(_), Some(_)) => Err(AppError::BadRequest("give either `at` or `time`, not both".into())),
+        (Some(seq), None) => Ok(Some(Point::Seq(seq))),
+        (None, Some(time)) => Ok(Some(Point::Time(parse_time(time)?))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Resolves an optional point, the newest when absent.
+fn resolve(store: &dyn Store, id: &str, point: Option<Point>) -> Result<u64, HistoryError> {
+    match point {
+        Some(point) => history::resolve(store, id, point),
+        None => Ok(store.log_stats(id)?.last_seq),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct HistoryQuery {
+    before: Option<u64>,
+    limit: Option<u32>,
+    since: Option<String>,
+    until: Option<String>,
+    author: Option<String>,
+}
+
+/// `GET /api/boards/{id}/history?before=&limit=&since=&until=&author=`.
+pub(super) async fn list(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    params: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Result<Json<HistoryPage>, AppError> {
+    let params = query(params)?;
+    reader(&state, &id, &headers).await?;
+    let page_query = PageQuery {
+        before: params.before.unwrap_or(u64::MAX),
+        limit: params.limit.unwrap_or(50),
+        since_ms: params.since.as_deref().map(parse_time).transpose()?,
+        until_ms: params.until.as_deref().map(parse_time).transpose()?,
+        author: params.author,
+    };
+    Ok(Json(blocking(&state, move |store| history::page::page(store, &id, &page_query)).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct StateQuery {
+    at: Option<u64>,
+    time: Option<String>,
+    format: Option<String>,
+}
+
+/// `GET /api/boards/{id}/state?at=SEQ|time=RFC3339[&format=yjs]`.
+pub(super) async fn state(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    params: Result<Query<StateQuery>, QueryRejection>,
+) -> Result<Response, AppError> {
+    let params = query(params)?;
+    let yjs = match params.format.as_deref() {
+        None | Some("json") => false,
+        Some("yjs") => true,
+        Some(other) => return Err(AppError::BadRequest(format!("unknown format {other:?}; use json or yjs"))),
+    };
+    let point = point(params.at, params.time.as_deref())?;
+    reader(&state, &id, &headers).await?;
+    let past = blocking(&state, move |store| {
+        let seq = resolve(store, &id, point)?;
+        let past = history::board_at(store, &id, seq)?;
+        Ok((past, seq))
+    })
+    .await?;
+    let (past, asked) = past;
+    let exact = past.seq == asked;
+    if yjs {
+        let update = past.doc.transact().encode_state_as_update_v1(&StateVector::default());
+        let mut response = Body::from(update).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+        headers.insert("x-commonboard-seq", HeaderValue::from(past.seq));
+        headers.insert("x-commonboard-exact", HeaderValue::from_static(if exact { "true" } else { "false" }));
+        return Ok(response);
+    }
+    let board = schema::Board::new(&past.doc).snapshot(&past.doc.transact());
+    Ok(Json(BoardStateAt { seq: past.seq, at: history::rfc3339(past.at_ms), exact, board }).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct DiffQuery {
+    from: u64,
+    to: Option<u64>,
+}
+
+/// `GET /api/boards/{id}/diff?from=A&to=B` (`to` defaults to the newest point).
+pub(super) async fn diff(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    params: Result<Query<DiffQuery>, QueryRejection>,
+) -> Result<Json<BoardDiff>, AppError> {
+    let params = query(params)?;
+    reader(&state, &id, &headers).await?;
+    let diff = blocking(&state, move |store| {
+        let to = resolve(store, &id, params.to.map(Point::Seq))?;
+        let from = history::resolve(store, &id, Point::Seq(params.from))?;
+        let read = |seq| -> Result<_, HistoryError> {
+            let past = history::board_at(store, &id, seq)?;
+            let snapshot = schema::Board::new(&past.doc).snapshot(&past.doc.transact());
+            Ok((past.seq, snapshot))
+        };
+        let ((from, before), (to, after)) = (read(from)?, read(to)?);
+        Ok(history::diff::diff(from, &before, to, &after))
+    })
+    .await?;
+    Ok(Json(diff))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct TimelineQuery {
+    buckets: Option<u32>,
+}
+
+/// `GET /api/boards/{id}/timeline?buckets=N`.
+pub(super) async fn timeline(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    params: Result<Query<TimelineQuery>, QueryRejection>,
+) -> Result<Json<Timeline>, AppError> {
+    let buckets = query(params)?.buckets.unwrap_or(120);
+    reader(&state, &id, &headers).await?;
+    Ok(Json(blocking(&state, move |store| history::timeline::timeline(store, &id, buckets)).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct UpdatesQuery {
+    from: Option<u64>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/boards/{id}/updates?from=SEQ&limit=N`: logged updates for playback.
+pub(super) async fn updates(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    params: Result<Query<UpdatesQuery>, QueryRejection>,
+) -> Result<Json<UpdatePage>, AppError> {
+    let params = query(params)?;
+    reader(&state, &id, &headers).await?;
+    let from = params.from.unwrap_or(1).max(1);
+    let limit = params.limit.unwrap_or(1000).clamp(1, MAX_UPDATES_PAGE) as u64;
+    let page = blocking(&state, move |store| {
+        let entries = store.log(&id, from, from + limit - 1)?;
+        let last = store.log_stats(&id)?.last_seq;
+        let next_from = entries.last().map_or(from + limit, |e| e.seq + 1);
+        let engine = base64::engine::general_purpose::STANDARD;
+        let updates = entries
+            .into_iter()
+            .map(|e| LoggedUpdate {
+                seq: e.seq,
+                at_ms: e.at_ms as f64,
+                author: HistoryAuthor { id: e.author.id, name: e.author.name },
+                update: engine.encode(&e.update),
+            })
+            .collect();
+        Ok(UpdatePage { updates, next_from: (next_from <= last).then_some(next_from) })
+    })
+    .await?;
+    Ok(Json(page))
+}
+
+/// `POST /api/boards/{id}/restore` (facilitator): returns the board to a past point as
+/// a new forward change that every connected client receives.
+pub(super) async fn restore(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<RestoreRequest>, JsonRejection>,
+) -> Result<Json<RestoreResult>, AppError> {
+    let Json(request) = body.map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
+    let record = read_board(&state, &id).await?;
+    let claims = authorize(&state, &record, &headers)?;
+    if claims.role != Role::Facilitator {
+        return Err(AuthError::Forbidden.into());
+    }
+    let point = point(request.at, request.time.as_deref())?
+        .ok_or_else(|| AppError::BadRequest("say which point to restore: `at` or `time`".into()))?;
+    let name = request.name.as_deref().map(clip).filter(|n| !n.is_empty()).unwrap_or_else(|| "Facilitator".into());
+    let author_id = claims.identity.clone().unwrap_or_else(|| format!("{}:{name}", role_name(claims.role)));
+    let by = Author { id: author_id, name };
+    let (to_seq, past_state) = {
+        let id = id.clone();
+        blocking(&state, move |store| {
+            let seq = history::resolve(store, &id, point)?;
+            let past = history::board_at(store, &id, seq)?;
+            let state = past.doc.transact().encode_state_as_update_v1(&StateVector::default());
+            Ok((past.seq, state))
+        })
+        .await?
+    };
+    for _ in 0..RESTORE_ATTEMPTS {
+        let board = state.registry.get_or_spawn(&id);
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let cmd = BoardCmd::Restore { to_seq, state: past_state.clone(), by: by.clone(), reply };
+        if board.tx.send(cmd).await.is_err() {
+            continue;
+        }
+        // A dropped reply means the board unloaded meanwhile: try its next load.
+        if let Ok(result) = answer.await {
+            let result = result?;
+            tracing::info!(board = %id, to_seq, seq = result.seq, changed = result.changed, "restore done");
+            return Ok(Json(result));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Err(AppError::Unavailable("the board is restarting; try again in a moment"))
+}

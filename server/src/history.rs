@@ -1,0 +1,119 @@
+//! A board's past: the document at any point of its log, rebuilt from the nearest
+//! checkpoint before it (never from the beginning), and what the history API builds on it.
+//!
+//! A *point* is a sequence number of the board's update log: the board right after that
+//! update. Everything here reads the store and blocks; HTTP handlers call it on
+//! `spawn_blocking`.
+
+pub mod compaction;
+pub mod diff;
+pub mod page;
+pub mod reconcile;
+pub mod summary;
+pub mod timeline;
+
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, Transact, Update};
+
+use crate::store::{Store, StoreError};
+
+/// Why a history request cannot be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("board not found")]
+    NotFound,
+    #[error("{0}")]
+    BadPoint(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A point named by sequence number or by server time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Point {
+    Seq(u64),
+    /// Milliseconds since the Unix epoch: the last update at or before it.
+    Time(i64),
+}
+
+/// The board's document as it was at a point.
+pub struct PastBoard {
+    pub doc: Doc,
+    /// The point shown: the one asked for, or, when compaction dropped the updates
+    /// leading to it, the nearest earlier checkpoint.
+    pub seq: u64,
+    /// Server time of that point, milliseconds since the Unix epoch.
+    pub at_ms: i64,
+}
+
+/// The sequence number a point names, checked against the board's log.
+pub fn resolve(store: &dyn Store, id: &str, point: Point) -> Result<u64, HistoryError> {
+    let last = store.log_stats(id)?.last_seq;
+    match point {
+        Point::Seq(0) => Err(HistoryError::BadPoint("points start at 1 (the board's creation)".into())),
+        Point::Seq(seq) if seq > last => {
+            Err(HistoryError::BadPoint(format!("no point {seq}: the board's newest point is {last}")))
+        }
+        Point::Seq(seq) => Ok(seq),
+        Point::Time(at_ms) => match store.seq_at_time(id, at_ms)? {
+            Some((seq, _)) => Ok(seq),
+            None => Err(HistoryError::BadPoint("that time is before the board was created".into())),
+        },
+    }
+}
+
+/// Rebuilds the document at `seq` from the nearest checkpoint at or before it and the
+/// updates logged after that checkpoint.
+#[tracing::instrument(skip(store))]
+pub fn board_at(store: &dyn Store, id: &str, seq: u64) -> Result<PastBoard, HistoryError> {
+    let doc = Doc::new();
+    let checkpoint = store.checkpoint_at_or_before(id, seq)?;
+    let (mut shown, mut at_ms) = checkpoint.as_ref().map_or((0, 0), |c| (c.seq, c.at_ms));
+    let entries = store.log(id, shown + 1, seq)?;
+    {
+        let mut txn = doc.transact_mut();
+        if let Some(checkpoint) = &checkpoint {
+            apply(&mut txn, &checkpoint.state);
+        }
+        // Stop at a gap: compaction dropped what came before the next checkpoint.
+        for entry in &entries {
+            if entry.seq != shown + 1 {
+                break;
+            }
+            apply(&mut txn, &entry.update);
+            (shown, at_ms) = (entry.seq, entry.at_ms);
+        }
+    }
+    if shown == 0 {
+        return Err(HistoryError::NotFound);
+    }
+    Ok(PastBoard { doc, seq: shown, at_ms })
+}
+
+/// Applies a stored update; one that no longer applies is skipped (it was accepted
+/// once, so this would be a bug, logged rather than failing the whole read).
+pub fn apply(txn: &mut yrs::TransactionMut, update: &[u8]) {
+    let applied = Update::decode_v1(update).map_err(|e| e.to_string()).and_then(|u| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| txn.apply_update(u)))
+            .map_err(|_| "yrs panicked".to_owned())?
+            .map_err(|e| e.to_string())
+    });
+    if let Err(error) = applied {
+        tracing::error!(%error, "a stored update no longer applies; skipping it");
+    }
+}
+
+/// Milliseconds since the epoch as RFC 3339 with milliseconds.
+pub fn rfc3339(at_ms: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms.max(0) as u64);
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+/// Parses an RFC 3339 time into milliseconds since the epoch.
+pub fn parse_time(text: &str) -> Result<i64, HistoryError> {
+    let at = humantime::parse_rfc3339_weak(text)
+        .map_err(|e| HistoryError::BadPoint(format!("time {text:?} is not RFC 3339 ({e})")))?;
+    let since =
+        at.duration_since(std::time::UNIX_EPOCH).map_err(|_| HistoryError::BadPoint("time before 1970".into()))?;
+    Ok(since.as_millis() as i64)
+}

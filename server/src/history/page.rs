@@ -1,0 +1,206 @@
+//! `GET /api/boards/{id}/history`: the board's changes page by page, newest first,
+//! with small edits close together by one author grouped into one line.
+
+use commonboard_protocol::history::{Change, ChangeKind, HistoryAuthor, HistoryEntry, HistoryPage, LogStats};
+
+use super::summary::{self, Summarizer};
+use super::{rfc3339, HistoryError};
+use crate::store::{Author, BoardEvent, LogEntry, LogQuery, Store};
+
+/// Most logged updates one page reads, however much they group.
+const MAX_ROWS: u32 = 2000;
+/// Updates further apart than this are never grouped.
+const GROUP_WINDOW_MS: i64 = 60_000;
+/// Replaying this many updates to reach the next wanted one beats starting again from
+/// a checkpoint.
+const MAX_CATCH_UP: u64 = 2000;
+
+/// What a page lists.
+#[derive(Debug, Clone)]
+pub struct PageQuery {
+    /// Only entries before this point (exclusive); `u64::MAX` for the newest.
+    pub before: u64,
+    pub limit: u32,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    pub author: Option<String>,
+}
+
+/// One line before grouping: an update's changes or an event.
+struct Line {
+    seq: u64,
+    first_seq: u64,
+    /// Orders lines of one point: the update (0) before its events.
+    order: u32,
+    at_ms: i64,
+    author: Author,
+    updates: u32,
+    changes: Vec<Change>,
+}
+
+/// Reads one page of a board's history.
+#[tracing::instrument(skip(store, query))]
+pub fn page(store: &dyn Store, id: &str, query: &PageQuery) -> Result<HistoryPage, HistoryError> {
+    let limit = query.limit.clamp(1, 500);
+    let raw_limit = (limit * 8).min(MAX_ROWS);
+    let log_query = LogQuery {
+        before: query.before,
+        limit: raw_limit,
+        since_ms: query.since_ms,
+        until_ms: query.until_ms,
+        author: query.author.clone(),
+    };
+    let mut rows = store.query_log(id, &log_query)?;
+    rows.reverse();
+    let exhausted = rows.len() < raw_limit as usize;
+    let lowest = if exhausted { 0 } else { rows.first().map_or(0, |r| r.seq) };
+    let highest = query.before.saturating_sub(1);
+
+    let mut lines = describe_rows(store, id, &rows)?;
+    for (index, event) in store.events(id, lowest, highest)?.into_iter().enumerate() {
+        if !event_matches(&event, query) {
+            continue;
+        }
+        let Ok(change) = serde_json::from_str::<Change>(&event.change_json) else {
+            tracing::warn!(board = id, seq = event.seq, "an event does not parse; skipping it");
+            continue;
+        };
+        // A restore's event names the update that holds it: one line for both.
+        if change.kind == ChangeKind::Restored {
+            if let Some(line) = lines.iter_mut().find(|l| l.seq == event.seq && l.order == 0) {
+                line.changes.insert(0, change);
+                continue;
+            }
+        }
+        lines.push(Line {
+            seq: event.seq,
+            first_seq: event.seq,
+            order: 1 + index as u32,
+            at_ms: event.at_ms,
+            author: event.author,
+            updates: 0,
+            changes: vec![change],
+        });
+    }
+    lines.sort_by(|a, b| (b.seq, b.order).cmp(&(a.seq, a.order)));
+    let grouped = group(lines);
+
+    // Cut after `limit` entries, but never between lines of one point, so that the
+    // next page (`before` = the oldest point listed) misses nothing.
+    let mut entries = Vec::new();
+    let mut cut = false;
+    for entry in grouped {
+        if entries.len() >= limit as usize && entries.last().is_some_and(|e: &HistoryEntry| e.first_seq != entry.seq) {
+            cut = true;
+            break;
+        }
+        entries.push(entry);
+    }
+    let next_before = if cut || !exhausted { entries.iter().map(|e| e.first_seq).min() } else { None };
+    let stats = store.log_stats(id)?;
+    Ok(HistoryPage { entries, next_before: next_before.filter(|&s| s > 1), log: log_stats(&stats) })
+}
+
+/// Describes each row, replaying from the nearest checkpoint only where the rows are
+/// far apart (an author filter, say); consecutive rows replay in one pass.
+fn describe_rows(store: &dyn Store, id: &str, rows: &[LogEntry]) -> Result<Vec<Line>, HistoryError> {
+    let mut lines = Vec::with_capacity(rows.len());
+    let mut replay: Option<(Summarizer, u64)> = None;
+    for row in rows {
+        let before = row.seq - 1;
+        let near = replay.as_ref().is_some_and(|(_, at)| *at <= before && before - at <= MAX_CATCH_UP);
+        if !near {
+            let checkpoint = store.checkpoint_at_or_before(id, before)?;
+            let at = checkpoint.as_ref().map_or(0, |c| c.seq);
+            replay = Some((Summarizer::new(checkpoint.as_ref().map(|c| c.state.as_slice())), at));
+        }
+        let (summarizer, at) = replay.as_mut().expect("replay started");
+        if *at < before {
+            for entry in store.log(id, *at + 1, before)? {
+                summarizer.skip(&entry.update);
+            }
+        }
+        let changes = summarizer.describe(&row.update);
+        *at = row.seq;
+        lines.push(Line {
+            seq: row.seq,
+            first_seq: row.seq,
+            order: 0,
+            at_ms: row.at_ms,
+            author: row.author.clone(),
+            updates: 1,
+            changes,
+        });
+    }
+    Ok(lines)
+}
+
+fn event_matches(event: &BoardEvent, query: &PageQuery) -> bool {
+    query.author.as_ref().is_none_or(|a| *a == event.author.id)
+        && query.since_ms.is_none_or(|t| event.at_ms >= t)
+        && query.until_ms.is_none_or(|t| event.at_ms <= t)
+}
+
+/// Merges runs of updates (newest first) by one author, close together, that touch the
+/// same items the same way: typing into a note or dragging it is one line, not fifty.
+fn group(lines: Vec<Line>) -> Vec<HistoryEntry> {
+    let mut out: Vec<Line> = Vec::new();
+    for line in lines {
+        if let Some(last) = out.last_mut() {
+            if groupable(last, &line) {
+                last.first_seq = line.first_seq;
+                last.updates += line.updates;
+                continue;
+            }
+        }
+        out.push(line);
+    }
+    out.into_iter()
+        .map(|line| HistoryEntry {
+            seq: line.seq,
+            first_seq: line.first_seq,
+            at: rfc3339(line.at_ms),
+            at_ms: line.at_ms as f64,
+            author: HistoryAuthor { id: line.author.id, name: line.author.name },
+            updates: line.updates,
+            summary: summary::describe(&line.changes),
+            changes: line.changes,
+        })
+        .collect()
+}
+
+fn groupable(newer: &Line, older: &Line) -> bool {
+    let small = |line: &Line| {
+        line.updates > 0
+            && !line.changes.is_empty()
+            && line.changes.iter().all(|c| {
+                matches!(
+                    c.kind,
+                    ChangeKind::NoteEdited
+                        | ChangeKind::NoteMoved
+                        | ChangeKind::NoteChanged
+                        | ChangeKind::FrameChanged
+                        | ChangeKind::ActionChanged
+                )
+            })
+    };
+    let targets = |line: &Line| line.changes.iter().map(|c| (c.kind, c.id.clone())).collect::<Vec<_>>();
+    small(newer)
+        && small(older)
+        && newer.author.id == older.author.id
+        && newer.at_ms - older.at_ms <= GROUP_WINDOW_MS
+        && targets(newer) == targets(older)
+}
+
+/// The store's counts as the API reports them.
+pub fn log_stats(stats: &crate::store::LogStats) -> LogStats {
+    LogStats {
+        first_seq: stats.first_seq,
+        last_seq: stats.last_seq,
+        updates: stats.updates,
+        update_bytes: stats.update_bytes,
+        checkpoints: stats.checkpoints,
+        checkpoint_bytes: stats.checkpoint_bytes,
+        compacted_through: stats.compacted_through,
+    }
+}

@@ -1,0 +1,164 @@
+//! Restores as forward changes: makes a live document's content equal to a past
+//! state's with ordinary edits (set a field, delete a note, retype the changed part of
+//! a text), so that every client receives the restore as one update, and everything
+//! logged after the restored point stays in the history.
+
+use commonboard_protocol::schema;
+use yrs::types::ToJson;
+use yrs::{Doc, GetString, Map, MapPrelim, MapRef, Out, ReadTxn, Text, TextPrelim, TextRef, Transact, TransactionMut};
+
+/// The roots a restore brings back: everything the board schema holds.
+const ROOTS: [&str; 4] = [schema::META, schema::NOTES, schema::FRAMES, schema::ACTIONS];
+
+/// Changes `live` so that its board roots read exactly as `past`'s; returns the update
+/// that does it (empty when they already matched).
+pub fn reconcile(live: &Doc, past: &Doc) -> Vec<u8> {
+    let pairs: Vec<(MapRef, MapRef)> =
+        ROOTS.iter().map(|name| (live.get_or_insert_map(*name), past.get_or_insert_map(*name))).collect();
+    let read = past.transact();
+    let mut txn = live.transact_mut();
+    for (live_root, past_root) in &pairs {
+        map(&mut txn, live_root, &read, past_root);
+    }
+    let changed = txn.before_state() != txn.after_state() || !txn.delete_set().is_empty();
+    if changed {
+        txn.encode_update_v1()
+    } else {
+        Vec::new()
+    }
+}
+
+fn map<T: ReadTxn>(txn: &mut TransactionMut, live: &MapRef, read: &T, past: &MapRef) {
+    let stale: Vec<String> = live.keys(txn).filter(|key| !past.contains_key(read, key)).map(str::to_owned).collect();
+    for key in stale {
+        live.remove(txn, &key);
+    }
+    for (key, value) in past.iter(read) {
+        let current = live.get(txn, key);
+        match value {
+            Out::Any(any) => {
+                if !matches!(&current, Some(Out::Any(now)) if *now == any) {
+                    live.insert(txn, key, any);
+                }
+            }
+            Out::YText(text) => {
+                let wanted = text.get_string(read);
+                match current {
+                    Some(Out::YText(now)) => retype(txn, &now, &wanted),
+                    _ => {
+                        live.insert(txn, key, TextPrelim::new(wanted));
+                    }
+                }
+            }
+            Out::YMap(nested) => {
+                let now = match current {
+                    Some(Out::YMap(now)) => now,
+                    _ => live.insert(txn, key, MapPrelim::default()),
+                };
+                map(txn, &now, read, &nested);
+            }
+            // Types the board schema does not use: restored as plain values.
+            other => {
+                let wanted = other.to_json(read);
+                if current.map(|now| now.to_json(txn)) != Some(wanted.clone()) {
+                    live.insert(txn, key, wanted);
+                }
+            }
+        }
+    }
+}
+
+/// Replaces only the part of a text that differs (between the common prefix and
+/// suffix), so concurrent typing elsewhere in it survives.
+fn retype(txn: &mut TransactionMut, text: &TextRef, wanted: &str) {
+    let now = text.get_string(txn);
+    if now == wanted {
+        return;
+    }
+    let prefix = common_prefix(&now, wanted);
+    let (now_rest, wanted_rest) = (&now[prefix..], &wanted[prefix..]);
+    let suffix = common_suffix(now_rest, wanted_rest);
+    let removed = now_rest.len() - suffix;
+    // The server's documents count text offsets in UTF-8 bytes (yrs' default).
+    if removed > 0 {
+        text.remove_range(txn, prefix as u32, removed as u32);
+    }
+    let inserted = &wanted_rest[..wanted_rest.len() - suffix];
+    if !inserted.is_empty() {
+        text.insert(txn, prefix as u32, inserted);
+    }
+}
+
+/// Length in bytes of the longest common prefix, at a character boundary of both.
+fn common_prefix(a: &str, b: &str) -> usize {
+    let mut n = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+    while !(a.is_char_boundary(n) && b.is_char_boundary(n)) {
+        n -= 1;
+    }
+    n
+}
+
+/// Length in bytes of the longest common suffix, at a character boundary of both.
+fn common_suffix(a: &str, b: &str) -> usize {
+    let mut n = a.bytes().rev().zip(b.bytes().rev()).take_while(|(x, y)| x == y).count();
+    while !(a.is_char_boundary(a.len() - n) && b.is_char_boundary(b.len() - n)) {
+        n -= 1;
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonboard_protocol::schema::{Board, Note};
+    use yrs::updates::decoder::Decode;
+    use yrs::{StateVector, Update};
+
+    fn note(id: &str, text: &str) -> Note {
+        Note { id: id.into(), text: text.into(), x: 1.0, ..Note::default() }
+    }
+
+    fn copy(doc: &Doc) -> Doc {
+        let copy = Doc::new();
+        let state = doc.transact().encode_state_as_update_v1(&StateVector::default());
+        copy.transact_mut().apply_update(Update::decode_v1(&state).unwrap()).unwrap();
+        copy
+    }
+
+    #[test]
+    fn brings_back_deleted_notes_and_undoes_edits() {
+        let live = Doc::new();
+        let board = Board::new(&live);
+        board.insert_note(&mut live.transact_mut(), &note("a", "Café au lait"));
+        board.insert_note(&mut live.transact_mut(), &note("b", "Keep"));
+        let past = copy(&live);
+        {
+            let mut txn = live.transact_mut();
+            board.remove_note(&mut txn, "a");
+            board.set_note_text(&mut txn, "b", "Keep it short");
+            board.move_note(&mut txn, "b", 50.0, 60.0);
+            board.insert_note(&mut txn, &note("c", "Later"));
+        }
+        let replica = copy(&live);
+        let update = reconcile(&live, &past);
+        assert!(!update.is_empty());
+        let read = |doc: &Doc| Board::new(doc).snapshot(&doc.transact());
+        assert_eq!(read(&live), read(&past));
+
+        // A client that had the later state reaches the past one from the update alone.
+        replica.transact_mut().apply_update(Update::decode_v1(&update).unwrap()).unwrap();
+        assert_eq!(read(&replica), read(&past));
+        assert!(reconcile(&live, &past).is_empty(), "a second restore changes nothing");
+    }
+
+    #[test]
+    fn retypes_only_what_differs() {
+        let doc = Doc::new();
+        let text = doc.get_or_insert_text("t");
+        text.insert(&mut doc.transact_mut(), 0, "naïve café");
+        retype(&mut doc.transact_mut(), &text, "naïve cafés ok");
+        assert_eq!(text.get_string(&doc.transact()), "naïve cafés ok");
+        retype(&mut doc.transact_mut(), &text, "une café");
+        assert_eq!(text.get_string(&doc.transact()), "une café");
+    }
+}

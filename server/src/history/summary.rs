@@ -1,0 +1,337 @@
+//! What each logged update changed, in the board's own terms (a note added, moved,
+//! edited...), found by replaying updates on a document and observing its events.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use commonboard_protocol::history::{Change, ChangeKind};
+use commonboard_protocol::schema::{self, action, frame, note};
+use yrs::types::{EntryChange, Event, PathSegment};
+use yrs::{DeepObservable, Doc, GetString, Map, MapRef, Out, ReadTxn, Transact};
+
+/// Longest label kept for an item, in characters.
+const LABEL_CHARS: usize = 48;
+
+/// The three kinds of item a board holds, by root map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Item {
+    Note,
+    Frame,
+    Action,
+}
+
+impl Item {
+    const ALL: [(Item, &'static str); 3] =
+        [(Item::Note, schema::NOTES), (Item::Frame, schema::FRAMES), (Item::Action, schema::ACTIONS)];
+
+    fn kinds(self) -> (ChangeKind, ChangeKind, ChangeKind) {
+        match self {
+            Item::Note => (ChangeKind::NoteAdded, ChangeKind::NoteChanged, ChangeKind::NoteDeleted),
+            Item::Frame => (ChangeKind::FrameAdded, ChangeKind::FrameChanged, ChangeKind::FrameDeleted),
+            Item::Action => (ChangeKind::ActionAdded, ChangeKind::ActionChanged, ChangeKind::ActionDeleted),
+        }
+    }
+
+    /// The field that names an item in a list.
+    fn label_field(self) -> &'static str {
+        match self {
+            Item::Note => note::TEXT,
+            Item::Frame => frame::TITLE,
+            Item::Action => action::TEXT,
+        }
+    }
+}
+
+/// Raw observations of one transaction: per item, the fields touched.
+#[derive(Default)]
+struct Observed {
+    added: BTreeSet<(Item, String)>,
+    removed: BTreeSet<(Item, String)>,
+    fields: BTreeMap<(Item, String), BTreeSet<String>>,
+    meta: BTreeSet<String>,
+}
+
+/// Replays updates on a document and says what each one changed.
+pub struct Summarizer {
+    doc: Doc,
+    roots: Vec<(Item, MapRef)>,
+    observed: Arc<Mutex<Observed>>,
+    /// Last known label of each item, so a deleted item can still be named.
+    labels: HashMap<(Item, String), String>,
+}
+
+impl Summarizer {
+    /// Starts from a state (a checkpoint) or an empty document.
+    pub fn new(state: Option<&[u8]>) -> Self {
+        let doc = Doc::new();
+        if let Some(state) = state {
+            super::apply(&mut doc.transact_mut(), state);
+        }
+        let observed = Arc::new(Mutex::new(Observed::default()));
+        let mut roots = Vec::new();
+        for (item, name) in Item::ALL {
+            let root = doc.get_or_insert_map(name);
+            let sink = observed.clone();
+            root.observe_deep("summary", move |txn, events| {
+                let mut observed = sink.lock().expect("summary observations");
+                for event in events.iter() {
+                    observe(item, txn, event, &mut observed);
+                }
+            });
+            roots.push((item, root));
+        }
+        let meta = doc.get_or_insert_map(schema::META);
+        let sink = observed.clone();
+        meta.observe_deep("summary", move |txn, events| {
+            let mut observed = sink.lock().expect("summary observations");
+            for event in events.iter() {
+                if let Event::Map(event) = event {
+                    observed.meta.extend(event.keys(txn).keys().map(|k| k.to_string()));
+                }
+            }
+        });
+        let mut summarizer = Summarizer { doc, roots, observed, labels: HashMap::new() };
+        summarizer.learn_all_labels();
+        summarizer
+    }
+
+    /// Applies an update without describing it (catching up to a point).
+    pub fn skip(&mut self, update: &[u8]) {
+        super::apply(&mut self.doc.transact_mut(), update);
+        *self.observed.lock().expect("summary observations") = Observed::default();
+    }
+
+    /// Applies an update and describes what it changed.
+    pub fn describe(&mut self, update: &[u8]) -> Vec<Change> {
+        super::apply(&mut self.doc.transact_mut(), update);
+        let observed = std::mem::take(&mut *self.observed.lock().expect("summary observations"));
+        let txn = self.doc.transact();
+        let mut changes = Vec::new();
+        for (item, id) in &observed.added {
+            let label = refresh_label(&self.roots, &mut self.labels, &txn, *item, id);
+            changes.push(change(item.kinds().0, id, Vec::new(), label));
+        }
+        for ((item, id), fields) in &observed.fields {
+            if observed.added.contains(&(*item, id.clone())) || observed.removed.contains(&(*item, id.clone())) {
+                continue;
+            }
+            let label = refresh_label(&self.roots, &mut self.labels, &txn, *item, id);
+            let mut rest: Vec<String> = fields.iter().cloned().collect();
+            if *item == Item::Note {
+                if rest.iter().any(|f| f == note::TEXT) {
+                    changes.push(change(ChangeKind::NoteEdited, id, Vec::new(), label.clone()));
+                }
+                if rest.iter().any(|f| f == note::X || f == note::Y) {
+                    changes.push(change(ChangeKind::NoteMoved, id, Vec::new(), label.clone()));
+                }
+                rest.retain(|f| ![note::TEXT, note::X, note::Y].contains(&f.as_str()));
+            }
+            if !rest.is_empty() {
+                changes.push(change(item.kinds().1, id, rest, label));
+            }
+        }
+        for (item, id) in &observed.removed {
+            if observed.added.contains(&(*item, id.clone())) {
+                continue;
+            }
+            let label = self.labels.remove(&(*item, id.clone()));
+            changes.push(change(item.kinds().2, id, Vec::new(), label));
+        }
+        if !observed.meta.is_empty() {
+            let fields = observed.meta.into_iter().collect();
+            changes.push(Change { kind: ChangeKind::BoardChanged, id: None, fields, label: None, to_seq: None });
+        }
+        changes
+    }
+
+    fn learn_all_labels(&mut self) {
+        let txn = self.doc.transact();
+        for (item, root) in &self.roots {
+            for (id, value) in root.iter(&txn) {
+                if let Some(label) = label_of(&txn, *item, &value) {
+                    self.labels.insert((*item, id.to_owned()), label);
+                }
+            }
+        }
+    }
+}
+
+/// Reads an item's label now, remembering it for when the item is deleted.
+fn refresh_label<T: ReadTxn>(
+    roots: &[(Item, MapRef)],
+    labels: &mut HashMap<(Item, String), String>,
+    txn: &T,
+    item: Item,
+    id: &str,
+) -> Option<String> {
+    let root = &roots.iter().find(|(i, _)| *i == item)?.1;
+    let label = label_of(txn, item, &root.get(txn, id)?)?;
+    labels.insert((item, id.to_owned()), label.clone());
+    Some(label)
+}
+
+fn change(kind: ChangeKind, id: &str, fields: Vec<String>, label: Option<String>) -> Change {
+    Change { kind, id: Some(id.to_owned()), fields, label, to_seq: None }
+}
+
+/// Records one event seen under an item root.
+fn observe(item: Item, txn: &yrs::TransactionMut, event: &Event, observed: &mut Observed) {
+    let path: Vec<String> = event
+        .path()
+        .into_iter()
+        .map(|segment| match segment {
+            PathSegment::Key(key) => key.to_string(),
+            PathSegment::Index(index) => index.to_string(),
+        })
+        .collect();
+    match (event, path.as_slice()) {
+        (Event::Map(event), []) => {
+            for (id, entry) in event.keys(txn) {
+                let key = (item, id.to_string());
+                match entry {
+                    EntryChange::Inserted(_) | EntryChange::Updated(..) => {
+                        observed.added.insert(key);
+                    }
+                    EntryChange::Removed(_) => {
+                        observed.removed.insert(key);
+                    }
+                }
+            }
+        }
+        (Event::Map(event), [id]) => {
+            let fields = observed.fields.entry((item, id.clone())).or_default();
+            fields.extend(event.keys(txn).keys().map(|k| k.to_string()));
+        }
+        (_, [id, field, ..]) => {
+            observed.fields.entry((item, id.clone())).or_default().insert(field.clone());
+        }
+        _ => {}
+    }
+}
+
+/// A short excerpt naming an item: a note's or action's text, a frame's title.
+fn label_of<T: ReadTxn>(txn: &T, item: Item, value: &Out) -> Option<String> {
+    let Out::YMap(map) = value else { return None };
+    let text = match map.get(txn, item.label_field())? {
+        Out::YText(text) => text.get_string(txn),
+        Out::Any(yrs::Any::String(s)) => s.to_string(),
+        _ => return None,
+    };
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.is_empty() {
+        return None;
+    }
+    let mut label: String = text.chars().take(LABEL_CHARS).collect();
+    if text.chars().count() > LABEL_CHARS {
+        label.push('…');
+    }
+    Some(label)
+}
+
+/// The changes of an entry in words, e.g. `added a note “Pilot”; moved 2 notes`.
+pub fn describe(changes: &[Change]) -> String {
+    if changes.is_empty() {
+        return "changed the board".into();
+    }
+    let mut by_kind: BTreeMap<ChangeKind, Vec<&Change>> = BTreeMap::new();
+    for change in changes {
+        by_kind.entry(change.kind).or_default().push(change);
+    }
+    let parts: Vec<String> = by_kind.into_iter().map(|(kind, changes)| phrase(kind, &changes)).collect();
+    parts.join("; ")
+}
+
+fn phrase(kind: ChangeKind, changes: &[&Change]) -> String {
+    let one = changes.len() == 1;
+    let named = |noun: &str| match (one, changes[0].label.as_deref()) {
+        (true, Some(label)) => format!("the {noun} “{label}”"),
+        (true, None) => format!("a {noun}"),
+        (false, _) => format!("{} {noun}s", changes.len()),
+    };
+    let fields = || {
+        let fields: BTreeSet<&str> = changes.iter().flat_map(|c| c.fields.iter().map(String::as_str)).collect();
+        fields.into_iter().collect::<Vec<_>>().join(", ")
+    };
+    let to = changes[0].to_seq.unwrap_or(0);
+    match kind {
+        ChangeKind::NoteAdded => format!("added {}", named("note")),
+        ChangeKind::NoteEdited => format!("edited the text of {}", named("note")),
+        ChangeKind::NoteMoved => format!("moved {}", named("note")),
+        ChangeKind::NoteChanged => format!("changed the {} of {}", fields(), named("note")),
+        ChangeKind::NoteDeleted => format!("deleted {}", named("note")),
+        ChangeKind::FrameAdded => format!("added {}", named("frame")),
+        ChangeKind::FrameChanged => format!("changed the {} of {}", fields(), named("frame")),
+        ChangeKind::FrameDeleted => format!("deleted {}", named("frame")),
+        ChangeKind::ActionAdded => format!("added {}", named("action")),
+        ChangeKind::ActionChanged => format!("changed the {} of {}", fields(), named("action")),
+        ChangeKind::ActionDeleted => format!("deleted {}", named("action")),
+        ChangeKind::BoardChanged if fields() == schema::meta::COMMON_GOAL => "set the common goal".into(),
+        ChangeKind::BoardChanged => format!("changed the board's {}", fields()),
+        ChangeKind::VoteOpened => "opened a vote".into(),
+        ChangeKind::VoteClosed => "closed a vote".into(),
+        ChangeKind::VoteRevealed => "revealed a vote's result".into(),
+        ChangeKind::Restored => format!("restored the board to point {to}"),
+        ChangeKind::Locked => "locked the board".into(),
+        ChangeKind::Unlocked => "unlocked the board".into(),
+        ChangeKind::Compacted => format!("dropped the fine-grained history up to point {to} (checkpoints kept)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonboard_protocol::schema::{Board, Note};
+    use yrs::{ReadTxn, StateVector, Transact};
+
+    fn update(doc: &Doc, change: impl FnOnce(&Board, &mut yrs::TransactionMut)) -> Vec<u8> {
+        let before = doc.transact().state_vector();
+        change(&Board::new(doc), &mut doc.transact_mut());
+        doc.transact().encode_state_as_update_v1(&before)
+    }
+
+    fn kinds(changes: &[Change]) -> Vec<(ChangeKind, Option<&str>)> {
+        changes.iter().map(|c| (c.kind, c.label.as_deref())).collect()
+    }
+
+    #[test]
+    fn names_what_each_update_changed() {
+        let author = Doc::new();
+        let note = Note { id: "n1".into(), text: "Pilot in March".into(), ..Note::default() };
+        let added = update(&author, |b, t| b.insert_note(t, &note));
+        let moved = update(&author, |b, t| {
+            b.move_note(t, "n1", 5.0, 6.0);
+        });
+        let edited = update(&author, |b, t| {
+            b.set_note_text(t, "n1", "Pilot in April");
+        });
+        let recoloured = update(&author, |b, t| {
+            b.set_note_field(t, "n1", note::COLOR, "pink".into());
+        });
+        let deleted = update(&author, |b, t| {
+            b.remove_note(t, "n1");
+        });
+
+        let mut summarizer = Summarizer::new(None);
+        let first = summarizer.describe(&added);
+        assert_eq!(kinds(&first), vec![(ChangeKind::NoteAdded, Some("Pilot in March"))]);
+        assert_eq!(describe(&first), "added the note “Pilot in March”");
+        assert_eq!(kinds(&summarizer.describe(&moved)), vec![(ChangeKind::NoteMoved, Some("Pilot in March"))]);
+        assert_eq!(kinds(&summarizer.describe(&edited)), vec![(ChangeKind::NoteEdited, Some("Pilot in April"))]);
+        let colour = summarizer.describe(&recoloured);
+        assert_eq!(colour[0].fields, vec!["color".to_owned()]);
+        assert_eq!(describe(&colour), "changed the color of the note “Pilot in April”");
+        assert_eq!(kinds(&summarizer.describe(&deleted)), vec![(ChangeKind::NoteDeleted, Some("Pilot in April"))]);
+    }
+
+    #[test]
+    fn starts_from_a_checkpoint_and_knows_its_labels() {
+        let author = Doc::new();
+        update(&author, |b, t| b.insert_note(t, &Note { id: "n1".into(), text: "Old".into(), ..Note::default() }));
+        let state = author.transact().encode_state_as_update_v1(&StateVector::default());
+        let deleted = update(&author, |b, t| {
+            b.remove_note(t, "n1");
+        });
+        let mut summarizer = Summarizer::new(Some(&state));
+        assert_eq!(describe(&summarizer.describe(&deleted)), "deleted the note “Old”");
+    }
+}
