@@ -26,6 +26,22 @@ pub enum Command {
     /// with the environment variable named in its help.
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(Config),
+    /// Drop the fine-grained history older than a window from every board, keeping the
+    /// checkpoints (so old moments stay viewable, at checkpoint resolution), and say what
+    /// was dropped. `serve --keep-history` does the same every hour while it runs.
+    Compact(CompactArgs),
+}
+
+/// Settings of `commonboard compact`.
+#[derive(Debug, Clone, Args)]
+pub struct CompactArgs {
+    /// Directory of the embedded store.
+    #[arg(long, env = "COMMONBOARD_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Keep every update of this recent window (e.g. 90days, 12h).
+    #[arg(long, env = "COMMONBOARD_KEEP_HISTORY", value_parser = humantime::parse_duration)]
+    pub keep_history: Duration,
 }
 
 const SERVE_EXAMPLES: &str = "\
@@ -93,14 +109,20 @@ pub struct Config {
     /// replays at most this many updates.
     #[arg(long, env = "COMMONBOARD_CHECKPOINT_EVERY", default_value_t = 1000)]
     pub checkpoint_every: u64,
+
+    /// Keep every update for this long (e.g. 90days), then only the checkpoints: hourly
+    /// compaction drops older fine-grained history and logs what it dropped. By default
+    /// every update is kept forever.
+    #[arg(long, env = "COMMONBOARD_KEEP_HISTORY", value_parser = humantime::parse_duration)]
+    pub keep_history: Option<Duration>,
 }
 
 impl Config {
     /// Defaults with the given data directory, as tests and embedders want them.
     pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
-        let cli = Cli::parse_from(["commonboard", "serve"]);
-        let Command::Serve(mut config) = cli.command;
-        config.data_dir = data_dir.into();
-        config
+        match Cli::parse_from(["commonboard", "serve"]).command {
+            Command::Serve(config) => Config { data_dir: data_dir.into(), ..config },
+            Command::Compact(_) => unreachable!("parsed `serve`"),
+        }
     }
 }

@@ -48,7 +48,7 @@ pub struct PastBoard {
 
 /// The sequence number a point names, checked against the board's log.
 pub fn resolve(store: &dyn Store, id: &str, point: Point) -> Result<u64, HistoryError> {
-    let last = store.log_stats(id)?.last_seq;
+    let last = store.last_seq(id)?;
     match point {
         Point::Seq(0) => Err(HistoryError::BadPoint("points start at 1 (the board's creation)".into())),
         Point::Seq(seq) if seq > last => {
@@ -85,6 +85,13 @@ pub fn board_at(store: &dyn Store, id: &str, seq: u64) -> Result<PastBoard, Hist
         }
     }
     if shown == 0 {
+        let stats = store.log_stats(id)?;
+        if stats.compacted_through > 0 {
+            return Err(HistoryError::BadPoint(format!(
+                "the history up to point {seq} was compacted away; the earliest point still viewable is {}",
+                stats.first_checkpoint
+            )));
+        }
         return Err(HistoryError::NotFound);
     }
     Ok(PastBoard { doc, seq: shown, at_ms })

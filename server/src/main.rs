@@ -1,19 +1,31 @@
-//! The `commonboard` binary: parse settings, start logging, bind, serve until a signal.
+//! The `commonboard` binary: parse settings, start logging, then serve until a signal
+//! (`serve`) or compact the stored history once (`compact`).
 
 use anyhow::Context;
 use clap::Parser;
-use commonboard_server::config::{Cli, Command};
+use std::sync::Arc;
+
+use commonboard_server::config::{Cli, Command, CompactArgs, Config};
+use commonboard_server::history::compaction;
+use commonboard_server::store::sqlite::SqliteStore;
+use commonboard_server::store::Store;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let Cli { command: Command::Serve(config) } = Cli::parse();
+    let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .init();
+    match cli.command {
+        Command::Serve(config) => serve(config).await,
+        Command::Compact(args) => compact(args).await,
+    }
+}
 
+async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;
@@ -25,6 +37,21 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     commonboard_server::run(listener, config, shutdown).await.context("server stopped with an error")
+}
+
+/// `commonboard compact`: one compaction pass over every board, reported on stdout.
+async fn compact(args: CompactArgs) -> anyhow::Result<()> {
+    let store = SqliteStore::open(&args.data_dir)
+        .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let dropped = compaction::compact_all(&store, args.keep_history).await.context("compaction failed")?;
+    if dropped.is_empty() {
+        println!("nothing to drop: no board has history older than {}", humantime::format_duration(args.keep_history));
+    }
+    for compacted in &dropped {
+        println!("{compacted}");
+    }
+    Ok(())
 }
 
 /// Cancels `shutdown` on Ctrl-C or SIGTERM.

@@ -87,6 +87,8 @@ pub struct LogStats {
     pub update_bytes: u64,
     pub checkpoints: u64,
     pub checkpoint_bytes: u64,
+    /// Point of the oldest checkpoint (0 when there is none).
+    pub first_checkpoint: u64,
     /// Updates up to here were dropped by compaction (0 when none were).
     pub compacted_through: u64,
 }
@@ -220,7 +222,9 @@ pub trait Store: Send + Sync + 'static {
     fn query_log(&self, id: &str, query: &LogQuery) -> Result<Vec<LogEntry>, StoreError>;
     /// Reads a board's events between two points (inclusive), oldest first. Blocking.
     fn events(&self, id: &str, from: u64, to: u64) -> Result<Vec<BoardEvent>, StoreError>;
-    /// Counts and sizes of a board's stored history. Blocking.
+    /// The board's newest point (0 for an unknown board). Blocking.
+    fn last_seq(&self, id: &str) -> Result<u64, StoreError>;
+    /// Counts and sizes of a board's stored history (reads the whole log). Blocking.
     fn log_stats(&self, id: &str) -> Result<LogStats, StoreError>;
     /// The log's activity in `buckets` equal stretches of time. Blocking.
     fn activity(&self, id: &str, buckets: u32) -> Result<Activity, StoreError>;

@@ -68,7 +68,7 @@ fn point(at: Option<u64>, time: Option<&str>) -> Result<Option<Point>, AppError>
 fn resolve(store: &dyn Store, id: &str, point: Option<Point>) -> Result<u64, HistoryError> {
     match point {
         Some(point) => history::resolve(store, id, point),
-        None => Ok(store.log_stats(id)?.last_seq),
+        None => Ok(store.last_seq(id)?),
     }
 }
 
@@ -209,7 +209,7 @@ pub(super) async fn updates(
     let limit = params.limit.unwrap_or(1000).clamp(1, MAX_UPDATES_PAGE) as u64;
     let page = blocking(&state, move |store| {
         let entries = store.log(&id, from, from + limit - 1)?;
-        let last = store.log_stats(&id)?.last_seq;
+        let last = store.last_seq(&id)?;
         let next_from = entries.last().map_or(from + limit, |e| e.seq + 1);
         let engine = base64::engine::general_purpose::STANDARD;
         let updates = entries

@@ -82,7 +82,7 @@ pub fn page(store: &dyn Store, id: &str, query: &PageQuery) -> Result<HistoryPag
             changes: vec![change],
         });
     }
-    lines.sort_by(|a, b| (b.seq, b.order).cmp(&(a.seq, a.order)));
+    lines.sort_by_key(|line| std::cmp::Reverse((line.seq, line.order)));
     let grouped = group(lines);
 
     // Cut after `limit` entries, but never between lines of one point, so that the

@@ -277,6 +277,17 @@ impl Store for SqliteStore {
         })
     }
 
+    fn last_seq(&self, id: &str) -> Result<u64, StoreError> {
+        self.with_reader(|conn| {
+            Ok(conn.query_row(
+                "SELECT MAX(COALESCE((SELECT MAX(seq) FROM updates WHERE board = ?1), 0),
+                            COALESCE((SELECT MAX(seq) FROM checkpoints WHERE board = ?1), 0))",
+                [id],
+                |row| row.get(0),
+            )?)
+        })
+    }
+
     fn log_stats(&self, id: &str) -> Result<LogStats, StoreError> {
         self.with_reader(|conn| {
             let tx = conn.unchecked_transaction()?;
@@ -286,23 +297,25 @@ impl Store for SqliteStore {
                 [id],
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
             )?;
-            let (checkpoints, checkpoint_bytes, last_checkpoint): (u64, u64, u64) = tx.query_row(
-                "SELECT COUNT(*), COALESCE(SUM(LENGTH(state)), 0), COALESCE(MAX(seq), 0)
-                 FROM checkpoints WHERE board = ?1",
-                [id],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-            )?;
+            let (checkpoints, checkpoint_bytes, first_checkpoint, last_checkpoint): (u64, u64, u64, u64) = tx
+                .query_row(
+                    "SELECT COUNT(*), COALESCE(SUM(LENGTH(state)), 0), COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0)
+                     FROM checkpoints WHERE board = ?1",
+                    [id],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+                )?;
             let compacted_through = tx
                 .query_row("SELECT compacted_through FROM boards WHERE id = ?1", [id], |row| row.get(0))
                 .optional()?
                 .unwrap_or(0);
             Ok(LogStats {
-                first_seq,
+                first_seq: if updates == 0 { compacted_through + 1 } else { first_seq },
                 last_seq: u64::max(last_seq, last_checkpoint),
                 updates,
                 update_bytes,
                 checkpoints,
                 checkpoint_bytes,
+                first_checkpoint,
                 compacted_through,
             })
         })

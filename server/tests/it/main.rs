@@ -5,6 +5,7 @@ mod access;
 mod bad_input;
 mod client;
 mod durability;
+mod history;
 mod http;
 mod sync;
 mod votes;
