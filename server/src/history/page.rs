@@ -11,9 +11,6 @@ use crate::store::{Author, BoardEvent, LogEntry, LogQuery, Store};
 const MAX_ROWS: u32 = 2000;
 /// Updates further apart than this are never grouped.
 const GROUP_WINDOW_MS: i64 = 60_000;
-/// Replaying this many updates to reach the next wanted one beats starting again from
-/// a checkpoint.
-const MAX_CATCH_UP: u64 = 2000;
 
 /// What a page lists.
 #[derive(Debug, Clone)]
@@ -108,11 +105,14 @@ fn describe_rows(store: &dyn Store, id: &str, rows: &[LogEntry]) -> Result<Vec<L
     let mut replay: Option<(Summarizer, u64)> = None;
     for row in rows {
         let before = row.seq - 1;
-        let near = replay.as_ref().is_some_and(|(_, at)| *at <= before && before - at <= MAX_CATCH_UP);
-        if !near {
+        let reached = replay.as_ref().map(|(_, at)| *at);
+        if reached != Some(before) {
+            // Catch up from where the replay is, unless a checkpoint is nearer.
             let checkpoint = store.checkpoint_at_or_before(id, before)?;
-            let at = checkpoint.as_ref().map_or(0, |c| c.seq);
-            replay = Some((Summarizer::new(checkpoint.as_ref().map(|c| c.state.as_slice())), at));
+            let from = checkpoint.as_ref().map_or(0, |c| c.seq);
+            if reached.is_none_or(|at| from > at) {
+                replay = Some((Summarizer::new(checkpoint.as_ref().map(|c| c.state.as_slice())), from));
+            }
         }
         let (summarizer, at) = replay.as_mut().expect("replay started");
         if *at < before {
