@@ -4,7 +4,8 @@ export class NotFoundError extends Error {}
 /** The board exists but this link does not open it (no token, expired, revoked). */
 export class AccessError extends Error {}
 
-async function errorText(res: Response): Promise<string> {
+/** The server's `{error}` message of a failed response, else its status. */
+export async function errorText(res: Response): Promise<string> {
   try {
     const body = (await res.json()) as { error?: string };
     if (body && typeof body.error === "string") return body.error;
@@ -24,9 +25,15 @@ export async function createBoard(req: CreateBoardRequest): Promise<BoardInfo> {
   return (await res.json()) as BoardInfo;
 }
 
-export async function getBoard(id: string, token: string | null): Promise<BoardInfo> {
-  const headers: Record<string, string> = { accept: "application/json" };
+/** Request headers carrying the link's access token, when there is one. */
+export function authHeaders(token: string | null, accept = "application/json"): Record<string, string> {
+  const headers: Record<string, string> = { accept };
   if (token) headers.authorization = `Bearer ${token}`;
+  return headers;
+}
+
+export async function getBoard(id: string, token: string | null): Promise<BoardInfo> {
+  const headers = authHeaders(token);
   const res = await fetch(`/api/boards/${encodeURIComponent(id)}`, { headers });
   if (res.status === 404) throw new NotFoundError(await errorText(res));
   if (res.status === 401 || res.status === 403) throw new AccessError(await errorText(res));

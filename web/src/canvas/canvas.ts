@@ -25,7 +25,7 @@ import {
 import { tokenOf, withToken } from "../api";
 import { connectionIndicator } from "../connection";
 import { askName, userColor } from "../identity";
-import { DEFAULT_NOTE_H, DEFAULT_NOTE_W, FRAME_FIELDS, META_FIELDS, NOTE_FIELDS, NOTE_COLORS, type BoardInfo, type NoteColor } from "../schema";
+import { DEFAULT_NOTE_H, DEFAULT_NOTE_W, FRAME_FIELDS, META_FIELDS, NOTE_FIELDS, NOTE_COLORS, ROOTS, type BoardInfo, type NoteColor } from "../schema";
 import { applyText, transformIndex } from "../textdiff";
 import { h, isTextInput, setTitle } from "../util";
 import { Presence, type Person } from "./presence";
@@ -34,6 +34,9 @@ import { showShareDialog } from "./share";
 import { openBoard, showRefusal } from "../open";
 import { decorateNote, VoteModel, votePanel } from "../vote";
 import { showVoteDialog } from "./vote-dialog";
+import type { HistoryHost, HistoryMode } from "../history/panel";
+import { restoredNotice } from "../history/notice";
+import type { Role } from "../generated/protocol";
 
 interface NoteView {
   id: string;
@@ -48,6 +51,12 @@ interface NoteView {
   color: string;
   text: string;
   author: string;
+}
+
+/** The maps the canvas renders: the live board's, or those of a historical Y.Doc. */
+interface Shown {
+  notes: Y.Map<YMap>;
+  frames: Y.Map<YMap>;
 }
 
 interface FrameView {
@@ -110,7 +119,7 @@ export async function mountCanvas(root: HTMLElement, boardId: string): Promise<v
   if (opened) new CanvasView(root, opened.board, opened.info, opened.token);
 }
 
-class CanvasView {
+class CanvasView implements HistoryHost {
   #host: HTMLElement;
   #world: HTMLElement;
   #framesLayer: HTMLElement;
@@ -165,10 +174,28 @@ class CanvasView {
   #root: HTMLElement;
 
   #board: Board;
+  /** The notes and frames on screen: the live board's, or a historical doc's (read-only). */
+  #shown: Shown;
+  #historical = false;
+  #unobserveShown: () => void = () => {};
+  /** Inside `batch`: changed ids wait here and render once at its end. */
+  #batching = 0;
+  #dirtyNotes = new Set<string>();
+  #dirtyFrames = new Set<string>();
+  /** Notes outlined as changed by the history update(s) shown, with their author. */
+  #marked = new Map<string, string>();
+  /** History mode, loaded on the first use of its button. */
+  #history: Promise<HistoryMode> | null = null;
+  #historyBtn: HTMLButtonElement;
+  /** The link's access token, if any (the history API wants it too). */
+  #token: string | null;
+  #role: Role | null = null;
 
   constructor(root: HTMLElement, board: Board, infoP: Promise<BoardInfo | Error>, token: string | null) {
     this.#root = root;
     this.#board = board;
+    this.#shown = { notes: board.notes, frames: board.frames };
+    this.#token = token;
     const b = board;
     this.#titleEl = h("h1", { class: "board-title" }, "Board");
     this.#world = h("div", { class: "world" });
@@ -229,8 +256,15 @@ class CanvasView {
     );
     for (const el of [addNoteBtn, addFrameBtn, palette, this.#deleteBtn, this.#undoBtn, this.#redoBtn]) el.classList.add("edit-tool");
     const viewOnly = h("span", { class: "view-only", title: "This link shows the board without changing it" }, "View only");
+    const historyBadge = h("span", { class: "history-badge", title: "The board as it was; the live board goes on meanwhile" }, "Viewing history");
     const share = h("button", { type: "button", class: "tool share", hidden: true, "aria-haspopup": "dialog" }, "Share");
     this.#votes = new VoteModel(b);
+    this.#historyBtn = h(
+      "button",
+      { type: "button", class: "tool history-toggle", "aria-expanded": "false", "aria-controls": "history-panel", "aria-keyshortcuts": "H", title: "History (H)" },
+      "History",
+    );
+    this.#historyBtn.addEventListener("click", () => this.#toggleHistory());
     this.#voteBtn = h("button", { type: "button", class: "tool vote-open", "aria-haspopup": "dialog", title: "Select candidate notes first" }, "Vote on selected notes");
     this.#voteBtn.addEventListener("click", () => this.#openVoteDialog());
     const lockBtn = h("button", { type: "button", class: "tool lock", "aria-pressed": "false" }, "Lock board");
@@ -253,6 +287,8 @@ class CanvasView {
       zoomIn,
       fit,
       capture,
+      h("span", { class: "sep", "aria-hidden": "true" }),
+      this.#historyBtn,
     );
     rovingToolbar(toolbar);
 
@@ -266,15 +302,25 @@ class CanvasView {
       h("a", { class: "home-link", href: "/", "aria-label": "Commonboard home" }, "◧"),
       this.#titleEl,
       toolbar,
-      h("div", { class: "topbar-right" }, facilitatorTools, lockedBadge, viewOnly, share, avatars, this.#meBtn, conn),
+      h("div", { class: "topbar-right" }, facilitatorTools, lockedBadge, viewOnly, historyBadge, share, avatars, this.#meBtn, conn),
     );
-    this.#page = h("div", { class: "board-page" }, header, this.#host, help, votePanel(this.#votes, false));
+    this.#page = h(
+      "div",
+      { class: "board-page" },
+      header,
+      this.#host,
+      help,
+      votePanel(this.#votes, false),
+      restoredNotice(b.app),
+    );
+    b.app.on("restored", () => void this.#history?.then((m) => m.refresh()));
     this.#votes.onChange(() => {
       const v = this.#votes;
       facilitatorTools.hidden = v.role !== "facilitator";
       lockBtn.setAttribute("aria-pressed", String(v.locked));
       lockBtn.textContent = v.locked ? "Unlock board" : "Lock board";
       lockedBadge.hidden = !v.locked;
+      if (v.role) this.#setRole(v.role);
       if (v.role) this.#applyEditable();
       this.#decorateVoteNotes();
     });
@@ -297,24 +343,7 @@ class CanvasView {
     this.#presence = new Presence(b.provider.awareness, b.me, this.#cursorLayer, avatars, (id, eds) => this.#renderEditors(id, eds));
 
     // Model → DOM.
-    b.notes.forEach((_, id) => this.#renderNote(id));
-    b.frames.forEach((_, id) => this.#renderFrame(id));
-    b.notes.observeDeep((events) => {
-      const dirty = new Set<string>();
-      for (const ev of events) {
-        if (ev.target === b.notes) for (const k of (ev as Y.YMapEvent<unknown>).keysChanged) dirty.add(k);
-        else if (typeof ev.path[0] === "string") dirty.add(ev.path[0]);
-      }
-      for (const id of dirty) this.#renderNote(id);
-    });
-    b.frames.observeDeep((events) => {
-      const dirty = new Set<string>();
-      for (const ev of events) {
-        if (ev.target === b.frames) for (const k of (ev as Y.YMapEvent<unknown>).keysChanged) dirty.add(k);
-        else if (typeof ev.path[0] === "string") dirty.add(ev.path[0]);
-      }
-      for (const id of dirty) this.#renderFrame(id);
-    });
+    this.#show({ notes: b.notes, frames: b.frames });
     b.meta.observe(() => this.#renderTitle());
     infoP.then((info) => {
       if (info instanceof Error) {
@@ -327,6 +356,7 @@ class CanvasView {
       this.#apiTitle = info.title;
       this.#renderTitle();
       this.#roleEditable = info.role !== "viewer";
+      if (!this.#votes.role && info.role) this.#setRole(info.role);
       this.#applyEditable();
       // The facilitator hands out the capture page with the participants' link.
       const participant = tokenOf(info.links?.participant);
@@ -366,6 +396,127 @@ class CanvasView {
     this.#bindKeyboard();
   }
 
+  // ------------------------------------------------------------ history
+
+  #toggleHistory(): void {
+    this.#history ??= import("../history/panel").then(({ HistoryMode }) => {
+      const mode = new HistoryMode(
+        { boardId: this.#board.id, token: this.#token, name: () => this.#board.me.name, button: this.#historyBtn },
+        this,
+      );
+      mode.setRole(this.#role);
+      this.#page.append(mode.panel);
+      return mode;
+    });
+    this.#history.then(
+      (mode) => mode.toggle(),
+      (err: unknown) => console.error(err),
+    );
+  }
+
+  #setRole(role: Role): void {
+    this.#role = role;
+    void this.#history?.then((m) => m.setRole(role));
+  }
+
+  // ------------------------------------------------------------ what is shown
+
+  /**
+   * Shows a historical board read-only (`doc`), or the live board again (null). The live
+   * doc keeps syncing meanwhile; only what the canvas observes and renders changes. Views
+   * of ids present before or after are re-rendered in place, so nothing flickers.
+   */
+  showDoc(doc: Y.Doc | null): void {
+    const historical = doc !== null;
+    if (historical !== this.#historical) {
+      this.#finishGesture(true);
+      this.#endEdit(false);
+      this.#historical = historical;
+      this.#page.classList.toggle("history-mode", historical);
+      this.#applyEditable();
+    }
+    const b = this.#board;
+    this.#show(doc ? { notes: doc.getMap<YMap>(ROOTS.notes), frames: doc.getMap<YMap>(ROOTS.frames) } : { notes: b.notes, frames: b.frames });
+    if (!historical) {
+      this.markChanged(new Map());
+      this.#decorateVoteNotes();
+    }
+  }
+
+  /** Runs `fn` (applying several updates) and renders what it changed once, at the end. */
+  batch(fn: () => void): void {
+    this.#batching++;
+    try {
+      fn();
+    } finally {
+      this.#batching--;
+      this.#flushDirty();
+    }
+  }
+
+  /** Outlines the given notes and tags each with the name of who changed it; clears the others. */
+  markChanged(marks: Map<string, string>): void {
+    for (const id of this.#marked.keys()) {
+      if (marks.has(id)) continue;
+      const el = this.#notes.get(id)?.el;
+      if (!el) continue;
+      el.classList.remove("history-changed");
+      el.querySelector(":scope > .history-by")?.remove();
+    }
+    for (const [id, name] of marks) {
+      const el = this.#notes.get(id)?.el;
+      if (!el) continue;
+      el.classList.add("history-changed");
+      let tag = el.querySelector<HTMLElement>(":scope > .history-by");
+      if (!tag) el.append((tag = h("span", { class: "history-by" })));
+      tag.textContent = `Changed by ${name}`;
+    }
+    this.#marked = new Map(marks);
+  }
+
+  #show(next: Shown): void {
+    this.#unobserveShown();
+    const prev = this.#shown;
+    this.#shown = next;
+    const notes = new Set<string>(this.#notes.keys());
+    next.notes.forEach((_, id) => notes.add(id));
+    const frames = new Set<string>(this.#frames.keys());
+    next.frames.forEach((_, id) => frames.add(id));
+    if (prev !== next) this.#setSelection(new Set(), new Set());
+    for (const id of frames) this.#renderFrame(id);
+    for (const id of notes) this.#renderNote(id);
+    const onNotes = (events: Y.YEvent<Y.AbstractType<unknown>>[]) => {
+      for (const ev of events) {
+        if (ev.target === next.notes) for (const k of (ev as Y.YMapEvent<unknown>).keysChanged) this.#dirtyNotes.add(k);
+        else if (typeof ev.path[0] === "string") this.#dirtyNotes.add(ev.path[0]);
+      }
+      this.#flushDirty();
+    };
+    const onFrames = (events: Y.YEvent<Y.AbstractType<unknown>>[]) => {
+      for (const ev of events) {
+        if (ev.target === next.frames) for (const k of (ev as Y.YMapEvent<unknown>).keysChanged) this.#dirtyFrames.add(k);
+        else if (typeof ev.path[0] === "string") this.#dirtyFrames.add(ev.path[0]);
+      }
+      this.#flushDirty();
+    };
+    next.notes.observeDeep(onNotes);
+    next.frames.observeDeep(onFrames);
+    this.#unobserveShown = () => {
+      next.notes.unobserveDeep(onNotes);
+      next.frames.unobserveDeep(onFrames);
+    };
+  }
+
+  #flushDirty(): void {
+    if (this.#batching) return;
+    const frames = this.#dirtyFrames;
+    const notes = this.#dirtyNotes;
+    this.#dirtyFrames = new Set();
+    this.#dirtyNotes = new Set();
+    for (const id of frames) this.#renderFrame(id);
+    for (const id of notes) this.#renderNote(id);
+  }
+
   // ------------------------------------------------------------ rendering
 
   #renderTitle(): void {
@@ -375,7 +526,7 @@ class CanvasView {
   }
 
   #renderNote(id: string): void {
-    const m = this.#board.notes.get(id);
+    const m = this.#shown.notes.get(id);
     let v = this.#notes.get(id);
     if (!m) {
       if (v) {
@@ -452,7 +603,7 @@ class CanvasView {
   #applyEditable(): void {
     const v = this.#votes;
     const roleOk = v.role ? v.role !== "viewer" : this.#roleEditable;
-    this.#setEditable(roleOk && !(v.locked && v.role !== "facilitator"));
+    this.#setEditable(roleOk && !(v.locked && v.role !== "facilitator") && !this.#historical);
   }
 
   #renderEditors(noteId: string, editors: Person[]): void {
@@ -471,7 +622,7 @@ class CanvasView {
   }
 
   #renderFrame(id: string): void {
-    const m = this.#board.frames.get(id);
+    const m = this.#shown.frames.get(id);
     let v = this.#frames.get(id);
     if (!m) {
       if (v) {
@@ -558,7 +709,7 @@ class CanvasView {
       if (this.#selNotes.size) {
         pressed = true;
         for (const id of this.#selNotes) {
-          const m = this.#board.notes.get(id);
+          const m = this.#shown.notes.get(id);
           if (!m || noteColor(m) !== c) pressed = false;
         }
       }
@@ -582,10 +733,10 @@ class CanvasView {
     const notes = new Map<string, { x: number; y: number }>();
     const frames = new Map<string, { x: number; y: number }>();
     for (const id of this.#selFrames) {
-      const f = this.#board.frames.get(id);
+      const f = this.#shown.frames.get(id);
       if (f) frames.set(id, frameRect(f));
     }
-    this.#board.notes.forEach((m, id) => {
+    this.#shown.notes.forEach((m, id) => {
       const f = noteFrame(m);
       if (this.#selNotes.has(id) || (f && frames.has(f))) notes.set(id, noteRect(m));
     });
@@ -710,14 +861,14 @@ class CanvasView {
         r.h = y2 - r.y;
       }
     };
-    this.#board.notes.forEach((m) => grow(noteRect(m)));
-    this.#board.frames.forEach((m) => grow(frameRect(m)));
+    this.#shown.notes.forEach((m) => grow(noteRect(m)));
+    this.#shown.frames.forEach((m) => grow(frameRect(m)));
     if (r) this.#vp.fit(r);
     else if (!onlyIfContent) this.#vp.centerOn(0, 0, 1);
   }
 
   #ensureVisible(noteId: string): void {
-    const m = this.#board.notes.get(noteId);
+    const m = this.#shown.notes.get(noteId);
     if (!m) return;
     const r = noteRect(m);
     if (!this.#vp.isVisible(r)) this.#vp.centerOn(r.x + r.w / 2, r.y + r.h / 2);
@@ -921,7 +1072,7 @@ class CanvasView {
       } else if (t.classList.contains("frame-title")) {
         const id = t.dataset.id!;
         if (!this.#selFrames.has(id)) this.#selectOnly([], [id]);
-        const f = this.#board.frames.get(id);
+        const f = this.#shown.frames.get(id);
         if (f) {
           const r = frameRect(f);
           if (!this.#vp.isVisible({ x: r.x, y: r.y, w: Math.min(r.w, 200), h: 40 })) this.#vp.centerOn(r.x + r.w / 2, r.y + r.h / 2);
@@ -1228,11 +1379,11 @@ class CanvasView {
     const y2 = Math.max(g.start.y, p.y);
     const notes = new Set(g.base);
     const frames = new Set(g.baseFrames);
-    this.#board.notes.forEach((m, id) => {
+    this.#shown.notes.forEach((m, id) => {
       const r = noteRect(m);
       if (r.x < x2 && r.x + r.w > x1 && r.y < y2 && r.y + r.h > y1) notes.add(id);
     });
-    this.#board.frames.forEach((m, id) => {
+    this.#shown.frames.forEach((m, id) => {
       const r = frameRect(m);
       if (r.x >= x1 && r.y >= y1 && r.x + r.w <= x2 && r.y + r.h <= y2) frames.add(id);
     });
@@ -1269,6 +1420,8 @@ class CanvasView {
     document.addEventListener("keydown", (e) => {
       if (this.#dead || document.querySelector("dialog[open]")) return;
       const t = e.target as HTMLElement;
+      // The history panel's controls (scrubber, speed) take their own keys.
+      if (t.closest?.(".history-panel")) return;
       const mod = e.ctrlKey || e.metaKey;
       const key = e.key;
       if (mod && !e.altKey && (key === "z" || key === "Z") && !(t instanceof HTMLInputElement && t.classList.contains("frame-title-input"))) {
@@ -1295,7 +1448,7 @@ class CanvasView {
       }
       if (mod && (key === "a" || key === "A")) {
         e.preventDefault();
-        this.#selectOnly(this.#board.notes.keys());
+        this.#selectOnly(this.#shown.notes.keys());
         return;
       }
       if (mod || (e.altKey && !key.startsWith("Arrow"))) return;
@@ -1322,6 +1475,11 @@ class CanvasView {
         case "F":
           e.preventDefault();
           this.#createFrameAtCenter();
+          break;
+        case "h":
+        case "H":
+          e.preventDefault();
+          this.#toggleHistory();
           break;
         case "Delete":
         case "Backspace":

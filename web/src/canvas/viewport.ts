@@ -31,7 +31,12 @@ export class Viewport {
     this.#world = world;
     this.#rect = host.getBoundingClientRect();
     new ResizeObserver(() => {
+      const before = this.#rect;
       this.#rect = this.#host.getBoundingClientRect();
+      // The middle of the view stays in the middle (a panel opening below, a phone turning).
+      const dx = (this.#rect.width - before.width) / 2;
+      const dy = (this.#rect.height - before.height) / 2;
+      if (dx || dy) this.panBy(dx, dy);
     }).observe(host);
     // Focusing an element inside an overflow:hidden box can scroll it; the transform is
     // the only positioning we want.
