@@ -35,6 +35,34 @@ pub enum ClientMessage {
     /// Facilitator only: shows a hidden vote's tally to everyone (and, once closed,
     /// marks the winner on the board).
     RevealVote { vote: String },
+    /// Facilitator only: moves the workshop to a step (an index into its steps), or
+    /// back to before the first.
+    SetStep {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        step: Option<u32>,
+    },
+    /// Facilitator only: starts a shared countdown of `seconds`, or stops it (absent).
+    SetTimer {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        seconds: Option<u32>,
+    },
+    /// Facilitator only: turns private writing on, or off, which reveals every private
+    /// note at once.
+    SetPrivate { private: bool },
+    /// Writes (or rewrites) one of the sender's private notes. Its author is the
+    /// sender, whatever the note says. Only while private writing is on.
+    PutPrivateNote { note: crate::schema::Note },
+    /// Deletes one of the sender's private notes.
+    DeletePrivateNote { id: String },
+    /// Facilitator only: starts going round the room over these people, in order.
+    StartTurns { people: Vec<crate::workshop::TurnPerson> },
+    /// Moves the turn order on (see [`crate::workshop::TurnAction`] for who may).
+    Turn { action: crate::workshop::TurnAction },
+    /// Facilitator only: shows this part of the canvas on the presentation view, and
+    /// with `bring`, moves every participant's view there too.
+    ShowViewport { viewport: crate::workshop::Viewport, bring: bool },
 }
 
 /// How a vote runs, as the facilitator opens it.
@@ -135,6 +163,14 @@ pub enum ServerMessage {
         /// Display name of who restored it.
         by: String,
     },
+    /// The workshop flow (step, timer, private writing, turns); sent on hello and
+    /// whenever it changes.
+    Workshop { state: crate::workshop::WorkshopState },
+    /// The receiver's own private notes, all of them, whenever they change (only
+    /// their author's connections receive them).
+    PrivateNotes { notes: Vec<crate::schema::Note> },
+    /// Where the facilitator's view is; with `bring`, every participant moves there.
+    Viewport { viewport: crate::workshop::Viewport, bring: bool },
     /// Something the client asked for was refused or failed; nothing else changed.
     Error {
         /// Machine-readable reason.
@@ -178,4 +214,7 @@ pub enum ErrorCode {
     OverCandidateLimit,
     /// The voter has no vote on this candidate to take back.
     NothingToRetract,
+    /// The workshop request makes no sense now (no such step, no turn order, private
+    /// writing off, a note too long or too many).
+    InvalidRequest,
 }

@@ -47,6 +47,10 @@ pub enum ChangeKind {
     Unlocked,
     /// Fine-grained history before `to_seq` was dropped by compaction (checkpoints kept).
     Compacted,
+    /// The workshop moved to a step (`label` names it).
+    StepChanged,
+    /// Private writing ended and its notes were revealed to everyone.
+    NotesRevealed,
 }
 
 /// One change inside a history entry.

@@ -8,7 +8,8 @@
 //! - [`close`]: the WebSocket close codes and reasons the server sends;
 //! - [`schema`]: the names and shapes of the shared types inside a board's `Y.Doc`;
 //! - [`api`]: the JSON bodies of the HTTP API;
-//! - [`history`]: the JSON bodies of the history API (changes, states, diffs, restores).
+//! - [`history`]: the JSON bodies of the history API (changes, states, diffs, restores);
+//! - [`workshop`]: the workshop flow's shared state (step, timer, private writing, turns).
 //!
 //! TypeScript declarations for the web client are generated from these types by
 //! [`typescript::bindings`] and checked in under `web/src/generated/`.
@@ -20,5 +21,6 @@ pub mod frame;
 pub mod history;
 pub mod schema;
 pub mod typescript;
+pub mod workshop;
 
 pub use yrs;

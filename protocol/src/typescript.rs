@@ -6,7 +6,7 @@
 
 use ts_rs::{Config, TS};
 
-use crate::{api, app, frame, history, schema};
+use crate::{api, app, frame, history, schema, workshop};
 
 /// Where the generated file lives, relative to the repository root.
 pub const BINDINGS_PATH: &str = "web/src/generated/protocol.ts";
@@ -54,6 +54,14 @@ pub fn bindings() -> String {
         history::UpdatePage::decl(&cfg),
         history::RestoreRequest::decl(&cfg),
         history::RestoreResult::decl(&cfg),
+        workshop::StepInfo::decl(&cfg),
+        workshop::Timer::decl(&cfg),
+        workshop::TurnPerson::decl(&cfg),
+        workshop::Turns::decl(&cfg),
+        workshop::TurnAction::decl(&cfg),
+        workshop::Viewport::decl(&cfg),
+        workshop::Writing::decl(&cfg),
+        workshop::WorkshopState::decl(&cfg),
     ];
     for declaration in declarations {
         out.push_str("export ");

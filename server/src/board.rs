@@ -20,6 +20,7 @@ use commonboard_protocol::close::{self, CloseCode};
 use commonboard_protocol::frame::{self, AwarenessUpdate, Incoming, Message, SyncMessage};
 use commonboard_protocol::history::{Change, ChangeKind, RestoreResult};
 use commonboard_protocol::schema;
+use commonboard_protocol::workshop::TurnAction;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, instrument, warn};
@@ -29,11 +30,12 @@ use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 use crate::auth::{self, AuthError, Claims};
 use crate::awareness::{self, Awareness};
 use crate::store::{
-    self, Author, BallotRow, BoardEvent, Checkpoint, LogEntry, Store, StoreError, StoredBoard, StoredVote, VoteRecord,
-    Write,
+    self, Author, BallotRow, BoardEvent, Checkpoint, LogEntry, Store, StoreError, StoredBoard, StoredPrivateNote,
+    StoredVote, VoteRecord, Write,
 };
 use crate::telemetry;
 use crate::vote::{Vote, VoteError};
+use crate::workshop::{PrivateNote, Workshop, WorkshopError};
 
 /// Identifies a connection for as long as the process runs.
 pub type ConnId = u64;
@@ -287,6 +289,8 @@ struct Outgoing {
     votes: Vec<String>,
     /// Restores to answer once the tick is durable.
     restores: Vec<(oneshot::Sender<Result<RestoreResult, StoreError>>, RestoreResult)>,
+    /// Whether the workshop flow changed: it is then saved and sent to everyone.
+    workshop: bool,
 }
 
 struct Board {
@@ -306,6 +310,8 @@ struct Board {
     locked: bool,
     /// The board's votes, oldest first.
     votes: Vec<Vote>,
+    /// The workshop flow: step, timer, private writing, turns.
+    workshop: Workshop,
 }
 
 impl Board {
@@ -333,6 +339,7 @@ impl Board {
             links_generation: stored.record.links_generation,
             locked: stored.record.locked,
             votes: stored.votes.iter().filter_map(restore_vote).collect(),
+            workshop: restore_workshop(&stored),
         })
     }
 
@@ -362,6 +369,10 @@ impl Board {
     /// Commits what a tick decided, then sends its frames; or, if the commit fails,
     /// sends nothing and falls back to what is durable.
     async fn finish(&mut self, mut out: Outgoing) {
+        if out.workshop {
+            out.writes.push(Write::Workshop { board: self.id.clone(), state_json: self.workshop.state_json() });
+            out.app.push(ServerMessage::Workshop { state: self.workshop.view() });
+        }
         if !out.log.is_empty() || !out.writes.is_empty() {
             let entries = std::mem::take(&mut out.log);
             let count = entries.len();
@@ -509,6 +520,12 @@ impl Board {
                     server_time_ms: now_ms() as f64,
                 };
                 out.direct.push((conn, frame::server_app(&welcome).into()));
+                let workshop = ServerMessage::Workshop { state: self.workshop.view() };
+                out.direct.push((conn, frame::server_app(&workshop).into()));
+                let mine = self.workshop.notes_of(&author.id);
+                if !mine.is_empty() {
+                    out.direct.push((conn, frame::server_app(&ServerMessage::PrivateNotes { notes: mine }).into()));
+                }
                 for vote in &self.votes {
                     let view = ServerMessage::Vote { vote: vote.view(role == Role::Facilitator) };
                     out.direct.push((conn, frame::server_app(&view).into()));
@@ -523,6 +540,59 @@ impl Board {
                 message: format!("this server speaks application protocol {APP_PROTOCOL_VERSION}, not {version}"),
             }),
             ClientMessage::Lock { .. } if role != Role::Facilitator => Some(forbidden("lock or unlock the board")),
+            ClientMessage::SetStep { .. } if role != Role::Facilitator => Some(forbidden("move the workshop on")),
+            ClientMessage::SetTimer { .. } if role != Role::Facilitator => Some(forbidden("set the timer")),
+            ClientMessage::SetPrivate { .. } if role != Role::Facilitator => Some(forbidden("end private writing")),
+            ClientMessage::StartTurns { .. } if role != Role::Facilitator => Some(forbidden("start a turn order")),
+            ClientMessage::ShowViewport { .. } if role != Role::Facilitator => Some(forbidden("lead the view")),
+            ClientMessage::Turn { action } if role != Role::Facilitator && action != TurnAction::Pass => {
+                Some(forbidden("move the turn order on"))
+            }
+            ClientMessage::PutPrivateNote { .. } | ClientMessage::DeletePrivateNote { .. } if role == Role::Viewer => {
+                Some(ServerMessage::Error { code: ErrorCode::Forbidden, message: "viewers cannot write notes".into() })
+            }
+            ClientMessage::PutPrivateNote { .. } if role == Role::Participant && self.locked => {
+                Some(ServerMessage::Error {
+                    code: ErrorCode::Forbidden,
+                    message: "the facilitator locked the board".into(),
+                })
+            }
+            ClientMessage::SetStep { step } => self.workshop_change(out, |w| w.set_step(step)).or_else(|| {
+                let label = self.workshop.current_step().map(|s| s.title.clone());
+                let change =
+                    Change { kind: ChangeKind::StepChanged, id: None, fields: Vec::new(), label, to_seq: None };
+                out.writes.push(self.event(&author, change));
+                None
+            }),
+            ClientMessage::SetTimer { seconds } => self.workshop_change(out, |w| w.set_timer(seconds, now_ms())),
+            ClientMessage::SetPrivate { private } => {
+                self.set_private(private, &author, out);
+                None
+            }
+            ClientMessage::PutPrivateNote { note } => {
+                let exists = schema::Board::new(&self.doc).has_note(&self.doc.transact(), &note.id);
+                let id = note.id.clone();
+                let result = self.workshop.put_private(&author, note, exists);
+                self.private_note_changed(&author, &id, result, out)
+            }
+            ClientMessage::DeletePrivateNote { id } => {
+                let result = self.workshop.delete_private(&author, &id);
+                self.private_note_changed(&author, &id, result, out)
+            }
+            ClientMessage::StartTurns { people } => self.workshop_change(out, |w| w.start_turns(people)),
+            ClientMessage::Turn { action } => {
+                let facilitator = role == Role::Facilitator;
+                self.workshop_change(out, |w| w.turn(action, &author, facilitator))
+            }
+            ClientMessage::ShowViewport { viewport, bring } => {
+                let message = Bytes::from(frame::server_app(&ServerMessage::Viewport { viewport, bring }));
+                for (&other, c) in &self.conns {
+                    if other != conn && c.app {
+                        out.direct.push((other, message.clone()));
+                    }
+                }
+                None
+            }
             ClientMessage::OpenVote { .. } if role != Role::Facilitator => Some(forbidden("open a vote")),
             ClientMessage::CloseVote { .. } if role != Role::Facilitator => Some(forbidden("close a vote")),
             ClientMessage::RevealVote { .. } if role != Role::Facilitator => Some(forbidden("reveal a vote")),
@@ -551,6 +621,86 @@ impl Board {
         if let Some(reply) = reply {
             out.direct.push((conn, frame::server_app(&reply).into()));
         }
+    }
+
+    /// Applies a change to the workshop flow; returns the refusal if it makes no sense.
+    fn workshop_change(
+        &mut self,
+        out: &mut Outgoing,
+        change: impl FnOnce(&mut Workshop) -> Result<(), WorkshopError>,
+    ) -> Option<ServerMessage> {
+        match change(&mut self.workshop) {
+            Ok(()) => {
+                out.workshop = true;
+                None
+            }
+            Err(error) => Some(ServerMessage::Error { code: error.code(), message: error.to_string() }),
+        }
+    }
+
+    /// Saves a private note's change and sends its author (on every device) their notes.
+    fn private_note_changed(
+        &mut self,
+        author: &Author,
+        id: &str,
+        result: Result<(), WorkshopError>,
+        out: &mut Outgoing,
+    ) -> Option<ServerMessage> {
+        if let Err(error) = result {
+            return Some(ServerMessage::Error { code: error.code(), message: error.to_string() });
+        }
+        let note = self.workshop.notes_of(&author.id).into_iter().find(|n| n.id == id).map(|note| StoredPrivateNote {
+            id: id.to_owned(),
+            author: author.clone(),
+            note_json: serde_json::to_string(&note).expect("note serializes"),
+        });
+        out.writes.push(Write::PrivateNote { board: self.id.clone(), id: id.to_owned(), note });
+        self.send_private_notes(&author.id, out);
+        // Everyone's placeholders count the notes being written.
+        out.workshop = true;
+        None
+    }
+
+    /// Sends a person's connections all of their private notes.
+    fn send_private_notes(&self, author_id: &str, out: &mut Outgoing) {
+        let notes = ServerMessage::PrivateNotes { notes: self.workshop.notes_of(author_id) };
+        let bytes = Bytes::from(frame::server_app(&notes));
+        for (&conn, c) in &self.conns {
+            if c.app && c.member.author.id == author_id {
+                out.direct.push((conn, bytes.clone()));
+            }
+        }
+    }
+
+    /// Turns private writing on or off; off reveals every private note at once: each
+    /// author's notes go onto the board as one change of theirs.
+    fn set_private(&mut self, private: bool, by: &Author, out: &mut Outgoing) {
+        let revealed = self.workshop.set_private(private);
+        out.workshop = true;
+        if revealed.is_empty() {
+            return;
+        }
+        let mut by_author: Vec<(Author, Vec<PrivateNote>)> = Vec::new();
+        for note in revealed {
+            match by_author.iter_mut().find(|(a, _)| a.id == note.author.id) {
+                Some((_, notes)) => notes.push(note),
+                None => by_author.push((note.author.clone(), vec![note])),
+            }
+        }
+        let count: usize = by_author.iter().map(|(_, notes)| notes.len()).sum();
+        for (author, notes) in by_author {
+            self.change_as(author.clone(), out, |board, txn| {
+                for private in &notes {
+                    board.insert_note(txn, &private.note);
+                }
+            });
+            self.send_private_notes(&author.id, out);
+        }
+        out.writes.push(Write::ClearPrivateNotes { board: self.id.clone() });
+        let label = Some(format!("{count} notes"));
+        let change = Change { kind: ChangeKind::NotesRevealed, id: None, fields: Vec::new(), label, to_seq: None };
+        out.writes.push(self.event(by, change));
+        info!(count, "private notes revealed");
     }
 
     /// Opens a vote; returns the refusal if its settings are not valid.
@@ -654,6 +804,16 @@ impl Board {
     /// Makes a change to the document on the server's own account (logged and relayed
     /// like any update).
     fn server_change(&mut self, out: &mut Outgoing, change: impl FnOnce(&schema::Board, &mut yrs::TransactionMut)) {
+        self.change_as(Author::server(), out, change);
+    }
+
+    /// Makes a change to the document on someone's behalf (logged under their name).
+    fn change_as(
+        &mut self,
+        author: Author,
+        out: &mut Outgoing,
+        change: impl FnOnce(&schema::Board, &mut yrs::TransactionMut),
+    ) {
         let board = schema::Board::new(&self.doc);
         let update = {
             let mut txn = self.doc.transact_mut();
@@ -661,7 +821,7 @@ impl Board {
             txn.encode_update_v1()
         };
         self.seq += 1;
-        out.log.push(LogEntry { seq: self.seq, at_ms: now_ms(), author: Author::server(), update: update.clone() });
+        out.log.push(LogEntry { seq: self.seq, at_ms: now_ms(), author, update: update.clone() });
         out.updates.push(update);
     }
 
@@ -896,7 +1056,14 @@ async fn create_open_board(id: &str, store: &Arc<dyn Store>) -> Result<StoredBoa
     let writes =
         vec![Write::CreateBoard(record.clone()), Write::Append { board: id.to_owned(), entries: vec![entry.clone()] }];
     match store::committed(store.submit(writes)).await {
-        Ok(()) => Ok(StoredBoard { record, checkpoint: None, tail: vec![entry], votes: Vec::new() }),
+        Ok(()) => Ok(StoredBoard {
+            record,
+            checkpoint: None,
+            tail: vec![entry],
+            votes: Vec::new(),
+            workshop: None,
+            private_notes: Vec::new(),
+        }),
         // Created meanwhile by another node or request: load what is there.
         Err(StoreError::BoardExists(_)) => {
             let (store, id) = (store.clone(), id.to_owned());
@@ -947,6 +1114,22 @@ pub fn restore_vote((record, ballots): &StoredVote) -> Option<Vote> {
         vote.restore_ballot(b.voter.clone(), b.name.clone(), b.candidate.clone(), b.count);
     }
     Some(vote)
+}
+
+/// The workshop flow as the store kept it, private notes included.
+fn restore_workshop(stored: &StoredBoard) -> Workshop {
+    let private = stored
+        .private_notes
+        .iter()
+        .filter_map(|p| match serde_json::from_str::<schema::Note>(&p.note_json) {
+            Ok(note) => Some(PrivateNote { author: p.author.clone(), note }),
+            Err(error) => {
+                error!(note = %p.id, %error, "a stored private note does not parse; skipping it");
+                None
+            }
+        })
+        .collect();
+    Workshop::restore(stored.workshop.as_deref(), private)
 }
 
 /// A vote's event for the history, named by its title.

@@ -30,6 +30,7 @@ pub mod registry;
 pub mod store;
 pub mod telemetry;
 pub mod vote;
+pub mod workshop;
 
 use std::sync::Arc;
 

@@ -150,6 +150,18 @@ pub struct StoredBoard {
     pub tail: Vec<LogEntry>,
     /// The board's votes, oldest first.
     pub votes: Vec<StoredVote>,
+    /// The workshop flow's state (JSON), if the board has one.
+    pub workshop: Option<String>,
+    /// Notes written privately and not yet revealed.
+    pub private_notes: Vec<StoredPrivateNote>,
+}
+
+/// A note written privately: its author and the note (JSON of the schema's `Note`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPrivateNote {
+    pub id: String,
+    pub author: Author,
+    pub note_json: String,
 }
 
 impl StoredBoard {
@@ -181,6 +193,12 @@ pub enum Write {
     Event { board: String, event: BoardEvent },
     /// Drops logged updates up to `through`, which must be a checkpoint's point.
     Compact { board: String, through: u64 },
+    /// Sets the workshop flow's state (JSON).
+    Workshop { board: String, state_json: String },
+    /// Writes a private note, or deletes it (`None`).
+    PrivateNote { board: String, id: String, note: Option<StoredPrivateNote> },
+    /// Deletes every private note of a board (after the reveal).
+    ClearPrivateNotes { board: String },
 }
 
 /// Why the store failed.

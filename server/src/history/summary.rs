@@ -274,6 +274,11 @@ fn phrase(kind: ChangeKind, changes: &[&Change]) -> String {
         ChangeKind::Locked => "locked the board".into(),
         ChangeKind::Unlocked => "unlocked the board".into(),
         ChangeKind::Compacted => format!("dropped the fine-grained history up to point {to} (checkpoints kept)"),
+        ChangeKind::StepChanged => match changes[0].label.as_deref() {
+            Some(step) => format!("moved the workshop to “{step}”"),
+            None => "moved the workshop back to its start".into(),
+        },
+        ChangeKind::NotesRevealed => "revealed the private notes".into(),
     }
 }
 

@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 
 use super::{
     Activity, Author, BallotRow, BoardEvent, BoardRecord, Checkpoint, Committed, LogEntry, LogQuery, LogStats, Store,
-    StoreError, StoredBoard, StoredVote, VoteRecord, Write,
+    StoreError, StoredBoard, StoredPrivateNote, StoredVote, VoteRecord, Write,
 };
 
 /// File name of the database inside the data directory.
@@ -87,6 +87,20 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX events_by_point ON events (board, seq);
     CREATE INDEX updates_by_time ON updates (board, at, seq);
     ALTER TABLE boards ADD COLUMN compacted_through INTEGER NOT NULL DEFAULT 0;
+",
+    "
+    CREATE TABLE workshops (
+        board TEXT PRIMARY KEY,
+        state TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE private_notes (
+        board TEXT NOT NULL,
+        id TEXT NOT NULL,
+        author_id TEXT NOT NULL,
+        author_name TEXT NOT NULL,
+        note TEXT NOT NULL,
+        PRIMARY KEY (board, id)
+    ) WITHOUT ROWID;
 ",
 ];
 
@@ -196,7 +210,21 @@ impl Store for SqliteStore {
             let after = checkpoint.as_ref().map_or(0, |c| c.seq);
             let tail = read_log(&tx, id, after + 1, u64::MAX)?;
             let votes = read_votes(&tx, id)?;
-            Ok(Some(StoredBoard { record, checkpoint, tail, votes }))
+            let workshop =
+                tx.query_row("SELECT state FROM workshops WHERE board = ?1", [id], |row| row.get(0)).optional()?;
+            let mut statement = tx.prepare_cached(
+                "SELECT id, author_id, author_name, note FROM private_notes WHERE board = ?1 ORDER BY id",
+            )?;
+            let private_notes = statement
+                .query_map([id], |row| {
+                    Ok(StoredPrivateNote {
+                        id: row.get(0)?,
+                        author: Author { id: row.get(1)?, name: row.get(2)? },
+                        note_json: row.get(3)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(Some(StoredBoard { record, checkpoint, tail, votes, workshop, private_notes }))
         })
     }
 
@@ -550,6 +578,25 @@ fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
                 "INSERT INTO events (board, seq, at, author_id, author_name, change) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![board, event.seq, event.at_ms, event.author.id, event.author.name, event.change_json],
             )?;
+        }
+        Write::Workshop { board, state_json } => {
+            conn.execute(
+                "INSERT OR REPLACE INTO workshops (board, state) VALUES (?1, ?2)",
+                params![board, state_json],
+            )?;
+        }
+        Write::PrivateNote { board, id, note: Some(note) } => {
+            conn.execute(
+                "INSERT OR REPLACE INTO private_notes (board, id, author_id, author_name, note)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![board, id, note.author.id, note.author.name, note.note_json],
+            )?;
+        }
+        Write::PrivateNote { board, id, note: None } => {
+            conn.execute("DELETE FROM private_notes WHERE board = ?1 AND id = ?2", params![board, id])?;
+        }
+        Write::ClearPrivateNotes { board } => {
+            conn.execute("DELETE FROM private_notes WHERE board = ?1", params![board])?;
         }
         Write::Compact { board, through } => {
             conn.execute("DELETE FROM updates WHERE board = ?1 AND seq <= ?2", params![board, clamp(*through)])?;

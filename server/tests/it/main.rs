@@ -9,6 +9,7 @@ mod history;
 mod http;
 mod sync;
 mod votes;
+mod workshop;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

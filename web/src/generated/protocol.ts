@@ -19,7 +19,7 @@ export type ClientMessage = { "type": "hello",
 /**
  * The application protocol version the client speaks.
  */
-version: number, } | { "type": "lock", locked: boolean, } | { "type": "open_vote", settings: VoteSettings, } | { "type": "cast_vote", vote: string, candidate: string, } | { "type": "retract_vote", vote: string, candidate: string, } | { "type": "close_vote", vote: string, } | { "type": "reveal_vote", vote: string, };
+version: number, } | { "type": "lock", locked: boolean, } | { "type": "open_vote", settings: VoteSettings, } | { "type": "cast_vote", vote: string, candidate: string, } | { "type": "retract_vote", vote: string, candidate: string, } | { "type": "close_vote", vote: string, } | { "type": "reveal_vote", vote: string, } | { "type": "set_step", step?: number, } | { "type": "set_timer", seconds?: number, } | { "type": "set_private", private: boolean, } | { "type": "put_private_note", note: Note, } | { "type": "delete_private_note", id: string, } | { "type": "start_turns", people: Array<TurnPerson>, } | { "type": "turn", action: TurnAction, } | { "type": "show_viewport", viewport: Viewport, bring: boolean, };
 
 export type ServerMessage = { "type": "welcome", 
 /**
@@ -70,7 +70,7 @@ seq: number,
 /**
  * Display name of who restored it.
  */
-by: string, } | { "type": "error", 
+by: string, } | { "type": "workshop", state: WorkshopState, } | { "type": "private_notes", notes: Array<Note>, } | { "type": "viewport", viewport: Viewport, bring: boolean, } | { "type": "error", 
 /**
  * Machine-readable reason.
  */
@@ -136,7 +136,7 @@ export type Tally = { candidate: string, votes: number,
  */
 voters?: Array<[string, number]>, };
 
-export type ErrorCode = "unsupported_version" | "forbidden" | "invalid_vote" | "no_such_vote" | "vote_closed" | "not_a_candidate" | "over_budget" | "over_candidate_limit" | "nothing_to_retract";
+export type ErrorCode = "unsupported_version" | "forbidden" | "invalid_vote" | "no_such_vote" | "vote_closed" | "not_a_candidate" | "over_budget" | "over_candidate_limit" | "nothing_to_retract" | "invalid_request";
 
 export type CreateBoardRequest = { 
 /**
@@ -221,7 +221,7 @@ url: string, };
 
 export type HistoryAuthor = { id: string, name: string, };
 
-export type ChangeKind = "note_added" | "note_edited" | "note_moved" | "note_changed" | "note_deleted" | "frame_added" | "frame_changed" | "frame_deleted" | "action_added" | "action_changed" | "action_deleted" | "board_changed" | "vote_opened" | "vote_closed" | "vote_revealed" | "restored" | "locked" | "unlocked" | "compacted";
+export type ChangeKind = "note_added" | "note_edited" | "note_moved" | "note_changed" | "note_deleted" | "frame_added" | "frame_changed" | "frame_deleted" | "action_added" | "action_changed" | "action_deleted" | "board_changed" | "vote_opened" | "vote_closed" | "vote_revealed" | "restored" | "locked" | "unlocked" | "compacted" | "step_changed" | "notes_revealed";
 
 export type Change = { kind: ChangeKind, 
 /**
@@ -395,6 +395,83 @@ seq: number,
  * Whether anything changed.
  */
 changed: boolean, };
+
+export type StepInfo = { 
+/**
+ * Stable name, e.g. `obstacles`; the step's frame carries it as `step`.
+ */
+id: string, title: string, 
+/**
+ * Whether private writing starts on when the facilitator moves to this step.
+ */
+private: boolean, 
+/**
+ * Suggested length of the step, in minutes (the facilitator's timer default).
+ */
+minutes?: number, };
+
+export type Timer = { 
+/**
+ * When it reaches zero, milliseconds since the Unix epoch (server clock: clients
+ * correct it with the offset the welcome's `server_time_ms` gives them).
+ */
+ends_at_ms: number, 
+/**
+ * Its length as started, in seconds.
+ */
+seconds: number, };
+
+export type TurnPerson = { 
+/**
+ * The person's identity, or any unique text for someone added by name.
+ */
+id: string, name: string, };
+
+export type Turns = { people: Array<TurnPerson>, 
+/**
+ * Index of who speaks now in `people`; absent once everyone passed in a round.
+ */
+current?: number, 
+/**
+ * Rounds completed so far (a new round starts after the last person).
+ */
+round: number, 
+/**
+ * Ids of the people who passed in this round.
+ */
+passed: Array<string>, };
+
+export type TurnAction = "next" | "skip" | "back" | "pass" | "end";
+
+export type Viewport = { 
+/**
+ * Canvas coordinates of the view's centre.
+ */
+x: number, y: number, 
+/**
+ * Scale (1 = 100 %).
+ */
+zoom: number, };
+
+export type Writing = { name: string, notes: number, };
+
+export type WorkshopState = { 
+/**
+ * The template's steps, in order (empty for a blank board).
+ */
+steps: Array<StepInfo>, 
+/**
+ * Index of the current step in `steps`; absent before the workshop starts.
+ */
+step?: number, timer?: Timer, 
+/**
+ * Whether new notes are private to their author until the reveal.
+ */
+private: boolean, 
+/**
+ * Who is writing privately, and how many notes each holds.
+ */
+writing: Array<Writing>, turns?: Turns, };
 
 /** Message type of Commonboard application messages (JSON inside a var-length buffer). */
 export const MSG_APP = 100;

@@ -1,0 +1,366 @@
+//! A board's workshop flow, decided by the server: the current step, the shared
+//! countdown, the turn order for going round the room, and notes written privately
+//! until the facilitator reveals them. Private notes live here, never in the board's
+//! document, so no other client can receive them before the reveal.
+
+use std::collections::BTreeMap;
+
+use commonboard_protocol::app::ErrorCode;
+use commonboard_protocol::schema::Note;
+use commonboard_protocol::workshop::{StepInfo, Timer, TurnAction, TurnPerson, Turns, WorkshopState, Writing};
+use serde::{Deserialize, Serialize};
+
+use crate::store::Author;
+
+/// Longest private note, in characters.
+pub const MAX_PRIVATE_TEXT: usize = 2000;
+/// Most private notes one person may hold before the reveal.
+pub const MAX_PRIVATE_NOTES: usize = 100;
+/// Longest countdown, in seconds (a whole workshop day).
+pub const MAX_TIMER_SECONDS: u32 = 12 * 3600;
+/// Most people in a turn order.
+pub const MAX_TURN_PEOPLE: usize = 500;
+
+/// Why a workshop request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorkshopError {
+    #[error("this board has no step {0}")]
+    NoSuchStep(u32),
+    #[error("private writing is off: write on the board, or ask the facilitator to turn it on")]
+    NotPrivate,
+    #[error("a private note needs an id of 1 to 64 letters, digits, '-' or '_'")]
+    BadNoteId,
+    #[error("a private note holds at most {MAX_PRIVATE_TEXT} characters")]
+    TooLong,
+    #[error("you hold {MAX_PRIVATE_NOTES} private notes already; the facilitator can reveal them")]
+    TooMany,
+    #[error("that note belongs to someone else")]
+    NotYours,
+    #[error("a countdown lasts from 1 second to 12 hours")]
+    BadTimer,
+    #[error("going round the room needs 1 to {MAX_TURN_PEOPLE} people, each with an id and a name")]
+    BadTurnOrder,
+    #[error("nobody is going round the room now")]
+    NoTurns,
+    #[error("only the person whose turn it is, or the facilitator, can pass")]
+    NotYourTurn,
+}
+
+impl WorkshopError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            WorkshopError::NotYours | WorkshopError::NotYourTurn => ErrorCode::Forbidden,
+            _ => ErrorCode::InvalidRequest,
+        }
+    }
+}
+
+/// A note written privately, with who wrote it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrivateNote {
+    pub author: Author,
+    pub note: Note,
+}
+
+/// What is persisted of the flow (private notes are stored one by one).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Persisted {
+    steps: Vec<StepInfo>,
+    step: Option<u32>,
+    timer: Option<Timer>,
+    private: bool,
+    turns: Option<Turns>,
+}
+
+/// The flow of one board.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Workshop {
+    state: Persisted,
+    /// Private notes by note id.
+    private_notes: BTreeMap<String, PrivateNote>,
+}
+
+impl Workshop {
+    /// A new board's flow over its template's steps.
+    pub fn new(steps: Vec<StepInfo>) -> Self {
+        Workshop { state: Persisted { steps, ..Persisted::default() }, private_notes: BTreeMap::new() }
+    }
+
+    /// The flow as stored (`None` for a board that never had one).
+    pub fn restore(state_json: Option<&str>, private_notes: Vec<PrivateNote>) -> Self {
+        let state = match state_json.map(serde_json::from_str::<Persisted>) {
+            Some(Ok(state)) => state,
+            Some(Err(error)) => {
+                tracing::error!(%error, "the stored workshop state does not parse; starting afresh");
+                Persisted::default()
+            }
+            None => Persisted::default(),
+        };
+        let private_notes = private_notes.into_iter().map(|p| (p.note.id.clone(), p)).collect();
+        Workshop { state, private_notes }
+    }
+
+    /// The persisted part, as JSON.
+    pub fn state_json(&self) -> String {
+        serde_json::to_string(&self.state).expect("workshop state serializes")
+    }
+
+    /// What every client sees.
+    pub fn view(&self) -> WorkshopState {
+        let mut writing: BTreeMap<&str, (String, u32)> = BTreeMap::new();
+        for private in self.private_notes.values() {
+            writing.entry(&private.author.id).or_insert_with(|| (private.author.name.clone(), 0)).1 += 1;
+        }
+        WorkshopState {
+            steps: self.state.steps.clone(),
+            step: self.state.step,
+            timer: self.state.timer.clone(),
+            private: self.state.private,
+            writing: writing.into_values().map(|(name, notes)| Writing { name, notes }).collect(),
+            turns: self.state.turns.clone(),
+        }
+    }
+
+    /// The current step, if the workshop started.
+    pub fn current_step(&self) -> Option<&StepInfo> {
+        self.state.step.and_then(|i| self.state.steps.get(i as usize))
+    }
+
+    /// Moves to a step; a step meant for private writing turns it on.
+    pub fn set_step(&mut self, step: Option<u32>) -> Result<(), WorkshopError> {
+        if let Some(index) = step {
+            let info = self.state.steps.get(index as usize).ok_or(WorkshopError::NoSuchStep(index))?;
+            if info.private {
+                self.state.private = true;
+            }
+        }
+        self.state.step = step;
+        Ok(())
+    }
+
+    /// Starts a countdown ending `seconds` from `now_ms`, or stops it.
+    pub fn set_timer(&mut self, seconds: Option<u32>, now_ms: i64) -> Result<(), WorkshopError> {
+        self.state.timer = match seconds {
+            Some(seconds) if seconds == 0 || seconds > MAX_TIMER_SECONDS => return Err(WorkshopError::BadTimer),
+            Some(seconds) => Some(Timer { ends_at_ms: (now_ms + i64::from(seconds) * 1000) as f64, seconds }),
+            None => None,
+        };
+        Ok(())
+    }
+
+    pub fn private(&self) -> bool {
+        self.state.private
+    }
+
+    /// Turns private writing on, or off: then every private note is handed back, to be
+    /// put on the board.
+    pub fn set_private(&mut self, private: bool) -> Vec<PrivateNote> {
+        self.state.private = private;
+        if private {
+            return Vec::new();
+        }
+        std::mem::take(&mut self.private_notes).into_values().collect()
+    }
+
+    /// Writes or rewrites one of `author`'s private notes. `exists` says whether the
+    /// board already holds a note with that id.
+    pub fn put_private(&mut self, author: &Author, mut note: Note, exists: bool) -> Result<(), WorkshopError> {
+        if !self.state.private {
+            return Err(WorkshopError::NotPrivate);
+        }
+        let id_ok = (1..=64).contains(&note.id.len())
+            && note.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !id_ok {
+            return Err(WorkshopError::BadNoteId);
+        }
+        if note.text.chars().count() > MAX_PRIVATE_TEXT {
+            return Err(WorkshopError::TooLong);
+        }
+        match self.private_notes.get(&note.id) {
+            Some(existing) if existing.author.id != author.id => return Err(WorkshopError::NotYours),
+            Some(_) => {}
+            None if exists => return Err(WorkshopError::NotYours),
+            None if self.notes_of(&author.id).len() >= MAX_PRIVATE_NOTES => return Err(WorkshopError::TooMany),
+            None => {}
+        }
+        note.author = author.name.clone();
+        self.private_notes.insert(note.id.clone(), PrivateNote { author: author.clone(), note });
+        Ok(())
+    }
+
+    /// Deletes one of `author`'s private notes.
+    pub fn delete_private(&mut self, author: &Author, id: &str) -> Result<(), WorkshopError> {
+        match self.private_notes.get(id) {
+            Some(existing) if existing.author.id == author.id => {
+                self.private_notes.remove(id);
+                Ok(())
+            }
+            Some(_) => Err(WorkshopError::NotYours),
+            None => Ok(()),
+        }
+    }
+
+    /// `author`'s private notes, oldest id first.
+    pub fn notes_of(&self, author_id: &str) -> Vec<Note> {
+        self.private_notes.values().filter(|p| p.author.id == author_id).map(|p| p.note.clone()).collect()
+    }
+
+    /// Whether a private note with this id exists.
+    pub fn holds_private(&self, id: &str) -> bool {
+        self.private_notes.contains_key(id)
+    }
+
+    /// Starts going round the room, the first person speaking.
+    pub fn start_turns(&mut self, people: Vec<TurnPerson>) -> Result<(), WorkshopError> {
+        let valid = (1..=MAX_TURN_PEOPLE).contains(&people.len())
+            && people.iter().all(|p| !p.id.trim().is_empty() && !p.name.trim().is_empty() && p.name.len() <= 64);
+        if !valid {
+            return Err(WorkshopError::BadTurnOrder);
+        }
+        self.state.turns = Some(Turns { people, current: Some(0), round: 0, passed: Vec::new() });
+        Ok(())
+    }
+
+    /// Moves the turn order on. `by` is who asks; only the facilitator may do anything
+    /// but pass for themselves.
+    pub fn turn(&mut self, action: TurnAction, by: &Author, facilitator: bool) -> Result<(), WorkshopError> {
+        let turns = self.state.turns.as_mut().ok_or(WorkshopError::NoTurns)?;
+        if action == TurnAction::End {
+            self.state.turns = None;
+            return Ok(());
+        }
+        let count = turns.people.len() as u32;
+        let Some(current) = turns.current else {
+            return Err(WorkshopError::NoTurns);
+        };
+        match action {
+            TurnAction::Pass => {
+                let speaker = &turns.people[current as usize];
+                if !facilitator && speaker.id != by.id {
+                    return Err(WorkshopError::NotYourTurn);
+                }
+                if !turns.passed.contains(&speaker.id) {
+                    turns.passed.push(speaker.id.clone());
+                }
+                advance(turns, count);
+            }
+            TurnAction::Next | TurnAction::Skip => advance(turns, count),
+            TurnAction::Back => turns.current = Some((current + count - 1) % count),
+            TurnAction::End => unreachable!("handled above"),
+        }
+        Ok(())
+    }
+}
+
+/// Moves to the next person who has not passed this round; a new round starts after
+/// the last person. When everyone passed in a round, nobody speaks: the turns are over.
+fn advance(turns: &mut Turns, count: u32) {
+    let Some(mut at) = turns.current else { return };
+    for _ in 0..count {
+        at += 1;
+        if at == count {
+            at = 0;
+            turns.round += 1;
+            if turns.passed.len() as u32 >= count {
+                turns.current = None;
+                return;
+            }
+            turns.passed.clear();
+        }
+        if !turns.passed.contains(&turns.people[at as usize].id) {
+            turns.current = Some(at);
+            return;
+        }
+    }
+    turns.current = None;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(id: &str) -> Author {
+        Author { id: id.into(), name: id.to_uppercase() }
+    }
+
+    fn people(ids: &[&str]) -> Vec<TurnPerson> {
+        ids.iter().map(|id| TurnPerson { id: (*id).into(), name: id.to_uppercase() }).collect()
+    }
+
+    fn steps() -> Vec<StepInfo> {
+        ["one", "two"]
+            .iter()
+            .enumerate()
+            .map(|(i, id)| StepInfo { id: (*id).into(), title: id.to_string(), private: i == 1, minutes: Some(10) })
+            .collect()
+    }
+
+    #[test]
+    fn a_private_step_turns_private_writing_on_and_the_reveal_hands_every_note_back() {
+        let mut workshop = Workshop::new(steps());
+        let (ana, ben) = (person("ana"), person("ben"));
+        let note = |id: &str| Note { id: id.into(), text: "why".into(), ..Note::default() };
+        assert_eq!(workshop.put_private(&ana, note("a1"), false), Err(WorkshopError::NotPrivate));
+        workshop.set_step(Some(1)).unwrap();
+        assert!(workshop.private());
+        workshop.put_private(&ana, note("a1"), false).unwrap();
+        workshop.put_private(&ana, note("a2"), false).unwrap();
+        workshop.put_private(&ben, note("b1"), false).unwrap();
+        assert_eq!(workshop.put_private(&ben, note("a1"), false), Err(WorkshopError::NotYours));
+        assert_eq!(workshop.put_private(&ben, note("live"), true), Err(WorkshopError::NotYours));
+        assert_eq!(workshop.delete_private(&ben, "a2"), Err(WorkshopError::NotYours));
+        assert_eq!(workshop.notes_of("ana").len(), 2);
+        assert_eq!(workshop.notes_of("ana")[0].author, "ANA", "the author is who sent it");
+        let writing = workshop.view().writing;
+        assert_eq!(writing, vec![Writing { name: "ANA".into(), notes: 2 }, Writing { name: "BEN".into(), notes: 1 }]);
+
+        let revealed = workshop.set_private(false);
+        assert_eq!(revealed.len(), 3);
+        assert!(workshop.view().writing.is_empty() && !workshop.private());
+    }
+
+    #[test]
+    fn the_flow_survives_a_round_trip_through_the_store() {
+        let mut workshop = Workshop::new(steps());
+        workshop.set_step(Some(0)).unwrap();
+        workshop.set_timer(Some(300), 1_000).unwrap();
+        workshop.start_turns(people(&["a", "b"])).unwrap();
+        let stored = Workshop::restore(Some(&workshop.state_json()), Vec::new());
+        assert_eq!(stored, workshop);
+        assert_eq!(stored.view().timer.unwrap().ends_at_ms, 301_000.0);
+        assert_eq!(workshop.set_step(Some(7)), Err(WorkshopError::NoSuchStep(7)));
+        assert_eq!(workshop.set_timer(Some(0), 0), Err(WorkshopError::BadTimer));
+    }
+
+    #[test]
+    fn going_round_until_everyone_passes() {
+        let mut workshop = Workshop::new(Vec::new());
+        let facilitator = person("fac");
+        workshop.start_turns(people(&["a", "b", "c"])).unwrap();
+        let current = |w: &Workshop| w.view().turns.and_then(|t| t.current);
+        assert_eq!(current(&workshop), Some(0));
+        assert_eq!(workshop.turn(TurnAction::Pass, &person("b"), false), Err(WorkshopError::NotYourTurn));
+        assert_eq!(workshop.turn(TurnAction::Next, &person("a"), false), Ok(()), "rights are checked by the board");
+        assert_eq!(current(&workshop), Some(1));
+        workshop.turn(TurnAction::Back, &facilitator, true).unwrap();
+        assert_eq!(current(&workshop), Some(0));
+        // Round 1: a speaks, b passes, c speaks. Round 2 skips b.
+        workshop.turn(TurnAction::Next, &facilitator, true).unwrap();
+        workshop.turn(TurnAction::Pass, &person("b"), false).unwrap();
+        assert_eq!(current(&workshop), Some(2));
+        workshop.turn(TurnAction::Next, &facilitator, true).unwrap();
+        assert_eq!(current(&workshop), Some(0), "a new round");
+        assert_eq!(workshop.view().turns.unwrap().round, 1);
+        // Round 2: everyone passes: the turns are over.
+        for who in ["a", "b", "c"] {
+            if current(&workshop).is_some() {
+                let speaker = workshop.view().turns.unwrap().people[current(&workshop).unwrap() as usize].id.clone();
+                workshop.turn(TurnAction::Pass, &person(&speaker), false).unwrap();
+            }
+            let _ = who;
+        }
+        assert_eq!(current(&workshop), None);
+        workshop.turn(TurnAction::End, &facilitator, true).unwrap();
+        assert!(workshop.view().turns.is_none());
+    }
+}
