@@ -6,6 +6,7 @@
 //! also be reached without a token, as a participant.
 
 mod history;
+mod join;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub open: bool,
     /// How long issued links stay valid.
     pub link_ttl: Duration,
+    /// The address phones reach the server at, for join links (`--public-url`).
+    pub public_url: Option<String>,
 }
 
 /// The whole application; tests build it without `main`.
@@ -69,6 +72,7 @@ pub fn router(state: AppState, web_dir: &std::path::Path) -> Router {
         .route("/boards/{id}/timeline", get(history::timeline))
         .route("/boards/{id}/updates", get(history::updates))
         .route("/boards/{id}/restore", post(history::restore))
+        .route("/boards/{id}/join.svg", get(join::join_qr))
         .fallback(|| async { AppError::NotFound("no such API endpoint") });
     let web = ServeDir::new(web_dir).fallback(ServeFile::new(web_dir.join("index.html")));
     Router::new()

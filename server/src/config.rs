@@ -115,6 +115,12 @@ pub struct Config {
     /// every update is kept forever.
     #[arg(long, env = "COMMONBOARD_KEEP_HISTORY", value_parser = humantime::parse_duration)]
     pub keep_history: Option<Duration>,
+
+    /// The address people's phones reach this server at (e.g. http://192.168.1.20:8080),
+    /// used in the QR code the presentation view shows. By default, the address the
+    /// big screen's browser used.
+    #[arg(long, env = "COMMONBOARD_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 impl Config {

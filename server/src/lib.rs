@@ -81,6 +81,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         signer,
         open: config.open,
         link_ttl: config.link_ttl,
+        public_url: config.public_url.clone(),
     };
     if let Some(keep) = config.keep_history {
         tokio::spawn(compact_hourly(store.clone(), keep, shutdown.clone()));

@@ -157,3 +157,30 @@ async fn the_timer_and_the_turns_survive_a_restart() {
     assert_eq!(state.turns.unwrap().current, Some(1));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_big_screen_gets_a_qr_code_that_joins_as_a_participant() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn_app_with(config_in(dir.path())).await;
+    let links = server.create_board_links("Room").await;
+    let response = reqwest::Client::new()
+        .get(server.http(&format!("/api/boards/{}/join.svg", links.id)))
+        .bearer_auth(&links.viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/svg+xml");
+    let url = response.headers()["x-commonboard-join-url"].to_str().unwrap().to_owned();
+    let prefix = format!("http://{}/b/{}/capture?token=", server.addr, links.id);
+    assert!(url.starts_with(&prefix), "{url}");
+    assert!(response.text().await.unwrap().starts_with("<?xml"));
+
+    // The link's token makes a participant.
+    let token = &url[prefix.len()..];
+    let (_, state) = member(server.addr, &links.path(token), "Phone").await;
+    assert!(state.steps.is_empty());
+    let anonymous = reqwest::get(server.http(&format!("/api/boards/{}/join.svg", links.id))).await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    server.stop().await;
+}

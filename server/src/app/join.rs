@@ -1,0 +1,58 @@
+//! `GET /api/boards/{id}/join.svg`: a QR code, drawn by the server (no outside
+//! service), that opens the phone capture page with the board's participant link. The
+//! presentation view shows it on the big screen so people in the room can join.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use commonboard_protocol::app::Role;
+use qrcode::render::svg;
+use qrcode::{EcLevel, QrCode};
+
+use super::{authorize, claims, read_board, AppState};
+use crate::auth::AuthError;
+use crate::error::AppError;
+
+/// Any link of the board may draw it: it is meant for the room's big screen.
+pub(super) async fn join_qr(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let record = read_board(&state, &id).await?;
+    match authorize(&state, &record, &headers) {
+        Ok(_) => {}
+        Err(AuthError::Missing) if state.open => {}
+        Err(error) => return Err(error.into()),
+    }
+    let token = state.signer.sign(&claims(&state, &record, Role::Participant));
+    let url = format!("{}/b/{id}/capture?token={token}", base_url(&state, &headers));
+    let code = QrCode::with_error_correction_level(url.as_bytes(), EcLevel::M)
+        .map_err(|e| AppError::BadRequest(format!("the join link does not fit in a QR code: {e}")))?;
+    let image = code
+        .render::<svg::Color>()
+        .min_dimensions(256, 256)
+        .quiet_zone(true)
+        .dark_color(svg::Color("#111111"))
+        .light_color(svg::Color("#ffffff"))
+        .build();
+    let mut response = image.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(value) = HeaderValue::from_str(&url) {
+        headers.insert("x-commonboard-join-url", value);
+    }
+    Ok(response)
+}
+
+/// Where phones reach this server: `--public-url` when set, else the address the
+/// request came to (which is what the big screen's browser used).
+fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(public) = &state.public_url {
+        return public.trim_end_matches('/').to_owned();
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let scheme = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
+    format!("{scheme}://{host}")
+}
