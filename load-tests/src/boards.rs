@@ -20,6 +20,18 @@ pub struct BoardTarget {
     pub name: String,
     /// The WebSocket URL of the board.
     pub url: String,
+    /// The facilitator's access token, when the board was made with Commonboard's API
+    /// (the history API and the replay mode need one).
+    pub facilitator_token: Option<String>,
+}
+
+/// A board the server made: its id and the tokens of its access links.
+#[derive(Debug, Clone, Default)]
+struct Created {
+    id: String,
+    /// The participant link's token, which the WebSocket takes as `?token=`.
+    participant: Option<String>,
+    facilitator: Option<String>,
 }
 
 /// Refuses any URL whose host is not this machine: the tool only loads local servers.
@@ -65,34 +77,37 @@ pub async fn prepare(
     creation: BoardCreation,
 ) -> anyhow::Result<Vec<BoardTarget>> {
     let named = || -> Vec<String> { (0..count).map(|i| format!("{prefix}-{run:08x}-{i}")).collect() };
-    let boards: Vec<(String, Option<String>)> = match creation {
-        BoardCreation::Named => named().into_iter().map(|n| (n, None)).collect(),
+    let named_only = |names: Vec<String>| -> Vec<Created> {
+        names.into_iter().map(|id| Created { id, ..Created::default() }).collect()
+    };
+    let boards: Vec<Created> = match creation {
+        BoardCreation::Named => named_only(named()),
         BoardCreation::CommonboardApi => create_boards(url_pattern, prefix, count).await?,
         BoardCreation::YSweetApi => {
             let names = named();
             create_y_sweet_docs(url_pattern, &names).await?;
-            names.into_iter().map(|n| (n, None)).collect()
+            named_only(names)
         }
     };
     Ok(boards
         .into_iter()
-        .map(|(name, token)| {
-            let mut url = url_pattern.replace("{board}", &name);
-            if let Some(token) = token {
+        .map(|created| {
+            let mut url = url_pattern.replace("{board}", &created.id);
+            if let Some(token) = created.participant {
                 url.push(if url.contains('?') { '&' } else { '?' });
                 url.push_str("token=");
                 url.push_str(&token);
             }
-            BoardTarget { url, name }
+            BoardTarget { url, name: created.id, facilitator_token: created.facilitator }
         })
         .collect())
 }
 
-/// Creates boards through Commonboard's API; returns their ids and participant tokens.
-async fn create_boards(url_pattern: &str, prefix: &str, count: usize) -> anyhow::Result<Vec<(String, Option<String>)>> {
+/// Creates boards through Commonboard's API; returns their ids and tokens.
+async fn create_boards(url_pattern: &str, prefix: &str, count: usize) -> anyhow::Result<Vec<Created>> {
     let endpoint = format!("{}/api/boards", http_base(url_pattern)?);
     let client = reqwest::Client::new();
-    let mut ids = vec![(String::new(), None); count];
+    let mut ids = vec![Created::default(); count];
     let mut tasks = JoinSet::new();
     let mut next = 0;
     while next < count || !tasks.is_empty() {
@@ -128,8 +143,8 @@ async fn create_y_sweet_docs(url_pattern: &str, names: &[String]) -> anyhow::Res
 }
 
 /// Creates one board; returns its id and, when the server issues access links, the
-/// participant link's token (the WebSocket takes it as `?token=`).
-async fn create_one(client: &reqwest::Client, endpoint: &str, title: &str) -> anyhow::Result<(String, Option<String>)> {
+/// participant's and the facilitator's tokens.
+async fn create_one(client: &reqwest::Client, endpoint: &str, title: &str) -> anyhow::Result<Created> {
     let response = client
         .post(endpoint)
         .json(&serde_json::json!({ "title": title }))
@@ -141,10 +156,14 @@ async fn create_one(client: &reqwest::Client, endpoint: &str, title: &str) -> an
     let body: serde_json::Value =
         response.json().await.context("board creation answered something that is not JSON")?;
     let id = body["id"].as_str().map(str::to_owned).context("board creation answered no \"id\"")?;
-    let token = body["links"]["participant"]
-        .as_str()
-        .and_then(|link| link.split_once("token=").map(|(_, t)| t.split('&').next().unwrap_or(t).to_owned()));
-    Ok((id, token))
+    let token = |role: &str| body["links"][role].as_str().and_then(token_of);
+    Ok(Created { id, participant: token("participant"), facilitator: token("facilitator") })
+}
+
+/// The `token` query parameter of an access link (`/b/{id}?token=…`).
+pub fn token_of(link: &str) -> Option<String> {
+    let query = link.split_once('?')?.1;
+    query.split('&').find_map(|pair| pair.strip_prefix("token=")).map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -159,6 +178,13 @@ mod tests {
         for bad in ["ws://10.0.0.1:8080/ws/{board}", "ws://example.org/x", "ws://192.168.1.2:80", "nonsense"] {
             assert!(check_loopback(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_token_is_read_from_an_access_link() {
+        assert_eq!(token_of("/b/abc?token=v1.x.y").as_deref(), Some("v1.x.y"));
+        assert_eq!(token_of("/b/abc?name=a&token=v1.x.y&z=1").as_deref(), Some("v1.x.y"));
+        assert_eq!(token_of("/b/abc"), None);
     }
 
     #[test]

@@ -32,7 +32,10 @@ Presets (every value can be overridden by the flags below):
   big-board    20 editors, 2 edits/s each, on a board pre-filled to ~1.5 MB, then the
                same on a ~5 KB board; compares the server's CPU per edit
   history      builds one board with --updates logged updates (default 100,000) of note
-               creation, moves and typing, prints the board id, exits
+               creation, moves and typing, prints the board id (and, with
+               --create-boards, its facilitator token), exits
+
+Measuring history replay on such a board: `commonboard-load replay --help`.
 
 Servers:
   Commonboard: run `commonboard serve --open` (boards are created on first connection)
@@ -43,7 +46,8 @@ Servers:
 Examples:
   commonboard-load --preset workshop --server-pid $(pgrep -n commonboard)
   commonboard-load --preset townhall --url 'ws://127.0.0.1:8080/ws/{board}' --json
-  commonboard-load setup && commonboard-load compare --preset workshop --find-max";
+  commonboard-load setup && commonboard-load compare --preset workshop --find-max
+  commonboard-load replay --updates 100000";
 
 /// The command line.
 #[derive(Debug, Parser)]
@@ -69,7 +73,49 @@ pub enum Command {
     Compare(CompareArgs),
     /// Install the Node servers `compare` starts (npm ci in load-tests/peers).
     Setup(SetupArgs),
+    /// Measure reading a long history back: the board at random points, a full
+    /// playback, loading the board after a restart, and the store's size.
+    #[command(long_about = REPLAY_ABOUT)]
+    Replay(ReplayArgs),
 }
+
+const REPLAY_ABOUT: &str = "\
+Measure reading a board's long history back (issue 6), against Commonboard.
+
+Without --server, starts target/release/commonboard (--commonboard-bin) on a fresh data
+directory on 127.0.0.1, builds a board of --updates logged updates with the history
+preset (note creation, moves and typing), measures, then restarts the server and
+measures loading the board; the server and its data are removed at the end. With
+--server, --board and --token, measures a board on a running server instead (the
+history preset with --create-boards prints a board id and facilitator token); the
+restart is then not measured.
+
+Measured:
+  board at random points   GET /api/boards/{id}/state?at=SEQ, SEQ uniform over the log
+                           (seeded; --seed), half JSON and half &format=yjs; median,
+                           p90, p99, max (target: median < 50 ms). Every answer is
+                           checked, and a few Yjs answers compared with the JSON one.
+  history list             the newest page and pages deep in the log (before=SEQ)
+  full playback            the state at the first point, then every page of
+                           GET /api/boards/{id}/updates (--page-size), applied as the web
+                           client does at its highest speed: everything fetched since
+                           the last frame in one batch per frame. Page fetch times,
+                           batch apply times, the longest gap between frames (target:
+                           at most 100 ms), updates/s. The replayed board must match the
+                           server's state at the last point, or the run fails.
+  live board after restart the server's own load time (commonboard_board_load_seconds
+                           on /metrics) and a WebSocket client's time from connecting to
+                           the whole board (target: under 100 ms)
+  storage                  bytes per logged update and per checkpoint (the timeline's
+                           log), the SQLite file and WAL per update (--data-dir)
+
+A run whose checks fail exits with status 1.
+
+Examples:
+  commonboard-load replay --updates 100000
+  commonboard-load replay --updates 20000 --checkpoint-every 500 --json
+  commonboard-load --preset history --create-boards --url 'ws://127.0.0.1:8080/ws/{board}'
+  commonboard-load replay --server http://127.0.0.1:8080 --board ID --token TOKEN";
 
 /// Flags of a run.
 #[derive(Debug, Clone, Args)]
@@ -247,6 +293,54 @@ pub struct CompareArgs {
     pub output: OutputArgs,
 }
 
+/// Flags of `replay`.
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// A running Commonboard server (`http://127.0.0.1:PORT`) to measure instead of
+    /// starting one.
+    #[arg(long, requires = "board", conflicts_with_all = ["updates", "checkpoint_every"])]
+    pub server: Option<String>,
+    /// The board to measure on --server.
+    #[arg(long, requires = "server")]
+    pub board: Option<String>,
+    /// An access token of the board (the facilitator's), sent as `Authorization: Bearer`.
+    #[arg(long, requires = "server")]
+    pub token: Option<String>,
+    /// The --server's data directory, for the size of its SQLite file.
+    #[arg(long, requires = "server")]
+    pub data_dir: Option<PathBuf>,
+    /// The --server's process id, for its CPU time per request (read from /proc).
+    #[arg(long, requires = "server")]
+    pub server_pid: Option<u32>,
+    /// Updates the history preset logs on the server the tool starts.
+    #[arg(long, default_value_t = 100_000)]
+    pub updates: u64,
+    /// The started server's `--checkpoint-every` (logged updates between checkpoints;
+    /// the server's default when absent).
+    #[arg(long)]
+    pub checkpoint_every: Option<u64>,
+    /// Requests for the board at random points (half JSON, half Yjs).
+    #[arg(long, default_value_t = 200)]
+    pub samples: usize,
+    /// Requests for the newest page of the history list, and as many for deep pages.
+    #[arg(long, default_value_t = 20)]
+    pub history_samples: usize,
+    /// Updates per page of the playback (the server allows at most 5000).
+    #[arg(long, default_value_t = 1000)]
+    pub page_size: u32,
+    /// Seed of the random points and of the history's edits (random by default).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// The Commonboard server binary the tool starts.
+    #[arg(long, default_value = "target/release/commonboard")]
+    pub commonboard_bin: PathBuf,
+    /// Longest time building the history may take.
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    pub build_timeout: Duration,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
 /// Flags of `setup`.
 #[derive(Debug, Clone, Args)]
 pub struct SetupArgs {
@@ -276,5 +370,24 @@ mod tests {
             panic!("compare parses");
         };
         assert_eq!(args.servers, vec![ServerKind::Commonboard, ServerKind::Hocuspocus]);
+    }
+
+    #[test]
+    fn replay_starts_a_server_or_measures_a_given_one() {
+        let cli = Cli::parse_from(["commonboard-load", "replay", "--updates", "2000", "--checkpoint-every", "200"]);
+        let Some(Command::Replay(args)) = cli.command else {
+            panic!("replay parses");
+        };
+        assert_eq!((args.updates, args.checkpoint_every, args.samples), (2000, Some(200), 200));
+        assert!(args.server.is_none());
+        let given = ["commonboard-load", "replay", "--server", "http://127.0.0.1:8080", "--board", "b", "--token", "t"];
+        let Some(Command::Replay(args)) = Cli::parse_from(given).command else {
+            panic!("replay parses");
+        };
+        assert_eq!((args.board.as_deref(), args.token.as_deref()), (Some("b"), Some("t")));
+        assert!(Cli::try_parse_from(["commonboard-load", "replay", "--board", "b"]).is_err());
+        assert!(Cli::try_parse_from(["commonboard-load", "replay", "--server", "http://127.0.0.1:1"]).is_err());
+        let both = ["commonboard-load", "replay", "--server", "http://127.0.0.1:1", "--board", "b", "--updates", "5"];
+        assert!(Cli::try_parse_from(both).is_err());
     }
 }

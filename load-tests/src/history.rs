@@ -5,7 +5,9 @@
 //! the relayed markers, and the writer keeps at most [`WINDOW`] edits unacknowledged,
 //! so the server is never flooded and works with any y-websocket-protocol server
 //! (whether or not it echoes a client's own updates). At the end a fresh replica checks
-//! that the board holds every note, and the board's id is printed.
+//! that the board holds every note, and the board's id is printed (with the
+//! facilitator's token when the board was made through Commonboard's API, for the
+//! replay mode, [`crate::replay`]).
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,6 +40,9 @@ pub struct HistoryReport {
     /// The board's id: open it, replay it, load it.
     pub board: String,
     pub url: String,
+    /// The facilitator's token, when the board was made with `POST /api/boards`
+    /// (`--create-boards`): the history API and the replay mode take it.
+    pub facilitator_token: Option<String>,
     pub updates: u64,
     pub elapsed_s: f64,
     pub updates_per_s: f64,
@@ -57,6 +62,9 @@ impl HistoryReport {
         let mut t = Table::new();
         t.row("board", self.board.clone());
         t.row("url", self.url.clone());
+        if let Some(token) = &self.facilitator_token {
+            t.row("facilitator token", token.clone());
+        }
         t.row("updates logged", format!("{} in {:.1} s ({:.0}/s)", self.updates, self.elapsed_s, self.updates_per_s));
         t.row(
             "board at the end",
@@ -184,6 +192,7 @@ pub async fn build(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<
     Ok(HistoryReport {
         board: target.name,
         url: target.url,
+        facilitator_token: target.facilitator_token,
         updates: scenario.updates,
         elapsed_s,
         updates_per_s: scenario.updates as f64 / elapsed_s,

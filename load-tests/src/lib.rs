@@ -16,6 +16,7 @@
 //! - [`report`]: the report, as a table or JSON;
 //! - [`boards`]: board names, creation and URLs;
 //! - [`bigboard`], [`history`]: the presets that are more than one plain run;
+//! - [`replay`]: reading a long history back (the `replay` subcommand);
 //! - [`servers`], [`compare`]: starting other servers and comparing them.
 //!
 //! Invariant: the tool sends traffic only to loopback addresses
@@ -31,6 +32,7 @@ pub mod latency;
 pub mod marker;
 pub mod peer;
 pub mod procstat;
+pub mod replay;
 pub mod report;
 pub mod run;
 pub mod scenario;
@@ -39,10 +41,11 @@ pub mod wire;
 
 use std::time::Duration;
 
-use cli::{Cli, Command, CompareArgs, RunArgs};
+use cli::{Cli, Command, CompareArgs, ReplayArgs, RunArgs};
 use scenario::Preset;
 
-/// Runs what the command line asks; returns whether it succeeded (converged).
+/// Runs what the command line asks; returns whether it succeeded (converged, or the
+/// replay's checks passed).
 pub async fn execute(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
         Some(Command::Setup(args)) => {
@@ -53,6 +56,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<bool> {
         }
         Some(Command::Compare(args)) => compare(args).await,
         Some(Command::Run(args)) => run_preset(args).await,
+        Some(Command::Replay(args)) => replay(args).await,
         None => run_preset(cli.run).await,
     }
 }
@@ -114,6 +118,36 @@ async fn compare(args: CompareArgs) -> anyhow::Result<bool> {
     let report = compare::compare(&scenario, &options).await?;
     print(args.output.json, &report, || report.render())?;
     Ok(report.results.iter().all(|r| r.report.as_ref().is_none_or(|r| r.convergence.converged)))
+}
+
+async fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let options = replay::ReplayOptions {
+        samples: args.samples,
+        history_samples: args.history_samples,
+        page_size: args.page_size,
+        seed,
+        data_dir: args.data_dir,
+        server_pid: args.server_pid,
+        progress: !args.output.quiet,
+    };
+    let report = match (args.server, args.board) {
+        (Some(server), Some(board)) => {
+            let target = replay::Target { base: boards::http_base(&server)?, board, token: args.token };
+            replay::measure_board(&target, &options).await?
+        }
+        _ => {
+            let one = replay::OneShot {
+                updates: args.updates,
+                checkpoint_every: args.checkpoint_every,
+                commonboard_bin: args.commonboard_bin,
+                build_timeout: args.build_timeout,
+            };
+            replay::run_one_shot(&one, &options).await?
+        }
+    };
+    print(args.output.json, &report, || report.render())?;
+    Ok(report.checks.passed)
 }
 
 fn print<T: serde::Serialize>(json: bool, value: &T, table: impl FnOnce() -> String) -> anyhow::Result<()> {

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
     let threads = match &cli.command {
         Some(Command::Run(args)) => args.output.threads,
         Some(Command::Compare(args)) => args.output.threads,
+        Some(Command::Replay(args)) => args.output.threads,
         _ => cli.run.output.threads,
     }
     .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -34,7 +35,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
-            eprintln!("error: the replicas did not converge");
+            eprintln!("error: the checks failed (replicas that did not converge, or a replay that did not match)");
             ExitCode::from(1)
         }
         Err(error) => {

@@ -1,7 +1,9 @@
 //! Sync servers the `compare` subcommand starts, measures and stops.
 //!
 //! Each server runs as a child of the tool, on 127.0.0.1 and a free port, and is
-//! stopped by its own pid (SIGTERM, then SIGKILL if it lingers). Node servers are
+//! stopped by its own pid (SIGTERM, then SIGKILL if it lingers); a Commonboard server
+//! can also be restarted on its data directory, which the replay mode uses to time
+//! loading a board after a restart. Node servers are
 //! started with `node` on their entry script directly (what `npx` would run), so that
 //! the pid measured and stopped is the server's own. Their packages are installed by
 //! `commonboard-load setup` (or `load-tests/peers/setup.sh`) from
@@ -67,19 +69,85 @@ pub struct RunningServer {
     pub url: String,
     pub protocol: Flavor,
     pub creation: BoardCreation,
+    addr: SocketAddr,
     child: Child,
+    /// How it was started, to start it again.
+    launch: Launch,
     /// The server's data and log; removed when the server is dropped.
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl RunningServer {
     /// Starts `kind` and waits until it accepts connections.
     pub async fn start(kind: ServerKind, paths: &ServerPaths) -> anyhow::Result<Self> {
+        RunningServer::start_with(kind, paths, &[]).await
+    }
+
+    /// Starts `kind` with `extra_args` after its usual ones (Commonboard: settings of
+    /// `commonboard serve` such as `--checkpoint-every`), and waits until it accepts
+    /// connections.
+    pub async fn start_with(kind: ServerKind, paths: &ServerPaths, extra_args: &[String]) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix(&format!("commonboard-load-{}-", kind.name()))
             .tempdir()
             .context("cannot create a temporary directory")?;
-        let log = std::fs::File::create(dir.path().join("server.log"))?;
+        let launch = Launch { kind, paths: paths.clone(), extra_args: extra_args.to_vec() };
+        let (child, pid, addr) = launch.spawn(dir.path()).await?;
+        let (url, protocol, creation) = match kind {
+            ServerKind::Commonboard => (format!("ws://{addr}/ws/{{board}}"), Flavor::YWebsocket, BoardCreation::Named),
+            ServerKind::YWebsocket => (format!("ws://{addr}/{{board}}"), Flavor::YWebsocket, BoardCreation::Named),
+            ServerKind::Hocuspocus => (format!("ws://{addr}/{{board}}"), Flavor::Hocuspocus, BoardCreation::Named),
+            ServerKind::YSweet => {
+                (format!("ws://{addr}/doc/ws/{{board}}"), Flavor::YWebsocket, BoardCreation::YSweetApi)
+            }
+        };
+        Ok(RunningServer { kind, pid, addr, url, protocol, creation, child, launch, dir })
+    }
+
+    /// The Commonboard server's data directory (other servers keep nothing on disk).
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        (self.kind == ServerKind::Commonboard).then(|| self.dir.path().join("data"))
+    }
+
+    /// The HTTP base URL, `http://127.0.0.1:PORT`.
+    pub fn http_base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server (SIGTERM) and starts it again with the same settings and data
+    /// directory, on a new port; the URLs change accordingly. Returns how long the stop
+    /// and the start took (until it listened again).
+    pub async fn restart(&mut self) -> anyhow::Result<(Duration, Duration)> {
+        let stopping = std::time::Instant::now();
+        terminate(self.pid, &mut self.child).await;
+        let stopped = stopping.elapsed();
+        let starting = std::time::Instant::now();
+        let (child, pid, addr) = self.launch.spawn(self.dir.path()).await?;
+        let started = starting.elapsed();
+        let (old, new) = (self.addr.to_string(), addr.to_string());
+        self.url = self.url.replacen(&old, &new, 1);
+        (self.child, self.pid, self.addr) = (child, pid, addr);
+        Ok((stopped, started))
+    }
+
+    /// Stops the server: SIGTERM to its pid, then SIGKILL if it has not exited in time.
+    pub async fn stop(mut self) {
+        terminate(self.pid, &mut self.child).await;
+    }
+}
+
+/// How to start one server: the program, its arguments and environment.
+struct Launch {
+    kind: ServerKind,
+    paths: ServerPaths,
+    extra_args: Vec<String>,
+}
+
+impl Launch {
+    /// Starts the server with its data and log in `dir`; returns it once it listens.
+    async fn spawn(&self, dir: &Path) -> anyhow::Result<(Child, u32, SocketAddr)> {
+        let (kind, paths) = (self.kind, &self.paths);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("server.log"))?;
         let node_script = |relative: &str| -> anyhow::Result<PathBuf> {
             let script = paths.peers_dir.join(relative);
             anyhow::ensure!(
@@ -99,7 +167,7 @@ impl RunningServer {
                 let mut command = Command::new(&paths.commonboard_bin);
                 command
                     .args(["serve", "--open", "--addr", "127.0.0.1:0", "--data-dir"])
-                    .arg(dir.path().join("data"))
+                    .arg(dir.join("data"))
                     .env("RUST_LOG", "warn");
                 (command, None)
             }
@@ -126,6 +194,7 @@ impl RunningServer {
                 (command, Some(port))
             }
         };
+        command.args(&self.extra_args);
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(log).kill_on_drop(true);
         let mut child = command.spawn().with_context(|| format!("cannot start {}", kind.name()))?;
         let pid = child.id().context("the server exited at once")?;
@@ -145,38 +214,32 @@ impl RunningServer {
                 })
                 .await
                 .context("commonboard did not start in time")??
-                .context("commonboard exited before listening")?;
+                .with_context(|| {
+                    format!("commonboard exited before listening; see {}", dir.join("server.log").display())
+                })?;
                 line.parse().context("unexpected listening address")?
             }
             Some(port) => {
                 let addr = SocketAddr::from(([127, 0, 0, 1], port));
                 wait_listening(addr, &mut child).await.with_context(|| {
-                    format!("{} did not start; see {}", kind.name(), dir.path().join("server.log").display())
+                    format!("{} did not start; see {}", kind.name(), dir.join("server.log").display())
                 })?;
                 addr
             }
         };
         // Keep reading stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let (url, protocol, creation) = match kind {
-            ServerKind::Commonboard => (format!("ws://{addr}/ws/{{board}}"), Flavor::YWebsocket, BoardCreation::Named),
-            ServerKind::YWebsocket => (format!("ws://{addr}/{{board}}"), Flavor::YWebsocket, BoardCreation::Named),
-            ServerKind::Hocuspocus => (format!("ws://{addr}/{{board}}"), Flavor::Hocuspocus, BoardCreation::Named),
-            ServerKind::YSweet => {
-                (format!("ws://{addr}/doc/ws/{{board}}"), Flavor::YWebsocket, BoardCreation::YSweetApi)
-            }
-        };
-        Ok(RunningServer { kind, pid, url, protocol, creation, child, _dir: dir })
+        Ok((child, pid, addr))
     }
+}
 
-    /// Stops the server: SIGTERM to its pid, then SIGKILL if it has not exited in time.
-    pub async fn stop(mut self) {
-        if let Some(pid) = rustix::process::Pid::from_raw(self.pid as i32) {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        }
-        if tokio::time::timeout(STOP_TIMEOUT, self.child.wait()).await.is_err() {
-            let _ = self.child.kill().await;
-        }
+/// SIGTERM to `pid`, then SIGKILL if it has not exited in time.
+async fn terminate(pid: u32, child: &mut Child) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+    if tokio::time::timeout(STOP_TIMEOUT, child.wait()).await.is_err() {
+        let _ = child.kill().await;
     }
 }
 

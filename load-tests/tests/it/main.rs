@@ -1,9 +1,13 @@
 //! Integration tests: every preset at small scale against a real Commonboard server
-//! started in this process on 127.0.0.1:0.
+//! started in this process on 127.0.0.1:0, and the replay mode against the server
+//! binary (which it starts, stops and restarts itself).
 
 mod presets;
+mod replay;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use commonboard_server::config::Config;
 use tokio_util::sync::CancellationToken;
@@ -41,4 +45,30 @@ impl TestServer {
         self.shutdown.cancel();
         let _ = self.task.await;
     }
+}
+
+/// The `commonboard` binary of this build's profile, built once for these tests with
+/// `cargo build -p commonboard-server` (`COMMONBOARD_BIN` names another one).
+pub fn commonboard_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("COMMONBOARD_BIN") {
+            return bin.into();
+        }
+        // This test binary is `<target>/<profile>/deps/it-…`.
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("a target directory").to_owned();
+        let release = profile_dir.file_name().is_some_and(|name| name == "release");
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "commonboard-server", "--bin", "commonboard"])
+            .args(release.then_some("--release"))
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo build -p commonboard-server failed");
+        let bin = profile_dir.join("commonboard");
+        assert!(bin.is_file(), "{} was not built", bin.display());
+        bin
+    })
+    .clone()
 }
