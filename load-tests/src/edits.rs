@@ -52,8 +52,9 @@ pub struct Mix(pub [u32; 5]);
 impl Mix {
     /// A live session: mostly moving and typing, some creating, a little tidying up.
     pub const SESSION: Mix = Mix([20, 40, 25, 10, 5]);
-    /// Building a long history: creating, moving and typing only.
-    pub const HISTORY: Mix = Mix([25, 45, 30, 0, 0]);
+    /// A long session's history: a person creates a note, then types into it and moves
+    /// it about fifty times (typing and dragging send an update per word or step).
+    pub const HISTORY: Mix = Mix([2, 48, 50, 0, 0]);
 }
 
 /// What an edit did.

@@ -163,8 +163,9 @@ pub enum ServerMessage {
         /// Display name of who restored it.
         by: String,
     },
-    /// The workshop flow (step, timer, private writing, turns); sent on hello and
-    /// whenever it changes.
+    /// The workshop flow (step, timer, private writing, turns); sent on hello (unless
+    /// the board has no steps and nothing of the flow was used yet) and whenever it
+    /// changes.
     Workshop { state: crate::workshop::WorkshopState },
     /// The receiver's own private notes, all of them, whenever they change (only
     /// their author's connections receive them).

@@ -30,8 +30,8 @@ use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 use crate::auth::{self, AuthError, Claims};
 use crate::awareness::{self, Awareness};
 use crate::store::{
-    self, Author, BallotRow, BoardEvent, Checkpoint, LogEntry, Store, StoreError, StoredBoard, StoredPrivateNote,
-    StoredVote, VoteRecord, Write,
+    self, Author, BallotRow, BoardEvent, Checkpoint, LogEntry, StateEncoding, Store, StoreError, StoredBoard,
+    StoredPrivateNote, StoredVote, VoteRecord, Write,
 };
 use crate::telemetry;
 use crate::vote::{Vote, VoteError};
@@ -520,8 +520,10 @@ impl Board {
                     server_time_ms: now_ms() as f64,
                 };
                 out.direct.push((conn, frame::server_app(&welcome).into()));
-                let workshop = ServerMessage::Workshop { state: self.workshop.view() };
-                out.direct.push((conn, frame::server_app(&workshop).into()));
+                if !self.workshop.is_idle() {
+                    let workshop = ServerMessage::Workshop { state: self.workshop.view() };
+                    out.direct.push((conn, frame::server_app(&workshop).into()));
+                }
                 let mine = self.workshop.notes_of(&author.id);
                 if !mine.is_empty() {
                     out.direct.push((conn, frame::server_app(&ServerMessage::PrivateNotes { notes: mine }).into()));
@@ -1013,9 +1015,9 @@ impl Board {
         if self.seq <= self.checkpoint_seq + behind {
             return;
         }
-        let state = self.doc.transact().encode_state_as_update_v1(&StateVector::default());
+        let state = self.doc.transact().encode_state_as_update_v2(&StateVector::default());
         metrics::histogram!(telemetry::DOCUMENT_BYTES).record(state.len() as f64);
-        let checkpoint = Checkpoint { seq: self.seq, at_ms: now_ms(), state };
+        let checkpoint = Checkpoint { seq: self.seq, at_ms: now_ms(), encoding: StateEncoding::V2, state };
         let write = Write::Checkpoint { board: self.id.clone(), checkpoint };
         match store::committed(self.store.submit(vec![write])).await {
             Ok(()) => self.checkpoint_seq = self.seq,
@@ -1033,10 +1035,19 @@ impl Board {
 /// Applies a board's checkpoint and log tail to an empty document.
 fn rebuild(doc: &Doc, stored: &StoredBoard) {
     if let Some(checkpoint) = &stored.checkpoint {
-        apply_trusted(doc, &checkpoint.state);
+        apply_checkpoint(&mut doc.transact_mut(), checkpoint);
     }
     for entry in &stored.tail {
         apply_trusted(doc, &entry.update);
+    }
+}
+
+/// Applies a checkpoint's state (which was accepted before).
+pub fn apply_checkpoint(txn: &mut yrs::TransactionMut, checkpoint: &Checkpoint) {
+    let applied =
+        checkpoint.decode().map_err(|e| e.to_string()).and_then(|u| txn.apply_update(u).map_err(|e| e.to_string()));
+    if let Err(error) = applied {
+        error!(seq = checkpoint.seq, %error, "a stored checkpoint no longer applies; skipping it");
     }
 }
 

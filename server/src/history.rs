@@ -73,7 +73,7 @@ pub fn board_at(store: &dyn Store, id: &str, seq: u64) -> Result<PastBoard, Hist
     {
         let mut txn = doc.transact_mut();
         if let Some(checkpoint) = &checkpoint {
-            apply(&mut txn, &checkpoint.state);
+            crate::board::apply_checkpoint(&mut txn, checkpoint);
         }
         // Stop at a gap: compaction dropped what came before the next checkpoint.
         for entry in &entries {

@@ -61,8 +61,29 @@ pub struct BoardRecord {
 pub struct Checkpoint {
     pub seq: u64,
     pub at_ms: i64,
-    /// The state as one Yjs update (v1).
+    /// How `state` is encoded: Yjs update v2 (about seven times smaller than v1 for a
+    /// board with a long history) since schema version 6, v1 before.
+    pub encoding: StateEncoding,
+    /// The state as one Yjs update.
     pub state: Vec<u8>,
+}
+
+/// The Yjs update encoding of a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateEncoding {
+    V1 = 1,
+    V2 = 2,
+}
+
+impl Checkpoint {
+    /// The state as a Yjs update.
+    pub fn decode(&self) -> Result<yrs::Update, yrs::encoding::read::Error> {
+        use yrs::updates::decoder::Decode;
+        match self.encoding {
+            StateEncoding::V1 => yrs::Update::decode_v1(&self.state),
+            StateEncoding::V2 => yrs::Update::decode_v2(&self.state),
+        }
+    }
 }
 
 /// Something that happened on a board besides a document update (a vote opened, a

@@ -121,6 +121,11 @@ impl Workshop {
         }
     }
 
+    /// Whether there is nothing to tell: no steps, no timer, no turns, no private writing.
+    pub fn is_idle(&self) -> bool {
+        *self == Workshop::default()
+    }
+
     /// The current step, if the workshop started.
     pub fn current_step(&self) -> Option<&StepInfo> {
         self.state.step.and_then(|i| self.state.steps.get(i as usize))

@@ -111,7 +111,7 @@ fn describe_rows(store: &dyn Store, id: &str, rows: &[LogEntry]) -> Result<Vec<L
             let checkpoint = store.checkpoint_at_or_before(id, before)?;
             let from = checkpoint.as_ref().map_or(0, |c| c.seq);
             if reached.is_none_or(|at| from > at) {
-                replay = Some((Summarizer::new(checkpoint.as_ref().map(|c| c.state.as_slice())), from));
+                replay = Some((Summarizer::new(checkpoint.as_ref()), from));
             }
         }
         let (summarizer, at) = replay.as_mut().expect("replay started");

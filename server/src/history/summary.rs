@@ -9,6 +9,8 @@ use commonboard_protocol::schema::{self, action, frame, note};
 use yrs::types::{EntryChange, Event, PathSegment};
 use yrs::{DeepObservable, Doc, GetString, Map, MapRef, Out, ReadTxn, Transact};
 
+use crate::store::Checkpoint;
+
 /// Longest label kept for an item, in characters.
 const LABEL_CHARS: usize = 48;
 
@@ -61,11 +63,11 @@ pub struct Summarizer {
 }
 
 impl Summarizer {
-    /// Starts from a state (a checkpoint) or an empty document.
-    pub fn new(state: Option<&[u8]>) -> Self {
+    /// Starts from a checkpoint, or an empty document.
+    pub fn new(checkpoint: Option<&Checkpoint>) -> Self {
         let doc = Doc::new();
-        if let Some(state) = state {
-            super::apply(&mut doc.transact_mut(), state);
+        if let Some(checkpoint) = checkpoint {
+            crate::board::apply_checkpoint(&mut doc.transact_mut(), checkpoint);
         }
         let observed = Arc::new(Mutex::new(Observed::default()));
         let mut roots = Vec::new();
@@ -285,6 +287,7 @@ fn phrase(kind: ChangeKind, changes: &[&Change]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::StateEncoding;
     use commonboard_protocol::schema::{Board, Note};
     use yrs::{ReadTxn, StateVector, Transact};
 
@@ -332,11 +335,12 @@ mod tests {
     fn starts_from_a_checkpoint_and_knows_its_labels() {
         let author = Doc::new();
         update(&author, |b, t| b.insert_note(t, &Note { id: "n1".into(), text: "Old".into(), ..Note::default() }));
-        let state = author.transact().encode_state_as_update_v1(&StateVector::default());
+        let state = author.transact().encode_state_as_update_v2(&StateVector::default());
+        let checkpoint = Checkpoint { seq: 1, at_ms: 0, encoding: StateEncoding::V2, state };
         let deleted = update(&author, |b, t| {
             b.remove_note(t, "n1");
         });
-        let mut summarizer = Summarizer::new(Some(&state));
+        let mut summarizer = Summarizer::new(Some(&checkpoint));
         assert_eq!(describe(&summarizer.describe(&deleted)), "deleted the note “Old”");
     }
 }

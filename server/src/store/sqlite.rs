@@ -14,8 +14,8 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tokio::sync::oneshot;
 
 use super::{
-    Activity, Author, BallotRow, BoardEvent, BoardRecord, Checkpoint, Committed, LogEntry, LogQuery, LogStats, Store,
-    StoreError, StoredBoard, StoredPrivateNote, StoredVote, VoteRecord, Write,
+    Activity, Author, BallotRow, BoardEvent, BoardRecord, Checkpoint, Committed, LogEntry, LogQuery, LogStats,
+    StateEncoding, Store, StoreError, StoredBoard, StoredPrivateNote, StoredVote, VoteRecord, Write,
 };
 
 /// File name of the database inside the data directory.
@@ -101,6 +101,9 @@ const MIGRATIONS: &[&str] = &[
         note TEXT NOT NULL,
         PRIMARY KEY (board, id)
     ) WITHOUT ROWID;
+",
+    "
+    ALTER TABLE checkpoints ADD COLUMN encoding INTEGER NOT NULL DEFAULT 1;
 ",
 ];
 
@@ -202,9 +205,9 @@ impl Store for SqliteStore {
             };
             let checkpoint = tx
                 .query_row(
-                    "SELECT seq, at, state FROM checkpoints WHERE board = ?1 ORDER BY seq DESC LIMIT 1",
+                    "SELECT seq, at, state, encoding FROM checkpoints WHERE board = ?1 ORDER BY seq DESC LIMIT 1",
                     [id],
-                    |row| Ok(Checkpoint { seq: row.get(0)?, at_ms: row.get(1)?, state: row.get(2)? }),
+                    checkpoint,
                 )
                 .optional()?;
             let after = checkpoint.as_ref().map_or(0, |c| c.seq);
@@ -239,11 +242,10 @@ impl Store for SqliteStore {
     fn checkpoint_at_or_before(&self, id: &str, seq: u64) -> Result<Option<Checkpoint>, StoreError> {
         self.with_reader(|conn| {
             let mut statement = conn.prepare_cached(
-                "SELECT seq, at, state FROM checkpoints WHERE board = ?1 AND seq <= ?2 ORDER BY seq DESC LIMIT 1",
+                "SELECT seq, at, state, encoding FROM checkpoints WHERE board = ?1 AND seq <= ?2
+                 ORDER BY seq DESC LIMIT 1",
             )?;
-            let row = statement.query_row(params![id, clamp(seq)], |row| {
-                Ok(Checkpoint { seq: row.get(0)?, at_ms: row.get(1)?, state: row.get(2)? })
-            });
+            let row = statement.query_row(params![id, clamp(seq)], checkpoint);
             Ok(row.optional()?)
         })
     }
@@ -379,6 +381,14 @@ impl Store for SqliteStore {
             Ok(rows.collect::<Result<_, _>>()?)
         })
     }
+}
+
+fn checkpoint(row: &rusqlite::Row) -> rusqlite::Result<Checkpoint> {
+    let encoding = match row.get::<_, u8>(3)? {
+        2 => StateEncoding::V2,
+        _ => StateEncoding::V1,
+    };
+    Ok(Checkpoint { seq: row.get(0)?, at_ms: row.get(1)?, encoding, state: row.get(2)? })
 }
 
 /// A sequence number as SQLite's signed integer.
@@ -569,8 +579,8 @@ fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
         }
         Write::Checkpoint { board, checkpoint } => {
             conn.execute(
-                "INSERT OR REPLACE INTO checkpoints (board, seq, at, state) VALUES (?1, ?2, ?3, ?4)",
-                params![board, checkpoint.seq, checkpoint.at_ms, checkpoint.state],
+                "INSERT OR REPLACE INTO checkpoints (board, seq, at, state, encoding) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![board, checkpoint.seq, checkpoint.at_ms, checkpoint.state, checkpoint.encoding as u8],
             )?;
         }
         Write::Event { board, event } => {
@@ -635,7 +645,10 @@ mod tests {
         super::super::committed(store.submit(vec![
             Write::CreateBoard(record("b")),
             Write::Append { board: "b".into(), entries: vec![entry(1), entry(2)] },
-            Write::Checkpoint { board: "b".into(), checkpoint: Checkpoint { seq: 2, at_ms: 5, state: vec![9] } },
+            Write::Checkpoint {
+                board: "b".into(),
+                checkpoint: Checkpoint { seq: 2, at_ms: 5, encoding: StateEncoding::V2, state: vec![9] },
+            },
             Write::Append { board: "b".into(), entries: vec![entry(3)] },
         ]))
         .await

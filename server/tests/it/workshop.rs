@@ -1,7 +1,7 @@
 //! The workshop flow: private notes never reach other clients before the reveal, the
 //! timer and the turn order survive a restart, and only the facilitator runs the flow.
 
-use commonboard_protocol::app::{ClientMessage, ErrorCode, ServerMessage};
+use commonboard_protocol::app::{ClientMessage, ErrorCode, Role, ServerMessage};
 use commonboard_protocol::frame;
 use commonboard_protocol::schema::Note;
 use commonboard_protocol::workshop::{TurnAction, TurnPerson, WorkshopState};
@@ -13,13 +13,12 @@ async fn send(peer: &mut Peer, message: ClientMessage) {
     peer.send_raw(frame::client_app(&message)).await;
 }
 
-/// Joins as `name`, says hello, and returns the peer with the workshop state it got.
-async fn member(addr: std::net::SocketAddr, board: &str, name: &str) -> (Peer, WorkshopState) {
+/// Joins as `name` and says hello.
+async fn member(addr: std::net::SocketAddr, board: &str, name: &str) -> Peer {
     let mut peer = Peer::join_as(addr, board, name).await;
     send(&mut peer, ClientMessage::Hello { version: 1 }).await;
     assert!(matches!(peer.next_app().await, ServerMessage::Welcome { .. }));
-    let state = next_workshop(&mut peer).await;
-    (peer, state)
+    peer
 }
 
 /// The next workshop state the peer receives (other messages are skipped).
@@ -58,9 +57,9 @@ async fn private_notes_reach_nobody_before_the_reveal() {
     let dir = tempfile::tempdir().unwrap();
     let server = spawn_app_with(config_in(dir.path())).await;
     let links = server.create_board_links("Obstacles").await;
-    let (mut fran, _) = member(server.addr, &links.path(&links.facilitator), "Fran").await;
-    let (mut ana, _) = member(server.addr, &links.path(&links.participant), "Ana").await;
-    let (mut ben, _) = member(server.addr, &links.path(&links.participant), "Ben").await;
+    let mut fran = member(server.addr, &links.path(&links.facilitator), "Fran").await;
+    let mut ana = member(server.addr, &links.path(&links.participant), "Ana").await;
+    let mut ben = member(server.addr, &links.path(&links.participant), "Ben").await;
     let mut plain = Peer::join_as(server.addr, &links.path(&links.viewer), "Screen").await;
 
     send(&mut ana, ClientMessage::PutPrivateNote { note: private_note("a1", "Budget") }).await;
@@ -104,9 +103,10 @@ async fn private_notes_reach_nobody_before_the_reveal() {
     drop((fran, ana, ben, plain));
     server.stop().await;
     let server = spawn_app_with(config_in(dir.path())).await;
-    let (mut fran, state) = member(server.addr, &links.path(&links.facilitator), "Fran").await;
+    let mut fran = member(server.addr, &links.path(&links.facilitator), "Fran").await;
+    let state = next_workshop(&mut fran).await;
     assert!(state.private && state.writing[0].notes == 2);
-    let (mut ben, _) = member(server.addr, &links.path(&links.participant), "Ben").await;
+    let mut ben = member(server.addr, &links.path(&links.participant), "Ben").await;
     assert_eq!(ben.note_count(), 0);
 
     // The reveal puts them all on the board at once, under Ana's name.
@@ -128,8 +128,8 @@ async fn the_timer_and_the_turns_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let server = spawn_app_with(config_in(dir.path())).await;
     let links = server.create_board_links("Round").await;
-    let (mut fran, _) = member(server.addr, &links.path(&links.facilitator), "Fran").await;
-    let (mut ana, _) = member(server.addr, &links.path(&links.participant), "Ana").await;
+    let mut fran = member(server.addr, &links.path(&links.facilitator), "Fran").await;
+    let mut ana = member(server.addr, &links.path(&links.participant), "Ana").await;
 
     send(&mut fran, ClientMessage::SetTimer { seconds: Some(600) }).await;
     let timer = next_workshop(&mut ana).await.timer.expect("a timer runs");
@@ -152,7 +152,8 @@ async fn the_timer_and_the_turns_survive_a_restart() {
     server.stop().await;
 
     let server = spawn_app_with(config_in(dir.path())).await;
-    let (_, state) = member(server.addr, &links.path(&links.viewer), "Screen").await;
+    let mut screen = member(server.addr, &links.path(&links.viewer), "Screen").await;
+    let state = next_workshop(&mut screen).await;
     assert_eq!(state.timer, Some(timer), "the same deadline, in server time");
     assert_eq!(state.turns.unwrap().current, Some(1));
     server.stop().await;
@@ -178,8 +179,9 @@ async fn the_big_screen_gets_a_qr_code_that_joins_as_a_participant() {
 
     // The link's token makes a participant.
     let token = &url[prefix.len()..];
-    let (_, state) = member(server.addr, &links.path(token), "Phone").await;
-    assert!(state.steps.is_empty());
+    let mut phone = Peer::join_as(server.addr, &links.path(token), "Phone").await;
+    send(&mut phone, ClientMessage::Hello { version: 1 }).await;
+    assert!(matches!(phone.next_app().await, ServerMessage::Welcome { role: Role::Participant, .. }));
     let anonymous = reqwest::get(server.http(&format!("/api/boards/{}/join.svg", links.id))).await.unwrap();
     assert_eq!(anonymous.status(), 401);
     server.stop().await;
