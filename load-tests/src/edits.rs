@@ -80,6 +80,8 @@ pub struct Editor {
     mix: Mix,
     /// Whether the document holds the whole board (a replica).
     full: bool,
+    /// Whether each edit also writes its latency marker into the document.
+    markers_in_doc: bool,
     /// This editor's notes not deleted yet.
     own: Vec<String>,
     next_note: u32,
@@ -105,6 +107,7 @@ impl Editor {
             rng: StdRng::seed_from_u64(seed ^ (u64::from(index) << 20)),
             mix: Mix::SESSION,
             full,
+            markers_in_doc: true,
             own: Vec::new(),
             next_note: 0,
             created: Vec::new(),
@@ -115,6 +118,13 @@ impl Editor {
     /// Changes how often each kind of edit happens.
     pub fn with_mix(mut self, mix: Mix) -> Self {
         self.mix = mix;
+        self
+    }
+
+    /// Edits without a latency marker in the document, as a real client's: for building
+    /// a history whose document holds only what people would have written.
+    pub fn without_markers(mut self) -> Self {
+        self.markers_in_doc = false;
         self
     }
 
@@ -175,6 +185,7 @@ impl Editor {
                     author: format!("editor {}", self.index),
                     frame: None,
                     created_at: now_ms(),
+                    ..Note::default()
                 };
                 self.board.insert_note(&mut txn, &note);
                 self.own.push(id.clone());
@@ -214,7 +225,9 @@ impl Editor {
                 self.deleted.push(id);
             }
         }
-        self.markers.insert(&mut txn, self.marker_key.as_str(), marker);
+        if self.markers_in_doc {
+            self.markers.insert(&mut txn, self.marker_key.as_str(), marker);
+        }
         (kind, txn.encode_update_v1())
     }
 
@@ -283,6 +296,7 @@ pub fn prefill(target_bytes: usize, seed: u64) -> (Vec<Vec<u8>>, Vec<String>) {
                 author: format!("participant {}", ids.len() / PREFILL_NOTES_PER_CLIENT),
                 frame: None,
                 created_at: now_ms(),
+                ..Note::default()
             };
             board.insert_note(&mut txn, &note);
             ids.push(id);

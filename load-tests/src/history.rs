@@ -1,8 +1,10 @@
 //! The history preset: one board with a long update log, for replay and load tests.
 //!
 //! A writer sends `updates` edits (notes created, moved and typed into), each its own
-//! update, as fast as the server takes them; an observer on a second connection reads
-//! the relayed markers, and the writer keeps at most [`WINDOW`] edits unacknowledged,
+//! update, as fast as the server takes them. The edits carry no latency marker in the
+//! document, as a real client's would not; an observer on a second connection reads
+//! the writer's clock in the relayed updates, and the writer keeps at most [`WINDOW`]
+//! edits unacknowledged,
 //! so the server is never flooded and works with any y-websocket-protocol server
 //! (whether or not it echoes a client's own updates). At the end a fresh replica checks
 //! that the board holds every note, and the board's id is printed (with the
@@ -19,11 +21,12 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
+use yrs::updates::decoder::Decode;
 use yrs::{ReadTxn, Transact};
 
 use crate::boards;
 use crate::edits::{Editor, Mix};
-use crate::marker::{Clock, Marker, MarkerCodec};
+
 use crate::peer;
 use crate::procstat;
 use crate::report::{bytes, cpu_us, Table};
@@ -92,13 +95,16 @@ pub async fn build(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<
     let run_id: u32 = rand::random();
     let target =
         boards::prepare(&scenario.url, &scenario.board_prefix, run_id, 1, scenario.create_boards).await?.remove(0);
-    let codec = MarkerCodec::new(run_id);
-    let clock = Clock::new();
     let wire = Wire::new(scenario.protocol, &target.name);
     let deadline = Instant::now() + scenario.duration;
 
-    // The observer: counts the writer's edits the server relayed.
-    let acked = Arc::new(AtomicU64::new(0));
+    // The writer's edits carry no marker in the document (a real client's would not):
+    // the observer acknowledges them by the writer's clock in the updates relayed.
+    let mut editor = Editor::new(0, false, scenario.seed).with_mix(Mix::HISTORY).without_markers();
+    let writer_client = editor.doc().client_id();
+
+    // The observer: the highest clock of the writer's the server relayed.
+    let acked_clock = Arc::new(AtomicU64::new(0));
     let progress = Arc::new(Notify::new());
     let mut observer = peer::connect(&target.url).await?;
     if let Some(hello) = wire.hello(&scenario.token) {
@@ -107,20 +113,24 @@ pub async fn build(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<
     observer.send(WsMessage::Binary(wire.step1(&yrs::StateVector::default()).into())).await?;
     wait_synced(&mut observer, &wire, deadline).await?;
     let observe = {
-        let (acked, progress, codec, flavor) = (acked.clone(), progress.clone(), codec.clone(), wire.flavor());
+        let (acked_clock, progress, flavor) = (acked_clock.clone(), progress.clone(), wire.flavor());
         tokio::spawn(async move {
+            let replica = yrs::Doc::new();
             while let Some(Ok(message)) = observer.next().await {
                 let WsMessage::Binary(bytes) = message else {
                     continue;
                 };
-                let mut highest = 0;
                 let _ = wire::messages(flavor, &bytes, |m| {
                     if let Msg::Update(update) = m {
-                        codec.scan(update, |marker| highest = highest.max(marker.seq));
+                        if let Ok(update) = yrs::Update::decode_v1(update) {
+                            let _ = replica.transact_mut().apply_update(update);
+                        }
                     }
                 });
+                // The replica's state vector is exact (an update's own is a lower bound).
+                let highest = replica.transact().state_vector().get(&writer_client);
                 if highest > 0 {
-                    acked.fetch_max(highest, Ordering::Relaxed);
+                    acked_clock.fetch_max(u64::from(highest), Ordering::Relaxed);
                     progress.notify_one();
                 }
             }
@@ -138,22 +148,33 @@ pub async fn build(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<
     let server = options.server_pid;
     let cpu_before = server.map(|pid| procstat::sample(Some(pid))).transpose()?;
     let started = Instant::now();
-    let mut editor = Editor::new(0, false, scenario.seed).with_mix(Mix::HISTORY);
     let mut last_report = Instant::now();
+    // The writer's clock after each edit not yet acknowledged, oldest first.
+    let mut in_flight: std::collections::VecDeque<u64> = std::collections::VecDeque::new();
+    let mut acked = 0u64;
+    let settle = |in_flight: &mut std::collections::VecDeque<u64>, acked: &mut u64| {
+        let clock = acked_clock.load(Ordering::Relaxed);
+        while in_flight.front().is_some_and(|&c| c <= clock) {
+            in_flight.pop_front();
+            *acked += 1;
+        }
+    };
     for seq in 1..=scenario.updates {
-        while seq > acked.load(Ordering::Relaxed) + WINDOW {
+        settle(&mut in_flight, &mut acked);
+        while seq > acked + WINDOW {
             anyhow::ensure!(
                 Instant::now() < deadline,
                 "gave up after {:?}: only {} of {} updates acknowledged",
                 scenario.duration,
-                acked.load(Ordering::Relaxed),
+                acked,
                 scenario.updates
             );
             anyhow::ensure!(!observe.is_finished(), "the observer's connection closed");
             let _ = tokio::time::timeout(Duration::from_millis(100), progress.notified()).await;
+            settle(&mut in_flight, &mut acked);
         }
-        let marker = codec.encode(Marker { editor: 0, seq, sent_us: clock.now_us() });
-        let (_, update) = editor.edit(&marker);
+        let (_, update) = editor.edit("");
+        in_flight.push_back(u64::from(editor.doc().transact().state_vector().get(&writer_client)));
         sink.send(WsMessage::Binary(wire.update(update).into()))
             .await
             .context("the server closed the writer's connection")?;
@@ -164,11 +185,15 @@ pub async fn build(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<
                 options.label,
                 started.elapsed().as_secs_f64(),
                 scenario.updates,
-                acked.load(Ordering::Relaxed)
+                acked
             );
         }
     }
-    while acked.load(Ordering::Relaxed) < scenario.updates {
+    loop {
+        settle(&mut in_flight, &mut acked);
+        if acked >= scenario.updates {
+            break;
+        }
         anyhow::ensure!(Instant::now() < deadline, "gave up waiting for the last updates to be relayed");
         anyhow::ensure!(!observe.is_finished(), "the observer's connection closed");
         let _ = tokio::time::timeout(Duration::from_millis(100), progress.notified()).await;

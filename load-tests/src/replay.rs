@@ -1217,6 +1217,7 @@ mod tests {
             author: "a".into(),
             frame: None,
             created_at: 1.0,
+            ..Note::default()
         }
     }
 

@@ -62,6 +62,41 @@ pub mod note {
     pub const FRAME: &str = "frame";
     /// Creation time, milliseconds since the Unix epoch (number).
     pub const CREATED_AT: &str = "createdAt";
+    /// What the note is in the workshop method, one of [`super::note_kind`] (string);
+    /// absent for a plain note.
+    pub const KIND: &str = "kind";
+    /// Stable identity of who wrote it (string).
+    pub const AUTHOR_ID: &str = "authorId";
+    /// For an obstacle, the id of its "how we manage it" note, and back (string).
+    pub const PAIR: &str = "pair";
+    /// For a team: what they expect of us (string).
+    pub const EXPECTS_OF_US: &str = "expectsOfUs";
+    /// For a team: what we expect of them (string).
+    pub const WE_EXPECT: &str = "weExpect";
+    /// For a team: how often we interact, 0 (never) to 4 (daily) (number).
+    pub const INTERACTION: &str = "interaction";
+    /// For a team: how often our purposes conflict, 0 (never) to 4 (daily) (number).
+    pub const CONFLICT: &str = "conflict";
+    /// For a team: the one the group chose to approach first (boolean).
+    pub const CHOSEN: &str = "chosen";
+}
+
+/// Kinds of note the workshop template uses (the `kind` field).
+pub mod note_kind {
+    /// On-board guidance for a step.
+    pub const GUIDE: &str = "guide";
+    /// A team we could collaborate with (step 1), with its table fields.
+    pub const TEAM: &str = "team";
+    /// What a team does and needs, or why (value, outcomes, costs, risks) (step 2).
+    pub const NEED: &str = "need";
+    /// A candidate common goal (step 2).
+    pub const GOAL: &str = "goal";
+    /// A reason the goal may be hard to reach (step 3).
+    pub const OBSTACLE: &str = "obstacle";
+    /// How an obstacle is managed, paired with it (step 3).
+    pub const REMEDY: &str = "remedy";
+    /// How and when the group checks its actions (step 5).
+    pub const FOLLOW_UP: &str = "followup";
 }
 
 /// Field names of a frame's map.
@@ -78,6 +113,10 @@ pub mod frame {
     pub const H: &str = "h";
     /// Creation time, milliseconds since the Unix epoch (number).
     pub const CREATED_AT: &str = "createdAt";
+    /// The workshop step the frame holds (string), for frames made from a template.
+    pub const STEP: &str = "step";
+    /// Short guidance shown in the frame (string).
+    pub const GUIDE: &str = "guide";
 }
 
 /// Field names of an action's map.
@@ -124,6 +163,35 @@ pub struct Note {
     pub author: String,
     pub frame: Option<String>,
     pub created_at: f64,
+    /// One of [`note_kind`]; absent for a plain note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub author_id: Option<String>,
+    /// An obstacle's remedy note, or a remedy's obstacle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub pair: Option<String>,
+    /// A team's row of the collaborators table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub team: Option<TeamFields>,
+}
+
+/// What the collaborators table records about a team.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamFields {
+    pub expects_of_us: String,
+    pub we_expect: String,
+    /// 0 (never) to 4 (daily).
+    pub interaction: f64,
+    /// 0 (never) to 4 (daily).
+    pub conflict: f64,
+    /// The team the group chose to approach first.
+    pub chosen: bool,
 }
 
 /// A titled area grouping notes.
@@ -137,6 +205,13 @@ pub struct Frame {
     pub w: f64,
     pub h: f64,
     pub created_at: f64,
+    /// The workshop step it holds, for frames made from a template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub step: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub guide: Option<String>,
 }
 
 /// A next step with an owner and a due date.
@@ -209,6 +284,18 @@ impl Board {
         if let Some(frame) = &value.frame {
             map.insert(txn, note::FRAME, frame.as_str());
         }
+        for (field, text) in [(note::KIND, &value.kind), (note::AUTHOR_ID, &value.author_id), (note::PAIR, &value.pair)] {
+            if let Some(text) = text {
+                map.insert(txn, field, text.as_str());
+            }
+        }
+        if let Some(team) = &value.team {
+            map.insert(txn, note::EXPECTS_OF_US, team.expects_of_us.as_str());
+            map.insert(txn, note::WE_EXPECT, team.we_expect.as_str());
+            map.insert(txn, note::INTERACTION, js_number(team.interaction));
+            map.insert(txn, note::CONFLICT, js_number(team.conflict));
+            map.insert(txn, note::CHOSEN, team.chosen);
+        }
         map.insert(txn, note::TEXT, TextPrelim::new(value.text.as_str()));
     }
 
@@ -263,6 +350,11 @@ impl Board {
         map.insert(txn, frame::W, js_number(value.w));
         map.insert(txn, frame::H, js_number(value.h));
         map.insert(txn, frame::CREATED_AT, js_number(value.created_at));
+        for (field, text) in [(frame::STEP, &value.step), (frame::GUIDE, &value.guide)] {
+            if let Some(text) = text {
+                map.insert(txn, field, text.as_str());
+            }
+        }
     }
 
     /// Adds an action, or replaces the action with the same id.
@@ -311,6 +403,8 @@ impl Board {
             w: number(txn, map, frame::W),
             h: number(txn, map, frame::H),
             created_at: number(txn, map, frame::CREATED_AT),
+            step: optional(txn, map, frame::STEP),
+            guide: optional(txn, map, frame::GUIDE),
         });
         frames.sort_by(|a, b| a.created_at.total_cmp(&b.created_at).then(a.id.cmp(&b.id)));
         let mut actions = children(txn, &self.actions, |txn, id, map| Action {
@@ -354,7 +448,23 @@ fn read_note<T: ReadTxn>(txn: &T, id: &str, map: &MapRef) -> Note {
         author: string(txn, map, note::AUTHOR),
         frame,
         created_at: number(txn, map, note::CREATED_AT),
+        kind: optional(txn, map, note::KIND),
+        author_id: optional(txn, map, note::AUTHOR_ID),
+        pair: optional(txn, map, note::PAIR),
+        team: (map.get(txn, note::KIND).is_some_and(|k| matches!(k, Out::Any(Any::String(s)) if &*s == note_kind::TEAM)))
+            .then(|| TeamFields {
+                expects_of_us: string(txn, map, note::EXPECTS_OF_US),
+                we_expect: string(txn, map, note::WE_EXPECT),
+                interaction: number(txn, map, note::INTERACTION),
+                conflict: number(txn, map, note::CONFLICT),
+                chosen: matches!(map.get(txn, note::CHOSEN), Some(Out::Any(Any::Bool(true)))),
+            }),
     }
+}
+
+/// A string field that may be absent (absent or empty reads as `None`).
+fn optional<T: ReadTxn>(txn: &T, map: &MapRef, key: &str) -> Option<String> {
+    Some(string(txn, map, key)).filter(|s| !s.is_empty())
 }
 
 fn children<T: ReadTxn, V>(txn: &T, root: &MapRef, read: impl Fn(&T, &str, &MapRef) -> V) -> Vec<V> {
@@ -403,7 +513,33 @@ mod tests {
             author: "Ana".into(),
             frame: Some("f1".into()),
             created_at: 1_700_000_000_000.0,
+            ..Note::default()
         }
+    }
+
+    #[test]
+    fn workshop_fields_round_trip() {
+        let doc = Doc::new();
+        let board = Board::new(&doc);
+        let team = Note {
+            kind: Some(note_kind::TEAM.into()),
+            author_id: Some("person:1".into()),
+            team: Some(TeamFields {
+                expects_of_us: "Fast answers".into(),
+                we_expect: "Early warning".into(),
+                interaction: 4.0,
+                conflict: 3.0,
+                chosen: true,
+            }),
+            ..sample_note("t1")
+        };
+        let obstacle = Note { kind: Some(note_kind::OBSTACLE.into()), pair: Some("r1".into()), ..sample_note("o1") };
+        let mut txn = doc.transact_mut();
+        board.insert_note(&mut txn, &team);
+        board.insert_note(&mut txn, &obstacle);
+        assert_eq!(board.note(&txn, "t1"), Some(team));
+        assert_eq!(board.note(&txn, "o1"), Some(obstacle));
+        assert_eq!(board.note(&txn, "o1").unwrap().team, None, "only teams have table fields");
     }
 
     #[test]

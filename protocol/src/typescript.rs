@@ -21,6 +21,7 @@ pub fn bindings() -> String {
     let declarations = [
         schema::BoardMeta::decl(&cfg),
         schema::Note::decl(&cfg),
+        schema::TeamFields::decl(&cfg),
         schema::Frame::decl(&cfg),
         schema::Action::decl(&cfg),
         schema::BoardSnapshot::decl(&cfg),
@@ -89,6 +90,8 @@ fn constants() -> String {
          export const META_FIELDS = {};\n\n\
          /** Field names of a note's map. */\n\
          export const NOTE_FIELDS = {};\n\n\
+         /** Kinds of note the workshop template uses (a note's `kind`). */\n\
+         export const NOTE_KINDS = {};\n\n\
          /** Field names of a frame's map. */\n\
          export const FRAME_FIELDS = {};\n\n\
          /** Field names of an action's map. */\n\
@@ -123,6 +126,23 @@ fn constants() -> String {
             ("author", schema::note::AUTHOR),
             ("frame", schema::note::FRAME),
             ("createdAt", schema::note::CREATED_AT),
+            ("kind", schema::note::KIND),
+            ("authorId", schema::note::AUTHOR_ID),
+            ("pair", schema::note::PAIR),
+            ("expectsOfUs", schema::note::EXPECTS_OF_US),
+            ("weExpect", schema::note::WE_EXPECT),
+            ("interaction", schema::note::INTERACTION),
+            ("conflict", schema::note::CONFLICT),
+            ("chosen", schema::note::CHOSEN),
+        ]),
+        object(&[
+            ("guide", schema::note_kind::GUIDE),
+            ("team", schema::note_kind::TEAM),
+            ("need", schema::note_kind::NEED),
+            ("goal", schema::note_kind::GOAL),
+            ("obstacle", schema::note_kind::OBSTACLE),
+            ("remedy", schema::note_kind::REMEDY),
+            ("followUp", schema::note_kind::FOLLOW_UP),
         ]),
         object(&[
             ("title", schema::frame::TITLE),
@@ -131,6 +151,8 @@ fn constants() -> String {
             ("w", schema::frame::W),
             ("h", schema::frame::H),
             ("createdAt", schema::frame::CREATED_AT),
+            ("step", schema::frame::STEP),
+            ("guide", schema::frame::GUIDE),
         ]),
         object(&[
             ("text", schema::action::TEXT),

@@ -24,6 +24,7 @@ fn note(i: usize, text_len: usize) -> Note {
         author: "bench".into(),
         frame: None,
         created_at: 1.7e12,
+        ..Note::default()
     }
 }
 

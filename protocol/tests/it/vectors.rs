@@ -35,6 +35,7 @@ fn note() -> Note {
         author: "Ana".into(),
         frame: None,
         created_at: 1_700_000_000_000.0,
+        ..Note::default()
     }
 }
 
