@@ -69,6 +69,17 @@ pub struct IdentityLink {
     pub url: String,
 }
 
+/// A template a board can start from (`GET /api/templates`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct TemplateInfo {
+    /// What `template` in `POST /api/boards` names it by.
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    /// Titles of the workshop's steps, in order (empty for a free-form board).
+    pub steps: Vec<String>,
+}
+
 /// Body of every HTTP error response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct ApiError {

@@ -53,7 +53,7 @@ pub enum ClientMessage {
     SetPrivate { private: bool },
     /// Writes (or rewrites) one of the sender's private notes. Its author is the
     /// sender, whatever the note says. Only while private writing is on.
-    PutPrivateNote { note: crate::schema::Note },
+    PutPrivateNote { note: Box<crate::schema::Note> },
     /// Deletes one of the sender's private notes.
     DeletePrivateNote { id: String },
     /// Facilitator only: starts going round the room over these people, in order.

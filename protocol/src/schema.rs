@@ -117,6 +117,10 @@ pub mod frame {
     pub const STEP: &str = "step";
     /// Short guidance shown in the frame (string).
     pub const GUIDE: &str = "guide";
+    /// What notes inside the frame are in the workshop method (string): `teams`,
+    /// `plot`, `needs`, `value`, `outcomes`, `costs`, `risks`, `candidates`, `chosen`,
+    /// `obstacles`, `remedies`, `actions` or `followup`.
+    pub const AREA: &str = "area";
 }
 
 /// Field names of an action's map.
@@ -212,6 +216,10 @@ pub struct Frame {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub guide: Option<String>,
+    /// What notes inside it are in the workshop method (see [`frame::AREA`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub area: Option<String>,
 }
 
 /// A next step with an owner and a due date.
@@ -284,7 +292,8 @@ impl Board {
         if let Some(frame) = &value.frame {
             map.insert(txn, note::FRAME, frame.as_str());
         }
-        for (field, text) in [(note::KIND, &value.kind), (note::AUTHOR_ID, &value.author_id), (note::PAIR, &value.pair)] {
+        for (field, text) in [(note::KIND, &value.kind), (note::AUTHOR_ID, &value.author_id), (note::PAIR, &value.pair)]
+        {
             if let Some(text) = text {
                 map.insert(txn, field, text.as_str());
             }
@@ -350,7 +359,7 @@ impl Board {
         map.insert(txn, frame::W, js_number(value.w));
         map.insert(txn, frame::H, js_number(value.h));
         map.insert(txn, frame::CREATED_AT, js_number(value.created_at));
-        for (field, text) in [(frame::STEP, &value.step), (frame::GUIDE, &value.guide)] {
+        for (field, text) in [(frame::STEP, &value.step), (frame::GUIDE, &value.guide), (frame::AREA, &value.area)] {
             if let Some(text) = text {
                 map.insert(txn, field, text.as_str());
             }
@@ -405,6 +414,7 @@ impl Board {
             created_at: number(txn, map, frame::CREATED_AT),
             step: optional(txn, map, frame::STEP),
             guide: optional(txn, map, frame::GUIDE),
+            area: optional(txn, map, frame::AREA),
         });
         frames.sort_by(|a, b| a.created_at.total_cmp(&b.created_at).then(a.id.cmp(&b.id)));
         let mut actions = children(txn, &self.actions, |txn, id, map| Action {
@@ -451,14 +461,16 @@ fn read_note<T: ReadTxn>(txn: &T, id: &str, map: &MapRef) -> Note {
         kind: optional(txn, map, note::KIND),
         author_id: optional(txn, map, note::AUTHOR_ID),
         pair: optional(txn, map, note::PAIR),
-        team: (map.get(txn, note::KIND).is_some_and(|k| matches!(k, Out::Any(Any::String(s)) if &*s == note_kind::TEAM)))
-            .then(|| TeamFields {
-                expects_of_us: string(txn, map, note::EXPECTS_OF_US),
-                we_expect: string(txn, map, note::WE_EXPECT),
-                interaction: number(txn, map, note::INTERACTION),
-                conflict: number(txn, map, note::CONFLICT),
-                chosen: matches!(map.get(txn, note::CHOSEN), Some(Out::Any(Any::Bool(true)))),
-            }),
+        team: (map
+            .get(txn, note::KIND)
+            .is_some_and(|k| matches!(k, Out::Any(Any::String(s)) if &*s == note_kind::TEAM)))
+        .then(|| TeamFields {
+            expects_of_us: string(txn, map, note::EXPECTS_OF_US),
+            we_expect: string(txn, map, note::WE_EXPECT),
+            interaction: number(txn, map, note::INTERACTION),
+            conflict: number(txn, map, note::CONFLICT),
+            chosen: matches!(map.get(txn, note::CHOSEN), Some(Out::Any(Any::Bool(true)))),
+        }),
     }
 }
 

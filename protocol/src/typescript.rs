@@ -38,6 +38,7 @@ pub fn bindings() -> String {
         api::BoardLinks::decl(&cfg),
         api::MintIdentityRequest::decl(&cfg),
         api::IdentityLink::decl(&cfg),
+        api::TemplateInfo::decl(&cfg),
         history::HistoryAuthor::decl(&cfg),
         history::ChangeKind::decl(&cfg),
         history::Change::decl(&cfg),
@@ -153,6 +154,7 @@ fn constants() -> String {
             ("createdAt", schema::frame::CREATED_AT),
             ("step", schema::frame::STEP),
             ("guide", schema::frame::GUIDE),
+            ("area", schema::frame::AREA),
         ]),
         object(&[
             ("text", schema::action::TEXT),

@@ -7,6 +7,7 @@
 
 mod history;
 mod join;
+mod minutes;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,7 +19,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use commonboard_protocol::api::{BoardInfo, BoardLinks, CreateBoardRequest, IdentityLink, MintIdentityRequest};
+use commonboard_protocol::api::{
+    BoardInfo, BoardLinks, CreateBoardRequest, IdentityLink, MintIdentityRequest, TemplateInfo,
+};
 use commonboard_protocol::app::{Role, VoteView};
 use commonboard_protocol::close;
 use tokio_util::sync::CancellationToken;
@@ -30,6 +33,7 @@ use crate::connection::{self, ConnLimits};
 use crate::error::AppError;
 use crate::registry::{is_valid_board_id, new_board, new_board_id, Registry};
 use crate::store::{committed, Author, BoardRecord, Write};
+use crate::templates;
 
 /// Longest board title accepted, in characters.
 const MAX_TITLE_CHARS: usize = 200;
@@ -39,8 +43,6 @@ const MAX_NAME_CHARS: usize = 64;
 /// connection and is zero-filled before every read: 10,000 connections took 1.4 GiB.
 /// Larger messages still arrive whole; they just take more than one read.
 const READ_BUFFER_BYTES: usize = 16 * 1024;
-/// Templates a board can start from (more arrive as data files with the workshop flow).
-const TEMPLATES: &[&str] = &["blank"];
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -61,6 +63,7 @@ pub struct AppState {
 /// The whole application; tests build it without `main`.
 pub fn router(state: AppState, web_dir: &std::path::Path) -> Router {
     let api = Router::new()
+        .route("/templates", get(list_templates))
         .route("/boards", post(create_board))
         .route("/boards/{id}", get(board_info))
         .route("/boards/{id}/links/rotate", post(rotate_links))
@@ -73,6 +76,8 @@ pub fn router(state: AppState, web_dir: &std::path::Path) -> Router {
         .route("/boards/{id}/updates", get(history::updates))
         .route("/boards/{id}/restore", post(history::restore))
         .route("/boards/{id}/join.svg", get(join::join_qr))
+        .route("/boards/{id}/minutes.md", get(minutes::minutes_md))
+        .route("/boards/{id}/actions.ics", get(minutes::actions_ics))
         .fallback(|| async { AppError::NotFound("no such API endpoint") });
     let web = ServeDir::new(web_dir).fallback(ServeFile::new(web_dir.join("index.html")));
     Router::new()
@@ -94,6 +99,11 @@ async fn metrics() -> impl IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 
+/// `GET /api/templates`: the templates a board can start from.
+async fn list_templates() -> Json<Vec<TemplateInfo>> {
+    Json(templates::all().iter().map(|t| t.info()).collect())
+}
+
 /// `POST /api/boards`: anyone may create a board, and gets its facilitator link.
 async fn create_board(
     State(state): State<AppState>,
@@ -105,14 +115,14 @@ async fn create_board(
     if title.chars().count() > MAX_TITLE_CHARS {
         return Err(AppError::BadRequest(format!("title longer than {MAX_TITLE_CHARS} characters")));
     }
-    let template = request.template.as_deref().unwrap_or("blank");
-    if !TEMPLATES.contains(&template) {
-        return Err(AppError::BadRequest(format!("unknown template {template:?}; known: {}", TEMPLATES.join(", "))));
-    }
-    let (record, entry) = new_board(new_board_id(), title.to_owned(), template.to_owned());
-    let writes =
-        vec![Write::CreateBoard(record.clone()), Write::Append { board: record.id.clone(), entries: vec![entry] }];
-    committed(state.registry.store().submit(writes)).await?;
+    let name = request.template.as_deref().unwrap_or("blank");
+    let Some(template) = templates::get(name) else {
+        let known: Vec<&str> = templates::all().iter().map(|t| t.name.as_str()).collect();
+        return Err(AppError::BadRequest(format!("unknown template {name:?}; known: {}", known.join(", "))));
+    };
+    let new = new_board(new_board_id(), title.to_owned(), template);
+    committed(state.registry.store().submit(new.writes())).await?;
+    let record = new.record;
     tracing::info!(board = %record.id, "board created");
     let links = links(&state, &record);
     Ok((StatusCode::CREATED, Json(info(record, Some(Role::Facilitator), Some(links)))).into_response())

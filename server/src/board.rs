@@ -574,7 +574,7 @@ impl Board {
             ClientMessage::PutPrivateNote { note } => {
                 let exists = schema::Board::new(&self.doc).has_note(&self.doc.transact(), &note.id);
                 let id = note.id.clone();
-                let result = self.workshop.put_private(&author, note, exists);
+                let result = self.workshop.put_private(&author, *note, exists);
                 self.private_note_changed(&author, &id, result, out)
             }
             ClientMessage::DeletePrivateNote { id } => {
@@ -1063,14 +1063,13 @@ fn apply_trusted(doc: &Doc, update: &[u8]) {
 
 /// Creates a board named by its first connection (`--open` mode).
 async fn create_open_board(id: &str, store: &Arc<dyn Store>) -> Result<StoredBoard, BoardError> {
-    let (record, entry) = crate::registry::new_board(id.to_owned(), id.to_owned(), "blank".into());
-    let writes =
-        vec![Write::CreateBoard(record.clone()), Write::Append { board: id.to_owned(), entries: vec![entry.clone()] }];
-    match store::committed(store.submit(writes)).await {
+    let blank = crate::templates::get("blank").expect("the blank template is built in");
+    let new = crate::registry::new_board(id.to_owned(), id.to_owned(), blank);
+    match store::committed(store.submit(new.writes())).await {
         Ok(()) => Ok(StoredBoard {
-            record,
+            record: new.record,
             checkpoint: None,
-            tail: vec![entry],
+            tail: vec![new.entry],
             votes: Vec::new(),
             workshop: None,
             private_notes: Vec::new(),

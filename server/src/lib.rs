@@ -12,6 +12,9 @@
 //! - [`store`]: the update log and checkpoints, behind the `Store` trait; SQLite by default.
 //! - [`history`]: the board at any past point, what each change did, diffs, restores and
 //!   compaction.
+//! - [`workshop`]: the workshop flow (steps, timer, turns, private notes);
+//!   [`templates`]: the board templates under `templates/`; [`minutes`]: the minutes
+//!   and the actions calendar.
 //! - [`error`]: errors at the HTTP edge.
 //! - [`telemetry`]: the metrics served at `/metrics`.
 //!
@@ -26,9 +29,11 @@ pub mod config;
 pub mod connection;
 pub mod error;
 pub mod history;
+pub mod minutes;
 pub mod registry;
 pub mod store;
 pub mod telemetry;
+pub mod templates;
 pub mod vote;
 pub mod workshop;
 

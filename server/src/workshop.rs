@@ -189,6 +189,7 @@ impl Workshop {
             None => {}
         }
         note.author = author.name.clone();
+        note.author_id = Some(author.id.clone());
         self.private_notes.insert(note.id.clone(), PrivateNote { author: author.clone(), note });
         Ok(())
     }

@@ -48,7 +48,7 @@ pub(super) async fn join_qr(
 
 /// Where phones reach this server: `--public-url` when set, else the address the
 /// request came to (which is what the big screen's browser used).
-fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+pub(super) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     if let Some(public) = &state.public_url {
         return public.trim_end_matches('/').to_owned();
     }

@@ -374,6 +374,17 @@ impl Store for SqliteStore {
         })
     }
 
+    fn authors(&self, id: &str) -> Result<Vec<Author>, StoreError> {
+        self.with_reader(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT author_id, author_name FROM updates WHERE board = ?1 AND author_id <> 'server'
+                 GROUP BY author_id ORDER BY MIN(seq)",
+            )?;
+            let rows = statement.query_map([id], |row| Ok(Author { id: row.get(0)?, name: row.get(1)? }))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
     fn board_ids(&self) -> Result<Vec<String>, StoreError> {
         self.with_reader(|conn| {
             let mut statement = conn.prepare_cached("SELECT id FROM boards ORDER BY id")?;

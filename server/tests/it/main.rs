@@ -99,9 +99,14 @@ pub async fn create_board(addr: SocketAddr, title: &str) -> String {
 
 /// Creates a board on the server at `addr` and returns its links.
 pub async fn create_board_links(addr: SocketAddr, title: &str) -> Links {
+    create_board_from(addr, title, "blank").await
+}
+
+/// Creates a board from a template and returns its links.
+pub async fn create_board_from(addr: SocketAddr, title: &str, template: &str) -> Links {
     let response = reqwest::Client::new()
         .post(format!("http://{addr}/api/boards"))
-        .json(&serde_json::json!({ "title": title }))
+        .json(&serde_json::json!({ "title": title, "template": template }))
         .send()
         .await
         .unwrap();

@@ -39,8 +39,8 @@ async fn next_error(peer: &mut Peer) -> (ErrorCode, String) {
     }
 }
 
-fn private_note(id: &str, text: &str) -> Note {
-    Note {
+fn private_note(id: &str, text: &str) -> Box<Note> {
+    Box::new(Note {
         id: id.into(),
         text: text.into(),
         x: 10.0,
@@ -49,7 +49,7 @@ fn private_note(id: &str, text: &str) -> Note {
         h: 120.0,
         color: "pink".into(),
         ..Note::default()
-    }
+    })
 }
 
 #[tokio::test]
@@ -184,5 +184,160 @@ async fn the_big_screen_gets_a_qr_code_that_joins_as_a_participant() {
     assert!(matches!(phone.next_app().await, ServerMessage::Welcome { role: Role::Participant, .. }));
     let anonymous = reqwest::get(server.http(&format!("/api/boards/{}/join.svg", links.id))).await.unwrap();
     assert_eq!(anonymous.status(), 401);
+    server.stop().await;
+}
+
+/// A note placed in one of the template's areas.
+fn note_in(id: &str, text: &str, area: (f64, f64), author: &str) -> Note {
+    Note {
+        id: id.into(),
+        text: text.into(),
+        x: area.0 + 20.0,
+        y: area.1 + 60.0,
+        w: 160.0,
+        h: 120.0,
+        color: "yellow".into(),
+        author: author.into(),
+        ..Note::default()
+    }
+}
+
+#[tokio::test]
+async fn a_workshop_from_the_template_ends_in_minutes_and_a_calendar() {
+    use commonboard_protocol::app::VoteSettings;
+    use commonboard_protocol::schema::{note_kind, Action, TeamFields};
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn_app_with(config_in(dir.path())).await;
+    let templates: Vec<commonboard_protocol::api::TemplateInfo> =
+        reqwest::get(server.http("/api/templates")).await.unwrap().json().await.unwrap();
+    let workshop = templates.iter().find(|t| t.name == "collaboration-workshop").expect("offered");
+    assert_eq!(workshop.steps.len(), 5);
+
+    let links = crate::create_board_from(server.addr, "Ops × Data", "collaboration-workshop").await;
+    let mut fran = member(server.addr, &links.path(&links.facilitator), "Fran").await;
+    let state = next_workshop(&mut fran).await;
+    assert_eq!(
+        state.steps.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        ["collaborators", "common-goal", "obstacles", "next-steps", "follow-up"]
+    );
+    let frames = fran.snapshot().frames;
+    let area = |name: &str| {
+        let frame = frames.iter().find(|f| f.area.as_deref() == Some(name)).unwrap_or_else(|| panic!("area {name}"));
+        (frame.x, frame.y)
+    };
+    assert!(frames.iter().filter(|f| f.step.is_some() && f.guide.is_some()).count() >= 5, "guidance on each step");
+
+    // Step 1: two teams; the group picks one.
+    send(&mut fran, ClientMessage::SetStep { step: Some(0) }).await;
+    assert_eq!(next_workshop(&mut fran).await.step, Some(0));
+    let mut ana = member(server.addr, &links.path(&links.participant), "Ana").await;
+    let team = |id: &str, name: &str, chosen: bool| Note {
+        kind: Some(note_kind::TEAM.into()),
+        team: Some(TeamFields {
+            expects_of_us: format!("{name} expects answers within a day"),
+            we_expect: "early warning of changes".into(),
+            interaction: 4.0,
+            conflict: if chosen { 3.0 } else { 1.0 },
+            chosen,
+        }),
+        ..note_in(id, name, area("teams"), "Ana")
+    };
+    ana.edit(|b, t| {
+        b.insert_note(t, &team("t1", "Data Platform", true));
+        b.insert_note(t, &team("t2", "Security", false));
+    })
+    .await;
+    // Step 2: needs, candidates, a vote that chooses the goal.
+    ana.edit(|b, t| {
+        b.insert_note(t, &note_in("v1", "Fewer failed releases", area("value"), "Ana"));
+        b.insert_note(t, &note_in("g1", "Ship data changes safely every week", area("candidates"), "Ana"));
+        b.insert_note(t, &Note { y: 400.0, ..note_in("g2", "One shared on-call rota", area("candidates"), "Ana") });
+    })
+    .await;
+    ana.pump_until(|p| p.note_count() == 5).await;
+    fran.pump_until(|p| p.note_count() == 5).await;
+    let settings = VoteSettings {
+        title: "Our common goal".into(),
+        candidates: vec!["g1".into(), "g2".into()],
+        budget: 1,
+        max_per_candidate: 1,
+        anonymous: false,
+        hidden: false,
+        duration_s: None,
+    };
+    send(&mut fran, ClientMessage::OpenVote { settings }).await;
+    let vote = loop {
+        if let ServerMessage::Vote { vote } = ana.next_app().await {
+            break vote.id;
+        }
+    };
+    send(&mut ana, ClientMessage::CastVote { vote: vote.clone(), candidate: "g1".into() }).await;
+    loop {
+        if let ServerMessage::Ballot { remaining: 0, .. } = ana.next_app().await {
+            break;
+        }
+    }
+    send(&mut fran, ClientMessage::CloseVote { vote }).await;
+    fran.pump_until(|p| p.snapshot().meta.common_goal.as_deref() == Some("g1")).await;
+    // Step 3: an obstacle and how its author manages it; step 4: actions; step 5.
+    ana.edit(|b, t| {
+        b.insert_note(t, &note_in("o1", "Releases freeze in December", area("obstacles"), "Ana"));
+        b.insert_note(t, &note_in("r1", "Plan the pilot for January", area("remedies"), "Ana"));
+        b.insert_note(t, &note_in("f1", "Review the actions every second Monday", area("followup"), "Ana"));
+        let action = |id: &str, text: &str, owner: &str, due: &str, done: bool| Action {
+            id: id.into(),
+            text: text.into(),
+            owner: owner.into(),
+            due: due.into(),
+            done,
+            created_at: 1.0,
+        };
+        b.insert_action(t, &action("a1", "Draft the release checklist", "Ana", "2026-12-04", true));
+        b.insert_action(t, &action("a2", "Book the pilot, with Security", "Fran", "2027-01-15", false));
+    })
+    .await;
+    fran.pump_until(|p| p.note_count() == 8 && p.snapshot().actions.len() == 2).await;
+
+    let minutes = reqwest::Client::new()
+        .get(server.http(&format!("/api/boards/{}/minutes.md", links.id)))
+        .bearer_auth(&links.viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(minutes.status(), 200);
+    assert!(minutes.headers()["content-disposition"].to_str().unwrap().contains("ops-data-minutes.md"));
+    let minutes = minutes.text().await.unwrap();
+    for expected in [
+        "# Minutes: Ops × Data",
+        "Ana",
+        "| Data Platform (chosen) | Data Platform expects answers within a day | early warning of changes | daily | weekly |",
+        "| Security |",
+        "**Team to approach first:** Data Platform",
+        "*Value*: Fewer failed releases",
+        "Candidate goals, and the vote “Our common goal” (closed)",
+        "| Ship data changes safely every week | 1 |",
+        "| One shared on-call rota | 0 |",
+        "**Common goal:** Ship data changes safely every week",
+        "- **Releases freeze in December** (raised by Ana): Plan the pilot for January",
+        "| Draft the release checklist | Ana | 2026-12-04 | yes |",
+        "| Book the pilot, with Security | Fran | 2027-01-15 | no |",
+        "1 of 2 actions done.",
+        "- Review the actions every second Monday",
+    ] {
+        assert!(minutes.contains(expected), "minutes lack {expected:?}:\n{minutes}");
+    }
+
+    let ics = reqwest::Client::new()
+        .get(server.http(&format!("/api/boards/{}/actions.ics", links.id)))
+        .bearer_auth(&links.participant)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ics.headers()["content-type"], "text/calendar; charset=utf-8");
+    let ics = ics.text().await.unwrap();
+    assert_eq!(ics.matches("BEGIN:VEVENT").count(), 2);
+    assert!(ics.contains("DTSTART;VALUE=DATE:20270115\r\nDTEND;VALUE=DATE:20270116\r\n"));
+    assert!(ics.contains("SUMMARY:Book the pilot\\, with Security (Fran)"));
     server.stop().await;
 }

@@ -7,9 +7,43 @@ export type BoardMeta = { title: string, template: string, createdAt: number,
  */
 commonGoal: string | null, };
 
-export type Note = { id: string, text: string, x: number, y: number, w: number, h: number, color: string, author: string, frame: string | null, createdAt: number, };
+export type Note = { id: string, text: string, x: number, y: number, w: number, h: number, color: string, author: string, frame: string | null, createdAt: number, 
+/**
+ * One of [`note_kind`]; absent for a plain note.
+ */
+kind?: string, authorId?: string, 
+/**
+ * An obstacle's remedy note, or a remedy's obstacle.
+ */
+pair?: string, 
+/**
+ * A team's row of the collaborators table.
+ */
+team?: TeamFields, };
 
-export type Frame = { id: string, title: string, x: number, y: number, w: number, h: number, createdAt: number, };
+export type TeamFields = { expectsOfUs: string, weExpect: string, 
+/**
+ * 0 (never) to 4 (daily).
+ */
+interaction: number, 
+/**
+ * 0 (never) to 4 (daily).
+ */
+conflict: number, 
+/**
+ * The team the group chose to approach first.
+ */
+chosen: boolean, };
+
+export type Frame = { id: string, title: string, x: number, y: number, w: number, h: number, createdAt: number, 
+/**
+ * The workshop step it holds, for frames made from a template.
+ */
+step?: string, guide?: string, 
+/**
+ * What notes inside it are in the workshop method (see [`frame::AREA`]).
+ */
+area?: string, };
 
 export type Action = { id: string, text: string, owner: string, due: string, done: boolean, createdAt: number, };
 
@@ -218,6 +252,16 @@ token: string,
  * Path of the board page carrying the token.
  */
 url: string, };
+
+export type TemplateInfo = { 
+/**
+ * What `template` in `POST /api/boards` names it by.
+ */
+name: string, title: string, description: string, 
+/**
+ * Titles of the workshop's steps, in order (empty for a free-form board).
+ */
+steps: Array<string>, };
 
 export type HistoryAuthor = { id: string, name: string, };
 
@@ -506,6 +550,25 @@ export const NOTE_FIELDS = {
   author: "author",
   frame: "frame",
   createdAt: "createdAt",
+  kind: "kind",
+  authorId: "authorId",
+  pair: "pair",
+  expectsOfUs: "expectsOfUs",
+  weExpect: "weExpect",
+  interaction: "interaction",
+  conflict: "conflict",
+  chosen: "chosen",
+} as const;
+
+/** Kinds of note the workshop template uses (a note's `kind`). */
+export const NOTE_KINDS = {
+  guide: "guide",
+  team: "team",
+  need: "need",
+  goal: "goal",
+  obstacle: "obstacle",
+  remedy: "remedy",
+  followUp: "followup",
 } as const;
 
 /** Field names of a frame's map. */
@@ -516,6 +579,9 @@ export const FRAME_FIELDS = {
   w: "w",
   h: "h",
   createdAt: "createdAt",
+  step: "step",
+  guide: "guide",
+  area: "area",
 } as const;
 
 /** Field names of an action's map. */
