@@ -267,8 +267,11 @@ pub trait Store: Send + Sync + 'static {
     fn log_stats(&self, id: &str) -> Result<LogStats, StoreError>;
     /// The log's activity in `buckets` equal stretches of time. Blocking.
     fn activity(&self, id: &str, buckets: u32) -> Result<Activity, StoreError>;
-    /// Who changed the board (the server excepted), in the order they first did. Blocking.
+    /// Who changed the board or ran its flow (votes, restores...), the server excepted,
+    /// in the order they first did. Blocking.
     fn authors(&self, id: &str) -> Result<Vec<Author>, StoreError>;
+    /// The board's workshop flow (JSON), if it has one. Blocking.
+    fn workshop(&self, id: &str) -> Result<Option<String>, StoreError>;
     /// Ids of every board. Blocking.
     fn board_ids(&self) -> Result<Vec<String>, StoreError>;
 }

@@ -39,7 +39,15 @@ async fn read(state: &AppState, id: &str, headers: &HeaderMap) -> Result<Made, A
         let now = history::board_at(store.as_ref(), &id, last)?;
         let board = schema::Board::new(&now.doc).snapshot(&now.doc.transact());
         let votes = store.votes(&id)?.iter().filter_map(restore_vote).map(|v| v.view(facilitator)).collect();
-        let participants = store.authors(&id)?.into_iter().map(|a| a.name).collect();
+        // Who changed the board, then who spoke in the turn order (people in the room
+        // without a device among them).
+        let mut participants: Vec<String> = store.authors(&id)?.into_iter().map(|a| a.name).collect();
+        let flow = crate::workshop::Workshop::restore(store.workshop(&id)?.as_deref(), Vec::new());
+        for person in flow.view().turns.map(|t| t.people).unwrap_or_default() {
+            if !participants.contains(&person.name) {
+                participants.push(person.name);
+            }
+        }
         Ok((board, votes, participants))
     })
     .await

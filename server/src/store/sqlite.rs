@@ -377,11 +377,19 @@ impl Store for SqliteStore {
     fn authors(&self, id: &str) -> Result<Vec<Author>, StoreError> {
         self.with_reader(|conn| {
             let mut statement = conn.prepare_cached(
-                "SELECT author_id, author_name FROM updates WHERE board = ?1 AND author_id <> 'server'
-                 GROUP BY author_id ORDER BY MIN(seq)",
+                "SELECT author_id, author_name FROM (
+                     SELECT author_id, author_name, seq FROM updates WHERE board = ?1
+                     UNION ALL SELECT author_id, author_name, seq FROM events WHERE board = ?1
+                 ) WHERE author_id <> 'server' GROUP BY author_id ORDER BY MIN(seq)",
             )?;
             let rows = statement.query_map([id], |row| Ok(Author { id: row.get(0)?, name: row.get(1)? }))?;
             Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn workshop(&self, id: &str) -> Result<Option<String>, StoreError> {
+        self.with_reader(|conn| {
+            Ok(conn.query_row("SELECT state FROM workshops WHERE board = ?1", [id], |row| row.get(0)).optional()?)
         })
     }
 

@@ -280,7 +280,14 @@ async fn a_workshop_from_the_template_ends_in_minutes_and_a_calendar() {
     }
     send(&mut fran, ClientMessage::CloseVote { vote }).await;
     fran.pump_until(|p| p.snapshot().meta.common_goal.as_deref() == Some("g1")).await;
-    // Step 3: an obstacle and how its author manages it; step 4: actions; step 5.
+    // Step 3: going round the room, with someone in the room without a device.
+    let people = vec![
+        TurnPerson { id: "participant:Ana".into(), name: "Ana".into() },
+        TurnPerson { id: "room:Carla".into(), name: "Carla".into() },
+    ];
+    send(&mut fran, ClientMessage::StartTurns { people }).await;
+    assert!(next_workshop(&mut fran).await.turns.is_some());
+    // An obstacle and how its author manages it; step 4: actions; step 5.
     ana.edit(|b, t| {
         b.insert_note(t, &note_in("o1", "Releases freeze in December", area("obstacles"), "Ana"));
         b.insert_note(t, &note_in("r1", "Plan the pilot for January", area("remedies"), "Ana"));
@@ -310,7 +317,7 @@ async fn a_workshop_from_the_template_ends_in_minutes_and_a_calendar() {
     let minutes = minutes.text().await.unwrap();
     for expected in [
         "# Minutes: Ops × Data",
-        "Ana",
+        "## Participants\n\nFran, Ana, Carla\n",
         "| Data Platform (chosen) | Data Platform expects answers within a day | early warning of changes | daily | weekly |",
         "| Security |",
         "**Team to approach first:** Data Platform",
