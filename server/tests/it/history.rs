@@ -249,7 +249,14 @@ async fn history_pages_cover_every_update_once_and_group_typing() {
         ben.add_note(&format!("b{n}"), "B").await;
         ben.pump_until(|p| p.updates_received > before).await;
     }
-    let last = last_seq(server.addr, &links).await;
+    // Ben's waits may end on Ana's relayed updates rather than his own echo: wait for
+    // the log to hold all of them (creation, Ana's note and 12 keystrokes, Ben's 30).
+    let last = 1 + 1 + 12 + 30;
+    let deadline = tokio::time::Instant::now() + crate::PATIENCE;
+    while last_seq(server.addr, &links).await < last {
+        assert!(tokio::time::Instant::now() < deadline, "the log never reached {last}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     let mut covered = Vec::new();
     let mut before = None;
