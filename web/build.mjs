@@ -29,6 +29,8 @@ const result = await build({
 });
 
 await copyFile(join(here, "static", "app.css"), join(dist, "app.css"));
+// The presentation view's stylesheet, loaded by that page only.
+await copyFile(join(here, "static", "present.css"), join(dist, "present.css"));
 
 const outputs = result.metafile.outputs;
 const rel = (p) => relative(here, join(here, p)).replace(/\\/g, "/");

@@ -110,6 +110,9 @@ pub struct LogStats {
     pub checkpoints: u64,
     /// Bytes of the checkpoints' states (payload only).
     pub checkpoint_bytes: u64,
+    /// Point of the oldest checkpoint (0 when there is none): the earliest point still
+    /// viewable once compaction dropped what came before.
+    pub first_checkpoint: u64,
     /// Updates up to this point were dropped by compaction (0 when none were);
     /// states before it are available at checkpoints only.
     pub compacted_through: u64,

@@ -98,21 +98,8 @@ pub struct BoardEvent {
     pub change_json: String,
 }
 
-/// Counts and sizes of a board's stored history.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LogStats {
-    /// Oldest logged update kept (0 when the log is empty).
-    pub first_seq: u64,
-    pub last_seq: u64,
-    pub updates: u64,
-    pub update_bytes: u64,
-    pub checkpoints: u64,
-    pub checkpoint_bytes: u64,
-    /// Point of the oldest checkpoint (0 when there is none).
-    pub first_checkpoint: u64,
-    /// Updates up to here were dropped by compaction (0 when none were).
-    pub compacted_through: u64,
-}
+/// Counts and sizes of a board's stored history (the history API reports them as is).
+pub use commonboard_protocol::history::LogStats;
 
 /// Which logged updates a history page lists.
 #[derive(Debug, Clone, Default)]

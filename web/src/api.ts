@@ -1,4 +1,5 @@
 import type { BoardInfo, CreateBoardRequest } from "./schema";
+import type { TemplateInfo } from "./generated/protocol";
 
 export class NotFoundError extends Error {}
 /** The board exists but this link does not open it (no token, expired, revoked). */
@@ -23,6 +24,13 @@ export async function createBoard(req: CreateBoardRequest): Promise<BoardInfo> {
   });
   if (!res.ok) throw new Error(await errorText(res));
   return (await res.json()) as BoardInfo;
+}
+
+export async function listTemplates(): Promise<TemplateInfo[]> {
+  const res = await fetch("/api/templates", { headers: { accept: "application/json" } });
+  if (!res.ok) throw new Error(await errorText(res));
+  const body = (await res.json()) as TemplateInfo[] | { templates?: TemplateInfo[] };
+  return Array.isArray(body) ? body : (body.templates ?? []);
 }
 
 /** Request headers carrying the link's access token, when there is one. */

@@ -32,6 +32,8 @@ export interface Board {
   me: Identity;
   /** Application messages (votes, lock) on the board's socket. */
   app: AppChannel;
+  /** This connection's stable identity (from the server's welcome; empty until then). */
+  identity: string;
 }
 
 export function wsBase(): string {
@@ -60,7 +62,12 @@ export function connectBoard(id: string, me: Identity, token: string | null): Bo
     trackedOrigins: new Set<unknown>([LOCAL]),
     captureTimeout: 500,
   });
-  const board: Board = { id, doc, provider, meta, notes, frames, actions, undo, me, app };
+  const board: Board = { id, doc, provider, meta, notes, frames, actions, undo, me, app, identity: "" };
+  app.on("welcome", (m) => {
+    board.identity = m.identity;
+    // Others list who is present (the turn order) by this id.
+    if (provider.awareness.getLocalState()) provider.awareness.setLocalStateField("id", m.identity);
+  });
   (window as unknown as { __commonboard: unknown }).__commonboard = { doc, provider, Y, board };
   return board;
 }
@@ -156,10 +163,14 @@ export interface NewNote {
   color: NoteColor;
   text?: string;
   frame?: string | null;
+  /** The note's role in the workshop method (see `NOTE_KINDS`). */
+  kind?: string;
+  pair?: string;
+  /** Extra plain fields (a team's row, for example). */
+  fields?: Record<string, unknown>;
 }
 
-export function addNote(b: Board, n: NewNote): string {
-  const id = randomId();
+export function addNote(b: Board, n: NewNote, id = randomId()): string {
   transact(b, () => {
     const m = new Y.Map<unknown>();
     const text = new Y.Text();
@@ -173,6 +184,10 @@ export function addNote(b: Board, n: NewNote): string {
     m.set(NOTE_FIELDS.author, b.me.name);
     m.set(NOTE_FIELDS.frame, n.frame ?? null);
     m.set(NOTE_FIELDS.createdAt, Date.now());
+    if (n.kind) m.set(NOTE_FIELDS.kind, n.kind);
+    if (b.identity) m.set(NOTE_FIELDS.authorId, b.identity);
+    if (n.pair) m.set(NOTE_FIELDS.pair, n.pair);
+    for (const [k, v] of Object.entries(n.fields ?? {})) m.set(k, v);
     b.notes.set(id, m);
   });
   return id;

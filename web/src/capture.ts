@@ -19,6 +19,7 @@ import { openBoard, showRefusal } from "./open";
 import { DEFAULT_NOTE_H, DEFAULT_NOTE_W, FRAME_FIELDS, META_FIELDS, NOTE_FIELDS, NOTE_COLORS, type BoardInfo, type NoteColor } from "./schema";
 import { h, setTitle } from "./util";
 import { VoteModel, votePanel } from "./vote";
+import { kindForFrame, WorkshopModel } from "./workshop";
 
 const COLOR_KEY = "commonboard.noteColor";
 
@@ -83,6 +84,36 @@ function buildCapture(root: HTMLElement, b: Board, infoP: Promise<BoardInfo | Er
     submit,
     status,
   );
+  // Private writing: notes go to the server only, listed here until the reveal.
+  const workshop = new WorkshopModel(b);
+  const exposed = (window as unknown as { __commonboard?: Record<string, unknown> }).__commonboard;
+  if (exposed) exposed.workshop = workshop;
+  const privateTitle = h("h2", { id: "capture-private-title" }, "Your private notes");
+  const privateList = h("ul", { class: "capture-notes", "aria-labelledby": "capture-private-title" });
+  const privateInfo = h("p", { class: "capture-private-info" });
+  const privateSection = h("section", { class: "capture-private", hidden: true }, privateTitle, privateInfo, privateList);
+  const renderPrivate = () => {
+    const on = workshop.isPrivate;
+    const mine = [...workshop.privateNotes.values()];
+    privateSection.hidden = !on && !mine.length;
+    privateInfo.textContent = on
+      ? "Private writing is on: your notes stay hidden from the others until the facilitator reveals them."
+      : "";
+    submit.textContent = on ? "Add private note" : "Add note";
+    privateList.replaceChildren(
+      ...mine.map((n) => {
+        const del = h("button", { type: "button", class: "link", "aria-label": `Delete private note: ${n.text}` }, "delete");
+        del.addEventListener("click", () => workshop.deletePrivate(n.id));
+        return h(
+          "li",
+          { class: `capture-note private note-${n.color}`, "data-id": n.id },
+          h("span", { class: "capture-note-text" }, n.text || "(empty)"),
+          h("span", { class: "capture-note-author" }, "private · ", del),
+        );
+      }),
+    );
+  };
+  workshop.onChange(renderPrivate);
   const listTitle = h("h2", { id: "capture-list-title" }, "Notes");
   const list = h("ul", { class: "capture-notes", "aria-labelledby": "capture-list-title" });
   const meName = h("strong", {}, b.me.name);
@@ -102,6 +133,7 @@ function buildCapture(root: HTMLElement, b: Board, infoP: Promise<BoardInfo | Er
       h("header", { class: "capture-head" }, title, conn),
       votePanel(new VoteModel(b), true),
       form,
+      privateSection,
       h("section", { class: "capture-list" }, listTitle, list),
       h(
         "p",
@@ -229,7 +261,17 @@ function buildCapture(root: HTMLElement, b: Board, infoP: Promise<BoardInfo | Er
       b.frames.forEach((m) => taken.push(frameRect(m)));
       spot = freeSpot({ x: 0, y: 0, w: 1600, h: 20000 }, taken, DEFAULT_NOTE_W, DEFAULT_NOTE_H, 0, 0);
     }
-    addNote(b, { x: spot.x, y: spot.y, color, text: value, frame });
+    const kind = kindForFrame(b, frame);
+    if (workshop.isPrivate) {
+      // Taken by others' private notes too: spread one's own notes out.
+      const mine = [...workshop.privateNotes.values()].length;
+      workshop.addPrivate({ x: spot.x + (mine % 4) * 14, y: spot.y + (mine % 4) * 14, w: DEFAULT_NOTE_W, h: DEFAULT_NOTE_H, color, frame, text: value, kind });
+      text.value = "";
+      status.textContent = "Private note added: only you see it until the reveal.";
+      text.focus();
+      return;
+    }
+    addNote(b, { x: spot.x, y: spot.y, color, text: value, frame, kind });
     text.value = "";
     status.textContent = "Note added.";
     text.focus();

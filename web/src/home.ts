@@ -1,4 +1,4 @@
-import { createBoard, knownBoards, rememberBoard, tokenOf, withToken } from "./api";
+import { createBoard, listTemplates, knownBoards, rememberBoard, tokenOf, withToken } from "./api";
 import { h, setTitle } from "./util";
 
 /** The home page: create a board, reopen one made or visited from this browser. */
@@ -15,12 +15,47 @@ export function mountHome(root: HTMLElement): void {
     autocomplete: "off",
   });
   const submit = h("button", { type: "submit", class: "primary big" }, "Create board");
+  // The template: radio buttons filled from the server, the collaboration workshop first.
+  const DEFAULT_TEMPLATE = "collaboration-workshop";
+  const choices = h("div", { class: "template-choices" });
+  const templates = h(
+    "fieldset",
+    { class: "template-field", hidden: true },
+    h("legend", {}, "Start from"),
+    choices,
+  );
+  listTemplates().then(
+    (list) => {
+      if (!list.length) return;
+      const sorted = [...list].sort((a, z) => Number(z.name === DEFAULT_TEMPLATE) - Number(a.name === DEFAULT_TEMPLATE));
+      const def = sorted.some((t) => t.name === DEFAULT_TEMPLATE) ? DEFAULT_TEMPLATE : sorted[0].name;
+      choices.replaceChildren(
+        ...sorted.map((t) => {
+          const id = `template-${t.name}`;
+          const radio = h("input", { type: "radio", name: "template", id, value: t.name, checked: t.name === def, "aria-describedby": `${id}-desc` });
+          const steps = t.steps.length ? ` Steps: ${t.steps.join(" · ")}.` : "";
+          return h(
+            "div",
+            { class: "template-choice" },
+            radio,
+            h("label", { for: id }, h("strong", {}, t.title)),
+            h("p", { class: "muted", id: `${id}-desc` }, t.description + steps),
+          );
+        }),
+      );
+      templates.hidden = false;
+    },
+    () => {
+      /* no templates: a blank board, as before */
+    },
+  );
   const error = h("p", { class: "error", role: "alert", hidden: true });
   const form = h(
     "form",
     { class: "create-form" },
     h("label", { for: "board-title" }, "Board title"),
     h("div", { class: "row" }, input, submit),
+    templates,
     error,
   );
   form.addEventListener("submit", async (e) => {
@@ -33,7 +68,8 @@ export function mountHome(root: HTMLElement): void {
     submit.disabled = true;
     error.hidden = true;
     try {
-      const info = await createBoard({ title });
+      const template = form.querySelector<HTMLInputElement>('input[name="template"]:checked')?.value;
+      const info = await createBoard(template ? { title, template } : { title });
       // The creator runs the workshop: open the facilitator's link when the server gives one.
       const link = info.links?.facilitator ?? info.url ?? `/b/${encodeURIComponent(info.id)}`;
       rememberBoard({ id: info.id, title: info.title, created_at: info.created_at, created_here: true, token: tokenOf(link) ?? undefined });

@@ -9,6 +9,8 @@ async function route(): Promise<void> {
     (await import("./home")).mountHome(root);
   } else if ((m = path.match(/^\/b\/([^/]+)\/capture$/))) {
     await (await import("./capture")).mountCapture(root, decodeURIComponent(m[1]));
+  } else if ((m = path.match(/^\/b\/([^/]+)\/present$/))) {
+    await (await import("./present")).mountPresent(root, decodeURIComponent(m[1]));
   } else if ((m = path.match(/^\/b\/([^/]+)$/))) {
     await (await import("./canvas/canvas")).mountCanvas(root, decodeURIComponent(m[1]));
   } else {

@@ -1,7 +1,7 @@
 //! `GET /api/boards/{id}/history`: the board's changes page by page, newest first,
 //! with small edits close together by one author grouped into one line.
 
-use commonboard_protocol::history::{Change, ChangeKind, HistoryAuthor, HistoryEntry, HistoryPage, LogStats};
+use commonboard_protocol::history::{Change, ChangeKind, HistoryAuthor, HistoryEntry, HistoryPage};
 
 use super::summary::{self, Summarizer};
 use super::{rfc3339, HistoryError};
@@ -94,8 +94,7 @@ pub fn page(store: &dyn Store, id: &str, query: &PageQuery) -> Result<HistoryPag
         entries.push(entry);
     }
     let next_before = if cut || !exhausted { entries.iter().map(|e| e.first_seq).min() } else { None };
-    let stats = store.log_stats(id)?;
-    Ok(HistoryPage { entries, next_before: next_before.filter(|&s| s > 1), log: log_stats(&stats) })
+    Ok(HistoryPage { entries, next_before: next_before.filter(|&s| s > 1), log: store.log_stats(id)? })
 }
 
 /// Describes each row, replaying from the nearest checkpoint only where the rows are
@@ -190,17 +189,4 @@ fn groupable(newer: &Line, older: &Line) -> bool {
         && newer.author.id == older.author.id
         && newer.at_ms - older.at_ms <= GROUP_WINDOW_MS
         && targets(newer) == targets(older)
-}
-
-/// The store's counts as the API reports them.
-pub fn log_stats(stats: &crate::store::LogStats) -> LogStats {
-    LogStats {
-        first_seq: stats.first_seq,
-        last_seq: stats.last_seq,
-        updates: stats.updates,
-        update_bytes: stats.update_bytes,
-        checkpoints: stats.checkpoints,
-        checkpoint_bytes: stats.checkpoint_bytes,
-        compacted_through: stats.compacted_through,
-    }
 }

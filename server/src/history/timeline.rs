@@ -4,7 +4,6 @@
 
 use commonboard_protocol::history::{Change, Timeline, TimelineBucket, TimelineMarker};
 
-use super::page::log_stats;
 use super::summary;
 use super::HistoryError;
 use crate::store::Store;
@@ -50,6 +49,6 @@ pub fn timeline(store: &dyn Store, id: &str, buckets: u32) -> Result<Timeline, H
         end_ms: activity.end_ms as f64,
         buckets: filled,
         markers,
-        log: log_stats(&stats),
+        log: stats,
     })
 }

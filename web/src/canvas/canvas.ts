@@ -37,6 +37,9 @@ import { showVoteDialog } from "./vote-dialog";
 import type { HistoryHost, HistoryMode } from "../history/panel";
 import { restoredNotice } from "../history/notice";
 import type { Role } from "../generated/protocol";
+import { NOTE_KINDS } from "../generated/protocol";
+import { areaFrame, kindForFrame, WorkshopModel } from "../workshop";
+import { WorkshopUi, type WorkshopHost } from "./workshop-bar";
 
 interface NoteView {
   id: string;
@@ -51,6 +54,9 @@ interface NoteView {
   color: string;
   text: string;
   author: string;
+  /** The note's role in the workshop (its own kind, or its area's). */
+  kind: string;
+  remedyBtn: HTMLButtonElement | null;
 }
 
 /** The maps the canvas renders: the live board's, or those of a historical Y.Doc. */
@@ -63,11 +69,14 @@ interface FrameView {
   id: string;
   el: HTMLElement;
   titleEl: HTMLElement;
+  guideEl: HTMLElement;
   x: number;
   y: number;
   w: number;
   h: number;
   title: string;
+  guide: string;
+  area: string;
 }
 
 type Gesture =
@@ -119,7 +128,7 @@ export async function mountCanvas(root: HTMLElement, boardId: string): Promise<v
   if (opened) new CanvasView(root, opened.board, opened.info, opened.token);
 }
 
-class CanvasView implements HistoryHost {
+class CanvasView implements HistoryHost, WorkshopHost {
   #host: HTMLElement;
   #world: HTMLElement;
   #framesLayer: HTMLElement;
@@ -190,6 +199,8 @@ class CanvasView implements HistoryHost {
   /** The link's access token, if any (the history API wants it too). */
   #token: string | null;
   #role: Role | null = null;
+  #workshop: WorkshopModel;
+  #workshopUi: WorkshopUi;
 
   constructor(root: HTMLElement, board: Board, infoP: Promise<BoardInfo | Error>, token: string | null) {
     this.#root = root;
@@ -259,6 +270,11 @@ class CanvasView implements HistoryHost {
     const historyBadge = h("span", { class: "history-badge", title: "The board as it was; the live board goes on meanwhile" }, "Viewing history");
     const share = h("button", { type: "button", class: "tool share", hidden: true, "aria-haspopup": "dialog" }, "Share");
     this.#votes = new VoteModel(b);
+    this.#workshop = new WorkshopModel(b);
+    this.#workshopUi = new WorkshopUi(this.#workshop, this, token);
+    // Tests read the workshop as the server reported it (steps, timer, private notes).
+    const exposed = (window as unknown as { __commonboard?: Record<string, unknown> }).__commonboard;
+    if (exposed) exposed.workshop = this.#workshop;
     this.#historyBtn = h(
       "button",
       { type: "button", class: "tool history-toggle", "aria-expanded": "false", "aria-controls": "history-panel", "aria-keyshortcuts": "H", title: "History (H)" },
@@ -308,9 +324,11 @@ class CanvasView implements HistoryHost {
       "div",
       { class: "board-page" },
       header,
+      this.#workshopUi.bar,
       this.#host,
       help,
       votePanel(this.#votes, false),
+      this.#workshopUi.panels,
       restoredNotice(b.app),
     );
     b.app.on("restored", () => void this.#history?.then((m) => m.refresh()));
@@ -325,6 +343,14 @@ class CanvasView implements HistoryHost {
       this.#decorateVoteNotes();
     });
     root.replaceChildren(this.#page);
+    // Panels floating over the canvas start below the top bar and the workshop bar, whose
+    // heights change as they wrap.
+    const chrome = new ResizeObserver(() => {
+      const hgt = header.offsetHeight + (this.#workshopUi.bar.hidden ? 0 : this.#workshopUi.bar.offsetHeight);
+      this.#page.style.setProperty("--chrome-h", `${hgt}px`);
+    });
+    chrome.observe(header);
+    chrome.observe(this.#workshopUi.bar);
     // With a token the role is unknown until the server says: read-only until then.
     this.#roleEditable = !token;
     this.#setEditable(!token);
@@ -339,6 +365,7 @@ class CanvasView implements HistoryHost {
     };
     this.#vp.onChange = () => this.#moveGrid();
     this.#vp.centerOn(0, 0, 1);
+    this.#world.append(this.#workshopUi.privateLayer);
 
     this.#presence = new Presence(b.provider.awareness, b.me, this.#cursorLayer, avatars, (id, eds) => this.#renderEditors(id, eds));
 
@@ -544,7 +571,7 @@ class CanvasView implements HistoryHost {
       const el = noteTemplate().cloneNode(true) as HTMLElement;
       el.dataset.id = id;
       const [textEl, authorEl, editorsEl] = el.children as unknown as HTMLElement[];
-      v = { id, el, textEl, authorEl, editorsEl, x: NaN, y: NaN, w: NaN, h: NaN, color: "", text: "\u0000", author: "\u0000" };
+      v = { id, el, textEl, authorEl, editorsEl, x: NaN, y: NaN, w: NaN, h: NaN, color: "", text: "\u0000", author: "\u0000", kind: "", remedyBtn: null };
       this.#notes.set(id, v);
       this.#notesLayer.append(el);
       const eds = this.#presence.editorsOf(id);
@@ -579,6 +606,84 @@ class CanvasView implements HistoryHost {
       v.el.setAttribute("aria-label", `Note by ${author}: ${text || "(empty)"}`);
       if (this.#voteNotes.has(id)) decorateNote(this.#votes, id, v.el);
     }
+    this.#decorateKind(id, m, v);
+  }
+
+  /** An obstacle offers "How we manage it" until it has a remedy. */
+  #decorateKind(id: string, m: YMap, v: NoteView): void {
+    const own = m.get(NOTE_FIELDS.kind);
+    const kind = (typeof own === "string" && own) || kindForFrame(this.#board, noteFrame(m)) || "";
+    if (v.kind !== kind) {
+      v.kind = kind;
+      if (kind) v.el.dataset.kind = kind;
+      else delete v.el.dataset.kind;
+    }
+    const wants = kind === NOTE_KINDS.obstacle && !this.#historical && !m.get(NOTE_FIELDS.pair);
+    if (!wants && !v.remedyBtn) return;
+    if (wants && !v.remedyBtn) {
+      const btn = h("button", { type: "button", class: "note-remedy edit-tool" }, "How we manage it");
+      btn.addEventListener("click", (e) => {
+        e.stopPropagation();
+        this.#addRemedy(id);
+      });
+      v.el.append(btn);
+      v.remedyBtn = btn;
+    } else if (!wants && v.remedyBtn) {
+      v.remedyBtn.remove();
+      v.remedyBtn = null;
+      return;
+    }
+    v.remedyBtn!.setAttribute("aria-label", `How we manage it: ${v.text || "obstacle"}`);
+  }
+
+  /** A remedy note beside the obstacle (in the remedies area when there is one), paired both ways. */
+  #addRemedy(obstacleId: string): void {
+    if (!this.#canEdit) return;
+    const b = this.#board;
+    const o = b.notes.get(obstacleId);
+    if (!o) return;
+    const r = noteRect(o);
+    const area = areaFrame(b, "remedies");
+    let x = r.x + r.w + 24;
+    let y = r.y;
+    if (area) {
+      x = area.rect.x + 16;
+      y = Math.min(Math.max(r.y, area.rect.y + 44), area.rect.y + area.rect.h - DEFAULT_NOTE_H - 16);
+    }
+    b.undo.stopCapturing();
+    const frame = frameAt(b, x + DEFAULT_NOTE_W / 2, y + DEFAULT_NOTE_H / 2);
+    const id = addNote(b, { x, y, color: "green", frame, kind: NOTE_KINDS.remedy, pair: obstacleId });
+    transact(b, () => o.set(NOTE_FIELDS.pair, id));
+    b.undo.stopCapturing();
+    this.#selectOnly([id]);
+    this.#startEdit(id);
+  }
+
+  // ------------------------------------------------------------ workshop host
+
+  get canEdit(): boolean {
+    return this.#canEdit;
+  }
+
+  /** Fits a canvas rectangle on screen. */
+  fitRect(r: Rect): void {
+    this.#interacted = true;
+    this.#vp.fit(r);
+  }
+
+  /** The view's centre and zoom. */
+  view(): { x: number; y: number; zoom: number } {
+    const c = this.#vp.center();
+    return { x: c.x, y: c.y, zoom: this.#vp.zoom };
+  }
+
+  showView(x: number, y: number, zoom: number): void {
+    this.#interacted = true;
+    this.#vp.centerOn(x, y, zoom);
+  }
+
+  toWorld(clientX: number, clientY: number): { x: number; y: number } {
+    return this.#vp.toWorld(clientX, clientY);
   }
 
   /** Vote controls on the current vote's candidates, the badge on the common goal. */
@@ -635,13 +740,15 @@ class CanvasView implements HistoryHost {
     }
     if (!v) {
       const titleEl = h("div", { class: "frame-title", tabindex: 0, role: "group", "aria-roledescription": "frame", "data-id": id });
+      const guideEl = h("p", { class: "frame-guide", hidden: true });
       const el = h(
         "section",
         { class: "frame", "data-id": id },
         titleEl,
+        guideEl,
         h("div", { class: "frame-resize", "aria-hidden": "true" }),
       );
-      v = { id, el, titleEl, x: NaN, y: NaN, w: NaN, h: NaN, title: "\u0000" };
+      v = { id, el, titleEl, guideEl, x: NaN, y: NaN, w: NaN, h: NaN, title: "\u0000", guide: "", area: "" };
       this.#frames.set(id, v);
       this.#framesLayer.append(el);
     }
@@ -663,6 +770,20 @@ class CanvasView implements HistoryHost {
       if (this.#editingFrame !== id) v.titleEl.textContent = title;
       v.titleEl.setAttribute("aria-label", `Frame: ${title}`);
       v.el.setAttribute("aria-label", `Frame ${title}`);
+    }
+    // Template frames: the step's guidance in the frame, areas marked as such.
+    const guide = str(m, FRAME_FIELDS.guide);
+    if (guide !== v.guide) {
+      v.guide = guide;
+      v.guideEl.textContent = guide;
+      v.guideEl.hidden = !guide;
+    }
+    const area = str(m, FRAME_FIELDS.area);
+    if (area !== v.area) {
+      v.area = area;
+      if (area) v.el.dataset.area = area;
+      else delete v.el.dataset.area;
+      v.el.classList.toggle("area-frame", !!area && !str(m, FRAME_FIELDS.guide));
     }
   }
 
@@ -760,9 +881,16 @@ class CanvasView implements HistoryHost {
       x += 24;
       y += 24;
     }
-    this.#board.undo.stopCapturing();
     const frame = frameAt(this.#board, x + DEFAULT_NOTE_W / 2, y + DEFAULT_NOTE_H / 2);
-    const id = addNote(this.#board, { x, y, color: this.#color, frame });
+    const kind = kindForFrame(this.#board, frame);
+    if (this.#workshop.isPrivate) {
+      // Private writing: the note goes to the server alone, not into the shared doc.
+      const n = this.#workshop.addPrivate({ x, y, w: DEFAULT_NOTE_W, h: DEFAULT_NOTE_H, color: this.#color, frame, kind });
+      this.#workshopUi.focusPrivate(n.id);
+      return;
+    }
+    this.#board.undo.stopCapturing();
+    const id = addNote(this.#board, { x, y, color: this.#color, frame, kind });
     this.#board.undo.stopCapturing();
     this.#selectOnly([id]);
     this.#startEdit(id);
@@ -1422,6 +1550,8 @@ class CanvasView implements HistoryHost {
       const t = e.target as HTMLElement;
       // The history panel's controls (scrubber, speed) take their own keys.
       if (t.closest?.(".history-panel")) return;
+      // So do the workshop's tables (a checkbox must not take Delete to the canvas).
+      if (t.closest?.(".ws-panel")) return;
       const mod = e.ctrlKey || e.metaKey;
       const key = e.key;
       if (mod && !e.altKey && (key === "z" || key === "Z") && !(t instanceof HTMLInputElement && t.classList.contains("frame-title-input"))) {

@@ -337,6 +337,11 @@ update_bytes: number, checkpoints: number,
  */
 checkpoint_bytes: number, 
 /**
+ * Point of the oldest checkpoint (0 when there is none): the earliest point still
+ * viewable once compaction dropped what came before.
+ */
+first_checkpoint: number, 
+/**
  * Updates up to this point were dropped by compaction (0 when none were);
  * states before it are available at checkpoints only.
  */
