@@ -312,6 +312,8 @@ struct Board {
     votes: Vec<Vote>,
     /// The workshop flow: step, timer, private writing, turns.
     workshop: Workshop,
+    /// Where the facilitator last showed the room, for screens that join later.
+    viewport: Option<commonboard_protocol::workshop::Viewport>,
 }
 
 impl Board {
@@ -340,6 +342,7 @@ impl Board {
             locked: stored.record.locked,
             votes: stored.votes.iter().filter_map(restore_vote).collect(),
             workshop: restore_workshop(&stored),
+            viewport: None,
         })
     }
 
@@ -524,6 +527,10 @@ impl Board {
                     let workshop = ServerMessage::Workshop { state: self.workshop.view() };
                     out.direct.push((conn, frame::server_app(&workshop).into()));
                 }
+                if let Some(viewport) = self.viewport {
+                    let message = ServerMessage::Viewport { viewport, bring: false };
+                    out.direct.push((conn, frame::server_app(&message).into()));
+                }
                 let mine = self.workshop.notes_of(&author.id);
                 if !mine.is_empty() {
                     out.direct.push((conn, frame::server_app(&ServerMessage::PrivateNotes { notes: mine }).into()));
@@ -587,6 +594,7 @@ impl Board {
                 self.workshop_change(out, |w| w.turn(action, &author, facilitator))
             }
             ClientMessage::ShowViewport { viewport, bring } => {
+                self.viewport = Some(viewport);
                 let message = Bytes::from(frame::server_app(&ServerMessage::Viewport { viewport, bring }));
                 for (&other, c) in &self.conns {
                     if other != conn && c.app {

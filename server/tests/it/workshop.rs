@@ -348,3 +348,21 @@ async fn a_workshop_from_the_template_ends_in_minutes_and_a_calendar() {
     assert!(ics.contains("SUMMARY:Book the pilot\\, with Security (Fran)"));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_screen_that_joins_late_gets_where_the_facilitator_is() {
+    use commonboard_protocol::workshop::Viewport;
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn_app_with(config_in(dir.path())).await;
+    let links = server.create_board_links("Room").await;
+    let mut fran = member(server.addr, &links.path(&links.facilitator), "Fran").await;
+    let mut ana = member(server.addr, &links.path(&links.participant), "Ana").await;
+    let viewport = Viewport { x: 1200.0, y: 400.0, zoom: 0.8 };
+    send(&mut ana, ClientMessage::ShowViewport { viewport, bring: true }).await;
+    assert_eq!(next_error(&mut ana).await.0, ErrorCode::Forbidden);
+    send(&mut fran, ClientMessage::ShowViewport { viewport, bring: false }).await;
+    assert_eq!(ana.next_app().await, ServerMessage::Viewport { viewport, bring: false });
+    let mut screen = member(server.addr, &links.path(&links.viewer), "Screen").await;
+    assert_eq!(screen.next_app().await, ServerMessage::Viewport { viewport, bring: false });
+    server.stop().await;
+}

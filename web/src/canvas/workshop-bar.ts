@@ -129,6 +129,17 @@ export class WorkshopUi {
       if (m.bring && model.role !== "facilitator") host.showView(m.viewport.x, m.viewport.y, m.viewport.zoom);
     });
     window.setInterval(() => this.#renderTimer(), 500);
+    // The big screen follows the facilitator's view: a few updates a second while it moves.
+    let shown = "";
+    window.setInterval(() => {
+      if (!model.facilitator) return;
+      const v = host.view();
+      const viewport = { x: Math.round(v.x), y: Math.round(v.y), zoom: Math.round(v.zoom * 1000) / 1000 };
+      const key = JSON.stringify(viewport);
+      if (key === shown) return;
+      shown = key;
+      b.app.send({ type: "show_viewport", viewport, bring: false });
+    }, 250);
     this.#render();
   }
 
