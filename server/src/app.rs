@@ -58,6 +58,8 @@ pub struct AppState {
     pub link_ttl: Duration,
     /// The address phones reach the server at, for join links (`--public-url`).
     pub public_url: Option<String>,
+    /// Past documents kept for history reads (`--history-cache-mb`).
+    pub history: Arc<crate::history::cache::HistoryCache>,
 }
 
 /// The whole application; tests build it without `main`.

@@ -116,6 +116,13 @@ pub struct Config {
     #[arg(long, env = "COMMONBOARD_KEEP_HISTORY", value_parser = humantime::parse_duration)]
     pub keep_history: Option<Duration>,
 
+    /// Memory for past documents kept between history reads, in MiB (0 keeps none).
+    /// Reading the board at a point near after a kept one (scrubbing, playback) then
+    /// catches up from it in milliseconds instead of rebuilding the board from a
+    /// checkpoint; a kept document weighs about 15 times the board's encoded size.
+    #[arg(long, env = "COMMONBOARD_HISTORY_CACHE_MB", default_value_t = 256)]
+    pub history_cache_mb: usize,
+
     /// The address people's phones reach this server at (e.g. http://192.168.1.20:8080),
     /// used in the QR code the presentation view shows. By default, the address the
     /// big screen's browser used.

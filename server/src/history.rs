@@ -3,8 +3,11 @@
 //!
 //! A *point* is a sequence number of the board's update log: the board right after that
 //! update. Everything here reads the store and blocks; HTTP handlers call it on
-//! `spawn_blocking`.
+//! `spawn_blocking`. Handlers go through [`cache::HistoryCache`], which keeps the
+//! documents of recent answers and brings one forward when that is cheaper than
+//! integrating a checkpoint.
 
+pub mod cache;
 pub mod compaction;
 pub mod diff;
 pub mod page;
@@ -15,7 +18,7 @@ pub mod timeline;
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, Transact, Update};
 
-use crate::store::{Store, StoreError};
+use crate::store::{Checkpoint, Store, StoreError};
 
 /// Why a history request cannot be answered.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +47,9 @@ pub struct PastBoard {
     pub seq: u64,
     /// Server time of that point, milliseconds since the Unix epoch.
     pub at_ms: i64,
+    /// Estimated memory the document takes, in bytes (from the sizes of what was
+    /// applied to it; see [`cache::checkpoint_weight`]).
+    pub weight: usize,
 }
 
 /// The sequence number a point names, checked against the board's log.
@@ -64,15 +70,27 @@ pub fn resolve(store: &dyn Store, id: &str, point: Point) -> Result<u64, History
 
 /// Rebuilds the document at `seq` from the nearest checkpoint at or before it and the
 /// updates logged after that checkpoint.
-#[tracing::instrument(skip(store))]
 pub fn board_at(store: &dyn Store, id: &str, seq: u64) -> Result<PastBoard, HistoryError> {
-    let doc = Doc::new();
     let checkpoint = store.checkpoint_at_or_before(id, seq)?;
-    let (mut shown, mut at_ms) = checkpoint.as_ref().map_or((0, 0), |c| (c.seq, c.at_ms));
+    from_checkpoint(store, id, checkpoint.as_ref(), seq)
+}
+
+/// Rebuilds the document at `seq` from `checkpoint` (the nearest at or before `seq`, if
+/// any) and the updates logged after it.
+#[tracing::instrument(skip(store, checkpoint))]
+pub fn from_checkpoint(
+    store: &dyn Store,
+    id: &str,
+    checkpoint: Option<&Checkpoint>,
+    seq: u64,
+) -> Result<PastBoard, HistoryError> {
+    let doc = Doc::new();
+    let (mut shown, mut at_ms) = checkpoint.map_or((0, 0), |c| (c.seq, c.at_ms));
+    let mut weight = checkpoint.map_or(0, cache::checkpoint_weight);
     let entries = store.log(id, shown + 1, seq)?;
     {
         let mut txn = doc.transact_mut();
-        if let Some(checkpoint) = &checkpoint {
+        if let Some(checkpoint) = checkpoint {
             crate::board::apply_checkpoint(&mut txn, checkpoint);
         }
         // Stop at a gap: compaction dropped what came before the next checkpoint.
@@ -82,6 +100,7 @@ pub fn board_at(store: &dyn Store, id: &str, seq: u64) -> Result<PastBoard, Hist
             }
             apply(&mut txn, &entry.update);
             (shown, at_ms) = (entry.seq, entry.at_ms);
+            weight += cache::update_weight(entry.update.len());
         }
     }
     if shown == 0 {
@@ -94,7 +113,31 @@ pub fn board_at(store: &dyn Store, id: &str, seq: u64) -> Result<PastBoard, Hist
         }
         return Err(HistoryError::NotFound);
     }
-    Ok(PastBoard { doc, seq: shown, at_ms })
+    Ok(PastBoard { doc, seq: shown, at_ms, weight })
+}
+
+/// Brings a past board forward to `seq` (not before its own point) with the updates
+/// logged in between. Returns false, the board unchanged, when some of them are no
+/// longer in the log (compaction dropped them).
+pub fn catch_up(store: &dyn Store, id: &str, past: &mut PastBoard, seq: u64) -> Result<bool, HistoryError> {
+    if seq <= past.seq {
+        return Ok(seq == past.seq);
+    }
+    let entries = store.log(id, past.seq + 1, seq)?;
+    let complete = entries.len() as u64 == seq - past.seq
+        && entries.iter().zip(past.seq + 1..).all(|(entry, expected)| entry.seq == expected);
+    if !complete {
+        return Ok(false);
+    }
+    let mut txn = past.doc.transact_mut();
+    for entry in &entries {
+        apply(&mut txn, &entry.update);
+        past.weight += cache::update_weight(entry.update.len());
+    }
+    drop(txn);
+    let last = entries.last().expect("seq > past.seq, and every entry is there");
+    (past.seq, past.at_ms) = (last.seq, last.at_ms);
+    Ok(true)
 }
 
 /// Applies a stored update; one that no longer applies is skipped (it was accepted

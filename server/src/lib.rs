@@ -49,6 +49,7 @@ use crate::auth::Signer;
 use crate::board::BoardConfig;
 use crate::config::Config;
 use crate::connection::ConnLimits;
+use crate::history::cache::{CacheLimits, HistoryCache};
 use crate::registry::Registry;
 use crate::store::sqlite::SqliteStore;
 use crate::store::StoreError;
@@ -87,6 +88,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         open: config.open,
         link_ttl: config.link_ttl,
         public_url: config.public_url.clone(),
+        history: Arc::new(HistoryCache::new(CacheLimits::with_budget_mb(config.history_cache_mb))),
     };
     if let Some(keep) = config.keep_history {
         tokio::spawn(compact_hourly(store.clone(), keep, shutdown.clone()));

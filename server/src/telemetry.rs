@@ -35,6 +35,12 @@ pub const STORE_COMMIT_SECONDS: &str = "commonboard_store_commit_seconds";
 pub const PERSIST_LAG: &str = "commonboard_persist_lag_updates";
 /// Time to load a board from the store (histogram, seconds).
 pub const BOARD_LOAD_SECONDS: &str = "commonboard_board_load_seconds";
+/// History reads (the board at a point) by how they were answered: `hit` (a kept
+/// document at that point), `catch_up` (a kept document brought forward), `miss` (built
+/// from a checkpoint) (counter).
+pub const HISTORY_CACHE_READS: &str = "commonboard_history_cache_reads_total";
+/// Estimated memory of the past documents kept for history reads (gauge, bytes).
+pub const HISTORY_CACHE_BYTES: &str = "commonboard_history_cache_bytes";
 /// Size of a board's document at its last checkpoint (histogram, bytes).
 pub const DOCUMENT_BYTES: &str = "commonboard_document_bytes";
 

@@ -122,25 +122,41 @@ pub(super) async fn state(
     };
     let point = point(params.at, params.time.as_deref())?;
     reader(&state, &id, &headers).await?;
-    let past = blocking(&state, move |store| {
+    // Encoded on the blocking pool too, then the document goes back to the pool.
+    let cache = state.history.clone();
+    let (answer, shown, at_ms, asked) = blocking(&state, move |store| {
         let seq = resolve(store, &id, point)?;
-        let past = history::board_at(store, &id, seq)?;
-        Ok((past, seq))
+        let past = cache.board_at(store, &id, seq)?;
+        let answer = if yjs {
+            Answer::Yjs(past.doc.transact().encode_state_as_update_v1(&StateVector::default()))
+        } else {
+            Answer::Json(schema::Board::new(&past.doc).snapshot(&past.doc.transact()))
+        };
+        let (shown, at_ms) = (past.seq, past.at_ms);
+        cache.keep(&id, past);
+        Ok((answer, shown, at_ms, seq))
     })
     .await?;
-    let (past, asked) = past;
-    let exact = past.seq == asked;
-    if yjs {
-        let update = past.doc.transact().encode_state_as_update_v1(&StateVector::default());
-        let mut response = Body::from(update).into_response();
-        let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
-        headers.insert("x-commonboard-seq", HeaderValue::from(past.seq));
-        headers.insert("x-commonboard-exact", HeaderValue::from_static(if exact { "true" } else { "false" }));
-        return Ok(response);
+    let exact = shown == asked;
+    match answer {
+        Answer::Yjs(update) => {
+            let mut response = Body::from(update).into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+            headers.insert("x-commonboard-seq", HeaderValue::from(shown));
+            headers.insert("x-commonboard-exact", HeaderValue::from_static(if exact { "true" } else { "false" }));
+            Ok(response)
+        }
+        Answer::Json(board) => {
+            Ok(Json(BoardStateAt { seq: shown, at: history::rfc3339(at_ms), exact, board }).into_response())
+        }
     }
-    let board = schema::Board::new(&past.doc).snapshot(&past.doc.transact());
-    Ok(Json(BoardStateAt { seq: past.seq, at: history::rfc3339(past.at_ms), exact, board }).into_response())
+}
+
+/// The board at a point in the format asked for.
+enum Answer {
+    Yjs(Vec<u8>),
+    Json(schema::BoardSnapshot),
 }
 
 #[derive(Debug, Deserialize)]
@@ -158,13 +174,16 @@ pub(super) async fn diff(
 ) -> Result<Json<BoardDiff>, AppError> {
     let params = query(params)?;
     reader(&state, &id, &headers).await?;
+    let cache = state.history.clone();
     let diff = blocking(&state, move |store| {
         let to = resolve(store, &id, params.to.map(Point::Seq))?;
         let from = history::resolve(store, &id, Point::Seq(params.from))?;
         let read = |seq| -> Result<_, HistoryError> {
-            let past = history::board_at(store, &id, seq)?;
+            let past = cache.board_at(store, &id, seq)?;
             let snapshot = schema::Board::new(&past.doc).snapshot(&past.doc.transact());
-            Ok((past.seq, snapshot))
+            let shown = past.seq;
+            cache.keep(&id, past);
+            Ok((shown, snapshot))
         };
         let ((from, before), (to, after)) = (read(from)?, read(to)?);
         Ok(history::diff::diff(from, &before, to, &after))
@@ -247,12 +266,14 @@ pub(super) async fn restore(
     let author_id = claims.identity.clone().unwrap_or_else(|| format!("{}:{name}", role_name(claims.role)));
     let by = Author { id: author_id, name };
     let (to_seq, past_state) = {
-        let id = id.clone();
+        let (id, cache) = (id.clone(), state.history.clone());
         blocking(&state, move |store| {
             let seq = history::resolve(store, &id, point)?;
-            let past = history::board_at(store, &id, seq)?;
+            let past = cache.board_at(store, &id, seq)?;
             let state = past.doc.transact().encode_state_as_update_v1(&StateVector::default());
-            Ok((past.seq, state))
+            let shown = past.seq;
+            cache.keep(&id, past);
+            Ok((shown, state))
         })
         .await?
     };
