@@ -131,13 +131,17 @@ impl Workshop {
         self.state.step.and_then(|i| self.state.steps.get(i as usize))
     }
 
-    /// Moves to a step; a step meant for private writing turns it on.
+    /// Moves to a step; a step meant for private writing turns it on. A countdown
+    /// belongs to its step: moving to another one stops it.
     pub fn set_step(&mut self, step: Option<u32>) -> Result<(), WorkshopError> {
         if let Some(index) = step {
             let info = self.state.steps.get(index as usize).ok_or(WorkshopError::NoSuchStep(index))?;
             if info.private {
                 self.state.private = true;
             }
+        }
+        if step != self.state.step {
+            self.state.timer = None;
         }
         self.state.step = step;
         Ok(())
@@ -334,6 +338,10 @@ mod tests {
         let stored = Workshop::restore(Some(&workshop.state_json()), Vec::new());
         assert_eq!(stored, workshop);
         assert_eq!(stored.view().timer.unwrap().ends_at_ms, 301_000.0);
+        workshop.set_step(Some(0)).unwrap();
+        assert!(workshop.view().timer.is_some(), "the same step keeps its countdown");
+        workshop.set_step(Some(1)).unwrap();
+        assert!(workshop.view().timer.is_none(), "another step stops it");
         assert_eq!(workshop.set_step(Some(7)), Err(WorkshopError::NoSuchStep(7)));
         assert_eq!(workshop.set_timer(Some(0), 0), Err(WorkshopError::BadTimer));
     }
