@@ -29,7 +29,7 @@ import { DEFAULT_NOTE_H, DEFAULT_NOTE_W, FRAME_FIELDS, META_FIELDS, NOTE_FIELDS,
 import { applyText, transformIndex } from "../textdiff";
 import { h, isTextInput, setTitle } from "../util";
 import { Presence, type Person } from "./presence";
-import { Viewport } from "./viewport";
+import { moveGrid, Viewport } from "./viewport";
 import { showShareDialog } from "./share";
 import { openBoard, showRefusal } from "../open";
 import { decorateNote, VoteModel, votePanel } from "../vote";
@@ -363,7 +363,7 @@ class CanvasView implements HistoryHost, WorkshopHost {
       this.#band.style.setProperty("--iz", iz);
       this.#zoomLabel.textContent = `${Math.round(z * 100)}%`;
     };
-    this.#vp.onChange = () => this.#moveGrid();
+    this.#vp.onChange = () => (this.#gridSize = moveGrid(this.#grid, this.#vp, this.#gridSize));
     this.#vp.centerOn(0, 0, 1);
     this.#world.append(this.#workshopUi.privateLayer);
 
@@ -787,20 +787,6 @@ class CanvasView implements HistoryHost, WorkshopHost {
     }
   }
 
-  /** The dot grid follows the canvas: shifted by the pan modulo its spacing (one transform). */
-  #moveGrid(): void {
-    let size = 24 * this.#vp.zoom;
-    while (size < 12) size *= 2;
-    while (size > 48) size /= 2;
-    if (size !== this.#gridSize) {
-      this.#gridSize = size;
-      this.#grid.style.backgroundSize = `${size}px ${size}px`;
-    }
-    // The grid element starts 48 px left of and above the viewport (see app.css).
-    const ox = (((this.#vp.x + 48) % size) + size) % size;
-    const oy = (((this.#vp.y + 48) % size) + size) % size;
-    this.#grid.style.transform = `translate(${ox}px, ${oy}px)`;
-  }
 
   // ------------------------------------------------------------ selection
 

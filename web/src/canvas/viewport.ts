@@ -128,3 +128,20 @@ export class Viewport {
     return left >= 0 && top >= 0 && left + r.w * this.zoom <= this.#rect.width && top + r.h * this.zoom <= this.#rect.height;
   }
 }
+
+/**
+ * Moves the dot grid with the canvas: one transform, shifted by the pan modulo the
+ * grid's spacing, which stays between 12 and 48 px whatever the zoom. The grid element
+ * starts 48 px left of and above the viewport (see app.css). Takes the spacing shown
+ * now and returns the one shown after.
+ */
+export function moveGrid(grid: HTMLElement, vp: Viewport, shownSize: number): number {
+  let size = 24 * vp.zoom;
+  while (size < 12) size *= 2;
+  while (size > 48) size /= 2;
+  if (size !== shownSize) grid.style.backgroundSize = `${size}px ${size}px`;
+  const ox = (((vp.x + 48) % size) + size) % size;
+  const oy = (((vp.y + 48) % size) + size) % size;
+  grid.style.transform = `translate(${ox}px, ${oy}px)`;
+  return size;
+}

@@ -44,73 +44,44 @@ export class WorkshopPanels {
       el.addEventListener("click", () => this.#toggle(which, false));
       return el;
     };
+    /** A closable panel holding one table. */
+    const panel = (
+      which: "teams" | "actions",
+      title: string,
+      headers: (string | HTMLElement)[],
+      body: HTMLElement,
+      ...after: HTMLElement[]
+    ) =>
+      h(
+        "section",
+        { class: `ws-panel ws-${which}`, id: `ws-${which}`, "aria-labelledby": `ws-${which}-title`, hidden: true },
+        h("div", { class: "ws-panel-head" }, h("h2", { id: `ws-${which}-title` }, title), closeBtn(which)),
+        h(
+          "div",
+          { class: "ws-table-wrap" },
+          h(
+            "table",
+            { class: "ws-table" },
+            h("thead", {}, h("tr", {}, ...headers.map((t) => h("th", { scope: "col" }, t)))),
+            body,
+          ),
+        ),
+        ...after,
+      );
     // Collaborators.
     this.#teamsBody = h("tbody");
     const addTeam = h("button", { type: "button", class: "tool edit-tool ws-add-team" }, "+ Add team");
     addTeam.addEventListener("click", () => this.#addTeam());
-    this.#teams = h(
-      "section",
-      { class: "ws-panel ws-teams", id: "ws-teams", "aria-labelledby": "ws-teams-title", hidden: true },
-      h("div", { class: "ws-panel-head" }, h("h2", { id: "ws-teams-title" }, "Possible collaborators"), closeBtn("teams")),
-      h(
-        "div",
-        { class: "ws-table-wrap" },
-        h(
-          "table",
-          { class: "ws-table" },
-          h(
-            "thead",
-            {},
-            h(
-              "tr",
-              {},
-              h("th", { scope: "col" }, "Team"),
-              h("th", { scope: "col" }, "They expect of us"),
-              h("th", { scope: "col" }, "We expect of them"),
-              h("th", { scope: "col" }, "Interaction"),
-              h("th", { scope: "col" }, "Conflict"),
-              h("th", { scope: "col" }, "Approach first"),
-            ),
-          ),
-          this.#teamsBody,
-        ),
-      ),
-      addTeam,
-    );
+    const teamColumns = ["Team", "They expect of us", "We expect of them", "Interaction", "Conflict", "Approach first"];
+    this.#teams = panel("teams", "Possible collaborators", teamColumns, this.#teamsBody, addTeam);
     // Actions.
     this.#actionsBody = h("tbody");
     this.#people = h("datalist", { id: "ws-people" });
     const addAction = h("button", { type: "button", class: "tool edit-tool ws-add-action" }, "+ Add action");
     addAction.addEventListener("click", () => this.#addAction());
-    this.#actions = h(
-      "section",
-      { class: "ws-panel ws-actions", id: "ws-actions", "aria-labelledby": "ws-actions-title", hidden: true },
-      h("div", { class: "ws-panel-head" }, h("h2", { id: "ws-actions-title" }, "Actions"), closeBtn("actions")),
-      h(
-        "div",
-        { class: "ws-table-wrap" },
-        h(
-          "table",
-          { class: "ws-table" },
-          h(
-            "thead",
-            {},
-            h(
-              "tr",
-              {},
-              h("th", { scope: "col" }, "Action"),
-              h("th", { scope: "col" }, "Owner"),
-              h("th", { scope: "col" }, "Due"),
-              h("th", { scope: "col" }, "Done"),
-              h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Remove")),
-            ),
-          ),
-          this.#actionsBody,
-        ),
-      ),
-      addAction,
-      this.#people,
-    );
+    const remove = h("span", { class: "visually-hidden" }, "Remove");
+    const actionColumns = ["Action", "Owner", "Due", "Done", remove];
+    this.#actions = panel("actions", "Actions", actionColumns, this.#actionsBody, addAction, this.#people);
     this.el = h("div", { class: "ws-panels" }, this.#teams, this.#actions);
     this.#teamsBtn = h("button", { type: "button", class: "tool ws-toggle-teams", "aria-expanded": "false", "aria-controls": "ws-teams" }, "Collaborators");
     this.#teamsBtn.addEventListener("click", () => this.#toggle("teams", !!this.#teams.hidden));

@@ -2,7 +2,7 @@
 // the facilitator's viewport (or fitted to the whole board until the facilitator leads).
 import * as Y from "yjs";
 import { frameRect, noteColor, noteRect, noteText, str, type Rect, type YMap } from "../board";
-import { Viewport } from "../canvas/viewport";
+import { moveGrid, Viewport } from "../canvas/viewport";
 import { FRAME_FIELDS, NOTE_FIELDS } from "../schema";
 import { h } from "../util";
 import type { Viewport as SharedViewport } from "../generated/protocol";
@@ -54,7 +54,7 @@ export class Stage {
       this.#world,
     );
     this.#vp = new Viewport(this.host, this.#world);
-    this.#vp.onChange = () => this.#moveGrid();
+    this.#vp.onChange = () => (this.#gridSize = moveGrid(this.#grid, this.#vp, this.#gridSize));
 
     // Until the facilitator leads, a new size (the side column shown or hidden) refits.
     new ResizeObserver(() => this.#scheduleRefit()).observe(this.host);
@@ -158,19 +158,6 @@ export class Stage {
     }, REFIT_DELAY_MS);
   }
 
-  /** The dot grid moves with the board, as on the board page (see app.css). */
-  #moveGrid(): void {
-    let size = 24 * this.#vp.zoom;
-    while (size < 12) size *= 2;
-    while (size > 48) size /= 2;
-    if (size !== this.#gridSize) {
-      this.#gridSize = size;
-      this.#grid.style.backgroundSize = `${size}px ${size}px`;
-    }
-    const ox = (((this.#vp.x + 48) % size) + size) % size;
-    const oy = (((this.#vp.y + 48) % size) + size) % size;
-    this.#grid.style.transform = `translate(${ox}px, ${oy}px)`;
-  }
 
   #renderNote(id: string): void {
     const m = this.#notesMap.get(id);
