@@ -137,11 +137,7 @@ async fn board_info(
     headers: HeaderMap,
 ) -> Result<Json<BoardInfo>, AppError> {
     let record = read_board(&state, &id).await?;
-    let role = match authorize(&state, &record, &headers) {
-        Ok(claims) => Some(claims.role),
-        Err(AuthError::Missing) if state.open => None,
-        Err(error) => return Err(error.into()),
-    };
+    let role = reader_role(&state, &record, &headers)?;
     let links = (role == Some(Role::Facilitator)).then(|| links(&state, &record));
     Ok(Json(info(record, role, links)))
 }
@@ -200,11 +196,7 @@ async fn list_votes(
     headers: HeaderMap,
 ) -> Result<Json<Vec<VoteView>>, AppError> {
     let record = read_board(&state, &id).await?;
-    let facilitator = match authorize(&state, &record, &headers) {
-        Ok(claims) => claims.role == Role::Facilitator,
-        Err(AuthError::Missing) if state.open => false,
-        Err(error) => return Err(error.into()),
-    };
+    let facilitator = reader_role(&state, &record, &headers)? == Some(Role::Facilitator);
     let store = state.registry.store().clone();
     let votes = tokio::task::spawn_blocking(move || store.votes(&id)).await.expect("store read panicked")?;
     Ok(Json(votes.iter().filter_map(restore_vote).map(|v| v.view(facilitator)).collect()))
@@ -229,6 +221,16 @@ fn authorize(state: &AppState, record: &BoardRecord, headers: &HeaderMap) -> Res
     let claims = state.signer.verify(token.trim(), &record.id, now_ms() / 1000)?;
     auth::check_generation(&claims, record.links_generation)?;
     Ok(claims)
+}
+
+/// The role of a caller who may read the board: its token's, or none on an open server
+/// reached without a token.
+fn reader_role(state: &AppState, record: &BoardRecord, headers: &HeaderMap) -> Result<Option<Role>, AuthError> {
+    match authorize(state, record, headers) {
+        Ok(claims) => Ok(Some(claims.role)),
+        Err(AuthError::Missing) if state.open => Ok(None),
+        Err(error) => Err(error),
+    }
 }
 
 fn claims(state: &AppState, record: &BoardRecord, role: Role) -> Claims {

@@ -18,7 +18,7 @@ use commonboard_protocol::schema;
 use serde::Deserialize;
 use yrs::{ReadTxn, StateVector, Transact};
 
-use super::{authorize, clip, read_board, role_name, AppState};
+use super::{authorize, clip, read_board, reader_role, role_name, AppState};
 use crate::auth::AuthError;
 use crate::board::BoardCmd;
 use crate::error::AppError;
@@ -34,11 +34,7 @@ const RESTORE_ATTEMPTS: usize = 3;
 /// reached without a token).
 async fn reader(state: &AppState, id: &str, headers: &HeaderMap) -> Result<Option<Role>, AppError> {
     let record = read_board(state, id).await?;
-    match authorize(state, &record, headers) {
-        Ok(claims) => Ok(Some(claims.role)),
-        Err(AuthError::Missing) if state.open => Ok(None),
-        Err(error) => Err(error.into()),
-    }
+    Ok(reader_role(state, &record, headers)?)
 }
 
 /// Runs a blocking history read on the blocking pool.

@@ -9,8 +9,7 @@ use commonboard_protocol::app::Role;
 use qrcode::render::svg;
 use qrcode::{EcLevel, QrCode};
 
-use super::{authorize, claims, read_board, AppState};
-use crate::auth::AuthError;
+use super::{claims, read_board, reader_role, AppState};
 use crate::error::AppError;
 
 /// Any link of the board may draw it: it is meant for the room's big screen.
@@ -20,11 +19,7 @@ pub(super) async fn join_qr(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let record = read_board(&state, &id).await?;
-    match authorize(&state, &record, &headers) {
-        Ok(_) => {}
-        Err(AuthError::Missing) if state.open => {}
-        Err(error) => return Err(error.into()),
-    }
+    reader_role(&state, &record, &headers)?;
     let token = state.signer.sign(&claims(&state, &record, Role::Participant));
     let url = format!("{}/b/{id}/capture?token={token}", base_url(&state, &headers));
     let code = QrCode::with_error_correction_level(url.as_bytes(), EcLevel::M)

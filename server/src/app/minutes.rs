@@ -9,8 +9,7 @@ use commonboard_protocol::app::Role;
 use commonboard_protocol::schema::{self, BoardSnapshot};
 use yrs::Transact;
 
-use super::{authorize, read_board, AppState};
-use crate::auth::AuthError;
+use super::{read_board, reader_role, AppState};
 use crate::board::{now_ms, restore_vote};
 use crate::error::AppError;
 use crate::history::{self, HistoryError};
@@ -27,11 +26,7 @@ struct Made {
 
 async fn read(state: &AppState, id: &str, headers: &HeaderMap) -> Result<Made, AppError> {
     let record = read_board(state, id).await?;
-    let facilitator = match authorize(state, &record, headers) {
-        Ok(claims) => claims.role == Role::Facilitator,
-        Err(AuthError::Missing) if state.open => false,
-        Err(error) => return Err(error.into()),
-    };
+    let facilitator = reader_role(state, &record, headers)? == Some(Role::Facilitator);
     let store = state.registry.store().clone();
     let id = id.to_owned();
     let (board, votes, participants) = tokio::task::spawn_blocking(move || -> Result<_, HistoryError> {
