@@ -218,4 +218,7 @@ pub enum ErrorCode {
     /// The workshop request makes no sense now (no such step, no turn order, private
     /// writing off, a note too long or too many).
     InvalidRequest,
+    /// A server limit refused it (the board's document size, an update's size, an
+    /// awareness state's size); the message names the limit. Nothing else changed.
+    LimitReached,
 }

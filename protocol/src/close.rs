@@ -30,6 +30,19 @@ pub const BOARD_NOT_FOUND: CloseCode = CloseCode(4404);
 /// the client still holds the change and will send it again.
 pub const NOT_SAVED: CloseCode = CloseCode(4503);
 
+/// The client sent messages faster than the server's rate limit for too long (it was
+/// slowed down first). Codes from here on follow the HTTP status of the same meaning
+/// where one exists (429 Too Many Requests, 503 Service Unavailable).
+pub const TOO_FAST: CloseCode = CloseCode(4429);
+/// The board has as many connections as the server allows on one board. Try again
+/// when someone leaves.
+pub const BOARD_FULL: CloseCode = CloseCode(4430);
+/// The server has as many connections as it allows in all. Try again later.
+pub const SERVER_FULL: CloseCode = CloseCode(4431);
+/// The server has as many boards loaded as it allows, and every one of them has people
+/// on it, so this board cannot be loaded now. Try again later.
+pub const TOO_MANY_BOARDS: CloseCode = CloseCode(4432);
+
 /// Longest reason a close frame can carry, in bytes.
 pub const MAX_REASON_BYTES: usize = 123;
 

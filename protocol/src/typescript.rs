@@ -183,6 +183,10 @@ fn close_codes() -> String {
         ("forbidden", FORBIDDEN),
         ("boardNotFound", BOARD_NOT_FOUND),
         ("notSaved", NOT_SAVED),
+        ("tooFast", TOO_FAST),
+        ("boardFull", BOARD_FULL),
+        ("serverFull", SERVER_FULL),
+        ("tooManyBoards", TOO_MANY_BOARDS),
     ];
     let body: Vec<String> = codes.iter().map(|(name, code)| format!("  {name}: {},", code.0)).collect();
     format!("{{\n{}\n}} as const", body.join("\n"))

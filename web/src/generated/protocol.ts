@@ -170,7 +170,7 @@ export type Tally = { candidate: string, votes: number,
  */
 voters?: Array<[string, number]>, };
 
-export type ErrorCode = "unsupported_version" | "forbidden" | "invalid_vote" | "no_such_vote" | "vote_closed" | "not_a_candidate" | "over_budget" | "over_candidate_limit" | "nothing_to_retract" | "invalid_request";
+export type ErrorCode = "unsupported_version" | "forbidden" | "invalid_vote" | "no_such_vote" | "vote_closed" | "not_a_candidate" | "over_budget" | "over_candidate_limit" | "nothing_to_retract" | "invalid_request" | "limit_reached";
 
 export type CreateBoardRequest = { 
 /**
@@ -616,4 +616,8 @@ export const CLOSE_CODES = {
   forbidden: 4403,
   boardNotFound: 4404,
   notSaved: 4503,
+  tooFast: 4429,
+  boardFull: 4430,
+  serverFull: 4431,
+  tooManyBoards: 4432,
 } as const;
