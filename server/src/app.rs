@@ -5,6 +5,7 @@
 //! the y-websocket provider's `params` option sends it). In `--open` mode a board may
 //! also be reached without a token, as a participant.
 
+mod body_limit;
 mod history;
 mod join;
 mod minutes;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub public_url: Option<String>,
     /// Past documents kept for history reads (`--history-cache-mb`).
     pub history: Arc<crate::history::cache::HistoryCache>,
+    /// Largest API request body (`--max-body-bytes`).
+    pub max_body_bytes: usize,
 }
 
 /// The whole application; tests build it without `main`.
@@ -81,6 +84,7 @@ pub fn router(state: AppState, web_dir: &std::path::Path) -> Router {
         .route("/boards/{id}/minutes.md", get(minutes::minutes_md))
         .route("/boards/{id}/actions.ics", get(minutes::actions_ics))
         .fallback(|| async { AppError::NotFound("no such API endpoint") });
+    let api = body_limit::layer(api, state.max_body_bytes);
     let web = ServeDir::new(web_dir).fallback(ServeFile::new(web_dir.join("index.html")));
     Router::new()
         .route("/healthz", get(healthz))
@@ -111,7 +115,7 @@ async fn create_board(
     State(state): State<AppState>,
     body: Result<Json<CreateBoardRequest>, JsonRejection>,
 ) -> Result<Response, AppError> {
-    let Json(request) = body.map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
+    let Json(request) = body.map_err(AppError::from)?;
     let title = request.title.trim();
     let title = if title.is_empty() { "Untitled board" } else { title };
     if title.chars().count() > MAX_TITLE_CHARS {
@@ -172,7 +176,7 @@ async fn mint_identity(
     headers: HeaderMap,
     body: Result<Json<MintIdentityRequest>, JsonRejection>,
 ) -> Result<Json<IdentityLink>, AppError> {
-    let Json(request) = body.map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
+    let Json(request) = body.map_err(AppError::from)?;
     let record = read_board(&state, &id).await?;
     if authorize(&state, &record, &headers)?.role == Role::Viewer {
         return Err(AuthError::Forbidden.into());

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,7 +33,7 @@ use crate::store::{
     self, Author, BallotRow, BoardEvent, Checkpoint, LogEntry, StateEncoding, Store, StoreError, StoredBoard,
     StoredPrivateNote, StoredVote, VoteRecord, Write,
 };
-use crate::telemetry;
+use crate::telemetry::{self, Limit};
 use crate::vote::{Vote, VoteError};
 use crate::workshop::{PrivateNote, Workshop, WorkshopError};
 
@@ -59,6 +59,33 @@ pub struct BoardConfig {
     pub idle_unload: Duration,
     /// Logged updates between checkpoints.
     pub checkpoint_every: u64,
+    /// What one board and one client may take.
+    pub limits: BoardLimits,
+}
+
+/// What one board and each of its clients may take (see `config` for each flag).
+#[derive(Debug, Clone, Copy)]
+pub struct BoardLimits {
+    /// Most connections on the board.
+    pub max_connections: usize,
+    /// Largest encoded state (Yjs v1) the document may grow to, in bytes.
+    pub max_document_bytes: usize,
+    /// Largest update accepted, in bytes.
+    pub max_update_bytes: usize,
+    /// Largest awareness state of one client, in bytes of JSON.
+    pub max_awareness_bytes: usize,
+}
+
+impl Default for BoardLimits {
+    /// No limits (for embedders and tests that set none).
+    fn default() -> Self {
+        BoardLimits {
+            max_connections: usize::MAX,
+            max_document_bytes: usize::MAX,
+            max_update_bytes: usize::MAX,
+            max_awareness_bytes: usize::MAX,
+        }
+    }
 }
 
 /// Why a board refused a connection.
@@ -72,6 +99,10 @@ pub enum BoardError {
     Unloading,
     #[error("{0}")]
     Auth(#[from] AuthError),
+    #[error("board full: {limit} people connected; try again when someone leaves")]
+    Full { limit: usize },
+    #[error("server busy: {limit} boards open, all in use; try again later")]
+    TooManyBoards { limit: usize },
 }
 
 /// Who a connection is on a board: its author identity, its role, and the links
@@ -133,6 +164,11 @@ impl Outbox {
         match self.frames.try_send(frame) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
+                if self.closer.reason().is_none() {
+                    let limit = self.frames.max_capacity();
+                    warn!(limit, "client too slow: its send queue is full; closing it");
+                    telemetry::refused(Limit::SlowReader);
+                }
                 self.closer.close(close::TOO_SLOW, "too slow to keep up with the board; reconnect to resync");
                 false
             }
@@ -155,6 +191,9 @@ pub enum BoardCmd {
     /// Return the board to a past state (`state`, the whole document at point `to_seq`)
     /// as a new forward change; answered once the change is durable.
     Restore { to_seq: u64, state: Vec<u8>, by: Author, reply: oneshot::Sender<Result<RestoreResult, StoreError>> },
+    /// Unload now to make room for another board, if nobody is on this one: answers
+    /// whether it unloads (it then checkpoints and ends, see [`Usage::exited`]).
+    Unload { reply: oneshot::Sender<bool> },
 }
 
 /// A cheap handle to a running board.
@@ -163,6 +202,48 @@ pub struct BoardHandle {
     pub tx: mpsc::Sender<BoardCmd>,
     /// Distinguishes this load of the board from earlier and later ones.
     pub generation: u64,
+    /// How the board is used, for the registry to choose which board to unload.
+    pub usage: Arc<Usage>,
+}
+
+/// How a loaded board is used: read by the registry, written by the board's actor.
+pub struct Usage {
+    connections: AtomicUsize,
+    /// When the board was last used, on a process-wide clock that only moves forward.
+    last_used: AtomicU64,
+    /// Cancelled once the board's task has ended.
+    exited: CancellationToken,
+}
+
+impl Usage {
+    fn new() -> Self {
+        Usage {
+            connections: AtomicUsize::new(0),
+            last_used: AtomicU64::new(use_clock()),
+            exited: CancellationToken::new(),
+        }
+    }
+
+    /// Whether nobody is on the board.
+    pub fn is_idle(&self) -> bool {
+        self.connections.load(Ordering::Relaxed) == 0
+    }
+
+    /// When the board was last used: a larger value is more recent.
+    pub fn last_used(&self) -> u64 {
+        self.last_used.load(Ordering::Relaxed)
+    }
+
+    /// Resolves once the board's task has ended (its final checkpoint written).
+    pub async fn exited(&self) {
+        self.exited.cancelled().await
+    }
+}
+
+/// The next tick of the clock boards' use is told by.
+fn use_clock() -> u64 {
+    static CLOCK: AtomicU64 = AtomicU64::new(1);
+    CLOCK.fetch_add(1, Ordering::Relaxed)
 }
 
 struct Conn {
@@ -172,6 +253,11 @@ struct Conn {
     app: bool,
     /// Whether the client was told that its changes are refused (told once).
     told_read_only: bool,
+    /// Why this connection's changes are no longer accepted, once one passed a limit:
+    /// its later changes build on the refused one and cannot apply without it.
+    over_limit: Option<Limit>,
+    /// Whether the client was told its awareness state is too large (told once).
+    told_awareness: bool,
 }
 
 /// Starts a board's actor; it loads the board itself before serving its inbox.
@@ -184,11 +270,15 @@ pub fn spawn(
     on_exit: impl FnOnce() + Send + 'static,
 ) -> (BoardHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(INBOX);
+    let usage = Arc::new(Usage::new());
+    let exited = usage.exited.clone().drop_guard();
+    let used = usage.clone();
     let task = tokio::spawn(async move {
-        run(id, store, config, rx, shutdown).await;
+        run(id, store, config, used, rx, shutdown).await;
         on_exit();
+        drop(exited);
     });
-    (BoardHandle { tx, generation }, task)
+    (BoardHandle { tx, generation, usage }, task)
 }
 
 #[instrument(skip_all, fields(board = %id))]
@@ -196,11 +286,12 @@ async fn run(
     id: String,
     store: Arc<dyn Store>,
     config: BoardConfig,
+    usage: Arc<Usage>,
     mut rx: mpsc::Receiver<BoardCmd>,
     shutdown: CancellationToken,
 ) {
     let started = std::time::Instant::now();
-    let mut board = match Board::load(&id, store, &config).await {
+    let mut board = match Board::load(&id, store, &config, usage).await {
         Ok(board) => board,
         Err(error) => {
             match &error {
@@ -226,6 +317,10 @@ async fn run(
                 }
                 metrics::histogram!(telemetry::TICK_COMMANDS).record(received as f64);
                 board.tick(commands.drain(..)).await;
+                if board.unloading {
+                    info!("unloading to make room for another board");
+                    break;
+                }
             }
             _ = sweep.tick() => board.expire_awareness(),
             _ = sleep_until_due(board.awareness.next_due()) => board.relay_held_awareness(),
@@ -314,10 +409,23 @@ struct Board {
     workshop: Workshop,
     /// Where the facilitator last showed the room, for screens that join later.
     viewport: Option<commonboard_protocol::workshop::Viewport>,
+    limits: BoardLimits,
+    /// The document's encoded size (Yjs v1), as of the last measure plus the size of
+    /// every update applied since: never below the true size by more than deletions
+    /// saved; measured again before it refuses anything.
+    doc_bytes: usize,
+    usage: Arc<Usage>,
+    /// Whether the board agreed to unload (to make room for another).
+    unloading: bool,
 }
 
 impl Board {
-    async fn load(id: &str, store: Arc<dyn Store>, config: &BoardConfig) -> Result<Self, BoardError> {
+    async fn load(
+        id: &str,
+        store: Arc<dyn Store>,
+        config: &BoardConfig,
+        usage: Arc<Usage>,
+    ) -> Result<Self, BoardError> {
         let stored = {
             let (store, id) = (store.clone(), id.to_owned());
             tokio::task::spawn_blocking(move || store.load(&id)).await.expect("store load panicked")?
@@ -331,7 +439,6 @@ impl Board {
         rebuild(&doc, &stored);
         Ok(Board {
             id: id.to_owned(),
-            doc,
             seq: stored.last_seq(),
             checkpoint_seq: stored.checkpoint.as_ref().map_or(0, |c| c.seq),
             checkpoint_every: config.checkpoint_every.max(1),
@@ -343,7 +450,18 @@ impl Board {
             votes: stored.votes.iter().filter_map(restore_vote).collect(),
             workshop: restore_workshop(&stored),
             viewport: None,
+            limits: config.limits,
+            doc_bytes: encoded_len(&doc),
+            usage,
+            unloading: false,
+            doc,
         })
+    }
+
+    /// Tells the registry how the board is used.
+    fn note_usage(&self) {
+        self.usage.connections.store(self.conns.len(), Ordering::Relaxed);
+        self.usage.last_used.store(use_clock(), Ordering::Relaxed);
     }
 
     async fn tick(&mut self, commands: impl Iterator<Item = BoardCmd>) {
@@ -363,10 +481,15 @@ impl Board {
                 BoardCmd::Leave { conn } => self.leave(conn, &mut out),
                 BoardCmd::LinksRotated { generation } => self.links_rotated(generation),
                 BoardCmd::Restore { to_seq, state, by, reply } => self.restore(to_seq, &state, by, reply, &mut out),
+                BoardCmd::Unload { reply } => {
+                    self.unloading = self.unloading || self.conns.is_empty();
+                    let _ = reply.send(self.unloading);
+                }
             }
         }
         metrics::histogram!(telemetry::APPLY_SECONDS).record(applying.elapsed().as_secs_f64());
         self.finish(out).await;
+        self.note_usage();
     }
 
     /// Commits what a tick decided, then sends its frames; or, if the commit fails,
@@ -418,6 +541,7 @@ impl Board {
             return;
         }
         self.seq += 1;
+        self.doc_bytes += update.len();
         info!(to_seq, seq = self.seq, by = %by.name, "board restored");
         let change =
             Change { kind: ChangeKind::Restored, id: None, fields: Vec::new(), label: None, to_seq: Some(to_seq) };
@@ -453,6 +577,14 @@ impl Board {
                 return;
             }
         }
+        if self.unloading {
+            let _ = reply.send(Err(BoardError::Unloading));
+            return;
+        }
+        if self.conns.len() >= self.limits.max_connections {
+            let _ = reply.send(Err(BoardError::Full { limit: self.limits.max_connections }));
+            return;
+        }
         if reply.send(Ok(())).is_err() {
             return;
         }
@@ -463,7 +595,8 @@ impl Board {
             out.direct.push((conn, frame::awareness(present).into()));
         }
         debug!(conn, author = %member.author.name, role = ?member.role, "joined");
-        self.conns.insert(conn, Conn { outbox, member, app: false, told_read_only: false });
+        let state = Conn { outbox, member, app: false, told_read_only: false, over_limit: None, told_awareness: false };
+        self.conns.insert(conn, state);
     }
 
     fn links_rotated(&mut self, generation: u64) {
@@ -492,11 +625,17 @@ impl Board {
                 out.direct.push((conn, frame::sync_step2(update).into()));
             }
             Incoming::Yjs(Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update))) => {
-                if self.may_edit(conn, &update, out) {
+                if self.may_edit(conn, &update, out) && self.within_limits(conn, &update, out) {
                     self.apply(conn, &update, out);
                 }
             }
-            Incoming::Yjs(Message::Awareness(update)) => {
+            Incoming::Yjs(Message::Awareness(mut update)) => {
+                let max = self.limits.max_awareness_bytes;
+                let before = update.clients.len();
+                update.clients.retain(|_, entry| entry.json.len() <= max);
+                if update.clients.len() < before {
+                    self.awareness_too_large(conn, out);
+                }
                 out.awareness.extend(self.awareness.apply(conn, update));
             }
             Incoming::Yjs(Message::AwarenessQuery) => {
@@ -831,6 +970,7 @@ impl Board {
             txn.encode_update_v1()
         };
         self.seq += 1;
+        self.doc_bytes += update.len();
         out.log.push(LogEntry { seq: self.seq, at_ms: now_ms(), author, update: update.clone() });
         out.updates.push(update);
     }
@@ -854,6 +994,68 @@ impl Board {
         false
     }
 
+    /// Whether an update from `conn` is within the board's limits (its size, and the
+    /// document's size with it). One that is not is refused, not applied, not stored,
+    /// not relayed, and so is every later change of that connection, which builds on it:
+    /// the client is told once (the Yjs permission-denied message, and an application
+    /// `error` if it said hello) and stays connected, so it does not reconnect and
+    /// resend the change in a loop. The board goes on for everyone else.
+    fn within_limits(&mut self, conn: ConnId, bytes: &[u8], out: &mut Outgoing) -> bool {
+        let Some(state) = self.conns.get(&conn) else { return false };
+        if state.over_limit.is_some() {
+            return false;
+        }
+        let (limit, size, max) = if bytes.len() > self.limits.max_update_bytes {
+            (Limit::UpdateSize, bytes.len(), self.limits.max_update_bytes)
+        } else if self.doc_bytes.saturating_add(bytes.len()) > self.limits.max_document_bytes && {
+            // The running count only grows: measure before refusing.
+            self.doc_bytes = encoded_len(&self.doc);
+            self.doc_bytes + bytes.len() > self.limits.max_document_bytes
+        } {
+            (Limit::DocumentSize, self.doc_bytes + bytes.len(), self.limits.max_document_bytes)
+        } else {
+            return true;
+        };
+        let reason = match limit {
+            Limit::UpdateSize => format!(
+                "change not saved: {size} bytes is over the limit of {max} bytes for one change; \
+                 reload the board to go on editing"
+            ),
+            _ => format!(
+                "change not saved: the board reached its size limit of {max} bytes; \
+                 reload the board to see what was saved"
+            ),
+        };
+        warn!(conn, limit = max, size, kind = limit.label(), "refused a change over a limit; its sender is told");
+        telemetry::refused(limit);
+        let state = self.conns.get_mut(&conn).expect("checked above");
+        state.over_limit = Some(limit);
+        out.direct.push((conn, frame::encode_frame([&Message::Auth(Some(reason.clone()))]).into()));
+        if state.app {
+            let error = ServerMessage::Error { code: ErrorCode::LimitReached, message: reason };
+            out.direct.push((conn, frame::server_app(&error).into()));
+        }
+        false
+    }
+
+    /// Tells `conn`, once, that an awareness state it sent was dropped for its size.
+    fn awareness_too_large(&mut self, conn: ConnId, out: &mut Outgoing) {
+        let max = self.limits.max_awareness_bytes;
+        let Some(state) = self.conns.get_mut(&conn) else { return };
+        if std::mem::replace(&mut state.told_awareness, true) {
+            return;
+        }
+        warn!(conn, limit = max, "dropped an awareness state over the size limit; its sender is told once");
+        telemetry::refused(Limit::AwarenessSize);
+        let reason = format!("presence not shared: a state larger than the limit of {max} bytes is dropped");
+        let message = if state.app {
+            frame::server_app(&ServerMessage::Error { code: ErrorCode::LimitReached, message: reason })
+        } else {
+            frame::encode_frame([&Message::Auth(Some(reason))])
+        };
+        out.direct.push((conn, message.into()));
+    }
+
     /// Applies one update from `conn`. What the document actually gained (nothing for a
     /// duplicate) is logged and relayed; an update yrs rejects, or one that makes yrs
     /// panic, closes that connection and changes nothing.
@@ -867,6 +1069,7 @@ impl Board {
         }));
         match outcome {
             Ok(Ok(Some(applied))) => {
+                self.doc_bytes += applied.len();
                 self.seq += 1;
                 let author = self.conns.get(&conn).map(|c| c.member.author.clone()).unwrap_or_else(Author::server);
                 out.log.push(LogEntry { seq: self.seq, at_ms: now_ms(), author, update: applied.clone() });
@@ -903,6 +1106,7 @@ impl Board {
         for update in &out.updates {
             apply_trusted(&doc, update);
         }
+        self.doc_bytes = encoded_len(&doc);
         self.doc = doc;
     }
 
@@ -924,6 +1128,7 @@ impl Board {
             Ok(Ok(Some(stored))) => {
                 let doc = Doc::new();
                 rebuild(&doc, &stored);
+                self.doc_bytes = encoded_len(&doc);
                 self.doc = doc;
                 self.seq = stored.last_seq();
                 self.locked = stored.record.locked;
@@ -1013,6 +1218,7 @@ impl Board {
         for id in dropped {
             self.conns.remove(&id);
         }
+        self.note_usage();
         for (reply, result) in out.restores {
             let _ = reply.send(Ok(result));
         }
@@ -1038,6 +1244,12 @@ impl Board {
             c.outbox.closer.close(code, reason);
         }
     }
+}
+
+/// The size of a document's whole state in Yjs's v1 encoding: what a joining client
+/// downloads.
+fn encoded_len(doc: &Doc) -> usize {
+    doc.transact().encode_state_as_update_v1(&StateVector::default()).len()
 }
 
 /// Applies a board's checkpoint and log tail to an empty document.

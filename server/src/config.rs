@@ -95,6 +95,57 @@ pub struct Config {
     #[arg(long, env = "COMMONBOARD_SEND_QUEUE", default_value_t = 512)]
     pub send_queue: usize,
 
+    /// Most connections on one board; one more is closed with code 4430 ("board full").
+    #[arg(long, env = "COMMONBOARD_MAX_CONNECTIONS_PER_BOARD", default_value_t = 1000)]
+    pub max_connections_per_board: usize,
+
+    /// Most connections on the whole server; one more is closed with code 4431
+    /// ("server full").
+    #[arg(long, env = "COMMONBOARD_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Most boards in memory at once. Loading one more first unloads the least recently
+    /// used board that nobody is on (checkpointed, as an idle board is); when every
+    /// loaded board has people on it, the connection is closed with code 4432.
+    #[arg(long, env = "COMMONBOARD_MAX_BOARDS_LOADED", default_value_t = 1000)]
+    pub max_boards_loaded: usize,
+
+    /// Largest a board's document may grow, in bytes of its encoded state (what a
+    /// joining client downloads). A change that would pass it is not saved: its sender is
+    /// told, and the board keeps working for everyone else.
+    #[arg(long, env = "COMMONBOARD_MAX_DOCUMENT_BYTES", default_value_t = 32 << 20)]
+    pub max_document_bytes: usize,
+
+    /// Largest single Yjs update accepted, in bytes (a big paste, say); a bigger one is
+    /// not saved and its sender is told. Keep it below --max-message-bytes.
+    #[arg(long, env = "COMMONBOARD_MAX_UPDATE_BYTES", default_value_t = 512 << 10)]
+    pub max_update_bytes: usize,
+
+    /// Messages per second one connection may send, sustained. A faster client is slowed
+    /// down (the server reads from it at this rate), not disconnected.
+    #[arg(long, env = "COMMONBOARD_MESSAGE_RATE", default_value_t = 200.0)]
+    pub message_rate: f64,
+
+    /// Messages one connection may send at once above --message-rate before it is
+    /// slowed down.
+    #[arg(long, env = "COMMONBOARD_MESSAGE_BURST", default_value_t = 400)]
+    pub message_burst: u32,
+
+    /// How long a connection may be slowed down without a pause before it counts as a
+    /// flood and is closed with code 4429 (e.g. 10s).
+    #[arg(long, env = "COMMONBOARD_FLOOD_CUTOFF", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub flood_cutoff: Duration,
+
+    /// Largest presence (awareness) state of one client, in bytes of JSON; a bigger one
+    /// is dropped (not relayed, not kept) and its sender is told once.
+    #[arg(long, env = "COMMONBOARD_MAX_AWARENESS_BYTES", default_value_t = 8 << 10)]
+    pub max_awareness_bytes: usize,
+
+    /// Largest HTTP request body accepted by the API, in bytes; a bigger one gets
+    /// 413 with a JSON error.
+    #[arg(long, env = "COMMONBOARD_MAX_BODY_BYTES", default_value_t = 64 << 10)]
+    pub max_body_bytes: usize,
+
     /// Key that signs access links. By default a random key is generated on first start
     /// and kept in the data directory (signing.key); set this to share one key between
     /// servers. Changing it invalidates every link handed out.

@@ -6,6 +6,12 @@
 //! bounded queue into the socket; when the queue overflows the board closes the
 //! connection instead of waiting for it, so one slow client never slows the board.
 //! Either side ending ends the other, through the connection's [`Closer`].
+//!
+//! Limits a connection meets here: the server's connection count (refused with 4431),
+//! the board's (4430, decided by the board), the boards loaded (4432, decided by the
+//! registry), and the message rate: the reader takes a token per message and, with none
+//! left, waits before reading on, so a fast client is slowed down; one slowed down for
+//! longer than the flood cutoff is closed with 4429.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,11 +25,12 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, instrument, warn};
+use tracing::{debug, info, instrument, warn};
 
 use crate::board::{next_conn_id, BoardCmd, BoardError, BoardHandle, Closer, ConnId, Member, Outbox};
+use crate::rate::{Admit, RateLimit, TokenBucket};
 use crate::registry::Registry;
-use crate::telemetry;
+use crate::telemetry::{self, Limit};
 
 /// How often the server pings an idle client, so proxies keep the connection open.
 const PING_EVERY: Duration = Duration::from_secs(30);
@@ -37,6 +44,8 @@ pub struct ConnLimits {
     pub send_queue: usize,
     /// Largest message accepted, for the close reason.
     pub max_message_bytes: usize,
+    /// Messages per second, burst, and how long a flood may last.
+    pub rate: RateLimit,
 }
 
 /// Serves one client on `board` until either side closes.
@@ -51,6 +60,13 @@ pub async fn serve(
 ) {
     let conn = next_conn_id();
     tracing::Span::current().record("conn", conn);
+    let Some(_slot) = registry.admit_connection() else {
+        let limit = registry.max_connections();
+        warn!(limit, "server full; refusing a connection");
+        telemetry::refused(Limit::ServerConnections);
+        let reason = format!("server full: {limit} connections; try again later");
+        return refuse(socket, close::SERVER_FULL, &reason).await;
+    };
     let (sink, stream) = socket.split();
     let (frames_tx, frames_rx) = mpsc::channel(limits.send_queue.max(1));
     let closer = Closer::new();
@@ -66,6 +82,14 @@ pub async fn serve(
         }
         Err(BoardError::NotFound) => closer.close(close::BOARD_NOT_FOUND, "board not found"),
         Err(BoardError::Auth(error)) => closer.close(close::FORBIDDEN, error.to_string()),
+        Err(error @ BoardError::Full { limit }) => {
+            info!(limit, "board full; refusing a connection");
+            telemetry::refused(Limit::BoardConnections);
+            closer.close(close::BOARD_FULL, close::fit_reason(&error.to_string()));
+        }
+        Err(error @ BoardError::TooManyBoards { .. }) => {
+            closer.close(close::TOO_MANY_BOARDS, close::fit_reason(&error.to_string()));
+        }
         Err(error) => {
             warn!(%error, "could not join board");
             closer.close(close::INTERNAL, "board unavailable; reconnect shortly");
@@ -95,7 +119,7 @@ async fn join(
     outbox: Outbox,
 ) -> Result<BoardHandle, BoardError> {
     for _ in 0..JOIN_ATTEMPTS {
-        let handle = registry.get_or_spawn(board);
+        let handle = registry.load(board).await?;
         let (reply, joined) = oneshot::channel();
         let cmd = BoardCmd::Join { conn, member: member.clone(), outbox: outbox.clone(), reply };
         if handle.tx.send(cmd).await.is_err() {
@@ -118,6 +142,7 @@ async fn read_loop(
     limits: ConnLimits,
     shutdown: &CancellationToken,
 ) {
+    let mut bucket = TokenBucket::new(limits.rate, tokio::time::Instant::now());
     loop {
         let message = tokio::select! {
             _ = closer.closed() => return,
@@ -127,6 +152,9 @@ async fn read_loop(
             }
             message = stream.next() => message,
         };
+        if matches!(message, Some(Ok(WsMessage::Binary(_)))) && !take_token(&mut bucket, limits.rate, closer).await {
+            return;
+        }
         match message {
             Some(Ok(WsMessage::Binary(bytes))) => match decode_frame(&bytes) {
                 Ok(messages) => {
@@ -158,6 +186,36 @@ async fn read_loop(
                 }
                 return;
             }
+        }
+    }
+}
+
+/// Takes a message's token, waiting for one if the client is too fast; false when the
+/// connection is to end (a flood, or closed meanwhile).
+async fn take_token(bucket: &mut TokenBucket, rate: RateLimit, closer: &Closer) -> bool {
+    match bucket.take(tokio::time::Instant::now()) {
+        Admit::Now => true,
+        Admit::Wait { wait, started } => {
+            if started {
+                debug!(rate = rate.per_second, burst = rate.burst, "client over the message rate; slowing it down");
+                metrics::counter!(telemetry::THROTTLED).increment(1);
+            }
+            tokio::select! {
+                _ = closer.closed() => false,
+                _ = tokio::time::sleep(wait) => true,
+            }
+        }
+        Admit::Flood => {
+            let cutoff = rate.flood_cutoff.as_secs_f64();
+            warn!(
+                rate = rate.per_second,
+                cutoff_s = cutoff,
+                "client flooding: over the message rate too long; closing it"
+            );
+            telemetry::refused(Limit::Flood);
+            let reason = format!("sending too fast: over {} messages/s for {cutoff}s", rate.per_second);
+            closer.close(close::TOO_FAST, close::fit_reason(&reason));
+            false
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Errors at the HTTP edge: a status and a message safe to show; causes go to the log.
 
+use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -23,6 +24,23 @@ pub enum AppError {
     /// Try again shortly (a board restarting, say).
     #[error("{0}")]
     Unavailable(&'static str),
+    /// The request's body is over the server's limit (`--max-body-bytes`).
+    #[error("request body larger than the limit of {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    /// The request's body is over a limit the handler does not know the value of (the
+    /// body limit layer says which).
+    #[error("request body too large")]
+    TooLarge,
+}
+
+impl From<JsonRejection> for AppError {
+    fn from(rejection: JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::TooLarge
+        } else {
+            AppError::BadRequest(rejection.body_text())
+        }
+    }
 }
 
 impl From<HistoryError> for AppError {
@@ -43,6 +61,7 @@ impl IntoResponse for AppError {
             AppError::Auth(AuthError::Missing) => (StatusCode::UNAUTHORIZED, AuthError::Missing.to_string()),
             AppError::Auth(error) => (StatusCode::FORBIDDEN, error.to_string()),
             AppError::Unavailable(why) => (StatusCode::SERVICE_UNAVAILABLE, why.to_string()),
+            AppError::BodyTooLarge { .. } | AppError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, self.to_string()),
             AppError::Store(error) => {
                 tracing::error!(%error, "store failed while serving a request");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error; the server log has the details".into())

@@ -9,6 +9,7 @@
 //! - [`registry`]: loaded boards by id, each one running actor, loaded on demand.
 //! - [`board`]: the actor owning a board's `yrs::Doc`: applies, commits, then relays.
 //! - [`awareness`]: a board's presence table.
+//! - [`rate`]: the token bucket that slows down, then cuts, a client sending too fast.
 //! - [`store`]: the update log and checkpoints, behind the `Store` trait; SQLite by default.
 //! - [`history`]: the board at any past point, what each change did, diffs, restores and
 //!   compaction.
@@ -30,6 +31,7 @@ pub mod connection;
 pub mod error;
 pub mod history;
 pub mod minutes;
+pub mod rate;
 pub mod registry;
 pub mod store;
 pub mod telemetry;
@@ -46,11 +48,12 @@ use tokio_util::task::TaskTracker;
 
 use crate::app::AppState;
 use crate::auth::Signer;
-use crate::board::BoardConfig;
+use crate::board::{BoardConfig, BoardLimits};
 use crate::config::Config;
 use crate::connection::ConnLimits;
 use crate::history::cache::{CacheLimits, HistoryCache};
-use crate::registry::Registry;
+use crate::rate::RateLimit;
+use crate::registry::{Capacity, Registry};
 use crate::store::sqlite::SqliteStore;
 use crate::store::StoreError;
 
@@ -76,12 +79,25 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     }
     let signer = Signer::load(config.signing_key.as_deref(), &config.data_dir)?;
     let tracker = TaskTracker::new();
-    let board_config =
-        BoardConfig { open: config.open, idle_unload: config.idle_unload, checkpoint_every: config.checkpoint_every };
-    let registry = Arc::new(Registry::new(store.clone(), board_config, shutdown.clone(), tracker.clone()));
+    let limits = BoardLimits {
+        max_connections: config.max_connections_per_board,
+        max_document_bytes: config.max_document_bytes,
+        max_update_bytes: config.max_update_bytes,
+        max_awareness_bytes: config.max_awareness_bytes,
+    };
+    let board_config = BoardConfig {
+        open: config.open,
+        idle_unload: config.idle_unload,
+        checkpoint_every: config.checkpoint_every,
+        limits,
+    };
+    let capacity = Capacity { boards_loaded: config.max_boards_loaded, connections: config.max_connections };
+    let registry = Arc::new(Registry::new(store.clone(), board_config, capacity, shutdown.clone(), tracker.clone()));
+    let rate =
+        RateLimit { per_second: config.message_rate, burst: config.message_burst, flood_cutoff: config.flood_cutoff };
     let state = AppState {
         registry,
-        limits: ConnLimits { send_queue: config.send_queue, max_message_bytes: config.max_message_bytes },
+        limits: ConnLimits { send_queue: config.send_queue, max_message_bytes: config.max_message_bytes, rate },
         max_message_bytes: config.max_message_bytes,
         shutdown: shutdown.clone(),
         signer,
@@ -89,6 +105,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         link_ttl: config.link_ttl,
         public_url: config.public_url.clone(),
         history: Arc::new(HistoryCache::new(CacheLimits::with_budget_mb(config.history_cache_mb))),
+        max_body_bytes: config.max_body_bytes,
     };
     if let Some(keep) = config.keep_history {
         tokio::spawn(compact_hourly(store.clone(), keep, shutdown.clone()));

@@ -4,19 +4,25 @@
 //! lock across an await: spawning an actor is synchronous, and the actor loads its
 //! board itself while commands queue in its inbox. An actor that unloads (idle) or
 //! fails removes its own entry, but only if the entry is still its own generation.
+//!
+//! It also holds the server-wide limits: how many boards may be loaded (loading one
+//! more first unloads the least recently used board nobody is on) and how many
+//! connections the server takes in all.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use commonboard_protocol::schema::{Board, BoardMeta};
 use dashmap::DashMap;
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::error;
+use tracing::{error, info, warn};
 use yrs::{Doc, ReadTxn, StateVector, Transact};
 
-use crate::board::{self, now_ms, BoardConfig, BoardHandle};
+use crate::board::{self, now_ms, BoardCmd, BoardConfig, BoardError, BoardHandle};
 use crate::store::{Author, BoardRecord, LogEntry, Store, Write};
+use crate::telemetry::{self, Limit};
 use crate::templates::Template;
 use crate::workshop::Workshop;
 
@@ -30,15 +36,112 @@ pub struct Registry {
     /// Tracks board tasks so shutdown can wait for their final checkpoint.
     tracker: TaskTracker,
     generations: AtomicU64,
+    capacity: Capacity,
+    /// Held while a board that is not loaded is being admitted, so the cap holds.
+    loading: tokio::sync::Mutex<()>,
+    /// Open connections on the whole server.
+    connections: Arc<AtomicUsize>,
+}
+
+/// How much the server takes on at once.
+#[derive(Debug, Clone, Copy)]
+pub struct Capacity {
+    /// Most boards loaded in memory.
+    pub boards_loaded: usize,
+    /// Most connections, over all boards.
+    pub connections: usize,
+}
+
+/// A connection's place in the server's connection count, given back when dropped.
+pub struct ConnectionSlot(Arc<AtomicUsize>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Registry {
-    pub fn new(store: Arc<dyn Store>, config: BoardConfig, shutdown: CancellationToken, tracker: TaskTracker) -> Self {
-        Registry { boards: Arc::new(DashMap::new()), store, config, shutdown, tracker, generations: AtomicU64::new(1) }
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: BoardConfig,
+        capacity: Capacity,
+        shutdown: CancellationToken,
+        tracker: TaskTracker,
+    ) -> Self {
+        Registry {
+            boards: Arc::new(DashMap::new()),
+            store,
+            config,
+            shutdown,
+            tracker,
+            generations: AtomicU64::new(1),
+            capacity,
+            loading: tokio::sync::Mutex::new(()),
+            connections: Arc::new(AtomicUsize::new(0)),
+        }
     }
 
-    /// The running board `id`, started if it is not loaded.
-    pub fn get_or_spawn(&self, id: &str) -> BoardHandle {
+    /// Takes a place for one more connection; `None` when the server is full.
+    pub fn admit_connection(&self) -> Option<ConnectionSlot> {
+        if self.connections.fetch_add(1, Ordering::SeqCst) >= self.capacity.connections {
+            self.connections.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(ConnectionSlot(self.connections.clone()))
+    }
+
+    /// The most connections the server takes.
+    pub fn max_connections(&self) -> usize {
+        self.capacity.connections
+    }
+
+    /// The running board `id`, loaded if it is not. When the server already has its
+    /// most boards loaded, the least recently used board that nobody is on is unloaded
+    /// first (it checkpoints, as an idle board does); when every loaded board has
+    /// people on it, the board is refused.
+    pub async fn load(&self, id: &str) -> Result<BoardHandle, BoardError> {
+        if let Some(handle) = self.get(id) {
+            return Ok(handle);
+        }
+        let limit = self.capacity.boards_loaded.max(1);
+        let _loading = self.loading.lock().await;
+        // Each round unloads a board or finds one that gained people meanwhile.
+        for _ in 0..=limit {
+            if let Some(handle) = self.get(id) {
+                return Ok(handle);
+            }
+            if self.boards.len() < limit {
+                return Ok(self.get_or_spawn(id));
+            }
+            let Some((victim, handle)) = self.least_recently_used_idle() else { break };
+            let (reply, unloading) = oneshot::channel();
+            let sent = handle.tx.send(BoardCmd::Unload { reply }).await.is_ok();
+            // A board that is already stopping answers no more: wait for it all the same.
+            if sent && unloading.await == Ok(false) {
+                continue;
+            }
+            handle.usage.exited().await;
+            self.boards.remove_if(&victim, |_, h| h.generation == handle.generation);
+            info!(board = %victim, to_load = %id, limit, "unloaded the least recently used board to load another");
+        }
+        telemetry::refused(Limit::BoardsLoaded);
+        warn!(board = %id, limit, "every loaded board has people on it; refusing to load one more");
+        Err(BoardError::TooManyBoards { limit })
+    }
+
+    /// The loaded board nobody is on that was used longest ago.
+    fn least_recently_used_idle(&self) -> Option<(String, BoardHandle)> {
+        self.boards
+            .iter()
+            .filter(|entry| entry.value().usage.is_idle())
+            .min_by_key(|entry| entry.value().usage.last_used())
+            .map(|entry| (entry.key().clone(), entry.value().clone()))
+    }
+
+    /// The running board `id`, started if it is not loaded (regardless of the cap on
+    /// loaded boards: [`Self::load`] keeps that).
+    fn get_or_spawn(&self, id: &str) -> BoardHandle {
         if let Some(handle) = self.boards.get(id) {
             return handle.clone();
         }

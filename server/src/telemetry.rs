@@ -44,6 +44,57 @@ pub const HISTORY_CACHE_BYTES: &str = "commonboard_history_cache_bytes";
 /// Size of a board's document at its last checkpoint (histogram, bytes).
 pub const DOCUMENT_BYTES: &str = "commonboard_document_bytes";
 
+/// Connections, messages and requests refused by a limit, by `kind` (a [`Limit`]'s
+/// label) (counter).
+pub const REFUSALS: &str = "commonboard_refusals_total";
+/// Times a connection started being slowed down by the message rate limit (counter).
+pub const THROTTLED: &str = "commonboard_throttled_total";
+
+/// A limit that refuses something: the `kind` of [`REFUSALS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// `--max-connections-per-board`.
+    BoardConnections,
+    /// `--max-connections`.
+    ServerConnections,
+    /// `--max-boards-loaded`, with every loaded board in use.
+    BoardsLoaded,
+    /// `--max-document-bytes`.
+    DocumentSize,
+    /// `--max-update-bytes`.
+    UpdateSize,
+    /// `--message-rate` for longer than `--flood-cutoff`.
+    Flood,
+    /// `--max-awareness-bytes`.
+    AwarenessSize,
+    /// `--max-body-bytes`.
+    BodySize,
+    /// `--send-queue` overflowed.
+    SlowReader,
+}
+
+impl Limit {
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Limit::BoardConnections => "board_connections",
+            Limit::ServerConnections => "server_connections",
+            Limit::BoardsLoaded => "boards_loaded",
+            Limit::DocumentSize => "document_size",
+            Limit::UpdateSize => "update_size",
+            Limit::Flood => "flood",
+            Limit::AwarenessSize => "awareness_size",
+            Limit::BodySize => "body_size",
+            Limit::SlowReader => "slow_reader",
+        }
+    }
+}
+
+/// Counts one refusal by `limit`.
+pub fn refused(limit: Limit) {
+    metrics::counter!(REFUSALS, "kind" => limit.label()).increment(1);
+}
+
 /// Latency buckets: from 50 µs to 5 s.
 const SECONDS_BUCKETS: &[f64] =
     &[0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];

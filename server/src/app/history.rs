@@ -20,7 +20,7 @@ use yrs::{ReadTxn, StateVector, Transact};
 
 use super::{authorize, clip, read_board, reader_role, role_name, AppState};
 use crate::auth::AuthError;
-use crate::board::BoardCmd;
+use crate::board::{BoardCmd, BoardError};
 use crate::error::AppError;
 use crate::history::{self, page::PageQuery, parse_time, HistoryError, Point};
 use crate::store::{Author, Store};
@@ -250,7 +250,7 @@ pub(super) async fn restore(
     headers: HeaderMap,
     body: Result<Json<RestoreRequest>, JsonRejection>,
 ) -> Result<Json<RestoreResult>, AppError> {
-    let Json(request) = body.map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
+    let Json(request) = body.map_err(AppError::from)?;
     let record = read_board(&state, &id).await?;
     let claims = authorize(&state, &record, &headers)?;
     if claims.role != Role::Facilitator {
@@ -274,7 +274,13 @@ pub(super) async fn restore(
         .await?
     };
     for _ in 0..RESTORE_ATTEMPTS {
-        let board = state.registry.get_or_spawn(&id);
+        let board = match state.registry.load(&id).await {
+            Ok(board) => board,
+            Err(BoardError::TooManyBoards { .. }) => {
+                return Err(AppError::Unavailable("the server has too many boards in use; try again later"))
+            }
+            Err(_) => continue,
+        };
         let (reply, answer) = tokio::sync::oneshot::channel();
         let cmd = BoardCmd::Restore { to_seq, state: past_state.clone(), by: by.clone(), reply };
         if board.tx.send(cmd).await.is_err() {
