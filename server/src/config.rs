@@ -122,7 +122,8 @@ pub struct Config {
     pub max_update_bytes: usize,
 
     /// Messages per second one connection may send, sustained. A faster client is slowed
-    /// down (the server reads from it at this rate), not disconnected.
+    /// down (the server reads from it at this rate), not disconnected. 0 turns the limit
+    /// off (for bulk imports on a trusted network).
     #[arg(long, env = "COMMONBOARD_MESSAGE_RATE", default_value_t = 200.0)]
     pub message_rate: f64,
 
