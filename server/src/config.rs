@@ -19,6 +19,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "parsed once at startup: its size does not matter")]
 pub enum Command {
     /// Run the server: the web client, the HTTP API and the WebSocket sync endpoint.
     ///
