@@ -410,9 +410,9 @@ struct Board {
     /// Where the facilitator last showed the room, for screens that join later.
     viewport: Option<commonboard_protocol::workshop::Viewport>,
     limits: BoardLimits,
-    /// The document's encoded size (Yjs v1), as of the last measure plus the size of
-    /// every update applied since: never below the true size by more than deletions
-    /// saved; measured again before it refuses anything.
+    /// The document's encoded size (Yjs v1), estimated: the last measure plus the size
+    /// of every update applied since (an update adds about its own size; deletions take
+    /// some away). Measured again before anything is refused for it.
     doc_bytes: usize,
     usage: Arc<Usage>,
     /// Whether the board agreed to unload (to make room for another).
@@ -1007,11 +1007,7 @@ impl Board {
         }
         let (limit, size, max) = if bytes.len() > self.limits.max_update_bytes {
             (Limit::UpdateSize, bytes.len(), self.limits.max_update_bytes)
-        } else if self.doc_bytes.saturating_add(bytes.len()) > self.limits.max_document_bytes && {
-            // The running count only grows: measure before refusing.
-            self.doc_bytes = encoded_len(&self.doc);
-            self.doc_bytes + bytes.len() > self.limits.max_document_bytes
-        } {
+        } else if self.would_outgrow(bytes.len()) {
             (Limit::DocumentSize, self.doc_bytes + bytes.len(), self.limits.max_document_bytes)
         } else {
             return true;
@@ -1036,6 +1032,19 @@ impl Board {
             out.direct.push((conn, frame::server_app(&error).into()));
         }
         false
+    }
+
+    /// Whether an update of `bytes` would take the document past its size limit: the
+    /// estimate says when to look, and the document is measured before refusing. An
+    /// update that mostly deletes may be refused on a board at its limit, as it is
+    /// counted at its own size.
+    fn would_outgrow(&mut self, bytes: usize) -> bool {
+        let max = self.limits.max_document_bytes;
+        if self.doc_bytes.saturating_add(bytes) <= max {
+            return false;
+        }
+        self.doc_bytes = encoded_len(&self.doc);
+        self.doc_bytes.saturating_add(bytes) > max
     }
 
     /// Tells `conn`, once, that an awareness state it sent was dropped for its size.
