@@ -209,6 +209,8 @@ pub struct BoardHandle {
 /// How a loaded board is used: read by the registry, written by the board's actor.
 pub struct Usage {
     connections: AtomicUsize,
+    /// Requests on their way to the board (a join, a restore): it is not idle meanwhile.
+    pending: AtomicUsize,
     /// When the board was last used, on a process-wide clock that only moves forward.
     last_used: AtomicU64,
     /// Cancelled once the board's task has ended.
@@ -219,14 +221,21 @@ impl Usage {
     fn new() -> Self {
         Usage {
             connections: AtomicUsize::new(0),
+            pending: AtomicUsize::new(0),
             last_used: AtomicU64::new(use_clock()),
             exited: CancellationToken::new(),
         }
     }
 
-    /// Whether nobody is on the board.
+    /// Whether nobody is on the board, or on their way to it.
     pub fn is_idle(&self) -> bool {
-        self.connections.load(Ordering::Relaxed) == 0
+        self.connections.load(Ordering::SeqCst) == 0 && self.pending.load(Ordering::SeqCst) == 0
+    }
+
+    /// Marks a request on its way to the board until the mark is dropped.
+    pub fn pending(self: &Arc<Self>) -> Pending {
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        Pending(self.clone())
     }
 
     /// When the board was last used: a larger value is more recent.
@@ -237,6 +246,15 @@ impl Usage {
     /// Resolves once the board's task has ended (its final checkpoint written).
     pub async fn exited(&self) {
         self.exited.cancelled().await
+    }
+}
+
+/// A request on its way to a board: keeps the board from counting as idle.
+pub struct Pending(Arc<Usage>);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.pending.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -460,7 +478,7 @@ impl Board {
 
     /// Tells the registry how the board is used.
     fn note_usage(&self) {
-        self.usage.connections.store(self.conns.len(), Ordering::Relaxed);
+        self.usage.connections.store(self.conns.len(), Ordering::SeqCst);
         self.usage.last_used.store(use_clock(), Ordering::Relaxed);
     }
 

@@ -119,7 +119,7 @@ async fn join(
     outbox: Outbox,
 ) -> Result<BoardHandle, BoardError> {
     for _ in 0..JOIN_ATTEMPTS {
-        let handle = registry.load(board).await?;
+        let (handle, _pending) = registry.load(board).await?;
         let (reply, joined) = oneshot::channel();
         let cmd = BoardCmd::Join { conn, member: member.clone(), outbox: outbox.clone(), reply };
         if handle.tx.send(cmd).await.is_err() {

@@ -20,7 +20,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 use yrs::{Doc, ReadTxn, StateVector, Transact};
 
-use crate::board::{self, now_ms, BoardCmd, BoardConfig, BoardError, BoardHandle};
+use crate::board::{self, now_ms, BoardCmd, BoardConfig, BoardError, BoardHandle, Pending};
 use crate::store::{Author, BoardRecord, LogEntry, Store, Write};
 use crate::telemetry::{self, Limit};
 use crate::templates::Template;
@@ -99,20 +99,26 @@ impl Registry {
     /// The running board `id`, loaded if it is not. When the server already has its
     /// most boards loaded, the least recently used board that nobody is on is unloaded
     /// first (it checkpoints, as an idle board does); when every loaded board has
-    /// people on it, the board is refused.
-    pub async fn load(&self, id: &str) -> Result<BoardHandle, BoardError> {
+    /// people on it, the board is refused. The board is not unloaded to make room for
+    /// another while the returned [`Pending`] mark is held: hold it until the board
+    /// answered the request it was loaded for.
+    pub async fn load(&self, id: &str) -> Result<(BoardHandle, Pending), BoardError> {
+        let marked = |handle: BoardHandle| {
+            let pending = handle.usage.pending();
+            (handle, pending)
+        };
         if let Some(handle) = self.get(id) {
-            return Ok(handle);
+            return Ok(marked(handle));
         }
         let limit = self.capacity.boards_loaded.max(1);
         let _loading = self.loading.lock().await;
         // Each round unloads a board or finds one that gained people meanwhile.
         for _ in 0..=limit {
             if let Some(handle) = self.get(id) {
-                return Ok(handle);
+                return Ok(marked(handle));
             }
             if self.boards.len() < limit {
-                return Ok(self.get_or_spawn(id));
+                return Ok(marked(self.get_or_spawn(id)));
             }
             let Some((victim, handle)) = self.least_recently_used_idle() else { break };
             let (reply, unloading) = oneshot::channel();

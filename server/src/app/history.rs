@@ -274,8 +274,8 @@ pub(super) async fn restore(
         .await?
     };
     for _ in 0..RESTORE_ATTEMPTS {
-        let board = match state.registry.load(&id).await {
-            Ok(board) => board,
+        let (board, _pending) = match state.registry.load(&id).await {
+            Ok(loaded) => loaded,
             Err(BoardError::TooManyBoards { .. }) => {
                 return Err(AppError::Unavailable("the server has too many boards in use; try again later"))
             }
