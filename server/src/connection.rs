@@ -71,29 +71,21 @@ pub async fn serve(
     let (frames_tx, frames_rx) = mpsc::channel(limits.send_queue.max(1));
     let closer = Closer::new();
     let writer = tokio::spawn(write_loop(sink, frames_rx, closer.clone()));
-    let outbox = Outbox::new(frames_tx, closer.clone());
+    let outbox = Outbox::new(frames_tx.clone(), closer.clone());
+    // Held until the join is answered: a refused join drops the board's copy of the
+    // queue, and the writer must see the refusal's reason, not a queue that closed.
+    let joining = frames_tx;
 
-    match join(&registry, &board, conn, member, outbox).await {
-        Ok(handle) => {
-            metrics::gauge!(telemetry::CONNECTIONS).increment(1.0);
-            read_loop(stream, conn, &handle, &closer, limits, &shutdown).await;
-            let _ = handle.tx.send(BoardCmd::Leave { conn }).await;
-            metrics::gauge!(telemetry::CONNECTIONS).decrement(1.0);
-        }
-        Err(BoardError::NotFound) => closer.close(close::BOARD_NOT_FOUND, "board not found"),
-        Err(BoardError::Auth(error)) => closer.close(close::FORBIDDEN, error.to_string()),
-        Err(error @ BoardError::Full { limit }) => {
-            info!(limit, "board full; refusing a connection");
-            telemetry::refused(Limit::BoardConnections);
-            closer.close(close::BOARD_FULL, close::fit_reason(&error.to_string()));
-        }
-        Err(error @ BoardError::TooManyBoards { .. }) => {
-            closer.close(close::TOO_MANY_BOARDS, close::fit_reason(&error.to_string()));
-        }
-        Err(error) => {
-            warn!(%error, "could not join board");
-            closer.close(close::INTERNAL, "board unavailable; reconnect shortly");
-        }
+    let joined = join(&registry, &board, conn, member, outbox).await;
+    if let Err(error) = &joined {
+        refuse_join(&closer, error);
+    }
+    drop(joining);
+    if let Ok(handle) = joined {
+        metrics::gauge!(telemetry::CONNECTIONS).increment(1.0);
+        read_loop(stream, conn, &handle, &closer, limits, &shutdown).await;
+        let _ = handle.tx.send(BoardCmd::Leave { conn }).await;
+        metrics::gauge!(telemetry::CONNECTIONS).decrement(1.0);
     }
     closer.close(CloseCode(1000), "");
     let _ = writer.await;
@@ -101,6 +93,24 @@ pub async fn serve(
         debug!(code = code.0, reason, "closed");
         if !matches!(code.0, 1000 | 1001 | 1006) {
             metrics::counter!(telemetry::CONNECTIONS_DROPPED, "code" => code.0.to_string()).increment(1);
+        }
+    }
+}
+
+/// Closes a connection whose join was refused, saying why.
+fn refuse_join(closer: &Closer, error: &BoardError) {
+    match error {
+        BoardError::NotFound => closer.close(close::BOARD_NOT_FOUND, "board not found"),
+        BoardError::Auth(error) => closer.close(close::FORBIDDEN, error.to_string()),
+        BoardError::Full { limit } => {
+            info!(limit, "board full; refusing a connection");
+            telemetry::refused(Limit::BoardConnections);
+            closer.close(close::BOARD_FULL, close::fit_reason(&error.to_string()));
+        }
+        BoardError::TooManyBoards { .. } => closer.close(close::TOO_MANY_BOARDS, close::fit_reason(&error.to_string())),
+        error => {
+            warn!(%error, "could not join board");
+            closer.close(close::INTERNAL, "board unavailable; reconnect shortly");
         }
     }
 }

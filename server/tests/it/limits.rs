@@ -101,7 +101,9 @@ async fn metrics(addr: SocketAddr) -> String {
     reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap()
 }
 
-#[tokio::test]
+// On several threads, as the server runs: the refusal's reason must win the race with
+// the connection's writer noticing the refused join.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_board_refuses_one_more_connection_and_takes_it_when_someone_leaves() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(&dir, |c| c.max_connections_per_board = 2);
@@ -149,7 +151,9 @@ async fn a_full_server_refuses_one_more_connection_on_any_board() {
     kept_after_restart(config, &board, &["n1"]).await;
 }
 
-#[tokio::test]
+// On several threads, as the server runs: the refusal's reason must win the race with
+// the connection's writer noticing the refused join.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loading_a_board_too_many_unloads_the_least_recently_used_idle_one() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(&dir, |c| c.max_boards_loaded = 2);
