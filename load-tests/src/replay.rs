@@ -385,8 +385,12 @@ impl Progress {
 pub async fn run_one_shot(one: &OneShot, options: &ReplayOptions) -> anyhow::Result<ReplayReport> {
     let paths =
         ServerPaths { commonboard_bin: one.commonboard_bin.clone(), peers_dir: PathBuf::new(), y_sweet_bin: None };
-    let extra: Vec<String> =
-        one.checkpoint_every.map(|n| vec!["--checkpoint-every".to_owned(), n.to_string()]).unwrap_or_default();
+    // Building a long history writes thousands of updates a second on one connection:
+    // an import, not a person, so the per-connection message rate limit is off.
+    let mut extra = vec!["--message-rate".to_owned(), "0".to_owned()];
+    if let Some(n) = one.checkpoint_every {
+        extra.extend(["--checkpoint-every".to_owned(), n.to_string()]);
+    }
     let mut server = RunningServer::start_with(ServerKind::Commonboard, &paths, &extra).await?;
     if options.progress {
         eprintln!("started {} (pid {}) on {}", one.commonboard_bin.display(), server.pid, server.http_base());
