@@ -8,6 +8,7 @@
 mod history;
 mod join;
 mod minutes;
+pub mod security;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub public_url: Option<String>,
     /// Past documents kept for history reads (`--history-cache-mb`).
     pub history: Arc<crate::history::cache::HistoryCache>,
+    /// Web origins allowed besides this server's own (`--public-url`, `--allowed-origins`).
+    pub origins: Arc<security::Origins>,
 }
 
 /// The whole application; tests build it without `main`.
@@ -82,13 +85,15 @@ pub fn router(state: AppState, web_dir: &std::path::Path) -> Router {
         .route("/boards/{id}/actions.ics", get(minutes::actions_ics))
         .fallback(|| async { AppError::NotFound("no such API endpoint") });
     let web = ServeDir::new(web_dir).fallback(ServeFile::new(web_dir.join("index.html")));
-    Router::new()
+    let origins = state.origins.clone();
+    let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/ws/{board}", get(websocket))
         .nest("/api", api)
         .fallback_service(web)
-        .with_state(state)
+        .with_state(state);
+    security::protect(app, origins)
 }
 
 async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {

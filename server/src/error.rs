@@ -1,4 +1,10 @@
 //! Errors at the HTTP edge: a status and a message safe to show; causes go to the log.
+//!
+//! No internal error text reaches a client: a store failure or a panic answers 500 with
+//! a generic message and a short error id, and the same id is logged with the detail,
+//! so an operator can find what a user saw.
+
+use std::fmt::Display;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -23,6 +29,9 @@ pub enum AppError {
     /// Try again shortly (a board restarting, say).
     #[error("{0}")]
     Unavailable(&'static str),
+    /// A browser page of another site tried a WebSocket or a state-changing API call.
+    #[error("requests from other websites are refused: open the board from this server's own address")]
+    CrossSite,
 }
 
 impl From<HistoryError> for AppError {
@@ -43,11 +52,17 @@ impl IntoResponse for AppError {
             AppError::Auth(AuthError::Missing) => (StatusCode::UNAUTHORIZED, AuthError::Missing.to_string()),
             AppError::Auth(error) => (StatusCode::FORBIDDEN, error.to_string()),
             AppError::Unavailable(why) => (StatusCode::SERVICE_UNAVAILABLE, why.to_string()),
-            AppError::Store(error) => {
-                tracing::error!(%error, "store failed while serving a request");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal error; the server log has the details".into())
-            }
+            AppError::CrossSite => (StatusCode::FORBIDDEN, self.to_string()),
+            AppError::Store(error) => return internal("store failed while serving a request", error),
         };
         (status, Json(ApiError { error: message })).into_response()
     }
+}
+
+/// A 500 that tells the client only an error id; the id and `detail` are logged.
+pub fn internal(what: &str, detail: &dyn Display) -> Response {
+    let id = format!("{:08x}", rand::random::<u32>());
+    tracing::error!(error_id = %id, error = %detail, "{what}");
+    let message = format!("internal error (id {id}); the server log has the details");
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(ApiError { error: message })).into_response()
 }

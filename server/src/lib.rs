@@ -15,7 +15,7 @@
 //! - [`workshop`]: the workshop flow (steps, timer, turns, private notes);
 //!   [`templates`]: the board templates under `templates/`; [`minutes`]: the minutes
 //!   and the actions calendar.
-//! - [`error`]: errors at the HTTP edge.
+//! - [`error`]: errors at the HTTP edge; [`redact`]: tokens kept out of logs.
 //! - [`telemetry`]: the metrics served at `/metrics`.
 //!
 //! [`run`] serves on a bound listener until a shutdown token is cancelled; the binary
@@ -30,6 +30,7 @@ pub mod connection;
 pub mod error;
 pub mod history;
 pub mod minutes;
+pub mod redact;
 pub mod registry;
 pub mod store;
 pub mod telemetry;
@@ -61,6 +62,8 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error("--public-url or --allowed-origins: {0}")]
+    Origin(#[from] app::security::BadOrigin),
 }
 
 /// Serves on `listener` until `shutdown` is cancelled, then closes every connection,
@@ -74,6 +77,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
             "web client not built; run `npm --prefix web install && npm --prefix web run build` (the API and WebSocket still work)"
         );
     }
+    let origins = Arc::new(app::security::Origins::new(config.public_url.as_deref(), &config.allowed_origins)?);
     let signer = Signer::load(config.signing_key.as_deref(), &config.data_dir)?;
     let tracker = TaskTracker::new();
     let board_config =
@@ -89,6 +93,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         link_ttl: config.link_ttl,
         public_url: config.public_url.clone(),
         history: Arc::new(HistoryCache::new(CacheLimits::with_budget_mb(config.history_cache_mb))),
+        origins,
     };
     if let Some(keep) = config.keep_history {
         tokio::spawn(compact_hourly(store.clone(), keep, shutdown.clone()));

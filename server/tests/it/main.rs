@@ -7,6 +7,7 @@ mod client;
 mod durability;
 mod history;
 mod http;
+mod security;
 mod sync;
 mod votes;
 mod workshop;
