@@ -56,6 +56,7 @@ test("every page runs under the Content Security Policy", async (t) => {
     assert.deepEqual(cspViolations, [], "no page broke the policy");
 
     // The check is live: inline script and an inline style attribute are refused and seen.
+    console.log("the next two Content Security Policy errors are deliberate");
     await fac.page.evaluate(() => {
       const script = document.createElement("script");
       script.textContent = "window.__inlineRan = true";
