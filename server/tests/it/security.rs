@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use commonboard_protocol::frame::{self, Message, SyncMessage};
 use commonboard_server::store::sqlite::DB_FILE;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -345,5 +346,9 @@ async fn websocket_refusals_say_nothing_internal() {
     peer.send_text("hello").await;
     let closed = peer.closed().await;
     assert_eq!(closed.reason, "binary frames only (Yjs protocol)");
+    // An update yrs cannot read: the client hears what kind of fault, not yrs's words.
+    let mut bad = Peer::join(server.addr, &links.path(&links.participant)).await;
+    bad.send_raw(frame::encode_frame([&Message::Sync(SyncMessage::Update(vec![0xff, 0xff, 0xff, 0x01]))])).await;
+    assert_eq!(bad.closed().await.reason, "update does not decode");
     server.stop().await;
 }
