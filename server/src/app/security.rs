@@ -20,7 +20,7 @@
 //! y-websocket provider in Node, the load tool) send no `Origin` and are not checked.
 //!
 //! A page's own origin is `scheme://Host`, the scheme being `X-Forwarded-Proto` when a
-//! proxy sets it, else `http`; `--public-url` and `--allowed-origins` add more.
+//! proxy sets it, else `http` or `https`; `--public-url` and `--allowed-origins` add more.
 
 use std::sync::Arc;
 
@@ -87,7 +87,7 @@ impl Origins {
         if self.allowed.contains(&normalized) {
             return Ok(());
         }
-        if !cross_site && own_origin(headers).is_some_and(|own| own == normalized) {
+        if !cross_site && own_origins(headers).contains(&normalized) {
             return Ok(());
         }
         refused()
@@ -119,22 +119,21 @@ fn with_scheme(scheme: &str, authority: &str) -> String {
     format!("{scheme}://{authority}")
 }
 
-/// The origin of this server's own pages, as this request reached it.
-fn own_origin(headers: &HeaderMap) -> Option<String> {
-    let host = headers.get(header::HOST)?.to_str().ok()?;
+/// The origins of this server's own pages, as this request reached it: its `Host`
+/// with the scheme a proxy in front reports (`X-Forwarded-Proto`), or, when none does,
+/// with either scheme (the server speaks plain HTTP itself, so an `https` page of the
+/// same host means a TLS proxy in front that does not say so).
+fn own_origins(headers: &HeaderMap) -> Vec<String> {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return Vec::new();
+    };
     if host.is_empty() || !host.bytes().all(is_host_char) {
-        return None;
+        return Vec::new();
     }
-    Some(with_scheme(forwarded_scheme(headers), host))
-}
-
-/// `https` when a proxy in front says so, else `http` (the server itself speaks plain HTTP).
-fn forwarded_scheme(headers: &HeaderMap) -> &'static str {
-    let proto = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).unwrap_or("");
-    if proto.split(',').next().is_some_and(|p| p.trim().eq_ignore_ascii_case("https")) {
-        "https"
-    } else {
-        "http"
+    let proto = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok());
+    match proto.and_then(|p| p.split(',').next()).map(|p| p.trim().to_ascii_lowercase()) {
+        Some(scheme) if scheme == "http" || scheme == "https" => vec![with_scheme(&scheme, host)],
+        _ => vec![with_scheme("http", host), with_scheme("https", host)],
     }
 }
 
@@ -242,7 +241,9 @@ mod tests {
         assert!(pass(&[("host", "x"), ("origin", "https://boards.example.org:443")]));
         assert!(pass(&[("host", "x"), ("origin", "http://192.168.1.20:8080")]));
         assert!(pass(&[("host", "b.org"), ("origin", "https://b.org"), ("x-forwarded-proto", "https")]));
-        assert!(!pass(&[("host", "b.org"), ("origin", "https://b.org")]));
+        assert!(pass(&[("host", "b.org"), ("origin", "https://b.org")]), "a TLS proxy that does not say so");
+        assert!(!pass(&[("host", "b.org"), ("origin", "https://b.org"), ("x-forwarded-proto", "http")]));
+        assert!(!pass(&[("host", "b.org"), ("origin", "http://b.org"), ("x-forwarded-proto", "https")]));
         assert!(!pass(&[("host", "localhost:8080"), ("origin", "http://evil.example")]));
         assert!(!pass(&[("host", "localhost:8080"), ("origin", "null")]));
         assert!(!pass(&[("host", "localhost:8080"), ("sec-fetch-site", "cross-site")]));
