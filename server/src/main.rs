@@ -69,7 +69,12 @@ fn log_panics() {
             .or_else(|| info.payload().downcast_ref::<&str>().copied())
             .unwrap_or("(no message)");
         let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
-        tracing::error!(%location, "panic: {message}");
+        let backtrace = std::backtrace::Backtrace::capture();
+        if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+            tracing::error!(%location, %backtrace, "panic: {message}");
+        } else {
+            tracing::error!(%location, "panic: {message}");
+        }
     }));
 }
 
