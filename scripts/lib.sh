@@ -43,3 +43,47 @@ install_chromium() {
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 }
+
+# Installs cargo-deny, the dependency audit, if it is missing (built from source once:
+# a few minutes).
+install_cargo_deny() {
+  if command -v cargo-deny >/dev/null 2>&1; then
+    return
+  fi
+  echo "==> installing cargo-deny (dependency audit)"
+  cargo install --locked --quiet cargo-deny
+}
+
+# Audits the dependencies and says what was and was not checked:
+# - Rust licenses, bans and sources (deny.toml), from Cargo.lock, offline: always; fails
+#   the run on a finding.
+# - RustSec advisories: when the advisory database (a git clone) can be fetched, or
+#   against a copy fetched before (said so); else reported as not checked.
+# - npm advisories of the web client: when the registry's audit service answers; fails
+#   the run on a high or critical finding.
+audit_dependencies() {
+  echo "==> dependency audit"
+  cargo deny --log-level error check licenses bans sources
+  echo "    checked: Rust licenses, banned crates, sources (deny.toml): ok"
+
+  if timeout 120 cargo deny --log-level error fetch db >/dev/null 2>&1; then
+    cargo deny --log-level error check advisories
+    echo "    checked: RustSec advisories (database fetched now): ok"
+  elif compgen -G "$HOME/.cargo/advisory-dbs/*/crates" >/dev/null; then
+    cargo deny --log-level error --offline check advisories
+    echo "    checked: RustSec advisories against a copy fetched earlier (fetching failed now): ok"
+  else
+    echo "    NOT checked: RustSec advisories (the advisory database could not be fetched from here)"
+  fi
+
+  local report
+  report=$(cd web && timeout 120 npm audit --json --audit-level=high 2>/dev/null || true)
+  node -e '
+    let r; try { r = JSON.parse(process.argv[1]); } catch { r = null; }
+    const v = r && r.metadata && r.metadata.vulnerabilities;
+    if (!v) { console.log("    NOT checked: npm advisories (the registry audit service did not answer)"); process.exit(0); }
+    const serious = (v.high || 0) + (v.critical || 0);
+    console.log(`    checked: npm advisories: ${v.total} (${v.critical || 0} critical, ${v.high || 0} high, ${v.moderate || 0} moderate, ${v.low || 0} low)`);
+    if (serious > 0) { console.error("npm audit found high or critical advisories: run `npm audit` in web/"); process.exit(1); }
+  ' "$report"
+}

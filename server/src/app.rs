@@ -9,6 +9,7 @@ mod body_limit;
 mod history;
 mod join;
 mod minutes;
+pub mod security;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub history: Arc<crate::history::cache::HistoryCache>,
     /// Largest API request body (`--max-body-bytes`).
     pub max_body_bytes: usize,
+    /// Web origins allowed besides this server's own (`--public-url`, `--allowed-origins`).
+    pub origins: Arc<security::Origins>,
 }
 
 /// The whole application; tests build it without `main`.
@@ -86,13 +89,15 @@ pub fn router(state: AppState, web_dir: &std::path::Path) -> Router {
         .fallback(|| async { AppError::NotFound("no such API endpoint") });
     let api = body_limit::layer(api, state.max_body_bytes);
     let web = ServeDir::new(web_dir).fallback(ServeFile::new(web_dir.join("index.html")));
-    Router::new()
+    let origins = state.origins.clone();
+    let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/ws/{board}", get(websocket))
         .nest("/api", api)
         .fallback_service(web)
-        .with_state(state)
+        .with_state(state);
+    security::protect(app, origins)
 }
 
 async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {

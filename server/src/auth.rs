@@ -4,7 +4,10 @@
 //! (board id, role, optional identity, links generation, expiry) and the signature is
 //! HMAC-SHA256 over it with the server's key. The key is generated on first start and
 //! kept in the data directory (`signing.key`), or given with `--signing-key`. Checking
-//! a signature is constant-time. A board's *links generation* rises when its
+//! a signature is constant-time: `Mac::verify_slice` compares the whole tag with
+//! `subtle`, and it is the only comparison involving a secret (the payload is decoded
+//! and its board, role and expiry compared only after the signature matched; they are
+//! not secret). `Signer` has no `Debug`, so the key cannot be logged by accident. A board's *links generation* rises when its
 //! facilitator rotates the links; participant and viewer tokens of an older generation
 //! are refused from then on.
 

@@ -1087,10 +1087,12 @@ impl Board {
     /// duplicate) is logged and relayed; an update yrs rejects, or one that makes yrs
     /// panic, closes that connection and changes nothing.
     fn apply(&mut self, conn: ConnId, bytes: &[u8], out: &mut Outgoing) {
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<Option<Vec<u8>>, String> {
-            let update = Update::decode_v1(bytes).map_err(|e| format!("update does not decode: {e}"))?;
+        // A refusal tells the client what kind of fault it was; yrs's own words go to the log.
+        type Refusal = (&'static str, String);
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<Option<Vec<u8>>, Refusal> {
+            let update = Update::decode_v1(bytes).map_err(|e| ("update does not decode", e.to_string()))?;
             let mut txn = self.doc.transact_mut();
-            txn.apply_update(update).map_err(|e| format!("update rejected: {e}"))?;
+            txn.apply_update(update).map_err(|e| ("update rejected", e.to_string()))?;
             let unchanged = txn.before_state() == txn.after_state() && txn.delete_set().is_empty();
             Ok((!unchanged).then(|| txn.encode_update_v1()))
         }));
@@ -1104,7 +1106,10 @@ impl Board {
                 out.writers.push(conn);
             }
             Ok(Ok(None)) => {}
-            Ok(Err(reason)) => self.reject(conn, &reason),
+            Ok(Err((reason, detail))) => {
+                debug!(conn, detail, "update refused by yrs");
+                self.reject(conn, reason);
+            }
             Err(_) => {
                 error!(conn, "yrs panicked applying an update; rebuilding the board from the store");
                 self.reject(conn, "update crashed the CRDT engine");

@@ -181,6 +181,13 @@ pub struct Config {
     /// big screen's browser used.
     #[arg(long, env = "COMMONBOARD_PUBLIC_URL")]
     pub public_url: Option<String>,
+
+    /// Other web origins whose pages may open board WebSockets and change boards through
+    /// the API, comma-separated (e.g. https://boards.example.org). Browser requests from
+    /// this server's own origin (its Host, or --public-url) are always allowed, and
+    /// clients that send no Origin (y-websocket in Node, the load tool) are not checked.
+    #[arg(long, env = "COMMONBOARD_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
 }
 
 impl Config {

@@ -1,4 +1,10 @@
 //! Errors at the HTTP edge: a status and a message safe to show; causes go to the log.
+//!
+//! No internal error text reaches a client: a store failure or a panic answers 500 with
+//! a generic message and a short error id, and the same id is logged with the detail,
+//! so an operator can find what a user saw.
+
+use std::fmt::Display;
 
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
@@ -24,6 +30,9 @@ pub enum AppError {
     /// Try again shortly (a board restarting, say).
     #[error("{0}")]
     Unavailable(&'static str),
+    /// A browser page of another site tried a WebSocket or a state-changing API call.
+    #[error("requests from other websites are refused: open the board from this server's own address")]
+    CrossSite,
     /// The request's body is over the server's limit (`--max-body-bytes`).
     #[error("request body larger than the limit of {limit} bytes")]
     BodyTooLarge { limit: usize },
@@ -61,12 +70,18 @@ impl IntoResponse for AppError {
             AppError::Auth(AuthError::Missing) => (StatusCode::UNAUTHORIZED, AuthError::Missing.to_string()),
             AppError::Auth(error) => (StatusCode::FORBIDDEN, error.to_string()),
             AppError::Unavailable(why) => (StatusCode::SERVICE_UNAVAILABLE, why.to_string()),
+            AppError::CrossSite => (StatusCode::FORBIDDEN, self.to_string()),
+            AppError::Store(error) => return internal("store failed while serving a request", error),
             AppError::BodyTooLarge { .. } | AppError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, self.to_string()),
-            AppError::Store(error) => {
-                tracing::error!(%error, "store failed while serving a request");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal error; the server log has the details".into())
-            }
         };
         (status, Json(ApiError { error: message })).into_response()
     }
+}
+
+/// A 500 that tells the client only an error id; the id and `detail` are logged.
+pub fn internal(what: &str, detail: &dyn Display) -> Response {
+    let id = format!("{:08x}", rand::random::<u32>());
+    tracing::error!(error_id = %id, error = %detail, "{what}");
+    let message = format!("internal error (id {id}); the server log has the details");
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(ApiError { error: message })).into_response()
 }

@@ -16,7 +16,7 @@
 //! - [`workshop`]: the workshop flow (steps, timer, turns, private notes);
 //!   [`templates`]: the board templates under `templates/`; [`minutes`]: the minutes
 //!   and the actions calendar.
-//! - [`error`]: errors at the HTTP edge.
+//! - [`error`]: errors at the HTTP edge; [`redact`]: tokens kept out of logs.
 //! - [`telemetry`]: the metrics served at `/metrics`.
 //!
 //! [`run`] serves on a bound listener until a shutdown token is cancelled; the binary
@@ -32,6 +32,7 @@ pub mod error;
 pub mod history;
 pub mod minutes;
 pub mod rate;
+pub mod redact;
 pub mod registry;
 pub mod store;
 pub mod telemetry;
@@ -64,6 +65,8 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error("--public-url or --allowed-origins: {0}")]
+    Origin(#[from] app::security::BadOrigin),
 }
 
 /// Serves on `listener` until `shutdown` is cancelled, then closes every connection,
@@ -77,6 +80,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
             "web client not built; run `npm --prefix web install && npm --prefix web run build` (the API and WebSocket still work)"
         );
     }
+    let origins = Arc::new(app::security::Origins::new(config.public_url.as_deref(), &config.allowed_origins)?);
     let signer = Signer::load(config.signing_key.as_deref(), &config.data_dir)?;
     let tracker = TaskTracker::new();
     let limits = BoardLimits {
@@ -106,6 +110,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         public_url: config.public_url.clone(),
         history: Arc::new(HistoryCache::new(CacheLimits::with_budget_mb(config.history_cache_mb))),
         max_body_bytes: config.max_body_bytes,
+        origins,
     };
     if let Some(keep) = config.keep_history {
         tokio::spawn(compact_hourly(store.clone(), keep, shutdown.clone()));

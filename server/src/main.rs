@@ -1,5 +1,6 @@
-//! The `commonboard` binary: parse settings, start logging, then serve until a signal
-//! (`serve`) or compact the stored history once (`compact`).
+//! The `commonboard` binary: parse settings, start logging (tokens redacted, panics
+//! included), then serve until a signal (`serve`) or compact the stored history once
+//! (`compact`).
 
 use anyhow::Context;
 use clap::Parser;
@@ -7,6 +8,7 @@ use std::sync::Arc;
 
 use commonboard_server::config::{Cli, Command, CompactArgs, Config};
 use commonboard_server::history::compaction;
+use commonboard_server::redact::RedactingStderr;
 use commonboard_server::store::sqlite::SqliteStore;
 use commonboard_server::store::Store;
 use tokio_util::sync::CancellationToken;
@@ -17,8 +19,10 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
+        .with_writer(RedactingStderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    log_panics();
     match cli.command {
         Command::Serve(config) => serve(config).await,
         Command::Compact(args) => compact(args).await,
@@ -52,6 +56,26 @@ async fn compact(args: CompactArgs) -> anyhow::Result<()> {
         println!("{compacted}");
     }
     Ok(())
+}
+
+/// Panics go to the log, redacted like every other line, instead of straight to
+/// standard error: a panic message may quote a request.
+fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("(no message)");
+        let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        let backtrace = std::backtrace::Backtrace::capture();
+        if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+            tracing::error!(%location, %backtrace, "panic: {message}");
+        } else {
+            tracing::error!(%location, "panic: {message}");
+        }
+    }));
 }
 
 /// Cancels `shutdown` on Ctrl-C or SIGTERM.

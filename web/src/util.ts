@@ -11,7 +11,8 @@ export function clamp(v: number, lo: number, hi: number): number {
   return v < lo ? lo : v > hi ? hi : v;
 }
 
-type Attrs = Record<string, string | number | boolean | null | undefined>;
+/** No `style`: a style attribute breaks the Content-Security-Policy (set `el.style` instead). */
+type Attrs = Record<string, string | number | boolean | null | undefined> & { style?: never };
 
 /** Creates an element with attributes (`class`, `aria-*`, properties via `on*` excluded) and children. */
 export function h<K extends keyof HTMLElementTagNameMap>(

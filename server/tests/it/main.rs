@@ -8,6 +8,7 @@ mod durability;
 mod history;
 mod http;
 mod limits;
+mod security;
 mod sync;
 mod votes;
 mod workshop;

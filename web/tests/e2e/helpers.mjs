@@ -5,6 +5,7 @@ import { mkdtempSync, mkdirSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { afterEach } from "node:test";
 import { chromium } from "playwright-core";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -83,11 +84,55 @@ export async function startServer({ port: wantedPort = 0, dataDir: reuseDir = nu
   };
 }
 
+/**
+ * Launches Chromium. Every context it makes reports Content Security Policy violations
+ * (the browser's console messages and `securitypolicyviolation` events) into
+ * `cspViolations`, and any test during which one happened fails.
+ */
 export async function launchBrowser() {
   const executablePath = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
   if (!existsSync(executablePath)) throw new Error(`Chromium not found at ${executablePath}: apt-get install -y chromium`);
-  return chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS });
+  const browser = await chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS });
+  const newContext = browser.newContext.bind(browser);
+  browser.newContext = async (options) => {
+    const context = await newContext(options);
+    await watchCsp(context);
+    return context;
+  };
+  return browser;
 }
+
+/** Content Security Policy violations seen by pages of this test process, not yet reported. */
+export const cspViolations = [];
+
+const CSP_MESSAGE = /content.security.policy/i;
+
+async function watchCsp(context) {
+  await context.addInitScript(() => {
+    document.addEventListener(
+      "securitypolicyviolation",
+      (e) =>
+        console.error(
+          `Content Security Policy violation: ${e.effectiveDirective} refused ${e.blockedURI || "inline code"}` +
+            ` at ${e.sourceFile || "?"}:${e.lineNumber}`,
+        ),
+      true,
+    );
+  });
+  const watch = (page) => {
+    page.on("console", (msg) => {
+      if (CSP_MESSAGE.test(msg.text())) cspViolations.push(`${page.url()}: ${msg.text()}`);
+    });
+  };
+  context.pages().forEach(watch);
+  context.on("page", watch);
+}
+
+/** Fails the test that just ran if any page broke the Content Security Policy. */
+afterEach(() => {
+  const seen = cspViolations.splice(0);
+  if (seen.length > 0) throw new Error(`Content Security Policy violations:\n${seen.join("\n")}`);
+});
 
 /** Creates a board through the HTTP API. */
 export async function createBoard(base, title) {
