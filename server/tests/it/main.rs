@@ -7,6 +7,8 @@ mod client;
 mod durability;
 mod history;
 mod http;
+mod postgres;
+mod store_contract;
 mod sync;
 mod votes;
 mod workshop;
