@@ -241,6 +241,10 @@ pub enum StoreError {
     /// An append that does not follow the log's last point.
     #[error("board {board}: appending at {got} but the log's next position is {expected}")]
     SeqGap { board: String, expected: u64, got: u64 },
+    /// The database's own rules refused the write (a ballot on a closed vote or over
+    /// budget, when several servers share the database).
+    #[error("board {board}: refused by the store: {reason}")]
+    Refused { board: String, reason: String },
     #[error("the store has shut down")]
     Closed,
 }

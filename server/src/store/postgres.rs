@@ -186,7 +186,7 @@ impl Store for PostgresStore {
     }
 
     fn board_ids(&self) -> Result<Vec<String>, StoreError> {
-        self.with_reader(|conn| read::board_ids(conn))
+        self.with_reader(read::board_ids)
     }
 
     fn kind(&self) -> &'static str {

@@ -14,7 +14,7 @@ use commonboard_protocol::app::{ClientMessage, ServerMessage};
 use commonboard_protocol::history::BoardStateAt;
 use commonboard_server::config::Config;
 use commonboard_server::store::postgres::{describe, PostgresStore};
-use commonboard_server::store::{committed, Store, StoreError, StoreLocation, Write};
+use commonboard_server::store::{committed, BallotRow, Store, StoreError, StoreLocation, VoteRecord, Write};
 use futures_util::future::join_all;
 
 use crate::client::Peer;
@@ -189,7 +189,7 @@ async fn servers_starting_together_migrate_once_and_share_one_signing_key() {
     let stores = join_all((0..4).map(|_| db.open())).await;
     let stores: Vec<Arc<dyn Store>> = stores.into_iter().map(Result::unwrap).collect();
     let versions = db.query("SELECT version::TEXT FROM schema_migrations ORDER BY version").await;
-    assert_eq!(versions, ["1"]);
+    assert_eq!(versions, ["1", "2"]);
 
     let keys = join_all(stores.iter().map(|store| read(store, |s| s.shared_signing_key()))).await;
     let first = keys[0].clone().unwrap();
@@ -201,4 +201,50 @@ async fn servers_starting_together_migrate_once_and_share_one_signing_key() {
     db.query("INSERT INTO schema_migrations (version) VALUES (99) RETURNING version::TEXT").await;
     let refused = db.open().await.err().unwrap();
     assert!(refused.to_string().contains("newer than this server's"), "{refused}");
+}
+
+#[tokio::test]
+async fn the_database_refuses_ballots_over_budget_or_on_a_closed_vote_from_any_server() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let (a, b) = (db.open().await.unwrap(), db.open().await.unwrap());
+    let vote = |open: bool| Write::Vote {
+        board: "b".into(),
+        vote: VoteRecord {
+            id: "v".into(),
+            settings_json: serde_json::to_string(&settings(3, 2, false, None)).unwrap(),
+            opened_at_ms: 1,
+            closes_at_ms: None,
+            open,
+            revealed: false,
+        },
+    };
+    let ballot = |voter: &str, candidate: &str, count: u32| {
+        let row = BallotRow { voter: voter.into(), name: voter.into(), candidate: candidate.into(), count };
+        vec![Write::Ballot { board: "b".into(), vote: "v".into(), ballot: row }]
+    };
+    commit(&a, vec![Write::CreateBoard(record("b")), vote(true)]).await;
+    commit(&a, ballot("ana", "goal-a", 2)).await;
+    let refused = |result: Result<(), StoreError>, why: &str| match result {
+        Err(StoreError::Refused { reason, .. }) => assert!(reason.contains(why), "{reason}"),
+        other => panic!("expected a refusal ({why}), got {other:?}"),
+    };
+    refused(committed(b.submit(ballot("ana", "goal-b", 2))).await, "over the budget");
+    refused(committed(b.submit(ballot("ana", "goal-a", 3))).await, "over the limit");
+    commit(&b, ballot("ana", "goal-b", 1)).await;
+
+    // Two servers each take Ben's last votes at once: the budget holds.
+    for round in 0..10 {
+        let voter = format!("ben{round}");
+        commit(&a, ballot(&voter, "goal-a", 1)).await;
+        let (on_a, on_b) = (ballot(&voter, "goal-b", 2), ballot(&voter, "goal-c", 2));
+        let results = join_all([committed(a.submit(on_a)), committed(b.submit(on_b))]).await;
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "round {round}: {results:?}");
+    }
+
+    // Closed on one server: refused from the other.
+    commit(&a, vec![vote(false)]).await;
+    refused(committed(b.submit(ballot("cleo", "goal-a", 1))).await, "is closed");
+    let votes = read(&b, |s| s.votes("b")).await;
+    let ana: u32 = votes[0].1.iter().filter(|row| row.voter == "ana").map(|row| row.count).sum();
+    assert_eq!((ana, votes[0].1.len()), (3, 2 + 10 * 2));
 }

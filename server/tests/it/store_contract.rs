@@ -195,8 +195,8 @@ async fn votes_workshops_and_private_notes_read_back(backend: Backend) {
     commit(
         &store,
         vec![
-            Write::Vote { board: b(), vote: vote("early", 10, false) },
             Write::Ballot { board: b(), vote: "early".into(), ballot: ballot("ana", "c1", 2) },
+            Write::Vote { board: b(), vote: vote("early", 10, false) },
             Write::Workshop { board: b(), state_json: "{\"step\":2}".into() },
             Write::PrivateNote { board: b(), id: "n1".into(), note: None },
         ],

@@ -13,7 +13,8 @@ use crate::store::StoreError;
 const MIGRATION_LOCK: i64 = 0x63_62_6f_61_72_64_30_31;
 
 /// Schema, one migration per version from 1. Append migrations; never edit one.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE boards (
         id TEXT PRIMARY KEY,
         title TEXT NOT NULL,
@@ -86,7 +87,44 @@ const MIGRATIONS: &[&str] = &["
         name TEXT PRIMARY KEY,
         value TEXT NOT NULL
     );
-"];
+",
+    // Votes stay correct when several servers take ballots: the database itself refuses
+    // a ballot on a closed vote, over a candidate's limit or over the voter's budget. A
+    // lock per voter serializes two servers counting the same voter's ballots; sharing
+    // the vote's row makes a ballot wait for a close being committed.
+    "
+    CREATE FUNCTION commonboard_check_ballot() RETURNS TRIGGER LANGUAGE plpgsql AS $$
+    DECLARE
+        vote_settings JSONB;
+        vote_open BOOLEAN;
+        spent BIGINT;
+    BEGIN
+        PERFORM pg_advisory_xact_lock(hashtextextended(NEW.board || '/' || NEW.vote || '/' || NEW.voter, 0));
+        SELECT v.settings::JSONB, v.open INTO vote_settings, vote_open FROM votes AS v
+            WHERE v.board = NEW.board AND v.id = NEW.vote FOR SHARE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'check_violation', MESSAGE = format('no vote %s', NEW.vote);
+        END IF;
+        IF NOT vote_open THEN
+            RAISE EXCEPTION USING ERRCODE = 'check_violation', MESSAGE = format('vote %s is closed', NEW.vote);
+        END IF;
+        IF NEW.count > (vote_settings ->> 'max_per_candidate')::BIGINT THEN
+            RAISE EXCEPTION USING ERRCODE = 'check_violation',
+                MESSAGE = format('%s votes for one candidate is over the limit of vote %s', NEW.count, NEW.vote);
+        END IF;
+        SELECT COALESCE(SUM(b.count), 0) INTO spent FROM ballots AS b
+            WHERE b.board = NEW.board AND b.vote = NEW.vote AND b.voter = NEW.voter AND b.candidate <> NEW.candidate;
+        IF spent + NEW.count > (vote_settings ->> 'budget')::BIGINT THEN
+            RAISE EXCEPTION USING ERRCODE = 'check_violation',
+                MESSAGE = format('%s votes in all is over the budget of vote %s', spent + NEW.count, NEW.vote);
+        END IF;
+        RETURN NEW;
+    END
+    $$;
+    CREATE TRIGGER ballots_within_the_rules BEFORE INSERT OR UPDATE ON ballots
+        FOR EACH ROW EXECUTE FUNCTION commonboard_check_ballot();
+",
+];
 
 /// The schema version this server writes.
 pub const VERSION: i64 = MIGRATIONS.len() as i64;

@@ -126,11 +126,20 @@ fn apply(tx: &mut Transaction, write: &Write) -> Result<(), StoreError> {
             )?;
         }
         Write::Ballot { board, vote, ballot } => {
-            tx.execute(
+            let written = tx.execute(
                 "INSERT INTO ballots (board, vote, voter, name, candidate, count) VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (board, vote, voter, candidate) DO UPDATE SET name = EXCLUDED.name, count = EXCLUDED.count",
                 &[board, vote, &ballot.voter, &ballot.name, &ballot.candidate, &i64::from(ballot.count)],
-            )?;
+            );
+            match written {
+                Err(error) if error.code() == Some(&SqlState::CHECK_VIOLATION) => {
+                    let reason = error.as_db_error().map_or_else(|| error.to_string(), |db| db.message().to_owned());
+                    return Err(StoreError::Refused { board: board.clone(), reason });
+                }
+                written => {
+                    written?;
+                }
+            }
         }
         Write::Checkpoint { board, checkpoint } => {
             tx.execute(
