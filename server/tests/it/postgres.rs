@@ -51,10 +51,12 @@ impl TestDatabase {
         }
     }
 
-    /// The URL of the test database with this schema first on the search path.
+    /// The URL of the test database with this schema first on the search path (and as
+    /// the connections' application name, to find them).
     pub fn url(&self) -> String {
         let separator = if self.base.contains('?') { '&' } else { '?' };
-        format!("{}{separator}options=-c%20search_path%3D{}", self.base, self.schema)
+        let schema = &self.schema;
+        format!("{}{separator}options=-c%20search_path%3D{schema}&application_name={schema}", self.base)
     }
 
     pub fn location(&self) -> StoreLocation {
@@ -247,4 +249,23 @@ async fn the_database_refuses_ballots_over_budget_or_on_a_closed_vote_from_any_s
     let votes = read(&b, |s| s.votes("b")).await;
     let ana: u32 = votes[0].1.iter().filter(|row| row.voter == "ana").map(|row| row.count).sum();
     assert_eq!((ana, votes[0].1.len()), (3, 2 + 10 * 2));
+}
+
+#[tokio::test]
+async fn the_writer_reconnects_when_its_connection_is_cut() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let store = db.open().await.unwrap();
+    commit(&store, vec![Write::CreateBoard(record("b")), Write::Append { board: "b".into(), entries: vec![entry(1)] }])
+        .await;
+    let cut = db
+        .query(&format!(
+            "SELECT pg_terminate_backend(pid)::TEXT FROM pg_stat_activity
+             WHERE application_name = '{}' AND pid <> pg_backend_pid()",
+            db.schema
+        ))
+        .await;
+    assert!(cut.len() >= 2, "the writer's and a reader's connections: {cut:?}");
+    commit(&store, vec![Write::Append { board: "b".into(), entries: vec![entry(2)] }]).await;
+    let log = read(&store, |s| s.log("b", 1, 10)).await;
+    assert_eq!(log.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
 }

@@ -140,12 +140,15 @@ pub fn migrate(client: &mut Client) -> Result<(), StoreError> {
 }
 
 fn migrate_locked(client: &mut Client) -> Result<(), StoreError> {
-    client.batch_execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-             version BIGINT PRIMARY KEY,
-             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-         )",
-    )?;
+    let exists: bool = client.query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])?.get(0);
+    if !exists {
+        client.batch_execute(
+            "CREATE TABLE schema_migrations (
+                 version BIGINT PRIMARY KEY,
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+             )",
+        )?;
+    }
     let current: i64 = client.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[])?.get(0);
     if current > VERSION {
         return Err(StoreError::Unusable(format!(

@@ -18,8 +18,9 @@ pub struct Request {
     pub done: oneshot::Sender<Result<(), StoreError>>,
 }
 
-/// Commits queued batches together until the queue closes. A lost connection is
-/// reopened for the next commit (the batches of the failed one fail).
+/// Commits queued batches together until the queue closes. When the connection was
+/// lost (the database restarted, an idle connection was cut), the transaction cannot
+/// begin and nothing was sent: the writer reconnects and tries once more.
 pub fn write_loop(mut client: Client, config: Config, queue: mpsc::Receiver<Request>) {
     let mut pending = Vec::new();
     while let Ok(first) = queue.recv() {
@@ -32,16 +33,19 @@ pub fn write_loop(mut client: Client, config: Config, queue: mpsc::Receiver<Requ
         }
         let _span = tracing::debug_span!("store_commit", batches = pending.len()).entered();
         let started = std::time::Instant::now();
-        if client.is_closed() {
-            match config.connect(NoTls) {
-                Ok(reconnected) => {
-                    tracing::info!("reconnected to PostgreSQL");
-                    client = reconnected;
+        let results = match commit(&mut client, &pending) {
+            Ok(results) => results,
+            Err(error) => {
+                tracing::warn!(error = %super::describe(&error), "lost the PostgreSQL connection; reconnecting");
+                match config.connect(NoTls) {
+                    Ok(reconnected) => {
+                        client = reconnected;
+                        commit(&mut client, &pending).unwrap_or_else(|error| failed(&pending, &error))
+                    }
+                    Err(error) => failed(&pending, &error),
                 }
-                Err(error) => tracing::error!(error = %super::describe(&error), "cannot reconnect to PostgreSQL"),
             }
-        }
-        let results = commit(&mut client, &pending);
+        };
         metrics::histogram!(crate::telemetry::STORE_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
         tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, "committed");
         for (request, result) in pending.drain(..).zip(results) {
@@ -50,18 +54,18 @@ pub fn write_loop(mut client: Client, config: Config, queue: mpsc::Receiver<Requ
     }
 }
 
+/// One failure per request: the commit holding them failed.
+fn failed(requests: &[Request], error: &postgres::Error) -> Vec<Result<(), StoreError>> {
+    let message = super::describe(error);
+    tracing::error!(error = %message, "store commit failed");
+    requests.iter().map(|_| Err(StoreError::Commit(message.clone()))).collect()
+}
+
 /// Writes every request in its own savepoint, then commits them all. Returns one result
-/// per request; if the commit itself fails, every request fails.
-fn commit(client: &mut Client, requests: &[Request]) -> Vec<Result<(), StoreError>> {
-    let failed = |error: &postgres::Error| {
-        let message = super::describe(error);
-        tracing::error!(error = %message, "store commit failed");
-        requests.iter().map(|_| Err(StoreError::Commit(message.clone()))).collect()
-    };
-    let mut tx = match client.transaction() {
-        Ok(tx) => tx,
-        Err(error) => return failed(&error),
-    };
+/// per request; if the commit itself fails, every request fails. Fails as a whole only
+/// when the transaction cannot begin (nothing was written).
+fn commit(client: &mut Client, requests: &[Request]) -> Result<Vec<Result<(), StoreError>>, postgres::Error> {
+    let mut tx = client.transaction()?;
     let mut results = Vec::with_capacity(requests.len());
     for request in requests {
         let result = tx.savepoint("batch").map_err(StoreError::from).and_then(|mut savepoint| {
@@ -77,9 +81,9 @@ fn commit(client: &mut Client, requests: &[Request]) -> Vec<Result<(), StoreErro
         results.push(result);
     }
     if let Err(error) = tx.commit() {
-        return failed(&error);
+        return Ok(failed(requests, &error));
     }
-    results
+    Ok(results)
 }
 
 fn apply(tx: &mut Transaction, write: &Write) -> Result<(), StoreError> {
