@@ -3,9 +3,9 @@
 //! A token is `v1.<payload>.<signature>`, both parts base64url: the payload is JSON
 //! (board id, role, optional identity, links generation, expiry) and the signature is
 //! HMAC-SHA256 over it with the server's key. The key is generated on first start and
-//! kept in the data directory (`signing.key`), or in the database when several servers
-//! share a PostgreSQL store, or given with `--signing-key`. Checking
-//! a signature is constant-time. A board's *links generation* rises when its
+//! kept in the data directory (`signing.key`), or in the database when servers share a
+//! PostgreSQL store, or given with `--signing-key`. Checking a signature is
+//! constant-time. A board's *links generation* rises when its
 //! facilitator rotates the links; participant and viewer tokens of an older generation
 //! are refused from then on.
 

@@ -123,7 +123,7 @@ async fn open_store(config: &Config) -> Result<(Arc<dyn Store>, Signer), ServeEr
         tracing::info!(store = %location, "store open");
         Ok((store, signer))
     });
-    opened.await.map_err(|error| ServeError::Io(std::io::Error::other(error)))?
+    opened.await.map_err(|error| ServeError::Io(std::io::Error::other(format!("opening the store failed: {error}"))))?
 }
 
 /// Drops history older than `keep` now and every hour, until shutdown.
