@@ -20,7 +20,7 @@ use futures_util::future::join_all;
 use crate::client::Peer;
 use crate::store_contract::{commit, entry, read, record};
 use crate::votes::{board_with_vote, next_ballot, next_vote, send, settings, voter};
-use crate::{config_in, spawn_app_with};
+use crate::{config_in, spawn_app_with, PATIENCE};
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -80,6 +80,12 @@ impl TestDatabase {
         })
         .await
         .unwrap()
+    }
+
+    /// Runs statements on this schema.
+    pub async fn execute(&self, sql: &str) {
+        let (url, sql) = (self.url(), sql.to_owned());
+        tokio::task::spawn_blocking(move || connect(&url).unwrap().batch_execute(&sql).unwrap()).await.unwrap();
     }
 
     /// A server config on this schema.
@@ -268,4 +274,56 @@ async fn the_writer_reconnects_when_its_connection_is_cut() {
     commit(&store, vec![Write::Append { board: "b".into(), entries: vec![entry(2)] }]).await;
     let log = read(&store, |s| s.log("b", 1, 10)).await;
     assert_eq!(log.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
+}
+
+/// A login role of its own, dropped with what it owns.
+struct TestRole {
+    name: String,
+    admin_url: String,
+}
+
+impl Drop for TestRole {
+    fn drop(&mut self) {
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        let sql = format!("DROP OWNED BY {name}; DROP ROLE {name}");
+        let dropped = std::thread::spawn(move || connect(&url)?.batch_execute(&sql)).join();
+        if let Ok(Err(error)) = dropped {
+            eprintln!("could not drop test role {}: {error}", self.name);
+        }
+    }
+}
+
+async fn health(server: &crate::TestServer) -> (u16, serde_json::Value) {
+    let response = reqwest::get(server.http("/healthz")).await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn healthz_says_so_when_the_database_stops_answering() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let role = TestRole { name: db.schema.clone(), admin_url: db.url() };
+    db.execute(&format!("CREATE ROLE {0} LOGIN; GRANT ALL ON SCHEMA {0} TO {0}", role.name)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        Config { store: StoreLocation::Postgres(format!("{}&user={}", db.url(), role.name)), ..config_in(dir.path()) };
+    let server = spawn_app_with(config).await;
+    let (status, body) = health(&server).await;
+    assert_eq!((status, &body["store"]), (200, &serde_json::json!({ "kind": "postgres", "ok": true })));
+
+    // The server's role may no longer log in, and its connections are cut.
+    db.execute(&format!(
+        "ALTER ROLE {0} NOLOGIN; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{0}'",
+        role.name
+    ))
+    .await;
+    let (status, body) = health(&server).await;
+    assert_eq!((status, body["status"].as_str(), &body["store"]["ok"]), (503, Some("unavailable"), &false.into()));
+
+    db.execute(&format!("ALTER ROLE {} LOGIN", role.name)).await;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while health(&server).await.0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "the store never answered again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.stop().await;
 }
