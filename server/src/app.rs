@@ -100,8 +100,27 @@ pub fn router(state: AppState, web_dir: &std::path::Path) -> Router {
     security::protect(app, origins)
 }
 
-async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok", "boards_loaded": state.registry.loaded() }))
+/// `GET /healthz`: 200 if the store answers within two seconds, 503 if not (a load
+/// balancer then sends people to another server).
+async fn healthz(State(state): State<AppState>) -> Response {
+    let store = state.registry.store().clone();
+    let kind = store.kind();
+    let ping = tokio::task::spawn_blocking(move || store.ping());
+    let answers = match tokio::time::timeout(std::time::Duration::from_secs(2), ping).await {
+        Ok(Ok(Ok(()))) => true,
+        Ok(Ok(Err(error))) => {
+            tracing::warn!(%error, "health check: the store does not answer");
+            false
+        }
+        _ => false,
+    };
+    let body = serde_json::json!({
+        "status": if answers { "ok" } else { "unavailable" },
+        "boards_loaded": state.registry.loaded(),
+        "store": { "kind": kind, "ok": answers },
+    });
+    let status = if answers { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body)).into_response()
 }
 
 /// `GET /metrics`: Prometheus text format.

@@ -3,11 +3,12 @@
 //! A token is `v1.<payload>.<signature>`, both parts base64url: the payload is JSON
 //! (board id, role, optional identity, links generation, expiry) and the signature is
 //! HMAC-SHA256 over it with the server's key. The key is generated on first start and
-//! kept in the data directory (`signing.key`), or given with `--signing-key`. Checking
-//! a signature is constant-time: `Mac::verify_slice` compares the whole tag with
-//! `subtle`, and it is the only comparison involving a secret (the payload is decoded
-//! and its board, role and expiry compared only after the signature matched; they are
-//! not secret). `Signer` has no `Debug`, so the key cannot be logged by accident. A board's *links generation* rises when its
+//! kept in the data directory (`signing.key`), or in the database when servers share a
+//! PostgreSQL store, or given with `--signing-key`. Checking a signature is
+//! constant-time: `Mac::verify_slice` compares the whole tag with `subtle`, and it is
+//! the only comparison involving a secret (the payload is decoded and its board, role
+//! and expiry compared only after the signature matched; they are not secret). `Signer`
+//! has no `Debug`, so the key cannot be logged by accident. A board's *links generation* rises when its
 //! facilitator rotates the links; participant and viewer tokens of an older generation
 //! are refused from then on.
 
@@ -19,6 +20,8 @@ use commonboard_protocol::app::Role;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+
+use crate::store::{Store, StoreError};
 
 /// File holding the generated signing key, inside the data directory.
 pub const KEY_FILE: &str = "signing.key";
@@ -67,6 +70,18 @@ pub struct Signer {
 }
 
 impl Signer {
+    /// Uses `key` if given, else the key shared through `store` (created by the first
+    /// server to start), else the key in `data_dir`, generating it on first start.
+    /// Blocking.
+    pub fn for_store(key: Option<&str>, data_dir: &Path, store: &dyn Store) -> Result<Self, StoreError> {
+        if key.is_none() {
+            if let Some(shared) = store.shared_signing_key()? {
+                return Ok(Signer { key: shared.into_bytes() });
+            }
+        }
+        Ok(Self::load(key, data_dir)?)
+    }
+
     /// Uses `key` if given, else the key in `data_dir`, generating it on first start.
     pub fn load(key: Option<&str>, data_dir: &Path) -> std::io::Result<Self> {
         if let Some(key) = key {

@@ -1127,13 +1127,17 @@ impl Board {
 
     /// A panic may leave the document half-changed: start again from what is durable
     /// plus this tick's accepted updates. The store read blocks this task; it happens
-    /// only on this rare path, and the board has nothing better to do meanwhile.
+    /// only on this rare path, and the board has nothing better to do meanwhile. It runs
+    /// on a thread of its own: the PostgreSQL client cannot block on a runtime thread.
     fn rebuild_after_panic(&mut self, out: &Outgoing) {
         let doc = Doc::new();
-        match self.store.load(&self.id) {
-            Ok(Some(stored)) => rebuild(&doc, &stored),
-            Ok(None) => {}
-            Err(error) => error!(%error, "reloading after a panic failed"),
+        let (store, id) = (&self.store, &self.id);
+        let loaded = std::thread::scope(|scope| scope.spawn(|| store.load(id)).join());
+        match loaded {
+            Ok(Ok(Some(stored))) => rebuild(&doc, &stored),
+            Ok(Ok(None)) => {}
+            Ok(Err(error)) => error!(%error, "reloading after a panic failed"),
+            Err(_) => error!("reloading after a panic panicked"),
         }
         for update in &out.updates {
             apply_trusted(&doc, update);

@@ -6,11 +6,14 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::store::StoreLocation;
+
 /// Commonboard: a real-time collaborative whiteboard for collaboration workshops.
 ///
 /// Boards sync live over WebSocket with the standard Yjs protocol, so the bundled web
 /// client and any Yjs client (the y-websocket provider, for example) can join. Every
-/// change is kept in an embedded SQLite store under the data directory.
+/// change is kept in an embedded SQLite store under the data directory, or in a
+/// PostgreSQL database several servers share (`--store postgres://...`).
 #[derive(Debug, Parser)]
 #[command(name = "commonboard", version, propagate_version = true)]
 pub struct Cli {
@@ -40,6 +43,11 @@ pub struct CompactArgs {
     #[arg(long, env = "COMMONBOARD_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 
+    /// Where boards are kept: `sqlite` (the embedded store in --data-dir) or the
+    /// PostgreSQL database the servers share (postgres://user:password@host:5432/db).
+    #[arg(long, env = "COMMONBOARD_STORE", default_value = "sqlite", hide_env_values = true)]
+    pub store: StoreLocation,
+
     /// Keep every update of this recent window (e.g. 90days, 12h).
     #[arg(long, env = "COMMONBOARD_KEEP_HISTORY", value_parser = humantime::parse_duration)]
     pub keep_history: Duration,
@@ -53,6 +61,8 @@ Examples:
       Accept other machines (phones in the room, remote laptops).
   COMMONBOARD_OPEN=1 commonboard serve --addr 127.0.0.1:1234
       Replace a y-websocket server: clients keep their URLs and board names.
+  commonboard serve --store postgres://commonboard@db.internal/commonboard
+      Keep boards in a PostgreSQL database that several servers share.
   RUST_LOG=commonboard_server=debug commonboard serve
       Log every connection and board event.
 
@@ -71,6 +81,13 @@ pub struct Config {
     /// every board.
     #[arg(long, env = "COMMONBOARD_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+
+    /// Where boards are kept: `sqlite`, the embedded store in --data-dir (needs
+    /// nothing else), or a PostgreSQL database several servers share
+    /// (postgres://user:password@host:5432/db; the schema is created and migrated on
+    /// start, and the link-signing key is kept there unless --signing-key is given).
+    #[arg(long, env = "COMMONBOARD_STORE", default_value = "sqlite", hide_env_values = true)]
+    pub store: StoreLocation,
 
     /// Directory of the built web client (`npm run build` in web/ produces it).
     #[arg(long, env = "COMMONBOARD_WEB_DIR", default_value = "web/dist")]

@@ -10,7 +10,8 @@
 //! - [`board`]: the actor owning a board's `yrs::Doc`: applies, commits, then relays.
 //! - [`awareness`]: a board's presence table.
 //! - [`rate`]: the token bucket that slows down, then cuts, a client sending too fast.
-//! - [`store`]: the update log and checkpoints, behind the `Store` trait; SQLite by default.
+//! - [`store`]: the update log and checkpoints, behind the `Store` trait; SQLite by
+//!   default, PostgreSQL for several servers sharing boards.
 //! - [`history`]: the board at any past point, what each change did, diffs, restores and
 //!   compaction.
 //! - [`workshop`]: the workshop flow (steps, timer, turns, private notes);
@@ -55,8 +56,7 @@ use crate::connection::ConnLimits;
 use crate::history::cache::{CacheLimits, HistoryCache};
 use crate::rate::RateLimit;
 use crate::registry::{Capacity, Registry};
-use crate::store::sqlite::SqliteStore;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +73,7 @@ pub enum ServeError {
 /// checkpoints every loaded board and closes the store.
 pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationToken) -> Result<(), ServeError> {
     telemetry::prometheus();
-    let store = Arc::new(SqliteStore::open(&config.data_dir)?);
+    let (store, signer) = open_store(&config).await?;
     if !config.web_dir.join("index.html").is_file() {
         tracing::warn!(
             web_dir = %config.web_dir.display(),
@@ -81,7 +81,6 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         );
     }
     let origins = Arc::new(app::security::Origins::new(config.public_url.as_deref(), &config.allowed_origins)?);
-    let signer = Signer::load(config.signing_key.as_deref(), &config.data_dir)?;
     let tracker = TaskTracker::new();
     let limits = BoardLimits {
         max_connections: config.max_connections_per_board,
@@ -126,9 +125,27 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
     tracker.close();
     tracker.wait().await;
-    store.close();
+    // Closing waits for the last commit: off the async runtime.
+    let closing = store.clone();
+    if let Err(error) = tokio::task::spawn_blocking(move || closing.close()).await {
+        tracing::error!(%error, "closing the store failed");
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Opens the store `--store` names and the key signing access links (kept in the store
+/// when several servers share it). Runs off the async runtime: PostgreSQL connects and
+/// migrates synchronously.
+async fn open_store(config: &Config) -> Result<(Arc<dyn Store>, Signer), ServeError> {
+    let (location, data_dir, key) = (config.store.clone(), config.data_dir.clone(), config.signing_key.clone());
+    let opened = tokio::task::spawn_blocking(move || -> Result<_, ServeError> {
+        let store = store::open(&location, &data_dir)?;
+        let signer = Signer::for_store(key.as_deref(), &data_dir, store.as_ref())?;
+        tracing::info!(store = %location, "store open");
+        Ok((store, signer))
+    });
+    opened.await.map_err(|error| ServeError::Io(std::io::Error::other(format!("opening the store failed: {error}"))))?
 }
 
 /// Drops history older than `keep` now and every hour, until shutdown.

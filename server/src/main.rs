@@ -4,13 +4,11 @@
 
 use anyhow::Context;
 use clap::Parser;
-use std::sync::Arc;
 
 use commonboard_server::config::{Cli, Command, CompactArgs, Config};
 use commonboard_server::history::compaction;
 use commonboard_server::redact::RedactingStderr;
-use commonboard_server::store::sqlite::SqliteStore;
-use commonboard_server::store::Store;
+use commonboard_server::store;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -36,7 +34,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     // Scripts and tests read this line to find the port.
     println!("listening on http://{addr}");
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), open = config.open, "serving");
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), store = %config.store, open = config.open, "serving");
 
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
@@ -45,10 +43,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 /// `commonboard compact`: one compaction pass over every board, reported on stdout.
 async fn compact(args: CompactArgs) -> anyhow::Result<()> {
-    let store = SqliteStore::open(&args.data_dir)
-        .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?;
-    let store: Arc<dyn Store> = Arc::new(store);
-    let dropped = compaction::compact_all(&store, args.keep_history).await.context("compaction failed")?;
+    let (location, data_dir) = (args.store.clone(), args.data_dir.clone());
+    let store = tokio::task::spawn_blocking(move || store::open(&location, &data_dir)).await?.with_context(|| {
+        match &args.store {
+            store::StoreLocation::Sqlite => format!("cannot open the store in {}", args.data_dir.display()),
+            location => format!("cannot open the store at {location}"),
+        }
+    })?;
+    let dropped = compaction::compact_all(&store, args.keep_history).await.context("compaction failed");
+    // Closing blocks (it waits for the writer), so not on the async runtime.
+    let closing = store.clone();
+    tokio::task::spawn_blocking(move || closing.close()).await?;
+    let dropped = dropped?;
     if dropped.is_empty() {
         println!("nothing to drop: no board has history older than {}", humantime::format_duration(args.keep_history));
     }

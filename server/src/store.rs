@@ -7,10 +7,15 @@
 //! resolves once they are durable; implementations group concurrent writes into one
 //! commit. Reads block, so callers run them on `spawn_blocking`.
 //!
-//! The embedded SQLite implementation is [`sqlite::SqliteStore`]; a shared database for
-//! several nodes implements the same trait.
+//! The embedded SQLite implementation is [`sqlite::SqliteStore`], the default; several
+//! servers can share one PostgreSQL database with [`postgres::PostgresStore`]. `--store`
+//! picks one ([`StoreLocation`]); [`open`] opens it.
 
+pub mod postgres;
 pub mod sqlite;
+
+use std::path::Path;
+use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
@@ -212,15 +217,34 @@ pub enum Write {
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database error: {0}")]
-    Database(#[from] rusqlite::Error),
+    #[error("SQLite error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// Displayed with the server's message, detail and hint, which the driver's own
+    /// text leaves out.
+    #[error("PostgreSQL error: {}", postgres::describe(.0))]
+    Postgres(#[from] ::postgres::Error),
+    #[error("no PostgreSQL connection: {0}")]
+    Pool(#[from] r2d2::Error),
     #[error("cannot open the data directory: {0}")]
     Io(#[from] std::io::Error),
+    /// `--store` or the database itself is not something this server can use.
+    #[error("{0}")]
+    Unusable(String),
     /// The commit holding this write failed (disk full, I/O error): nothing was written.
     #[error("commit failed: {0}")]
     Commit(String),
     #[error("a board with id {0} already exists")]
     BoardExists(String),
+    /// Another writer (another server sharing the database) already logged this point.
+    #[error("board {board}: log position {seq} is already taken (another server wrote it first)")]
+    SeqTaken { board: String, seq: u64 },
+    /// An append that does not follow the log's last point.
+    #[error("board {board}: appending at {got} but the log's next position is {expected}")]
+    SeqGap { board: String, expected: u64, got: u64 },
+    /// The database's own rules refused the write (a ballot on a closed vote or over
+    /// budget, when several servers share the database).
+    #[error("board {board}: refused by the store: {reason}")]
+    Refused { board: String, reason: String },
     #[error("the store has shut down")]
     Closed,
 }
@@ -261,6 +285,67 @@ pub trait Store: Send + Sync + 'static {
     fn workshop(&self, id: &str) -> Result<Option<String>, StoreError>;
     /// Ids of every board. Blocking.
     fn board_ids(&self) -> Result<Vec<String>, StoreError>;
+
+    /// What kind of store this is (`sqlite`, `postgres`), for `/healthz` and logs.
+    fn kind(&self) -> &'static str;
+    /// Checks that the store answers. Blocking.
+    fn ping(&self) -> Result<(), StoreError>;
+    /// The key signing access links when the store is shared by several servers: kept in
+    /// the store, created by the first server to ask. `None` for a store of one server
+    /// (the key then lives in the data directory). Blocking.
+    fn shared_signing_key(&self) -> Result<Option<String>, StoreError>;
+    /// Commits what is queued and stops writing; later submits fail with
+    /// [`StoreError::Closed`]. Blocks until done.
+    fn close(&self);
+}
+
+/// Where boards are kept, as `--store` gives it.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// The embedded SQLite file in the data directory.
+    Sqlite,
+    /// A PostgreSQL database, by its `postgres://` URL.
+    Postgres(String),
+}
+
+impl std::str::FromStr for StoreLocation {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let value = value.trim();
+        if value.is_empty() || value.eq_ignore_ascii_case("sqlite") {
+            Ok(StoreLocation::Sqlite)
+        } else if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            Ok(StoreLocation::Postgres(value.to_owned()))
+        } else {
+            Err("expected `sqlite` (the embedded store in --data-dir) or a postgres://user@host/database URL".into())
+        }
+    }
+}
+
+/// Shown without the URL's password, so settings can be logged.
+impl std::fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Sqlite => f.write_str("sqlite"),
+            StoreLocation::Postgres(url) => f.write_str(&postgres::redact(url)),
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+/// Opens the store at `location` (SQLite in `data_dir`, or PostgreSQL), migrating its
+/// schema. Blocking: PostgreSQL connects and migrates here.
+pub fn open(location: &StoreLocation, data_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match location {
+        StoreLocation::Sqlite => Arc::new(sqlite::SqliteStore::open(data_dir)?),
+        StoreLocation::Postgres(url) => Arc::new(postgres::PostgresStore::connect(url)?),
+    })
 }
 
 /// Waits for a submitted batch.

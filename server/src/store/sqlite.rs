@@ -146,14 +146,6 @@ impl SqliteStore {
         })
     }
 
-    /// Commits what is queued and stops the writer thread. Later submits fail.
-    pub fn close(&self) {
-        self.writer.lock().expect("writer lock").take();
-        if let Some(thread) = self.thread.lock().expect("thread lock").take() {
-            let _ = thread.join();
-        }
-    }
-
     fn with_reader<T>(&self, read: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let conn = self.readers.lock().expect("reader pool").pop();
         let conn = match conn {
@@ -172,7 +164,7 @@ impl SqliteStore {
 
 impl Drop for SqliteStore {
     fn drop(&mut self) {
-        self.close();
+        Store::close(self);
     }
 }
 
@@ -399,6 +391,26 @@ impl Store for SqliteStore {
             let rows = statement.query_map([], |row| row.get(0))?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
+    }
+
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.with_reader(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+    }
+
+    fn shared_signing_key(&self) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
+
+    /// Commits what is queued and stops the writer thread.
+    fn close(&self) {
+        self.writer.lock().expect("writer lock").take();
+        if let Some(thread) = self.thread.lock().expect("thread lock").take() {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -636,78 +648,4 @@ fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(seq: u64) -> LogEntry {
-        LogEntry { seq, at_ms: 1000 + seq as i64, author: Author::server(), update: vec![seq as u8] }
-    }
-
-    fn record(id: &str) -> BoardRecord {
-        BoardRecord {
-            id: id.into(),
-            title: "T".into(),
-            template: "blank".into(),
-            created_at_ms: 1,
-            links_generation: 1,
-            locked: false,
-        }
-    }
-
-    #[tokio::test]
-    async fn log_and_checkpoints_load_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        super::super::committed(store.submit(vec![
-            Write::CreateBoard(record("b")),
-            Write::Append { board: "b".into(), entries: vec![entry(1), entry(2)] },
-            Write::Checkpoint {
-                board: "b".into(),
-                checkpoint: Checkpoint { seq: 2, at_ms: 5, encoding: StateEncoding::V2, state: vec![9] },
-            },
-            Write::Append { board: "b".into(), entries: vec![entry(3)] },
-        ]))
-        .await
-        .unwrap();
-        super::super::committed(store.submit(vec![
-            Write::LinksGeneration { board: "b".into(), generation: 2 },
-            Write::Locked { board: "b".into(), locked: true },
-        ]))
-        .await
-        .unwrap();
-        let loaded = store.load("b").unwrap().unwrap();
-        assert_eq!((loaded.record.links_generation, loaded.record.locked), (2, true));
-        assert_eq!(loaded.checkpoint.unwrap().state, vec![9]);
-        assert_eq!(loaded.tail, vec![entry(3)]);
-        assert_eq!(store.log("b", 1, 2).unwrap(), vec![entry(1), entry(2)]);
-        assert!(store.load("missing").unwrap().is_none());
-    }
-
-    #[tokio::test]
-    async fn a_failing_batch_fails_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        super::super::committed(store.submit(vec![Write::CreateBoard(record("b"))])).await.unwrap();
-        let duplicate = store.submit(vec![Write::CreateBoard(record("b"))]);
-        let fine = store.submit(vec![Write::Append { board: "b".into(), entries: vec![entry(1)] }]);
-        assert!(matches!(super::super::committed(duplicate).await, Err(StoreError::BoardExists(_))));
-        super::super::committed(fine).await.unwrap();
-        assert_eq!(store.log("b", 1, 10).unwrap().len(), 1);
-    }
-
-    #[tokio::test]
-    async fn reopening_keeps_everything() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let store = SqliteStore::open(dir.path()).unwrap();
-            let writes =
-                vec![Write::CreateBoard(record("b")), Write::Append { board: "b".into(), entries: vec![entry(1)] }];
-            super::super::committed(store.submit(writes)).await.unwrap();
-        }
-        let store = SqliteStore::open(dir.path()).unwrap();
-        assert_eq!(store.load("b").unwrap().unwrap().last_seq(), 1);
-    }
 }

@@ -12,7 +12,7 @@ use crate::{config_in, spawn_app, spawn_app_with, Links};
 
 const CANDIDATES: [&str; 3] = ["goal-a", "goal-b", "goal-c"];
 
-fn settings(budget: u32, max: u32, hidden: bool, duration_s: Option<u32>) -> VoteSettings {
+pub(crate) fn settings(budget: u32, max: u32, hidden: bool, duration_s: Option<u32>) -> VoteSettings {
     VoteSettings {
         title: "Our common goal".into(),
         candidates: CANDIDATES.iter().map(|c| c.to_string()).collect(),
@@ -24,7 +24,7 @@ fn settings(budget: u32, max: u32, hidden: bool, duration_s: Option<u32>) -> Vot
     }
 }
 
-async fn send(peer: &mut Peer, message: ClientMessage) {
+pub(crate) async fn send(peer: &mut Peer, message: ClientMessage) {
     peer.send_raw(frame::client_app(&message)).await;
 }
 
@@ -42,12 +42,12 @@ async fn voter_with(addr: std::net::SocketAddr, board: &str, name: &str, votes: 
 }
 
 /// A voter joining a board with one vote.
-async fn voter(addr: std::net::SocketAddr, board: &str, name: &str) -> Peer {
+pub(crate) async fn voter(addr: std::net::SocketAddr, board: &str, name: &str) -> Peer {
     voter_with(addr, board, name, 1).await
 }
 
 /// The next ballot, skipping vote views.
-async fn next_ballot(peer: &mut Peer) -> (Vec<(String, u32)>, u32) {
+pub(crate) async fn next_ballot(peer: &mut Peer) -> (Vec<(String, u32)>, u32) {
     loop {
         match peer.next_app().await {
             ServerMessage::Ballot { mine, remaining, .. } => return (mine, remaining),
@@ -58,7 +58,7 @@ async fn next_ballot(peer: &mut Peer) -> (Vec<(String, u32)>, u32) {
 }
 
 /// The facilitator's board with the candidate notes, and a vote opened on them.
-async fn board_with_vote(server: &crate::TestServer, settings: VoteSettings) -> (Links, Peer, String) {
+pub(crate) async fn board_with_vote(server: &crate::TestServer, settings: VoteSettings) -> (Links, Peer, String) {
     let links = server.create_board_links("Vote").await;
     let path = links.path(&links.facilitator);
     let mut facilitator = voter_with(server.addr, &path, "Fay", 0).await;
@@ -73,7 +73,7 @@ async fn board_with_vote(server: &crate::TestServer, settings: VoteSettings) -> 
 }
 
 /// The next vote view, skipping other application messages.
-async fn next_vote(peer: &mut Peer) -> VoteView {
+pub(crate) async fn next_vote(peer: &mut Peer) -> VoteView {
     loop {
         if let ServerMessage::Vote { vote } = peer.next_app().await {
             return vote;
@@ -81,7 +81,7 @@ async fn next_vote(peer: &mut Peer) -> VoteView {
     }
 }
 
-async fn next_error(peer: &mut Peer) -> ErrorCode {
+pub(crate) async fn next_error(peer: &mut Peer) -> ErrorCode {
     loop {
         match peer.next_app().await {
             ServerMessage::Error { code, .. } => return code,

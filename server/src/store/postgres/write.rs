@@ -1,0 +1,230 @@
+//! The PostgreSQL store's writer thread: queued batches committed together, each batch
+//! in its own savepoint.
+
+use std::sync::mpsc;
+
+use postgres::error::SqlState;
+use postgres::{Client, Config, NoTls, Transaction};
+use tokio::sync::oneshot;
+
+use super::{clamp, read};
+use crate::store::{StoreError, Write};
+
+/// Most batches one commit takes, so a flood of writers still gets regular commits.
+const MAX_BATCHES_PER_COMMIT: usize = 1024;
+
+pub struct Request {
+    pub writes: Vec<Write>,
+    pub done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// Commits queued batches together until the queue closes. When the connection was
+/// lost (the database restarted, an idle connection was cut), the transaction cannot
+/// begin and nothing was sent: the writer reconnects and tries once more.
+pub fn write_loop(mut client: Client, config: Config, queue: mpsc::Receiver<Request>) {
+    let mut pending = Vec::new();
+    while let Ok(first) = queue.recv() {
+        pending.push(first);
+        while pending.len() < MAX_BATCHES_PER_COMMIT {
+            match queue.try_recv() {
+                Ok(request) => pending.push(request),
+                Err(_) => break,
+            }
+        }
+        let _span = tracing::debug_span!("store_commit", batches = pending.len()).entered();
+        let started = std::time::Instant::now();
+        let results = match commit(&mut client, &pending) {
+            Ok(results) => results,
+            Err(error) => {
+                tracing::warn!(error = %super::describe(&error), "lost the PostgreSQL connection; reconnecting");
+                match config.connect(NoTls) {
+                    Ok(reconnected) => {
+                        client = reconnected;
+                        commit(&mut client, &pending).unwrap_or_else(|error| failed(&pending, &error))
+                    }
+                    Err(error) => failed(&pending, &error),
+                }
+            }
+        };
+        metrics::histogram!(crate::telemetry::STORE_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+        tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, "committed");
+        for (request, result) in pending.drain(..).zip(results) {
+            let _ = request.done.send(result);
+        }
+    }
+}
+
+/// One failure per request: the commit holding them failed.
+fn failed(requests: &[Request], error: &postgres::Error) -> Vec<Result<(), StoreError>> {
+    let message = super::describe(error);
+    tracing::error!(error = %message, "store commit failed");
+    requests.iter().map(|_| Err(StoreError::Commit(message.clone()))).collect()
+}
+
+/// Writes every request in its own savepoint, then commits them all. Returns one result
+/// per request; if the commit itself fails, every request fails. Fails as a whole only
+/// when the transaction cannot begin (nothing was written).
+fn commit(client: &mut Client, requests: &[Request]) -> Result<Vec<Result<(), StoreError>>, postgres::Error> {
+    let mut tx = client.transaction()?;
+    let mut results = Vec::with_capacity(requests.len());
+    for request in requests {
+        let result = tx.savepoint("batch").map_err(StoreError::from).and_then(|mut savepoint| {
+            for write in &request.writes {
+                apply(&mut savepoint, write)?;
+            }
+            savepoint.commit()?;
+            Ok(())
+        });
+        if let Err(error) = &result {
+            tracing::error!(%error, "store write failed");
+        }
+        results.push(result);
+    }
+    if let Err(error) = tx.commit() {
+        return Ok(failed(requests, &error));
+    }
+    Ok(results)
+}
+
+fn apply(tx: &mut Transaction, write: &Write) -> Result<(), StoreError> {
+    match write {
+        Write::CreateBoard(record) => {
+            let inserted = tx.execute(
+                "INSERT INTO boards (id, title, template, created_at, links_generation, locked)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+                &[
+                    &record.id,
+                    &record.title,
+                    &record.template,
+                    &record.created_at_ms,
+                    &clamp(record.links_generation),
+                    &record.locked,
+                ],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::BoardExists(record.id.clone()));
+            }
+        }
+        Write::Append { board, entries } => append(tx, board, entries)?,
+        Write::LinksGeneration { board, generation } => {
+            tx.execute("UPDATE boards SET links_generation = $2 WHERE id = $1", &[board, &clamp(*generation)])?;
+        }
+        Write::Locked { board, locked } => {
+            tx.execute("UPDATE boards SET locked = $2 WHERE id = $1", &[board, locked])?;
+        }
+        Write::Vote { board, vote } => {
+            tx.execute(
+                "INSERT INTO votes (board, id, settings, opened_at, closes_at, open, revealed)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (board, id) DO UPDATE SET settings = EXCLUDED.settings, opened_at = EXCLUDED.opened_at,
+                     closes_at = EXCLUDED.closes_at, open = EXCLUDED.open, revealed = EXCLUDED.revealed",
+                &[
+                    board,
+                    &vote.id,
+                    &vote.settings_json,
+                    &vote.opened_at_ms,
+                    &vote.closes_at_ms,
+                    &vote.open,
+                    &vote.revealed,
+                ],
+            )?;
+        }
+        Write::Ballot { board, vote, ballot } => {
+            let written = tx.execute(
+                "INSERT INTO ballots (board, vote, voter, name, candidate, count) VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (board, vote, voter, candidate) DO UPDATE SET name = EXCLUDED.name, count = EXCLUDED.count",
+                &[board, vote, &ballot.voter, &ballot.name, &ballot.candidate, &i64::from(ballot.count)],
+            );
+            match written {
+                Err(error) if error.code() == Some(&SqlState::CHECK_VIOLATION) => {
+                    let reason = error.as_db_error().map_or_else(|| error.to_string(), |db| db.message().to_owned());
+                    return Err(StoreError::Refused { board: board.clone(), reason });
+                }
+                written => {
+                    written?;
+                }
+            }
+        }
+        Write::Checkpoint { board, checkpoint } => {
+            tx.execute(
+                "INSERT INTO checkpoints (board, seq, at, state, encoding) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (board, seq) DO UPDATE SET at = EXCLUDED.at, state = EXCLUDED.state,
+                     encoding = EXCLUDED.encoding",
+                &[board, &clamp(checkpoint.seq), &checkpoint.at_ms, &checkpoint.state, &(checkpoint.encoding as i16)],
+            )?;
+        }
+        Write::Event { board, event } => {
+            tx.execute(
+                "INSERT INTO events (board, seq, at, author_id, author_name, change) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[board, &clamp(event.seq), &event.at_ms, &event.author.id, &event.author.name, &event.change_json],
+            )?;
+        }
+        Write::Workshop { board, state_json } => {
+            tx.execute(
+                "INSERT INTO workshops (board, state) VALUES ($1, $2)
+                 ON CONFLICT (board) DO UPDATE SET state = EXCLUDED.state",
+                &[board, state_json],
+            )?;
+        }
+        Write::PrivateNote { board, id, note: Some(note) } => {
+            tx.execute(
+                "INSERT INTO private_notes (board, id, author_id, author_name, note) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (board, id) DO UPDATE SET author_id = EXCLUDED.author_id,
+                     author_name = EXCLUDED.author_name, note = EXCLUDED.note",
+                &[board, id, &note.author.id, &note.author.name, &note.note_json],
+            )?;
+        }
+        Write::PrivateNote { board, id, note: None } => {
+            tx.execute("DELETE FROM private_notes WHERE board = $1 AND id = $2", &[board, id])?;
+        }
+        Write::ClearPrivateNotes { board } => {
+            tx.execute("DELETE FROM private_notes WHERE board = $1", &[board])?;
+        }
+        Write::Compact { board, through } => {
+            tx.execute("DELETE FROM updates WHERE board = $1 AND seq <= $2", &[board, &clamp(*through)])?;
+            tx.execute(
+                "UPDATE boards SET compacted_through = GREATEST(compacted_through, $2) WHERE id = $1",
+                &[board, &clamp(*through)],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Appends entries that must follow the log's last point without a gap. The primary
+/// key `(board, seq)` settles a race with another server appending at the same time:
+/// the second insert waits for the first's commit, then fails as [`StoreError::SeqTaken`].
+fn append(tx: &mut Transaction, board: &str, entries: &[crate::store::LogEntry]) -> Result<(), StoreError> {
+    let Some(first) = entries.first() else {
+        return Ok(());
+    };
+    let expected = read::last_seq(tx, board)? + 1;
+    if first.seq > expected {
+        return Err(StoreError::SeqGap { board: board.to_owned(), expected, got: first.seq });
+    }
+    if first.seq < expected {
+        return Err(StoreError::SeqTaken { board: board.to_owned(), seq: first.seq });
+    }
+    for (entry, expected) in entries.iter().zip(first.seq..) {
+        if entry.seq != expected {
+            return Err(StoreError::SeqGap { board: board.to_owned(), expected, got: entry.seq });
+        }
+    }
+    let seqs: Vec<i64> = entries.iter().map(|e| clamp(e.seq)).collect();
+    let times: Vec<i64> = entries.iter().map(|e| e.at_ms).collect();
+    let ids: Vec<&str> = entries.iter().map(|e| e.author.id.as_str()).collect();
+    let names: Vec<&str> = entries.iter().map(|e| e.author.name.as_str()).collect();
+    let data: Vec<&[u8]> = entries.iter().map(|e| e.update.as_slice()).collect();
+    let inserted = tx.execute(
+        "INSERT INTO updates (board, seq, at, author_id, author_name, data)
+         SELECT $1, * FROM UNNEST($2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[], $6::BYTEA[])",
+        &[&board, &seqs, &times, &ids, &names, &data],
+    );
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(error) if error.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            Err(StoreError::SeqTaken { board: board.to_owned(), seq: first.seq })
+        }
+        Err(error) => Err(error.into()),
+    }
+}

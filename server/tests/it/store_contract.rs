@@ -1,0 +1,296 @@
+//! The store contract: every `Store` implementation (embedded SQLite, PostgreSQL) reads
+//! back what was written, with the same ordering and the same answers. Each test runs
+//! once per backend (`<test>::sqlite`, `<test>::postgres`).
+
+use std::sync::Arc;
+
+use commonboard_server::store::{
+    self, committed, Activity, Author, BallotRow, BoardEvent, BoardRecord, Checkpoint, LogEntry, LogQuery,
+    StateEncoding, Store, StoreError, StoreLocation, StoredPrivateNote, VoteRecord, Write,
+};
+
+use crate::postgres::TestDatabase;
+
+/// Where a test's store lives; dropping it removes the data.
+pub enum Backend {
+    Sqlite(tempfile::TempDir),
+    Postgres(TestDatabase),
+}
+
+impl Backend {
+    async fn sqlite() -> Option<Backend> {
+        Some(Backend::Sqlite(tempfile::tempdir().unwrap()))
+    }
+
+    async fn postgres() -> Option<Backend> {
+        TestDatabase::create().await.map(Backend::Postgres)
+    }
+
+    /// Opens (or reopens) the store, off the async runtime as the server does.
+    async fn open(&self) -> Arc<dyn Store> {
+        let (location, dir) = match self {
+            Backend::Sqlite(dir) => (StoreLocation::Sqlite, dir.path().to_owned()),
+            Backend::Postgres(db) => (db.location(), std::env::temp_dir()),
+        };
+        tokio::task::spawn_blocking(move || store::open(&location, &dir)).await.unwrap().unwrap()
+    }
+}
+
+/// One `#[tokio::test]` per backend for each contract function.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                if let Some(backend) = super::Backend::sqlite().await {
+                    super::$name(backend).await;
+                }
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(backend) = super::Backend::postgres().await {
+                    super::$name(backend).await;
+                }
+            }
+        }
+    )*};
+}
+
+contract!(
+    log_and_checkpoints_load_back,
+    a_failing_batch_fails_alone,
+    reopening_keeps_everything,
+    votes_workshops_and_private_notes_read_back,
+    history_reads_answer_the_same,
+    a_closed_store_refuses_writes,
+);
+
+/// Commits a batch, which must succeed.
+pub async fn commit(store: &Arc<dyn Store>, writes: Vec<Write>) {
+    committed(store.submit(writes)).await.unwrap();
+}
+
+/// Runs a blocking read off the async runtime, as the server does.
+pub async fn read<T: Send + 'static>(
+    store: &Arc<dyn Store>,
+    read: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+) -> T {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || read(store.as_ref())).await.unwrap().unwrap()
+}
+
+pub fn entry(seq: u64) -> LogEntry {
+    LogEntry { seq, at_ms: 1000 + seq as i64, author: Author::server(), update: vec![seq as u8] }
+}
+
+fn by(seq: u64, id: &str, name: &str) -> LogEntry {
+    LogEntry { author: Author { id: id.into(), name: name.into() }, ..entry(seq) }
+}
+
+pub fn record(id: &str) -> BoardRecord {
+    BoardRecord {
+        id: id.into(),
+        title: "T".into(),
+        template: "blank".into(),
+        created_at_ms: 1,
+        links_generation: 1,
+        locked: false,
+    }
+}
+
+fn append(board: &str, entries: Vec<LogEntry>) -> Write {
+    Write::Append { board: board.into(), entries }
+}
+
+async fn log_and_checkpoints_load_back(backend: Backend) {
+    let store = backend.open().await;
+    commit(
+        &store,
+        vec![
+            Write::CreateBoard(record("b")),
+            append("b", vec![entry(1), entry(2)]),
+            Write::Checkpoint {
+                board: "b".into(),
+                checkpoint: Checkpoint { seq: 2, at_ms: 5, encoding: StateEncoding::V2, state: vec![9] },
+            },
+            append("b", vec![entry(3)]),
+        ],
+    )
+    .await;
+    commit(
+        &store,
+        vec![
+            Write::LinksGeneration { board: "b".into(), generation: 2 },
+            Write::Locked { board: "b".into(), locked: true },
+        ],
+    )
+    .await;
+    let loaded = read(&store, |s| s.load("b")).await.unwrap();
+    assert_eq!((loaded.record.links_generation, loaded.record.locked), (2, true));
+    assert_eq!(read(&store, |s| s.board("b")).await, Some(loaded.record.clone()));
+    let checkpoint = loaded.checkpoint.unwrap();
+    assert_eq!((checkpoint.seq, checkpoint.encoding, checkpoint.state), (2, StateEncoding::V2, vec![9]));
+    assert_eq!(loaded.tail, vec![entry(3)]);
+    assert_eq!(read(&store, |s| s.log("b", 1, 2)).await, vec![entry(1), entry(2)]);
+    assert!(read(&store, |s| s.load("missing")).await.is_none());
+}
+
+async fn a_failing_batch_fails_alone(backend: Backend) {
+    let store = backend.open().await;
+    commit(&store, vec![Write::CreateBoard(record("b"))]).await;
+    let duplicate = store.submit(vec![Write::CreateBoard(record("b"))]);
+    let fine = store.submit(vec![append("b", vec![entry(1)])]);
+    assert!(matches!(committed(duplicate).await, Err(StoreError::BoardExists(_))));
+    committed(fine).await.unwrap();
+    assert_eq!(read(&store, |s| s.log("b", 1, 10)).await.len(), 1);
+}
+
+async fn reopening_keeps_everything(backend: Backend) {
+    {
+        let store = backend.open().await;
+        commit(&store, vec![Write::CreateBoard(record("b")), append("b", vec![entry(1)])]).await;
+    }
+    let store = backend.open().await;
+    assert_eq!(read(&store, |s| s.load("b")).await.unwrap().last_seq(), 1);
+}
+
+async fn votes_workshops_and_private_notes_read_back(backend: Backend) {
+    let store = backend.open().await;
+    let vote = |id: &str, opened_at_ms: i64, open: bool| VoteRecord {
+        id: id.into(),
+        settings_json: format!("{{\"title\":\"{id}\"}}"),
+        opened_at_ms,
+        closes_at_ms: open.then_some(opened_at_ms + 60_000),
+        open,
+        revealed: !open,
+    };
+    let ballot = |voter: &str, candidate: &str, count: u32| BallotRow {
+        voter: voter.into(),
+        name: voter.to_uppercase(),
+        candidate: candidate.into(),
+        count,
+    };
+    let note = |id: &str| StoredPrivateNote {
+        id: id.into(),
+        author: Author { id: "p:ana".into(), name: "Ana".into() },
+        note_json: format!("{{\"text\":\"{id}\"}}"),
+    };
+    let b = || "b".to_string();
+    commit(
+        &store,
+        vec![
+            Write::CreateBoard(record("b")),
+            Write::Vote { board: b(), vote: vote("late", 20, true) },
+            Write::Vote { board: b(), vote: vote("early", 10, true) },
+            Write::Ballot { board: b(), vote: "early".into(), ballot: ballot("ben", "c2", 1) },
+            Write::Ballot { board: b(), vote: "early".into(), ballot: ballot("ana", "c1", 1) },
+            Write::Workshop { board: b(), state_json: "{\"step\":1}".into() },
+            Write::PrivateNote { board: b(), id: "n2".into(), note: Some(note("n2")) },
+            Write::PrivateNote { board: b(), id: "n1".into(), note: Some(note("n1")) },
+        ],
+    )
+    .await;
+    // Later writes replace: the vote closes, a ballot grows, the flow moves on, a note goes.
+    commit(
+        &store,
+        vec![
+            Write::Ballot { board: b(), vote: "early".into(), ballot: ballot("ana", "c1", 2) },
+            Write::Vote { board: b(), vote: vote("early", 10, false) },
+            Write::Workshop { board: b(), state_json: "{\"step\":2}".into() },
+            Write::PrivateNote { board: b(), id: "n1".into(), note: None },
+        ],
+    )
+    .await;
+    let loaded = read(&store, |s| s.load("b")).await.unwrap();
+    let expected = vec![
+        (vote("early", 10, false), vec![ballot("ana", "c1", 2), ballot("ben", "c2", 1)]),
+        (vote("late", 20, true), vec![]),
+    ];
+    assert_eq!(loaded.votes, expected);
+    assert_eq!(read(&store, |s| s.votes("b")).await, expected);
+    assert_eq!(loaded.workshop.as_deref(), Some("{\"step\":2}"));
+    assert_eq!(read(&store, |s| s.workshop("b")).await.as_deref(), Some("{\"step\":2}"));
+    assert_eq!(loaded.private_notes, vec![note("n2")]);
+
+    commit(&store, vec![Write::ClearPrivateNotes { board: b() }]).await;
+    assert!(read(&store, |s| s.load("b")).await.unwrap().private_notes.is_empty());
+    assert_eq!(read(&store, |s| s.workshop("missing")).await, None);
+}
+
+async fn history_reads_answer_the_same(backend: Backend) {
+    let store = backend.open().await;
+    let event = |seq: u64, who: &str, what: &str| BoardEvent {
+        seq,
+        at_ms: 1000 + seq as i64,
+        author: Author { id: who.into(), name: who.to_uppercase() },
+        change_json: what.into(),
+    };
+    let cp = Checkpoint { seq: 4, at_ms: 1004, encoding: StateEncoding::V2, state: vec![4, 4] };
+    commit(
+        &store,
+        vec![
+            Write::CreateBoard(record("b")),
+            Write::CreateBoard(record("a")),
+            append("b", vec![by(1, "p:ana", "Ana"), by(2, "p:ben", "Ben"), entry(3), by(4, "p:ben", "Ben")]),
+            Write::Checkpoint { board: "b".into(), checkpoint: cp.clone() },
+            append("b", vec![by(5, "p:ana", "Ana B."), by(6, "p:ana", "Ana B.")]),
+            Write::Event { board: "b".into(), event: event(3, "p:ben", "first") },
+            Write::Event { board: "b".into(), event: event(3, "server", "second") },
+            Write::Event { board: "b".into(), event: event(5, "p:cleo", "third") },
+        ],
+    )
+    .await;
+    let log = |from, to| move |s: &dyn Store| s.log("b", from, to);
+    assert_eq!(read(&store, log(2, 4)).await.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3, 4]);
+    assert_eq!(read(&store, |s| s.checkpoint_at_or_before("b", 5)).await, Some(cp.clone()));
+    assert_eq!(read(&store, |s| s.checkpoint_at_or_before("b", 3)).await, None);
+    assert_eq!(read(&store, |s| s.seq_at_time("b", 1003)).await, Some((3, 1003)));
+    assert_eq!(read(&store, |s| s.seq_at_time("b", 999)).await, None);
+    let newest_two = LogQuery { before: 6, limit: 2, ..LogQuery::default() };
+    let page = read(&store, move |s| s.query_log("b", &newest_two)).await;
+    assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [5, 4]);
+    let anas =
+        LogQuery { before: u64::MAX, limit: 10, author: Some("p:ana".into()), since_ms: Some(1002), until_ms: None };
+    let page = read(&store, move |s| s.query_log("b", &anas)).await;
+    assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [6, 5]);
+    let events = read(&store, |s| s.events("b", 3, 5)).await;
+    assert_eq!(events.iter().map(|e| e.change_json.as_str()).collect::<Vec<_>>(), ["first", "second", "third"]);
+    assert_eq!(read(&store, |s| s.events("b", 4, 4)).await, vec![]);
+    assert_eq!((read(&store, |s| s.last_seq("b")).await, read(&store, |s| s.last_seq("nope")).await), (6, 0));
+
+    let stats = read(&store, |s| s.log_stats("b")).await;
+    assert_eq!((stats.first_seq, stats.last_seq, stats.updates, stats.update_bytes), (1, 6, 6, 6));
+    assert_eq!(
+        (stats.checkpoints, stats.checkpoint_bytes, stats.first_checkpoint, stats.compacted_through),
+        (1, 2, 4, 0)
+    );
+    // Six updates at 1001..=1006 in three stretches of 5/3 ms.
+    let activity = read(&store, |s| s.activity("b", 3)).await;
+    assert_eq!(activity, Activity { start_ms: 1001, end_ms: 1006, buckets: vec![(0, 2, 2), (1, 2, 4), (2, 2, 6)] });
+    assert_eq!(read(&store, |s| s.activity("a", 3)).await, Activity::default());
+    // Each author once, by first appearance, with the name they first had; not the server.
+    let authors = read(&store, |s| s.authors("b")).await;
+    let expected = [("p:ana", "Ana"), ("p:ben", "Ben"), ("p:cleo", "P:CLEO")];
+    assert_eq!(authors.iter().map(|a| (a.id.as_str(), a.name.as_str())).collect::<Vec<_>>(), expected);
+    assert_eq!(read(&store, |s| s.board_ids()).await, ["a", "b"]);
+
+    // Compaction drops the log through a checkpoint; the checkpoint answers for that time.
+    commit(&store, vec![Write::Compact { board: "b".into(), through: 4 }]).await;
+    let stats = read(&store, |s| s.log_stats("b")).await;
+    assert_eq!((stats.first_seq, stats.last_seq, stats.updates, stats.compacted_through), (5, 6, 2, 4));
+    assert_eq!(read(&store, log(1, 6)).await.iter().map(|e| e.seq).collect::<Vec<_>>(), [5, 6]);
+    assert_eq!(read(&store, |s| s.seq_at_time("b", 1004)).await, Some((4, 1004)));
+    assert_eq!(read(&store, |s| s.seq_at_time("b", 1003)).await, None);
+    let loaded = read(&store, |s| s.load("b")).await.unwrap();
+    assert_eq!((loaded.last_seq(), loaded.checkpoint), (6, Some(cp)));
+}
+
+async fn a_closed_store_refuses_writes(backend: Backend) {
+    let store = backend.open().await;
+    commit(&store, vec![Write::CreateBoard(record("b"))]).await;
+    let closing = store.clone();
+    tokio::task::spawn_blocking(move || closing.close()).await.unwrap();
+    let refused = committed(store.submit(vec![append("b", vec![entry(1)])])).await;
+    assert!(matches!(refused, Err(StoreError::Closed)), "{refused:?}");
+}
