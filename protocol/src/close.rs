@@ -1,8 +1,12 @@
 //! WebSocket close codes and reasons the server sends when it ends a connection.
 //!
 //! Standard codes (RFC 6455) where one fits; 4000-4999 (reserved for applications)
-//! otherwise. The reason text is short (a close frame's reason is at most 123 bytes)
-//! and says what was wrong, so a user or operator reading it can act on it.
+//! otherwise, numbered after the HTTP status of the same meaning: 44xx when trying again
+//! is pointless (no access, no such board), 45xx when the client should reconnect,
+//! possibly after a while. The y-websocket provider relies on this split: it stops
+//! reconnecting after any code from 4400 to 4499. The reason text is short (a close
+//! frame's reason is at most 123 bytes) and says what was wrong, so a user or operator
+//! reading it can act on it.
 
 /// A close code with its meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,8 +22,6 @@ pub const POLICY: CloseCode = CloseCode(1008);
 pub const TOO_BIG: CloseCode = CloseCode(1009);
 /// The server failed; the board is intact, reconnect and resync.
 pub const INTERNAL: CloseCode = CloseCode(1011);
-/// The client could not keep up with the board; reconnect and resync.
-pub const TOO_SLOW: CloseCode = CloseCode(4408);
 /// No access token was given; open the board with the link you were given.
 pub const UNAUTHORIZED: CloseCode = CloseCode(4401);
 /// The access token is invalid, expired, for another board, or revoked.
@@ -29,19 +31,20 @@ pub const BOARD_NOT_FOUND: CloseCode = CloseCode(4404);
 /// A change could not be saved; it was not applied for anyone. Reconnect and resync:
 /// the client still holds the change and will send it again.
 pub const NOT_SAVED: CloseCode = CloseCode(4503);
+/// The client could not keep up with the board; reconnect and resync.
+pub const TOO_SLOW: CloseCode = CloseCode(4508);
 
 /// The client sent messages faster than the server's rate limit for too long (it was
-/// slowed down first). Codes from here on follow the HTTP status of the same meaning
-/// where one exists (429 Too Many Requests, 503 Service Unavailable).
-pub const TOO_FAST: CloseCode = CloseCode(4429);
+/// slowed down first); it may reconnect, and its provider backs off.
+pub const TOO_FAST: CloseCode = CloseCode(4529);
 /// The board has as many connections as the server allows on one board. Try again
 /// when someone leaves.
-pub const BOARD_FULL: CloseCode = CloseCode(4430);
+pub const BOARD_FULL: CloseCode = CloseCode(4530);
 /// The server has as many connections as it allows in all. Try again later.
-pub const SERVER_FULL: CloseCode = CloseCode(4431);
+pub const SERVER_FULL: CloseCode = CloseCode(4531);
 /// The server has as many boards loaded as it allows, and every one of them has people
 /// on it, so this board cannot be loaded now. Try again later.
-pub const TOO_MANY_BOARDS: CloseCode = CloseCode(4432);
+pub const TOO_MANY_BOARDS: CloseCode = CloseCode(4532);
 
 /// Longest reason a close frame can carry, in bytes.
 pub const MAX_REASON_BYTES: usize = 123;
@@ -69,5 +72,18 @@ mod tests {
         let cut = fit_reason(&long);
         assert!(cut.len() <= MAX_REASON_BYTES);
         assert_eq!(cut.len() % 2, 0);
+    }
+
+    /// The y-websocket provider gives up after 4400-4499: only refusals that a retry
+    /// cannot fix may be there.
+    #[test]
+    fn only_final_refusals_stop_a_y_websocket_provider() {
+        let gives_up = |code: CloseCode| (4400..4500).contains(&code.0);
+        for code in [UNAUTHORIZED, FORBIDDEN, BOARD_NOT_FOUND] {
+            assert!(gives_up(code), "{code:?}");
+        }
+        for code in [NOT_SAVED, TOO_SLOW, TOO_FAST, BOARD_FULL, SERVER_FULL, TOO_MANY_BOARDS] {
+            assert!(!gives_up(code), "{code:?}");
+        }
     }
 }

@@ -274,6 +274,21 @@ impl Board {
         self.meta.insert(txn, meta::COMMON_GOAL, note_id);
     }
 
+    /// The note chosen as the common goal, if any.
+    pub fn common_goal<T: ReadTxn>(&self, txn: &T) -> Option<String> {
+        Some(string(txn, &self.meta, meta::COMMON_GOAL)).filter(|g| !g.is_empty())
+    }
+
+    /// Puts the common goal back to `goal` (none: no goal chosen).
+    pub fn reset_common_goal(&self, txn: &mut TransactionMut, goal: Option<&str>) {
+        match goal {
+            Some(id) => self.set_common_goal(txn, id),
+            None => {
+                self.meta.remove(txn, meta::COMMON_GOAL);
+            }
+        }
+    }
+
     /// Whether a note with this id exists.
     pub fn has_note<T: ReadTxn>(&self, txn: &T, id: &str) -> bool {
         self.notes.contains_key(txn, id)
@@ -400,7 +415,7 @@ impl Board {
             title: string(txn, &self.meta, meta::TITLE),
             template: string(txn, &self.meta, meta::TEMPLATE),
             created_at: number(txn, &self.meta, meta::CREATED_AT),
-            common_goal: Some(string(txn, &self.meta, meta::COMMON_GOAL)).filter(|g| !g.is_empty()),
+            common_goal: self.common_goal(txn),
         };
         let mut notes = children(txn, &self.notes, read_note);
         notes.sort_by(|a, b| a.created_at.total_cmp(&b.created_at).then(a.id.cmp(&b.id)));

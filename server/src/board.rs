@@ -1087,6 +1087,7 @@ impl Board {
     /// duplicate) is logged and relayed; an update yrs rejects, or one that makes yrs
     /// panic, closes that connection and changes nothing.
     fn apply(&mut self, conn: ConnId, bytes: &[u8], out: &mut Outgoing) {
+        let goal = self.common_goal();
         // A refusal tells the client what kind of fault it was; yrs's own words go to the log.
         type Refusal = (&'static str, String);
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<Option<Vec<u8>>, Refusal> {
@@ -1104,6 +1105,7 @@ impl Board {
                 out.log.push(LogEntry { seq: self.seq, at_ms: now_ms(), author, update: applied.clone() });
                 out.updates.push(applied);
                 out.writers.push(conn);
+                self.keep_common_goal(conn, goal, out);
             }
             Ok(Ok(None)) => {}
             Ok(Err((reason, detail))) => {
@@ -1116,6 +1118,21 @@ impl Board {
                 self.rebuild_after_panic(out);
             }
         }
+    }
+
+    /// The common goal is the vote's result, which only the server writes: a client's
+    /// change to it (a modified or hostile client; the web client never writes it) is
+    /// undone at once by a server change, which every client receives after it.
+    fn keep_common_goal(&mut self, conn: ConnId, goal: Option<String>, out: &mut Outgoing) {
+        if self.common_goal() == goal {
+            return;
+        }
+        warn!(conn, "a client changed the common goal, which only a vote sets; putting it back");
+        self.server_change(out, |board, txn| board.reset_common_goal(txn, goal.as_deref()));
+    }
+
+    fn common_goal(&self) -> Option<String> {
+        schema::Board::new(&self.doc).common_goal(&self.doc.transact())
     }
 
     fn reject(&mut self, conn: ConnId, reason: &str) {

@@ -113,18 +113,18 @@ pub struct Config {
     #[arg(long, env = "COMMONBOARD_SEND_QUEUE", default_value_t = 512)]
     pub send_queue: usize,
 
-    /// Most connections on one board; one more is closed with code 4430 ("board full").
+    /// Most connections on one board; one more is closed with code 4530 ("board full").
     #[arg(long, env = "COMMONBOARD_MAX_CONNECTIONS_PER_BOARD", default_value_t = 1000)]
     pub max_connections_per_board: usize,
 
-    /// Most connections on the whole server; one more is closed with code 4431
+    /// Most connections on the whole server; one more is closed with code 4531
     /// ("server full").
     #[arg(long, env = "COMMONBOARD_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
 
     /// Most boards in memory at once. Loading one more first unloads the least recently
     /// used board that nobody is on (checkpointed, as an idle board is); when every
-    /// loaded board has people on it, the connection is closed with code 4432.
+    /// loaded board has people on it, the connection is closed with code 4532.
     #[arg(long, env = "COMMONBOARD_MAX_BOARDS_LOADED", default_value_t = 1000)]
     pub max_boards_loaded: usize,
 
@@ -151,7 +151,7 @@ pub struct Config {
     pub message_burst: u32,
 
     /// How long a connection may be slowed down without a pause before it counts as a
-    /// flood and is closed with code 4429 (e.g. 10s).
+    /// flood and is closed with code 4529 (e.g. 10s).
     #[arg(long, env = "COMMONBOARD_FLOOD_CUTOFF", default_value = "10s", value_parser = humantime::parse_duration)]
     pub flood_cutoff: Duration,
 

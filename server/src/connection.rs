@@ -7,11 +7,11 @@
 //! connection instead of waiting for it, so one slow client never slows the board.
 //! Either side ending ends the other, through the connection's [`Closer`].
 //!
-//! Limits a connection meets here: the server's connection count (refused with 4431),
-//! the board's (4430, decided by the board), the boards loaded (4432, decided by the
+//! Limits a connection meets here: the server's connection count (refused with 4531),
+//! the board's (4530, decided by the board), the boards loaded (4532, decided by the
 //! registry), and the message rate: the reader takes a token per message and, with none
 //! left, waits before reading on, so a fast client is slowed down; one slowed down for
-//! longer than the flood cutoff is closed with 4429.
+//! longer than the flood cutoff is closed with 4529.
 
 use std::sync::Arc;
 use std::time::Duration;

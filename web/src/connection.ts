@@ -14,7 +14,9 @@ const LABELS: Record<ConnState, string> = {
 /**
  * Always-visible connection indicator fed by the provider's `status` events and the
  * browser's online/offline state. Calls `onRefused` when the server closes for good: the
- * board does not exist (4404) or the link does not open it (4401, 4403).
+ * board does not exist (4404) or the link does not open it (4401, 4403). Any other
+ * close the server explains (a full board, a full server, too many messages, a change
+ * that could not be saved) is shown with its reason while the provider reconnects.
  */
 export function connectionIndicator(
   provider: WebsocketProvider,
@@ -25,21 +27,27 @@ export function connectionIndicator(
   const root = h("div", { class: "conn", role: "status", "aria-live": "polite" }, dot, label);
   let everConnected = false;
   let status: string = provider.wsconnected ? "connected" : "connecting";
+  /** The server's reason for the last close, until the next connection succeeds. */
+  let why = "";
 
   const update = () => {
     let s: ConnState;
     if (!navigator.onLine && status !== "connected") s = "offline";
     else if (status === "connected") s = "connected";
     else s = everConnected ? "reconnecting" : "connecting";
-    if (root.dataset.state === s) return;
+    const text = s === "reconnecting" && why ? `${LABELS[s]} (${why})` : LABELS[s];
+    if (root.dataset.state === s && label.textContent === text) return;
     root.dataset.state = s;
-    label.textContent = LABELS[s];
-    root.title = LABELS[s];
+    label.textContent = text;
+    root.title = text;
   };
 
   provider.on("status", (e) => {
     status = e.status;
-    if (status === "connected") everConnected = true;
+    if (status === "connected") {
+      everConnected = true;
+      why = "";
+    }
     update();
   });
   const refused = (code: number) => {
@@ -48,7 +56,12 @@ export function connectionIndicator(
   };
   provider.on("closed", (e) => refused(e.code));
   provider.on("connection-close", (e) => {
-    if (e) refused(e.code);
+    if (!e) return;
+    refused(e.code);
+    if (e.code >= 4000 && e.reason) {
+      why = e.reason;
+      update();
+    }
   });
   // The browser says the network is gone: the socket is most likely dead, so drop it
   // now (edits keep accumulating in the Y.Doc) and reconnect as soon as it is back.

@@ -298,3 +298,33 @@ async fn a_restart_mid_vote_keeps_every_vote_and_the_remaining_time() {
     assert_eq!(next_ballot(&mut ana).await, (vec![("goal-a".to_string(), 2)], 1));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn only_a_vote_sets_the_common_goal_a_client_that_writes_it_is_undone() {
+    let server = spawn_app().await;
+    let (links, mut facilitator, vote) = board_with_vote(&server, settings(3, 3, true, None)).await;
+    let participant = links.path(&links.participant);
+    let mut ana = voter(server.addr, &participant, "Ana").await;
+
+    // Before any result: a participant's goal is taken back, for her and for everyone.
+    ana.edit(|board, txn| board.set_common_goal(txn, "goal-c")).await;
+    ana.pump_until(|p| p.snapshot().meta.common_goal.is_none()).await;
+    ana.add_note("after", "written after the forged goal").await;
+    facilitator.pump_until(|p| p.snapshot().notes.iter().any(|n| n.id == "after")).await;
+    assert_eq!(facilitator.snapshot().meta.common_goal, None);
+
+    // After the reveal: the vote's result stands against a participant and the facilitator.
+    send(&mut ana, ClientMessage::CastVote { vote: vote.clone(), candidate: "goal-b".into() }).await;
+    next_ballot(&mut ana).await;
+    send(&mut facilitator, ClientMessage::CloseVote { vote: vote.clone() }).await;
+    send(&mut facilitator, ClientMessage::RevealVote { vote }).await;
+    ana.pump_until(|p| p.snapshot().meta.common_goal.as_deref() == Some("goal-b")).await;
+    for peer in [&mut ana, &mut facilitator] {
+        peer.edit(|board, txn| board.set_common_goal(txn, "goal-a")).await;
+        peer.pump_until(|p| p.snapshot().meta.common_goal.as_deref() == Some("goal-b")).await;
+    }
+
+    let newcomer = crate::client::Peer::join(server.addr, &participant).await;
+    assert_eq!(newcomer.snapshot().meta.common_goal.as_deref(), Some("goal-b"));
+    server.stop().await;
+}

@@ -24,15 +24,16 @@ const CHROMIUM_ARGS = [
 
 /**
  * Starts `commonboard serve` on a free port with a fresh data directory (or on the given
- * port and data directory, to restart a server).
+ * port and data directory, to restart a server), with `args` added to its command line.
  */
-export async function startServer({ port: wantedPort = 0, dataDir: reuseDir = null } = {}) {
+export async function startServer({ port: wantedPort = 0, dataDir: reuseDir = null, args = [] } = {}) {
   const bin = resolve(webDir, process.env.COMMONBOARD_BIN || "../target/debug/commonboard");
   if (!existsSync(bin)) throw new Error(`server binary not found: ${bin} (build it, or set COMMONBOARD_BIN)`);
   const distIndex = join(webDir, "dist", "index.html");
   if (!existsSync(distIndex)) throw new Error("dist/ is missing: run `npm run build` first");
   const dataDir = reuseDir ?? mkdtempSync(join(tmpdir(), "commonboard-e2e-"));
-  const proc = spawn(bin, ["serve", "--addr", `127.0.0.1:${wantedPort}`, "--data-dir", dataDir, "--web-dir", "dist"], {
+  const command = ["serve", "--addr", `127.0.0.1:${wantedPort}`, "--data-dir", dataDir, "--web-dir", "dist", ...args];
+  const proc = spawn(bin, command, {
     cwd: webDir,
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn" },

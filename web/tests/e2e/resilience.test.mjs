@@ -1,7 +1,16 @@
 // The client rides out a server restart: it shows "reconnecting", keeps the edits made
 // meanwhile in its Y.Doc, and syncs them when the server is back.
+import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { createBoard, launchBrowser, noteByText, openBoard, personPage, startServer } from "./helpers.mjs";
+import {
+  boardPath,
+  createBoard,
+  launchBrowser,
+  noteByText,
+  openBoard,
+  personPage,
+  startServer,
+} from "./helpers.mjs";
 
 let server;
 let browser;
@@ -46,5 +55,27 @@ test("edits made while the server restarts sync when it is back", async () => {
   } finally {
     await a.context.close();
     await b.context.close();
+  }
+});
+
+test("a full board says so while the client waits for room, then lets it in", async () => {
+  const full = await startServer({ args: ["--max-connections-per-board", "1"] });
+  const a = await personPage(browser, "Ana");
+  const b = await personPage(browser, "Ben");
+  try {
+    const board = await createBoard(full.base, "One seat");
+    await openBoard(a.page, full.base, board);
+    await b.page.goto(`${full.base}${boardPath(board)}`);
+    const waiting = b.page.locator('.conn[data-state="reconnecting"]');
+    await waiting.waitFor({ timeout: 10_000 });
+    assert.match(await waiting.getAttribute("title"), /board full: 1 people connected/);
+
+    await a.context.close();
+    await b.page.locator('.conn[data-state="connected"]').waitFor({ timeout: 15_000 });
+    assert.equal(await b.page.locator(".conn").getAttribute("title"), "Connected");
+  } finally {
+    await a.context.close();
+    await b.context.close();
+    await full.stop();
   }
 });
