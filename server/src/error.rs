@@ -43,6 +43,10 @@ impl IntoResponse for AppError {
             AppError::Auth(AuthError::Missing) => (StatusCode::UNAUTHORIZED, AuthError::Missing.to_string()),
             AppError::Auth(error) => (StatusCode::FORBIDDEN, error.to_string()),
             AppError::Unavailable(why) => (StatusCode::SERVICE_UNAVAILABLE, why.to_string()),
+            AppError::Store(StoreError::DiskFull) => {
+                tracing::error!("the disk holding the store is full; refusing a change");
+                (StatusCode::INSUFFICIENT_STORAGE, "the server's disk is full; try again once space is freed".into())
+            }
             AppError::Store(error) => {
                 tracing::error!(%error, "store failed while serving a request");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error; the server log has the details".into())

@@ -516,9 +516,15 @@ fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Request>) {
 /// Writes every request in its own savepoint, then commits them all. Returns one result
 /// per request; if the commit itself fails, every request fails.
 fn commit(conn: &mut Connection, requests: &[Request]) -> Vec<Result<(), StoreError>> {
+    let all_failed = |error: &rusqlite::Error| -> Vec<Result<(), StoreError>> {
+        requests.iter().map(|_| Err(commit_error(error))).collect()
+    };
     let mut tx = match conn.transaction() {
         Ok(tx) => tx,
-        Err(error) => return requests.iter().map(|_| Err(StoreError::Commit(error.to_string()))).collect(),
+        Err(error) => {
+            tracing::error!(error = %commit_error(&error), "store transaction could not start");
+            return all_failed(&error);
+        }
     };
     let mut results = Vec::with_capacity(requests.len());
     for request in requests {
@@ -529,16 +535,55 @@ fn commit(conn: &mut Connection, requests: &[Request]) -> Vec<Result<(), StoreEr
             savepoint.commit()?;
             Ok(())
         });
-        if let Err(error) = &result {
+        if let Err(error) = result {
+            let error = classify(error);
             tracing::error!(%error, "store write failed");
+            // On a full disk or an I/O error SQLite may roll the whole transaction back
+            // by itself: the batches written before this one are gone too, and the next
+            // ones would run outside any transaction. Fail them all, saying why.
+            if tx.is_autocommit() {
+                tracing::error!(%error, "the store rolled back the whole commit");
+                return requests.iter().map(|_| Err(same_error(&error))).collect();
+            }
+            results.push(Err(error));
+            continue;
         }
-        results.push(result);
+        results.push(Ok(()));
     }
     if let Err(error) = tx.commit() {
-        tracing::error!(%error, "store commit failed");
-        return requests.iter().map(|_| Err(StoreError::Commit(error.to_string()))).collect();
+        tracing::error!(error = %commit_error(&error), "store commit failed");
+        return all_failed(&error);
     }
     results
+}
+
+/// A failed commit as the callers see it: a full disk named as such.
+fn commit_error(error: &rusqlite::Error) -> StoreError {
+    if is_disk_full(error) {
+        StoreError::DiskFull
+    } else {
+        StoreError::Commit(error.to_string())
+    }
+}
+
+/// A write's error, with a full disk named as such.
+fn classify(error: StoreError) -> StoreError {
+    match error {
+        StoreError::Database(error) if is_disk_full(&error) => StoreError::DiskFull,
+        other => other,
+    }
+}
+
+/// The error every batch of a rolled-back commit fails with.
+fn same_error(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::DiskFull => StoreError::DiskFull,
+        other => StoreError::Commit(other.to_string()),
+    }
+}
+
+fn is_disk_full(error: &rusqlite::Error) -> bool {
+    error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
 }
 
 fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
