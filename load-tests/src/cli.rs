@@ -128,10 +128,10 @@ pub struct SoakArgs {
     #[arg(long, env = "COMMONBOARD_SOAK_IDLE_UNLOAD", default_value = "2s", value_parser = humantime::parse_duration)]
     pub idle_unload: Duration,
     /// Boards in the many-boards pool (sessions open part of it, so boards come and go).
-    #[arg(long, env = "COMMONBOARD_SOAK_BOARDS", default_value_t = 200)]
+    #[arg(long, env = "COMMONBOARD_SOAK_BOARDS", default_value_t = 100)]
     pub boards: usize,
     /// Boards one many-boards session opens.
-    #[arg(long, env = "COMMONBOARD_SOAK_BOARDS_PER_SESSION", default_value_t = 100)]
+    #[arg(long, env = "COMMONBOARD_SOAK_BOARDS_PER_SESSION", default_value_t = 50)]
     pub boards_per_session: usize,
     /// Editors per board in a many-boards session.
     #[arg(long, env = "COMMONBOARD_SOAK_EDITORS", default_value_t = 10)]
@@ -146,7 +146,7 @@ pub struct SoakArgs {
     #[arg(long, env = "COMMONBOARD_SOAK_WORKSHOP_EDIT_RATE", default_value_t = 2.0)]
     pub workshop_edit_rate: f64,
     /// Boards in the workshop pool.
-    #[arg(long, env = "COMMONBOARD_SOAK_WORKSHOP_BOARDS", default_value_t = 3)]
+    #[arg(long, env = "COMMONBOARD_SOAK_WORKSHOP_BOARDS", default_value_t = 6)]
     pub workshop_boards: usize,
     /// Length of one session.
     #[arg(long, env = "COMMONBOARD_SOAK_SESSION", default_value = "60s", value_parser = humantime::parse_duration)]

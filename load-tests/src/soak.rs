@@ -50,6 +50,8 @@ const QUIET: Duration = Duration::from_secs(2);
 const DRAIN: Duration = Duration::from_secs(30);
 /// How long a fresh client may take to fetch a board.
 const FETCH_PATIENCE: Duration = Duration::from_secs(30);
+/// How long a churning client stays connected after its last edit.
+const CHURN_DRAIN: Duration = Duration::from_secs(1);
 /// Boards fetched at once when checking a session.
 const CHECK_CONCURRENCY: usize = 16;
 /// Problems kept for the report.
@@ -620,6 +622,11 @@ async fn session(track: &Track, ctx: &Arc<Ctx>, rng: &mut StdRng) {
             let (leave, phase) = watch::channel(Phase::Measure);
             let client = tokio::spawn(peer::run(plan, shared, phase));
             tokio::time::sleep(stay).await;
+            // Stop typing, let the last edits reach the server, then close: a client
+            // that drops its socket with frames still unread resets the connection,
+            // and TCP then discards what the server had not read yet.
+            let _ = leave.send(Phase::Drain);
+            tokio::time::sleep(CHURN_DRAIN).await;
             let _ = leave.send(Phase::Done);
             let outcome = client.await;
             ctx.open.fetch_sub(1, Ordering::Relaxed);
@@ -684,13 +691,17 @@ async fn session(track: &Track, ctx: &Arc<Ctx>, rng: &mut StdRng) {
         };
         totals.boards_checked += 1;
         if &server_copy.notes != expected {
-            let missing = expected.difference(&server_copy.notes).count();
-            let extra = server_copy.notes.difference(expected).count();
+            let missing: Vec<&String> = expected.difference(&server_copy.notes).take(5).collect();
+            let extra: Vec<&String> = server_copy.notes.difference(expected).take(5).collect();
+            let closes = shared.closes.lock().unwrap_or_else(|p| p.into_inner()).clone();
             totals.problem(format!(
-                "{} board {name}: the server's copy has {} notes, expected {} ({missing} missing, {extra} unexpected)",
+                "{} board {name}: the server's copy has {} notes, expected {} (missing {missing:?}, unexpected \
+                 {extra:?}; this session: {} connections ended early {closes:?}, {} failed to connect)",
                 track.name,
                 server_copy.notes.len(),
-                expected.len()
+                expected.len(),
+                c.closed_early.load(Ordering::Relaxed),
+                c.connect_failures.load(Ordering::Relaxed),
             ));
         }
         for outcome in outcomes.iter().filter(|o| o.board == board && o.synced) {
