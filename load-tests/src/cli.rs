@@ -98,7 +98,9 @@ until --duration is up, each as a series of sessions on a fixed pool of boards:
 
 During a session clients keep joining a board, editing for a moment and leaving
 (--churn-every per track). At its end every client leaves; the pause before the next
-session lets the boards unload, and later sessions open them again from the store.
+session lets the boards unload, and later sessions open them again from the store
+(each board --reopen times, then a fresh board takes its place, so that boards stay
+the size of a few sessions and the load stays the same over hours).
 After each session a fresh client fetches each board: it must hold exactly the notes
 created and not deleted over the whole soak, and every replica must equal it.
 
@@ -148,6 +150,10 @@ pub struct SoakArgs {
     /// Boards in the workshop pool.
     #[arg(long, env = "COMMONBOARD_SOAK_WORKSHOP_BOARDS", default_value_t = 6)]
     pub workshop_boards: usize,
+    /// Sessions a board is opened by (loaded from the store again each time) before a
+    /// fresh board takes its place, so that boards stay the size of a few sessions.
+    #[arg(long, env = "COMMONBOARD_SOAK_REOPEN", default_value_t = 3)]
+    pub reopen: u32,
     /// Length of one session.
     #[arg(long, env = "COMMONBOARD_SOAK_SESSION", default_value = "60s", value_parser = humantime::parse_duration)]
     pub session: Duration,

@@ -167,6 +167,7 @@ async fn soak(args: SoakArgs) -> anyhow::Result<bool> {
         workshop_edit_rate: args.workshop_edit_rate,
         workshop_boards: args.workshop_boards,
         session: args.session,
+        reopen: args.reopen,
         churn_every: args.churn_every,
         sample_every: args.sample_every,
         csv: args.csv,

@@ -11,7 +11,8 @@
 //! During a session clients keep joining a board, editing for a moment and leaving
 //! (churn). At the end of a session every client leaves; a pause longer than the
 //! server's `--idle-unload` lets the boards unload, and later sessions open them again
-//! from the store. After each session the server's copy of each board (fetched by a
+//! from the store (each board up to `reopen` times, then a fresh board takes its place,
+//! so that boards do not grow without end and the load stays the same throughout). After each session the server's copy of each board (fetched by a
 //! fresh client) must hold exactly the notes created and not deleted over the whole
 //! soak, and every replica of the session must equal it.
 //!
@@ -85,6 +86,8 @@ pub struct SoakOptions {
     /// Length of one session.
     #[serde(serialize_with = "seconds")]
     pub session: Duration,
+    /// Sessions a board is opened by before a fresh board replaces it.
+    pub reopen: u32,
     /// Average time between two clients joining for a moment (churn), per track.
     #[serde(serialize_with = "seconds")]
     pub churn_every: Duration,
@@ -233,7 +236,15 @@ impl SoakReport {
 #[derive(Debug, Clone)]
 struct Track {
     name: &'static str,
+    /// Board names start with this.
+    prefix: &'static str,
     pool: Vec<String>,
+    /// Sessions each board of the pool was opened by, and its generation: a board
+    /// opened `reopen` times is replaced by a fresh one, so that boards stay the size
+    /// of a few sessions and the load stays the same over hours.
+    opened: Vec<u32>,
+    generation: Vec<u32>,
+    reopen: u32,
     per_session: usize,
     editors: usize,
     replicas: usize,
@@ -326,7 +337,11 @@ pub async fn soak(options: SoakOptions) -> anyhow::Result<SoakReport> {
     let tracks = [
         Track {
             name: "many-boards",
-            pool: (0..options.boards).map(|i| format!("soak-mb-{i}")).collect(),
+            prefix: "soak-mb",
+            pool: (0..options.boards).map(|i| format!("soak-mb-{i}-0")).collect(),
+            opened: vec![0; options.boards],
+            generation: vec![0; options.boards],
+            reopen: options.reopen,
             per_session: options.boards_per_session,
             editors: options.editors,
             replicas: 1.min(options.editors),
@@ -335,7 +350,11 @@ pub async fn soak(options: SoakOptions) -> anyhow::Result<SoakReport> {
         },
         Track {
             name: "workshop",
-            pool: (0..options.workshop_boards).map(|i| format!("soak-ws-{i}")).collect(),
+            prefix: "soak-ws",
+            pool: (0..options.workshop_boards).map(|i| format!("soak-ws-{i}-0")).collect(),
+            opened: vec![0; options.workshop_boards],
+            generation: vec![0; options.workshop_boards],
+            reopen: options.reopen,
             per_session: 1,
             editors: options.workshop_editors,
             replicas: 2.min(options.workshop_editors),
@@ -361,8 +380,8 @@ pub async fn soak(options: SoakOptions) -> anyhow::Result<SoakReport> {
     let warmups: Vec<_> = tracks
         .iter()
         .map(|track| {
-            let (track, ctx, seed) = (track.clone(), ctx.clone(), rng.random());
-            tokio::spawn(async move { session(&track, &ctx, &mut StdRng::seed_from_u64(seed)).await })
+            let (mut track, ctx, seed) = (track.clone(), ctx.clone(), rng.random());
+            tokio::spawn(async move { session(&mut track, &ctx, &mut StdRng::seed_from_u64(seed)).await })
         })
         .collect();
     for warmup in warmups {
@@ -381,12 +400,12 @@ pub async fn soak(options: SoakOptions) -> anyhow::Result<SoakReport> {
     let deadline = tokio::time::Instant::now() + options.duration;
     let mut running = JoinSet::new();
     for track in &tracks {
-        let (track, ctx, seed) = (track.clone(), ctx.clone(), rng.random::<u64>());
+        let (mut track, ctx, seed) = (track.clone(), ctx.clone(), rng.random::<u64>());
         let pause = options.idle_unload + Duration::from_secs(1);
         running.spawn(async move {
             let mut rng = StdRng::seed_from_u64(seed);
             while tokio::time::Instant::now() < deadline {
-                session(&track, &ctx, &mut rng).await;
+                session(&mut track, &ctx, &mut rng).await;
                 // Let the boards go idle and unload before the next session reopens them.
                 tokio::time::sleep(pause.mul_f64(rng.random_range(1.0..2.0))).await;
             }
@@ -540,13 +559,20 @@ async fn board_loads(http: &reqwest::Client, base: &str) -> Option<u64> {
 
 /// One session of a track: clients join a few boards, edit, come and go, then all
 /// leave; the server's copy of each board is then checked.
-async fn session(track: &Track, ctx: &Arc<Ctx>, rng: &mut StdRng) {
+async fn session(track: &mut Track, ctx: &Arc<Ctx>, rng: &mut StdRng) {
     let mut picks: Vec<usize> = (0..track.pool.len()).collect();
     for i in 0..picks.len() {
         let j = rng.random_range(i..picks.len());
         picks.swap(i, j);
     }
     picks.truncate(track.per_session);
+    for &i in &picks {
+        track.opened[i] += 1;
+        if track.opened[i] > track.reopen.max(1) {
+            (track.opened[i], track.generation[i]) = (1, track.generation[i] + 1);
+            track.pool[i] = format!("{}-{i}-{}", track.prefix, track.generation[i]);
+        }
+    }
     let boards: Vec<String> = picks.iter().map(|&i| track.pool[i].clone()).collect();
     let shared = Arc::new(Shared {
         clock: Clock::new(),

@@ -23,6 +23,7 @@ async fn a_short_soak_returns_to_its_baseline_and_converges() {
         workshop_edit_rate: 2.0,
         workshop_boards: 2,
         session: Duration::from_secs(8),
+        reopen: 2,
         churn_every: Duration::from_millis(300),
         sample_every: Duration::from_secs(2),
         csv: csv.clone(),
