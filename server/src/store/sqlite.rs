@@ -743,6 +743,41 @@ mod tests {
         assert_eq!(store.log("b", 1, 10).unwrap().len(), 1);
     }
 
+    #[test]
+    fn a_full_database_fails_the_commit_as_disk_full_and_keeps_what_was_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        migrate(&mut conn).unwrap();
+        let request = |writes: Vec<Write>| Request { writes, done: oneshot::channel().0 };
+        let first = [request(vec![Write::CreateBoard(record("b"))])];
+        assert!(commit(&mut conn, &first).iter().all(Result::is_ok));
+        // No room for another page, as on a full disk.
+        let pages: i64 = conn.pragma_query_value(None, "page_count", |row| row.get(0)).unwrap();
+        conn.pragma_update(None, "max_page_count", pages).unwrap();
+        let big = |seq: u64| LogEntry { update: vec![7; 64 * 1024], ..entry(seq) };
+        let batches = [
+            request(vec![Write::Append { board: "b".into(), entries: vec![entry(1)] }]),
+            request(vec![Write::Append { board: "b".into(), entries: vec![big(2), big(3)] }]),
+            // After SQLite rolled the transaction back, this one would run on its own
+            // and be saved while its caller is told it failed.
+            request(vec![Write::Append { board: "b".into(), entries: vec![entry(4)] }]),
+        ];
+        let results = commit(&mut conn, &batches);
+        assert!(results.iter().any(|r| matches!(r, Err(StoreError::DiskFull))), "{results:?}");
+        // Whatever was answered Ok is there, what failed is not; the board is intact.
+        let kept = read_log(&conn, "b", 1, 10).unwrap();
+        for (seq, result) in [(1, &results[0]), (2, &results[1]), (4, &results[2])] {
+            assert_eq!(kept.iter().any(|e| e.seq == seq), result.is_ok(), "{results:?}");
+        }
+        assert!(read_board(&conn, "b").unwrap().is_some());
+        // Room again: writes succeed.
+        conn.pragma_update(None, "max_page_count", 1 << 30).unwrap();
+        let again = [request(vec![Write::Append { board: "b".into(), entries: vec![big(2)] }])];
+        assert!(commit(&mut conn, &again).iter().all(Result::is_ok));
+        assert!(read_log(&conn, "b", 2, 2).unwrap().len() == 1);
+    }
+
     #[tokio::test]
     async fn reopening_keeps_everything() {
         let dir = tempfile::tempdir().unwrap();
