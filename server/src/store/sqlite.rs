@@ -21,6 +21,10 @@ use super::{
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "commonboard.sqlite3";
 
+/// Read connections kept open between reads; more are opened while reads overlap and
+/// closed after.
+const MAX_IDLE_READERS: usize = 4;
+
 /// Most batches one commit takes, so a flood of writers still gets regular commits.
 const MAX_BATCHES_PER_COMMIT: usize = 1024;
 
@@ -165,7 +169,12 @@ impl SqliteStore {
             }
         };
         let result = read(&conn);
-        self.readers.lock().expect("reader pool").push(conn);
+        let mut idle = self.readers.lock().expect("reader pool");
+        // A burst of reads (every board loading after a restart) opens a connection
+        // each; keeping them all would hold three files and a page cache apiece for good.
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
         result
     }
 }
@@ -776,6 +785,30 @@ mod tests {
         let again = [request(vec![Write::Append { board: "b".into(), entries: vec![big(2)] }])];
         assert!(commit(&mut conn, &again).iter().all(Result::is_ok));
         assert!(read_log(&conn, "b", 2, 2).unwrap().len() == 1);
+    }
+
+    #[test]
+    fn overlapping_reads_leave_few_connections_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(SqliteStore::open(dir.path()).unwrap());
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(16));
+        let readers: Vec<_> = (0..16)
+            .map(|_| {
+                let (store, barrier) = (store.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    store
+                        .with_reader(|_| {
+                            barrier.wait();
+                            Ok(())
+                        })
+                        .unwrap()
+                })
+            })
+            .collect();
+        for reader in readers {
+            reader.join().unwrap();
+        }
+        assert_eq!(store.readers.lock().unwrap().len(), MAX_IDLE_READERS);
     }
 
     #[tokio::test]
