@@ -77,6 +77,114 @@ pub enum Command {
     /// playback, loading the board after a restart, and the store's size.
     #[command(long_about = REPLAY_ABOUT)]
     Replay(ReplayArgs),
+    /// Soak a server it starts: many-boards and workshop sessions with clients joining,
+    /// leaving and reconnecting and boards unloading, for a long time; then check that
+    /// memory and open files return to their baseline and that every board converged.
+    #[command(long_about = SOAK_ABOUT)]
+    Soak(SoakArgs),
+}
+
+const SOAK_ABOUT: &str = "\
+Soak a Commonboard server (issue 8): a long churning load, then a leak check.
+
+Starts target/release/commonboard (--commonboard-bin) with --open and a short
+--idle-unload on a fresh data directory on 127.0.0.1, and runs two tracks side by side
+until --duration is up, each as a series of sessions on a fixed pool of boards:
+
+  many-boards  each session opens --boards-per-session of the --boards pool with
+               --editors editors per board (one keeps a full replica)
+  workshop     each session opens one board of the --workshop-boards pool with
+               --workshop-editors busy editors (two keep a full replica)
+
+During a session clients keep joining a board, editing for a moment and leaving
+(--churn-every per track). At its end every client leaves; the pause before the next
+session lets the boards unload, and later sessions open them again from the store
+(each board --reopen times, then a fresh board takes its place, so that boards stay
+the size of a few sessions and the load stays the same over hours).
+After each session a fresh client fetches each board: it must hold exactly the notes
+created and not deleted over the whole soak, and every replica must equal it.
+
+The server's resident memory (VmRSS), open file descriptors (/proc/PID/fd) and loaded
+boards (/healthz) are sampled every --sample-every into --csv. The baseline is taken
+after a first session of each track, once its boards unloaded (the allocator keeps
+memory it has used once; a leak keeps growing past it). When the load stops the tool
+waits for every board to unload and compares: the end may exceed the baseline by
+--rss-tolerance-mib or --rss-tolerance-percent (the larger) and by --fd-tolerance open
+files. A leak, a divergence, or boards that stay loaded exit with status 1.
+
+Examples:
+  commonboard-load soak --duration 30m
+  commonboard-load soak --duration 90s --boards 20 --boards-per-session 10 --editors 4 \\
+      --workshop-editors 10 --session 15s --csv soak-short.csv";
+
+/// Flags of `soak`.
+#[derive(Debug, Clone, Args)]
+pub struct SoakArgs {
+    /// How long the load runs (the warm-up session and the settling come on top).
+    #[arg(long, env = "COMMONBOARD_SOAK_DURATION", default_value = "30m", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// The Commonboard server binary the tool starts.
+    #[arg(long, env = "COMMONBOARD_SOAK_BIN", default_value = "target/release/commonboard")]
+    pub commonboard_bin: PathBuf,
+    /// The server's --idle-unload: how long a board with nobody connected stays loaded.
+    #[arg(long, env = "COMMONBOARD_SOAK_IDLE_UNLOAD", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub idle_unload: Duration,
+    /// Boards in the many-boards pool (sessions open part of it, so boards come and go).
+    #[arg(long, env = "COMMONBOARD_SOAK_BOARDS", default_value_t = 100)]
+    pub boards: usize,
+    /// Boards one many-boards session opens.
+    #[arg(long, env = "COMMONBOARD_SOAK_BOARDS_PER_SESSION", default_value_t = 50)]
+    pub boards_per_session: usize,
+    /// Editors per board in a many-boards session.
+    #[arg(long, env = "COMMONBOARD_SOAK_EDITORS", default_value_t = 10)]
+    pub editors: usize,
+    /// Edits per second per many-boards editor (cursor moves: twice as many).
+    #[arg(long, env = "COMMONBOARD_SOAK_EDIT_RATE", default_value_t = 0.1)]
+    pub edit_rate: f64,
+    /// Editors on the board of a workshop session.
+    #[arg(long, env = "COMMONBOARD_SOAK_WORKSHOP_EDITORS", default_value_t = 40)]
+    pub workshop_editors: usize,
+    /// Edits per second per workshop editor (cursor moves: 2.5 times as many).
+    #[arg(long, env = "COMMONBOARD_SOAK_WORKSHOP_EDIT_RATE", default_value_t = 2.0)]
+    pub workshop_edit_rate: f64,
+    /// Boards in the workshop pool.
+    #[arg(long, env = "COMMONBOARD_SOAK_WORKSHOP_BOARDS", default_value_t = 6)]
+    pub workshop_boards: usize,
+    /// Sessions a board is opened by (loaded from the store again each time) before a
+    /// fresh board takes its place, so that boards stay the size of a few sessions.
+    #[arg(long, env = "COMMONBOARD_SOAK_REOPEN", default_value_t = 3)]
+    pub reopen: u32,
+    /// Length of one session.
+    #[arg(long, env = "COMMONBOARD_SOAK_SESSION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub session: Duration,
+    /// Average time between two clients joining a board for a moment, per track.
+    #[arg(long, env = "COMMONBOARD_SOAK_CHURN_EVERY", default_value = "500ms", value_parser = humantime::parse_duration)]
+    pub churn_every: Duration,
+    /// How often the server's memory, open files and loaded boards are sampled.
+    #[arg(long, env = "COMMONBOARD_SOAK_SAMPLE_EVERY", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub sample_every: Duration,
+    /// Where the samples are written (CSV: elapsed_s, phase, rss_kib, fds,
+    /// boards_loaded, connections).
+    #[arg(long, env = "COMMONBOARD_SOAK_CSV", default_value = "soak.csv")]
+    pub csv: PathBuf,
+    /// Longest wait, after the load, for every board to unload.
+    #[arg(long, env = "COMMONBOARD_SOAK_SETTLE", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub settle: Duration,
+    /// Resident memory the end may exceed the baseline by, in MiB (or
+    /// --rss-tolerance-percent, whichever is larger).
+    #[arg(long, env = "COMMONBOARD_SOAK_RSS_TOLERANCE_MIB", default_value_t = 16.0)]
+    pub rss_tolerance_mib: f64,
+    /// Resident memory the end may exceed the baseline by, in percent of the baseline.
+    #[arg(long, env = "COMMONBOARD_SOAK_RSS_TOLERANCE_PERCENT", default_value_t = 25.0)]
+    pub rss_tolerance_percent: f64,
+    /// Open files the end may exceed the baseline by.
+    #[arg(long, env = "COMMONBOARD_SOAK_FD_TOLERANCE", default_value_t = 4)]
+    pub fd_tolerance: u64,
+    /// Seed of the sessions' choices and edits (random by default; the report shows it).
+    #[arg(long, env = "COMMONBOARD_SOAK_SEED")]
+    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 const REPLAY_ABOUT: &str = "\

@@ -17,7 +17,8 @@
 //! - [`boards`]: board names, creation and URLs;
 //! - [`bigboard`], [`history`]: the presets that are more than one plain run;
 //! - [`replay`]: reading a long history back (the `replay` subcommand);
-//! - [`servers`], [`compare`]: starting other servers and comparing them.
+//! - [`servers`], [`compare`]: starting other servers and comparing them;
+//! - [`soak`]: a long churning load with a memory, open-files and convergence check.
 //!
 //! Invariant: the tool sends traffic only to loopback addresses
 //! ([`boards::check_loopback`]), and every loop is bounded in count and time.
@@ -37,11 +38,12 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod servers;
+pub mod soak;
 pub mod wire;
 
 use std::time::Duration;
 
-use cli::{Cli, Command, CompareArgs, ReplayArgs, RunArgs};
+use cli::{Cli, Command, CompareArgs, ReplayArgs, RunArgs, SoakArgs};
 use scenario::Preset;
 
 /// Runs what the command line asks; returns whether it succeeded (converged, or the
@@ -57,6 +59,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<bool> {
         Some(Command::Compare(args)) => compare(args).await,
         Some(Command::Run(args)) => run_preset(args).await,
         Some(Command::Replay(args)) => replay(args).await,
+        Some(Command::Soak(args)) => soak(args).await,
         None => run_preset(cli.run).await,
     }
 }
@@ -148,6 +151,36 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
     };
     print(args.output.json, &report, || report.render())?;
     Ok(report.checks.passed)
+}
+
+async fn soak(args: SoakArgs) -> anyhow::Result<bool> {
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let options = soak::SoakOptions {
+        duration: args.duration,
+        commonboard_bin: args.commonboard_bin,
+        idle_unload: args.idle_unload,
+        boards: args.boards,
+        boards_per_session: args.boards_per_session,
+        editors: args.editors,
+        edit_rate: args.edit_rate,
+        workshop_editors: args.workshop_editors,
+        workshop_edit_rate: args.workshop_edit_rate,
+        workshop_boards: args.workshop_boards,
+        session: args.session,
+        reopen: args.reopen,
+        churn_every: args.churn_every,
+        sample_every: args.sample_every,
+        csv: args.csv,
+        settle: args.settle,
+        rss_tolerance_mib: args.rss_tolerance_mib,
+        rss_tolerance_percent: args.rss_tolerance_percent,
+        fd_tolerance: args.fd_tolerance,
+        seed,
+        progress: !args.output.quiet,
+    };
+    let report = soak::soak(options).await?;
+    print(args.output.json, &report, || report.render())?;
+    Ok(report.passed())
 }
 
 fn print<T: serde::Serialize>(json: bool, value: &T, table: impl FnOnce() -> String) -> anyhow::Result<()> {

@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => args.output.threads,
         Some(Command::Compare(args)) => args.output.threads,
         Some(Command::Replay(args)) => args.output.threads,
+        Some(Command::Soak(args)) => args.output.threads,
         _ => cli.run.output.threads,
     }
     .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));

@@ -1167,10 +1167,16 @@ impl Board {
     /// are closed (their clients still hold the changes and resend them on reconnect)
     /// and the document goes back to what is durable.
     async fn commit_failed(&mut self, error: &StoreError, writers: &[ConnId]) {
-        error!(%error, "could not save updates; closing their senders and reloading");
+        error!(%error, writers = writers.len(), "could not save updates; closing their senders and reloading");
+        let reason = match error {
+            StoreError::DiskFull => {
+                "the server's disk is full: your change was not saved; it is sent again on reconnect"
+            }
+            _ => "your change could not be saved; reconnecting",
+        };
         for conn in writers {
             if let Some(c) = self.conns.remove(conn) {
-                c.outbox.closer.close(close::NOT_SAVED, "your change could not be saved; reconnecting");
+                c.outbox.closer.close(close::NOT_SAVED, reason);
             }
         }
         let reload = {

@@ -71,6 +71,10 @@ impl IntoResponse for AppError {
             AppError::Auth(error) => (StatusCode::FORBIDDEN, error.to_string()),
             AppError::Unavailable(why) => (StatusCode::SERVICE_UNAVAILABLE, why.to_string()),
             AppError::CrossSite => (StatusCode::FORBIDDEN, self.to_string()),
+            AppError::Store(StoreError::DiskFull) => {
+                tracing::error!("the disk holding the store is full; refusing a change");
+                (StatusCode::INSUFFICIENT_STORAGE, "the server's disk is full; try again once space is freed".into())
+            }
             AppError::Store(error) => return internal("store failed while serving a request", error),
             AppError::BodyTooLarge { .. } | AppError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, self.to_string()),
         };

@@ -233,6 +233,10 @@ pub enum StoreError {
     /// The commit holding this write failed (disk full, I/O error): nothing was written.
     #[error("commit failed: {0}")]
     Commit(String),
+    /// The disk holding the store is full (`SQLITE_FULL`): nothing of the write was
+    /// kept; writes succeed again once space is freed.
+    #[error("the disk holding the store is full; nothing was saved")]
+    DiskFull,
     #[error("a board with id {0} already exists")]
     BoardExists(String),
     /// Another writer (another server sharing the database) already logged this point.

@@ -1,9 +1,10 @@
 //! Integration tests: every preset at small scale against a real Commonboard server
 //! started in this process on 127.0.0.1:0, and the replay mode against the server
-//! binary (which it starts, stops and restarts itself).
+//! binary (which it starts, stops and restarts itself), and a short soak of that binary.
 
 mod presets;
 mod replay;
+mod soak;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

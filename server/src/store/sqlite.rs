@@ -21,6 +21,10 @@ use super::{
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "commonboard.sqlite3";
 
+/// Read connections kept open between reads; more are opened while reads overlap and
+/// closed after.
+const MAX_IDLE_READERS: usize = 4;
+
 /// Most batches one commit takes, so a flood of writers still gets regular commits.
 const MAX_BATCHES_PER_COMMIT: usize = 1024;
 
@@ -157,7 +161,12 @@ impl SqliteStore {
             }
         };
         let result = read(&conn);
-        self.readers.lock().expect("reader pool").push(conn);
+        let mut idle = self.readers.lock().expect("reader pool");
+        // A burst of reads (every board loading after a restart) opens a connection
+        // each; keeping them all would hold three files and a page cache apiece for good.
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
         result
     }
 }
@@ -528,9 +537,15 @@ fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Request>) {
 /// Writes every request in its own savepoint, then commits them all. Returns one result
 /// per request; if the commit itself fails, every request fails.
 fn commit(conn: &mut Connection, requests: &[Request]) -> Vec<Result<(), StoreError>> {
+    let all_failed = |error: &rusqlite::Error| -> Vec<Result<(), StoreError>> {
+        requests.iter().map(|_| Err(commit_error(error))).collect()
+    };
     let mut tx = match conn.transaction() {
         Ok(tx) => tx,
-        Err(error) => return requests.iter().map(|_| Err(StoreError::Commit(error.to_string()))).collect(),
+        Err(error) => {
+            tracing::error!(error = %commit_error(&error), "store transaction could not start");
+            return all_failed(&error);
+        }
     };
     let mut results = Vec::with_capacity(requests.len());
     for request in requests {
@@ -541,16 +556,55 @@ fn commit(conn: &mut Connection, requests: &[Request]) -> Vec<Result<(), StoreEr
             savepoint.commit()?;
             Ok(())
         });
-        if let Err(error) = &result {
+        if let Err(error) = result {
+            let error = classify(error);
             tracing::error!(%error, "store write failed");
+            // On a full disk or an I/O error SQLite may roll the whole transaction back
+            // by itself: the batches written before this one are gone too, and the next
+            // ones would run outside any transaction. Fail them all, saying why.
+            if tx.is_autocommit() {
+                tracing::error!(%error, "the store rolled back the whole commit");
+                return requests.iter().map(|_| Err(same_error(&error))).collect();
+            }
+            results.push(Err(error));
+            continue;
         }
-        results.push(result);
+        results.push(Ok(()));
     }
     if let Err(error) = tx.commit() {
-        tracing::error!(%error, "store commit failed");
-        return requests.iter().map(|_| Err(StoreError::Commit(error.to_string()))).collect();
+        tracing::error!(error = %commit_error(&error), "store commit failed");
+        return all_failed(&error);
     }
     results
+}
+
+/// A failed commit as the callers see it: a full disk named as such.
+fn commit_error(error: &rusqlite::Error) -> StoreError {
+    if is_disk_full(error) {
+        StoreError::DiskFull
+    } else {
+        StoreError::Commit(error.to_string())
+    }
+}
+
+/// A write's error, with a full disk named as such.
+fn classify(error: StoreError) -> StoreError {
+    match error {
+        StoreError::Sqlite(error) if is_disk_full(&error) => StoreError::DiskFull,
+        other => other,
+    }
+}
+
+/// The error every batch of a rolled-back commit fails with.
+fn same_error(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::DiskFull => StoreError::DiskFull,
+        other => StoreError::Commit(other.to_string()),
+    }
+}
+
+fn is_disk_full(error: &rusqlite::Error) -> bool {
+    error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
 }
 
 fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
@@ -648,4 +702,96 @@ fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: u64) -> LogEntry {
+        LogEntry { seq, at_ms: 1000 + seq as i64, author: Author::server(), update: vec![seq as u8] }
+    }
+
+    fn record(id: &str) -> BoardRecord {
+        BoardRecord {
+            id: id.into(),
+            title: "T".into(),
+            template: "blank".into(),
+            created_at_ms: 1,
+            links_generation: 1,
+            locked: false,
+        }
+    }
+
+    #[test]
+    fn a_full_database_fails_the_commit_as_disk_full_and_keeps_what_was_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        migrate(&mut conn).unwrap();
+        let request = |writes: Vec<Write>| Request { writes, done: oneshot::channel().0 };
+        let first = [request(vec![Write::CreateBoard(record("b"))])];
+        assert!(commit(&mut conn, &first).iter().all(Result::is_ok));
+        // No room for another page, as on a full disk.
+        let pages: i64 = conn.pragma_query_value(None, "page_count", |row| row.get(0)).unwrap();
+        conn.pragma_update(None, "max_page_count", pages).unwrap();
+        let big = |seq: u64| LogEntry { update: vec![7; 64 * 1024], ..entry(seq) };
+        let batches = [
+            request(vec![Write::Append { board: "b".into(), entries: vec![entry(1)] }]),
+            request(vec![Write::Append { board: "b".into(), entries: vec![big(2), big(3)] }]),
+            // After SQLite rolled the transaction back, this one would run on its own
+            // and be saved while its caller is told it failed.
+            request(vec![Write::Append { board: "b".into(), entries: vec![entry(4)] }]),
+        ];
+        let results = commit(&mut conn, &batches);
+        assert!(results.iter().any(|r| matches!(r, Err(StoreError::DiskFull))), "{results:?}");
+        // Whatever was answered Ok is there, what failed is not; the board is intact.
+        let kept = read_log(&conn, "b", 1, 10).unwrap();
+        for (seq, result) in [(1, &results[0]), (2, &results[1]), (4, &results[2])] {
+            assert_eq!(kept.iter().any(|e| e.seq == seq), result.is_ok(), "{results:?}");
+        }
+        assert!(read_board(&conn, "b").unwrap().is_some());
+        // Room again: writes succeed.
+        conn.pragma_update(None, "max_page_count", 1 << 30).unwrap();
+        let again = [request(vec![Write::Append { board: "b".into(), entries: vec![big(2)] }])];
+        assert!(commit(&mut conn, &again).iter().all(Result::is_ok));
+        assert!(read_log(&conn, "b", 2, 2).unwrap().len() == 1);
+    }
+
+    #[test]
+    fn overlapping_reads_leave_few_connections_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(SqliteStore::open(dir.path()).unwrap());
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(16));
+        let readers: Vec<_> = (0..16)
+            .map(|_| {
+                let (store, barrier) = (store.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    store
+                        .with_reader(|_| {
+                            barrier.wait();
+                            Ok(())
+                        })
+                        .unwrap()
+                })
+            })
+            .collect();
+        for reader in readers {
+            reader.join().unwrap();
+        }
+        assert_eq!(store.readers.lock().unwrap().len(), MAX_IDLE_READERS);
+    }
+
+    #[tokio::test]
+    async fn reopening_keeps_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SqliteStore::open(dir.path()).unwrap();
+            let writes =
+                vec![Write::CreateBoard(record("b")), Write::Append { board: "b".into(), entries: vec![entry(1)] }];
+            super::super::committed(store.submit(writes)).await.unwrap();
+        }
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.load("b").unwrap().unwrap().last_seq(), 1);
+    }
 }

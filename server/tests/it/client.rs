@@ -72,6 +72,23 @@ impl Peer {
         peer
     }
 
+    /// Opens a new connection for the same document after the last one ended, as a
+    /// provider does: sync step 1 with the local state, so the server sends what is
+    /// missing here and asks for what is missing there (unsynced local edits included).
+    /// Returns false, keeping the old state, if the server cannot be reached.
+    pub async fn reconnect(&mut self, addr: SocketAddr, board: &str, name: &str) -> bool {
+        let separator = if board.contains('?') { '&' } else { '?' };
+        let url = format!("ws://{addr}/ws/{board}{separator}name={name}");
+        let Ok(Ok((socket, _))) = tokio::time::timeout(PATIENCE, tokio_tungstenite::connect_async(url)).await else {
+            return false;
+        };
+        self.socket = socket;
+        self.closed = None;
+        let step1 = frame::sync_step1(&self.doc.transact().state_vector());
+        self.send_raw(step1).await;
+        true
+    }
+
     /// Connects and waits until the board's current state has arrived.
     pub async fn join(addr: SocketAddr, board: &str) -> Peer {
         Peer::join_as(addr, board, "tester").await

@@ -3,6 +3,7 @@
 
 mod access;
 mod bad_input;
+mod chaos;
 mod client;
 mod durability;
 mod history;

@@ -54,11 +54,13 @@ pub fn write_loop(mut client: Client, config: Config, queue: mpsc::Receiver<Requ
     }
 }
 
-/// One failure per request: the commit holding them failed.
+/// One failure per request: the commit holding them failed (a full disk named as such).
 fn failed(requests: &[Request], error: &postgres::Error) -> Vec<Result<(), StoreError>> {
     let message = super::describe(error);
     tracing::error!(error = %message, "store commit failed");
-    requests.iter().map(|_| Err(StoreError::Commit(message.clone()))).collect()
+    let disk_full = error.code() == Some(&SqlState::DISK_FULL);
+    let error = || if disk_full { StoreError::DiskFull } else { StoreError::Commit(message.clone()) };
+    requests.iter().map(|_| Err(error())).collect()
 }
 
 /// Writes every request in its own savepoint, then commits them all. Returns one result
