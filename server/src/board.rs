@@ -9,7 +9,6 @@
 //! only after it is durable, and a busy board naturally batches more per tick.
 
 use std::collections::HashMap;
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,8 +23,7 @@ use commonboard_protocol::workshop::TurnAction;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, instrument, warn};
-use yrs::updates::decoder::Decode;
-use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+use yrs::{Doc, ReadTxn, StateVector, Transact};
 
 use crate::auth::{self, AuthError, Claims};
 use crate::awareness::{self, Awareness};
@@ -845,7 +843,7 @@ impl Board {
         };
         // A viewer's provider answers the server's sync step 1 with its (usually empty)
         // state: nothing to refuse there.
-        let empty = Update::decode_v1(bytes).is_ok_and(|u| u.is_empty());
+        let empty = frame::decode_update(bytes).is_ok_and(|u| u.is_empty());
         if !empty && !state.told_read_only {
             state.told_read_only = true;
             debug!(conn, reason, "refused a change");
@@ -858,13 +856,13 @@ impl Board {
     /// duplicate) is logged and relayed; an update yrs rejects, or one that makes yrs
     /// panic, closes that connection and changes nothing.
     fn apply(&mut self, conn: ConnId, bytes: &[u8], out: &mut Outgoing) {
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<Option<Vec<u8>>, String> {
-            let update = Update::decode_v1(bytes).map_err(|e| format!("update does not decode: {e}"))?;
+        let outcome = contain_panic(|| -> Result<Option<Vec<u8>>, String> {
+            let update = frame::decode_update(bytes).map_err(|e| format!("update does not decode: {e}"))?;
             let mut txn = self.doc.transact_mut();
             txn.apply_update(update).map_err(|e| format!("update rejected: {e}"))?;
             let unchanged = txn.before_state() == txn.after_state() && txn.delete_set().is_empty();
             Ok((!unchanged).then(|| txn.encode_update_v1()))
-        }));
+        });
         match outcome {
             Ok(Ok(Some(applied))) => {
                 self.seq += 1;
@@ -1023,9 +1021,9 @@ impl Board {
         if self.seq <= self.checkpoint_seq + behind {
             return;
         }
-        let state = self.doc.transact().encode_state_as_update_v2(&StateVector::default());
+        let (encoding, state) = checkpoint_state(&self.doc);
         metrics::histogram!(telemetry::DOCUMENT_BYTES).record(state.len() as f64);
-        let checkpoint = Checkpoint { seq: self.seq, at_ms: now_ms(), encoding: StateEncoding::V2, state };
+        let checkpoint = Checkpoint { seq: self.seq, at_ms: now_ms(), encoding, state };
         let write = Write::Checkpoint { board: self.id.clone(), checkpoint };
         match store::committed(self.store.submit(vec![write])).await {
             Ok(()) => self.checkpoint_seq = self.seq,
@@ -1038,6 +1036,34 @@ impl Board {
             c.outbox.closer.close(code, reason);
         }
     }
+}
+
+/// The whole document as a checkpoint's state: v2 (smaller), or v1 while the document
+/// holds pending updates (updates whose dependencies never arrived: a client's edit made
+/// on top of one of its refused edits, or a damaged log row). yrs 0.28 panics encoding
+/// such a document in v2 (it cannot read back its own v2 encoding of the pending part);
+/// the board fell over at its next checkpoint. Found by the `store_load` fuzz target.
+fn checkpoint_state(doc: &Doc) -> (StateEncoding, Vec<u8>) {
+    let txn = doc.transact();
+    if txn.has_missing_updates() {
+        (StateEncoding::V1, txn.encode_state_as_update_v1(&StateVector::default()))
+    } else {
+        (StateEncoding::V2, txn.encode_state_as_update_v2(&StateVector::default()))
+    }
+}
+
+/// Runs `f`, catching a panic so that one bad update cannot take the board down.
+#[cfg(not(feature = "fuzzing"))]
+fn contain_panic<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+}
+
+/// With the `fuzzing` feature the net is off: a panic propagates, so that the fuzz
+/// targets under `fuzz/` (and any replay of their inputs) see it instead of the board
+/// quietly rebuilding itself.
+#[cfg(feature = "fuzzing")]
+fn contain_panic<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    Ok(f())
 }
 
 /// Applies a board's checkpoint and log tail to an empty document.
@@ -1061,7 +1087,7 @@ pub fn apply_checkpoint(txn: &mut yrs::TransactionMut, checkpoint: &Checkpoint) 
 
 /// Applies an update that was accepted before (from the store or this tick).
 fn apply_trusted(doc: &Doc, update: &[u8]) {
-    let applied = Update::decode_v1(update)
+    let applied = frame::decode_update(update)
         .map_err(|e| e.to_string())
         .and_then(|u| doc.transact_mut().apply_update(u).map_err(|e| e.to_string()));
     if let Err(error) = applied {
@@ -1169,4 +1195,56 @@ pub fn now_ms() -> i64 {
 pub fn next_conn_id() -> ConnId {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use yrs::updates::decoder::Decode;
+    use yrs::{Transact, Update};
+
+    use super::*;
+
+    /// Found by the `store_load` fuzz target: a document holding a pending update (here
+    /// a note's creation is missing, and an edit of its text waits for it) made yrs
+    /// panic when the board wrote its checkpoint in the v2 encoding.
+    #[test]
+    fn a_document_with_pending_updates_still_checkpoints() {
+        let meta: &[u8] = &[
+            1, 3, 7, 0, 40, 1, 4, 109, 101, 116, 97, 5, 116, 105, 116, 108, 101, 1, 119, 4, 102, 117, 122, 122, 40, 1,
+            4, 109, 101, 116, 97, 8, 116, 101, 109, 112, 108, 97, 116, 101, 1, 119, 5, 98, 108, 97, 110, 107, 40, 1, 4,
+            109, 101, 116, 97, 9, 99, 114, 101, 97, 116, 101, 100, 65, 116, 1, 125, 0, 0,
+        ];
+        let second_note: &[u8] = &[
+            1, 10, 7, 17, 39, 1, 5, 110, 111, 116, 101, 115, 1, 98, 1, 40, 0, 7, 17, 1, 120, 1, 125, 0, 40, 0, 7, 17,
+            1, 121, 1, 125, 0, 40, 0, 7, 17, 1, 119, 1, 125, 160, 2, 40, 0, 7, 17, 1, 104, 1, 125, 184, 1, 40, 0, 7,
+            17, 5, 99, 111, 108, 111, 114, 1, 119, 6, 121, 101, 108, 108, 111, 119, 40, 0, 7, 17, 6, 97, 117, 116, 104,
+            111, 114, 1, 119, 3, 65, 100, 97, 40, 0, 7, 17, 9, 99, 114, 101, 97, 116, 101, 100, 65, 116, 1, 125, 0, 39,
+            0, 7, 17, 4, 116, 101, 120, 116, 2, 4, 0, 7, 25, 6, 115, 101, 99, 111, 110, 100, 0,
+        ];
+        // Types into the first note, whose creation (seq 2) is missing.
+        let edit_of_missing_note: &[u8] = &[
+            1, 1, 7, 32, 132, 7, 16, 13, 102, 105, 114, 115, 116, 44, 32, 101, 100, 105, 116, 101, 100, 1, 7, 1, 12, 5,
+        ];
+        let doc = Doc::new();
+        for update in [meta, second_note, edit_of_missing_note] {
+            doc.transact_mut().apply_update(Update::decode_v1(update).unwrap()).unwrap();
+        }
+        assert!(doc.transact().has_missing_updates());
+
+        let (encoding, state) = checkpoint_state(&doc);
+        assert_eq!(encoding, StateEncoding::V1);
+        let checkpoint = Checkpoint { seq: 3, at_ms: 0, encoding, state };
+        let reloaded = Doc::new();
+        apply_checkpoint(&mut reloaded.transact_mut(), &checkpoint);
+        let board = schema::Board::new(&reloaded);
+        assert!(board.has_note(&reloaded.transact(), "b"), "what was integrated survives the checkpoint");
+        assert!(reloaded.transact().has_missing_updates(), "and so does the pending edit");
+    }
+
+    #[test]
+    fn a_document_without_pending_updates_checkpoints_in_v2() {
+        let doc = Doc::new();
+        schema::Board::new(&doc).set_common_goal(&mut doc.transact_mut(), "n1");
+        assert_eq!(checkpoint_state(&doc).0, StateEncoding::V2);
+    }
 }

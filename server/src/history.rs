@@ -15,8 +15,7 @@ pub mod reconcile;
 pub mod summary;
 pub mod timeline;
 
-use yrs::updates::decoder::Decode;
-use yrs::{Doc, Transact, Update};
+use yrs::{Doc, Transact};
 
 use crate::store::{Checkpoint, Store, StoreError};
 
@@ -143,7 +142,7 @@ pub fn catch_up(store: &dyn Store, id: &str, past: &mut PastBoard, seq: u64) -> 
 /// Applies a stored update; one that no longer applies is skipped (it was accepted
 /// once, so this would be a bug, logged rather than failing the whole read).
 pub fn apply(txn: &mut yrs::TransactionMut, update: &[u8]) {
-    let applied = Update::decode_v1(update).map_err(|e| e.to_string()).and_then(|u| {
+    let applied = commonboard_protocol::frame::decode_update(update).map_err(|e| e.to_string()).and_then(|u| {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| txn.apply_update(u)))
             .map_err(|_| "yrs panicked".to_owned())?
             .map_err(|e| e.to_string())
