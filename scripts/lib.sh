@@ -43,3 +43,17 @@ install_chromium() {
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 }
+
+# Installs cargo-fuzz (the libFuzzer driver the fuzz targets under fuzz/ use) unless it
+# is there; the fuzz targets also need Rust's nightly toolchain.
+install_cargo_fuzz() {
+  need cargo "Install Rust with rustup (https://rustup.rs), then run this again."
+  if ! cargo +nightly --version >/dev/null 2>&1; then
+    echo "error: the fuzz targets need Rust's nightly toolchain: rustup toolchain install nightly" >&2
+    exit 1
+  fi
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "==> installing cargo-fuzz"
+    cargo install cargo-fuzz --locked --quiet
+  fi
+}

@@ -52,29 +52,50 @@ pub enum DecodeError {
     App(#[from] serde_json::Error),
     /// yrs panicked reading the bytes (see [`contain_yrs`]).
     #[error("malformed message: {0}")]
-    Rejected(&'static str),
+    Rejected(#[from] YrsPanicked),
 }
 
-/// Runs a yrs decoder on bytes from outside, turning a panic into [`DecodeError::Rejected`].
+/// yrs panicked on bytes from outside; see [`contain_yrs`].
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("yrs could not process it")]
+pub struct YrsPanicked;
+
+thread_local! {
+    static CONTAINING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs a call into yrs on bytes from outside (a client's, or a stored row that may be
+/// damaged), turning a panic into [`YrsPanicked`]. Our code catches yrs panics here and
+/// nowhere else, each call site saying which:
 ///
-/// yrs 0.28 `debug_assert!`s that every client id it decodes fits in 53 bits (as in
-/// Yjs), and any client may send a bigger one: in a build with debug assertions (tests,
-/// `cargo run`, the fuzzers) decoding such a state vector or update panicked, in the
-/// connection's reader or in the board actor. Release builds never panic here (yrs
-/// keeps the id's low bits); for them this costs nothing.
-pub fn contain_yrs<T>(decode: impl FnOnce() -> Result<T, DecodeError>) -> Result<T, DecodeError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode))
-        .unwrap_or(Err(DecodeError::Rejected("yrs could not read it (a client id over 53 bits?)")))
+/// - yrs 0.28 `debug_assert!`s that every client id it decodes fits in 53 bits (as in
+///   Yjs), and any client may send a bigger one: in a build with debug assertions
+///   (tests, `cargo run`, the fuzzers) decoding such a state vector or update panicked.
+///   Release builds keep the id's low bits instead.
+/// - Applying some crafted updates panics inside yrs (y-crdt#490 and #639; the
+///   `store_load` fuzz target found one in `BlockStore::push`).
+///
+/// The fuzz targets under `fuzz/` let a panic unwind only while [`containing_yrs`].
+pub fn contain_yrs<T>(call: impl FnOnce() -> T) -> Result<T, YrsPanicked> {
+    CONTAINING.with(|depth| depth.set(depth.get() + 1));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call));
+    CONTAINING.with(|depth| depth.set(depth.get() - 1));
+    result.map_err(|_| YrsPanicked)
+}
+
+/// Whether this thread is inside [`contain_yrs`] (for the fuzzers' panic hook).
+pub fn containing_yrs() -> bool {
+    CONTAINING.with(|depth| depth.get() > 0)
 }
 
 /// Decodes a Yjs update (v1 encoding) from bytes that come from outside.
 pub fn decode_update(bytes: &[u8]) -> Result<Update, DecodeError> {
-    contain_yrs(|| Ok(Update::decode_v1(bytes)?))
+    Ok(contain_yrs(|| Update::decode_v1(bytes))??)
 }
 
 /// Decodes a Yjs update in the v2 encoding from bytes that come from outside.
 pub fn decode_update_v2(bytes: &[u8]) -> Result<Update, DecodeError> {
-    contain_yrs(|| Ok(Update::decode_v2(bytes)?))
+    Ok(contain_yrs(|| Update::decode_v2(bytes))??)
 }
 
 /// One decoded message: a standard Yjs message, or an application message of type `A`.
@@ -102,7 +123,7 @@ pub fn decode_server_frame(bytes: &[u8]) -> Result<Vec<FromServer>, DecodeError>
 }
 
 fn decode_messages<A: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<Decoded<A>>, DecodeError> {
-    contain_yrs(|| read_messages(bytes))
+    contain_yrs(|| read_messages(bytes))?
 }
 
 fn read_messages<A: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<Decoded<A>>, DecodeError> {

@@ -142,11 +142,10 @@ pub fn catch_up(store: &dyn Store, id: &str, past: &mut PastBoard, seq: u64) -> 
 /// Applies a stored update; one that no longer applies is skipped (it was accepted
 /// once, so this would be a bug, logged rather than failing the whole read).
 pub fn apply(txn: &mut yrs::TransactionMut, update: &[u8]) {
-    let applied = commonboard_protocol::frame::decode_update(update).map_err(|e| e.to_string()).and_then(|u| {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| txn.apply_update(u)))
-            .map_err(|_| "yrs panicked".to_owned())?
-            .map_err(|e| e.to_string())
-    });
+    use commonboard_protocol::frame::{contain_yrs, decode_update};
+    let applied = decode_update(update)
+        .map_err(|e| e.to_string())
+        .and_then(|u| contain_yrs(|| txn.apply_update(u)).map_err(|e| e.to_string())?.map_err(|e| e.to_string()));
     if let Err(error) = applied {
         tracing::error!(%error, "a stored update no longer applies; skipping it");
     }
@@ -154,7 +153,10 @@ pub fn apply(txn: &mut yrs::TransactionMut, update: &[u8]) {
 
 /// Milliseconds since the epoch as RFC 3339 with milliseconds.
 pub fn rfc3339(at_ms: i64) -> String {
-    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms.max(0) as u64);
+    // A damaged log row may hold any time: past year 9999 humantime cannot format it
+    // and `to_string` panicked (found by the `store_load` fuzz target).
+    const LAST_MS: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms.clamp(0, LAST_MS) as u64);
     humantime::format_rfc3339_millis(at).to_string()
 }
 
@@ -165,4 +167,18 @@ pub fn parse_time(text: &str) -> Result<i64, HistoryError> {
     let since =
         at.duration_since(std::time::UNIX_EPOCH).map_err(|_| HistoryError::BadPoint("time before 1970".into()))?;
     Ok(since.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `store_load` fuzz target: a log row's time far in the future made
+    /// the history panic formatting it.
+    #[test]
+    fn any_time_formats() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(6_978_848_627_273_343_329), "9999-12-31T23:59:59.999Z");
+        assert_eq!(rfc3339(i64::MIN), "1970-01-01T00:00:00.000Z");
+    }
 }
