@@ -325,8 +325,7 @@ impl Board {
             None if config.open => create_open_board(id, &store).await?,
             None => return Err(BoardError::NotFound),
         };
-        let doc = Doc::new();
-        rebuild(&doc, &stored);
+        let doc = rebuild_stored(&stored);
         Ok(Board {
             id: id.to_owned(),
             doc,
@@ -408,8 +407,7 @@ impl Board {
         reply: oneshot::Sender<Result<RestoreResult, StoreError>>,
         out: &mut Outgoing,
     ) {
-        let past = Doc::new();
-        apply_trusted(&past, state);
+        let past = rebuild(None, &[state]);
         let update = crate::history::reconcile::reconcile(&self.doc, &past);
         if update.is_empty() {
             let _ = reply.send(Ok(RestoreResult { restored_to: to_seq, seq: self.seq, changed: false }));
@@ -897,16 +895,16 @@ impl Board {
     /// plus this tick's accepted updates. The store read blocks this task; it happens
     /// only on this rare path, and the board has nothing better to do meanwhile.
     fn rebuild_after_panic(&mut self, out: &Outgoing) {
-        let doc = Doc::new();
-        match self.store.load(&self.id) {
-            Ok(Some(stored)) => rebuild(&doc, &stored),
-            Ok(None) => {}
-            Err(error) => error!(%error, "reloading after a panic failed"),
+        let stored = self.store.load(&self.id).unwrap_or_else(|error| {
+            error!(%error, "reloading after a panic failed");
+            None
+        });
+        let mut updates: Vec<&[u8]> = Vec::new();
+        if let Some(stored) = &stored {
+            updates.extend(stored.tail.iter().map(|e| e.update.as_slice()));
         }
-        for update in &out.updates {
-            apply_trusted(&doc, update);
-        }
-        self.doc = doc;
+        updates.extend(out.updates.iter().map(Vec::as_slice));
+        self.doc = rebuild(stored.as_ref().and_then(|s| s.checkpoint.as_ref()), &updates);
     }
 
     /// The tick's updates could not be saved: they must not reach anyone. Their senders
@@ -925,9 +923,7 @@ impl Board {
         };
         match reload {
             Ok(Ok(Some(stored))) => {
-                let doc = Doc::new();
-                rebuild(&doc, &stored);
-                self.doc = doc;
+                self.doc = rebuild_stored(&stored);
                 self.seq = stored.last_seq();
                 self.locked = stored.record.locked;
             }
@@ -1075,36 +1071,70 @@ fn contain_panic<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
     Ok(f())
 }
 
-/// Applies a board's checkpoint and log tail to an empty document.
-fn rebuild(doc: &Doc, stored: &StoredBoard) {
-    if let Some(checkpoint) = &stored.checkpoint {
-        apply_checkpoint(&mut doc.transact_mut(), checkpoint);
+/// A board's document from a checkpoint and the updates after it. A damaged row is
+/// skipped. yrs can panic on one, and a document that saw a panic in the middle of a
+/// change must not be used again: reading one crashed the process (found by the
+/// `store_load` fuzz target). So after a panic the rebuild starts over on a fresh
+/// document without that row (at most once per row).
+fn rebuild(checkpoint: Option<&Checkpoint>, updates: &[&[u8]]) -> Doc {
+    let mut skipped: Vec<usize> = Vec::new();
+    'attempt: loop {
+        let doc = Doc::new();
+        // Row 0 is the checkpoint, rows 1.. the updates.
+        if let Some(checkpoint) = checkpoint.filter(|_| !skipped.contains(&0)) {
+            if apply_checkpoint(&mut doc.transact_mut(), checkpoint).is_err() {
+                skipped.push(0);
+                continue 'attempt;
+            }
+        }
+        for (row, update) in (1..).zip(updates) {
+            if !skipped.contains(&row) && apply_trusted(&doc, update).is_err() {
+                error!(row, "yrs panicked on a stored update; rebuilding without it");
+                skipped.push(row);
+                continue 'attempt;
+            }
+        }
+        return doc;
     }
-    for entry in &stored.tail {
-        apply_trusted(doc, &entry.update);
-    }
+}
+
+/// [`rebuild`] for a board as the store keeps it.
+fn rebuild_stored(stored: &StoredBoard) -> Doc {
+    let updates: Vec<&[u8]> = stored.tail.iter().map(|e| e.update.as_slice()).collect();
+    rebuild(stored.checkpoint.as_ref(), &updates)
 }
 
 /// Applies a checkpoint's state (which was accepted before; a damaged row is skipped).
-pub fn apply_checkpoint(txn: &mut yrs::TransactionMut, checkpoint: &Checkpoint) {
-    let applied = checkpoint.decode().map_err(|e| e.to_string()).and_then(|u| {
-        frame::contain_yrs(|| txn.apply_update(u)).map_err(|e| e.to_string())?.map_err(|e| e.to_string())
-    });
-    if let Err(error) = applied {
+/// `Err`: yrs panicked, and the document must be thrown away.
+pub fn apply_checkpoint(txn: &mut yrs::TransactionMut, checkpoint: &Checkpoint) -> Result<(), frame::YrsPanicked> {
+    let update = match checkpoint.decode() {
+        Ok(update) => update,
+        Err(error) => {
+            error!(seq = checkpoint.seq, %error, "a stored checkpoint no longer decodes; skipping it");
+            return Ok(());
+        }
+    };
+    if let Err(error) = frame::contain_yrs(|| txn.apply_update(update))? {
         error!(seq = checkpoint.seq, %error, "a stored checkpoint no longer applies; skipping it");
     }
+    Ok(())
 }
 
-/// Applies an update that was accepted before (from the store or this tick). A row
-/// that no longer applies, or makes yrs panic (a damaged store), is skipped: the board
-/// still loads.
-fn apply_trusted(doc: &Doc, update: &[u8]) {
-    let applied = frame::decode_update(update).map_err(|e| e.to_string()).and_then(|u| {
-        frame::contain_yrs(|| doc.transact_mut().apply_update(u)).map_err(|e| e.to_string())?.map_err(|e| e.to_string())
-    });
-    if let Err(error) = applied {
+/// Applies an update that was accepted before (from the store or this tick); one that
+/// no longer applies is skipped. `Err`: yrs panicked, and the document must be thrown
+/// away.
+fn apply_trusted(doc: &Doc, update: &[u8]) -> Result<(), frame::YrsPanicked> {
+    let update = match frame::decode_update(update) {
+        Ok(update) => update,
+        Err(error) => {
+            error!(%error, "a stored update no longer decodes; skipping it");
+            return Ok(());
+        }
+    };
+    if let Err(error) = frame::contain_yrs(|| doc.transact_mut().apply_update(update))? {
         error!(%error, "a stored update no longer applies; skipping it");
     }
+    Ok(())
 }
 
 /// Creates a board named by its first connection (`--open` mode).
@@ -1249,7 +1279,7 @@ mod tests {
         let (encoding, state) = checkpoint_state(&doc);
         let checkpoint = Checkpoint { seq: 3, at_ms: 0, encoding, state };
         let reloaded = Doc::new();
-        apply_checkpoint(&mut reloaded.transact_mut(), &checkpoint);
+        apply_checkpoint(&mut reloaded.transact_mut(), &checkpoint).unwrap();
         assert_eq!(shown(&reloaded), shown(&doc));
         assert!(schema::Board::new(&reloaded).has_note(&reloaded.transact(), "b"));
         assert_eq!(shown(&reloaded).meta.title, "fuzz");
@@ -1280,9 +1310,6 @@ mod tests {
             100, 65, 116, 1, 125, 0, 39, 0, 7, 17, 4, 116, 101, 120, 116, 2, 4, 0, 7, 25, 6, 115, 101, 99, 111, 110,
             100, 0,
         ];
-        let doc = Doc::new();
-        apply_trusted(&doc, meta);
-        apply_trusted(&doc, first_note);
         let crashed = frame::contain_yrs(|| {
             let copy = Doc::new();
             for update in [meta, first_note, damaged] {
@@ -1291,7 +1318,10 @@ mod tests {
         });
         assert!(crashed.is_err(), "the damaged row still makes yrs 0.28 panic; if not, this test can go");
 
-        apply_trusted(&doc, damaged);
+        // Reading a document yrs panicked in can crash the process: the rebuild starts
+        // over without the damaged row.
+        let doc = rebuild(None, &[meta, first_note, damaged]);
         assert!(schema::Board::new(&doc).has_note(&doc.transact(), "a"));
+        assert_eq!(schema::Board::new(&doc).snapshot(&doc.transact()).notes.len(), 1);
     }
 }

@@ -90,14 +90,14 @@ pub fn from_checkpoint(
     {
         let mut txn = doc.transact_mut();
         if let Some(checkpoint) = checkpoint {
-            crate::board::apply_checkpoint(&mut txn, checkpoint);
+            crate::board::apply_checkpoint(&mut txn, checkpoint).map_err(|_| damaged(checkpoint.seq))?;
         }
         // Stop at a gap: compaction dropped what came before the next checkpoint.
         for entry in &entries {
             if entry.seq != shown + 1 {
                 break;
             }
-            apply(&mut txn, &entry.update);
+            apply(&mut txn, &entry.update).map_err(|_| damaged(entry.seq))?;
             (shown, at_ms) = (entry.seq, entry.at_ms);
             weight += cache::update_weight(entry.update.len());
         }
@@ -130,7 +130,12 @@ pub fn catch_up(store: &dyn Store, id: &str, past: &mut PastBoard, seq: u64) -> 
     }
     let mut txn = past.doc.transact_mut();
     for entry in &entries {
-        apply(&mut txn, &entry.update);
+        if apply(&mut txn, &entry.update).is_err() {
+            // The document saw a panic: it must not be read again (nor kept in a cache).
+            drop(txn);
+            *past = PastBoard { doc: Doc::new(), seq: 0, at_ms: 0, weight: 0 };
+            return Err(damaged(entry.seq));
+        }
         past.weight += cache::update_weight(entry.update.len());
     }
     drop(txn);
@@ -139,16 +144,25 @@ pub fn catch_up(store: &dyn Store, id: &str, past: &mut PastBoard, seq: u64) -> 
     Ok(true)
 }
 
+/// The answer when yrs panicked on a stored row: the board cannot be shown there.
+fn damaged(seq: u64) -> HistoryError {
+    HistoryError::BadPoint(format!("the stored history is damaged at point {seq}: the board cannot be rebuilt there"))
+}
+
 /// Applies a stored update; one that no longer applies is skipped (it was accepted
-/// once, so this would be a bug, logged rather than failing the whole read).
-pub fn apply(txn: &mut yrs::TransactionMut, update: &[u8]) {
+/// once, so this would be a bug, logged rather than failing the whole read). `Err`:
+/// yrs panicked (a damaged row), and the document must not be read again: reading one
+/// crashed the process (found by the `store_load` fuzz target).
+pub fn apply(txn: &mut yrs::TransactionMut, update: &[u8]) -> Result<(), commonboard_protocol::frame::YrsPanicked> {
     use commonboard_protocol::frame::{contain_yrs, decode_update};
-    let applied = decode_update(update)
-        .map_err(|e| e.to_string())
-        .and_then(|u| contain_yrs(|| txn.apply_update(u)).map_err(|e| e.to_string())?.map_err(|e| e.to_string()));
+    let applied = match decode_update(update) {
+        Ok(update) => contain_yrs(|| txn.apply_update(update))?.map_err(|e| e.to_string()),
+        Err(error) => Err(error.to_string()),
+    };
     if let Err(error) = applied {
         tracing::error!(%error, "a stored update no longer applies; skipping it");
     }
+    Ok(())
 }
 
 /// Milliseconds since the epoch as RFC 3339 with milliseconds.
