@@ -10,13 +10,13 @@ use yrs::{Doc, ReadTxn, Transact, Update};
 pub fn check(data: &[u8]) {
     let Ok(messages) = decode_frame(data) else { return };
     assert!(!messages.is_empty(), "a frame that decodes holds at least one message");
-    let doc = Doc::new();
+    let mut doc = Doc::new();
     let mut awareness = Awareness::default();
     for message in &messages {
         match message {
             Decoded::Yjs(yjs) => {
                 round_trip(yjs);
-                sub_decode(&doc, &mut awareness, yjs.clone());
+                sub_decode(&mut doc, &mut awareness, yjs.clone());
             }
             Decoded::App(app) => {
                 // What the client could have sent instead: it must decode as one message.
@@ -36,18 +36,26 @@ fn round_trip(message: &Message) {
 
 /// What the board does with each kind of message, on a document and presence table of
 /// its own.
-fn sub_decode(doc: &Doc, awareness: &mut Awareness, message: Message) {
+fn sub_decode(doc: &mut Doc, awareness: &mut Awareness, message: Message) {
     match message {
         Message::Sync(SyncMessage::SyncStep1(state_vector)) => {
             let diff = doc.transact().encode_state_as_update_v1(&state_vector);
             Update::decode_v1(&diff).expect("yrs decodes its own diff");
         }
         Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) => {
-            if let Ok(update) = Update::decode_v1(&update) {
+            if let Ok(update) = frame::decode_update(&update) {
                 let _ = update.is_empty();
-                let mut txn = doc.transact_mut();
-                if txn.apply_update(update).is_ok() {
-                    let _ = txn.encode_update_v1();
+                // As the board does: yrs' panics here are contained (see `contain_yrs`),
+                // and a document yrs panicked in is never used again.
+                let applied = frame::contain_yrs(|| {
+                    let mut txn = std::mem::ManuallyDrop::new(doc.transact_mut());
+                    if txn.apply_update(update).is_ok() {
+                        let _ = txn.encode_update_v1();
+                    }
+                    drop(std::mem::ManuallyDrop::into_inner(txn));
+                });
+                if applied.is_err() {
+                    commonboard_server::board::discard(std::mem::replace(doc, Doc::new()));
                 }
             }
         }

@@ -9,6 +9,7 @@
 //! only after it is durable, and a busy board naturally batches more per tick.
 
 use std::collections::HashMap;
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -859,10 +860,17 @@ impl Board {
             // yrs panics on some crafted updates (see `contain_yrs`): the transaction,
             // its commit included, runs contained, and a panic rebuilds the board below.
             frame::contain_yrs(|| {
-                let mut txn = self.doc.transact_mut();
-                txn.apply_update(update).map_err(|e| Some(format!("update rejected: {e}")))?;
-                let unchanged = txn.before_state() == txn.after_state() && txn.delete_set().is_empty();
-                Ok((!unchanged).then(|| txn.encode_update_v1()))
+                // Committed only if yrs did not panic (see `discard`).
+                let mut txn = ManuallyDrop::new(self.doc.transact_mut());
+                let outcome = match txn.apply_update(update) {
+                    Ok(()) => {
+                        let unchanged = txn.before_state() == txn.after_state() && txn.delete_set().is_empty();
+                        Ok((!unchanged).then(|| txn.encode_update_v1()))
+                    }
+                    Err(e) => Err(Some(format!("update rejected: {e}"))),
+                };
+                drop(ManuallyDrop::into_inner(txn));
+                outcome
             })
             .unwrap_or(Err(None))
         });
@@ -904,7 +912,8 @@ impl Board {
             updates.extend(stored.tail.iter().map(|e| e.update.as_slice()));
         }
         updates.extend(out.updates.iter().map(Vec::as_slice));
-        self.doc = rebuild(stored.as_ref().and_then(|s| s.checkpoint.as_ref()), &updates);
+        let rebuilt = rebuild(stored.as_ref().and_then(|s| s.checkpoint.as_ref()), &updates);
+        discard(std::mem::replace(&mut self.doc, rebuilt));
     }
 
     /// The tick's updates could not be saved: they must not reach anyone. Their senders
@@ -1082,20 +1091,34 @@ fn rebuild(checkpoint: Option<&Checkpoint>, updates: &[&[u8]]) -> Doc {
         let doc = Doc::new();
         // Row 0 is the checkpoint, rows 1.. the updates.
         if let Some(checkpoint) = checkpoint.filter(|_| !skipped.contains(&0)) {
-            if apply_checkpoint(&mut doc.transact_mut(), checkpoint).is_err() {
+            let mut txn = ManuallyDrop::new(doc.transact_mut());
+            if apply_checkpoint(&mut txn, checkpoint).is_err() {
+                error!(seq = checkpoint.seq, "yrs panicked on a stored checkpoint; rebuilding without it");
+                discard(doc);
                 skipped.push(0);
                 continue 'attempt;
             }
+            drop(ManuallyDrop::into_inner(txn));
         }
         for (row, update) in (1..).zip(updates) {
             if !skipped.contains(&row) && apply_trusted(&doc, update).is_err() {
                 error!(row, "yrs panicked on a stored update; rebuilding without it");
+                discard(doc);
                 skipped.push(row);
                 continue 'attempt;
             }
         }
         return doc;
     }
+}
+
+/// Drops a document that yrs panicked in without running its destructor, and with it
+/// the transaction left open in it: committing or freeing a half-applied change can
+/// touch freed memory inside yrs and crash the whole process (found by the
+/// `store_load` fuzz target). Leaks its memory; this happens only on a damaged row or
+/// a crafted update.
+pub fn discard(doc: Doc) {
+    std::mem::forget(doc);
 }
 
 /// [`rebuild`] for a board as the store keeps it.
@@ -1131,7 +1154,14 @@ fn apply_trusted(doc: &Doc, update: &[u8]) -> Result<(), frame::YrsPanicked> {
             return Ok(());
         }
     };
-    if let Err(error) = frame::contain_yrs(|| doc.transact_mut().apply_update(update))? {
+    let applied = frame::contain_yrs(|| {
+        // Committed only if yrs did not panic (see `discard`).
+        let mut txn = ManuallyDrop::new(doc.transact_mut());
+        let applied = txn.apply_update(update);
+        drop(ManuallyDrop::into_inner(txn));
+        applied
+    })?;
+    if let Err(error) = applied {
         error!(%error, "a stored update no longer applies; skipping it");
     }
     Ok(())

@@ -90,14 +90,23 @@ pub fn from_checkpoint(
     {
         let mut txn = doc.transact_mut();
         if let Some(checkpoint) = checkpoint {
-            crate::board::apply_checkpoint(&mut txn, checkpoint).map_err(|_| damaged(checkpoint.seq))?;
+            if crate::board::apply_checkpoint(&mut txn, checkpoint).is_err() {
+                // Never committed, nor the document dropped (see `board::discard`).
+                std::mem::forget(txn);
+                crate::board::discard(doc);
+                return Err(damaged(checkpoint.seq));
+            }
         }
         // Stop at a gap: compaction dropped what came before the next checkpoint.
         for entry in &entries {
             if entry.seq != shown + 1 {
                 break;
             }
-            apply(&mut txn, &entry.update).map_err(|_| damaged(entry.seq))?;
+            if apply(&mut txn, &entry.update).is_err() {
+                std::mem::forget(txn);
+                crate::board::discard(doc);
+                return Err(damaged(entry.seq));
+            }
             (shown, at_ms) = (entry.seq, entry.at_ms);
             weight += cache::update_weight(entry.update.len());
         }
@@ -131,9 +140,11 @@ pub fn catch_up(store: &dyn Store, id: &str, past: &mut PastBoard, seq: u64) -> 
     let mut txn = past.doc.transact_mut();
     for entry in &entries {
         if apply(&mut txn, &entry.update).is_err() {
-            // The document saw a panic: it must not be read again (nor kept in a cache).
-            drop(txn);
-            *past = PastBoard { doc: Doc::new(), seq: 0, at_ms: 0, weight: 0 };
+            // The document saw a panic: it must not be read again, nor kept in a cache,
+            // nor the transaction committed (see `board::discard`).
+            std::mem::forget(txn);
+            let broken = std::mem::replace(past, PastBoard { doc: Doc::new(), seq: 0, at_ms: 0, weight: 0 });
+            crate::board::discard(broken.doc);
             return Err(damaged(entry.seq));
         }
         past.weight += cache::update_weight(entry.update.len());

@@ -65,14 +65,26 @@ pub struct Summarizer {
     broken: bool,
 }
 
+impl Drop for Summarizer {
+    fn drop(&mut self) {
+        if self.broken {
+            crate::board::discard(std::mem::replace(&mut self.doc, Doc::new()));
+        }
+    }
+}
+
 impl Summarizer {
     /// Starts from a checkpoint, or an empty document.
     pub fn new(checkpoint: Option<&Checkpoint>) -> Self {
         let mut doc = Doc::new();
         if let Some(checkpoint) = checkpoint {
             // A checkpoint yrs panics on leaves a document that must not be read: start empty.
-            if crate::board::apply_checkpoint(&mut doc.transact_mut(), checkpoint).is_err() {
-                doc = Doc::new();
+            let mut txn = doc.transact_mut();
+            if crate::board::apply_checkpoint(&mut txn, checkpoint).is_err() {
+                std::mem::forget(txn);
+                crate::board::discard(std::mem::replace(&mut doc, Doc::new()));
+            } else {
+                drop(txn);
             }
         }
         let observed = Arc::new(Mutex::new(Observed::default()));
@@ -103,18 +115,32 @@ impl Summarizer {
         summarizer
     }
 
+    /// Applies an update; false once yrs panicked on one: the transaction is then
+    /// never committed (its observers would read freed memory: found by the
+    /// `store_load` fuzz target) and the document never read again.
+    fn apply(&mut self, update: &[u8]) -> bool {
+        if self.broken {
+            return false;
+        }
+        let mut txn = self.doc.transact_mut();
+        if super::apply(&mut txn, update).is_err() {
+            std::mem::forget(txn);
+            self.broken = true;
+            return false;
+        }
+        drop(txn);
+        true
+    }
+
     /// Applies an update without describing it (catching up to a point).
     pub fn skip(&mut self, update: &[u8]) {
-        if self.broken || super::apply(&mut self.doc.transact_mut(), update).is_err() {
-            self.broken = true;
-        }
+        self.apply(update);
         *self.observed.lock().expect("summary observations") = Observed::default();
     }
 
     /// Applies an update and describes what it changed.
     pub fn describe(&mut self, update: &[u8]) -> Vec<Change> {
-        if self.broken || super::apply(&mut self.doc.transact_mut(), update).is_err() {
-            self.broken = true;
+        if !self.apply(update) {
             *self.observed.lock().expect("summary observations") = Observed::default();
             return Vec::new();
         }
