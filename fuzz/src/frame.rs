@@ -39,7 +39,8 @@ fn round_trip(message: &Message) {
 fn sub_decode(doc: &mut Doc, awareness: &mut Awareness, message: Message) {
     match message {
         Message::Sync(SyncMessage::SyncStep1(state_vector)) => {
-            let diff = doc.transact().encode_state_as_update_v1(&state_vector);
+            // As the board answers (`board::sync_reply`).
+            let diff = doc.transact().encode_diff_v1(&state_vector);
             Update::decode_v1(&diff).expect("yrs decodes its own diff");
         }
         Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) => {

@@ -485,8 +485,7 @@ impl Board {
     fn handle(&mut self, conn: ConnId, message: Incoming, out: &mut Outgoing) {
         match message {
             Incoming::Yjs(Message::Sync(SyncMessage::SyncStep1(state_vector))) => {
-                let update = self.doc.transact().encode_state_as_update_v1(&state_vector);
-                out.direct.push((conn, frame::sync_step2(update).into()));
+                out.direct.push((conn, frame::sync_step2(sync_reply(&self.doc, &state_vector)).into()));
             }
             Incoming::Yjs(Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update))) => {
                 if self.may_edit(conn, &update, out) {
@@ -1112,6 +1111,15 @@ fn rebuild(checkpoint: Option<&Checkpoint>, updates: &[&[u8]]) -> Doc {
     }
 }
 
+/// What a client lacks, answering its sync step 1: the integrated document only. With
+/// `encode_state_as_update_v1`, which merges in pending updates (ones whose
+/// dependencies never arrived), yrs 0.28 panicked on some of them, and any client's
+/// sync step 1 (every join) took the board down (found by the `protocol_frame` fuzz
+/// target).
+fn sync_reply(doc: &Doc, state_vector: &StateVector) -> Vec<u8> {
+    doc.transact().encode_diff_v1(state_vector)
+}
+
 /// Drops a document that yrs panicked in without running its destructor, and with it
 /// the transaction left open in it: committing or freeing a half-applied change can
 /// touch freed memory inside yrs and crash the whole process (found by the
@@ -1281,6 +1289,41 @@ mod tests {
     /// waits behind the gap in its client's clocks, and an edit of the first note waits
     /// for it) made yrs panic encoding the checkpoint in v2, and in v1 the checkpoint
     /// showed the waiting note, which the live board and its log did not.
+    /// Found by the `protocol_frame` fuzz target: this frame's updates leave the
+    /// document holding a pending update, and answering a sync step 1 with
+    /// `encode_state_as_update_v1` then panicked inside yrs.
+    #[test]
+    fn a_sync_step_1_is_answered_while_updates_are_pending() {
+        let frame: &[u8] = &[
+            0, 2, 80, 1, 2, 152, 178, 229, 131, 177, 147, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 2, 2, 2, 2, 2, 2, 2, 0, 0,
+            0, 0, 0, 1, 1, 101, 0, 119, 44, 76, 84, 2, 2, 2, 126, 0, 2, 2, 2, 2, 2, 46, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+            2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 89, 2, 2, 2, 2, 2, 0, 2, 70, 5, 0, 6, 0, 0, 0, 0, 0, 1, 2,
+            133, 242, 224, 237, 151, 163, 145, 1, 177, 14, 132, 156, 208, 210, 237, 229, 48, 1, 106, 119, 50, 54, 53,
+            99, 53, 124, 100, 37, 242, 224, 237, 151, 2, 2, 2, 2, 163, 145, 105, 155, 90, 48, 55, 102, 1, 124, 118,
+            255, 255, 255, 255, 255, 255, 2, 2, 2, 2, 2, 0, 1, 0, 0, 2, 0, 0, 0, 0, 114, 0, 0, 255, 0, 11, 100, 0, 97,
+            106, 101,
+        ];
+        let doc = Doc::new();
+        let mut answered = 0;
+        for message in frame::decode_frame(frame).unwrap() {
+            match message {
+                Incoming::Yjs(Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update))) => {
+                    if let Ok(update) = frame::decode_update(&update) {
+                        let _ = doc.transact_mut().apply_update(update);
+                    }
+                }
+                Incoming::Yjs(Message::Sync(SyncMessage::SyncStep1(state_vector))) => {
+                    assert!(doc.transact().has_missing_updates());
+                    let reply = sync_reply(&doc, &state_vector);
+                    frame::decode_update(&reply).unwrap();
+                    answered += 1;
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(answered, 1);
+    }
+
     #[test]
     fn a_checkpoint_holds_what_the_document_shows() {
         let meta: &[u8] = &[
