@@ -87,3 +87,17 @@ audit_dependencies() {
     if (serious > 0) { console.error("npm audit found high or critical advisories: run `npm audit` in web/"); process.exit(1); }
   ' "$report"
 }
+
+# Installs cargo-fuzz (the libFuzzer driver the fuzz targets under fuzz/ use) unless it
+# is there; the fuzz targets also need Rust's nightly toolchain.
+install_cargo_fuzz() {
+  need cargo "Install Rust with rustup (https://rustup.rs), then run this again."
+  if ! cargo +nightly --version >/dev/null 2>&1; then
+    echo "error: the fuzz targets need Rust's nightly toolchain: rustup toolchain install nightly" >&2
+    exit 1
+  fi
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "==> installing cargo-fuzz"
+    cargo install cargo-fuzz --locked --quiet
+  fi
+}

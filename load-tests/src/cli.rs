@@ -236,6 +236,14 @@ pub struct RunArgs {
     /// Process id of the server, for its CPU time and memory (read from /proc).
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Write the first frames the editors send and receive to files in DIR, one file
+    /// per frame (NNNNN-peerP-sent.bin / -recv.bin), e.g. to seed the fuzz corpora
+    /// (see fuzz/README.md). The history preset records nothing.
+    #[arg(long, value_name = "DIR", env = "COMMONBOARD_LOAD_RECORD_FRAMES")]
+    pub record_frames: Option<PathBuf>,
+    /// Most frames --record-frames writes.
+    #[arg(long, value_name = "N", default_value_t = 200, env = "COMMONBOARD_LOAD_RECORD_LIMIT")]
+    pub record_limit: u64,
     #[command(flatten)]
     pub output: OutputArgs,
 }

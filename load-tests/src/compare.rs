@@ -150,8 +150,12 @@ async fn run_on(
         create_boards: server.creation,
         ..scenario.clone()
     };
-    let run_options =
-        RunOptions { server_pid: Some(server.pid), progress: options.progress, label: format!("{label} ") };
+    let run_options = RunOptions {
+        server_pid: Some(server.pid),
+        progress: options.progress,
+        label: format!("{label} "),
+        frames: None,
+    };
     // Stop the server on Ctrl-C or SIGTERM too: it is this tool's child.
     let report = tokio::select! {
         report = run::run(&scenario, &run_options) => report,

@@ -13,6 +13,7 @@
 //! - [`wire`]: y-websocket and Hocuspocus framing;
 //! - [`latency`]: sharded histograms and percentiles;
 //! - [`procstat`]: CPU and memory from `/proc`;
+//! - [`record`]: writing the frames of a run to files (`--record-frames`), for the fuzzers;
 //! - [`report`]: the report, as a table or JSON;
 //! - [`boards`]: board names, creation and URLs;
 //! - [`bigboard`], [`history`]: the presets that are more than one plain run;
@@ -33,6 +34,7 @@ pub mod latency;
 pub mod marker;
 pub mod peer;
 pub mod procstat;
+pub mod record;
 pub mod replay;
 pub mod report;
 pub mod run;
@@ -66,11 +68,33 @@ pub async fn execute(cli: Cli) -> anyhow::Result<bool> {
 
 async fn run_preset(args: RunArgs) -> anyhow::Result<bool> {
     let scenario = args.scenario.apply(args.preset);
-    let options = run::RunOptions { server_pid: args.server_pid, progress: !args.output.quiet, label: String::new() };
+    let frames = match &args.record_frames {
+        Some(dir) => Some(std::sync::Arc::new(record::FrameRecorder::create(dir, args.record_limit)?)),
+        None => None,
+    };
+    let options = run::RunOptions {
+        server_pid: args.server_pid,
+        progress: !args.output.quiet,
+        label: String::new(),
+        frames: frames.clone(),
+    };
+    let succeeded = run_scenario(&args, &scenario, &options).await;
+    if let Some(frames) = frames {
+        let (written, failed) = frames.written();
+        eprintln!("recorded {written} frames in {} ({failed} could not be written)", frames.dir().display());
+    }
+    succeeded
+}
+
+async fn run_scenario(
+    args: &RunArgs,
+    scenario: &scenario::Scenario,
+    options: &run::RunOptions,
+) -> anyhow::Result<bool> {
     let json = args.output.json;
     match args.preset {
         Preset::History => {
-            let report = history::build(&scenario, &options).await?;
+            let report = history::build(scenario, options).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -80,12 +104,12 @@ async fn run_preset(args: RunArgs) -> anyhow::Result<bool> {
             Ok(report.complete)
         }
         Preset::BigBoard => {
-            let report = bigboard::run(&scenario, &options).await?;
+            let report = bigboard::run(scenario, options).await?;
             print(json, &report, || report.render())?;
             Ok(report.converged())
         }
         _ => {
-            let report = run::run(&scenario, &options).await?;
+            let report = run::run(scenario, options).await?;
             print(json, &report, || report.render())?;
             Ok(report.convergence.converged)
         }

@@ -35,6 +35,7 @@ use yrs::{Any, Doc, ReadTxn, StateVector, Transact, Update};
 use crate::edits::Editor;
 use crate::latency::Recorder;
 use crate::marker::{Clock, Marker, MarkerCodec, MARKER_ROOT};
+use crate::record::{Direction, FrameRecorder};
 use crate::wire::{self, Flavor, Msg, Wire};
 
 /// A client socket.
@@ -107,6 +108,8 @@ pub struct Shared {
     pub error_samples: Mutex<Vec<String>>,
     /// Close codes and reasons of connections that ended early, with counts.
     pub closes: Mutex<BTreeMap<String, u64>>,
+    /// Records the first frames sent and received (`--record-frames`).
+    pub frames: Option<Arc<FrameRecorder>>,
 }
 
 impl Shared {
@@ -314,6 +317,9 @@ impl Peer {
                 message = self.socket.next() => {
                     match message {
                         Some(Ok(WsMessage::Binary(bytes))) => {
+                            if let Some(frames) = &self.shared.frames {
+                                frames.record(self.plan.index, Direction::Received, &bytes);
+                            }
                             if let Err(error) = self.on_frame(&bytes).await {
                                 self.shared.error(error);
                                 return self.end(phase, "protocol error".into());
@@ -362,6 +368,9 @@ impl Peer {
     }
 
     async fn send(&mut self, frame: Vec<u8>) -> Result<(), ()> {
+        if let Some(frames) = &self.shared.frames {
+            frames.record(self.plan.index, Direction::Sent, &frame);
+        }
         match self.socket.send(WsMessage::Binary(frame.into())).await {
             Ok(()) => Ok(()),
             Err(error) => {

@@ -414,7 +414,8 @@ async fn one_shot_on(
         seed: options.seed,
         ..Preset::History.scenario()
     };
-    let run = RunOptions { server_pid: Some(server.pid), progress: options.progress, label: String::new() };
+    let run =
+        RunOptions { server_pid: Some(server.pid), progress: options.progress, label: String::new(), frames: None };
     let built = history::build(&scenario, &run).await.context("building the history failed")?;
     anyhow::ensure!(built.complete, "the history's board does not hold every note created");
     let target =

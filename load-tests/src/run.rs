@@ -22,6 +22,7 @@ use crate::latency::{Percentiles, Recorder};
 use crate::marker::{Clock, MarkerCodec};
 use crate::peer::{self, BoardState, Counters, PeerOutcome, PeerPlan, Phase, ReplicaState, Shared};
 use crate::procstat::{self, ProcSample};
+use crate::record::FrameRecorder;
 use crate::report::{
     ConnectionStats, Convergence, DeliveryStats, EditStats, ErrorStats, Report, ServerStats, ToolStats,
 };
@@ -49,6 +50,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Prefix of progress lines (which server, which step).
     pub label: String,
+    /// Where the peers' frames are recorded (`--record-frames`), if anywhere.
+    pub frames: Option<Arc<FrameRecorder>>,
 }
 
 /// Runs `scenario` once and reports.
@@ -90,6 +93,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Re
         token: scenario.token.clone(),
         error_samples: Mutex::new(Vec::new()),
         closes: Mutex::new(Default::default()),
+        frames: options.frames.clone(),
     });
     let server = options.server_pid;
     let baseline = server.map(|pid| procstat::sample(Some(pid))).transpose()?;

@@ -587,6 +587,7 @@ async fn session(track: &mut Track, ctx: &Arc<Ctx>, rng: &mut StdRng) {
         token: String::new(),
         error_samples: Mutex::new(Vec::new()),
         closes: Mutex::new(BTreeMap::new()),
+        frames: None,
     });
     let every = |rate: f64| (rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate));
     let plan = |ctx: &Ctx, board: usize, full: bool| PeerPlan {

@@ -20,8 +20,9 @@
 use yrs::encoding::read::Cursor;
 use yrs::encoding::write::Write;
 use yrs::sync::protocol::MessageReader;
-use yrs::updates::decoder::DecoderV1;
+use yrs::updates::decoder::{Decode, DecoderV1};
 use yrs::updates::encoder::{Encode, Encoder, EncoderV1};
+use yrs::Update;
 
 pub use yrs::sync::awareness::{AwarenessUpdate, AwarenessUpdateEntry};
 pub use yrs::sync::protocol::{Message, SyncMessage};
@@ -49,6 +50,52 @@ pub enum DecodeError {
     /// An application message whose JSON does not match [`ClientMessage`].
     #[error("malformed application message: {0}")]
     App(#[from] serde_json::Error),
+    /// yrs panicked reading the bytes (see [`contain_yrs`]).
+    #[error("malformed message: {0}")]
+    Rejected(#[from] YrsPanicked),
+}
+
+/// yrs panicked on bytes from outside; see [`contain_yrs`].
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("yrs could not process it")]
+pub struct YrsPanicked;
+
+thread_local! {
+    static CONTAINING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs a call into yrs on bytes from outside (a client's, or a stored row that may be
+/// damaged), turning a panic into [`YrsPanicked`]. Our code catches yrs panics here and
+/// nowhere else, each call site saying which:
+///
+/// - yrs 0.28 `debug_assert!`s that every client id it decodes fits in 53 bits (as in
+///   Yjs), and any client may send a bigger one: in a build with debug assertions
+///   (tests, `cargo run`, the fuzzers) decoding such a state vector or update panicked.
+///   Release builds keep the id's low bits instead.
+/// - Applying some crafted updates panics inside yrs (y-crdt#490 and #639; the
+///   `store_load` fuzz target found one in `BlockStore::push`).
+///
+/// The fuzz targets under `fuzz/` let a panic unwind only while [`containing_yrs`].
+pub fn contain_yrs<T>(call: impl FnOnce() -> T) -> Result<T, YrsPanicked> {
+    CONTAINING.with(|depth| depth.set(depth.get() + 1));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call));
+    CONTAINING.with(|depth| depth.set(depth.get() - 1));
+    result.map_err(|_| YrsPanicked)
+}
+
+/// Whether this thread is inside [`contain_yrs`] (for the fuzzers' panic hook).
+pub fn containing_yrs() -> bool {
+    CONTAINING.with(|depth| depth.get() > 0)
+}
+
+/// Decodes a Yjs update (v1 encoding) from bytes that come from outside.
+pub fn decode_update(bytes: &[u8]) -> Result<Update, DecodeError> {
+    Ok(contain_yrs(|| Update::decode_v1(bytes))??)
+}
+
+/// Decodes a Yjs update in the v2 encoding from bytes that come from outside.
+pub fn decode_update_v2(bytes: &[u8]) -> Result<Update, DecodeError> {
+    Ok(contain_yrs(|| Update::decode_v2(bytes))??)
 }
 
 /// One decoded message: a standard Yjs message, or an application message of type `A`.
@@ -76,6 +123,10 @@ pub fn decode_server_frame(bytes: &[u8]) -> Result<Vec<FromServer>, DecodeError>
 }
 
 fn decode_messages<A: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<Decoded<A>>, DecodeError> {
+    contain_yrs(|| read_messages(bytes))?
+}
+
+fn read_messages<A: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<Decoded<A>>, DecodeError> {
     let mut decoder = DecoderV1::new(Cursor::new(bytes));
     let mut messages = Vec::with_capacity(1);
     for message in MessageReader::new(&mut decoder) {
@@ -135,4 +186,34 @@ fn app_frame(json: Vec<u8>) -> Vec<u8> {
     encoder.write_var(MSG_APP);
     encoder.write_buf(&json);
     encoder.to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `protocol_frame` fuzz target: a sync step 1 whose state vector names
+    /// a client id over 53 bits tripped a debug assertion inside yrs' decoder, which
+    /// panicked the connection's reader in builds with debug assertions.
+    #[test]
+    fn a_client_id_over_53_bits_is_an_error_not_a_panic() {
+        let frame = [0, 0, 14, 14, 255, 255, 249, 255, 255, 255, 255, 247, 255, 254, 2, 0, 2, 2];
+        let decoded = decode_frame(&frame);
+        if cfg!(debug_assertions) {
+            assert!(matches!(decoded, Err(DecodeError::Rejected(_))), "{decoded:?}");
+        } else {
+            // Release builds read it, keeping the id's low bits.
+            assert_eq!(decoded.expect("decodes").len(), 1);
+        }
+    }
+
+    #[test]
+    fn an_update_that_makes_yrs_panic_is_rejected() {
+        let mut update = vec![1, 1];
+        yrs::encoding::write::Write::write_var(&mut update, u64::MAX >> 1);
+        update.extend_from_slice(&[0, 0, 0]);
+        // Any answer but a panic will do.
+        let _ = decode_update(&update);
+        let _ = decode_update_v2(&update);
+    }
 }

@@ -120,7 +120,7 @@ impl Awareness {
                 return true;
             }
             if &*state.json != NULL {
-                removed.push((*client, AwarenessUpdateEntry { clock: state.clock + 1, json: NULL.into() }));
+                removed.push((*client, AwarenessUpdateEntry { clock: removal_clock(state.clock), json: NULL.into() }));
             }
             false
         });
@@ -134,7 +134,7 @@ impl Awareness {
             if &*state.json == NULL || now.duration_since(state.updated) < ttl {
                 return true;
             }
-            removed.push((*client, AwarenessUpdateEntry { clock: state.clock + 1, json: NULL.into() }));
+            removed.push((*client, AwarenessUpdateEntry { clock: removal_clock(state.clock), json: NULL.into() }));
             false
         });
         removed
@@ -160,6 +160,13 @@ impl Awareness {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The clock of a removal: one past the state's, or, for a client that sent the
+/// largest clock there is, the same clock (a removal at the same clock is accepted).
+/// `clock + 1` overflowed there (found by the `board_messages` fuzz target).
+fn removal_clock(clock: u32) -> u32 {
+    clock.saturating_add(1)
 }
 
 #[cfg(test)]
@@ -221,6 +228,20 @@ mod tests {
         assert_eq!(removed.len(), 1);
         assert_eq!(removed[0].0, ClientID::new(7));
         assert_eq!(table.len(), 1);
+    }
+
+    /// Found by the `board_messages` fuzz target: a client's state at the largest
+    /// clock made removing it overflow when its connection closed or it expired.
+    #[tokio::test(start_paused = true)]
+    async fn a_state_at_the_largest_clock_is_removed() {
+        let mut table = Awareness::default();
+        table.apply(1, update(7, u32::MAX, "{}"));
+        let removed = table.remove_connection(1);
+        assert_eq!((removed[0].1.clock, &*removed[0].1.json), (u32::MAX, NULL));
+        table.apply(2, update(8, u32::MAX, "{}"));
+        tokio::time::advance(STATE_TTL * 2).await;
+        let expired = table.expire(Instant::now(), STATE_TTL);
+        assert_eq!((expired[0].1.clock, &*expired[0].1.json), (u32::MAX, NULL));
     }
 
     #[test]

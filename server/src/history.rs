@@ -15,8 +15,7 @@ pub mod reconcile;
 pub mod summary;
 pub mod timeline;
 
-use yrs::updates::decoder::Decode;
-use yrs::{Doc, Transact, Update};
+use yrs::{Doc, Transact};
 
 use crate::store::{Checkpoint, Store, StoreError};
 
@@ -91,14 +90,23 @@ pub fn from_checkpoint(
     {
         let mut txn = doc.transact_mut();
         if let Some(checkpoint) = checkpoint {
-            crate::board::apply_checkpoint(&mut txn, checkpoint);
+            if crate::board::apply_checkpoint(&mut txn, checkpoint).is_err() {
+                // Never committed, nor the document dropped (see `board::discard`).
+                std::mem::forget(txn);
+                crate::board::discard(doc);
+                return Err(damaged(checkpoint.seq));
+            }
         }
         // Stop at a gap: compaction dropped what came before the next checkpoint.
         for entry in &entries {
             if entry.seq != shown + 1 {
                 break;
             }
-            apply(&mut txn, &entry.update);
+            if apply(&mut txn, &entry.update).is_err() {
+                std::mem::forget(txn);
+                crate::board::discard(doc);
+                return Err(damaged(entry.seq));
+            }
             (shown, at_ms) = (entry.seq, entry.at_ms);
             weight += cache::update_weight(entry.update.len());
         }
@@ -131,7 +139,14 @@ pub fn catch_up(store: &dyn Store, id: &str, past: &mut PastBoard, seq: u64) -> 
     }
     let mut txn = past.doc.transact_mut();
     for entry in &entries {
-        apply(&mut txn, &entry.update);
+        if apply(&mut txn, &entry.update).is_err() {
+            // The document saw a panic: it must not be read again, nor kept in a cache,
+            // nor the transaction committed (see `board::discard`).
+            std::mem::forget(txn);
+            let broken = std::mem::replace(past, PastBoard { doc: Doc::new(), seq: 0, at_ms: 0, weight: 0 });
+            crate::board::discard(broken.doc);
+            return Err(damaged(entry.seq));
+        }
         past.weight += cache::update_weight(entry.update.len());
     }
     drop(txn);
@@ -140,22 +155,33 @@ pub fn catch_up(store: &dyn Store, id: &str, past: &mut PastBoard, seq: u64) -> 
     Ok(true)
 }
 
+/// The answer when yrs panicked on a stored row: the board cannot be shown there.
+fn damaged(seq: u64) -> HistoryError {
+    HistoryError::BadPoint(format!("the stored history is damaged at point {seq}: the board cannot be rebuilt there"))
+}
+
 /// Applies a stored update; one that no longer applies is skipped (it was accepted
-/// once, so this would be a bug, logged rather than failing the whole read).
-pub fn apply(txn: &mut yrs::TransactionMut, update: &[u8]) {
-    let applied = Update::decode_v1(update).map_err(|e| e.to_string()).and_then(|u| {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| txn.apply_update(u)))
-            .map_err(|_| "yrs panicked".to_owned())?
-            .map_err(|e| e.to_string())
-    });
+/// once, so this would be a bug, logged rather than failing the whole read). `Err`:
+/// yrs panicked (a damaged row), and the document must not be read again: reading one
+/// crashed the process (found by the `store_load` fuzz target).
+pub fn apply(txn: &mut yrs::TransactionMut, update: &[u8]) -> Result<(), commonboard_protocol::frame::YrsPanicked> {
+    use commonboard_protocol::frame::{contain_yrs, decode_update};
+    let applied = match decode_update(update) {
+        Ok(update) => contain_yrs(|| txn.apply_update(update))?.map_err(|e| e.to_string()),
+        Err(error) => Err(error.to_string()),
+    };
     if let Err(error) = applied {
         tracing::error!(%error, "a stored update no longer applies; skipping it");
     }
+    Ok(())
 }
 
 /// Milliseconds since the epoch as RFC 3339 with milliseconds.
 pub fn rfc3339(at_ms: i64) -> String {
-    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms.max(0) as u64);
+    // A damaged log row may hold any time: past year 9999 humantime cannot format it
+    // and `to_string` panicked (found by the `store_load` fuzz target).
+    const LAST_MS: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms.clamp(0, LAST_MS) as u64);
     humantime::format_rfc3339_millis(at).to_string()
 }
 
@@ -166,4 +192,18 @@ pub fn parse_time(text: &str) -> Result<i64, HistoryError> {
     let since =
         at.duration_since(std::time::UNIX_EPOCH).map_err(|_| HistoryError::BadPoint("time before 1970".into()))?;
     Ok(since.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `store_load` fuzz target: a log row's time far in the future made
+    /// the history panic formatting it.
+    #[test]
+    fn any_time_formats() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(6_978_848_627_273_343_329), "9999-12-31T23:59:59.999Z");
+        assert_eq!(rfc3339(i64::MIN), "1970-01-01T00:00:00.000Z");
+    }
 }

@@ -81,12 +81,12 @@ pub enum StateEncoding {
 }
 
 impl Checkpoint {
-    /// The state as a Yjs update.
-    pub fn decode(&self) -> Result<yrs::Update, yrs::encoding::read::Error> {
-        use yrs::updates::decoder::Decode;
+    /// The state as a Yjs update (a damaged row gives an error, never a panic).
+    pub fn decode(&self) -> Result<yrs::Update, commonboard_protocol::frame::DecodeError> {
+        use commonboard_protocol::frame::{decode_update, decode_update_v2};
         match self.encoding {
-            StateEncoding::V1 => yrs::Update::decode_v1(&self.state),
-            StateEncoding::V2 => yrs::Update::decode_v2(&self.state),
+            StateEncoding::V1 => decode_update(&self.state),
+            StateEncoding::V2 => decode_update_v2(&self.state),
         }
     }
 }

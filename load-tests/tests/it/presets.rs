@@ -22,7 +22,7 @@ fn small(preset: Preset, url: String) -> Scenario {
 }
 
 fn options() -> RunOptions {
-    RunOptions { server_pid: Some(std::process::id()), progress: false, label: String::new() }
+    RunOptions { server_pid: Some(std::process::id()), progress: false, label: String::new(), frames: None }
 }
 
 /// Every figure a run reports is there and plausible.

@@ -96,7 +96,7 @@ async fn a_board_on_a_running_server() {
         seed: 3,
         ..Preset::History.scenario()
     };
-    let run = RunOptions { server_pid: None, progress: false, label: String::new() };
+    let run = RunOptions { server_pid: None, progress: false, label: String::new(), frames: None };
     let built = history::build(&scenario, &run).await.expect("history");
     assert!(built.complete);
     let target = Target {

@@ -103,7 +103,8 @@ fn describe_rows(store: &dyn Store, id: &str, rows: &[LogEntry]) -> Result<Vec<L
     let mut lines = Vec::with_capacity(rows.len());
     let mut replay: Option<(Summarizer, u64)> = None;
     for row in rows {
-        let before = row.seq - 1;
+        // A damaged log may hold a row at point 0 (found by the `store_load` fuzz target).
+        let before = row.seq.saturating_sub(1);
         let reached = replay.as_ref().map(|(_, at)| *at);
         if reached != Some(before) {
             // Catch up from where the replay is, unless a checkpoint is nearer.
@@ -187,6 +188,77 @@ fn groupable(newer: &Line, older: &Line) -> bool {
     small(newer)
         && small(older)
         && newer.author.id == older.author.id
-        && newer.at_ms - older.at_ms <= GROUP_WINDOW_MS
+        // Saturating: a damaged row may hold any time (found by the `store_load` fuzz target).
+        && newer.at_ms.saturating_sub(older.at_ms) <= GROUP_WINDOW_MS
         && targets(newer) == targets(older)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::{committed, BoardRecord, Write};
+
+    /// Found by the `store_load` fuzz target: a log row at point 0 (which no server
+    /// writes) made listing the history panic on a subtraction.
+    #[tokio::test]
+    async fn a_log_row_at_point_zero_does_not_break_the_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let record = BoardRecord {
+            id: "b".into(),
+            title: "b".into(),
+            template: "blank".into(),
+            created_at_ms: 0,
+            links_generation: 1,
+            locked: false,
+        };
+        let entry = |seq| LogEntry { seq, at_ms: 0, author: Author::server(), update: Vec::new() };
+        let writes =
+            vec![Write::CreateBoard(record), Write::Append { board: "b".into(), entries: vec![entry(0), entry(1)] }];
+        committed(store.submit(writes)).await.unwrap();
+        let query = PageQuery { before: u64::MAX, limit: 50, since_ms: None, until_ms: None, author: None };
+        page(&store, "b", &query).unwrap();
+    }
+
+    /// Found by the `store_load` fuzz target: two moves of a note logged at times far
+    /// apart (a damaged row) made grouping them overflow.
+    #[tokio::test]
+    async fn log_rows_at_any_times_group() {
+        use commonboard_protocol::schema::{Board, Note};
+        use yrs::Transact;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let doc = yrs::Doc::new();
+        let board = Board::new(&doc);
+        let mut updates = Vec::new();
+        for step in 0..3 {
+            let mut txn = doc.transact_mut();
+            if step == 0 {
+                board.insert_note(&mut txn, &Note { id: "n".into(), ..Note::default() });
+            } else {
+                board.move_note(&mut txn, "n", f64::from(step), 0.0);
+            }
+            updates.push(txn.encode_update_v1());
+        }
+        let author = Author { id: "ada".into(), name: "Ada".into() };
+        let times = [0, i64::MIN, i64::MAX];
+        let entries = (1..)
+            .zip(updates.into_iter().zip(times))
+            .map(|(seq, (update, at_ms))| LogEntry { seq, at_ms, author: author.clone(), update })
+            .collect();
+        let record = BoardRecord {
+            id: "b".into(),
+            title: "b".into(),
+            template: "blank".into(),
+            created_at_ms: 0,
+            links_generation: 1,
+            locked: false,
+        };
+        committed(store.submit(vec![Write::CreateBoard(record), Write::Append { board: "b".into(), entries }]))
+            .await
+            .unwrap();
+        let query = PageQuery { before: u64::MAX, limit: 50, since_ms: None, until_ms: None, author: None };
+        assert!(!page(&store, "b", &query).unwrap().entries.is_empty());
+    }
 }

@@ -60,14 +60,32 @@ pub struct Summarizer {
     observed: Arc<Mutex<Observed>>,
     /// Last known label of each item, so a deleted item can still be named.
     labels: HashMap<(Item, String), String>,
+    /// yrs panicked on an update (a damaged row): the document must not be read again,
+    /// and nothing more is described.
+    broken: bool,
+}
+
+impl Drop for Summarizer {
+    fn drop(&mut self) {
+        if self.broken {
+            crate::board::discard(std::mem::replace(&mut self.doc, Doc::new()));
+        }
+    }
 }
 
 impl Summarizer {
     /// Starts from a checkpoint, or an empty document.
     pub fn new(checkpoint: Option<&Checkpoint>) -> Self {
-        let doc = Doc::new();
+        let mut doc = Doc::new();
         if let Some(checkpoint) = checkpoint {
-            crate::board::apply_checkpoint(&mut doc.transact_mut(), checkpoint);
+            // A checkpoint yrs panics on leaves a document that must not be read: start empty.
+            let mut txn = doc.transact_mut();
+            if crate::board::apply_checkpoint(&mut txn, checkpoint).is_err() {
+                std::mem::forget(txn);
+                crate::board::discard(std::mem::replace(&mut doc, Doc::new()));
+            } else {
+                drop(txn);
+            }
         }
         let observed = Arc::new(Mutex::new(Observed::default()));
         let mut roots = Vec::new();
@@ -92,20 +110,40 @@ impl Summarizer {
                 }
             }
         });
-        let mut summarizer = Summarizer { doc, roots, observed, labels: HashMap::new() };
+        let mut summarizer = Summarizer { doc, roots, observed, labels: HashMap::new(), broken: false };
         summarizer.learn_all_labels();
         summarizer
     }
 
+    /// Applies an update; false once yrs panicked on one: the transaction is then
+    /// never committed (its observers would read freed memory: found by the
+    /// `store_load` fuzz target) and the document never read again.
+    fn apply(&mut self, update: &[u8]) -> bool {
+        if self.broken {
+            return false;
+        }
+        let mut txn = self.doc.transact_mut();
+        if super::apply(&mut txn, update).is_err() {
+            std::mem::forget(txn);
+            self.broken = true;
+            return false;
+        }
+        drop(txn);
+        true
+    }
+
     /// Applies an update without describing it (catching up to a point).
     pub fn skip(&mut self, update: &[u8]) {
-        super::apply(&mut self.doc.transact_mut(), update);
+        self.apply(update);
         *self.observed.lock().expect("summary observations") = Observed::default();
     }
 
     /// Applies an update and describes what it changed.
     pub fn describe(&mut self, update: &[u8]) -> Vec<Change> {
-        super::apply(&mut self.doc.transact_mut(), update);
+        if !self.apply(update) {
+            *self.observed.lock().expect("summary observations") = Observed::default();
+            return Vec::new();
+        }
         let observed = std::mem::take(&mut *self.observed.lock().expect("summary observations"));
         let txn = self.doc.transact();
         let mut changes = Vec::new();
