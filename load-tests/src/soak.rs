@@ -164,6 +164,10 @@ pub struct SoakReport {
     pub problems: Vec<String>,
     pub rss_ok: bool,
     pub fds_ok: bool,
+    /// The server's open files by kind (a socket, a pipe, a file's name), at the
+    /// baseline and at the end: what a leak of files leaks.
+    pub baseline_files: BTreeMap<String, u64>,
+    pub end_files: BTreeMap<String, u64>,
     pub wall_s: f64,
 }
 
@@ -214,6 +218,17 @@ impl SoakReport {
             self.options.fd_tolerance,
             verdict(self.fds_ok)
         );
+        if !self.fds_ok {
+            let more: Vec<String> = self
+                .end_files
+                .iter()
+                .filter_map(|(kind, &n)| {
+                    let before = self.baseline_files.get(kind).copied().unwrap_or(0);
+                    (n > before).then(|| format!("{kind} +{}", n - before))
+                })
+                .collect();
+            s += &format!("open at the end, not at the baseline: {}\n", more.join(", "));
+        }
         s += &format!(
             "convergence: {} board copies and {} replicas checked: {}\n",
             self.boards_checked,
@@ -388,6 +403,7 @@ pub async fn soak(options: SoakOptions) -> anyhow::Result<SoakReport> {
         warmup.await.context("a warm-up session panicked")?;
     }
     let (unloaded, baseline) = settle(&options, &mut csv, "baseline", &sample).await?;
+    let baseline_files = open_files(pid);
     anyhow::ensure!(unloaded, "the boards of the warm-up did not unload within {:?}", options.settle);
     if options.progress {
         eprintln!(
@@ -444,6 +460,7 @@ pub async fn soak(options: SoakOptions) -> anyhow::Result<SoakReport> {
     }
 
     let (unloaded, end) = settle(&options, &mut csv, "end", &sample).await?;
+    let end_files = open_files(pid);
     let server_board_loads = board_loads(&http, &base).await;
     server.stop().await;
 
@@ -476,6 +493,8 @@ pub async fn soak(options: SoakOptions) -> anyhow::Result<SoakReport> {
         problems: totals.problems,
         rss_ok,
         fds_ok,
+        baseline_files,
+        end_files,
         wall_s: wall.elapsed().as_secs_f64(),
     })
 }
@@ -540,6 +559,23 @@ async fn take_sample(
         boards_loaded: health["boards_loaded"].as_u64().unwrap_or(0),
         connections: ctx.open.load(Ordering::Relaxed),
     })
+}
+
+/// The process's open files counted by kind: `socket`, `pipe`, `anon_inode:[eventpoll]`,
+/// or a file's name (`commonboard.db-wal`).
+fn open_files(pid: u32) -> BTreeMap<String, u64> {
+    let mut kinds = BTreeMap::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd")).into_iter().flatten().flatten() {
+        let Ok(target) = std::fs::read_link(entry.path()) else { continue };
+        let target = target.to_string_lossy();
+        let kind = match target.split_once(":[") {
+            Some((kind, _)) if !target.starts_with("anon_inode") => kind.to_owned(),
+            _ if target.starts_with('/') => target.rsplit('/').next().unwrap_or_default().to_owned(),
+            _ => target.into_owned(),
+        };
+        *kinds.entry(kind).or_insert(0) += 1;
+    }
+    kinds
 }
 
 fn write_sample(csv: &mut std::fs::File, phase: &str, s: &Sample) -> anyhow::Result<()> {
