@@ -29,6 +29,7 @@ use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 use crate::auth::{self, AuthError, Claims};
 use crate::awareness::{self, Awareness};
+use crate::cluster::OwnerLink;
 use crate::store::{
     self, Author, BallotRow, BoardEvent, Checkpoint, LogEntry, StateEncoding, Store, StoreError, StoredBoard,
     StoredPrivateNote, StoredVote, VoteRecord, Write,
@@ -42,7 +43,7 @@ pub type ConnId = u64;
 
 /// Commands a board's inbox holds before senders wait: bounds memory per board while
 /// letting a tick take a large batch.
-const INBOX: usize = 4096;
+pub(crate) const INBOX: usize = 4096;
 /// Most commands one tick takes, so that replies are not held back for too long.
 /// Ticks adapt to load by themselves: an idle board handles each message as it comes
 /// (lowest latency), a busy one finds many waiting and batches them.
@@ -159,8 +160,13 @@ impl Outbox {
         self.frames.max_capacity() - self.frames.capacity()
     }
 
+    /// Closes the connection with a code and reason (the first reason given wins).
+    pub(crate) fn close(&self, code: CloseCode, reason: impl Into<String>) {
+        self.closer.close(code, reason);
+    }
+
     /// Queues a frame; a full queue means the client cannot keep up, and it is closed.
-    fn send(&self, frame: Bytes) -> bool {
+    pub(crate) fn send(&self, frame: Bytes) -> bool {
         match self.frames.try_send(frame) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -218,13 +224,24 @@ pub struct Usage {
 }
 
 impl Usage {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Usage {
             connections: AtomicUsize::new(0),
             pending: AtomicUsize::new(0),
             last_used: AtomicU64::new(use_clock()),
             exited: CancellationToken::new(),
         }
+    }
+
+    /// Ends the board's life for the registry once dropped: [`Self::exited`] resolves.
+    pub(crate) fn exit_guard(&self) -> tokio_util::sync::DropGuard {
+        self.exited.clone().drop_guard()
+    }
+
+    /// Records how many connections the board has and that it was just used.
+    pub(crate) fn note(&self, connections: usize) {
+        self.connections.store(connections, Ordering::SeqCst);
+        self.last_used.store(use_clock(), Ordering::Relaxed);
     }
 
     /// Whether nobody is on the board, or on their way to it.
@@ -292,25 +309,28 @@ pub fn spawn(
     let exited = usage.exited.clone().drop_guard();
     let used = usage.clone();
     let task = tokio::spawn(async move {
-        run(id, store, config, used, rx, shutdown).await;
+        run(id, store, config, used, rx, shutdown, None).await;
         on_exit();
         drop(exited);
     });
     (BoardHandle { tx, generation, usage }, task)
 }
 
+/// Runs a board's actor until it unloads or `shutdown`; with a cluster `link`, as the
+/// board's owner among several nodes (see [`crate::cluster`]).
 #[instrument(skip_all, fields(board = %id))]
-async fn run(
+pub(crate) async fn run(
     id: String,
     store: Arc<dyn Store>,
     config: BoardConfig,
     usage: Arc<Usage>,
     mut rx: mpsc::Receiver<BoardCmd>,
     shutdown: CancellationToken,
+    link: Option<OwnerLink>,
 ) {
     let started = std::time::Instant::now();
     let mut board = match Board::load(&id, store, &config, usage).await {
-        Ok(board) => board,
+        Ok(board) => Board { cluster: link, ..board },
         Err(error) => {
             match &error {
                 BoardError::NotFound => debug!("board not found"),
@@ -368,7 +388,7 @@ async fn sleep_until_due(due: Option<tokio::time::Instant>) {
 }
 
 /// Answers the joins still queued after the board stopped, so their connections retry.
-async fn refuse_all(rx: &mut mpsc::Receiver<BoardCmd>, error: &BoardError) {
+pub(crate) async fn refuse_all(rx: &mut mpsc::Receiver<BoardCmd>, error: &BoardError) {
     rx.close();
     while let Some(cmd) = rx.recv().await {
         if let BoardCmd::Join { reply, .. } = cmd {
@@ -435,6 +455,9 @@ struct Board {
     usage: Arc<Usage>,
     /// Whether the board agreed to unload (to make room for another).
     unloading: bool,
+    /// With several nodes: where committed updates and presence go for the other nodes,
+    /// and which connections are theirs.
+    cluster: Option<OwnerLink>,
 }
 
 impl Board {
@@ -472,6 +495,7 @@ impl Board {
             doc_bytes: encoded_len(&doc),
             usage,
             unloading: false,
+            cluster: None,
             doc,
         })
     }
@@ -1197,6 +1221,7 @@ impl Board {
     fn flush(&mut self, out: Outgoing) {
         let fanout = std::time::Instant::now();
         let mut broadcast = Vec::with_capacity(2);
+        let updates = out.updates.len() as u64;
         if !out.updates.is_empty() {
             let merged = if out.updates.len() == 1 {
                 out.updates.into_iter().next().expect("one update")
@@ -1205,9 +1230,14 @@ impl Board {
             };
             broadcast.push(Bytes::from(frame::sync_update(merged)));
         }
-        if !out.awareness.is_empty() {
-            broadcast.push(frame::awareness(AwarenessUpdate { clients: out.awareness }).into());
+        let presence = (!out.awareness.is_empty())
+            .then(|| Bytes::from(frame::awareness(AwarenessUpdate { clients: out.awareness })));
+        if let Some(link) = &self.cluster {
+            // Committed: the other nodes relay these to their own clients, in seq order.
+            let update = (updates > 0).then(|| (self.seq + 1 - updates, self.seq, broadcast[0].clone()));
+            link.publish(update, presence.clone());
         }
+        broadcast.extend(presence);
         // Connections whose queue overflowed: closed by `Outbox::send`, dropped here.
         let mut dropped = Vec::new();
         for id in &out.votes {
@@ -1239,6 +1269,9 @@ impl Board {
         if !broadcast.is_empty() {
             let mut deepest = 0;
             for (id, c) in &self.conns {
+                if self.cluster.as_ref().is_some_and(|link| link.is_remote(*id)) {
+                    continue;
+                }
                 deepest = deepest.max(c.outbox.depth());
                 if !broadcast.iter().all(|bytes| c.outbox.send(bytes.clone())) {
                     dropped.push(*id);
@@ -1289,7 +1322,7 @@ fn encoded_len(doc: &Doc) -> usize {
 }
 
 /// Applies a board's checkpoint and log tail to an empty document.
-fn rebuild(doc: &Doc, stored: &StoredBoard) {
+pub(crate) fn rebuild(doc: &Doc, stored: &StoredBoard) {
     if let Some(checkpoint) = &stored.checkpoint {
         apply_checkpoint(&mut doc.transact_mut(), checkpoint);
     }
@@ -1308,7 +1341,7 @@ pub fn apply_checkpoint(txn: &mut yrs::TransactionMut, checkpoint: &Checkpoint) 
 }
 
 /// Applies an update that was accepted before (from the store or this tick).
-fn apply_trusted(doc: &Doc, update: &[u8]) {
+pub(crate) fn apply_trusted(doc: &Doc, update: &[u8]) {
     let applied = Update::decode_v1(update)
         .map_err(|e| e.to_string())
         .and_then(|u| doc.transact_mut().apply_update(u).map_err(|e| e.to_string()));

@@ -1,0 +1,246 @@
+//! The owner's side: the board actor runs here; other nodes' clients reach it through NATS.
+//!
+//! The owner holds the board's lease and renews it each second; when a renewal finds
+//! the lease taken (this node was too slow and another took over), the board stops at
+//! once and its clients reconnect. A client on another node joins as a member whose
+//! outbox is a *proxy*: frames the actor queues for it are published to its node,
+//! and a close becomes a `close` message there. The actor's broadcasts (committed
+//! updates and presence) go once to the board's JetStream subject instead of to each
+//! remote member ([`OwnerLink`]). A node not heard from for [`super::NODE_TIMEOUT`]
+//! is dead: its members leave, and their presence is removed for everyone.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use commonboard_protocol::frame::decode_frame;
+use dashmap::DashSet;
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, instrument, warn};
+
+use super::{wire, Cluster, BEAT};
+use crate::board::{self, next_conn_id, BoardCmd, BoardConfig, Closer, ConnId, Member, Outbox, Usage};
+
+/// What the owner's board actor needs from the cluster: where its committed
+/// broadcasts go, and which of its members are on other nodes.
+#[derive(Clone)]
+pub struct OwnerLink {
+    cluster: Arc<Cluster>,
+    subject: String,
+    remote: Arc<DashSet<ConnId>>,
+    /// The last committed seq published.
+    last_seq: Arc<AtomicU64>,
+}
+
+impl OwnerLink {
+    /// Whether member `conn` is on another node (served there by a replica).
+    pub fn is_remote(&self, conn: ConnId) -> bool {
+        self.remote.contains(&conn)
+    }
+
+    /// Publishes a tick's broadcasts once they are committed: the merged update frame
+    /// with the seq range it holds, and the presence frame.
+    pub fn publish(&self, update: Option<(u64, u64, Bytes)>, awareness: Option<Bytes>) {
+        if let Some((first, last, frame)) = update {
+            self.last_seq.store(last, Ordering::SeqCst);
+            let headers = wire::headers("update", &[(wire::FIRST, first.to_string()), (wire::LAST, last.to_string())]);
+            self.cluster.send(self.subject.clone(), headers, frame);
+        }
+        if let Some(frame) = awareness {
+            self.cluster.send(self.subject.clone(), wire::headers("awareness", &[]), frame);
+        }
+    }
+}
+
+/// Runs board `id` as its owner until it unloads, the node stops or the lease is lost.
+#[allow(clippy::too_many_arguments, reason = "one call site, the cluster's board task")]
+pub(crate) async fn run(
+    cluster: Arc<Cluster>,
+    id: &str,
+    config: BoardConfig,
+    usage: Arc<Usage>,
+    rx: mpsc::Receiver<BoardCmd>,
+    tx: mpsc::Sender<BoardCmd>,
+    inbox: async_nats::Subscriber,
+    shutdown: CancellationToken,
+) {
+    let stop = shutdown.child_token();
+    let link = OwnerLink {
+        cluster: cluster.clone(),
+        subject: cluster.subjects.board_out(id),
+        remote: Arc::new(DashSet::new()),
+        last_seq: Arc::new(AtomicU64::new(0)),
+    };
+    let bridge = Bridge { cluster: cluster.clone(), id: id.to_owned(), tx, link: link.clone(), remote: HashMap::new() };
+    let bridging = tokio::spawn(bridge.run(inbox, stop.clone(), usage.clone()));
+    board::run(id.to_owned(), cluster.store.clone(), config, usage, rx, stop.clone(), Some(link)).await;
+    stop.cancel();
+    let _ = bridging.await;
+}
+
+/// Carries other nodes' members to the board actor, and keeps the lease.
+struct Bridge {
+    cluster: Arc<Cluster>,
+    id: String,
+    tx: mpsc::Sender<BoardCmd>,
+    link: OwnerLink,
+    /// Remote members: (node, its connection id) to the id the actor knows them by.
+    remote: HashMap<(String, ConnId), ConnId>,
+}
+
+impl Bridge {
+    #[instrument(skip_all, fields(board = %self.id))]
+    async fn run(mut self, mut inbox: async_nats::Subscriber, stop: CancellationToken, usage: Arc<Usage>) {
+        let mut beat = tokio::time::interval(BEAT);
+        let mut renewed_at = std::time::Instant::now();
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = usage.exited() => break,
+                message = inbox.next() => match message {
+                    Some(message) => self.incoming(message).await,
+                    None => break,
+                },
+                _ = beat.tick() => {
+                    if !self.renew(&mut renewed_at).await {
+                        stop.cancel();
+                        break;
+                    }
+                    let seq = self.link.last_seq.load(Ordering::SeqCst);
+                    if seq > 0 {
+                        let headers = wire::headers("seq", &[(wire::LAST, seq.to_string())]);
+                        self.cluster.send(self.link.subject.clone(), headers, wire::empty());
+                    }
+                    self.forget_dead_nodes().await;
+                }
+            }
+        }
+    }
+
+    /// Renews the lease; false once it is lost (taken by another node, or not renewed
+    /// for longer than it lasts).
+    async fn renew(&self, renewed_at: &mut std::time::Instant) -> bool {
+        let (leases, board, node) = (self.cluster.leases.clone(), self.id.clone(), self.cluster.node.clone());
+        match tokio::task::spawn_blocking(move || leases.renew(&board, &node)).await {
+            Ok(Ok(true)) => {
+                *renewed_at = std::time::Instant::now();
+                true
+            }
+            Ok(Ok(false)) => {
+                warn!("another node took this board's lease; stopping it here (its clients reconnect)");
+                false
+            }
+            Ok(Err(error)) => {
+                warn!(%error, "could not renew the board's lease");
+                let margin = super::LEASE_TTL.saturating_sub(BEAT);
+                if renewed_at.elapsed() >= margin {
+                    warn!("the lease may have run out; stopping the board here (its clients reconnect)");
+                    return false;
+                }
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    async fn incoming(&mut self, message: async_nats::Message) {
+        let headers = message.headers.as_ref();
+        let (Some(node), Some(conn)) = (wire::text(headers, wire::NODE), wire::conn(headers)) else { return };
+        let key = (node.to_owned(), conn);
+        match wire::text(headers, wire::KIND) {
+            Some("join") => {
+                let Ok(member) = serde_json::from_slice::<wire::WireMember>(&message.payload) else {
+                    warn!(node, "a join that does not parse");
+                    return;
+                };
+                self.join(key, member.into()).await;
+            }
+            Some("frame") => {
+                let Some(&local) = self.remote.get(&key) else { return };
+                match decode_frame(&message.payload) {
+                    Ok(messages) => {
+                        let _ = self.tx.send(BoardCmd::Messages { conn: local, messages }).await;
+                    }
+                    Err(error) => debug!(%error, "a forwarded frame that does not decode"),
+                }
+            }
+            Some("leave") => {
+                if let Some(local) = self.remote.remove(&key) {
+                    self.link.remote.remove(&local);
+                    let _ = self.tx.send(BoardCmd::Leave { conn: local }).await;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A client on another node joins: the actor sees a member whose outbox publishes
+    /// to that node.
+    async fn join(&mut self, key: (String, ConnId), member: Member) {
+        if let Some(old) = self.remote.remove(&key) {
+            let _ = self.tx.send(BoardCmd::Leave { conn: old }).await;
+        }
+        let local = next_conn_id();
+        let (frames_tx, frames_rx) = mpsc::channel(self.cluster.send_queue.max(1));
+        let closer = Closer::new();
+        let outbox = Outbox::new(frames_tx, closer.clone());
+        self.link.remote.insert(local);
+        self.remote.insert(key.clone(), local);
+        let (node, conn) = key;
+        let subject = self.cluster.subjects.node_out(&node);
+        tokio::spawn(proxy(self.cluster.clone(), subject, conn, frames_rx, closer.clone()));
+        let (reply, joined) = oneshot::channel();
+        if self.tx.send(BoardCmd::Join { conn: local, member, outbox, reply }).await.is_err() {
+            closer.close(commonboard_protocol::close::INTERNAL, "board restarted; reconnect");
+            return;
+        }
+        tokio::spawn(async move {
+            match joined.await {
+                Ok(Ok(())) => debug!(node, conn, local, "remote member joined"),
+                Ok(Err(error)) => crate::connection::refuse_join(&closer, &error),
+                Err(_) => closer.close(commonboard_protocol::close::INTERNAL, "board restarted; reconnect"),
+            }
+        });
+    }
+
+    /// Members on nodes not heard from lately leave: their presence goes for everyone.
+    async fn forget_dead_nodes(&mut self) {
+        let dead: Vec<(String, ConnId)> =
+            self.remote.keys().filter(|(node, _)| !self.cluster.is_alive(node)).cloned().collect();
+        for key in dead {
+            if let Some(local) = self.remote.remove(&key) {
+                info!(node = %key.0, conn = key.1, "node not heard from; its member leaves the board");
+                self.link.remote.remove(&local);
+                let _ = self.tx.send(BoardCmd::Leave { conn: local }).await;
+            }
+        }
+    }
+}
+
+/// Publishes what the actor queued for a remote member to its node, then its close.
+async fn proxy(
+    cluster: Arc<Cluster>,
+    subject: String,
+    conn: ConnId,
+    mut frames: mpsc::Receiver<Bytes>,
+    closer: Arc<Closer>,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            frame = frames.recv() => match frame {
+                Some(frame) => cluster.send(subject.clone(), wire::headers("frame", &[(wire::CONN, conn.to_string())]), frame),
+                None => return,
+            },
+            _ = closer.closed() => {
+                let (code, reason) = closer.reason().cloned().unwrap_or((commonboard_protocol::close::INTERNAL, String::new()));
+                let headers = wire::headers("close", &[(wire::CONN, conn.to_string()), (wire::CODE, code.0.to_string())]);
+                cluster.send(subject, headers, Bytes::from(reason));
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,479 @@
+//! Several nodes: three real `commonboard` processes sharing one PostgreSQL schema and one
+//! NATS JetStream broker, with real Yjs clients spread over them.
+//!
+//! Each test has a PostgreSQL schema and a broker prefix of its own, so tests run in
+//! parallel. The database comes from `COMMONBOARD_TEST_POSTGRES` (default
+//! `postgres://postgres@127.0.0.1:5432/test`) and the broker from
+//! `COMMONBOARD_TEST_NATS` (default `nats://127.0.0.1:4222`); when either does not
+//! answer, the tests are skipped with a message, or fail when `CI` is set.
+
+#[path = "it/client.rs"]
+#[allow(dead_code, reason = "shared with the main test binary, which uses all of it")]
+mod client;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use commonboard_protocol::app::{ClientMessage, ServerMessage, VoteSettings};
+use commonboard_protocol::frame;
+use commonboard_server::store::postgres::PostgresStore;
+use commonboard_server::store::Store;
+use futures_util::future::join_all;
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+
+use client::Peer;
+
+/// How long a test waits for something that should happen within a second or two
+/// (several nodes: a lease to expire, a client to reconnect).
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+const DEFAULT_NATS: &str = "nats://127.0.0.1:4222";
+
+/// A PostgreSQL schema and a broker prefix of this test's own.
+struct Deployment {
+    base: String,
+    schema: String,
+    nats: String,
+    prefix: String,
+    dir: tempfile::TempDir,
+}
+
+impl Deployment {
+    /// `None` (after saying why) when PostgreSQL or NATS does not answer and `CI` is not set.
+    async fn create() -> Option<Deployment> {
+        let base = std::env::var("COMMONBOARD_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_POSTGRES.into());
+        let nats = std::env::var("COMMONBOARD_TEST_NATS").unwrap_or_else(|_| DEFAULT_NATS.into());
+        let suffix = format!("{:012x}", rand::random::<u64>() >> 16);
+        let schema = format!("cluster_{suffix}");
+        let (url, statement) = (base.clone(), format!("CREATE SCHEMA {schema}"));
+        let created = tokio::task::spawn_blocking(move || {
+            postgres::Client::connect(&url, postgres::NoTls)?.batch_execute(&statement)
+        })
+        .await
+        .unwrap();
+        let broker = nats.trim_start_matches("nats://").to_owned();
+        let reachable = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(broker)).await;
+        let missing = match (created, reachable) {
+            (Err(error), _) => Some(format!("PostgreSQL at {base} does not answer ({error})")),
+            (_, Err(_) | Ok(Err(_))) => Some(format!("NATS at {nats} does not answer")),
+            _ => None,
+        };
+        if let Some(missing) = missing {
+            if std::env::var_os("CI").is_some() {
+                panic!("{missing} and CI is set");
+            }
+            eprintln!("SKIPPED: {missing}; start them or set COMMONBOARD_TEST_POSTGRES / COMMONBOARD_TEST_NATS");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        Some(Deployment { base, schema, nats, prefix: format!("t{suffix}"), dir })
+    }
+
+    fn url(&self) -> String {
+        let separator = if self.base.contains('?') { '&' } else { '?' };
+        format!("{}{separator}options=-c%20search_path%3D{}", self.base, self.schema)
+    }
+
+    /// Starts node `name` (its log goes to `<name>.log` in the test's directory).
+    fn start(&self, name: &str) -> Node {
+        self.start_with(name, &self.nats.clone())
+    }
+
+    fn start_with(&self, name: &str, broker: &str) -> Node {
+        let data = self.dir.path().join(name);
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join(format!("{name}.log")));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_commonboard"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(&data)
+            .args(["--store", &self.url(), "--broker", broker, "--broker-prefix", &self.prefix, "--node-id", name])
+            .args(["--idle-unload", "10s", "--message-rate", "0"])
+            .env("RUST_LOG", "commonboard_server=info")
+            .stdout(Stdio::piped())
+            .stderr(log.map(Stdio::from).unwrap_or_else(|_| Stdio::null()))
+            .spawn()
+            .expect("server binary starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.trim().strip_prefix("listening on http://").expect("address line").parse().unwrap();
+        Node { child: Some(child), addr, name: name.to_owned() }
+    }
+
+    /// Three nodes.
+    fn start_three(&self) -> Vec<Node> {
+        (0..3).map(|i| self.start(&format!("n{i}"))).collect()
+    }
+
+    /// Runs a query and returns the first column of each row as text.
+    async fn query(&self, sql: &str) -> Vec<String> {
+        let (url, sql) = (self.url(), sql.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            client.query(&sql, &[]).unwrap().iter().map(|row| row.get::<_, String>(0)).collect()
+        })
+        .await
+        .unwrap()
+    }
+
+    /// The node holding `board`'s live lease, once one does.
+    async fn owner(&self, board: &str) -> String {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let sql = format!("SELECT node FROM board_leases WHERE board = '{board}' AND expires_at > now()");
+            if let Some(node) = self.query(&sql).await.pop() {
+                return node;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no node owns the board");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The board as the store has it: its checkpoint and log, applied to a fresh document.
+    async fn stored_doc(&self, board: &str) -> Doc {
+        let (url, board) = (self.url(), board.to_owned());
+        let stored = tokio::task::spawn_blocking(move || {
+            let store = PostgresStore::connect(&url).unwrap();
+            let stored = store.load(&board).unwrap().expect("board stored");
+            store.close();
+            stored
+        })
+        .await
+        .unwrap();
+        let doc = Doc::new();
+        if let Some(checkpoint) = &stored.checkpoint {
+            doc.transact_mut().apply_update(checkpoint.decode().unwrap()).unwrap();
+        }
+        for entry in &stored.tail {
+            doc.transact_mut().apply_update(Update::decode_v1(&entry.update).unwrap()).unwrap();
+        }
+        doc
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        let (base, statement) = (self.base.clone(), format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+        // Off the async runtime: the postgres client runs a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            if let Ok(mut client) = postgres::Client::connect(&base, postgres::NoTls) {
+                let _ = client.batch_execute(&statement);
+            }
+        })
+        .join();
+    }
+}
+
+/// One `commonboard` process.
+struct Node {
+    child: Option<Child>,
+    addr: SocketAddr,
+    name: String,
+}
+
+impl Node {
+    /// SIGKILL: no shutdown, no lease released, no checkpoint.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then waits for the graceful shutdown; returns whether it exited cleanly.
+    fn terminate(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else { return false };
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        child.wait().unwrap().success()
+    }
+
+    /// A metric's value in `/metrics` (0 when absent).
+    async fn metric(&self, name: &str) -> f64 {
+        let text = reqwest::get(format!("http://{}/metrics", self.addr)).await.unwrap().text().await.unwrap();
+        text.lines()
+            .filter(|line| line.starts_with(name))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Creates a board through node `addr`; returns (id, participant token, facilitator token).
+async fn create_board(addr: SocketAddr, title: &str) -> (String, String, String) {
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/api/boards"))
+        .json(&serde_json::json!({ "title": title, "template": "blank" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let token = |role: &str| body["links"][role].as_str().unwrap().split_once("?token=").unwrap().1.to_owned();
+    (body["id"].as_str().unwrap().to_owned(), token("participant"), token("facilitator"))
+}
+
+/// Whether everything `peer` holds is in `stored` (its state vector is covered).
+fn covered(stored: &StateVector, peer: &StateVector) -> bool {
+    peer.iter().all(|(client, clock)| stored.get(client) >= *clock)
+}
+
+/// Waits until every peer has `count` notes.
+async fn converge(peers: &mut [Peer], count: u32) {
+    for peer in peers.iter_mut() {
+        peer.pump_until(|p| p.note_count() >= count).await;
+    }
+    for peer in peers.iter() {
+        assert_eq!(peer.note_count(), count);
+    }
+}
+
+/// Waits until every peer has `count` notes, reconnecting (through the live nodes, in
+/// turn) each one whose connection ends meanwhile; returns how many were told to
+/// reconnect by the server (1012).
+async fn converge_reconnecting(peers: &mut [Peer], live: &[SocketAddr], path: &str, count: u32) -> usize {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut told = 0;
+    let mut attempt = 0;
+    // Round after round over every peer: one peer's change may wait for its reconnect.
+    while peers.iter().any(|p| p.note_count() < count || p.closed.is_some()) {
+        let counts: Vec<u32> = peers.iter().map(Peer::note_count).collect();
+        assert!(tokio::time::Instant::now() < deadline, "not converged on {count} notes: {counts:?}");
+        for i in 0..peers.len() {
+            peers[i].drain_for(Duration::from_millis(50)).await;
+            if let Some(closed) = peers[i].closed.clone() {
+                told += usize::from(closed.code == 1012);
+                attempt += 1;
+                peers[i] = reconnect(&peers[i], live[(i + attempt) % live.len()], path, &format!("p{i}")).await;
+            }
+        }
+    }
+    for peer in peers.iter() {
+        assert_eq!(peer.note_count(), count);
+    }
+    told
+}
+
+/// Connects again through `addr` with everything `old` held, as a y-websocket provider
+/// does on reconnect: its state goes back to the server, which keeps what it lacks.
+async fn reconnect(old: &Peer, addr: SocketAddr, board: &str, name: &str) -> Peer {
+    let state = old.doc.transact().encode_state_as_update_v1(&StateVector::default());
+    let mut peer = Peer::connect_as(addr, board, name).await;
+    peer.doc.transact_mut().apply_update(Update::decode_v1(&state).unwrap()).unwrap();
+    peer.send_raw(frame::sync_update(state)).await;
+    peer
+}
+
+#[tokio::test]
+async fn clients_spread_over_three_nodes_converge_and_everything_they_received_is_stored() {
+    let Some(deployment) = Deployment::create().await else { return };
+    let nodes = deployment.start_three();
+    let (id, participant, _) = create_board(nodes[0].addr, "Spread").await;
+    let path = format!("{id}?token={participant}");
+    let mut peers = Vec::new();
+    for i in 0..6 {
+        peers.push(Peer::join_as(nodes[i % 3].addr, &path, &format!("p{i}")).await);
+    }
+    let owner = deployment.owner(&id).await;
+    for round in 0..10 {
+        for (i, peer) in peers.iter_mut().enumerate() {
+            peer.add_note(&format!("p{i}-{round}"), "spread").await;
+        }
+    }
+    converge(&mut peers, 60).await;
+
+    let stored = deployment.stored_doc(&id).await.transact().state_vector();
+    for (i, peer) in peers.iter().enumerate() {
+        assert!(covered(&stored, &peer.state_vector()), "peer {i} holds something the store does not");
+    }
+    // The replicas did relay (not only the owner).
+    for node in nodes.iter().filter(|n| n.name != owner) {
+        let relayed = node.metric("commonboard_broker_updates_relayed_total").await;
+        assert!(relayed > 0.0, "{} relayed nothing", node.name);
+    }
+    assert_eq!(deployment.query(&format!("SELECT node FROM board_leases WHERE board = '{id}'")).await, [owner]);
+}
+
+#[tokio::test]
+async fn sigkill_of_the_owner_during_editing_loses_nothing_and_its_clients_resume_elsewhere() {
+    sigkill_during_editing(true).await;
+}
+
+#[tokio::test]
+async fn sigkill_of_a_replica_during_editing_loses_nothing_and_its_clients_resume_elsewhere() {
+    sigkill_during_editing(false).await;
+}
+
+async fn sigkill_during_editing(kill_owner: bool) {
+    let Some(deployment) = Deployment::create().await else { return };
+    let mut nodes = deployment.start_three();
+    let (id, participant, _) = create_board(nodes[0].addr, "Crash").await;
+    let path = format!("{id}?token={participant}");
+    // The owner is the node the first client reaches.
+    let mut peers = vec![Peer::join_as(nodes[0].addr, &path, "p0").await];
+    for i in 1..6 {
+        peers.push(Peer::join_as(nodes[i % 3].addr, &path, &format!("p{i}")).await);
+    }
+    let owner = deployment.owner(&id).await;
+    assert_eq!(owner, "n0");
+    let victim = if kill_owner { 0 } else { 1 };
+
+    let mut made = 0;
+    for round in 0..5 {
+        for (i, peer) in peers.iter_mut().enumerate() {
+            peer.add_note(&format!("p{i}-{round}"), "before").await;
+            made += 1;
+        }
+    }
+    // Kill mid-stream: some of these are committed, some not.
+    for (i, peer) in peers.iter_mut().enumerate() {
+        peer.add_note(&format!("p{i}-mid"), "during").await;
+        made += 1;
+    }
+    nodes[victim].kill();
+    for (i, peer) in peers.iter_mut().enumerate() {
+        peer.drain_for(Duration::from_millis(200)).await;
+        assert!(peer.updates_received > 0, "peer {i} received nothing");
+    }
+
+    // Every client whose connection ends (its node died, or the board moved once the
+    // dead owner's lease ran out) comes back through a live node with what it held, as
+    // a y-websocket provider does, and edits on.
+    let live: Vec<SocketAddr> = nodes.iter().filter(|n| n.child.is_some()).map(|n| n.addr).collect();
+    let mut told_to_move = 0;
+    for (i, peer) in peers.iter_mut().enumerate() {
+        if i % 3 == victim {
+            assert_eq!(peer.closed().await.code, 1006, "peer {i} was on the dead node");
+            *peer = reconnect(peer, live[i % live.len()], &path, &format!("p{i}")).await;
+        }
+    }
+    for (i, peer) in peers.iter_mut().enumerate() {
+        peer.add_note(&format!("p{i}-after"), "after").await;
+        made += 1;
+    }
+    told_to_move += converge_reconnecting(&mut peers, &live, &path, made).await;
+    if kill_owner {
+        assert!(told_to_move > 0, "the replicas' clients were told the board moved");
+    }
+    let stored_doc = deployment.stored_doc(&id).await;
+    let stored = stored_doc.transact().state_vector();
+    for (i, peer) in peers.iter().enumerate() {
+        assert!(covered(&stored, &peer.state_vector()), "peer {i} holds something the store does not");
+    }
+    let new_owner = deployment.owner(&id).await;
+    if kill_owner {
+        assert_ne!(new_owner, "n0", "a live node took the board over");
+    } else {
+        assert_eq!(new_owner, "n0");
+    }
+}
+
+#[tokio::test]
+async fn what_a_replica_relays_is_always_already_in_the_store() {
+    let Some(deployment) = Deployment::create().await else { return };
+    let nodes = deployment.start_three();
+    let (id, participant, _) = create_board(nodes[0].addr, "Durable").await;
+    let path = format!("{id}?token={participant}");
+    let mut writer = Peer::join_as(nodes[0].addr, &path, "writer").await;
+    let mut watcher = Peer::join_as(nodes[1].addr, &path, "watcher").await;
+    for round in 0..20 {
+        writer.add_note(&format!("w-{round}"), "durable").await;
+        watcher.drain_for(Duration::from_millis(20)).await;
+        // Read the store after the watcher received: it holds everything received.
+        let seen = watcher.state_vector();
+        let stored = deployment.stored_doc(&id).await.transact().state_vector();
+        assert!(covered(&stored, &seen), "round {round}: the watcher holds something the store does not");
+    }
+    watcher.pump_until(|p| p.note_count() == 20).await;
+}
+
+fn vote_settings(budget: u32, max: u32) -> VoteSettings {
+    VoteSettings {
+        title: "Goal".into(),
+        candidates: vec!["goal-a".into(), "goal-b".into(), "goal-c".into()],
+        budget,
+        max_per_candidate: max,
+        anonymous: false,
+        hidden: false,
+        duration_s: None,
+    }
+}
+
+async fn send(peer: &mut Peer, message: ClientMessage) {
+    peer.send_raw(frame::client_app(&message)).await;
+}
+
+/// Joins as `name` and says hello; returns once welcomed.
+async fn hello(addr: SocketAddr, path: &str, name: &str) -> Peer {
+    let mut peer = Peer::join_as(addr, path, name).await;
+    send(&mut peer, ClientMessage::Hello { version: 1 }).await;
+    loop {
+        if let ServerMessage::Welcome { .. } = peer.next_app().await {
+            return peer;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_vote_cast_across_nodes_respects_every_budget_under_concurrency() {
+    let Some(deployment) = Deployment::create().await else { return };
+    let nodes = deployment.start_three();
+    let (id, participant, facilitator) = create_board(nodes[0].addr, "Vote").await;
+    let mut fay = hello(nodes[0].addr, &format!("{id}?token={facilitator}"), "Fay").await;
+    for candidate in ["goal-a", "goal-b", "goal-c"] {
+        fay.add_note(candidate, "candidate").await;
+    }
+    fay.pump_until(|p| p.note_count() == 3).await;
+    send(&mut fay, ClientMessage::OpenVote { settings: vote_settings(3, 2) }).await;
+    let vote = loop {
+        if let ServerMessage::Vote { vote } = fay.next_app().await {
+            break vote.id;
+        }
+    };
+    // Each voter is on two nodes at once (two devices), casting from both together.
+    let path = format!("{id}?token={participant}");
+    let mut devices = Vec::new();
+    for v in 0..6 {
+        for d in 0..2 {
+            devices.push((format!("voter{v}"), hello(nodes[(v + d + 1) % 3].addr, &path, &format!("voter{v}")).await));
+        }
+    }
+    let casts = devices.iter_mut().map(|(_, peer)| {
+        let vote = vote.clone();
+        async move {
+            for k in 0..4 {
+                let candidate = ["goal-a", "goal-b", "goal-c"][k % 3].to_owned();
+                send(peer, ClientMessage::CastVote { vote: vote.clone(), candidate }).await;
+            }
+            // Four answers: ballots or refusals.
+            let mut answers = 0;
+            while answers < 4 {
+                match peer.next_app().await {
+                    ServerMessage::Ballot { .. } | ServerMessage::Error { .. } => answers += 1,
+                    _ => {}
+                }
+            }
+        }
+    });
+    join_all(casts).await;
+    let spent = deployment
+        .query(&format!(
+            "SELECT voter || '=' || SUM(count)::TEXT FROM ballots WHERE board = '{id}' GROUP BY voter ORDER BY voter"
+        ))
+        .await;
+    assert_eq!(spent.len(), 6, "{spent:?}");
+    for row in &spent {
+        let (_, count) = row.split_once('=').unwrap();
+        assert_eq!(count, "3", "every voter spent exactly the budget, no more: {spent:?}");
+    }
+    let over = deployment.query(&format!("SELECT voter FROM ballots WHERE board = '{id}' AND count > 2")).await;
+    assert!(over.is_empty(), "over the per-candidate limit: {over:?}");
+}
