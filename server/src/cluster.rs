@@ -112,7 +112,13 @@ impl Cluster {
         if !url.starts_with("nats://") {
             return Err(ClusterError::Scheme(url.to_owned()));
         }
-        let node = node.unwrap_or_else(|| format!("{:012x}", rand::random::<u64>() >> 16));
+        // Each start is a new incarnation: connection ids start again from 1, and an owner
+        // must not take a restarted node's connections for the ones it knew.
+        let incarnation = format!("{:06x}", rand::random::<u32>() >> 8);
+        let node = match node {
+            Some(name) => format!("{name}-{incarnation}"),
+            None => format!("node-{incarnation}"),
+        };
         let subjects = Subjects::new(prefix);
         let (resync, _) = watch::channel(0);
         let connected = Arc::new(AtomicBool::new(false));

@@ -223,8 +223,8 @@ pub struct Config {
     pub broker_prefix: String,
 
     /// This node's name among the nodes sharing a broker (letters, digits, `-` and `_`;
-    /// shown in logs and in the lease table). By default a random name is picked at
-    /// each start.
+    /// shown in logs and in the lease table, followed by a random suffix that changes
+    /// at each start). By default `node`.
     #[arg(long, env = "COMMONBOARD_NODE_ID", value_parser = parse_broker_prefix)]
     pub node_id: Option<String>,
 }

@@ -100,7 +100,7 @@ impl Deployment {
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let addr = line.trim().strip_prefix("listening on http://").expect("address line").parse().unwrap();
-        Node { child: Some(child), addr, name: name.to_owned() }
+        Node { child: Some(child), addr, name: name.to_owned(), log: self.dir.path().join(format!("{name}.log")) }
     }
 
     /// Three nodes.
@@ -172,6 +172,7 @@ struct Node {
     child: Option<Child>,
     addr: SocketAddr,
     name: String,
+    log: std::path::PathBuf,
 }
 
 impl Node {
@@ -188,7 +189,15 @@ impl Node {
         let Some(mut child) = self.child.take() else { return false };
         let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
         assert!(status.success());
-        child.wait().unwrap().success()
+        let exited = child.wait().unwrap();
+        if !exited.success() {
+            eprintln!(
+                "{} exited with {exited}; its log:\n{}",
+                self.name,
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+        }
+        exited.success()
     }
 
     /// A metric's value in `/metrics` (0 when absent).
@@ -295,7 +304,7 @@ async fn clients_spread_over_three_nodes_converge_and_everything_they_received_i
         assert!(covered(&stored, &peer.state_vector()), "peer {i} holds something the store does not");
     }
     // The replicas did relay (not only the owner).
-    for node in nodes.iter().filter(|n| n.name != owner) {
+    for node in nodes.iter().filter(|n| !owner.starts_with(&format!("{}-", n.name))) {
         let relayed = node.metric("commonboard_broker_updates_relayed_total").await;
         assert!(relayed > 0.0, "{} relayed nothing", node.name);
     }
@@ -323,7 +332,7 @@ async fn sigkill_during_editing(kill_owner: bool) {
         peers.push(Peer::join_as(nodes[i % 3].addr, &path, &format!("p{i}")).await);
     }
     let owner = deployment.owner(&id).await;
-    assert_eq!(owner, "n0");
+    assert!(owner.starts_with("n0-"), "{owner}");
     let victim = if kill_owner { 0 } else { 1 };
 
     let mut made = 0;
@@ -370,9 +379,9 @@ async fn sigkill_during_editing(kill_owner: bool) {
     }
     let new_owner = deployment.owner(&id).await;
     if kill_owner {
-        assert_ne!(new_owner, "n0", "a live node took the board over");
+        assert!(!new_owner.starts_with("n0-"), "a live node took the board over: {new_owner}");
     } else {
-        assert_eq!(new_owner, "n0");
+        assert_eq!(new_owner, owner);
     }
 }
 
@@ -476,4 +485,227 @@ async fn a_vote_cast_across_nodes_respects_every_budget_under_concurrency() {
     }
     let over = deployment.query(&format!("SELECT voter FROM ballots WHERE board = '{id}' AND count > 2")).await;
     assert!(over.is_empty(), "over the per-candidate limit: {over:?}");
+}
+
+#[tokio::test]
+async fn presence_crosses_nodes_and_expires_with_its_node() {
+    let Some(deployment) = Deployment::create().await else { return };
+    let mut nodes = deployment.start_three();
+    let (id, participant, _) = create_board(nodes[0].addr, "Presence").await;
+    let path = format!("{id}?token={participant}");
+    let mut on_owner = Peer::join_as(nodes[0].addr, &path, "owner-side").await;
+    let mut doomed = Peer::join_as(nodes[1].addr, &path, "doomed").await;
+    let mut other = Peer::join_as(nodes[2].addr, &path, "other").await;
+    assert!(deployment.owner(&id).await.starts_with("n0-"));
+
+    doomed.set_awareness(1, r#"{"user":{"name":"doomed"}}"#).await;
+    let client = doomed.client_id().get();
+    on_owner.pump_until(|p| p.awareness.contains_key(&client)).await;
+    other.pump_until(|p| p.awareness.contains_key(&client)).await;
+
+    // The node dies without a word: its clients' presence goes once it is missed.
+    nodes[1].kill();
+    let started = std::time::Instant::now();
+    on_owner.pump_until(|p| !p.awareness.contains_key(&client)).await;
+    other.pump_until(|p| !p.awareness.contains_key(&client)).await;
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(12), "presence went after {waited:?}");
+    drop(doomed);
+}
+
+#[tokio::test]
+async fn a_rotated_link_is_refused_on_every_node() {
+    let Some(deployment) = Deployment::create().await else { return };
+    let nodes = deployment.start_three();
+    let (id, participant, facilitator) = create_board(nodes[0].addr, "Rotate").await;
+    let path = format!("{id}?token={participant}");
+    let mut old = Vec::new();
+    for node in &nodes {
+        old.push(Peer::join_as(node.addr, &path, "holder").await);
+    }
+    let rotated = reqwest::Client::new()
+        .post(format!("http://{}/api/boards/{id}/links/rotate", nodes[1].addr))
+        .bearer_auth(&facilitator)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rotated.status(), 200, "{:?}", rotated.text().await);
+    let body: serde_json::Value = rotated.json().await.unwrap();
+    let fresh = body["links"]["participant"].as_str().unwrap().split_once("?token=").unwrap().1.to_owned();
+    for (i, peer) in old.iter_mut().enumerate() {
+        assert_eq!(peer.closed().await.code, 4403, "old link on node {i} closed");
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        let mut again = Peer::connect_as(node.addr, &path, "holder").await;
+        assert_eq!(again.closed().await.code, 4403, "old link refused on node {i}");
+        let fresh = Peer::join_as(node.addr, &format!("{id}?token={fresh}"), "holder").await;
+        assert!(fresh.closed.is_none());
+    }
+}
+
+/// Peers spread over the nodes, editing in rounds and coming back through a live node
+/// whenever their connection ends.
+struct Crowd {
+    peers: Vec<Peer>,
+    path: String,
+    made: u32,
+    reconnects: usize,
+}
+
+impl Crowd {
+    async fn join(nodes: &[Node], path: &str, count: usize) -> Crowd {
+        let mut peers = Vec::new();
+        for i in 0..count {
+            peers.push(Peer::join_as(nodes[i % nodes.len()].addr, path, &format!("p{i}")).await);
+        }
+        Crowd { peers, path: path.to_owned(), made: 0, reconnects: 0 }
+    }
+
+    /// Every peer adds a note, then takes what arrived for a moment.
+    async fn round(&mut self, live: &[SocketAddr], tag: &str) {
+        for i in 0..self.peers.len() {
+            self.peers[i].add_note(&format!("p{i}-{tag}"), tag).await;
+            self.made += 1;
+        }
+        for i in 0..self.peers.len() {
+            self.peers[i].drain_for(Duration::from_millis(20)).await;
+            if self.peers[i].closed.is_some() {
+                self.reconnects += 1;
+                let addr = live[(i + self.reconnects) % live.len()];
+                self.peers[i] = reconnect(&self.peers[i], addr, &self.path, &format!("p{i}")).await;
+            }
+        }
+    }
+}
+
+fn live(nodes: &[Node]) -> Vec<SocketAddr> {
+    nodes.iter().filter(|n| n.child.is_some()).map(|n| n.addr).collect()
+}
+
+#[tokio::test]
+async fn a_rolling_restart_under_load_loses_nothing_and_keeps_the_board_available() {
+    let Some(deployment) = Deployment::create().await else { return };
+    let mut nodes = deployment.start_three();
+    let (id, participant, _) = create_board(nodes[0].addr, "Rolling").await;
+    let mut crowd = Crowd::join(&nodes, &format!("{id}?token={participant}"), 6).await;
+    for round in 0..3 {
+        crowd.round(&live(&nodes), &format!("warm{round}")).await;
+    }
+    for k in 0..3 {
+        let name = nodes[k].name.clone();
+        assert!(nodes[k].terminate(), "{name} stopped cleanly");
+        for round in 0..3 {
+            crowd.round(&live(&nodes), &format!("{name}-down{round}")).await;
+        }
+        nodes[k] = deployment.start(&name);
+        for round in 0..3 {
+            crowd.round(&live(&nodes), &format!("{name}-up{round}")).await;
+        }
+    }
+    let made = crowd.made;
+    converge_reconnecting(&mut crowd.peers, &live(&nodes), &crowd.path, made).await;
+    assert!(crowd.reconnects >= 6, "every peer moved at least once: {} reconnects", crowd.reconnects);
+    let stored = deployment.stored_doc(&id).await.transact().state_vector();
+    for (i, peer) in crowd.peers.iter().enumerate() {
+        assert!(covered(&stored, &peer.state_vector()), "peer {i} holds something the store does not");
+    }
+}
+
+/// A NATS server of this test's own, so that it can be stopped and started again.
+struct PrivateBroker {
+    child: Option<Child>,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl PrivateBroker {
+    /// `None` (after saying why) when `nats-server` is not installed and `CI` is not set.
+    fn start(dir: &std::path::Path) -> Option<PrivateBroker> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut broker = PrivateBroker { child: None, port, dir: dir.join("nats") };
+        if let Err(error) = broker.run() {
+            if std::env::var_os("CI").is_some() {
+                panic!("cannot start nats-server ({error}) and CI is set");
+            }
+            eprintln!("SKIPPED: cannot start nats-server ({error}); install the nats-server package");
+            return None;
+        }
+        Some(broker)
+    }
+
+    fn run(&mut self) -> std::io::Result<()> {
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(std::io::Error::other("nats-server did not listen"))
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn health(node: &Node) -> (u16, serde_json::Value) {
+    let response = reqwest::get(format!("http://{}/healthz", node.addr)).await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_broker_restart_heals_without_divergence() {
+    let Some(deployment) = Deployment::create().await else { return };
+    let Some(mut broker) = PrivateBroker::start(deployment.dir.path()) else { return };
+    let nodes: Vec<Node> = (0..3).map(|i| deployment.start_with(&format!("n{i}"), &broker.url())).collect();
+    let (id, participant, _) = create_board(nodes[0].addr, "Broker").await;
+    let mut crowd = Crowd::join(&nodes, &format!("{id}?token={participant}"), 6).await;
+    for round in 0..3 {
+        crowd.round(&live(&nodes), &format!("before{round}")).await;
+    }
+    let (status, body) = health(&nodes[1]).await;
+    assert_eq!((status, &body["broker"]["ok"]), (200, &serde_json::json!(true)), "{body}");
+
+    broker.kill();
+    for round in 0..3 {
+        crowd.round(&live(&nodes), &format!("outage{round}")).await;
+    }
+    let (status, body) = health(&nodes[1]).await;
+    assert_eq!((status, &body["broker"]["ok"]), (503, &serde_json::json!(false)), "{body}");
+
+    broker.run().unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while health(&nodes[1]).await.0 != 200 {
+        assert!(tokio::time::Instant::now() < deadline, "the node did not get the broker back");
+        crowd.round(&live(&nodes), "waiting").await;
+    }
+    for round in 0..3 {
+        crowd.round(&live(&nodes), &format!("after{round}")).await;
+    }
+    let made = crowd.made;
+    converge_reconnecting(&mut crowd.peers, &live(&nodes), &crowd.path, made).await;
+    let stored = deployment.stored_doc(&id).await.transact().state_vector();
+    for (i, peer) in crowd.peers.iter().enumerate() {
+        assert!(covered(&stored, &peer.state_vector()), "peer {i} holds something the store does not");
+    }
 }

@@ -159,7 +159,15 @@ impl Bridge {
                 self.join(key, member.into()).await;
             }
             Some("frame") => {
-                let Some(&local) = self.remote.get(&key) else { return };
+                let Some(&local) = self.remote.get(&key) else {
+                    // A member this owner does not know (it joined an owner before this
+                    // one): it reconnects, and its client resends what it holds.
+                    let headers =
+                        wire::headers("close", &[(wire::CONN, conn.to_string()), (wire::CODE, "1012".into())]);
+                    let reason = Bytes::from_static(b"board moved to another server; reconnecting");
+                    self.cluster.send(self.cluster.subjects.node_out(node), headers, reason);
+                    return;
+                };
                 match decode_frame(&message.payload) {
                     Ok(messages) => {
                         let _ = self.tx.send(BoardCmd::Messages { conn: local, messages }).await;

@@ -20,8 +20,19 @@ const POOL_SIZE: u32 = 4;
 
 /// The lease table of one database.
 pub struct Leases {
-    pool: Pool,
+    /// `None` only while dropping.
+    pool: Option<Pool>,
     ttl_ms: i64,
+}
+
+impl Drop for Leases {
+    /// The pool's connections close on a thread of their own: the PostgreSQL client runs
+    /// a runtime of its own, which must not be dropped on the server's async runtime.
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            let _ = std::thread::spawn(move || drop(pool)).join();
+        }
+    }
 }
 
 impl Leases {
@@ -39,13 +50,17 @@ impl Leases {
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(5))
             .build(PostgresConnectionManager::new(config, NoTls))?;
-        Ok(Leases { pool, ttl_ms: ttl.as_millis() as i64 })
+        Ok(Leases { pool: Some(pool), ttl_ms: ttl.as_millis() as i64 })
+    }
+
+    fn conn(&self) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>, StoreError> {
+        Ok(self.pool.as_ref().ok_or(StoreError::Closed)?.get()?)
     }
 
     /// Takes `board`'s lease for `node` if nobody else holds a live one; returns the
     /// node holding it afterwards (this one when taken).
     pub fn acquire(&self, board: &str, node: &str) -> Result<String, StoreError> {
-        let mut conn = self.pool.get()?;
+        let mut conn = self.conn()?;
         let taken = conn.query_opt(
             "INSERT INTO board_leases (board, node, expires_at)
                  VALUES ($1, $2, now() + make_interval(secs => $3::BIGINT / 1000.0))
@@ -62,7 +77,7 @@ impl Leases {
 
     /// Extends `node`'s lease on `board`; false when it is no longer this node's.
     pub fn renew(&self, board: &str, node: &str) -> Result<bool, StoreError> {
-        let mut conn = self.pool.get()?;
+        let mut conn = self.conn()?;
         let renewed = conn.execute(
             "UPDATE board_leases SET expires_at = now() + make_interval(secs => $3::BIGINT / 1000.0)
              WHERE board = $1 AND node = $2",
@@ -74,14 +89,14 @@ impl Leases {
     /// Gives up `node`'s lease on `board` (a board unloading), so another node need not
     /// wait for it to expire.
     pub fn release(&self, board: &str, node: &str) -> Result<(), StoreError> {
-        let mut conn = self.pool.get()?;
+        let mut conn = self.conn()?;
         conn.execute("DELETE FROM board_leases WHERE board = $1 AND node = $2", &[&board, &node])?;
         Ok(())
     }
 
     /// The node holding a live lease on `board`, if any.
     pub fn holder(&self, board: &str) -> Result<Option<String>, StoreError> {
-        let mut conn = self.pool.get()?;
+        let mut conn = self.conn()?;
         let row =
             conn.query_opt("SELECT node FROM board_leases WHERE board = $1 AND expires_at >= now()", &[&board])?;
         Ok(row.map(|row| row.get(0)))
