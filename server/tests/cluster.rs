@@ -709,3 +709,55 @@ async fn a_broker_restart_heals_without_divergence() {
         assert!(covered(&stored, &peer.state_vector()), "peer {i} holds something the store does not");
     }
 }
+
+#[tokio::test]
+async fn a_replica_that_missed_an_update_reads_it_from_the_store() {
+    use commonboard_server::store::{Author, LogEntry, Write};
+    let Some(deployment) = Deployment::create().await else { return };
+    let nodes = deployment.start_three();
+    let (id, participant, _) = create_board(nodes[0].addr, "Gap").await;
+    let path = format!("{id}?token={participant}");
+    let mut writer = Peer::join_as(nodes[0].addr, &path, "writer").await;
+    let mut watcher = Peer::join_as(nodes[1].addr, &path, "watcher").await;
+    writer.add_note("first", "relayed").await;
+    watcher.pump_until(|p| p.note_count() == 1).await;
+
+    // An update is committed but its message never reaches the stream (as if lost on
+    // the way): only the owner's next seq beat says the replica is behind.
+    let last: u64 =
+        deployment.query(&format!("SELECT MAX(seq)::TEXT FROM updates WHERE board = '{id}'")).await[0].parse().unwrap();
+    let missed = {
+        let doc = Doc::new();
+        let board = commonboard_protocol::schema::Board::new(&doc);
+        let note = commonboard_protocol::schema::Note {
+            id: "missed".into(),
+            text: "from the log".into(),
+            ..Default::default()
+        };
+        let mut txn = doc.transact_mut();
+        board.insert_note(&mut txn, &note);
+        txn.encode_update_v1()
+    };
+    let entry = LogEntry { seq: last + 1, at_ms: 1, author: Author::server(), update: missed };
+    let (url, board) = (deployment.url(), id.clone());
+    tokio::task::spawn_blocking(move || {
+        let store = PostgresStore::connect(&url).unwrap();
+        let result = store.submit(vec![Write::Append { board, entries: vec![entry] }]).blocking_recv().unwrap();
+        store.close();
+        result
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let gaps_before = nodes[1].metric("commonboard_broker_gaps_recovered_total").await;
+    let broker = async_nats::connect(&deployment.nats).await.unwrap();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("cb-kind", "seq");
+    headers.insert("cb-last", (last + 1).to_string().as_str());
+    let subject = format!("{}.board.{id}.out", deployment.prefix);
+    broker.publish_with_headers(subject, headers, Default::default()).await.unwrap();
+    broker.flush().await.unwrap();
+
+    watcher.pump_until(|p| p.note_count() == 2).await;
+    assert!(nodes[1].metric("commonboard_broker_gaps_recovered_total").await > gaps_before);
+}

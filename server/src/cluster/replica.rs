@@ -91,6 +91,7 @@ pub(crate) async fn run(
         links_generation: stored.record.links_generation,
         conns: HashMap::new(),
         usage,
+        unloading: false,
     };
     info!(seq = replica.seq, "replica loaded");
 
@@ -107,6 +108,10 @@ pub(crate) async fn run(
                     replica.command(cmd);
                 }
                 replica.usage.note(replica.conns.len());
+                if replica.unloading {
+                    debug!("unloading the replica to make room for another board");
+                    break;
+                }
             }
             message = updates.next() => match message {
                 Some(Ok(message)) => replica.owner_said(message).await,
@@ -156,11 +161,16 @@ struct Replica {
     links_generation: u64,
     conns: HashMap<ConnId, (Outbox, Member)>,
     usage: Arc<Usage>,
+    /// Whether the replica agreed to unload (to make room for another board).
+    unloading: bool,
 }
 
 impl Replica {
     fn command(&mut self, cmd: BoardCmd) {
         match cmd {
+            BoardCmd::Join { reply, .. } if self.unloading => {
+                let _ = reply.send(Err(BoardError::Unloading));
+            }
             BoardCmd::Join { conn, member, outbox, reply } => {
                 if let Some(claims) = &member.claims {
                     if let Err(error) = auth::check_generation(claims, self.links_generation) {
@@ -201,7 +211,8 @@ impl Replica {
                 let _ = reply.send(Err(StoreError::Unusable(reason.into())));
             }
             BoardCmd::Unload { reply } => {
-                let _ = reply.send(false);
+                self.unloading = self.unloading || self.conns.is_empty();
+                let _ = reply.send(self.unloading);
             }
         }
     }
