@@ -47,6 +47,9 @@ pub const BEAT: Duration = Duration::from_secs(1);
 pub const NODE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the stream keeps a published update (replicas read older ones from the store).
 const STREAM_MAX_AGE: Duration = Duration::from_secs(120);
+/// Most memory the stream takes on the broker (reserved there when it is created); the
+/// oldest messages go first.
+const STREAM_MAX_BYTES: i64 = 32 << 20;
 
 /// JetStream messages pending for this node's replicas, last seen (gauge).
 pub const BROKER_PENDING: &str = "commonboard_broker_pending_messages";
@@ -160,7 +163,7 @@ impl Cluster {
             max_age: STREAM_MAX_AGE,
             storage: jetstream::stream::StorageType::Memory,
             discard: jetstream::stream::DiscardPolicy::Old,
-            max_bytes: 256 << 20,
+            max_bytes: STREAM_MAX_BYTES,
             ..Default::default()
         };
         js.get_or_create_stream(stream_config.clone())

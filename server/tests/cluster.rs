@@ -156,6 +156,17 @@ impl Deployment {
 
 impl Drop for Deployment {
     fn drop(&mut self) {
+        // The stream reserves memory on the shared broker: give it back.
+        let (nats, stream) = (self.nats.clone(), format!("{}_boards", self.prefix));
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                if let Ok(client) = async_nats::connect(&nats).await {
+                    let _ = async_nats::jetstream::new(client).delete_stream(&stream).await;
+                }
+            });
+        })
+        .join();
         let (base, statement) = (self.base.clone(), format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
         // Off the async runtime: the postgres client runs a runtime of its own.
         let _ = std::thread::spawn(move || {
@@ -760,4 +771,17 @@ async fn a_replica_that_missed_an_update_reads_it_from_the_store() {
 
     watcher.pump_until(|p| p.note_count() == 2).await;
     assert!(nodes[1].metric("commonboard_broker_gaps_recovered_total").await > gaps_before);
+}
+
+#[test]
+fn a_broker_without_a_shared_store_is_refused_at_startup_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_commonboard"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--broker", DEFAULT_NATS, "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("server binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--broker needs a shared PostgreSQL store (--store postgres://...)"), "{stderr}");
 }
