@@ -785,3 +785,31 @@ fn a_broker_without_a_shared_store_is_refused_at_startup_with_a_clear_message() 
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--broker needs a shared PostgreSQL store (--store postgres://...)"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_restore_asked_of_any_node_is_done_by_the_owner_and_reaches_everyone() {
+    let Some(deployment) = Deployment::create().await else { return };
+    let nodes = deployment.start_three();
+    let (id, participant, facilitator) = create_board(nodes[0].addr, "Restore").await;
+    let path = format!("{id}?token={participant}");
+    let mut writer = Peer::join_as(nodes[0].addr, &path, "writer").await;
+    let mut watcher = Peer::join_as(nodes[2].addr, &path, "watcher").await;
+    writer.add_note("kept", "at seq 2").await;
+    writer.add_note("undone", "at seq 3").await;
+    watcher.pump_until(|p| p.note_count() == 2).await;
+
+    // Node 1 is not the owner: it asks the owner, which rebuilds seq 2 from the store.
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/api/boards/{id}/restore", nodes[1].addr))
+        .bearer_auth(&facilitator)
+        .json(&serde_json::json!({ "at": 2, "name": "Fran" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let result: serde_json::Value = response.json().await.unwrap();
+    assert_eq!((result["restored_to"].as_u64(), result["changed"].as_bool()), (Some(2), Some(true)), "{result}");
+    watcher.pump_until(|p| p.note_count() == 1).await;
+    writer.pump_until(|p| p.note_count() == 1).await;
+    assert!(deployment.owner(&id).await.starts_with("n0-"));
+}

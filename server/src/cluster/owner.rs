@@ -75,7 +75,14 @@ pub(crate) async fn run(
         last_seq: Arc::new(AtomicU64::new(0)),
     };
     let bridge = Bridge { cluster: cluster.clone(), id: id.to_owned(), tx, link: link.clone(), remote: HashMap::new() };
-    let bridging = tokio::spawn(bridge.run(inbox, stop.clone(), usage.clone()));
+    let restores = match cluster.client.subscribe(cluster.subjects.board_restore(id)).await {
+        Ok(restores) => Some(restores),
+        Err(error) => {
+            warn!(board = %id, %error, "cannot take restores from other nodes");
+            None
+        }
+    };
+    let bridging = tokio::spawn(bridge.run(inbox, restores, stop.clone(), usage.clone()));
     board::run(id.to_owned(), cluster.store.clone(), config, usage, rx, stop.clone(), Some(link)).await;
     stop.cancel();
     let _ = bridging.await;
@@ -93,7 +100,13 @@ struct Bridge {
 
 impl Bridge {
     #[instrument(skip_all, fields(board = %self.id))]
-    async fn run(mut self, mut inbox: async_nats::Subscriber, stop: CancellationToken, usage: Arc<Usage>) {
+    async fn run(
+        mut self,
+        mut inbox: async_nats::Subscriber,
+        mut restores: Option<async_nats::Subscriber>,
+        stop: CancellationToken,
+        usage: Arc<Usage>,
+    ) {
         let mut beat = tokio::time::interval(BEAT);
         let mut renewed_at = std::time::Instant::now();
         loop {
@@ -104,6 +117,9 @@ impl Bridge {
                     Some(message) => self.incoming(message).await,
                     None => break,
                 },
+                Some(request) = next_restore(&mut restores) => {
+                    tokio::spawn(restore(self.cluster.clone(), self.id.clone(), self.tx.clone(), request));
+                }
                 _ = beat.tick() => {
                     if !self.renew(&mut renewed_at).await {
                         stop.cancel();
@@ -226,6 +242,60 @@ impl Bridge {
             }
         }
     }
+}
+
+/// The next restore asked by another node, or never when not listening for them.
+async fn next_restore(restores: &mut Option<async_nats::Subscriber>) -> Option<async_nats::Message> {
+    match restores {
+        Some(restores) => restores.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A restore asked of another node: the past point is rebuilt from the store here and
+/// handed to the actor like a local one; the answer goes back to the asking node.
+async fn restore(cluster: Arc<Cluster>, id: String, tx: mpsc::Sender<BoardCmd>, request: async_nats::Message) {
+    let Some(answer_to) = request.reply.clone() else { return };
+    let headers = request.headers.as_ref();
+    let (Some(to_seq), Some(author_id), Some(author_name)) = (
+        wire::number(headers, wire::SEQ),
+        wire::text(headers, wire::AUTHOR_ID),
+        wire::text(headers, wire::AUTHOR_NAME),
+    ) else {
+        return;
+    };
+    let by = crate::store::Author { id: author_id.to_owned(), name: author_name.to_owned() };
+    let past = {
+        let (store, board) = (cluster.store.clone(), id.clone());
+        tokio::task::spawn_blocking(move || {
+            crate::history::board_at(store.as_ref(), &board, to_seq).map(|past| {
+                use yrs::{ReadTxn, Transact};
+                (past.seq, past.doc.transact().encode_state_as_update_v1(&yrs::StateVector::default()))
+            })
+        })
+        .await
+    };
+    let result = match past {
+        Ok(Ok((to_seq, state))) => {
+            let (reply, answer) = oneshot::channel();
+            if tx.send(BoardCmd::Restore { to_seq, state, by, reply }).await.is_err() {
+                Err("the board stopped; try again in a moment".to_owned())
+            } else {
+                match answer.await {
+                    Ok(Ok(result)) => Ok(result),
+                    Ok(Err(error)) => Err(error.to_string()),
+                    Err(_) => Err("the board stopped; try again in a moment".to_owned()),
+                }
+            }
+        }
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("rebuilding the past point failed".to_owned()),
+    };
+    let (headers, payload) = match result {
+        Ok(result) => (wire::headers("restored", &[]), serde_json::to_vec(&result).expect("results serialize").into()),
+        Err(error) => (wire::headers("restored", &[(wire::ERROR, error)]), wire::empty()),
+    };
+    cluster.send(answer_to.to_string(), headers, payload);
 }
 
 /// Publishes what the actor queued for a remote member to its node, then its close.

@@ -35,6 +35,8 @@ use crate::store::StoreError;
 /// The close code telling a client to reconnect at once (the board moved to another
 /// node, or this node lost the broker for a while).
 const RECONNECT: CloseCode = CloseCode(1012);
+/// How long a restore asked of the owner may take.
+const RESTORE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Runs a replica of board `id`, owned by node `owner`, until it is idle, the owner
 /// changes, or the node stops.
@@ -206,9 +208,29 @@ impl Replica {
                     self.leave(conn);
                 }
             }
-            BoardCmd::Restore { reply, .. } => {
-                let reason = "this board is run by another server right now; try the restore again in a moment";
-                let _ = reply.send(Err(StoreError::Unusable(reason.into())));
+            BoardCmd::Restore { to_seq, by, reply, .. } => {
+                // The owner restores: it rebuilds the point from the store itself.
+                let (client, subject) = (self.cluster.client.clone(), self.cluster.subjects.board_restore(&self.id));
+                let fields = [(wire::SEQ, to_seq.to_string()), (wire::AUTHOR_ID, by.id), (wire::AUTHOR_NAME, by.name)];
+                let headers = wire::headers("restore", &fields);
+                tokio::spawn(async move {
+                    let asked = client.request_with_headers(subject, headers, wire::empty());
+                    let answer = match tokio::time::timeout(RESTORE_PATIENCE, asked).await {
+                        Ok(Ok(answer)) => answer,
+                        _ => {
+                            let reason = "the server running this board did not answer; try again in a moment";
+                            let _ = reply.send(Err(StoreError::Unusable(reason.into())));
+                            return;
+                        }
+                    };
+                    let result = match wire::text(answer.headers.as_ref(), wire::ERROR) {
+                        Some(error) => Err(StoreError::Commit(error.to_owned())),
+                        None => serde_json::from_slice(&answer.payload).map_err(|error| {
+                            StoreError::Unusable(format!("a restore answer that does not parse: {error}"))
+                        }),
+                    };
+                    let _ = reply.send(result);
+                });
             }
             BoardCmd::Unload { reply } => {
                 self.unloading = self.unloading || self.conns.is_empty();

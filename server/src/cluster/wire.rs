@@ -8,6 +8,8 @@
 //!   frame) and `seq` (the owner's last committed seq, each second).
 //! - `p.node.<node>.out`: from an owner to one node: `frame` (for one connection) and
 //!   `close` (close one connection with a code and reason).
+//! - `p.board.<board>.restore`: a restore asked of another node, to the owner, which
+//!   rebuilds the past point from the store and answers with the result.
 //! - `p.alive`: each node, each second; `p.rotate`: a board's links were rotated.
 //!
 //! Metadata travels in headers; payloads are the Yjs frames as they go to clients.
@@ -28,6 +30,10 @@ pub const LAST: &str = "cb-last";
 pub const CODE: &str = "cb-code";
 pub const BOARD: &str = "cb-board";
 pub const GENERATION: &str = "cb-generation";
+pub const SEQ: &str = "cb-seq";
+pub const AUTHOR_ID: &str = "cb-author-id";
+pub const AUTHOR_NAME: &str = "cb-author-name";
+pub const ERROR: &str = "cb-error";
 
 /// The subjects of one deployment (one `--broker-prefix`).
 #[derive(Debug, Clone)]
@@ -51,6 +57,11 @@ impl Subjects {
     /// Every board's `out` subject: what the stream keeps.
     pub fn every_board_out(&self) -> String {
         format!("{}.board.*.out", self.prefix)
+    }
+
+    /// Requests to a board's owner to restore a past point (request and reply).
+    pub fn board_restore(&self, board: &str) -> String {
+        format!("{}.board.{}.restore", self.prefix, token(board))
     }
 
     pub fn node_out(&self, node: &str) -> String {
