@@ -706,9 +706,11 @@ async fn a_broker_restart_heals_without_divergence() {
 
     broker.run().unwrap();
     let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut waiting = 0;
     while health(&nodes[1]).await.0 != 200 {
         assert!(tokio::time::Instant::now() < deadline, "the node did not get the broker back");
-        crowd.round(&live(&nodes), "waiting").await;
+        crowd.round(&live(&nodes), &format!("waiting{waiting}")).await;
+        waiting += 1;
     }
     for round in 0..3 {
         crowd.round(&live(&nodes), &format!("after{round}")).await;
