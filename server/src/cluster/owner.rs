@@ -125,11 +125,10 @@ impl Bridge {
                         stop.cancel();
                         break;
                     }
+                    // The beat: the last committed seq, and who owns the board.
                     let seq = self.link.last_seq.load(Ordering::SeqCst);
-                    if seq > 0 {
-                        let headers = wire::headers("seq", &[(wire::LAST, seq.to_string())]);
-                        self.cluster.send(self.link.subject.clone(), headers, wire::empty());
-                    }
+                    let fields = [(wire::LAST, seq.to_string()), (wire::NODE, self.cluster.node.clone())];
+                    self.cluster.send(self.link.subject.clone(), wire::headers("seq", &fields), wire::empty());
                     self.forget_dead_nodes().await;
                 }
             }

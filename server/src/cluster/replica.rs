@@ -94,6 +94,8 @@ pub(crate) async fn run(
         conns: HashMap::new(),
         usage,
         unloading: false,
+        owner_beat: None,
+        beat_from: None,
     };
     info!(seq = replica.seq, "replica loaded");
 
@@ -124,7 +126,9 @@ pub(crate) async fn run(
                 }
             },
             _ = check.tick() => {
-                if !replica.owner_still(&owner).await {
+                // The owner's beat says it still runs the board; without it, ask the lease.
+                let beating = replica.owner_beat.is_some_and(|at| at.elapsed() < BEAT * 5 / 2);
+                if replica.beat_from.as_deref().is_some_and(|from| from != owner) || (!beating && !replica.owner_still(&owner).await) {
                     info!("the board's owner changed; its clients here reconnect");
                     replica.close_all(RECONNECT, "board moved to another server; reconnecting");
                     break;
@@ -165,6 +169,9 @@ struct Replica {
     usage: Arc<Usage>,
     /// Whether the replica agreed to unload (to make room for another board).
     unloading: bool,
+    /// When the owner's last beat came, and from which node.
+    owner_beat: Option<std::time::Instant>,
+    beat_from: Option<String>,
 }
 
 impl Replica {
@@ -300,6 +307,8 @@ impl Replica {
             Some("awareness") => self.relay(message.payload.clone()),
             Some("seq") => {
                 let Some(last) = wire::number(headers, wire::LAST) else { return };
+                self.owner_beat = Some(std::time::Instant::now());
+                self.beat_from = wire::text(headers, wire::NODE).map(str::to_owned);
                 metrics::gauge!(BROKER_SEQ_LAG).set(last.saturating_sub(self.seq) as f64);
                 if last > self.seq {
                     warn!(
