@@ -251,7 +251,9 @@ pub struct RunArgs {
 /// Flags that override a preset.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ScenarioArgs {
-    /// WebSocket URL; `{board}` is replaced by each board's id.
+    /// WebSocket URL; `{board}` is replaced by each board's id. Several URLs,
+    /// comma-separated, are the nodes of one deployment (`serve --broker`): boards are
+    /// created through the first and connections spread over all, round-robin.
     #[arg(long)]
     pub url: Option<String>,
     /// Framing the server speaks.

@@ -76,8 +76,11 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Re
         }
     }
 
+    // Several URLs are the nodes of one deployment: boards are made through the first,
+    // connections spread over all of them.
+    let nodes: Vec<&str> = scenario.url.split(',').map(str::trim).collect();
     let targets =
-        boards::prepare(&scenario.url, &scenario.board_prefix, run_id, scenario.boards, scenario.create_boards).await?;
+        boards::prepare(nodes[0], &scenario.board_prefix, run_id, scenario.boards, scenario.create_boards).await?;
     let prefilled = prefill(scenario, &targets).await?;
 
     let shared = Arc::new(Shared {
@@ -110,7 +113,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Re
     // Open every connection.
     let connect_started = Instant::now();
     let mut peers = JoinSet::new();
-    for plan in plans(scenario, &targets) {
+    for plan in plans(scenario, &targets, &nodes) {
         peers.spawn(peer::run(plan, shared.clone(), phase_rx.clone()));
     }
     let planned = scenario.connections() as u64;
@@ -292,9 +295,9 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> anyhow::Result<Re
     })
 }
 
-/// One plan per connection: editors spread over boards, the first `replicas` of each
-/// board keeping a full replica.
-fn plans(scenario: &Scenario, targets: &[BoardTarget]) -> Vec<PeerPlan> {
+/// One plan per connection: editors spread over boards (and over the nodes, round-robin,
+/// when `--url` names several), the first `replicas` of each board keeping a full replica.
+fn plans(scenario: &Scenario, targets: &[BoardTarget], nodes: &[&str]) -> Vec<PeerPlan> {
     let every = |rate: f64| (rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate));
     let mut plans = Vec::with_capacity(scenario.connections());
     // Board-major order would open one board at a time; interleave instead, so every
@@ -304,7 +307,7 @@ fn plans(scenario: &Scenario, targets: &[BoardTarget]) -> Vec<PeerPlan> {
             plans.push(PeerPlan {
                 index: (board * scenario.editors + slot) as u32,
                 board,
-                url: target.url.clone(),
+                url: on_node(&target.url, nodes, slot),
                 document: target.name.clone(),
                 full: slot < scenario.replicas,
                 edit_every: every(scenario.edit_rate),
@@ -314,6 +317,19 @@ fn plans(scenario: &Scenario, targets: &[BoardTarget]) -> Vec<PeerPlan> {
         }
     }
     plans
+}
+
+/// A board's URL (made on the first node) on node `slot % nodes.len()`: the same path
+/// and token on that node's host and port.
+fn on_node(url: &str, nodes: &[&str], slot: usize) -> String {
+    let origin = |url: &str| -> String {
+        let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+        format!("{scheme}://{}", rest.split(['/', '?']).next().unwrap_or(rest))
+    };
+    match nodes {
+        [] | [_] => url.to_owned(),
+        [first, ..] => url.replacen(&origin(first), &origin(nodes[slot % nodes.len()]), 1),
+    }
 }
 
 /// Fills each board with `scenario.prefill_bytes` of notes; returns their ids per board.

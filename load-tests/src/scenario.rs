@@ -173,11 +173,13 @@ impl Scenario {
             "--cursor-rate must be between 0 and 1000"
         );
         anyhow::ensure!(self.duration <= Duration::from_secs(24 * 3600), "--duration is at most a day");
-        anyhow::ensure!(
-            self.url.contains("{board}") || self.protocol == Flavor::Hocuspocus,
-            "--url must contain {{board}} (where the board id goes)"
-        );
-        crate::boards::check_loopback(&self.url)?;
+        for url in self.url.split(',').map(str::trim) {
+            anyhow::ensure!(
+                url.contains("{board}") || self.protocol == Flavor::Hocuspocus,
+                "--url must contain {{board}} (where the board id goes)"
+            );
+            crate::boards::check_loopback(url)?;
+        }
         Ok(())
     }
 }

@@ -114,12 +114,17 @@ async fn healthz(State(state): State<AppState>) -> Response {
         }
         _ => false,
     };
-    let body = serde_json::json!({
-        "status": if answers { "ok" } else { "unavailable" },
+    let broker = state.registry.cluster().map(|cluster| cluster.broker_ok());
+    let ok = answers && broker != Some(false);
+    let mut body = serde_json::json!({
+        "status": if ok { "ok" } else { "unavailable" },
         "boards_loaded": state.registry.loaded(),
         "store": { "kind": kind, "ok": answers },
     });
-    let status = if answers { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    if let (Some(cluster), Some(broker)) = (state.registry.cluster(), broker) {
+        body["broker"] = serde_json::json!({ "kind": "nats", "ok": broker, "node": cluster.node() });
+    }
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
 }
 
@@ -186,6 +191,9 @@ async fn rotate_links(
     committed(state.registry.store().submit(vec![write])).await?;
     if let Some(board) = state.registry.get(&id) {
         let _ = board.tx.send(BoardCmd::LinksRotated { generation: record.links_generation }).await;
+    }
+    if let Some(cluster) = state.registry.cluster() {
+        cluster.links_rotated(&id, record.links_generation);
     }
     tracing::info!(board = %id, generation = record.links_generation, "links rotated");
     let links = links(&state, &record);

@@ -28,6 +28,7 @@ use yrs::{Doc, ReadTxn, StateVector, Transact};
 
 use crate::auth::{self, AuthError, Claims};
 use crate::awareness::{self, Awareness};
+use crate::cluster::OwnerLink;
 use crate::store::{
     self, Author, BallotRow, BoardEvent, Checkpoint, LogEntry, StateEncoding, Store, StoreError, StoredBoard,
     StoredPrivateNote, StoredVote, VoteRecord, Write,
@@ -41,7 +42,7 @@ pub type ConnId = u64;
 
 /// Commands a board's inbox holds before senders wait: bounds memory per board while
 /// letting a tick take a large batch.
-const INBOX: usize = 4096;
+pub(crate) const INBOX: usize = 4096;
 /// Most commands one tick takes, so that replies are not held back for too long.
 /// Ticks adapt to load by themselves: an idle board handles each message as it comes
 /// (lowest latency), a busy one finds many waiting and batches them.
@@ -158,8 +159,13 @@ impl Outbox {
         self.frames.max_capacity() - self.frames.capacity()
     }
 
+    /// Closes the connection with a code and reason (the first reason given wins).
+    pub(crate) fn close(&self, code: CloseCode, reason: impl Into<String>) {
+        self.closer.close(code, reason);
+    }
+
     /// Queues a frame; a full queue means the client cannot keep up, and it is closed.
-    fn send(&self, frame: Bytes) -> bool {
+    pub(crate) fn send(&self, frame: Bytes) -> bool {
         match self.frames.try_send(frame) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -217,13 +223,24 @@ pub struct Usage {
 }
 
 impl Usage {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Usage {
             connections: AtomicUsize::new(0),
             pending: AtomicUsize::new(0),
             last_used: AtomicU64::new(use_clock()),
             exited: CancellationToken::new(),
         }
+    }
+
+    /// Ends the board's life for the registry once dropped: [`Self::exited`] resolves.
+    pub(crate) fn exit_guard(&self) -> tokio_util::sync::DropGuard {
+        self.exited.clone().drop_guard()
+    }
+
+    /// Records how many connections the board has and that it was just used.
+    pub(crate) fn note(&self, connections: usize) {
+        self.connections.store(connections, Ordering::SeqCst);
+        self.last_used.store(use_clock(), Ordering::Relaxed);
     }
 
     /// Whether nobody is on the board, or on their way to it.
@@ -291,25 +308,28 @@ pub fn spawn(
     let exited = usage.exited.clone().drop_guard();
     let used = usage.clone();
     let task = tokio::spawn(async move {
-        run(id, store, config, used, rx, shutdown).await;
+        run(id, store, config, used, rx, shutdown, None).await;
         on_exit();
         drop(exited);
     });
     (BoardHandle { tx, generation, usage }, task)
 }
 
+/// Runs a board's actor until it unloads or `shutdown`; with a cluster `link`, as the
+/// board's owner among several nodes (see [`crate::cluster`]).
 #[instrument(skip_all, fields(board = %id))]
-async fn run(
+pub(crate) async fn run(
     id: String,
     store: Arc<dyn Store>,
     config: BoardConfig,
     usage: Arc<Usage>,
     mut rx: mpsc::Receiver<BoardCmd>,
     shutdown: CancellationToken,
+    link: Option<OwnerLink>,
 ) {
     let started = std::time::Instant::now();
     let mut board = match Board::load(&id, store, &config, usage).await {
-        Ok(board) => board,
+        Ok(board) => Board { cluster: link, ..board },
         Err(error) => {
             match &error {
                 BoardError::NotFound => debug!("board not found"),
@@ -367,7 +387,7 @@ async fn sleep_until_due(due: Option<tokio::time::Instant>) {
 }
 
 /// Answers the joins still queued after the board stopped, so their connections retry.
-async fn refuse_all(rx: &mut mpsc::Receiver<BoardCmd>, error: &BoardError) {
+pub(crate) async fn refuse_all(rx: &mut mpsc::Receiver<BoardCmd>, error: &BoardError) {
     rx.close();
     while let Some(cmd) = rx.recv().await {
         if let BoardCmd::Join { reply, .. } = cmd {
@@ -434,6 +454,9 @@ struct Board {
     usage: Arc<Usage>,
     /// Whether the board agreed to unload (to make room for another).
     unloading: bool,
+    /// With several nodes: where committed updates and presence go for the other nodes,
+    /// and which connections are theirs.
+    cluster: Option<OwnerLink>,
 }
 
 impl Board {
@@ -470,6 +493,7 @@ impl Board {
             doc_bytes: encoded_len(&doc),
             usage,
             unloading: false,
+            cluster: None,
             doc,
         })
     }
@@ -1233,6 +1257,7 @@ impl Board {
     fn flush(&mut self, out: Outgoing) {
         let fanout = std::time::Instant::now();
         let mut broadcast = Vec::with_capacity(2);
+        let updates = out.updates.len() as u64;
         if !out.updates.is_empty() {
             let merged = if out.updates.len() == 1 {
                 out.updates.into_iter().next().expect("one update")
@@ -1241,9 +1266,14 @@ impl Board {
             };
             broadcast.push(Bytes::from(frame::sync_update(merged)));
         }
-        if !out.awareness.is_empty() {
-            broadcast.push(frame::awareness(AwarenessUpdate { clients: out.awareness }).into());
+        let presence = (!out.awareness.is_empty())
+            .then(|| Bytes::from(frame::awareness(AwarenessUpdate { clients: out.awareness })));
+        if let Some(link) = &self.cluster {
+            // Committed: the other nodes relay these to their own clients, in seq order.
+            let update = (updates > 0).then(|| (self.seq + 1 - updates, self.seq, broadcast[0].clone()));
+            link.publish(update, presence.clone());
         }
+        broadcast.extend(presence);
         // Connections whose queue overflowed: closed by `Outbox::send`, dropped here.
         let mut dropped = Vec::new();
         for id in &out.votes {
@@ -1275,6 +1305,9 @@ impl Board {
         if !broadcast.is_empty() {
             let mut deepest = 0;
             for (id, c) in &self.conns {
+                if self.cluster.as_ref().is_some_and(|link| link.is_remote(*id)) {
+                    continue;
+                }
                 deepest = deepest.max(c.outbox.depth());
                 if !broadcast.iter().all(|bytes| c.outbox.send(bytes.clone())) {
                     dropped.push(*id);
@@ -1393,7 +1426,7 @@ fn rebuild(checkpoint: Option<&Checkpoint>, updates: &[&[u8]]) -> Doc {
 /// dependencies never arrived), yrs 0.28 panicked on some of them, and any client's
 /// sync step 1 (every join) took the board down (found by the `protocol_frame` fuzz
 /// target).
-fn sync_reply(doc: &Doc, state_vector: &StateVector) -> Vec<u8> {
+pub(crate) fn sync_reply(doc: &Doc, state_vector: &StateVector) -> Vec<u8> {
     doc.transact().encode_diff_v1(state_vector)
 }
 
@@ -1407,7 +1440,7 @@ pub fn discard(doc: Doc) {
 }
 
 /// [`rebuild`] for a board as the store keeps it.
-fn rebuild_stored(stored: &StoredBoard) -> Doc {
+pub(crate) fn rebuild_stored(stored: &StoredBoard) -> Doc {
     let updates: Vec<&[u8]> = stored.tail.iter().map(|e| e.update.as_slice()).collect();
     rebuild(stored.checkpoint.as_ref(), &updates)
 }
@@ -1431,7 +1464,7 @@ pub fn apply_checkpoint(txn: &mut yrs::TransactionMut, checkpoint: &Checkpoint) 
 /// Applies an update that was accepted before (from the store or this tick); one that
 /// no longer applies is skipped. `Err`: yrs panicked, and the document must be thrown
 /// away.
-fn apply_trusted(doc: &Doc, update: &[u8]) -> Result<(), frame::YrsPanicked> {
+pub(crate) fn apply_trusted(doc: &Doc, update: &[u8]) -> Result<(), frame::YrsPanicked> {
     let update = match frame::decode_update(update) {
         Ok(update) => update,
         Err(error) => {

@@ -63,6 +63,8 @@ Examples:
       Replace a y-websocket server: clients keep their URLs and board names.
   commonboard serve --store postgres://commonboard@db.internal/commonboard
       Keep boards in a PostgreSQL database that several servers share.
+  commonboard serve --store postgres://db.internal/commonboard --broker nats://nats.internal:4222
+      Run as one of several nodes behind a load balancer (see README, Running several nodes).
   RUST_LOG=commonboard_server=debug commonboard serve
       Log every connection and board event.
 
@@ -205,6 +207,37 @@ pub struct Config {
     /// clients that send no Origin (y-websocket in Node, the load tool) are not checked.
     #[arg(long, env = "COMMONBOARD_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+
+    /// Run as one of several nodes serving the same boards: the NATS server (with
+    /// JetStream) the nodes share, e.g. nats://127.0.0.1:4222. Needs a shared
+    /// `--store postgres://...`. Each board is run by one node at a time (its owner, by
+    /// a lease in the database); the other nodes relay its committed updates to their
+    /// clients. Without this flag the server runs alone and needs nothing else.
+    #[arg(long, env = "COMMONBOARD_BROKER", hide_env_values = true)]
+    pub broker: Option<String>,
+
+    /// Prefix of the NATS subjects and of the JetStream stream the nodes use (letters,
+    /// digits, `-` and `_`): nodes sharing a broker for different deployments pick
+    /// different prefixes.
+    #[arg(long, env = "COMMONBOARD_BROKER_PREFIX", default_value = "cb", value_parser = parse_broker_prefix)]
+    pub broker_prefix: String,
+
+    /// This node's name among the nodes sharing a broker (letters, digits, `-` and `_`;
+    /// shown in logs and in the lease table, followed by a random suffix that changes
+    /// at each start). By default `node`.
+    #[arg(long, env = "COMMONBOARD_NODE_ID", value_parser = parse_broker_prefix)]
+    pub node_id: Option<String>,
+}
+
+/// A NATS subject token or stream name part: 1 to 32 letters, digits, `-` or `_`.
+fn parse_broker_prefix(value: &str) -> Result<String, String> {
+    let valid =
+        (1..=32).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+    if valid {
+        Ok(value.to_owned())
+    } else {
+        Err("use 1 to 32 letters, digits, `-` or `_`".into())
+    }
 }
 
 impl Config {

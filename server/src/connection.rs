@@ -98,7 +98,7 @@ pub async fn serve(
 }
 
 /// Closes a connection whose join was refused, saying why.
-fn refuse_join(closer: &Closer, error: &BoardError) {
+pub(crate) fn refuse_join(closer: &Closer, error: &BoardError) {
     match error {
         BoardError::NotFound => closer.close(close::BOARD_NOT_FOUND, "board not found"),
         BoardError::Auth(error) => closer.close(close::FORBIDDEN, error.to_string()),

@@ -7,6 +7,8 @@
 //! - [`connection`]: one WebSocket: a reader loop decoding frames and a writer task
 //!   draining a bounded queue.
 //! - [`registry`]: loaded boards by id, each one running actor, loaded on demand.
+//! - [`cluster`]: several nodes sharing boards (`--broker`): one owner per board by a
+//!   lease in PostgreSQL, replicas on the other nodes fed through NATS JetStream.
 //! - [`board`]: the actor owning a board's `yrs::Doc`: applies, commits, then relays.
 //! - [`awareness`]: a board's presence table.
 //! - [`rate`]: the token bucket that slows down, then cuts, a client sending too fast.
@@ -27,6 +29,7 @@ pub mod app;
 pub mod auth;
 pub mod awareness;
 pub mod board;
+pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod error;
@@ -67,6 +70,8 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error("--public-url or --allowed-origins: {0}")]
     Origin(#[from] app::security::BadOrigin),
+    #[error("{0}")]
+    Cluster(#[from] cluster::ClusterError),
 }
 
 /// Serves on `listener` until `shutdown` is cancelled, then closes every connection,
@@ -95,7 +100,17 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         limits,
     };
     let capacity = Capacity { boards_loaded: config.max_boards_loaded, connections: config.max_connections };
-    let registry = Arc::new(Registry::new(store.clone(), board_config, capacity, shutdown.clone(), tracker.clone()));
+    let mut registry = Registry::new(store.clone(), board_config, capacity, shutdown.clone(), tracker.clone());
+    if let Some(broker) = &config.broker {
+        let store::StoreLocation::Postgres(database) = &config.store else {
+            return Err(cluster::ClusterError::NeedsPostgres.into());
+        };
+        let node = config.node_id.clone();
+        let (prefix, queue) = (&config.broker_prefix, config.send_queue);
+        let joined = cluster::Cluster::start(broker, prefix, node, store.clone(), database, queue, shutdown.clone());
+        registry = registry.with_cluster(joined.await?);
+    }
+    let registry = Arc::new(registry);
     let rate =
         RateLimit { per_second: config.message_rate, burst: config.message_burst, flood_cutoff: config.flood_cutoff };
     let state = AppState {

@@ -21,6 +21,7 @@ use tracing::{error, info, warn};
 use yrs::{Doc, ReadTxn, StateVector, Transact};
 
 use crate::board::{self, now_ms, BoardCmd, BoardConfig, BoardError, BoardHandle, Pending};
+use crate::cluster::Cluster;
 use crate::store::{Author, BoardRecord, LogEntry, Store, Write};
 use crate::telemetry::{self, Limit};
 use crate::templates::Template;
@@ -41,6 +42,8 @@ pub struct Registry {
     loading: tokio::sync::Mutex<()>,
     /// Open connections on the whole server.
     connections: Arc<AtomicUsize>,
+    /// With several nodes (`--broker`): boards are owned here or replicated from their owner.
+    cluster: Option<Arc<Cluster>>,
 }
 
 /// How much the server takes on at once.
@@ -79,7 +82,19 @@ impl Registry {
             capacity,
             loading: tokio::sync::Mutex::new(()),
             connections: Arc::new(AtomicUsize::new(0)),
+            cluster: None,
         }
+    }
+
+    /// Runs boards as one of several nodes: each board is owned by one node and
+    /// replicated on the others (see [`crate::cluster`]).
+    pub fn with_cluster(self, cluster: Arc<Cluster>) -> Self {
+        Registry { cluster: Some(cluster), ..self }
+    }
+
+    /// The other nodes, when this server is one of several.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
     }
 
     /// Takes a place for one more connection; `None` when the server is full.
@@ -162,14 +177,23 @@ impl Registry {
                         boards.remove_if(&key, |_, h| h.generation == generation);
                     }
                 };
-                let (handle, task) = board::spawn(
-                    id.to_owned(),
-                    generation,
-                    self.store.clone(),
-                    self.config.clone(),
-                    self.shutdown.clone(),
-                    on_exit,
-                );
+                let (handle, task) = match &self.cluster {
+                    Some(cluster) => cluster.spawn_board(
+                        id.to_owned(),
+                        generation,
+                        self.config.clone(),
+                        self.shutdown.clone(),
+                        on_exit,
+                    ),
+                    None => board::spawn(
+                        id.to_owned(),
+                        generation,
+                        self.store.clone(),
+                        self.config.clone(),
+                        self.shutdown.clone(),
+                        on_exit,
+                    ),
+                };
                 // A panicking board must not stay registered: its connections see their
                 // queues close and reconnect, and the next one loads it afresh.
                 let boards = Arc::downgrade(&self.boards);

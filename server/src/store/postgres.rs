@@ -17,6 +17,7 @@
 //! ([`StoreError::SeqTaken`], [`StoreError::SeqGap`]). Connections are unencrypted
 //! (`NoTls`): keep the database on a private network or the same machine.
 
+pub mod lease;
 mod read;
 mod schema;
 mod write;

@@ -124,6 +124,16 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER ballots_within_the_rules BEFORE INSERT OR UPDATE ON ballots
         FOR EACH ROW EXECUTE FUNCTION commonboard_check_ballot();
 ",
+    // Several nodes (`--broker`): one node owns each loaded board and holds its lease,
+    // renewed while it runs the board; a lease past `expires_at` (database time) may be
+    // taken by any node.
+    "
+    CREATE TABLE board_leases (
+        board TEXT PRIMARY KEY,
+        node TEXT NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL
+    );
+",
 ];
 
 /// The schema version this server writes.

@@ -1,0 +1,323 @@
+//! The owner's side: the board actor runs here; other nodes' clients reach it through NATS.
+//!
+//! The owner holds the board's lease and renews it each second; when a renewal finds
+//! the lease taken (this node was too slow and another took over), the board stops at
+//! once and its clients reconnect. A client on another node joins as a member whose
+//! outbox is a *proxy*: frames the actor queues for it are published to its node,
+//! and a close becomes a `close` message there. The actor's broadcasts (committed
+//! updates and presence) go once to the board's JetStream subject instead of to each
+//! remote member ([`OwnerLink`]). A node not heard from for [`super::NODE_TIMEOUT`]
+//! is dead: its members leave, and their presence is removed for everyone.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use commonboard_protocol::frame::decode_frame;
+use dashmap::DashSet;
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, instrument, warn};
+
+use super::{wire, Cluster, BEAT};
+use crate::board::{self, next_conn_id, BoardCmd, BoardConfig, Closer, ConnId, Member, Outbox, Usage};
+
+/// What the owner's board actor needs from the cluster: where its committed
+/// broadcasts go, and which of its members are on other nodes.
+#[derive(Clone)]
+pub struct OwnerLink {
+    cluster: Arc<Cluster>,
+    subject: String,
+    remote: Arc<DashSet<ConnId>>,
+    /// The last committed seq published.
+    last_seq: Arc<AtomicU64>,
+}
+
+impl OwnerLink {
+    /// Whether member `conn` is on another node (served there by a replica).
+    pub fn is_remote(&self, conn: ConnId) -> bool {
+        self.remote.contains(&conn)
+    }
+
+    /// Publishes a tick's broadcasts once they are committed: the merged update frame
+    /// with the seq range it holds, and the presence frame.
+    pub fn publish(&self, update: Option<(u64, u64, Bytes)>, awareness: Option<Bytes>) {
+        if let Some((first, last, frame)) = update {
+            self.last_seq.store(last, Ordering::SeqCst);
+            let headers = wire::headers("update", &[(wire::FIRST, first.to_string()), (wire::LAST, last.to_string())]);
+            self.cluster.send(self.subject.clone(), headers, frame);
+        }
+        if let Some(frame) = awareness {
+            self.cluster.send(self.subject.clone(), wire::headers("awareness", &[]), frame);
+        }
+    }
+}
+
+/// Runs board `id` as its owner until it unloads, the node stops or the lease is lost.
+#[allow(clippy::too_many_arguments, reason = "one call site, the cluster's board task")]
+pub(crate) async fn run(
+    cluster: Arc<Cluster>,
+    id: &str,
+    config: BoardConfig,
+    usage: Arc<Usage>,
+    rx: mpsc::Receiver<BoardCmd>,
+    tx: mpsc::Sender<BoardCmd>,
+    inbox: async_nats::Subscriber,
+    shutdown: CancellationToken,
+) {
+    let stop = shutdown.child_token();
+    let link = OwnerLink {
+        cluster: cluster.clone(),
+        subject: cluster.subjects.board_out(id),
+        remote: Arc::new(DashSet::new()),
+        last_seq: Arc::new(AtomicU64::new(0)),
+    };
+    let bridge = Bridge { cluster: cluster.clone(), id: id.to_owned(), tx, link: link.clone(), remote: HashMap::new() };
+    let restores = match cluster.client.subscribe(cluster.subjects.board_restore(id)).await {
+        Ok(restores) => Some(restores),
+        Err(error) => {
+            warn!(board = %id, %error, "cannot take restores from other nodes");
+            None
+        }
+    };
+    let bridging = tokio::spawn(bridge.run(inbox, restores, stop.clone(), usage.clone()));
+    board::run(id.to_owned(), cluster.store.clone(), config, usage, rx, stop.clone(), Some(link)).await;
+    stop.cancel();
+    let _ = bridging.await;
+}
+
+/// Carries other nodes' members to the board actor, and keeps the lease.
+struct Bridge {
+    cluster: Arc<Cluster>,
+    id: String,
+    tx: mpsc::Sender<BoardCmd>,
+    link: OwnerLink,
+    /// Remote members: (node, its connection id) to the id the actor knows them by.
+    remote: HashMap<(String, ConnId), ConnId>,
+}
+
+impl Bridge {
+    #[instrument(skip_all, fields(board = %self.id))]
+    async fn run(
+        mut self,
+        mut inbox: async_nats::Subscriber,
+        mut restores: Option<async_nats::Subscriber>,
+        stop: CancellationToken,
+        usage: Arc<Usage>,
+    ) {
+        let mut beat = tokio::time::interval(BEAT);
+        let mut renewed_at = std::time::Instant::now();
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = usage.exited() => break,
+                message = inbox.next() => match message {
+                    Some(message) => self.incoming(message).await,
+                    None => break,
+                },
+                Some(request) = next_restore(&mut restores) => {
+                    tokio::spawn(restore(self.cluster.clone(), self.id.clone(), self.tx.clone(), request));
+                }
+                _ = beat.tick() => {
+                    if !self.renew(&mut renewed_at).await {
+                        stop.cancel();
+                        break;
+                    }
+                    // The beat: the last committed seq, and who owns the board.
+                    let seq = self.link.last_seq.load(Ordering::SeqCst);
+                    let fields = [(wire::LAST, seq.to_string()), (wire::NODE, self.cluster.node.clone())];
+                    self.cluster.send(self.link.subject.clone(), wire::headers("seq", &fields), wire::empty());
+                    self.forget_dead_nodes().await;
+                }
+            }
+        }
+    }
+
+    /// Renews the lease; false once it is lost (taken by another node, or not renewed
+    /// for longer than it lasts).
+    async fn renew(&self, renewed_at: &mut std::time::Instant) -> bool {
+        let (leases, board, node) = (self.cluster.leases.clone(), self.id.clone(), self.cluster.node.clone());
+        match tokio::task::spawn_blocking(move || leases.renew(&board, &node)).await {
+            Ok(Ok(true)) => {
+                *renewed_at = std::time::Instant::now();
+                true
+            }
+            Ok(Ok(false)) => {
+                warn!("another node took this board's lease; stopping it here (its clients reconnect)");
+                false
+            }
+            Ok(Err(error)) => {
+                warn!(%error, "could not renew the board's lease");
+                let margin = super::LEASE_TTL.saturating_sub(BEAT);
+                if renewed_at.elapsed() >= margin {
+                    warn!("the lease may have run out; stopping the board here (its clients reconnect)");
+                    return false;
+                }
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    async fn incoming(&mut self, message: async_nats::Message) {
+        let headers = message.headers.as_ref();
+        let (Some(node), Some(conn)) = (wire::text(headers, wire::NODE), wire::conn(headers)) else { return };
+        let key = (node.to_owned(), conn);
+        match wire::text(headers, wire::KIND) {
+            Some("join") => {
+                let Ok(member) = serde_json::from_slice::<wire::WireMember>(&message.payload) else {
+                    warn!(node, "a join that does not parse");
+                    return;
+                };
+                self.join(key, member.into()).await;
+            }
+            Some("frame") => {
+                let Some(&local) = self.remote.get(&key) else {
+                    // A member this owner does not know (it joined an owner before this
+                    // one): it reconnects, and its client resends what it holds.
+                    let headers =
+                        wire::headers("close", &[(wire::CONN, conn.to_string()), (wire::CODE, "1012".into())]);
+                    let reason = Bytes::from_static(b"board moved to another server; reconnecting");
+                    self.cluster.send(self.cluster.subjects.node_out(node), headers, reason);
+                    return;
+                };
+                match decode_frame(&message.payload) {
+                    Ok(messages) => {
+                        let _ = self.tx.send(BoardCmd::Messages { conn: local, messages }).await;
+                    }
+                    Err(error) => debug!(%error, "a forwarded frame that does not decode"),
+                }
+            }
+            Some("leave") => {
+                if let Some(local) = self.remote.remove(&key) {
+                    self.link.remote.remove(&local);
+                    let _ = self.tx.send(BoardCmd::Leave { conn: local }).await;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A client on another node joins: the actor sees a member whose outbox publishes
+    /// to that node.
+    async fn join(&mut self, key: (String, ConnId), member: Member) {
+        if let Some(old) = self.remote.remove(&key) {
+            let _ = self.tx.send(BoardCmd::Leave { conn: old }).await;
+        }
+        let local = next_conn_id();
+        let (frames_tx, frames_rx) = mpsc::channel(self.cluster.send_queue.max(1));
+        let closer = Closer::new();
+        let outbox = Outbox::new(frames_tx, closer.clone());
+        self.link.remote.insert(local);
+        self.remote.insert(key.clone(), local);
+        let (node, conn) = key;
+        let subject = self.cluster.subjects.node_out(&node);
+        tokio::spawn(proxy(self.cluster.clone(), subject, conn, frames_rx, closer.clone()));
+        let (reply, joined) = oneshot::channel();
+        if self.tx.send(BoardCmd::Join { conn: local, member, outbox, reply }).await.is_err() {
+            closer.close(commonboard_protocol::close::INTERNAL, "board restarted; reconnect");
+            return;
+        }
+        tokio::spawn(async move {
+            match joined.await {
+                Ok(Ok(())) => debug!(node, conn, local, "remote member joined"),
+                Ok(Err(error)) => crate::connection::refuse_join(&closer, &error),
+                Err(_) => closer.close(commonboard_protocol::close::INTERNAL, "board restarted; reconnect"),
+            }
+        });
+    }
+
+    /// Members on nodes not heard from lately leave: their presence goes for everyone.
+    async fn forget_dead_nodes(&mut self) {
+        let dead: Vec<(String, ConnId)> =
+            self.remote.keys().filter(|(node, _)| !self.cluster.is_alive(node)).cloned().collect();
+        for key in dead {
+            if let Some(local) = self.remote.remove(&key) {
+                info!(node = %key.0, conn = key.1, "node not heard from; its member leaves the board");
+                self.link.remote.remove(&local);
+                let _ = self.tx.send(BoardCmd::Leave { conn: local }).await;
+            }
+        }
+    }
+}
+
+/// The next restore asked by another node, or never when not listening for them.
+async fn next_restore(restores: &mut Option<async_nats::Subscriber>) -> Option<async_nats::Message> {
+    match restores {
+        Some(restores) => restores.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A restore asked of another node: the past point is rebuilt from the store here and
+/// handed to the actor like a local one; the answer goes back to the asking node.
+async fn restore(cluster: Arc<Cluster>, id: String, tx: mpsc::Sender<BoardCmd>, request: async_nats::Message) {
+    let Some(answer_to) = request.reply.clone() else { return };
+    let headers = request.headers.as_ref();
+    let (Some(to_seq), Some(author_id), Some(author_name)) = (
+        wire::number(headers, wire::SEQ),
+        wire::text(headers, wire::AUTHOR_ID),
+        wire::text(headers, wire::AUTHOR_NAME),
+    ) else {
+        return;
+    };
+    let by = crate::store::Author { id: author_id.to_owned(), name: author_name.to_owned() };
+    let past = {
+        let (store, board) = (cluster.store.clone(), id.clone());
+        tokio::task::spawn_blocking(move || {
+            crate::history::board_at(store.as_ref(), &board, to_seq).map(|past| {
+                use yrs::{ReadTxn, Transact};
+                (past.seq, past.doc.transact().encode_state_as_update_v1(&yrs::StateVector::default()))
+            })
+        })
+        .await
+    };
+    let result = match past {
+        Ok(Ok((to_seq, state))) => {
+            let (reply, answer) = oneshot::channel();
+            if tx.send(BoardCmd::Restore { to_seq, state, by, reply }).await.is_err() {
+                Err("the board stopped; try again in a moment".to_owned())
+            } else {
+                match answer.await {
+                    Ok(Ok(result)) => Ok(result),
+                    Ok(Err(error)) => Err(error.to_string()),
+                    Err(_) => Err("the board stopped; try again in a moment".to_owned()),
+                }
+            }
+        }
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("rebuilding the past point failed".to_owned()),
+    };
+    let (headers, payload) = match result {
+        Ok(result) => (wire::headers("restored", &[]), serde_json::to_vec(&result).expect("results serialize").into()),
+        Err(error) => (wire::headers("restored", &[(wire::ERROR, error)]), wire::empty()),
+    };
+    cluster.send(answer_to.to_string(), headers, payload);
+}
+
+/// Publishes what the actor queued for a remote member to its node, then its close.
+async fn proxy(
+    cluster: Arc<Cluster>,
+    subject: String,
+    conn: ConnId,
+    mut frames: mpsc::Receiver<Bytes>,
+    closer: Arc<Closer>,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            frame = frames.recv() => match frame {
+                Some(frame) => cluster.send(subject.clone(), wire::headers("frame", &[(wire::CONN, conn.to_string())]), frame),
+                None => return,
+            },
+            _ = closer.closed() => {
+                let (code, reason) = closer.reason().cloned().unwrap_or((commonboard_protocol::close::INTERNAL, String::new()));
+                let headers = wire::headers("close", &[(wire::CONN, conn.to_string()), (wire::CODE, code.0.to_string())]);
+                cluster.send(subject, headers, Bytes::from(reason));
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! A replica: a board another node owns, served to this node's clients.
+//!
+//! The replica subscribes to the board's JetStream subject first, then loads the board
+//! from the store, so that no committed update falls between the two. It applies the
+//! owner's updates in board-seq order and relays them to its clients: an update whose
+//! first seq is not the next one (a message lost on the way, a broker restart) or an
+//! owner's `seq` beat ahead of it makes the replica read the missing updates from the
+//! store's log, apply and relay them, before going on. It answers its clients' sync
+//! step 1 from its own document, which only ever holds committed updates; everything
+//! else they send goes to the owner.
+//!
+//! When the owner changes (its lease expired or was taken over) or the broker
+//! connection came back, the replica closes its clients with 1012 ("reconnect"): they
+//! reconnect through any node and resync with the standard Yjs handshake, sending back
+//! whatever the old owner never committed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_nats::jetstream::consumer::{push, DeliverPolicy};
+use bytes::Bytes;
+use commonboard_protocol::close::{self, CloseCode};
+use commonboard_protocol::frame::{self, Decoded, Incoming, Message, SyncMessage};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, instrument, warn};
+use yrs::Doc;
+
+use super::{wire, Cluster, BEAT, BROKER_GAPS, BROKER_PENDING, BROKER_RELAYED, BROKER_SEQ_LAG};
+use crate::auth::{self, AuthError};
+use crate::board::{self, BoardCmd, BoardConfig, BoardError, ConnId, Member, Outbox, Usage};
+use crate::store::StoreError;
+
+/// The close code telling a client to reconnect at once (the board moved to another
+/// node, or this node lost the broker for a while).
+const RECONNECT: CloseCode = CloseCode(1012);
+/// How long a restore asked of the owner may take.
+const RESTORE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs a replica of board `id`, owned by node `owner`, until it is idle, the owner
+/// changes, or the node stops.
+#[instrument(skip_all, fields(board = %id, owner = %owner))]
+pub(crate) async fn run(
+    cluster: Arc<Cluster>,
+    id: &str,
+    owner: String,
+    config: BoardConfig,
+    usage: Arc<Usage>,
+    mut rx: mpsc::Receiver<BoardCmd>,
+    shutdown: CancellationToken,
+) {
+    let mut resync = cluster.resync.subscribe();
+    resync.mark_unchanged();
+    let config_for = |cluster: &Cluster| push::OrderedConfig {
+        deliver_subject: cluster.client.new_inbox(),
+        filter_subject: cluster.subjects.board_out(id),
+        deliver_policy: DeliverPolicy::New,
+        ..Default::default()
+    };
+    let stream = cluster.subjects.stream();
+    let mut consumer = cluster.jetstream.create_consumer_on_stream(config_for(&cluster), &stream).await;
+    if consumer.is_err() {
+        // A restarted broker may have lost the stream: set it up again, once.
+        if cluster.ensure_stream().await.is_ok() {
+            consumer = cluster.jetstream.create_consumer_on_stream(config_for(&cluster), &stream).await;
+        }
+    }
+    let mut updates = match consumer {
+        Ok(consumer) => match consumer.messages().await {
+            Ok(messages) => messages,
+            Err(error) => return fail(&mut rx, format!("cannot read the board's stream: {error}")).await,
+        },
+        Err(error) => return fail(&mut rx, format!("cannot subscribe to the board's stream: {error}")).await,
+    };
+    let stored = {
+        let (store, board) = (cluster.store.clone(), id.to_owned());
+        tokio::task::spawn_blocking(move || store.load(&board)).await
+    };
+    let stored = match stored {
+        Ok(Ok(Some(stored))) => stored,
+        Ok(Ok(None)) => return board::refuse_all(&mut rx, &BoardError::NotFound).await,
+        Ok(Err(error)) => return board::refuse_all(&mut rx, &BoardError::Load(error)).await,
+        Err(error) => return fail(&mut rx, format!("loading the board failed: {error}")).await,
+    };
+    let doc = board::rebuild_stored(&stored);
+    let mut replica = Replica {
+        cluster: cluster.clone(),
+        id: id.to_owned(),
+        doc,
+        seq: stored.last_seq(),
+        links_generation: stored.record.links_generation,
+        conns: HashMap::new(),
+        usage,
+        unloading: false,
+        owner_beat: None,
+        beat_from: None,
+    };
+    info!(seq = replica.seq, "replica loaded");
+
+    let mut commands = Vec::with_capacity(256);
+    let mut check = tokio::time::interval(BEAT);
+    loop {
+        let idle = replica.conns.is_empty();
+        tokio::select! {
+            received = rx.recv_many(&mut commands, 256) => {
+                if received == 0 {
+                    break;
+                }
+                for cmd in commands.drain(..) {
+                    replica.command(cmd);
+                }
+                replica.usage.note(replica.conns.len());
+                if replica.unloading {
+                    debug!("unloading the replica to make room for another board");
+                    break;
+                }
+            }
+            message = updates.next() => match message {
+                Some(Ok(message)) => replica.owner_said(message).await,
+                Some(Err(error)) => warn!(%error, "the board's stream failed; it resumes by itself"),
+                None => {
+                    replica.close_all(RECONNECT, "lost the other nodes; reconnecting");
+                    break;
+                }
+            },
+            _ = check.tick() => {
+                // The owner's beat says it still runs the board; without it, ask the lease.
+                let beating = replica.owner_beat.is_some_and(|at| at.elapsed() < BEAT * 5 / 2);
+                if replica.beat_from.as_deref().is_some_and(|from| from != owner) || (!beating && !replica.owner_still(&owner).await) {
+                    info!("the board's owner changed; its clients here reconnect");
+                    replica.close_all(RECONNECT, "board moved to another server; reconnecting");
+                    break;
+                }
+            }
+            _ = resync.changed() => {
+                info!("broker connection came back; this board's clients here reconnect to resync");
+                replica.close_all(RECONNECT, "lost the other nodes for a moment; reconnecting");
+                break;
+            }
+            _ = tokio::time::sleep(config.idle_unload), if idle => {
+                debug!("idle, unloading the replica");
+                break;
+            }
+            _ = shutdown.cancelled() => {
+                replica.close_all(close::GOING_AWAY, "server shutting down");
+                break;
+            }
+        }
+    }
+    replica.close_all(RECONNECT, "board moved; reconnecting");
+    board::refuse_all(&mut rx, &BoardError::Unloading).await;
+}
+
+async fn fail(rx: &mut mpsc::Receiver<BoardCmd>, reason: String) {
+    warn!(reason, "replica could not start");
+    board::refuse_all(rx, &BoardError::Load(StoreError::Unusable(reason))).await;
+}
+
+struct Replica {
+    cluster: Arc<Cluster>,
+    id: String,
+    doc: Doc,
+    /// The last committed seq applied.
+    seq: u64,
+    links_generation: u64,
+    conns: HashMap<ConnId, (Outbox, Member)>,
+    usage: Arc<Usage>,
+    /// Whether the replica agreed to unload (to make room for another board).
+    unloading: bool,
+    /// When the owner's last beat came, and from which node.
+    owner_beat: Option<std::time::Instant>,
+    beat_from: Option<String>,
+}
+
+impl Replica {
+    fn command(&mut self, cmd: BoardCmd) {
+        match cmd {
+            BoardCmd::Join { reply, .. } if self.unloading => {
+                let _ = reply.send(Err(BoardError::Unloading));
+            }
+            BoardCmd::Join { conn, member, outbox, reply } => {
+                if let Some(claims) = &member.claims {
+                    if let Err(error) = auth::check_generation(claims, self.links_generation) {
+                        let _ = reply.send(Err(error.into()));
+                        return;
+                    }
+                }
+                if reply.send(Ok(())).is_err() {
+                    return;
+                }
+                self.cluster.local.insert(conn, outbox.clone());
+                let payload = serde_json::to_vec(&wire::WireMember::from(&member)).expect("members serialize");
+                self.to_owner("join", conn, payload.into());
+                self.conns.insert(conn, (outbox, member));
+                debug!(conn, "joined through the replica");
+            }
+            BoardCmd::Messages { conn, messages } => self.messages(conn, messages),
+            BoardCmd::Leave { conn } => self.leave(conn),
+            BoardCmd::LinksRotated { generation } => {
+                self.links_generation = self.links_generation.max(generation);
+                let revoked: Vec<ConnId> = self
+                    .conns
+                    .iter()
+                    .filter(|(_, (_, m))| {
+                        m.claims.as_ref().is_some_and(|c| auth::check_generation(c, generation).is_err())
+                    })
+                    .map(|(conn, _)| *conn)
+                    .collect();
+                for conn in revoked {
+                    if let Some((outbox, _)) = self.conns.get(&conn) {
+                        outbox.close(close::FORBIDDEN, AuthError::Revoked.to_string());
+                    }
+                    self.leave(conn);
+                }
+            }
+            BoardCmd::Restore { to_seq, by, reply, .. } => {
+                // The owner restores: it rebuilds the point from the store itself.
+                let (client, subject) = (self.cluster.client.clone(), self.cluster.subjects.board_restore(&self.id));
+                let fields = [(wire::SEQ, to_seq.to_string()), (wire::AUTHOR_ID, by.id), (wire::AUTHOR_NAME, by.name)];
+                let headers = wire::headers("restore", &fields);
+                tokio::spawn(async move {
+                    let asked = client.request_with_headers(subject, headers, wire::empty());
+                    let answer = match tokio::time::timeout(RESTORE_PATIENCE, asked).await {
+                        Ok(Ok(answer)) => answer,
+                        _ => {
+                            let reason = "the server running this board did not answer; try again in a moment";
+                            let _ = reply.send(Err(StoreError::Unusable(reason.into())));
+                            return;
+                        }
+                    };
+                    let result = match wire::text(answer.headers.as_ref(), wire::ERROR) {
+                        Some(error) => Err(StoreError::Commit(error.to_owned())),
+                        None => serde_json::from_slice(&answer.payload).map_err(|error| {
+                            StoreError::Unusable(format!("a restore answer that does not parse: {error}"))
+                        }),
+                    };
+                    let _ = reply.send(result);
+                });
+            }
+            BoardCmd::Unload { reply } => {
+                self.unloading = self.unloading || self.conns.is_empty();
+                let _ = reply.send(self.unloading);
+            }
+        }
+    }
+
+    /// A client's messages: its sync step 1 is answered here, the rest goes to the owner.
+    fn messages(&mut self, conn: ConnId, messages: Vec<Incoming>) {
+        let Some((outbox, _)) = self.conns.get(&conn) else { return };
+        let mut forward = Vec::new();
+        for message in messages {
+            match message {
+                Decoded::Yjs(Message::Sync(SyncMessage::SyncStep1(state_vector))) => {
+                    let update = board::sync_reply(&self.doc, &state_vector);
+                    outbox.send(frame::sync_step2(update).into());
+                }
+                Decoded::Yjs(message) => forward.extend(frame::encode_frame([&message])),
+                Decoded::App(message) => forward.extend(frame::client_app(&message)),
+            }
+        }
+        if !forward.is_empty() {
+            self.to_owner("frame", conn, forward.into());
+        }
+    }
+
+    fn leave(&mut self, conn: ConnId) {
+        if self.conns.remove(&conn).is_some() {
+            self.cluster.local.remove(&conn);
+            self.to_owner("leave", conn, wire::empty());
+        }
+    }
+
+    fn to_owner(&self, kind: &str, conn: ConnId, payload: Bytes) {
+        let headers = wire::headers(kind, &[(wire::NODE, self.cluster.node.clone()), (wire::CONN, conn.to_string())]);
+        self.cluster.send(self.cluster.subjects.board_in(&self.id), headers, payload);
+    }
+
+    /// A message on the board's stream: a committed update, presence, or the owner's seq.
+    async fn owner_said(&mut self, message: async_nats::jetstream::Message) {
+        if let Ok(info) = message.info() {
+            metrics::gauge!(BROKER_PENDING).set(info.pending as f64);
+        }
+        let headers = message.headers.as_ref();
+        match wire::text(headers, wire::KIND) {
+            Some("update") => {
+                let (Some(first), Some(last)) = (wire::number(headers, wire::FIRST), wire::number(headers, wire::LAST))
+                else {
+                    return;
+                };
+                if last <= self.seq {
+                    return;
+                }
+                if first > self.seq + 1 {
+                    warn!(have = self.seq, next = first, "gap in the board's updates; reading them from the store");
+                    self.recover(first - 1).await;
+                }
+                if let Some(update) = sync_update(&message.payload) {
+                    self.apply_committed(&update).await;
+                }
+                self.seq = self.seq.max(last);
+                self.relay(message.payload.clone());
+                metrics::counter!(BROKER_RELAYED).increment(1);
+                metrics::gauge!(BROKER_SEQ_LAG).set(0.0);
+            }
+            Some("awareness") => self.relay(message.payload.clone()),
+            Some("seq") => {
+                let Some(last) = wire::number(headers, wire::LAST) else { return };
+                self.owner_beat = Some(std::time::Instant::now());
+                self.beat_from = wire::text(headers, wire::NODE).map(str::to_owned);
+                metrics::gauge!(BROKER_SEQ_LAG).set(last.saturating_sub(self.seq) as f64);
+                if last > self.seq {
+                    warn!(
+                        have = self.seq,
+                        owner = last,
+                        "behind the owner; reading the missing updates from the store"
+                    );
+                    self.recover(last).await;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Applies a committed update. If yrs panics on it, the document must not be used
+    /// again (see `board::discard`): it is rebuilt from the store, and this node's
+    /// clients reconnect to resync.
+    async fn apply_committed(&mut self, update: &[u8]) {
+        if board::apply_trusted(&self.doc, update).is_ok() {
+            return;
+        }
+        error!("yrs panicked on a committed update; rebuilding this replica from the store");
+        let stored = {
+            let (store, board) = (self.cluster.store.clone(), self.id.clone());
+            tokio::task::spawn_blocking(move || store.load(&board)).await
+        };
+        if let Ok(Ok(Some(stored))) = stored {
+            board::discard(std::mem::replace(&mut self.doc, board::rebuild_stored(&stored)));
+            self.seq = stored.last_seq();
+        }
+        self.close_all(RECONNECT, "board reloading; reconnecting");
+    }
+
+    /// Reads the committed updates after `self.seq` up to `to` from the store's log,
+    /// applies them and relays them as one update.
+    async fn recover(&mut self, to: u64) {
+        metrics::counter!(BROKER_GAPS).increment(1);
+        let entries = {
+            let (store, board, from) = (self.cluster.store.clone(), self.id.clone(), self.seq + 1);
+            tokio::task::spawn_blocking(move || store.log(&board, from, to)).await
+        };
+        let entries = match entries {
+            Ok(Ok(entries)) => entries,
+            Ok(Err(error)) => {
+                warn!(%error, "cannot read the missing updates; this board's clients here reconnect");
+                self.close_all(RECONNECT, "board unavailable for a moment; reconnecting");
+                return;
+            }
+            Err(_) => return,
+        };
+        let Some(last) = entries.last().map(|e| e.seq) else { return };
+        let updates: Vec<Vec<u8>> = entries.into_iter().map(|e| e.update).collect();
+        for update in &updates {
+            self.apply_committed(update).await;
+        }
+        let merged = yrs::merge_updates_v1(&updates).unwrap_or_default();
+        info!(from = self.seq + 1, to = last, "recovered missing updates from the store");
+        self.seq = last;
+        if !merged.is_empty() {
+            self.relay(frame::sync_update(merged).into());
+        }
+    }
+
+    /// Sends a frame to every client of this node on the board.
+    fn relay(&mut self, frame: Bytes) {
+        let dropped: Vec<ConnId> =
+            self.conns.iter().filter(|(_, (outbox, _))| !outbox.send(frame.clone())).map(|(conn, _)| *conn).collect();
+        for conn in dropped {
+            self.leave(conn);
+        }
+    }
+
+    /// Whether `owner` still holds the board's lease.
+    async fn owner_still(&self, owner: &str) -> bool {
+        let (leases, board) = (self.cluster.leases.clone(), self.id.clone());
+        match tokio::task::spawn_blocking(move || leases.holder(&board)).await {
+            Ok(Ok(Some(holder))) => holder == owner,
+            Ok(Ok(None)) => false,
+            // The database does not answer: keep serving what the broker brings.
+            _ => true,
+        }
+    }
+
+    fn close_all(&mut self, code: CloseCode, reason: &str) {
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in conns {
+            if let Some((outbox, _)) = self.conns.get(&conn) {
+                outbox.close(code, reason);
+            }
+            self.leave(conn);
+        }
+        self.usage.note(0);
+    }
+}
+
+/// The update in a sync update frame.
+fn sync_update(frame: &[u8]) -> Option<Vec<u8>> {
+    match frame::decode_server_frame(frame).ok()?.into_iter().next()? {
+        Decoded::Yjs(Message::Sync(SyncMessage::Update(update))) => Some(update),
+        _ => None,
+    }
+}

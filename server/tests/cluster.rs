@@ -1,0 +1,817 @@
+//! Several nodes: three real `commonboard` processes sharing one PostgreSQL schema and one
+//! NATS JetStream broker, with real Yjs clients spread over them.
+//!
+//! Each test has a PostgreSQL schema and a broker prefix of its own, so tests run in
+//! parallel. The database comes from `COMMONBOARD_TEST_POSTGRES` (default
+//! `postgres://postgres@127.0.0.1:5432/test`) and the broker from
+//! `COMMONBOARD_TEST_NATS` (default `nats://127.0.0.1:4222`); when either does not
+//! answer, the tests are skipped with a message, or fail when `CI` is set.
+
+#[path = "it/client.rs"]
+#[allow(dead_code, reason = "shared with the main test binary, which uses all of it")]
+mod client;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use commonboard_protocol::app::{ClientMessage, ServerMessage, VoteSettings};
+use commonboard_protocol::frame;
+use commonboard_server::store::postgres::PostgresStore;
+use commonboard_server::store::Store;
+use futures_util::future::join_all;
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+
+use client::Peer;
+
+/// How long a test waits for something that should happen within a second or two
+/// (several nodes: a lease to expire, a client to reconnect).
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+const DEFAULT_NATS: &str = "nats://127.0.0.1:4222";
+
+/// A PostgreSQL schema and a broker prefix of this test's own.
+struct Deployment {
+    base: String,
+    schema: String,
+    nats: String,
+    prefix: String,
+    dir: tempfile::TempDir,
+}
+
+impl Deployment {
+    /// `None` (after saying why) when PostgreSQL or NATS does not answer and `CI` is not set.
+    async fn create() -> Option<Deployment> {
+        let base = std::env::var("COMMONBOARD_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_POSTGRES.into());
+        let nats = std::env::var("COMMONBOARD_TEST_NATS").unwrap_or_else(|_| DEFAULT_NATS.into());
+        let suffix = format!("{:012x}", rand::random::<u64>() >> 16);
+        let schema = format!("cluster_{suffix}");
+        let (url, statement) = (base.clone(), format!("CREATE SCHEMA {schema}"));
+        let created = tokio::task::spawn_blocking(move || {
+            postgres::Client::connect(&url, postgres::NoTls)?.batch_execute(&statement)
+        })
+        .await
+        .unwrap();
+        let broker = nats.trim_start_matches("nats://").to_owned();
+        let reachable = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(broker)).await;
+        let missing = match (created, reachable) {
+            (Err(error), _) => Some(format!("PostgreSQL at {base} does not answer ({error})")),
+            (_, Err(_) | Ok(Err(_))) => Some(format!("NATS at {nats} does not answer")),
+            _ => None,
+        };
+        if let Some(missing) = missing {
+            if std::env::var_os("CI").is_some() {
+                panic!("{missing} and CI is set");
+            }
+            eprintln!("SKIPPED: {missing}; start them or set COMMONBOARD_TEST_POSTGRES / COMMONBOARD_TEST_NATS");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        Some(Deployment { base, schema, nats, prefix: format!("t{suffix}"), dir })
+    }
+
+    fn url(&self) -> String {
+        let separator = if self.base.contains('?') { '&' } else { '?' };
+        format!("{}{separator}options=-c%20search_path%3D{}", self.base, self.schema)
+    }
+
+    /// Starts node `name` (its log goes to `<name>.log` in the test's directory).
+    fn start(&self, name: &str) -> Node {
+        self.start_with(name, &self.nats.clone())
+    }
+
+    fn start_with(&self, name: &str, broker: &str) -> Node {
+        let data = self.dir.path().join(name);
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join(format!("{name}.log")));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_commonboard"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(&data)
+            .args(["--store", &self.url(), "--broker", broker, "--broker-prefix", &self.prefix, "--node-id", name])
+            .args(["--idle-unload", "10s", "--message-rate", "0"])
+            .env("RUST_LOG", "commonboard_server=info")
+            .stdout(Stdio::piped())
+            .stderr(log.map(Stdio::from).unwrap_or_else(|_| Stdio::null()))
+            .spawn()
+            .expect("server binary starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.trim().strip_prefix("listening on http://").expect("address line").parse().unwrap();
+        Node { child: Some(child), addr, name: name.to_owned(), log: self.dir.path().join(format!("{name}.log")) }
+    }
+
+    /// Three nodes.
+    fn start_three(&self) -> Vec<Node> {
+        (0..3).map(|i| self.start(&format!("n{i}"))).collect()
+    }
+
+    /// Runs a query and returns the first column of each row as text.
+    async fn query(&self, sql: &str) -> Vec<String> {
+        let (url, sql) = (self.url(), sql.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            client.query(&sql, &[]).unwrap().iter().map(|row| row.get::<_, String>(0)).collect()
+        })
+        .await
+        .unwrap()
+    }
+
+    /// The node holding `board`'s live lease, once one does.
+    async fn owner(&self, board: &str) -> String {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let sql = format!("SELECT node FROM board_leases WHERE board = '{board}' AND expires_at > now()");
+            if let Some(node) = self.query(&sql).await.pop() {
+                return node;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no node owns the board");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The board as the store has it: its checkpoint and log, applied to a fresh document.
+    async fn stored_doc(&self, board: &str) -> Doc {
+        let (url, board) = (self.url(), board.to_owned());
+        let stored = tokio::task::spawn_blocking(move || {
+            let store = PostgresStore::connect(&url).unwrap();
+            let stored = store.load(&board).unwrap().expect("board stored");
+            store.close();
+            stored
+        })
+        .await
+        .unwrap();
+        let doc = Doc::new();
+        if let Some(checkpoint) = &stored.checkpoint {
+            doc.transact_mut().apply_update(checkpoint.decode().unwrap()).unwrap();
+        }
+        for entry in &stored.tail {
+            doc.transact_mut().apply_update(Update::decode_v1(&entry.update).unwrap()).unwrap();
+        }
+        doc
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        // The stream reserves memory on the shared broker: give it back.
+        let (nats, stream) = (self.nats.clone(), format!("{}_boards", self.prefix));
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                if let Ok(client) = async_nats::connect(&nats).await {
+                    let _ = async_nats::jetstream::new(client).delete_stream(&stream).await;
+                }
+            });
+        })
+        .join();
+        let (base, statement) = (self.base.clone(), format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+        // Off the async runtime: the postgres client runs a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            if let Ok(mut client) = postgres::Client::connect(&base, postgres::NoTls) {
+                let _ = client.batch_execute(&statement);
+            }
+        })
+        .join();
+    }
+}
+
+/// One `commonboard` process.
+struct Node {
+    child: Option<Child>,
+    addr: SocketAddr,
+    name: String,
+    log: std::path::PathBuf,
+}
+
+impl Node {
+    /// SIGKILL: no shutdown, no lease released, no checkpoint.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then waits for the graceful shutdown; returns whether it exited cleanly.
+    fn terminate(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else { return false };
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let exited = child.wait().unwrap();
+        if !exited.success() {
+            eprintln!(
+                "{} exited with {exited}; its log:\n{}",
+                self.name,
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+        }
+        exited.success()
+    }
+
+    /// A metric's value in `/metrics` (0 when absent).
+    async fn metric(&self, name: &str) -> f64 {
+        let text = reqwest::get(format!("http://{}/metrics", self.addr)).await.unwrap().text().await.unwrap();
+        text.lines()
+            .filter(|line| line.starts_with(name))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Creates a board through node `addr`; returns (id, participant token, facilitator token).
+async fn create_board(addr: SocketAddr, title: &str) -> (String, String, String) {
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/api/boards"))
+        .json(&serde_json::json!({ "title": title, "template": "blank" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let token = |role: &str| body["links"][role].as_str().unwrap().split_once("?token=").unwrap().1.to_owned();
+    (body["id"].as_str().unwrap().to_owned(), token("participant"), token("facilitator"))
+}
+
+/// Whether everything `peer` holds is in `stored` (its state vector is covered).
+fn covered(stored: &StateVector, peer: &StateVector) -> bool {
+    peer.iter().all(|(client, clock)| stored.get(client) >= *clock)
+}
+
+/// Waits until every peer has `count` notes.
+async fn converge(peers: &mut [Peer], count: u32) {
+    for peer in peers.iter_mut() {
+        peer.pump_until(|p| p.note_count() >= count).await;
+    }
+    for peer in peers.iter() {
+        assert_eq!(peer.note_count(), count);
+    }
+}
+
+/// Waits until every peer has `count` notes, reconnecting (through the live nodes, in
+/// turn) each one whose connection ends meanwhile; returns how many were told to
+/// reconnect by the server (1012).
+async fn converge_reconnecting(peers: &mut [Peer], live: &[SocketAddr], path: &str, count: u32) -> usize {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut told = 0;
+    let mut attempt = 0;
+    // Round after round over every peer: one peer's change may wait for its reconnect.
+    while peers.iter().any(|p| p.note_count() < count || p.closed.is_some()) {
+        let counts: Vec<u32> = peers.iter().map(Peer::note_count).collect();
+        assert!(tokio::time::Instant::now() < deadline, "not converged on {count} notes: {counts:?}");
+        for i in 0..peers.len() {
+            peers[i].drain_for(Duration::from_millis(50)).await;
+            if let Some(closed) = peers[i].closed.clone() {
+                told += usize::from(closed.code == 1012);
+                attempt += 1;
+                peers[i] = reconnect(&peers[i], live[(i + attempt) % live.len()], path, &format!("p{i}")).await;
+            }
+        }
+    }
+    for peer in peers.iter() {
+        assert_eq!(peer.note_count(), count);
+    }
+    told
+}
+
+/// Connects again through `addr` with everything `old` held, as a y-websocket provider
+/// does on reconnect: its state goes back to the server, which keeps what it lacks.
+async fn reconnect(old: &Peer, addr: SocketAddr, board: &str, name: &str) -> Peer {
+    let state = old.doc.transact().encode_state_as_update_v1(&StateVector::default());
+    let mut peer = Peer::connect_as(addr, board, name).await;
+    peer.doc.transact_mut().apply_update(Update::decode_v1(&state).unwrap()).unwrap();
+    peer.send_raw(frame::sync_update(state)).await;
+    peer
+}
+
+#[tokio::test]
+async fn clients_spread_over_three_nodes_converge_and_everything_they_received_is_stored() {
+    let Some(deployment) = Deployment::create().await else { return };
+    let nodes = deployment.start_three();
+    let (id, participant, _) = create_board(nodes[0].addr, "Spread").await;
+    let path = format!("{id}?token={participant}");
+    let mut peers = Vec::new();
+    for i in 0..6 {
+        peers.push(Peer::join_as(nodes[i % 3].addr, &path, &format!("p{i}")).await);
+    }
+    let owner = deployment.owner(&id).await;
+    for round in 0..10 {
+        for (i, peer) in peers.iter_mut().enumerate() {
+            peer.add_note(&format!("p{i}-{round}"), "spread").await;
+        }
+    }
+    converge(&mut peers, 60).await;
+
+    let stored = deployment.stored_doc(&id).await.transact().state_vector();
+    for (i, peer) in peers.iter().enumerate() {
+        assert!(covered(&stored, &peer.state_vector()), "peer {i} holds something the store does not");
+    }
+    // The replicas did relay (not only the owner).
+    for node in nodes.iter().filter(|n| !owner.starts_with(&format!("{}-", n.name))) {
+        let relayed = node.metric("commonboard_broker_updates_relayed_total").await;
+        assert!(relayed > 0.0, "{} relayed nothing", node.name);
+    }
+    assert_eq!(deployment.query(&format!("SELECT node FROM board_leases WHERE board = '{id}'")).await, [owner]);
+}
+
+#[tokio::test]
+async fn sigkill_of_the_owner_during_editing_loses_nothing_and_its_clients_resume_elsewhere() {
+    sigkill_during_editing(true).await;
+}
+
+#[tokio::test]
+async fn sigkill_of_a_replica_during_editing_loses_nothing_and_its_clients_resume_elsewhere() {
+    sigkill_during_editing(false).await;
+}
+
+async fn sigkill_during_editing(kill_owner: bool) {
+    let Some(deployment) = Deployment::create().await else { return };
+    let mut nodes = deployment.start_three();
+    let (id, participant, _) = create_board(nodes[0].addr, "Crash").await;
+    let path = format!("{id}?token={participant}");
+    // The owner is the node the first client reaches.
+    let mut peers = vec![Peer::join_as(nodes[0].addr, &path, "p0").await];
+    for i in 1..6 {
+        peers.push(Peer::join_as(nodes[i % 3].addr, &path, &format!("p{i}")).await);
+    }
+    let owner = deployment.owner(&id).await;
+    assert!(owner.starts_with("n0-"), "{owner}");
+    let victim = if kill_owner { 0 } else { 1 };
+
+    let mut made = 0;
+    for round in 0..5 {
+        for (i, peer) in peers.iter_mut().enumerate() {
+            peer.add_note(&format!("p{i}-{round}"), "before").await;
+            made += 1;
+        }
+    }
+    // Kill mid-stream: some of these are committed, some not.
+    for (i, peer) in peers.iter_mut().enumerate() {
+        peer.add_note(&format!("p{i}-mid"), "during").await;
+        made += 1;
+    }
+    nodes[victim].kill();
+    for (i, peer) in peers.iter_mut().enumerate() {
+        peer.drain_for(Duration::from_millis(200)).await;
+        assert!(peer.updates_received > 0, "peer {i} received nothing");
+    }
+
+    // Every client whose connection ends (its node died, or the board moved once the
+    // dead owner's lease ran out) comes back through a live node with what it held, as
+    // a y-websocket provider does, and edits on.
+    let live: Vec<SocketAddr> = nodes.iter().filter(|n| n.child.is_some()).map(|n| n.addr).collect();
+    let mut told_to_move = 0;
+    for (i, peer) in peers.iter_mut().enumerate() {
+        if i % 3 == victim {
+            assert_eq!(peer.closed().await.code, 1006, "peer {i} was on the dead node");
+            *peer = reconnect(peer, live[i % live.len()], &path, &format!("p{i}")).await;
+        }
+    }
+    for (i, peer) in peers.iter_mut().enumerate() {
+        peer.add_note(&format!("p{i}-after"), "after").await;
+        made += 1;
+    }
+    told_to_move += converge_reconnecting(&mut peers, &live, &path, made).await;
+    if kill_owner {
+        assert!(told_to_move > 0, "the replicas' clients were told the board moved");
+    }
+    let stored_doc = deployment.stored_doc(&id).await;
+    let stored = stored_doc.transact().state_vector();
+    for (i, peer) in peers.iter().enumerate() {
+        assert!(covered(&stored, &peer.state_vector()), "peer {i} holds something the store does not");
+    }
+    let new_owner = deployment.owner(&id).await;
+    if kill_owner {
+        assert!(!new_owner.starts_with("n0-"), "a live node took the board over: {new_owner}");
+    } else {
+        assert_eq!(new_owner, owner);
+    }
+}
+
+#[tokio::test]
+async fn what_a_replica_relays_is_always_already_in_the_store() {
+    let Some(deployment) = Deployment::create().await else { return };
+    let nodes = deployment.start_three();
+    let (id, participant, _) = create_board(nodes[0].addr, "Durable").await;
+    let path = format!("{id}?token={participant}");
+    let mut writer = Peer::join_as(nodes[0].addr, &path, "writer").await;
+    let mut watcher = Peer::join_as(nodes[1].addr, &path, "watcher").await;
+    for round in 0..20 {
+        writer.add_note(&format!("w-{round}"), "durable").await;
+        watcher.drain_for(Duration::from_millis(20)).await;
+        // Read the store after the watcher received: it holds everything received.
+        let seen = watcher.state_vector();
+        let stored = deployment.stored_doc(&id).await.transact().state_vector();
+        assert!(covered(&stored, &seen), "round {round}: the watcher holds something the store does not");
+    }
+    watcher.pump_until(|p| p.note_count() == 20).await;
+}
+
+fn vote_settings(budget: u32, max: u32) -> VoteSettings {
+    VoteSettings {
+        title: "Goal".into(),
+        candidates: vec!["goal-a".into(), "goal-b".into(), "goal-c".into()],
+        budget,
+        max_per_candidate: max,
+        anonymous: false,
+        hidden: false,
+        duration_s: None,
+    }
+}
+
+async fn send(peer: &mut Peer, message: ClientMessage) {
+    peer.send_raw(frame::client_app(&message)).await;
+}
+
+/// Joins as `name` and says hello; returns once welcomed.
+async fn hello(addr: SocketAddr, path: &str, name: &str) -> Peer {
+    let mut peer = Peer::join_as(addr, path, name).await;
+    send(&mut peer, ClientMessage::Hello { version: 1 }).await;
+    loop {
+        if let ServerMessage::Welcome { .. } = peer.next_app().await {
+            return peer;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_vote_cast_across_nodes_respects_every_budget_under_concurrency() {
+    let Some(deployment) = Deployment::create().await else { return };
+    let nodes = deployment.start_three();
+    let (id, participant, facilitator) = create_board(nodes[0].addr, "Vote").await;
+    let mut fay = hello(nodes[0].addr, &format!("{id}?token={facilitator}"), "Fay").await;
+    for candidate in ["goal-a", "goal-b", "goal-c"] {
+        fay.add_note(candidate, "candidate").await;
+    }
+    fay.pump_until(|p| p.note_count() == 3).await;
+    send(&mut fay, ClientMessage::OpenVote { settings: vote_settings(3, 2) }).await;
+    let vote = loop {
+        if let ServerMessage::Vote { vote } = fay.next_app().await {
+            break vote.id;
+        }
+    };
+    // Each voter is on two nodes at once (two devices), casting from both together.
+    let path = format!("{id}?token={participant}");
+    let mut devices = Vec::new();
+    for v in 0..6 {
+        for d in 0..2 {
+            devices.push((format!("voter{v}"), hello(nodes[(v + d + 1) % 3].addr, &path, &format!("voter{v}")).await));
+        }
+    }
+    let casts = devices.iter_mut().map(|(_, peer)| {
+        let vote = vote.clone();
+        async move {
+            for k in 0..4 {
+                let candidate = ["goal-a", "goal-b", "goal-c"][k % 3].to_owned();
+                send(peer, ClientMessage::CastVote { vote: vote.clone(), candidate }).await;
+            }
+            // Four answers: ballots or refusals.
+            let mut answers = 0;
+            while answers < 4 {
+                match peer.next_app().await {
+                    ServerMessage::Ballot { .. } | ServerMessage::Error { .. } => answers += 1,
+                    _ => {}
+                }
+            }
+        }
+    });
+    join_all(casts).await;
+    let spent = deployment
+        .query(&format!(
+            "SELECT voter || '=' || SUM(count)::TEXT FROM ballots WHERE board = '{id}' GROUP BY voter ORDER BY voter"
+        ))
+        .await;
+    assert_eq!(spent.len(), 6, "{spent:?}");
+    for row in &spent {
+        let (_, count) = row.split_once('=').unwrap();
+        assert_eq!(count, "3", "every voter spent exactly the budget, no more: {spent:?}");
+    }
+    let over = deployment.query(&format!("SELECT voter FROM ballots WHERE board = '{id}' AND count > 2")).await;
+    assert!(over.is_empty(), "over the per-candidate limit: {over:?}");
+}
+
+#[tokio::test]
+async fn presence_crosses_nodes_and_expires_with_its_node() {
+    let Some(deployment) = Deployment::create().await else { return };
+    let mut nodes = deployment.start_three();
+    let (id, participant, _) = create_board(nodes[0].addr, "Presence").await;
+    let path = format!("{id}?token={participant}");
+    let mut on_owner = Peer::join_as(nodes[0].addr, &path, "owner-side").await;
+    let mut doomed = Peer::join_as(nodes[1].addr, &path, "doomed").await;
+    let mut other = Peer::join_as(nodes[2].addr, &path, "other").await;
+    assert!(deployment.owner(&id).await.starts_with("n0-"));
+
+    doomed.set_awareness(1, r#"{"user":{"name":"doomed"}}"#).await;
+    let client = doomed.client_id().get();
+    on_owner.pump_until(|p| p.awareness.contains_key(&client)).await;
+    other.pump_until(|p| p.awareness.contains_key(&client)).await;
+
+    // The node dies without a word: its clients' presence goes once it is missed.
+    nodes[1].kill();
+    let started = std::time::Instant::now();
+    on_owner.pump_until(|p| !p.awareness.contains_key(&client)).await;
+    other.pump_until(|p| !p.awareness.contains_key(&client)).await;
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(12), "presence went after {waited:?}");
+    drop(doomed);
+}
+
+#[tokio::test]
+async fn a_rotated_link_is_refused_on_every_node() {
+    let Some(deployment) = Deployment::create().await else { return };
+    let nodes = deployment.start_three();
+    let (id, participant, facilitator) = create_board(nodes[0].addr, "Rotate").await;
+    let path = format!("{id}?token={participant}");
+    let mut old = Vec::new();
+    for node in &nodes {
+        old.push(Peer::join_as(node.addr, &path, "holder").await);
+    }
+    let rotated = reqwest::Client::new()
+        .post(format!("http://{}/api/boards/{id}/links/rotate", nodes[1].addr))
+        .bearer_auth(&facilitator)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rotated.status(), 200, "{:?}", rotated.text().await);
+    let body: serde_json::Value = rotated.json().await.unwrap();
+    let fresh = body["links"]["participant"].as_str().unwrap().split_once("?token=").unwrap().1.to_owned();
+    for (i, peer) in old.iter_mut().enumerate() {
+        assert_eq!(peer.closed().await.code, 4403, "old link on node {i} closed");
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        let mut again = Peer::connect_as(node.addr, &path, "holder").await;
+        assert_eq!(again.closed().await.code, 4403, "old link refused on node {i}");
+        let fresh = Peer::join_as(node.addr, &format!("{id}?token={fresh}"), "holder").await;
+        assert!(fresh.closed.is_none());
+    }
+}
+
+/// Peers spread over the nodes, editing in rounds and coming back through a live node
+/// whenever their connection ends.
+struct Crowd {
+    peers: Vec<Peer>,
+    path: String,
+    made: u32,
+    reconnects: usize,
+}
+
+impl Crowd {
+    async fn join(nodes: &[Node], path: &str, count: usize) -> Crowd {
+        let mut peers = Vec::new();
+        for i in 0..count {
+            peers.push(Peer::join_as(nodes[i % nodes.len()].addr, path, &format!("p{i}")).await);
+        }
+        Crowd { peers, path: path.to_owned(), made: 0, reconnects: 0 }
+    }
+
+    /// Every peer adds a note, then takes what arrived for a moment.
+    async fn round(&mut self, live: &[SocketAddr], tag: &str) {
+        for i in 0..self.peers.len() {
+            self.peers[i].add_note(&format!("p{i}-{tag}"), tag).await;
+            self.made += 1;
+        }
+        for i in 0..self.peers.len() {
+            self.peers[i].drain_for(Duration::from_millis(20)).await;
+            if self.peers[i].closed.is_some() {
+                self.reconnects += 1;
+                let addr = live[(i + self.reconnects) % live.len()];
+                self.peers[i] = reconnect(&self.peers[i], addr, &self.path, &format!("p{i}")).await;
+            }
+        }
+    }
+}
+
+fn live(nodes: &[Node]) -> Vec<SocketAddr> {
+    nodes.iter().filter(|n| n.child.is_some()).map(|n| n.addr).collect()
+}
+
+#[tokio::test]
+async fn a_rolling_restart_under_load_loses_nothing_and_keeps_the_board_available() {
+    let Some(deployment) = Deployment::create().await else { return };
+    let mut nodes = deployment.start_three();
+    let (id, participant, _) = create_board(nodes[0].addr, "Rolling").await;
+    let mut crowd = Crowd::join(&nodes, &format!("{id}?token={participant}"), 6).await;
+    for round in 0..3 {
+        crowd.round(&live(&nodes), &format!("warm{round}")).await;
+    }
+    for k in 0..3 {
+        let name = nodes[k].name.clone();
+        assert!(nodes[k].terminate(), "{name} stopped cleanly");
+        for round in 0..3 {
+            crowd.round(&live(&nodes), &format!("{name}-down{round}")).await;
+        }
+        nodes[k] = deployment.start(&name);
+        for round in 0..3 {
+            crowd.round(&live(&nodes), &format!("{name}-up{round}")).await;
+        }
+    }
+    let made = crowd.made;
+    converge_reconnecting(&mut crowd.peers, &live(&nodes), &crowd.path, made).await;
+    assert!(crowd.reconnects >= 6, "every peer moved at least once: {} reconnects", crowd.reconnects);
+    let stored = deployment.stored_doc(&id).await.transact().state_vector();
+    for (i, peer) in crowd.peers.iter().enumerate() {
+        assert!(covered(&stored, &peer.state_vector()), "peer {i} holds something the store does not");
+    }
+}
+
+/// A NATS server of this test's own, so that it can be stopped and started again.
+struct PrivateBroker {
+    child: Option<Child>,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl PrivateBroker {
+    /// `None` (after saying why) when `nats-server` is not installed and `CI` is not set.
+    fn start(dir: &std::path::Path) -> Option<PrivateBroker> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut broker = PrivateBroker { child: None, port, dir: dir.join("nats") };
+        if let Err(error) = broker.run() {
+            if std::env::var_os("CI").is_some() {
+                panic!("cannot start nats-server ({error}) and CI is set");
+            }
+            eprintln!("SKIPPED: cannot start nats-server ({error}); install the nats-server package");
+            return None;
+        }
+        Some(broker)
+    }
+
+    fn run(&mut self) -> std::io::Result<()> {
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(std::io::Error::other("nats-server did not listen"))
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn health(node: &Node) -> (u16, serde_json::Value) {
+    let response = reqwest::get(format!("http://{}/healthz", node.addr)).await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_broker_restart_heals_without_divergence() {
+    let Some(deployment) = Deployment::create().await else { return };
+    let Some(mut broker) = PrivateBroker::start(deployment.dir.path()) else { return };
+    let nodes: Vec<Node> = (0..3).map(|i| deployment.start_with(&format!("n{i}"), &broker.url())).collect();
+    let (id, participant, _) = create_board(nodes[0].addr, "Broker").await;
+    let mut crowd = Crowd::join(&nodes, &format!("{id}?token={participant}"), 6).await;
+    for round in 0..3 {
+        crowd.round(&live(&nodes), &format!("before{round}")).await;
+    }
+    let (status, body) = health(&nodes[1]).await;
+    assert_eq!((status, &body["broker"]["ok"]), (200, &serde_json::json!(true)), "{body}");
+
+    broker.kill();
+    for round in 0..3 {
+        crowd.round(&live(&nodes), &format!("outage{round}")).await;
+    }
+    let (status, body) = health(&nodes[1]).await;
+    assert_eq!((status, &body["broker"]["ok"]), (503, &serde_json::json!(false)), "{body}");
+
+    broker.run().unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut waiting = 0;
+    while health(&nodes[1]).await.0 != 200 {
+        assert!(tokio::time::Instant::now() < deadline, "the node did not get the broker back");
+        crowd.round(&live(&nodes), &format!("waiting{waiting}")).await;
+        waiting += 1;
+    }
+    for round in 0..3 {
+        crowd.round(&live(&nodes), &format!("after{round}")).await;
+    }
+    let made = crowd.made;
+    converge_reconnecting(&mut crowd.peers, &live(&nodes), &crowd.path, made).await;
+    let stored = deployment.stored_doc(&id).await.transact().state_vector();
+    for (i, peer) in crowd.peers.iter().enumerate() {
+        assert!(covered(&stored, &peer.state_vector()), "peer {i} holds something the store does not");
+    }
+}
+
+#[tokio::test]
+async fn a_replica_that_missed_an_update_reads_it_from_the_store() {
+    use commonboard_server::store::{Author, LogEntry, Write};
+    let Some(deployment) = Deployment::create().await else { return };
+    let nodes = deployment.start_three();
+    let (id, participant, _) = create_board(nodes[0].addr, "Gap").await;
+    let path = format!("{id}?token={participant}");
+    let mut writer = Peer::join_as(nodes[0].addr, &path, "writer").await;
+    let mut watcher = Peer::join_as(nodes[1].addr, &path, "watcher").await;
+    writer.add_note("first", "relayed").await;
+    watcher.pump_until(|p| p.note_count() == 1).await;
+
+    // An update is committed but its message never reaches the stream (as if lost on
+    // the way): only the owner's next seq beat says the replica is behind.
+    let last: u64 =
+        deployment.query(&format!("SELECT MAX(seq)::TEXT FROM updates WHERE board = '{id}'")).await[0].parse().unwrap();
+    let missed = {
+        let doc = Doc::new();
+        let board = commonboard_protocol::schema::Board::new(&doc);
+        let note = commonboard_protocol::schema::Note {
+            id: "missed".into(),
+            text: "from the log".into(),
+            ..Default::default()
+        };
+        let mut txn = doc.transact_mut();
+        board.insert_note(&mut txn, &note);
+        txn.encode_update_v1()
+    };
+    let entry = LogEntry { seq: last + 1, at_ms: 1, author: Author::server(), update: missed };
+    let (url, board) = (deployment.url(), id.clone());
+    tokio::task::spawn_blocking(move || {
+        let store = PostgresStore::connect(&url).unwrap();
+        let result = store.submit(vec![Write::Append { board, entries: vec![entry] }]).blocking_recv().unwrap();
+        store.close();
+        result
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let gaps_before = nodes[1].metric("commonboard_broker_gaps_recovered_total").await;
+    let broker = async_nats::connect(&deployment.nats).await.unwrap();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("cb-kind", "seq");
+    headers.insert("cb-last", (last + 1).to_string().as_str());
+    let subject = format!("{}.board.{id}.out", deployment.prefix);
+    broker.publish_with_headers(subject, headers, Default::default()).await.unwrap();
+    broker.flush().await.unwrap();
+
+    watcher.pump_until(|p| p.note_count() == 2).await;
+    assert!(nodes[1].metric("commonboard_broker_gaps_recovered_total").await > gaps_before);
+}
+
+#[test]
+fn a_broker_without_a_shared_store_is_refused_at_startup_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_commonboard"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--broker", DEFAULT_NATS, "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("server binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--broker needs a shared PostgreSQL store (--store postgres://...)"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_restore_asked_of_any_node_is_done_by_the_owner_and_reaches_everyone() {
+    let Some(deployment) = Deployment::create().await else { return };
+    let nodes = deployment.start_three();
+    let (id, participant, facilitator) = create_board(nodes[0].addr, "Restore").await;
+    let path = format!("{id}?token={participant}");
+    let mut writer = Peer::join_as(nodes[0].addr, &path, "writer").await;
+    let mut watcher = Peer::join_as(nodes[2].addr, &path, "watcher").await;
+    writer.add_note("kept", "at seq 2").await;
+    writer.add_note("undone", "at seq 3").await;
+    watcher.pump_until(|p| p.note_count() == 2).await;
+
+    // Node 1 is not the owner: it asks the owner, which rebuilds seq 2 from the store.
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/api/boards/{id}/restore", nodes[1].addr))
+        .bearer_auth(&facilitator)
+        .json(&serde_json::json!({ "at": 2, "name": "Fran" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let result: serde_json::Value = response.json().await.unwrap();
+    assert_eq!((result["restored_to"].as_u64(), result["changed"].as_bool()), (Some(2), Some(true)), "{result}");
+    watcher.pump_until(|p| p.note_count() == 1).await;
+    writer.pump_until(|p| p.note_count() == 1).await;
+    assert!(deployment.owner(&id).await.starts_with("n0-"));
+}
