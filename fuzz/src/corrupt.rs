@@ -359,7 +359,12 @@ async fn read_back(store: &Arc<dyn Store>, id: &str) {
 
     // The board actor loads it, as on a first connection, and answers a sync step 1
     // with the whole document.
-    let config = BoardConfig { open: false, idle_unload: std::time::Duration::from_secs(3600), checkpoint_every: 1000 };
+    let config = BoardConfig {
+        open: false,
+        idle_unload: std::time::Duration::from_secs(3600),
+        checkpoint_every: 1000,
+        limits: board::BoardLimits::default(),
+    };
     let (handle, task) = board::spawn(id.into(), 1, store.clone(), config, CancellationToken::new(), || {});
     let (frames_tx, mut frames) = mpsc::channel(16);
     let (reply, joined) = oneshot::channel();

@@ -240,7 +240,15 @@ pub async fn run(session: Session) {
     let id = crate::fresh_board_id("session");
     let new = registry::new_board(id.clone(), "fuzz".into(), template);
     store::committed(store.submit(new.writes())).await.expect("a fresh board is created");
-    let config = BoardConfig { open: false, idle_unload: std::time::Duration::from_secs(3600), checkpoint_every: 8 };
+    // Small limits, so that the refusals run too.
+    let limits = board::BoardLimits {
+        max_connections: 4,
+        max_document_bytes: 1 << 20,
+        max_update_bytes: 64 << 10,
+        max_awareness_bytes: 1024,
+    };
+    let config =
+        BoardConfig { open: false, idle_unload: std::time::Duration::from_secs(3600), checkpoint_every: 8, limits };
     let shutdown = CancellationToken::new();
     let (handle, task) = board::spawn(id.clone(), 1, store.clone(), config, shutdown, || {});
     let mut driver =
