@@ -115,8 +115,9 @@ pub struct Config {
     #[arg(long, env = "COMMONBOARD_SEND_QUEUE", default_value_t = 512)]
     pub send_queue: usize,
 
-    /// Most connections on one board; one more is closed with code 4530 ("board full").
-    #[arg(long, env = "COMMONBOARD_MAX_CONNECTIONS_PER_BOARD", default_value_t = 1000)]
+    /// Most connections on one board (a town hall of 1,000 people with room for screens
+    /// and second devices); one more is closed with code 4530 ("board full").
+    #[arg(long, env = "COMMONBOARD_MAX_CONNECTIONS_PER_BOARD", default_value_t = 2000)]
     pub max_connections_per_board: usize,
 
     /// Most connections on the whole server; one more is closed with code 4531
