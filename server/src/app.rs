@@ -289,15 +289,13 @@ fn links(state: &AppState, record: &BoardRecord) -> BoardLinks {
 }
 
 fn info(record: BoardRecord, role: Option<Role>, links: Option<BoardLinks>) -> BoardInfo {
-    let created_at = humantime::format_rfc3339_millis(
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(record.created_at_ms.max(0) as u64),
-    );
+    let created_at = crate::history::rfc3339(record.created_at_ms);
     BoardInfo {
         url: format!("/b/{}", record.id),
         id: record.id,
         title: record.title,
         template: record.template,
-        created_at: created_at.to_string(),
+        created_at,
         role,
         links,
     }

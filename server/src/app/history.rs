@@ -16,7 +16,7 @@ use commonboard_protocol::history::{
 };
 use commonboard_protocol::schema;
 use serde::Deserialize;
-use yrs::{ReadTxn, StateVector, Transact};
+use yrs::{StateVector, Transact};
 
 use super::{authorize, clip, read_board, reader_role, role_name, AppState};
 use crate::auth::AuthError;
@@ -124,7 +124,7 @@ pub(super) async fn state(
         let seq = resolve(store, &id, point)?;
         let past = cache.board_at(store, &id, seq)?;
         let answer = if yjs {
-            Answer::Yjs(past.doc.transact().encode_state_as_update_v1(&StateVector::default()))
+            Answer::Yjs(crate::board::sync_reply(&past.doc, &StateVector::default()))
         } else {
             Answer::Json(schema::Board::new(&past.doc).snapshot(&past.doc.transact()))
         };
@@ -266,7 +266,7 @@ pub(super) async fn restore(
         blocking(&state, move |store| {
             let seq = history::resolve(store, &id, point)?;
             let past = cache.board_at(store, &id, seq)?;
-            let state = past.doc.transact().encode_state_as_update_v1(&StateVector::default());
+            let state = crate::board::sync_reply(&past.doc, &StateVector::default());
             let shown = past.seq;
             cache.keep(&id, past);
             Ok((shown, state))

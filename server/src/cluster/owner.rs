@@ -267,10 +267,8 @@ async fn restore(cluster: Arc<Cluster>, id: String, tx: mpsc::Sender<BoardCmd>, 
     let past = {
         let (store, board) = (cluster.store.clone(), id.clone());
         tokio::task::spawn_blocking(move || {
-            crate::history::board_at(store.as_ref(), &board, to_seq).map(|past| {
-                use yrs::{ReadTxn, Transact};
-                (past.seq, past.doc.transact().encode_state_as_update_v1(&yrs::StateVector::default()))
-            })
+            crate::history::board_at(store.as_ref(), &board, to_seq)
+                .map(|past| (past.seq, crate::board::sync_reply(&past.doc, &yrs::StateVector::default())))
         })
         .await
     };
