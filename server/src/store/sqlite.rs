@@ -21,9 +21,12 @@ use super::{
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "commonboard.sqlite3";
 
-/// Read connections kept open between reads; more are opened while reads overlap and
-/// closed after.
-const MAX_IDLE_READERS: usize = 4;
+/// Read connections, at most: reads beyond this many wait for one to be free. Each
+/// holds two files and a page cache. Opening one per overlapping read and closing it
+/// after is no cure: SQLite defers closing a database file while another connection of
+/// the process holds a lock on it (the writer always does), so the files of every
+/// reader ever open at once stayed open (22 of them after the 30-minute soak).
+const MAX_READERS: usize = 4;
 
 /// Most batches one commit takes, so a flood of writers still gets regular commits.
 const MAX_BATCHES_PER_COMMIT: usize = 1024;
@@ -121,8 +124,10 @@ pub struct SqliteStore {
     /// Queue to the writer thread; `None` once closed.
     writer: Mutex<Option<mpsc::Sender<Request>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
-    /// Idle read connections.
-    readers: Mutex<Vec<Connection>>,
+    /// Read connections: the idle ones, and how many are open in all.
+    readers: Mutex<Readers>,
+    /// Signalled when a read connection is returned.
+    reader_free: std::sync::Condvar,
     path: std::path::PathBuf,
 }
 
@@ -145,30 +150,56 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer: Mutex::new(Some(sender)),
             thread: Mutex::new(Some(thread)),
-            readers: Mutex::new(Vec::new()),
+            readers: Mutex::new(Readers::default()),
+            reader_free: std::sync::Condvar::new(),
             path,
         })
     }
 
     fn with_reader<T>(&self, read: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let conn = self.readers.lock().expect("reader pool").pop();
-        let conn = match conn {
-            Some(conn) => conn,
-            None => {
-                let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-                conn.busy_timeout(std::time::Duration::from_secs(5))?;
-                conn
+        let conn = {
+            let mut readers = self.readers.lock().expect("reader pool");
+            loop {
+                if let Some(conn) = readers.idle.pop() {
+                    break Some(conn);
+                }
+                if readers.open < MAX_READERS {
+                    readers.open += 1;
+                    break None;
+                }
+                readers = self.reader_free.wait(readers).expect("reader pool");
             }
         };
+        let conn = match conn {
+            Some(conn) => conn,
+            None => match self.open_reader() {
+                Ok(conn) => conn,
+                Err(error) => {
+                    self.readers.lock().expect("reader pool").open -= 1;
+                    self.reader_free.notify_one();
+                    return Err(error);
+                }
+            },
+        };
         let result = read(&conn);
-        let mut idle = self.readers.lock().expect("reader pool");
-        // A burst of reads (every board loading after a restart) opens a connection
-        // each; keeping them all would hold three files and a page cache apiece for good.
-        if idle.len() < MAX_IDLE_READERS {
-            idle.push(conn);
-        }
+        self.readers.lock().expect("reader pool").idle.push(conn);
+        self.reader_free.notify_one();
         result
     }
+
+    fn open_reader(&self) -> Result<Connection, StoreError> {
+        let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(conn)
+    }
+}
+
+/// The pool of read connections.
+#[derive(Default)]
+struct Readers {
+    idle: Vec<Connection>,
+    /// Idle and in use.
+    open: usize,
 }
 
 impl Drop for SqliteStore {
@@ -759,27 +790,33 @@ mod tests {
     }
 
     #[test]
-    fn overlapping_reads_leave_few_connections_open() {
+    fn overlapping_reads_share_a_bounded_pool_of_connections() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
         let dir = tempfile::tempdir().unwrap();
         let store = std::sync::Arc::new(SqliteStore::open(dir.path()).unwrap());
-        let barrier = std::sync::Arc::new(std::sync::Barrier::new(16));
+        let (inside, most) = (std::sync::Arc::new(AtomicUsize::new(0)), std::sync::Arc::new(AtomicUsize::new(0)));
         let readers: Vec<_> = (0..16)
             .map(|_| {
-                let (store, barrier) = (store.clone(), barrier.clone());
+                let (store, inside, most) = (store.clone(), inside.clone(), most.clone());
                 std::thread::spawn(move || {
                     store
-                        .with_reader(|_| {
-                            barrier.wait();
-                            Ok(())
+                        .with_reader(|conn| {
+                            let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                            most.fetch_max(now, Ordering::SeqCst);
+                            std::thread::sleep(std::time::Duration::from_millis(20));
+                            inside.fetch_sub(1, Ordering::SeqCst);
+                            Ok(conn.query_row("SELECT count(*) FROM boards", [], |row| row.get::<_, i64>(0))?)
                         })
                         .unwrap()
                 })
             })
             .collect();
         for reader in readers {
-            reader.join().unwrap();
+            assert_eq!(reader.join().unwrap(), 0);
         }
-        assert_eq!(store.readers.lock().unwrap().len(), MAX_IDLE_READERS);
+        assert_eq!(most.load(Ordering::SeqCst), MAX_READERS, "reads overlapped up to the bound, not past it");
+        let pool = store.readers.lock().unwrap();
+        assert_eq!((pool.open, pool.idle.len()), (MAX_READERS, MAX_READERS));
     }
 
     #[tokio::test]
