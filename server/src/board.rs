@@ -449,7 +449,9 @@ struct Board {
     limits: BoardLimits,
     /// The document's encoded size (Yjs v1), estimated: the last measure plus the size
     /// of every update applied since (an update adds about its own size; deletions take
-    /// some away). Measured again before anything is refused for it.
+    /// some away). Measured again before anything is refused for it. `usize::MAX` until
+    /// first measured: a loaded board is measured at its first change, not while
+    /// people wait for it to load (encoding a big board takes a tenth of its loading).
     doc_bytes: usize,
     usage: Arc<Usage>,
     /// Whether the board agreed to unload (to make room for another).
@@ -490,7 +492,7 @@ impl Board {
             workshop: restore_workshop(&stored),
             viewport: None,
             limits: config.limits,
-            doc_bytes: encoded_len(&doc),
+            doc_bytes: usize::MAX,
             usage,
             unloading: false,
             cluster: None,
@@ -580,7 +582,7 @@ impl Board {
             return;
         }
         self.seq += 1;
-        self.doc_bytes += update.len();
+        self.doc_bytes = self.doc_bytes.saturating_add(update.len());
         info!(to_seq, seq = self.seq, by = %by.name, "board restored");
         let change =
             Change { kind: ChangeKind::Restored, id: None, fields: Vec::new(), label: None, to_seq: Some(to_seq) };
@@ -1008,7 +1010,7 @@ impl Board {
             txn.encode_update_v1()
         };
         self.seq += 1;
-        self.doc_bytes += update.len();
+        self.doc_bytes = self.doc_bytes.saturating_add(update.len());
         out.log.push(LogEntry { seq: self.seq, at_ms: now_ms(), author, update: update.clone() });
         out.updates.push(update);
     }
@@ -1132,7 +1134,7 @@ impl Board {
         });
         match outcome {
             Ok(Ok(Some(applied))) => {
-                self.doc_bytes += applied.len();
+                self.doc_bytes = self.doc_bytes.saturating_add(applied.len());
                 self.seq += 1;
                 let author = self.conns.get(&conn).map(|c| c.member.author.clone()).unwrap_or_else(Author::server);
                 out.log.push(LogEntry { seq: self.seq, at_ms: now_ms(), author, update: applied.clone() });

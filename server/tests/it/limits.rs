@@ -235,6 +235,38 @@ async fn a_change_that_would_grow_the_board_past_its_size_limit_is_refused_and_i
     kept_after_restart(config, &board, &["n1", "n2"]).await;
 }
 
+/// A loaded board's size is measured at its first change rather than while it loads:
+/// a board reloaded near its limit still refuses the change that would take it over.
+#[tokio::test]
+async fn a_board_reloaded_near_its_size_limit_refuses_the_change_that_would_pass_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let limit = 16 * 1024;
+    let config = config(&dir, |c| c.max_document_bytes = limit);
+    let server = spawn_app_with(config.clone()).await;
+    let board = server.create_board("Nearly full").await;
+    let mut a = Peer::join(server.addr, &board).await;
+    a.add_note("n1", &"a".repeat(12_000)).await;
+    let mut b = Peer::join(server.addr, &board).await;
+    b.pump_until(|p| p.note_count() == 1).await;
+    server.stop().await;
+
+    let server = spawn_app_with(config.clone()).await;
+    let mut big = join_app(server.addr, &board).await;
+    assert_eq!(big.note_count(), 1);
+    big.add_note("over", &"x".repeat(6_000)).await;
+    big.pump_until(|p| p.denied.is_some()).await;
+    big.drain_for(Duration::from_millis(200)).await;
+    assert_eq!(errors(&big).iter().map(|e| e.0).collect::<Vec<_>>(), [ErrorCode::LimitReached]);
+    let mut small = Peer::join(server.addr, &board).await;
+    small.add_note("n2", "still fits").await;
+    let mut late = Peer::join(server.addr, &board).await;
+    late.pump_until(|p| p.note_count() == 2).await;
+    let mut ids: Vec<String> = late.snapshot().notes.into_iter().map(|n| n.id).collect();
+    ids.sort();
+    assert_eq!(ids, ["n1", "n2"]);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn an_update_over_the_size_limit_is_refused_and_its_sender_told() {
     let dir = tempfile::tempdir().unwrap();
