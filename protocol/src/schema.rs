@@ -14,6 +14,14 @@
 //! Field names are the constants of [`note`], [`frame`], [`action`] and [`meta`]; the
 //! web client reads the same names from the generated TypeScript. Readers are lenient:
 //! a missing or mistyped field reads as its default, because any Yjs client may write.
+//!
+//! A note's position is one entry, [`note::POS`]: the array `[x, y]` (in JavaScript,
+//! `note.set("pos", [x, y])`), so that a move writes one map entry, not two. Boards
+//! written before it hold `x` and `y` entries ([`note::X`], [`note::Y`]); readers take
+//! `pos` when it is an array of two finite numbers, else those, else 0. A move of such
+//! a note writes `pos` and leaves `x` and `y` as they were (no longer read). Frames
+//! keep their `x` and `y` entries. The JSON forms ([`Note`], [`BoardSnapshot`]) keep
+//! `x` and `y` fields either way.
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -46,9 +54,18 @@ pub mod meta {
 pub mod note {
     /// The note's text (`Y.Text`).
     pub const TEXT: &str = "text";
-    /// Left edge on the canvas, in canvas pixels (number).
+    /// Position on the canvas, in canvas pixels: the array `[x, y]` of the left and
+    /// top edges (two numbers, one value). One entry rather than two because a map
+    /// keeps each overwritten entry as a deleted item for good: a move that set `x`
+    /// and `y` left two items behind, one that sets `pos` leaves one, and loading a
+    /// board costs about the same per item. Written by every writer; read when it is
+    /// an array of two finite numbers, else [`X`] and [`Y`] are read.
+    pub const POS: &str = "pos";
+    /// Left edge on the canvas (number), as boards written before [`POS`] hold it;
+    /// read only, when a note has no valid `pos`. Nothing writes it any more.
     pub const X: &str = "x";
-    /// Top edge on the canvas (number).
+    /// Top edge on the canvas (number), as boards written before [`POS`] hold it;
+    /// read only, like [`X`].
     pub const Y: &str = "y";
     /// Width (number).
     pub const W: &str = "w";
@@ -99,7 +116,8 @@ pub mod note_kind {
     pub const FOLLOW_UP: &str = "followup";
 }
 
-/// Field names of a frame's map.
+/// Field names of a frame's map. A frame keeps separate `x` and `y` entries (unlike a
+/// note's [`super::note::POS`]): frames rarely move, so their overwrites cost little.
 pub mod frame {
     /// The frame's title (string).
     pub const TITLE: &str = "title";
@@ -297,8 +315,7 @@ impl Board {
     /// Adds a note, or replaces the note with the same id.
     pub fn insert_note(&self, txn: &mut TransactionMut, value: &Note) {
         let map = self.notes.insert(txn, value.id.as_str(), MapPrelim::default());
-        map.insert(txn, note::X, js_number(value.x));
-        map.insert(txn, note::Y, js_number(value.y));
+        map.insert(txn, note::POS, note_pos(value.x, value.y));
         map.insert(txn, note::W, js_number(value.w));
         map.insert(txn, note::H, js_number(value.h));
         map.insert(txn, note::COLOR, value.color.as_str());
@@ -323,13 +340,13 @@ impl Board {
         map.insert(txn, note::TEXT, TextPrelim::new(value.text.as_str()));
     }
 
-    /// Moves a note; returns false if there is no such note.
+    /// Moves a note (one `pos` entry; a note of an older board keeps its unread `x` and
+    /// `y`); returns false if there is no such note.
     pub fn move_note(&self, txn: &mut TransactionMut, id: &str, x: f64, y: f64) -> bool {
         let Some(Out::YMap(map)) = self.notes.get(txn, id) else {
             return false;
         };
-        map.insert(txn, note::X, js_number(x));
-        map.insert(txn, note::Y, js_number(y));
+        map.insert(txn, note::POS, note_pos(x, y));
         true
     }
 
@@ -457,16 +474,46 @@ pub fn js_number(value: f64) -> Any {
     }
 }
 
+/// A note's [`note::POS`] value: the array `[x, y]`, numbers as [`js_number`] writes
+/// them (what `note.set("pos", [x, y])` stores in Yjs).
+pub fn note_pos(x: f64, y: f64) -> Any {
+    Any::Array([js_number(x), js_number(y)].into())
+}
+
+/// A note's position: its `pos` when that is an array of two finite numbers, else its
+/// `x` and `y` entries (boards written before `pos`), else 0.
+fn read_position<T: ReadTxn>(txn: &T, map: &MapRef) -> (f64, f64) {
+    if let Some(Out::Any(Any::Array(pos))) = map.get(txn, note::POS) {
+        if let [x, y] = &*pos {
+            if let (Some(x), Some(y)) = (finite(x), finite(y)) {
+                return (x, y);
+            }
+        }
+    }
+    (number(txn, map, note::X), number(txn, map, note::Y))
+}
+
+/// A finite number value, else `None`.
+fn finite(value: &Any) -> Option<f64> {
+    let n = match value {
+        Any::Number(yrs::any::Number::Int(i)) => *i as f64,
+        Any::Number(yrs::any::Number::Float(f)) => *f,
+        _ => return None,
+    };
+    n.is_finite().then_some(n)
+}
+
 fn read_note<T: ReadTxn>(txn: &T, id: &str, map: &MapRef) -> Note {
     let frame = match map.get(txn, note::FRAME) {
         Some(Out::Any(Any::String(s))) if !s.is_empty() => Some(s.to_string()),
         _ => None,
     };
+    let (x, y) = read_position(txn, map);
     Note {
         id: id.to_owned(),
         text: string(txn, map, note::TEXT),
-        x: number(txn, map, note::X),
-        y: number(txn, map, note::Y),
+        x,
+        y,
         w: number(txn, map, note::W),
         h: number(txn, map, note::H),
         color: string(txn, map, note::COLOR),
@@ -582,6 +629,100 @@ mod tests {
         assert_eq!(note.frame.as_deref(), Some("f1"));
         assert!(board.remove_note(&mut txn, "n1"));
         assert!(board.note(&txn, "n1").is_none());
+    }
+
+    /// Writes a note the way boards before `pos` held it: `x` and `y` entries.
+    fn insert_old_note(board: &Board, txn: &mut TransactionMut, id: &str, x: f64, y: f64) -> MapRef {
+        let map = board.notes.insert(txn, id, MapPrelim::default());
+        map.insert(txn, note::X, js_number(x));
+        map.insert(txn, note::Y, js_number(y));
+        map.insert(txn, note::TEXT, TextPrelim::new("old"));
+        map
+    }
+
+    fn keys<T: ReadTxn>(txn: &T, map: &MapRef) -> Vec<String> {
+        let mut keys: Vec<String> = map.keys(txn).map(str::to_owned).collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn a_note_keeps_its_position_in_one_pos_entry() {
+        let doc = Doc::with_client_id(7);
+        let board = Board::new(&doc);
+        let mut txn = doc.transact_mut();
+        board.insert_note(&mut txn, &sample_note("n1"));
+        let Some(Out::YMap(map)) = board.notes.get(&txn, "n1") else { panic!("no note") };
+        assert_eq!(map.get(&txn, note::POS), Some(Out::Any(note_pos(10.0, 20.5))));
+        assert!(!map.contains_key(&txn, note::X) && !map.contains_key(&txn, note::Y), "{:?}", keys(&txn, &map));
+
+        assert!(board.move_note(&mut txn, "n1", 30.0, -4.5));
+        assert_eq!(keys(&txn, &map).iter().filter(|k| k.as_str() == note::POS).count(), 1);
+        assert!(!map.contains_key(&txn, note::X) && !map.contains_key(&txn, note::Y));
+        let moved = board.note(&txn, "n1").unwrap();
+        assert_eq!((moved.x, moved.y), (30.0, -4.5));
+        // As Yjs writes `note.set("pos", [30, -4.5])`: integers as integers.
+        assert_eq!(map.get(&txn, note::POS), Some(Out::Any(Any::Array([Any::from(30i64), Any::from(-4.5)].into()))));
+    }
+
+    #[test]
+    fn a_move_adds_one_item() {
+        let doc = Doc::with_client_id(7);
+        let board = Board::new(&doc);
+        board.insert_note(&mut doc.transact_mut(), &sample_note("n1"));
+        let clock = || doc.transact().state_vector().get(&yrs::ClientID::new(7));
+        let before = clock();
+        assert!(board.move_note(&mut doc.transact_mut(), "n1", 1.0, 2.0));
+        assert_eq!(clock() - before, 1, "one pos entry per move, not an x and a y");
+        let before = clock();
+        assert!(board.move_note(&mut doc.transact_mut(), "n1", 3.0, 4.0));
+        assert_eq!(clock() - before, 1);
+    }
+
+    #[test]
+    fn notes_of_older_boards_read_from_x_and_y_until_moved() {
+        let doc = Doc::new();
+        let board = Board::new(&doc);
+        let mut txn = doc.transact_mut();
+        let map = insert_old_note(&board, &mut txn, "old", 12.0, 34.5);
+        let old = board.note(&txn, "old").unwrap();
+        assert_eq!((old.x, old.y, old.text.as_str()), (12.0, 34.5, "old"));
+        assert_eq!(board.snapshot(&txn).notes[0].x, 12.0);
+
+        assert!(board.move_note(&mut txn, "old", 100.0, 200.0));
+        assert_eq!(map.get(&txn, note::POS), Some(Out::Any(note_pos(100.0, 200.0))));
+        let moved = board.note(&txn, "old").unwrap();
+        assert_eq!((moved.x, moved.y), (100.0, 200.0), "pos wins over the stale x and y");
+        assert_eq!(keys(&txn, &map), ["pos", "text", "x", "y"]);
+    }
+
+    #[test]
+    fn a_malformed_pos_falls_back_to_x_and_y_or_zero() {
+        let doc = Doc::new();
+        let board = Board::new(&doc);
+        let mut txn = doc.transact_mut();
+        let map = insert_old_note(&board, &mut txn, "n", 5.0, 6.0);
+        let bad = [
+            Any::Array([Any::from(1i64)].into()),
+            Any::Array([Any::from(1i64), Any::from(2i64), Any::from(3i64)].into()),
+            Any::Array([Any::from(1i64), Any::from("2")].into()),
+            Any::Array([Any::from(f64::NAN), Any::from(2.0)].into()),
+            Any::Array([Any::from(1.0), Any::from(f64::INFINITY)].into()),
+            Any::from("1,2"),
+            Any::Null,
+        ];
+        for value in bad {
+            map.insert(&mut txn, note::POS, value.clone());
+            let n = board.note(&txn, "n").unwrap();
+            assert_eq!((n.x, n.y), (5.0, 6.0), "{value:?}");
+        }
+        map.remove(&mut txn, note::X);
+        map.remove(&mut txn, note::Y);
+        let n = board.note(&txn, "n").unwrap();
+        assert_eq!((n.x, n.y), (0.0, 0.0));
+        map.insert(&mut txn, note::POS, Any::Array([Any::from(7.25), Any::from(-8i64)].into()));
+        let n = board.note(&txn, "n").unwrap();
+        assert_eq!((n.x, n.y), (7.25, -8.0));
     }
 
     #[test]

@@ -119,6 +119,7 @@ fn constants() -> String {
         ]),
         object(&[
             ("text", schema::note::TEXT),
+            ("pos", schema::note::POS),
             ("x", schema::note::X),
             ("y", schema::note::Y),
             ("w", schema::note::W),

@@ -6,7 +6,9 @@ import {
   FRAME_FIELDS,
   NOTE_FIELDS,
   NOTE_COLORS,
+  notePos,
   ROOTS,
+  setNotePos,
   type NoteColor,
 } from "./schema";
 import type { Identity } from "./identity";
@@ -114,13 +116,17 @@ export interface Rect {
 }
 
 export function noteRect(m: YMap): Rect {
+  const { x, y } = notePos(m);
   return {
-    x: num(m, NOTE_FIELDS.x, 0),
-    y: num(m, NOTE_FIELDS.y, 0),
+    x,
+    y,
     w: num(m, NOTE_FIELDS.w, DEFAULT_NOTE_W),
     h: num(m, NOTE_FIELDS.h, DEFAULT_NOTE_H),
   };
 }
+
+// A note's position is read and written only through these (see `schema.ts`).
+export { notePos, setNotePos, setFramePos, NOTE_POSITION_KEYS } from "./schema";
 
 export function frameRect(m: YMap): Rect {
   return {
@@ -176,8 +182,7 @@ export function addNote(b: Board, n: NewNote, id = randomId()): string {
     const text = new Y.Text();
     if (n.text) text.insert(0, n.text);
     m.set(NOTE_FIELDS.text, text);
-    m.set(NOTE_FIELDS.x, Math.round(n.x));
-    m.set(NOTE_FIELDS.y, Math.round(n.y));
+    setNotePos(m, n.x, n.y);
     m.set(NOTE_FIELDS.w, n.w ?? DEFAULT_NOTE_W);
     m.set(NOTE_FIELDS.h, n.h ?? DEFAULT_NOTE_H);
     m.set(NOTE_FIELDS.color, n.color);
@@ -284,13 +289,6 @@ export function deleteItems(b: Board, noteIds: Iterable<string>, frameIds: Itera
       for (const id of frames) b.frames.delete(id);
     }
   });
-}
-
-export function setPos(m: YMap, x: number, y: number): void {
-  x = Math.round(x);
-  y = Math.round(y);
-  if (m.get(NOTE_FIELDS.x) !== x) m.set(NOTE_FIELDS.x, x);
-  if (m.get(NOTE_FIELDS.y) !== y) m.set(NOTE_FIELDS.y, y);
 }
 
 export function setSize(m: YMap, w: number, h: number): void {

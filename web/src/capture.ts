@@ -5,6 +5,7 @@ import {
   freeSpot,
   noteColor,
   noteFrame,
+  NOTE_POSITION_KEYS,
   noteRect,
   noteText,
   num,
@@ -227,7 +228,7 @@ function buildCapture(root: HTMLElement, b: Board, infoP: Promise<BoardInfo | Er
 
   b.frames.observeDeep(renderFrames);
   // Someone dragging or resizing notes on the canvas changes nothing this list shows.
-  const geometry = new Set<string>([NOTE_FIELDS.x, NOTE_FIELDS.y, NOTE_FIELDS.w, NOTE_FIELDS.h]);
+  const geometry = new Set<string>([...NOTE_POSITION_KEYS, NOTE_FIELDS.w, NOTE_FIELDS.h]);
   b.notes.observeDeep((events) => {
     const relevant = events.some(
       (ev) => ev.target === b.notes || !(ev instanceof Y.YMapEvent) || [...ev.keysChanged].some((k) => !geometry.has(k)),

@@ -56,8 +56,8 @@ fn vectors() -> Vec<Vector> {
     let clock = doc.transact().state_vector().get(&ClientID::new(CLIENT));
     let cursor = r##"{"user":{"name":"Ana","color":"#e91e63"},"cursor":{"x":1,"y":2}}"##;
 
-    let note_json = json!({"text": "hello", "x": 10, "y": 20, "w": 160, "h": 120, "color": "yellow", "author": "Ana", "createdAt": 1_700_000_000_000u64});
-    let moved_json = json!({"text": "hello", "x": 30, "y": 40, "w": 160, "h": 120, "color": "yellow", "author": "Ana", "createdAt": 1_700_000_000_000u64});
+    let note_json = json!({"text": "hello", "pos": [10, 20], "w": 160, "h": 120, "color": "yellow", "author": "Ana", "createdAt": 1_700_000_000_000u64});
+    let moved_json = json!({"text": "hello", "pos": [30, 40], "w": 160, "h": 120, "color": "yellow", "author": "Ana", "createdAt": 1_700_000_000_000u64});
     vec![
         Vector {
             file: "sync-step1.bin",

@@ -1,5 +1,7 @@
 //! `GET /api/boards/{id}/diff`: the notes, frames and actions added, changed (which
-//! fields) and removed between two points, compared in the board schema.
+//! fields) and removed between two points, compared in the board schema. Items are
+//! compared as their JSON forms: a moved note differs in `x` and/or `y`, whether its
+//! document keeps the position in `pos` or, on a board written before it, in `x` and `y`.
 
 use std::collections::BTreeMap;
 

@@ -161,10 +161,13 @@ impl Summarizer {
                 if rest.iter().any(|f| f == note::TEXT) {
                     changes.push(change(ChangeKind::NoteEdited, id, Vec::new(), label.clone()));
                 }
-                if rest.iter().any(|f| f == note::X || f == note::Y) {
+                // `pos` is where notes keep their position; `x` and `y`, where boards
+                // written before it did (and where an older client may still write).
+                let position = [note::POS, note::X, note::Y];
+                if rest.iter().any(|f| position.contains(&f.as_str())) {
                     changes.push(change(ChangeKind::NoteMoved, id, Vec::new(), label.clone()));
                 }
-                rest.retain(|f| ![note::TEXT, note::X, note::Y].contains(&f.as_str()));
+                rest.retain(|f| f != note::TEXT && !position.contains(&f.as_str()));
             }
             if !rest.is_empty() {
                 changes.push(change(item.kinds().1, id, rest, label));
@@ -367,6 +370,35 @@ mod tests {
         assert_eq!(colour[0].fields, vec!["color".to_owned()]);
         assert_eq!(describe(&colour), "changed the color of the note “Pilot in April”");
         assert_eq!(kinds(&summarizer.describe(&deleted)), vec![(ChangeKind::NoteDeleted, Some("Pilot in April"))]);
+    }
+
+    #[test]
+    fn a_change_of_pos_is_a_move() {
+        let author = Doc::new();
+        let note = Note { id: "n1".into(), text: "Pilot".into(), ..Note::default() };
+        let added = update(&author, |b, t| b.insert_note(t, &note));
+        // What a web client's drag writes: `note.set("pos", [x, y])`, here with a colour.
+        let moved_and_recoloured = update(&author, |b, t| {
+            b.set_note_field(t, "n1", note::POS, schema::note_pos(40.0, 50.0));
+            b.set_note_field(t, "n1", note::COLOR, "pink".into());
+        });
+        // A client that still writes the fields of older boards.
+        let moved_the_old_way = update(&author, |b, t| {
+            b.set_note_field(t, "n1", note::X, schema::js_number(1.0));
+            b.set_note_field(t, "n1", note::Y, schema::js_number(2.0));
+        });
+
+        let mut summarizer = Summarizer::new(None);
+        summarizer.describe(&added);
+        let changes = summarizer.describe(&moved_and_recoloured);
+        assert_eq!(
+            kinds(&changes),
+            vec![(ChangeKind::NoteMoved, Some("Pilot")), (ChangeKind::NoteChanged, Some("Pilot"))]
+        );
+        assert!(changes[0].fields.is_empty());
+        assert_eq!(changes[1].fields, vec!["color".to_owned()], "pos is not listed as a changed field");
+        assert_eq!(describe(&changes[..1]), "moved the note “Pilot”");
+        assert_eq!(kinds(&summarizer.describe(&moved_the_old_way)), vec![(ChangeKind::NoteMoved, Some("Pilot"))]);
     }
 
     #[test]

@@ -14,7 +14,8 @@ import {
   refreshFrameMembers,
   setColor,
   setFrameTitle,
-  setPos,
+  setFramePos,
+  setNotePos,
   setSize,
   str,
   transact,
@@ -920,11 +921,11 @@ class CanvasView implements HistoryHost, WorkshopHost {
     transact(this.#board, () => {
       for (const [id, p] of frames) {
         const m = this.#board.frames.get(id);
-        if (m) setPos(m, p.x + dx, p.y + dy);
+        if (m) setFramePos(m, p.x + dx, p.y + dy);
       }
       for (const [id, p] of notes) {
         const m = this.#board.notes.get(id);
-        if (m) setPos(m, p.x + dx, p.y + dy);
+        if (m) setNotePos(m, p.x + dx, p.y + dy);
       }
     });
     assignFrames(this.#board, this.#selNotes);
@@ -1391,11 +1392,11 @@ class CanvasView implements HistoryHost, WorkshopHost {
       transact(this.#board, () => {
         for (const [id, p] of g.frames) {
           const m = this.#board.frames.get(id);
-          if (m) setPos(m, p.x + dx, p.y + dy);
+          if (m) setFramePos(m, p.x + dx, p.y + dy);
         }
         for (const [id, p] of g.notes) {
           const m = this.#board.notes.get(id);
-          if (m) setPos(m, p.x + dx, p.y + dy);
+          if (m) setNotePos(m, p.x + dx, p.y + dy);
         }
       });
     } else if (g.kind === "resize" && g.moved) {

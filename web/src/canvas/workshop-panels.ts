@@ -3,7 +3,7 @@
 // owner, due date, done). Both edit the shared doc; inputs being typed into are never
 // overwritten by a re-render.
 import * as Y from "yjs";
-import { addNote, freeSpot, noteRect, num, setNoteText, setPos, str, transact, type Board, type Rect, type YMap } from "../board";
+import { addNote, freeSpot, noteRect, num, setNoteText, setNotePos, str, transact, type Board, type Rect, type YMap } from "../board";
 import { NOTE_KINDS } from "../generated/protocol";
 import { ACTION_FIELDS, DEFAULT_NOTE_H, DEFAULT_NOTE_W, NOTE_FIELDS } from "../schema";
 import { h, randomId } from "../util";
@@ -218,7 +218,7 @@ export class WorkshopPanels {
             m.set(NOTE_FIELDS.w, w);
             m.set(NOTE_FIELDS.h, hh);
           }
-          setPos(m, spot.x + (nth % 4) * 10, spot.y + (nth % 4) * 10);
+          setNotePos(m, spot.x + (nth % 4) * 10, spot.y + (nth % 4) * 10);
           if (str(m, NOTE_FIELDS.frame) !== plot.id) m.set(NOTE_FIELDS.frame, plot.id);
         }
       });

@@ -547,6 +547,7 @@ export const META_FIELDS = {
 /** Field names of a note's map. */
 export const NOTE_FIELDS = {
   text: "text",
+  pos: "pos",
   x: "x",
   y: "y",
   w: "w",

@@ -254,8 +254,9 @@ describe("two people on one board", () => {
         doc.getMap("notes").forEach((n) => {
           if (n.get("text").toString() === text) {
             const f = frames.get(frameId);
-            const cx = n.get("x") + n.get("w") / 2;
-            const cy = n.get("y") + n.get("h") / 2;
+            const [x, y] = n.get("pos");
+            const cx = x + n.get("w") / 2;
+            const cy = y + n.get("h") / 2;
             result = {
               frameMatches: n.get("frame") === frameId,
               centreInside: cx >= f.get("x") && cx <= f.get("x") + f.get("w") && cy >= f.get("y") && cy <= f.get("y") + f.get("h"),

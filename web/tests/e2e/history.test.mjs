@@ -28,8 +28,7 @@ async function addNote(page, id, text, x) {
       b.doc.transact(() => {
         const m = new Y.Map();
         m.set("text", new Y.Text(text));
-        m.set("x", x);
-        m.set("y", 0);
+        m.set("pos", [x, 0]);
         m.set("w", 160);
         m.set("h", 120);
         m.set("color", "yellow");
@@ -181,7 +180,7 @@ test("a long replay at max speed keeps painting", async (t) => {
       const { board: b } = window.__commonboard;
       const m = b.notes.get("runner");
       for (let i = 1; i <= 1500; i++) {
-        b.doc.transact(() => m.set("x", i));
+        b.doc.transact(() => m.set("pos", [i, 0]));
         if (i % 100 === 0) await new Promise((r) => setTimeout(r, 20));
       }
     });

@@ -21,7 +21,9 @@ function docNotes(page) {
   return page.evaluate(() => {
     const out = {};
     window.__commonboard.doc.getMap("notes").forEach((m, id) => {
-      out[m.get("text").toString()] = { id, x: m.get("x"), y: m.get("y"), w: m.get("w"), h: m.get("h"), color: m.get("color"), frame: m.get("frame") ?? null };
+      // The client keeps a note's position in one `pos` entry, [x, y].
+      const [x, y] = m.get("pos") ?? [];
+      out[m.get("text").toString()] = { id, x, y, w: m.get("w"), h: m.get("h"), color: m.get("color"), frame: m.get("frame") ?? null };
     });
     return out;
   });
@@ -287,5 +289,43 @@ describe("canvas interactions", () => {
     } finally {
       await phone.close();
     }
+  });
+
+  test("a note of an older board (x and y entries) shows where they say; moving it writes pos", async () => {
+    // Ben's page writes the note as boards before `pos` did.
+    await b.page.evaluate(() => {
+      const { Y, board: bd } = window.__commonboard;
+      bd.doc.transact(() => {
+        const m = new Y.Map();
+        m.set("text", new Y.Text("Written the old way"));
+        m.set("x", 2400);
+        m.set("y", 1700);
+        m.set("w", 160);
+        m.set("h", 120);
+        m.set("color", "green");
+        m.set("author", "Ben");
+        m.set("frame", null);
+        m.set("createdAt", Date.now());
+        bd.notes.set("old-way", m);
+      });
+    });
+    const note = noteByText(a.page, "Written the old way");
+    await note.waitFor();
+    assert.deepEqual(await notePos(note), { x: 2400, y: 1700 });
+    await note.focus();
+    await a.page.keyboard.press("ArrowRight");
+    await a.page.keyboard.press("ArrowUp");
+    const raw = () =>
+      a.page.evaluate(() => {
+        const m = window.__commonboard.doc.getMap("notes").get("old-way");
+        return { pos: m.get("pos") ?? null, x: m.get("x"), y: m.get("y") };
+      });
+    assert.deepEqual(await raw(), { pos: [2410, 1690], x: 2400, y: 1700 }, "a move writes pos and leaves x and y");
+    assert.deepEqual(await notePos(note), { x: 2410, y: 1690 });
+    // Ben's page sees the move (its observer takes a change of pos as a move).
+    await b.page.waitForFunction(() => {
+      const el = document.querySelector('.note[data-id="old-way"]');
+      return el?.style.left === "2410px" && el?.style.top === "1690px";
+    });
   });
 });

@@ -60,8 +60,7 @@ test("page load and panning a board of 500 notes", async () => {
       for (let i = 0; i < 500; i++) {
         const m = new Y.Map();
         m.set("text", new Y.Text(`Idea ${i + 1}: shared goals and KPIs everyone can see`));
-        m.set("x", (i % 25) * 180);
-        m.set("y", Math.floor(i / 25) * 140);
+        m.set("pos", [(i % 25) * 180, Math.floor(i / 25) * 140]);
         m.set("w", 160);
         m.set("h", 120);
         m.set("color", colors[i % colors.length]);

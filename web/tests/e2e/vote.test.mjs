@@ -36,8 +36,7 @@ test("a hidden vote from opening to the common goal", async (t) => {
         ideas.forEach((text, i) => {
           const m = new Y.Map();
           m.set("text", new Y.Text(text));
-          m.set("x", i * 200);
-          m.set("y", 0);
+          m.set("pos", [i * 200, 0]);
           m.set("w", 160);
           m.set("h", 120);
           m.set("color", "yellow");

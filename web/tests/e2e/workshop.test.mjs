@@ -42,7 +42,10 @@ function docNote(page, text) {
   return page.evaluate((t) => {
     const { board } = window.__commonboard;
     for (const [id, m] of board.notes.entries()) {
-      if (String(m.get("text") ?? "") === t) return { id, ...m.toJSON(), text: String(m.get("text")) };
+      if (String(m.get("text") ?? "") !== t) continue;
+      // The client keeps a note's position in one `pos` entry, [x, y].
+      const [x, y] = m.get("pos") ?? [];
+      return { id, ...m.toJSON(), x, y, text: String(m.get("text")) };
     }
     return null;
   }, text);

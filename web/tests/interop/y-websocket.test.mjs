@@ -4,7 +4,9 @@ import assert from "node:assert/strict";
 import * as Y from "yjs";
 import { WebsocketProvider } from "y-websocket";
 import WebSocket from "ws";
-import { createBoard, startServer } from "../e2e/helpers.mjs";
+import { build } from "esbuild";
+import { join } from "node:path";
+import { createBoard, startServer, webDir } from "../e2e/helpers.mjs";
 
 let server;
 
@@ -15,6 +17,12 @@ before(async () => {
 after(async () => {
   await server?.stop();
 });
+
+/** A module of the web client (TypeScript), bundled on the fly and imported. */
+async function clientModule(path) {
+  const out = await build({ entryPoints: [join(webDir, path)], bundle: true, write: false, format: "esm", logLevel: "warning" });
+  return import(`data:text/javascript;base64,${Buffer.from(out.outputFiles[0].text).toString("base64")}`);
+}
 
 /** Creates a board; returns its id and participant token. */
 async function newBoard(title) {
@@ -57,11 +65,21 @@ function addNote(doc, id, text) {
   doc.transact(() => {
     const note = new Y.Map();
     doc.getMap("notes").set(id, note);
-    note.set("x", 0);
-    note.set("y", 0);
+    note.set("pos", [0, 0]);
     note.set("color", "yellow");
     note.set("text", new Y.Text(text));
   });
+}
+
+/** Calls `read` until its answer passes `ok`, for at most `ms`; returns that answer. */
+async function until(read, ok, what, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await read();
+    if (ok(value)) return value;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}: last ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 const noteIds = (doc) => [...doc.getMap("notes").keys()].sort();
@@ -171,4 +189,64 @@ test("a viewer's provider syncs the board but its edits are refused, not relayed
   await waitFor(() => noteIds(viewer.doc).includes("later"), "the viewer still receives edits");
   assert.ok(!noteIds(editor.doc).includes("sneaky"), "a viewer's edit reached another client");
   close(editor, viewer);
+});
+
+test("a note's position: the client's helpers write one pos entry and read x and y of older boards", async () => {
+  const { notePos, setNotePos } = await clientModule("src/schema.ts");
+  const board = await newBoard("Positions");
+  const a = connect(board);
+  const b = connect(board);
+  await waitFor(() => a.provider.synced && b.provider.synced, "both synced");
+  const api = async (path) => {
+    const res = await fetch(`${server.base}/api/boards/${board.id}${path}`, { headers: { authorization: `Bearer ${board.token}` } });
+    assert.equal(res.status, 200, `${path}: ${res.status}`);
+    return res.json();
+  };
+  const serverPos = async (id) => {
+    const note = (await api("/state")).board.notes.find((n) => n.id === id);
+    return note && { x: note.x, y: note.y };
+  };
+
+  // A note as boards written before `pos` hold it: separate x and y entries.
+  a.doc.transact(() => {
+    const note = new Y.Map();
+    a.doc.getMap("notes").set("old", note);
+    note.set("x", 12);
+    note.set("y", 34);
+    note.set("text", new Y.Text("old note"));
+  });
+  await waitFor(() => b.doc.getMap("notes").has("old"), "the old note on B");
+  const onB = b.doc.getMap("notes").get("old");
+  assert.deepEqual(notePos(onB), { x: 12, y: 34 });
+  assert.deepEqual(notePos(new Y.Map()), { x: 0, y: 0 });
+  let fromServer = await until(() => serverPos("old"), Boolean, "the old note on the server");
+  assert.deepEqual(fromServer, { x: 12, y: 34 }, "the server reads x and y when there is no pos");
+
+  // B moves it: one `pos` entry, one new item; x and y stay, no longer read.
+  const clock = () => Y.decodeStateVector(Y.encodeStateVector(b.doc)).get(b.doc.clientID) ?? 0;
+  const before = clock();
+  b.doc.transact(() => setNotePos(onB, 100.4, 200.6));
+  assert.equal(clock() - before, 1, "a move adds one item");
+  b.doc.transact(() => setNotePos(onB, 100, 201));
+  assert.equal(clock() - before, 1, "moving to where it is writes nothing");
+  const onA = () => a.doc.getMap("notes").get("old");
+  await waitFor(() => onA().get("pos")?.[0] === 100, "the move on A");
+  assert.deepEqual(onA().get("pos"), [100, 201]);
+  assert.deepEqual(notePos(onA()), { x: 100, y: 201 });
+  assert.deepEqual([onA().get("x"), onA().get("y")], [12, 34]);
+  fromServer = await until(() => serverPos("old"), (p) => p?.x === 100, "the move on the server");
+  assert.deepEqual(fromServer, { x: 100, y: 201 }, "the server reads pos first");
+  const history = await api("/history");
+  const changes = history.entries.flatMap((e) => e.changes);
+  assert.ok(
+    changes.some((c) => c.kind === "note_moved" && c.id === "old"),
+    `the server summarises the pos change as a move: ${JSON.stringify(changes)}`,
+  );
+
+  // A pos that is not two finite numbers reads as x and y, on both sides.
+  a.doc.transact(() => onA().set("pos", ["left", 5]));
+  assert.deepEqual(notePos(onA()), { x: 12, y: 34 });
+  fromServer = await until(() => serverPos("old"), (p) => p?.x === 12, "the server falling back to x and y");
+  assert.deepEqual(fromServer, { x: 12, y: 34 });
+  close(a, b);
 });
