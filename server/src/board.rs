@@ -468,16 +468,24 @@ impl Board {
         config: &BoardConfig,
         usage: Arc<Usage>,
     ) -> Result<Self, BoardError> {
-        let stored = {
+        // Reading and integrating a big board takes a tenth of a second of CPU: on the
+        // blocking pool, so that the other boards' tasks go on meanwhile.
+        let loaded = {
             let (store, id) = (store.clone(), id.to_owned());
-            tokio::task::spawn_blocking(move || store.load(&id)).await.expect("store load panicked")?
+            tokio::task::spawn_blocking(move || {
+                store.load(&id).map(|stored| stored.map(|stored| (rebuild_stored(&stored), stored)))
+            })
+            .await
+            .expect("loading a board panicked")?
         };
-        let stored = match stored {
-            Some(stored) => stored,
-            None if config.open => create_open_board(id, &store).await?,
+        let (doc, stored) = match loaded {
+            Some(loaded) => loaded,
+            None if config.open => {
+                let stored = create_open_board(id, &store).await?;
+                (rebuild_stored(&stored), stored)
+            }
             None => return Err(BoardError::NotFound),
         };
-        let doc = rebuild_stored(&stored);
         Ok(Board {
             id: id.to_owned(),
             seq: stored.last_seq(),
@@ -1505,7 +1513,7 @@ async fn create_open_board(id: &str, store: &Arc<dyn Store>) -> Result<StoredBoa
             let (store, id) = (store.clone(), id.to_owned());
             tokio::task::spawn_blocking(move || store.load(&id))
                 .await
-                .expect("store load panicked")?
+                .expect("loading a board panicked")?
                 .ok_or(BoardError::NotFound)
         }
         Err(error) => Err(error.into()),
