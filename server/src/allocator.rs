@@ -9,6 +9,12 @@
 //! 37 MiB over its baseline). Each runtime thread therefore collects when it goes
 //! idle, at most once a second, and a slow tick keeps idle threads waking up to do
 //! it.
+//!
+//! mimalloc is built without asking for transparent huge pages (its `no_thp`
+//! feature): with them, loading a big board touched whole 2 MiB pages that the
+//! kernel zeroes first, which made the load slower (a median of 159 ms against 101
+//! over 6 alternating restarts) and the server 24 MiB bigger (84 MiB against 58), for
+//! no gain in CPU per update (docs/BENCHMARKS.md).
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
