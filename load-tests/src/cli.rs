@@ -163,18 +163,20 @@ pub struct SoakArgs {
     /// How often the server's memory, open files and loaded boards are sampled.
     #[arg(long, env = "COMMONBOARD_SOAK_SAMPLE_EVERY", default_value = "5s", value_parser = humantime::parse_duration)]
     pub sample_every: Duration,
-    /// Where the samples are written (CSV: elapsed_s, phase, rss_kib, fds,
+    /// Where the samples are written (CSV: elapsed_s, phase, rss_kib, anon_kib, fds,
     /// boards_loaded, connections).
     #[arg(long, env = "COMMONBOARD_SOAK_CSV", default_value = "soak.csv")]
     pub csv: PathBuf,
     /// Longest wait, after the load, for every board to unload.
     #[arg(long, env = "COMMONBOARD_SOAK_SETTLE", default_value = "60s", value_parser = humantime::parse_duration)]
     pub settle: Duration,
-    /// Resident memory the end may exceed the baseline by, in MiB (or
+    /// Anonymous resident memory (RssAnon: VmRSS without the pages of the server's
+    /// binary and libraries) the end may exceed the baseline by, in MiB (or
     /// --rss-tolerance-percent, whichever is larger).
     #[arg(long, env = "COMMONBOARD_SOAK_RSS_TOLERANCE_MIB", default_value_t = 16.0)]
     pub rss_tolerance_mib: f64,
-    /// Resident memory the end may exceed the baseline by, in percent of the baseline.
+    /// Anonymous resident memory the end may exceed the baseline by, in percent of the
+    /// baseline.
     #[arg(long, env = "COMMONBOARD_SOAK_RSS_TOLERANCE_PERCENT", default_value_t = 25.0)]
     pub rss_tolerance_percent: f64,
     /// Open files the end may exceed the baseline by. The embedded store keeps up to 4

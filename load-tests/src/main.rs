@@ -36,7 +36,10 @@ fn main() -> ExitCode {
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
-            eprintln!("error: the checks failed (replicas that did not converge, or a replay that did not match)");
+            eprintln!(
+                "error: the checks failed: replicas that did not converge, a replay that did not match, \
+                 or (soak) memory or open files not back to their baseline; the report says which"
+            );
             ExitCode::from(1)
         }
         Err(error) => {

@@ -13,6 +13,9 @@ pub struct ProcSample {
     pub rss_bytes: u64,
     /// Peak resident set size so far (`VmHWM`), bytes.
     pub rss_peak_bytes: u64,
+    /// Resident anonymous memory (`RssAnon`: the heap, stacks), bytes: the resident set
+    /// without the pages of the program's own files.
+    pub rss_anon_bytes: u64,
 }
 
 /// Samples process `pid` (`None`: this process).
@@ -26,6 +29,7 @@ pub fn sample(pid: Option<u32>) -> anyhow::Result<ProcSample> {
         cpu_s: stat_cpu_seconds(&stat).context("unexpected format of /proc/PID/stat")?,
         rss_bytes: status_kib(&status, "VmRSS:").unwrap_or(0) * 1024,
         rss_peak_bytes: status_kib(&status, "VmHWM:").unwrap_or(0) * 1024,
+        rss_anon_bytes: status_kib(&status, "RssAnon:").unwrap_or(0) * 1024,
     })
 }
 

@@ -16,11 +16,15 @@
 //! fresh client) must hold exactly the notes created and not deleted over the whole
 //! soak, and every replica of the session must equal it.
 //!
-//! The server's VmRSS (`/proc/PID/status`), its open file descriptors (`/proc/PID/fd`)
-//! and its loaded boards (`/healthz`) are sampled into a CSV. When the load stops, the
-//! tool waits for every board to unload and compares the end with the baseline taken
-//! after a first warm-up session of each track (the allocator keeps some memory once
-//! it has been used; a leak keeps growing past it).
+//! The server's resident memory (`/proc/PID/status`: VmRSS, and RssAnon, the part that
+//! is not pages of its files), its open file descriptors (`/proc/PID/fd`) and its
+//! loaded boards (`/healthz`) are sampled into a CSV. When the load stops, the tool
+//! waits for every board to unload and compares the end with the baseline taken after
+//! a first warm-up session of each track (the allocator keeps some memory once it has
+//! been used; a leak keeps growing past it). Memory is judged on RssAnon: VmRSS also
+//! counts the pages of the server's own binary, which grow as code that had not run
+//! before the baseline runs for the first time (unload and reopen paths, error paths)
+//! and which the kernel can drop at any time.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write as _;
@@ -119,7 +123,10 @@ fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> 
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Sample {
     pub elapsed_s: f64,
+    /// VmRSS: all resident memory, the binary's own pages included.
     pub rss_kib: u64,
+    /// RssAnon: resident memory that is not a file's pages (heap, stacks).
+    pub anon_kib: u64,
     pub fds: u64,
     pub boards_loaded: u64,
     /// Connections the tool holds open.
@@ -136,6 +143,7 @@ pub struct SoakReport {
     pub baseline: Sample,
     /// The highest memory and file counts seen under load.
     pub peak_rss_kib: u64,
+    pub peak_anon_kib: u64,
     pub peak_fds: u64,
     pub peak_boards_loaded: u64,
     /// After the load stopped and the boards unloaded.
@@ -162,7 +170,8 @@ pub struct SoakReport {
     pub replicas_compared: u64,
     pub converged: bool,
     pub problems: Vec<String>,
-    pub rss_ok: bool,
+    /// Whether anonymous memory (RssAnon) came back within the tolerance.
+    pub memory_ok: bool,
     pub fds_ok: bool,
     /// The server's open files by kind (a socket, a pipe, a file's name), at the
     /// baseline and at the end: what a leak of files leaks.
@@ -174,7 +183,7 @@ pub struct SoakReport {
 impl SoakReport {
     /// Whether the soak passed: converged, and memory and files back to the baseline.
     pub fn passed(&self) -> bool {
-        self.converged && self.rss_ok && self.fds_ok && self.unloaded
+        self.converged && self.memory_ok && self.fds_ok && self.unloaded
     }
 
     /// The report as a short text.
@@ -200,14 +209,21 @@ impl SoakReport {
             verdict(self.unloaded)
         );
         s += &format!(
-            "rss MiB: cold {:.1}, baseline {:.1}, peak {:.1}, end {:.1} (tolerance {:.0} MiB or {:.0}%): {}\n",
+            "anonymous memory (RssAnon) MiB: cold {:.1}, baseline {:.1}, peak {:.1}, end {:.1} (tolerance {:.0} MiB or {:.0}%): {}\n",
+            mib(self.cold.anon_kib),
+            mib(self.baseline.anon_kib),
+            mib(self.peak_anon_kib),
+            mib(self.end.anon_kib),
+            self.options.rss_tolerance_mib,
+            self.options.rss_tolerance_percent,
+            verdict(self.memory_ok)
+        );
+        s += &format!(
+            "resident memory (VmRSS, the binary's pages included) MiB: cold {:.1}, baseline {:.1}, peak {:.1}, end {:.1}\n",
             mib(self.cold.rss_kib),
             mib(self.baseline.rss_kib),
             mib(self.peak_rss_kib),
             mib(self.end.rss_kib),
-            self.options.rss_tolerance_mib,
-            self.options.rss_tolerance_percent,
-            verdict(self.rss_ok)
         );
         s += &format!(
             "open files: cold {}, baseline {}, peak {}, end {} (tolerance {}): {}\n",
@@ -337,7 +353,7 @@ pub async fn soak(options: SoakOptions) -> anyhow::Result<SoakReport> {
     let http = reqwest::Client::new();
     let mut csv =
         std::fs::File::create(&options.csv).with_context(|| format!("cannot create {}", options.csv.display()))?;
-    writeln!(csv, "elapsed_s,phase,rss_kib,fds,boards_loaded,connections")?;
+    writeln!(csv, "elapsed_s,phase,rss_kib,anon_kib,fds,boards_loaded,connections")?;
 
     let ctx = Arc::new(Ctx {
         url: server.url.clone(),
@@ -427,7 +443,8 @@ pub async fn soak(options: SoakOptions) -> anyhow::Result<SoakReport> {
             }
         });
     }
-    let (mut peak_rss, mut peak_fds, mut peak_boards) = (baseline.rss_kib, baseline.fds, baseline.boards_loaded);
+    let (mut peak_rss, mut peak_anon) = (baseline.rss_kib, baseline.anon_kib);
+    let (mut peak_fds, mut peak_boards) = (baseline.fds, baseline.boards_loaded);
     let mut ticker = tokio::time::interval(options.sample_every);
     loop {
         tokio::select! {
@@ -438,14 +455,15 @@ pub async fn soak(options: SoakOptions) -> anyhow::Result<SoakReport> {
             _ = ticker.tick() => {
                 let (phase, s) = sample("load").await?;
                 write_sample(&mut csv, phase, &s)?;
-                (peak_rss, peak_fds, peak_boards) =
-                    (peak_rss.max(s.rss_kib), peak_fds.max(s.fds), peak_boards.max(s.boards_loaded));
+                (peak_rss, peak_anon) = (peak_rss.max(s.rss_kib), peak_anon.max(s.anon_kib));
+                (peak_fds, peak_boards) = (peak_fds.max(s.fds), peak_boards.max(s.boards_loaded));
                 if options.progress {
                     let t = ctx.totals.lock().unwrap_or_else(|p| p.into_inner());
                     eprintln!(
-                        "[{:>5.0}s] rss {:.1} MiB  fds {}  boards {}  conns {}  sessions {}  opened {}  edits {}{}",
+                        "[{:>5.0}s] rss {:.1} MiB (anon {:.1})  fds {}  boards {}  conns {}  sessions {}  opened {}  edits {}{}",
                         s.elapsed_s,
                         s.rss_kib as f64 / 1024.0,
+                        s.anon_kib as f64 / 1024.0,
                         s.fds,
                         s.boards_loaded,
                         s.connections,
@@ -464,9 +482,9 @@ pub async fn soak(options: SoakOptions) -> anyhow::Result<SoakReport> {
     let server_board_loads = board_loads(&http, &base).await;
     server.stop().await;
 
-    let rss_allowed =
-        (options.rss_tolerance_mib * 1024.0).max(baseline.rss_kib as f64 * options.rss_tolerance_percent / 100.0);
-    let rss_ok = end.rss_kib as f64 <= baseline.rss_kib as f64 + rss_allowed;
+    let memory_allowed =
+        (options.rss_tolerance_mib * 1024.0).max(baseline.anon_kib as f64 * options.rss_tolerance_percent / 100.0);
+    let memory_ok = end.anon_kib as f64 <= baseline.anon_kib as f64 + memory_allowed;
     let fds_ok = end.fds <= baseline.fds + options.fd_tolerance;
     let totals = std::mem::take(&mut *ctx.totals.lock().unwrap_or_else(|p| p.into_inner()));
     Ok(SoakReport {
@@ -474,6 +492,7 @@ pub async fn soak(options: SoakOptions) -> anyhow::Result<SoakReport> {
         cold,
         baseline,
         peak_rss_kib: peak_rss,
+        peak_anon_kib: peak_anon,
         peak_fds,
         peak_boards_loaded: peak_boards,
         end,
@@ -491,7 +510,7 @@ pub async fn soak(options: SoakOptions) -> anyhow::Result<SoakReport> {
         replicas_compared: totals.replicas_compared,
         converged: !totals.diverged,
         problems: totals.problems,
-        rss_ok,
+        memory_ok,
         fds_ok,
         baseline_files,
         end_files,
@@ -540,7 +559,7 @@ async fn take_sample(
     ctx: &Ctx,
     started: Instant,
 ) -> anyhow::Result<Sample> {
-    let rss_kib = crate::procstat::sample(Some(pid))?.rss_bytes / 1024;
+    let memory = crate::procstat::sample(Some(pid))?;
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .with_context(|| format!("cannot list /proc/{pid}/fd"))?
         .count() as u64;
@@ -554,7 +573,8 @@ async fn take_sample(
         .context("/healthz answered something that is not JSON")?;
     Ok(Sample {
         elapsed_s: started.elapsed().as_secs_f64(),
-        rss_kib,
+        rss_kib: memory.rss_bytes / 1024,
+        anon_kib: memory.rss_anon_bytes / 1024,
         fds,
         boards_loaded: health["boards_loaded"].as_u64().unwrap_or(0),
         connections: ctx.open.load(Ordering::Relaxed),
@@ -579,7 +599,11 @@ fn open_files(pid: u32) -> BTreeMap<String, u64> {
 }
 
 fn write_sample(csv: &mut std::fs::File, phase: &str, s: &Sample) -> anyhow::Result<()> {
-    writeln!(csv, "{:.1},{phase},{},{},{},{}", s.elapsed_s, s.rss_kib, s.fds, s.boards_loaded, s.connections)?;
+    writeln!(
+        csv,
+        "{:.1},{phase},{},{},{},{},{}",
+        s.elapsed_s, s.rss_kib, s.anon_kib, s.fds, s.boards_loaded, s.connections
+    )?;
     Ok(())
 }
 
