@@ -28,6 +28,14 @@ pub const DB_FILE: &str = "commonboard.sqlite3";
 /// reader ever open at once stayed open (22 of them after the 30-minute soak).
 const MAX_READERS: usize = 4;
 
+/// Page cache of a read connection, in KiB (SQLite's default is 2,000). In WAL mode a
+/// read connection drops its whole cache when a read begins after any commit, and the
+/// writer commits many times a second while boards are edited, so a bigger cache
+/// served nothing: it only kept the pages of each reader's last read, a board's
+/// checkpoint as often as not, in memory the allocator could not give back (up to
+/// 8 MiB for the pool in the soak of docs/RELIABILITY.md).
+const READER_CACHE_KIB: i64 = 256;
+
 /// Most batches one commit takes, so a flood of writers still gets regular commits.
 const MAX_BATCHES_PER_COMMIT: usize = 1024;
 
@@ -190,6 +198,8 @@ impl SqliteStore {
     fn open_reader(&self) -> Result<Connection, StoreError> {
         let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // A negative size is in KiB.
+        conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
         Ok(conn)
     }
 }
@@ -817,6 +827,15 @@ mod tests {
         assert_eq!(most.load(Ordering::SeqCst), MAX_READERS, "reads overlapped up to the bound, not past it");
         let pool = store.readers.lock().unwrap();
         assert_eq!((pool.open, pool.idle.len()), (MAX_READERS, MAX_READERS));
+    }
+
+    #[test]
+    fn read_connections_keep_a_small_page_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let size: i64 =
+            store.with_reader(|conn| Ok(conn.pragma_query_value(None, "cache_size", |row| row.get(0))?)).unwrap();
+        assert_eq!(size, -READER_CACHE_KIB);
     }
 
     #[tokio::test]
