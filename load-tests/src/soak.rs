@@ -19,8 +19,9 @@
 //! The server's resident memory (`/proc/PID/status`: VmRSS, and RssAnon, the part that
 //! is not pages of its files), its open file descriptors (`/proc/PID/fd`) and its
 //! loaded boards (`/healthz`) are sampled into a CSV. When the load stops, the tool
-//! waits for every board to unload and compares the end with the baseline taken after
-//! a first warm-up session of each track (the allocator keeps some memory once it has
+//! waits for every board to unload and for memory to stop falling, and compares the end
+//! with the baseline taken the same way after a first warm-up session of each track
+//! (the allocator keeps some memory once it has
 //! been used; a leak keeps growing past it). Memory is judged on RssAnon: VmRSS also
 //! counts the pages of the server's own binary, which grow as code that had not run
 //! before the baseline runs for the first time (unload and reopen paths, error paths)
@@ -59,6 +60,12 @@ const FETCH_PATIENCE: Duration = Duration::from_secs(30);
 const CHURN_DRAIN: Duration = Duration::from_secs(1);
 /// Boards fetched at once when checking a session.
 const CHECK_CONCURRENCY: usize = 16;
+/// Samples taken once every board has unloaded: at least this many...
+const MIN_SETTLE_SAMPLES: usize = 3;
+/// ...and at most this many, one a second, until memory stops falling:
+const MAX_SETTLE_SAMPLES: usize = 30;
+/// by less than this from one second to the next.
+const STEADY_KIB: u64 = 512;
 /// Problems kept for the report.
 const MAX_PROBLEMS: usize = 20;
 
@@ -518,8 +525,8 @@ pub async fn soak(options: SoakOptions) -> anyhow::Result<SoakReport> {
     })
 }
 
-/// Waits until no board is loaded (or the settle time runs out), samples the server a
-/// few more times while it stays idle, and returns the last sample.
+/// Waits until no board is loaded (or the settle time runs out), then samples the
+/// server once a second until its memory stops falling, and returns the last sample.
 async fn settle<F, Fut>(
     options: &SoakOptions,
     csv: &mut std::fs::File,
@@ -541,14 +548,21 @@ where
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    // Closing sockets and the last checkpoints finish just after the unload.
-    let mut last = Sample::default();
-    for _ in 0..3 {
+    // Closing sockets and the last checkpoints finish just after the unload, and the
+    // allocator gives freed pages back a second or two after that: a sample taken
+    // while memory still falls would judge the moment, not the server.
+    let mut last: Option<Sample> = None;
+    for taken in 1..=MAX_SETTLE_SAMPLES {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let (_, s) = sample(phase).await?;
         write_sample(csv, phase, &s)?;
-        last = s;
+        let steady = last.as_ref().is_some_and(|before| before.anon_kib <= s.anon_kib + STEADY_KIB);
+        last = Some(s);
+        if steady && taken >= MIN_SETTLE_SAMPLES {
+            break;
+        }
     }
+    let last = last.expect("at least one sample");
     Ok((unloaded && last.boards_loaded == 0, last))
 }
 
