@@ -21,11 +21,11 @@
 //! loaded boards (`/healthz`) are sampled into a CSV. When the load stops, the tool
 //! waits for every board to unload and for memory to stop falling, and compares the end
 //! with the baseline taken the same way after a first warm-up session of each track
-//! (the allocator keeps some memory once it has
-//! been used; a leak keeps growing past it). Memory is judged on RssAnon: VmRSS also
-//! counts the pages of the server's own binary, which grow as code that had not run
-//! before the baseline runs for the first time (unload and reopen paths, error paths)
-//! and which the kernel can drop at any time.
+//! (the allocator keeps some memory once it has been used; a leak keeps growing past
+//! it). Memory is judged on RssAnon: VmRSS also counts the pages of the server's own
+//! binary, which grow as code that had not run before the baseline runs for the first
+//! time (unload and reopen paths, error paths) and which the kernel can drop at any
+//! time.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write as _;
