@@ -29,6 +29,7 @@ use yrs::{Doc, ReadTxn, StateVector, Transact};
 use crate::auth::{self, AuthError, Claims};
 use crate::awareness::{self, Awareness};
 use crate::cluster::OwnerLink;
+use crate::idle::IdleTimer;
 use crate::store::{
     self, Author, BallotRow, BoardEvent, Checkpoint, LogEntry, StateEncoding, Store, StoreError, StoredBoard,
     StoredPrivateNote, StoredVote, VoteRecord, Write,
@@ -332,7 +333,7 @@ pub(crate) async fn run(
         Ok(board) => Board { cluster: link, ..board },
         Err(error) => {
             match &error {
-                BoardError::NotFound => debug!("board not found"),
+                BoardError::NotFound => info!("board not found"),
                 other => error!(error = %other, "board failed to load"),
             }
             refuse_all(&mut rx, &error).await;
@@ -345,8 +346,9 @@ pub(crate) async fn run(
 
     let mut commands = Vec::with_capacity(MAX_TICK);
     let mut sweep = tokio::time::interval(AWARENESS_SWEEP);
+    let mut idle = IdleTimer::new(config.idle_unload);
     loop {
-        let idle = board.conns.is_empty();
+        idle.note(board.conns.is_empty());
         tokio::select! {
             received = rx.recv_many(&mut commands, MAX_TICK) => {
                 if received == 0 {
@@ -362,8 +364,8 @@ pub(crate) async fn run(
             _ = sweep.tick() => board.expire_awareness(),
             _ = sleep_until_due(board.awareness.next_due()) => board.relay_held_awareness(),
             _ = sleep_until_due(board.next_vote_deadline()) => board.close_due_votes().await,
-            _ = tokio::time::sleep(config.idle_unload), if idle => {
-                info!("idle, unloading");
+            _ = idle.expired() => {
+                info!(idle_s = config.idle_unload.as_secs_f64(), "idle, unloading");
                 break;
             }
             _ = shutdown.cancelled() => {
@@ -1496,7 +1498,7 @@ pub(crate) fn apply_trusted(doc: &Doc, update: &[u8]) -> Result<(), frame::YrsPa
 }
 
 /// Creates a board named by its first connection (`--open` mode).
-async fn create_open_board(id: &str, store: &Arc<dyn Store>) -> Result<StoredBoard, BoardError> {
+pub(crate) async fn create_open_board(id: &str, store: &Arc<dyn Store>) -> Result<StoredBoard, BoardError> {
     let blank = crate::templates::get("blank").expect("the blank template is built in");
     let new = crate::registry::new_board(id.to_owned(), id.to_owned(), blank);
     match store::committed(store.submit(new.writes())).await {

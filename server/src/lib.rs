@@ -34,6 +34,7 @@ pub mod config;
 pub mod connection;
 pub mod error;
 pub mod history;
+pub mod idle;
 pub mod minutes;
 pub mod rate;
 pub mod redact;

@@ -84,6 +84,15 @@ impl Deployment {
     }
 
     fn start_with(&self, name: &str, broker: &str) -> Node {
+        self.spawn(name, broker, &["--idle-unload", "10s"])
+    }
+
+    /// Starts node `name` with `flags`, which must include `--idle-unload`.
+    fn start_flags(&self, name: &str, flags: &[&str]) -> Node {
+        self.spawn(name, &self.nats.clone(), flags)
+    }
+
+    fn spawn(&self, name: &str, broker: &str, flags: &[&str]) -> Node {
         let data = self.dir.path().join(name);
         let log =
             std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join(format!("{name}.log")));
@@ -91,7 +100,8 @@ impl Deployment {
             .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(&data)
             .args(["--store", &self.url(), "--broker", broker, "--broker-prefix", &self.prefix, "--node-id", name])
-            .args(["--idle-unload", "10s", "--message-rate", "0"])
+            .args(flags)
+            .args(["--message-rate", "0"])
             .env("RUST_LOG", "commonboard_server=info")
             .stdout(Stdio::piped())
             .stderr(log.map(Stdio::from).unwrap_or_else(|_| Stdio::null()))
@@ -814,4 +824,98 @@ async fn a_restore_asked_of_any_node_is_done_by_the_owner_and_reaches_everyone()
     watcher.pump_until(|p| p.note_count() == 1).await;
     writer.pump_until(|p| p.note_count() == 1).await;
     assert!(deployment.owner(&id).await.starts_with("n0-"));
+}
+
+/// `/healthz`'s count of boards loaded on `node`.
+async fn boards_loaded(node: &Node) -> u64 {
+    health(node).await.1["boards_loaded"].as_u64().expect("boards_loaded in /healthz")
+}
+
+#[tokio::test]
+async fn an_idle_board_unloads_on_every_node_checkpoints_and_releases_its_lease() {
+    let Some(deployment) = Deployment::create().await else { return };
+    // Above the awareness sweep (5 s) and the replica's owner check (1 s), which once
+    // restarted the idle wait on every pass, so that a board never unloaded.
+    let flags = ["--idle-unload", "6s"];
+    let nodes: Vec<Node> = (0..3).map(|i| deployment.start_flags(&format!("n{i}"), &flags)).collect();
+    let (id, participant, _) = create_board(nodes[0].addr, "Idle").await;
+    let path = format!("{id}?token={participant}");
+    let mut peers = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let mut peer = Peer::join_as(node.addr, &path, &format!("p{i}")).await;
+        peer.set_awareness(1, r#"{"user":{"name":"here"}}"#).await;
+        peer.add_note(&format!("n{i}"), "kept").await;
+        peers.push(peer);
+    }
+    converge(&mut peers, 3).await;
+    let owner = deployment.owner(&id).await;
+    let owning =
+        nodes.iter().position(|n| owner.starts_with(&format!("{}-", n.name))).expect("an owner among the nodes");
+
+    // The replicas' people leave while the owner still serves someone: each replica
+    // unloads by its own idle time (the owner's beat must not keep it loaded).
+    let mut staying = None;
+    for (i, peer) in peers.into_iter().enumerate() {
+        if i == owning {
+            staying = Some(peer);
+        } else {
+            peer.leave().await;
+        }
+    }
+    let unloads = |indices: Vec<usize>, since: tokio::time::Instant| {
+        let nodes = &nodes;
+        async move {
+            let deadline = since + PATIENCE;
+            for i in indices {
+                while boards_loaded(&nodes[i]).await != 0 {
+                    assert!(tokio::time::Instant::now() < deadline, "{} never unloaded the idle board", nodes[i].name);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+            assert!(since.elapsed() >= Duration::from_secs(5), "unloaded before its idle time");
+        }
+    };
+    let replicas: Vec<usize> = (0..nodes.len()).filter(|&i| i != owning).collect();
+    unloads(replicas, tokio::time::Instant::now()).await;
+    assert_eq!(boards_loaded(&nodes[owning]).await, 1, "the owner unloaded a board someone is on");
+
+    staying.expect("the owner's peer").leave().await;
+    unloads(vec![owning], tokio::time::Instant::now()).await;
+    // Released, not left to expire: an expired lease keeps its row.
+    let lease = format!("SELECT node FROM board_leases WHERE board = '{id}'");
+    let released = tokio::time::Instant::now() + Duration::from_secs(3);
+    while !deployment.query(&lease).await.is_empty() {
+        assert!(tokio::time::Instant::now() < released, "{owner} kept the lease of an unloaded board");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let checkpointed = format!(
+        "SELECT c.seq::text FROM checkpoints c WHERE c.board = '{id}' AND c.seq = (SELECT max(seq) FROM updates WHERE board = '{id}')"
+    );
+    assert_eq!(deployment.query(&checkpointed).await.len(), 1, "no checkpoint of the newest point");
+}
+
+/// Round after round, a fresh board name on an `--open` deployment is opened through
+/// all three nodes at the same instant, as three people behind a load balancer would.
+/// Whichever node takes the lease creates the board; the others must serve it, not
+/// refuse it (a stock provider never comes back after a 44xx close).
+#[tokio::test]
+async fn a_new_board_opened_through_every_node_at_once_refuses_nobody() {
+    let Some(deployment) = Deployment::create().await else { return };
+    let nodes: Vec<Node> =
+        (0..3).map(|i| deployment.start_flags(&format!("n{i}"), &["--idle-unload", "10s", "--open"])).collect();
+    const ROUNDS: usize = 12;
+    for round in 0..ROUNDS {
+        let board = format!("fresh-{round}-{:08x}", rand::random::<u32>());
+        let mut peers = join_all(nodes.iter().map(|node| Peer::connect_as(node.addr, &board, "guest"))).await;
+        for (i, peer) in peers.iter_mut().enumerate() {
+            peer.drain_for(Duration::from_millis(100)).await;
+            assert_eq!(peer.closed, None, "round {round}: the visitor through node {i} was refused");
+            peer.add_note(&format!("r{round}-p{i}"), "first").await;
+        }
+        converge(&mut peers, 3).await;
+        let snapshot = peers[0].snapshot();
+        for peer in &peers {
+            assert_eq!(peer.snapshot(), snapshot, "round {round}: diverged");
+        }
+    }
 }

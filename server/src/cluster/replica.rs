@@ -30,6 +30,7 @@ use yrs::Doc;
 use super::{wire, Cluster, BEAT, BROKER_GAPS, BROKER_PENDING, BROKER_RELAYED, BROKER_SEQ_LAG};
 use crate::auth::{self, AuthError};
 use crate::board::{self, BoardCmd, BoardConfig, BoardError, ConnId, Member, Outbox, Usage};
+use crate::idle::IdleTimer;
 use crate::store::StoreError;
 
 /// The close code telling a client to reconnect at once (the board moved to another
@@ -79,7 +80,21 @@ pub(crate) async fn run(
     };
     let stored = match stored {
         Ok(Ok(Some(stored))) => stored,
-        Ok(Ok(None)) => return board::refuse_all(&mut rx, &BoardError::NotFound).await,
+        // A board opened through several nodes at once: the owner may not have committed
+        // its creation yet. Creating is idempotent (whoever commits first wins, the other
+        // loads what was committed), so the replica creates it too instead of refusing
+        // its clients: a stock provider never reconnects after a 44xx close.
+        Ok(Ok(None)) if config.open => match board::create_open_board(id, &cluster.store).await {
+            Ok(stored) => {
+                info!("the board's owner had not committed its creation yet; created it from the replica");
+                stored
+            }
+            Err(error) => return board::refuse_all(&mut rx, &error).await,
+        },
+        Ok(Ok(None)) => {
+            info!("board not found");
+            return board::refuse_all(&mut rx, &BoardError::NotFound).await;
+        }
         Ok(Err(error)) => return board::refuse_all(&mut rx, &BoardError::Load(error)).await,
         Err(error) => return fail(&mut rx, format!("loading the board failed: {error}")).await,
     };
@@ -100,8 +115,9 @@ pub(crate) async fn run(
 
     let mut commands = Vec::with_capacity(256);
     let mut check = tokio::time::interval(BEAT);
+    let mut idle = IdleTimer::new(config.idle_unload);
     loop {
-        let idle = replica.conns.is_empty();
+        idle.note(replica.conns.is_empty());
         tokio::select! {
             received = rx.recv_many(&mut commands, 256) => {
                 if received == 0 {
@@ -138,8 +154,8 @@ pub(crate) async fn run(
                 replica.close_all(RECONNECT, "lost the other nodes for a moment; reconnecting");
                 break;
             }
-            _ = tokio::time::sleep(config.idle_unload), if idle => {
-                debug!("idle, unloading the replica");
+            _ = idle.expired() => {
+                info!(idle_s = config.idle_unload.as_secs_f64(), "idle, unloading the replica");
                 break;
             }
             _ = shutdown.cancelled() => {

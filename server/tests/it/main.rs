@@ -8,6 +8,7 @@ mod client;
 mod durability;
 mod history;
 mod http;
+mod idle;
 mod limits;
 mod postgres;
 mod security;
