@@ -695,7 +695,7 @@ impl Board {
             }
             Incoming::Yjs(Message::Awareness(update)) => {
                 let Some(state) = self.conns.get(&conn) else { return };
-                let applied = self.awareness.apply(conn, &state.member.author.id, update);
+                let applied = self.awareness.apply_from(conn, &state.member.author.id, update);
                 if let Some(refused) = applied.refused.first() {
                     self.presence_refused(conn, *refused, out);
                 }
