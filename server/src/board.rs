@@ -856,6 +856,10 @@ impl Board {
         out: &mut Outgoing,
     ) -> Option<ServerMessage> {
         if let Err(error) = result {
+            if error.is_over_a_bound() {
+                warn!(author = %author.id, %error, "refused a private note over a bound; its sender is told");
+                telemetry::refused(Limit::FieldSize);
+            }
             return Some(ServerMessage::Error { code: error.code(), message: error.to_string() });
         }
         let note = self.workshop.note_of(&author.id, id).map(|note| StoredPrivateNote {

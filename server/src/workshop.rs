@@ -66,6 +66,19 @@ pub enum WorkshopError {
 }
 
 impl WorkshopError {
+    /// Whether the request was refused for a size: a field over its bound, or a total
+    /// of private notes reached (what a hostile client would try).
+    pub fn is_over_a_bound(&self) -> bool {
+        matches!(
+            self,
+            WorkshopError::Field(_)
+                | WorkshopError::TooMany
+                | WorkshopError::TooHeavy
+                | WorkshopError::BoardFull
+                | WorkshopError::BoardTooHeavy
+        )
+    }
+
     pub fn code(&self) -> ErrorCode {
         match self {
             WorkshopError::NotYours | WorkshopError::NotYourTurn => ErrorCode::Forbidden,

@@ -58,6 +58,18 @@ fn errors(peer: &Peer) -> Vec<(ErrorCode, String)> {
         .collect()
 }
 
+fn settings_template() -> VoteSettings {
+    VoteSettings {
+        title: "Goal".into(),
+        candidates: Vec::new(),
+        budget: 3,
+        max_per_candidate: 1,
+        anonymous: false,
+        hidden: false,
+        duration_s: None,
+    }
+}
+
 fn note(id: &str, text: &str) -> Box<Note> {
     Box::new(Note { id: id.into(), text: text.into(), w: 160.0, h: 120.0, color: "pink".into(), ..Note::default() })
 }
@@ -216,15 +228,7 @@ async fn every_field_a_client_sends_is_bounded_and_refused_with_a_clear_error() 
 
     // A vote on a candidate id longer than a note id, and a turn order with a long id.
     let candidate = long(64);
-    let settings = VoteSettings {
-        title: "Goal".into(),
-        candidates: vec![candidate],
-        budget: 3,
-        max_per_candidate: 1,
-        anonymous: false,
-        hidden: false,
-        duration_s: None,
-    };
+    let settings = VoteSettings { candidates: vec![candidate], ..settings_template() };
     send(&mut fran, ClientMessage::OpenVote { settings }).await;
     let (code, message) = next_error(&mut fran).await;
     assert_eq!(code, ErrorCode::InvalidVote);
@@ -234,6 +238,21 @@ async fn every_field_a_client_sends_is_bounded_and_refused_with_a_clear_error() 
     let (code, message) = next_error(&mut fran).await;
     assert_eq!(code, ErrorCode::InvalidRequest);
     assert!(message.contains("an id of at most 64"), "{message}");
+
+    // A board keeps at most 200 votes.
+    let mut author = Peer::join_as(server.addr, &links.path(&links.participant), "Ann").await;
+    author.add_note("goal", "a candidate").await;
+    fran.pump_until(|p| p.board.has_note(&p.doc.transact(), "goal")).await;
+    let settings = VoteSettings { candidates: vec!["goal".into()], ..settings_template() };
+    for _ in 0..200 {
+        send(&mut fran, ClientMessage::OpenVote { settings: settings.clone() }).await;
+    }
+    send(&mut fran, ClientMessage::OpenVote { settings }).await;
+    let (code, message) = next_error(&mut fran).await;
+    assert_eq!(code, ErrorCode::InvalidVote);
+    assert!(message.contains("200 votes already"), "{message}");
+    let opened = fran.app.iter().filter(|m| matches!(m, ServerMessage::Vote { .. })).count();
+    assert!(opened <= 200, "{opened} votes sent");
 
     // Nothing refused was kept: a valid note is Ana's only one.
     send(&mut ana, ClientMessage::PutPrivateNote { note: note("ok", "fine") }).await;
