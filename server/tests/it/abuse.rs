@@ -356,6 +356,46 @@ async fn a_reveal_over_the_document_limit_is_refused_and_loses_nothing() {
     server.stop().await;
 }
 
+/// A restore that would take the board past `--max-document-bytes` answers 409 with the
+/// reason, and changes nothing.
+#[tokio::test]
+async fn a_restore_over_the_document_limit_is_refused_with_409() {
+    let (server, _dir) = server_with(|c| c.max_document_bytes = 64 << 10).await;
+    let links = server.create_board_links("Restore").await;
+    let other = server.create_board("Elsewhere").await;
+    let board = links.path(&links.participant);
+    let mut ana = Peer::join_as(server.addr, &board, "Ana").await;
+    let mut witness = Peer::join_as(server.addr, &board, "Wit").await;
+    ana.add_note("first", &"a".repeat(40_000)).await;
+    witness.pump_until(|p| p.board.has_note(&p.doc.transact(), "first")).await;
+    ana.edit(|board, txn| {
+        board.remove_note(txn, "first");
+    })
+    .await;
+    ana.add_note("second", &"b".repeat(40_000)).await;
+    witness.pump_until(|p| p.board.has_note(&p.doc.transact(), "second") && p.note_count() == 1).await;
+
+    // Point 2 holds the first note: bringing it back beside the second passes 64 KiB.
+    let response = reqwest::Client::new()
+        .post(server.http(&format!("/api/boards/{}/restore", links.id)))
+        .bearer_auth(&links.facilitator)
+        .json(&serde_json::json!({ "at": 2 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 409);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("the restore would take the board past its size limit of 65536 bytes"), "{error}");
+    witness.drain_for(Duration::from_millis(200)).await;
+    assert!(!witness.board.has_note(&witness.doc.transact(), "first"), "the refused restore changed the board");
+
+    ana.add_note("after", "still editing").await;
+    witness.pump_until(|p| p.board.has_note(&p.doc.transact(), "after")).await;
+    witnesses_sync(server.addr, &board, &other, "restore").await;
+    server.stop().await;
+}
+
 #[derive(serde::Deserialize)]
 struct Page {
     updates: Vec<Logged>,
