@@ -585,16 +585,28 @@ impl Board {
         reply: oneshot::Sender<Result<RestoreResult, StoreError>>,
         out: &mut Outgoing,
     ) {
-        // What a restore writes is at most the past point's content (its encoded state)
-        // plus the deletion of what came since, which encodes in a few bytes per run.
-        if let Err(reason) = self.server_write_fits("the restore", state.len(), state.len()) {
+        // The edits are worked out on a copy of the live document, so that their size is
+        // known before anything is written: a restore is checked against the limits like
+        // a client's change (a restore of a big board usually writes little; one that
+        // brings back much may not fit). The copy costs an encode and a load of the
+        // board, on this rare path.
+        let past = rebuild(None, &[state]);
+        let copy = rebuild(None, &[&sync_reply(&self.doc, &StateVector::default())]);
+        let update = crate::history::reconcile::reconcile(&copy, &past);
+        drop((past, copy));
+        if update.is_empty() {
+            let _ = reply.send(Ok(RestoreResult { restored_to: to_seq, seq: self.seq, changed: false }));
+            return;
+        }
+        if let Err(reason) = self.server_write_fits("the restore", update.len(), update.len()) {
             let _ = reply.send(Err(StoreError::Refused { board: self.id.clone(), reason }));
             return;
         }
-        let past = rebuild(None, &[state]);
-        let update = crate::history::reconcile::reconcile(&self.doc, &past);
-        if update.is_empty() {
-            let _ = reply.send(Ok(RestoreResult { restored_to: to_seq, seq: self.seq, changed: false }));
+        if apply_trusted(&self.doc, &update).is_err() {
+            error!(to_seq, "yrs panicked applying a restore; rebuilding the board from the store");
+            self.rebuild_after_panic(out);
+            let reason = "the restore could not be applied; nothing was changed".to_owned();
+            let _ = reply.send(Err(StoreError::Refused { board: self.id.clone(), reason }));
             return;
         }
         self.seq += 1;
@@ -696,8 +708,8 @@ impl Board {
             Incoming::Yjs(Message::Awareness(update)) => {
                 let Some(state) = self.conns.get(&conn) else { return };
                 let applied = self.awareness.apply_from(conn, &state.member.author.id, update);
-                if let Some(refused) = applied.refused.first() {
-                    self.presence_refused(conn, *refused, out);
+                for refused in applied.refused {
+                    self.presence_refused(conn, refused, out);
                 }
                 out.awareness.extend(applied.relay);
             }
