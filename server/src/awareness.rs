@@ -67,9 +67,10 @@ impl State {
 /// Which connection owns an awareness client id, and on whose behalf.
 struct Owner {
     conn: ConnId,
-    /// The person behind the connection: their other connections may take the id over
-    /// (a provider reconnecting before the server noticed its old socket died).
-    person: Arc<str>,
+    /// The person behind the connection, when the server issued their identity: their
+    /// other connections may take the id over (a provider reconnecting before the
+    /// server noticed its old socket died). A name a client chose proves nothing.
+    person: Option<Arc<str>>,
 }
 
 /// What one connection holds in the table.
@@ -152,14 +153,15 @@ impl Awareness {
         Awareness { limits, ..Awareness::default() }
     }
 
-    /// Applies an update sent by `conn`, a connection of `person`; returns the entries
-    /// to relay now and those refused. A connection may set only the client ids it
-    /// introduced (the first connection to use an id owns it until it leaves; another
-    /// connection of the same person may take it over), at most `max_ids` of them,
+    /// Applies an update sent by `conn`, a connection of `person` (an identity the
+    /// server issued, if any); returns the entries to relay now and those refused. A
+    /// connection may set only the client ids it introduced (the first connection to
+    /// use an id owns it until it leaves; another connection of the same issued identity
+    /// may take it over), at most `max_ids` of them,
     /// each state within `max_state_bytes` and all of them within `max_bytes`. Entries
     /// that came too soon after their client's last relay are held (see
     /// [`Self::take_due`]).
-    pub fn apply_from(&mut self, conn: ConnId, person: &str, update: AwarenessUpdate) -> Applied {
+    pub fn apply_from(&mut self, conn: ConnId, person: Option<&str>, update: AwarenessUpdate) -> Applied {
         let now = Instant::now();
         let mut applied = Applied { relay: Vec::with_capacity(update.clients.len()), refused: Vec::new() };
         for (client, entry) in update.clients {
@@ -169,11 +171,11 @@ impl Awareness {
                 continue;
             }
             // Who owns the id now: nobody (it is claimed), this connection, or another
-            // connection of the same person (it moves here).
+            // connection of the same issued identity (it moves here).
             let previous_owner = match self.owners.get(&client) {
                 None => None,
                 Some(owner) if owner.conn == conn => Some(conn),
-                Some(owner) if &*owner.person == person => Some(owner.conn),
+                Some(owner) if person.is_some() && owner.person.as_deref() == person => Some(owner.conn),
                 Some(_) => {
                     applied.refused.push(Refused::NotYours);
                     continue;
@@ -225,16 +227,16 @@ impl Awareness {
         applied
     }
 
-    /// [`Self::apply_from`] for a connection that stands for nobody else (no other
-    /// connection may take its ids over); returns the entries to relay now.
+    /// [`Self::apply_from`] for a connection of no issued identity (no other connection
+    /// may take its ids over); returns the entries to relay now.
     pub fn apply(&mut self, conn: ConnId, update: AwarenessUpdate) -> Vec<Change> {
-        self.apply_from(conn, &format!("connection {conn}"), update).relay
+        self.apply_from(conn, None, update).relay
     }
 
     /// Makes `conn` the owner of `client`, taking it (and its state's weight) from the
     /// connection that held it, if any.
-    fn take_ownership(&mut self, client: ClientID, conn: ConnId, person: &str) {
-        let owner = Owner { conn, person: person.into() };
+    fn take_ownership(&mut self, client: ClientID, conn: ConnId, person: Option<&str>) {
+        let owner = Owner { conn, person: person.map(Arc::from) };
         if let Some(previous) = self.owners.insert(client, owner) {
             let weight = self.states.get(&client).map_or(0, State::weight);
             if let Some(usage) = self.usage.get_mut(&previous.conn) {
@@ -349,20 +351,20 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn newer_clocks_win_and_older_ones_are_ignored() {
         let mut table = Awareness::default();
-        assert_eq!(table.apply_from(1, "p1", update(7, 2, "{\"a\":1}")).relay.len(), 1);
-        assert_eq!(table.apply_from(1, "p1", update(7, 1, "{\"a\":0}")).relay.len(), 0);
+        assert_eq!(table.apply_from(1, Some("p1"), update(7, 2, "{\"a\":1}")).relay.len(), 1);
+        assert_eq!(table.apply_from(1, Some("p1"), update(7, 1, "{\"a\":0}")).relay.len(), 0);
         tokio::time::advance(MIN_RELAY_INTERVAL).await;
-        assert_eq!(table.apply_from(1, "p1", update(7, 3, "{\"a\":2}")).relay.len(), 1);
+        assert_eq!(table.apply_from(1, Some("p1"), update(7, 3, "{\"a\":2}")).relay.len(), 1);
         assert_eq!(&*table.full().clients[&ClientID::new(7)].json, "{\"a\":2}");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_fast_client_is_throttled_and_its_latest_state_still_arrives() {
         let mut table = Awareness::default();
-        assert_eq!(table.apply_from(1, "p1", update(7, 1, "{\"x\":1}")).relay.len(), 1);
+        assert_eq!(table.apply_from(1, Some("p1"), update(7, 1, "{\"x\":1}")).relay.len(), 1);
         for clock in 2..=5 {
             tokio::time::advance(Duration::from_millis(5)).await;
-            assert!(table.apply_from(1, "p1", update(7, clock, &format!("{{\"x\":{clock}}}"))).relay.is_empty());
+            assert!(table.apply_from(1, Some("p1"), update(7, clock, &format!("{{\"x\":{clock}}}"))).relay.is_empty());
         }
         let due = table.next_due().expect("a state is held");
         assert!(table.take_due(Instant::now()).is_empty(), "not due yet");
@@ -372,14 +374,14 @@ mod tests {
         assert_eq!((relayed[0].1.clock, &*relayed[0].1.json), (5, "{\"x\":5}"));
         assert!(table.next_due().is_none());
         // A removal is never held.
-        assert_eq!(table.apply_from(1, "p1", update(7, 6, NULL)).relay.len(), 1);
+        assert_eq!(table.apply_from(1, Some("p1"), update(7, 6, NULL)).relay.len(), 1);
     }
 
     #[test]
     fn a_closed_connection_takes_its_states_with_it() {
         let mut table = Awareness::default();
-        table.apply_from(1, "p1", update(7, 2, "{}"));
-        table.apply_from(2, "p2", update(8, 5, "{}"));
+        table.apply_from(1, Some("p1"), update(7, 2, "{}"));
+        table.apply_from(2, Some("p2"), update(8, 5, "{}"));
         let removed = table.remove_connection(1);
         assert_eq!(removed.len(), 1);
         assert_eq!((removed[0].1.clock, &*removed[0].1.json), (3, NULL));
@@ -389,9 +391,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn states_not_renewed_expire() {
         let mut table = Awareness::default();
-        table.apply_from(1, "p1", update(7, 1, "{}"));
+        table.apply_from(1, Some("p1"), update(7, 1, "{}"));
         tokio::time::advance(Duration::from_secs(20)).await;
-        table.apply_from(1, "p1", update(8, 1, "{}"));
+        table.apply_from(1, Some("p1"), update(8, 1, "{}"));
         tokio::time::advance(Duration::from_secs(15)).await;
         let removed = table.expire(Instant::now(), STATE_TTL);
         assert_eq!(removed.len(), 1);
@@ -404,10 +406,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_state_at_the_largest_clock_is_removed() {
         let mut table = Awareness::default();
-        table.apply_from(1, "p1", update(7, u32::MAX, "{}"));
+        table.apply_from(1, Some("p1"), update(7, u32::MAX, "{}"));
         let removed = table.remove_connection(1);
         assert_eq!((removed[0].1.clock, &*removed[0].1.json), (u32::MAX, NULL));
-        table.apply_from(2, "p2", update(8, u32::MAX, "{}"));
+        table.apply_from(2, Some("p2"), update(8, u32::MAX, "{}"));
         tokio::time::advance(STATE_TTL * 2).await;
         let expired = table.expire(Instant::now(), STATE_TTL);
         assert_eq!((expired[0].1.clock, &*expired[0].1.json), (u32::MAX, NULL));
@@ -416,8 +418,8 @@ mod tests {
     #[test]
     fn removal_at_the_same_clock_is_accepted() {
         let mut table = Awareness::default();
-        table.apply_from(1, "p1", update(7, 2, "{}"));
-        assert_eq!(table.apply_from(1, "p1", update(7, 2, NULL)).relay.len(), 1);
+        table.apply_from(1, Some("p1"), update(7, 2, "{}"));
+        assert_eq!(table.apply_from(1, Some("p1"), update(7, 2, NULL)).relay.len(), 1);
         assert_eq!(table.len(), 0);
     }
 
@@ -428,59 +430,71 @@ mod tests {
     #[test]
     fn a_connection_sets_only_the_ids_it_introduced() {
         let mut table = limited();
-        assert_eq!(table.apply_from(1, "ana", update(7, 1, "{\"n\":\"ana\"}")).relay.len(), 1);
+        assert_eq!(table.apply_from(1, Some("ana"), update(7, 1, "{\"n\":\"ana\"}")).relay.len(), 1);
         // Another person's connection cannot write or remove ana's id.
-        let forged = table.apply_from(2, "eve", update(7, 9, "{\"n\":\"eve\"}"));
+        let forged = table.apply_from(2, Some("eve"), update(7, 9, "{\"n\":\"eve\"}"));
         assert!(forged.relay.is_empty());
         assert_eq!(forged.refused, [Refused::NotYours]);
-        assert_eq!(table.apply_from(2, "eve", update(7, 10, NULL)).refused, [Refused::NotYours]);
+        assert_eq!(table.apply_from(2, Some("eve"), update(7, 10, NULL)).refused, [Refused::NotYours]);
         assert_eq!(&*table.full().clients[&ClientID::new(7)].json, "{\"n\":\"ana\"}");
         // Once ana's connection leaves, the id is free again.
         table.remove_connection(1);
-        assert_eq!(table.apply_from(2, "eve", update(7, 11, "{}")).relay.len(), 1);
+        assert_eq!(table.apply_from(2, Some("eve"), update(7, 11, "{}")).relay.len(), 1);
     }
 
     #[test]
     fn the_same_person_takes_an_id_over_on_a_new_connection() {
         let mut table = limited();
-        table.apply_from(1, "ana", update(7, 1, "{\"a\":1}"));
+        table.apply_from(1, Some("ana"), update(7, 1, "{\"a\":1}"));
         // The provider reconnected before the server saw the old socket end.
-        let moved = table.apply_from(2, "ana", update(7, 2, "{\"a\":2}"));
+        let moved = table.apply_from(2, Some("ana"), update(7, 2, "{\"a\":2}"));
         assert!(moved.refused.is_empty());
         assert_eq!(table.full().clients[&ClientID::new(7)].clock, 2);
         // The old connection ending no longer removes the state.
         assert!(table.remove_connection(1).is_empty());
         assert_eq!(table.len(), 1);
-        assert_eq!(table.apply_from(3, "eve", update(7, 3, "{}")).refused, [Refused::NotYours]);
+        assert_eq!(table.apply_from(3, Some("eve"), update(7, 3, "{}")).refused, [Refused::NotYours]);
+    }
+
+    #[test]
+    fn without_an_issued_identity_nobody_takes_an_id_over() {
+        let mut table = limited();
+        table.apply_from(1, None, update(7, 1, "{}"));
+        assert_eq!(table.apply_from(2, None, update(7, 2, "{}")).refused, [Refused::NotYours]);
+        assert_eq!(table.apply_from(3, Some("ana"), update(7, 3, "{}")).refused, [Refused::NotYours]);
     }
 
     #[test]
     fn ids_and_bytes_per_connection_are_capped() {
         let mut table = limited();
         let big = format!("{{\"s\":\"{}\"}}", "x".repeat(90));
-        assert_eq!(table.apply_from(1, "ana", update(1, 1, &big)).refused, []);
+        assert_eq!(table.apply_from(1, Some("ana"), update(1, 1, &big)).refused, []);
         // A second state that would take the connection past 150 bytes is dropped.
-        assert_eq!(table.apply_from(1, "ana", update(2, 1, &big)).refused, [Refused::TooManyBytes { max: 150 }]);
-        assert_eq!(table.apply_from(1, "ana", update(2, 1, "{}")).refused, []);
+        assert_eq!(table.apply_from(1, Some("ana"), update(2, 1, &big)).refused, [Refused::TooManyBytes { max: 150 }]);
+        assert_eq!(table.apply_from(1, Some("ana"), update(2, 1, "{}")).refused, []);
         // A third id is one too many, whatever its size.
-        assert_eq!(table.apply_from(1, "ana", update(3, 1, "{}")).refused, [Refused::TooManyIds { max: 2 }]);
+        assert_eq!(table.apply_from(1, Some("ana"), update(3, 1, "{}")).refused, [Refused::TooManyIds { max: 2 }]);
         // Replacing its own state counts the new size, not both.
-        assert_eq!(table.apply_from(1, "ana", update(1, 2, &big)).refused, []);
+        assert_eq!(table.apply_from(1, Some("ana"), update(1, 2, &big)).refused, []);
         let huge = "x".repeat(101);
-        assert_eq!(table.apply_from(1, "ana", update(1, 3, &huge)).refused, [Refused::TooLarge { max: 100 }]);
+        assert_eq!(table.apply_from(1, Some("ana"), update(1, 3, &huge)).refused, [Refused::TooLarge { max: 100 }]);
         assert_eq!(table.len(), 2);
         // Another connection has its own allowance.
-        assert_eq!(table.apply_from(2, "ben", update(4, 1, &big)).refused, []);
+        assert_eq!(table.apply_from(2, Some("ben"), update(4, 1, &big)).refused, []);
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_expired_state_frees_its_bytes_but_keeps_its_owner() {
         let mut table = limited();
         let big = format!("{{\"s\":\"{}\"}}", "x".repeat(90));
-        table.apply_from(1, "ana", update(1, 1, &big));
+        table.apply_from(1, Some("ana"), update(1, 1, &big));
         tokio::time::advance(STATE_TTL * 2).await;
         assert_eq!(table.expire(Instant::now(), STATE_TTL).len(), 1);
-        assert_eq!(table.apply_from(2, "eve", update(1, 5, "{}")).refused, [Refused::NotYours]);
-        assert_eq!(table.apply_from(1, "ana", update(2, 1, &big)).refused, [], "the expired state's bytes were freed");
+        assert_eq!(table.apply_from(2, Some("eve"), update(1, 5, "{}")).refused, [Refused::NotYours]);
+        assert_eq!(
+            table.apply_from(1, Some("ana"), update(2, 1, &big)).refused,
+            [],
+            "the expired state's bytes were freed"
+        );
     }
 }

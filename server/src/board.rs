@@ -707,7 +707,9 @@ impl Board {
             }
             Incoming::Yjs(Message::Awareness(update)) => {
                 let Some(state) = self.conns.get(&conn) else { return };
-                let applied = self.awareness.apply_from(conn, &state.member.author.id, update);
+                // Only an identity the server issued may move presence between connections.
+                let person = state.member.claims.as_ref().and_then(|c| c.identity.as_deref());
+                let applied = self.awareness.apply_from(conn, person, update);
                 for refused in applied.refused {
                     self.presence_refused(conn, refused, out);
                 }

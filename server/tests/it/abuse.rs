@@ -152,6 +152,51 @@ async fn a_forged_presence_state_is_refused_and_no_third_client_sees_it() {
     server.stop().await;
 }
 
+/// A provider that reconnects before the server saw its old socket end sends its
+/// state from a new connection: with a link minted for one person, that connection
+/// takes the client id over, and the old one leaving no longer removes the state.
+#[tokio::test]
+async fn the_same_issued_identity_takes_its_presence_over_on_a_new_connection() {
+    let (server, _dir) = server_with(|_| {}).await;
+    let links = server.create_board_links("Reconnect").await;
+    let other = server.create_board("Elsewhere").await;
+    let minted: serde_json::Value = reqwest::Client::new()
+        .post(server.http(&format!("/api/boards/{}/identities", links.id)))
+        .bearer_auth(&links.facilitator)
+        .json(&serde_json::json!({ "name": "Ana" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ana_path = links.path(minted["token"].as_str().unwrap());
+    let mut witness = Peer::join_as(server.addr, &links.path(&links.participant), "Wit").await;
+    let mut old = Peer::join_as(server.addr, &ana_path, "Ana").await;
+    let mut new = Peer::join_as(server.addr, &ana_path, "Ana").await;
+    let id = old.client_id().get();
+    send_presence(&mut old, &[(id, 1, r#"{"user":{"name":"Ana"}}"#)]).await;
+    witness.pump_until(|p| p.awareness.contains_key(&id)).await;
+
+    let moved = r#"{"user":{"name":"Ana","again":true}}"#;
+    send_presence(&mut new, &[(id, 2, moved)]).await;
+    witness.pump_until(|p| p.awareness.get(&id).map(String::as_str) == Some(moved)).await;
+    old.leave().await;
+    witness.drain_for(Duration::from_millis(300)).await;
+    assert_eq!(witness.awareness.get(&id).map(String::as_str), Some(moved), "the old connection removed it");
+    assert!(new.denied.is_none());
+
+    // A participant of the shared link with the same name is not the same person.
+    let mut namesake = Peer::join_as(server.addr, &links.path(&links.participant), "Ana").await;
+    send_presence(&mut namesake, &[(id, 9, r#"{"user":{"name":"not Ana"}}"#)]).await;
+    namesake.set_awareness(1, "{}").await;
+    let namesake_id = namesake.client_id().get();
+    witness.pump_until(|p| p.awareness.contains_key(&namesake_id)).await;
+    assert_eq!(witness.awareness.get(&id).map(String::as_str), Some(moved));
+    witnesses_sync(server.addr, &links.path(&links.participant), &other, "reconnect").await;
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn presence_is_capped_in_ids_and_bytes_per_connection() {
     let (server, _dir) = server_with(|c| c.max_awareness_bytes = 8 << 10).await;
