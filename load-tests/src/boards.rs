@@ -152,6 +152,11 @@ async fn create_one(client: &reqwest::Client, endpoint: &str, title: &str) -> an
         .await
         .with_context(|| format!("POST {endpoint} failed"))?;
     let status = response.status();
+    anyhow::ensure!(
+        status.as_u16() != 429,
+        "POST {endpoint} answered 429: the server paces board creation; start it with \
+         --board-creation-rate 0 --board-creation-global-rate 0 for a load run"
+    );
     anyhow::ensure!(status.as_u16() == 201, "POST {endpoint} answered {status}, not 201 Created");
     let body: serde_json::Value =
         response.json().await.context("board creation answered something that is not JSON")?;

@@ -155,6 +155,103 @@ pub mod action {
     pub const CREATED_AT: &str = "createdAt";
 }
 
+/// The longest each client-writable field may be, in characters. Every value the server
+/// itself writes into a board (a revealed private note, a template, a vote's result) is
+/// checked against them with [`Note::check_bounds`], [`Frame::check_bounds`] and
+/// [`Action::check_bounds`], so that no field of one participant can weigh enough to
+/// fill a board's size limit (a 700,000-character colour once did).
+pub mod bounds {
+    /// An id: a note's, a frame's, the frame a note is in, an obstacle's pair, an
+    /// author's identity.
+    pub const ID: usize = 64;
+    /// A note's text (what a sticky note holds; a longer text belongs in a document).
+    pub const NOTE_TEXT: usize = 2000;
+    /// A note's colour name (one of [`super::NOTE_COLORS`] for the web client).
+    pub const COLOR: usize = 32;
+    /// A note's kind (one of [`super::note_kind`]).
+    pub const KIND: usize = 32;
+    /// A display name: a note's author, an action's owner.
+    pub const NAME: usize = 64;
+    /// One of a team's table fields (what they expect of us, what we expect of them).
+    pub const TEAM_FIELD: usize = 1000;
+    /// A title: a board's, a frame's.
+    pub const TITLE: usize = 200;
+    /// A frame's guidance text.
+    pub const GUIDE: usize = 2000;
+    /// A frame's step or area name.
+    pub const TAG: usize = 64;
+    /// An action's text.
+    pub const ACTION_TEXT: usize = 1000;
+    /// An action's owner.
+    pub const OWNER: usize = 100;
+    /// An action's due date (`YYYY-MM-DD`, with room for a time).
+    pub const DUE: usize = 32;
+}
+
+/// A field longer than its bound (see [`bounds`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {field} field holds at most {max} characters")]
+pub struct FieldError {
+    /// The field's name, as the document spells it.
+    pub field: &'static str,
+    /// Its bound, in characters.
+    pub max: usize,
+}
+
+/// Checks one field against its bound.
+fn bounded(field: &'static str, value: &str, max: usize) -> Result<(), FieldError> {
+    // Bytes bound characters from above: count them only when the bytes could be over.
+    if value.len() > max && value.chars().count() > max {
+        return Err(FieldError { field, max });
+    }
+    Ok(())
+}
+
+/// Checks an optional field against its bound.
+fn bounded_opt(field: &'static str, value: &Option<String>, max: usize) -> Result<(), FieldError> {
+    value.as_deref().map_or(Ok(()), |v| bounded(field, v, max))
+}
+
+impl Note {
+    /// Whether every field is within its bound (see [`bounds`]).
+    pub fn check_bounds(&self) -> Result<(), FieldError> {
+        bounded("id", &self.id, bounds::ID)?;
+        bounded(note::TEXT, &self.text, bounds::NOTE_TEXT)?;
+        bounded(note::COLOR, &self.color, bounds::COLOR)?;
+        bounded(note::AUTHOR, &self.author, bounds::NAME)?;
+        bounded_opt(note::FRAME, &self.frame, bounds::ID)?;
+        bounded_opt(note::KIND, &self.kind, bounds::KIND)?;
+        bounded_opt(note::AUTHOR_ID, &self.author_id, bounds::ID)?;
+        bounded_opt(note::PAIR, &self.pair, bounds::ID)?;
+        if let Some(team) = &self.team {
+            bounded(note::EXPECTS_OF_US, &team.expects_of_us, bounds::TEAM_FIELD)?;
+            bounded(note::WE_EXPECT, &team.we_expect, bounds::TEAM_FIELD)?;
+        }
+        Ok(())
+    }
+}
+
+impl Frame {
+    /// Whether every field is within its bound (see [`bounds`]).
+    pub fn check_bounds(&self) -> Result<(), FieldError> {
+        bounded("id", &self.id, bounds::ID)?;
+        bounded(frame::TITLE, &self.title, bounds::TITLE)?;
+        bounded_opt(frame::STEP, &self.step, bounds::TAG)?;
+        bounded_opt(frame::GUIDE, &self.guide, bounds::GUIDE)?;
+        bounded_opt(frame::AREA, &self.area, bounds::TAG)
+    }
+}
+
+impl Action {
+    /// Whether every field is within its bound (see [`bounds`]).
+    pub fn check_bounds(&self) -> Result<(), FieldError> {
+        bounded("id", &self.id, bounds::ID)?;
+        bounded(action::TEXT, &self.text, bounds::ACTION_TEXT)?;
+        bounded(action::OWNER, &self.owner, bounds::OWNER)?;
+        bounded(action::DUE, &self.due, bounds::DUE)
+    }
+}
+
 /// Colours a note may take, by name; the client maps them to its palette.
 pub const NOTE_COLORS: [&str; 6] = ["yellow", "pink", "green", "blue", "orange", "purple"];
 /// Size of a new note, in canvas pixels.
@@ -755,5 +852,42 @@ mod tests {
         assert_eq!(snapshot.notes, vec![sample_note("n1")]);
         assert_eq!(snapshot.frames[0].title, "Step 1");
         assert!(snapshot.actions[0].done);
+    }
+
+    #[test]
+    fn every_note_field_is_bounded() {
+        assert_eq!(sample_note("n1").check_bounds(), Ok(()));
+        let long = |n: usize| "x".repeat(n + 1);
+        let cases: Vec<(Note, &str)> = vec![
+            (Note { color: long(bounds::COLOR), ..sample_note("n") }, note::COLOR),
+            (Note { kind: Some(long(bounds::KIND)), ..sample_note("n") }, note::KIND),
+            (Note { text: long(bounds::NOTE_TEXT), ..sample_note("n") }, note::TEXT),
+            (Note { author: long(bounds::NAME), ..sample_note("n") }, note::AUTHOR),
+            (Note { frame: Some(long(bounds::ID)), ..sample_note("n") }, note::FRAME),
+            (Note { pair: Some(long(bounds::ID)), ..sample_note("n") }, note::PAIR),
+            (Note { author_id: Some(long(bounds::ID)), ..sample_note("n") }, note::AUTHOR_ID),
+            (sample_note(&long(bounds::ID)), "id"),
+            (
+                Note {
+                    team: Some(TeamFields { we_expect: long(bounds::TEAM_FIELD), ..TeamFields::default() }),
+                    ..sample_note("n")
+                },
+                note::WE_EXPECT,
+            ),
+        ];
+        for (note, field) in cases {
+            assert_eq!(note.check_bounds().unwrap_err().field, field);
+        }
+        // Characters, not bytes: 2,000 accented letters fit.
+        assert_eq!(Note { text: "é".repeat(bounds::NOTE_TEXT), ..sample_note("n") }.check_bounds(), Ok(()));
+    }
+
+    #[test]
+    fn frame_and_action_fields_are_bounded() {
+        let frame = Frame { id: "f".into(), title: "x".repeat(bounds::TITLE + 1), ..Frame::default() };
+        assert_eq!(frame.check_bounds().unwrap_err().field, frame::TITLE);
+        let action = Action { id: "a".into(), owner: "x".repeat(bounds::OWNER + 1), ..Action::default() };
+        assert_eq!(action.check_bounds().unwrap_err().field, action::OWNER);
+        assert_eq!(Action { id: "a".into(), ..Action::default() }.check_bounds(), Ok(()));
     }
 }

@@ -6,6 +6,7 @@
 //! also be reached without a token, as a participant.
 
 mod body_limit;
+pub mod creation_limit;
 mod history;
 mod join;
 mod minutes;
@@ -66,13 +67,19 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Web origins allowed besides this server's own (`--public-url`, `--allowed-origins`).
     pub origins: Arc<security::Origins>,
+    /// How fast boards may be created (`--board-creation-rate` and the like).
+    pub creation: Arc<creation_limit::CreationLimiter>,
 }
 
 /// The whole application; tests build it without `main`.
 pub fn router(state: AppState, web_dir: &std::path::Path) -> Router {
     let api = Router::new()
         .route("/templates", get(list_templates))
-        .route("/boards", post(create_board))
+        .route(
+            "/boards",
+            post(create_board)
+                .route_layer(axum::middleware::from_fn_with_state(state.creation.clone(), creation_limit::limit)),
+        )
         .route("/boards/{id}", get(board_info))
         .route("/boards/{id}/links/rotate", post(rotate_links))
         .route("/boards/{id}/identities", post(mint_identity))
@@ -156,6 +163,16 @@ async fn create_board(
         return Err(AppError::BadRequest(format!("unknown template {name:?}; known: {}", known.join(", "))));
     };
     let new = new_board(new_board_id(), title.to_owned(), template);
+    // The template's content is a change the server writes: within the limits of one.
+    let limits = state.registry.limits();
+    let size = new.entry.update.len();
+    if size > limits.max_update_bytes.min(limits.max_document_bytes) {
+        tracing::warn!(template = %name, size, "a template is larger than this server's size limits");
+        let max = limits.max_update_bytes.min(limits.max_document_bytes);
+        return Err(AppError::BadRequest(format!(
+            "template {name:?} writes {size} bytes, over this server's limit of {max} bytes for one change"
+        )));
+    }
     committed(state.registry.store().submit(new.writes())).await?;
     let record = new.record;
     tracing::info!(board = %record.id, "board created");

@@ -27,7 +27,7 @@ use tracing::{debug, error, info, instrument, warn};
 use yrs::{Doc, ReadTxn, StateVector, Transact};
 
 use crate::auth::{self, AuthError, Claims};
-use crate::awareness::{self, Awareness};
+use crate::awareness::{self, Awareness, PresenceLimits};
 use crate::cluster::OwnerLink;
 use crate::idle::IdleTimer;
 use crate::store::{
@@ -291,8 +291,10 @@ struct Conn {
     /// Why this connection's changes are no longer accepted, once one passed a limit:
     /// its later changes build on the refused one and cannot apply without it.
     over_limit: Option<Limit>,
-    /// Whether the client was told its awareness state is too large (told once).
+    /// Whether the client was told its awareness state is over a limit (told once).
     told_awareness: bool,
+    /// Whether the client was told it may not set another connection's presence (once).
+    told_forged_presence: bool,
 }
 
 /// Starts a board's actor; it loads the board itself before serving its inbox.
@@ -495,7 +497,7 @@ impl Board {
             checkpoint_every: config.checkpoint_every.max(1),
             store,
             conns: HashMap::new(),
-            awareness: Awareness::default(),
+            awareness: Awareness::new(PresenceLimits::from_state_limit(config.limits.max_awareness_bytes)),
             links_generation: stored.record.links_generation,
             locked: stored.record.locked,
             votes: stored.votes.iter().filter_map(restore_vote).collect(),
@@ -585,10 +587,28 @@ impl Board {
         reply: oneshot::Sender<Result<RestoreResult, StoreError>>,
         out: &mut Outgoing,
     ) {
+        // The edits are worked out on a copy of the live document, so that their size is
+        // known before anything is written: a restore is checked against the limits like
+        // a client's change (a restore of a big board usually writes little; one that
+        // brings back much may not fit). The copy costs an encode and a load of the
+        // board, on this rare path.
         let past = rebuild(None, &[state]);
-        let update = crate::history::reconcile::reconcile(&self.doc, &past);
+        let copy = rebuild(None, &[&sync_reply(&self.doc, &StateVector::default())]);
+        let update = crate::history::reconcile::reconcile(&copy, &past);
+        drop((past, copy));
         if update.is_empty() {
             let _ = reply.send(Ok(RestoreResult { restored_to: to_seq, seq: self.seq, changed: false }));
+            return;
+        }
+        if let Err(reason) = self.server_write_fits("the restore", update.len(), update.len()) {
+            let _ = reply.send(Err(StoreError::Refused { board: self.id.clone(), reason }));
+            return;
+        }
+        if apply_trusted(&self.doc, &update).is_err() {
+            error!(to_seq, "yrs panicked applying a restore; rebuilding the board from the store");
+            self.rebuild_after_panic(out);
+            let reason = "the restore could not be applied; nothing was changed".to_owned();
+            let _ = reply.send(Err(StoreError::Refused { board: self.id.clone(), reason }));
             return;
         }
         self.seq += 1;
@@ -646,7 +666,15 @@ impl Board {
             out.direct.push((conn, frame::awareness(present).into()));
         }
         debug!(conn, author = %member.author.name, role = ?member.role, "joined");
-        let state = Conn { outbox, member, app: false, told_read_only: false, over_limit: None, told_awareness: false };
+        let state = Conn {
+            outbox,
+            member,
+            app: false,
+            told_read_only: false,
+            over_limit: None,
+            told_awareness: false,
+            told_forged_presence: false,
+        };
         self.conns.insert(conn, state);
     }
 
@@ -679,14 +707,15 @@ impl Board {
                     self.apply(conn, &update, out);
                 }
             }
-            Incoming::Yjs(Message::Awareness(mut update)) => {
-                let max = self.limits.max_awareness_bytes;
-                let before = update.clients.len();
-                update.clients.retain(|_, entry| entry.json.len() <= max);
-                if update.clients.len() < before {
-                    self.awareness_too_large(conn, out);
+            Incoming::Yjs(Message::Awareness(update)) => {
+                let Some(state) = self.conns.get(&conn) else { return };
+                // Only an identity the server issued may move presence between connections.
+                let person = state.member.claims.as_ref().and_then(|c| c.identity.as_deref());
+                let applied = self.awareness.apply_from(conn, person, update);
+                for refused in applied.refused {
+                    self.presence_refused(conn, refused, out);
                 }
-                out.awareness.extend(self.awareness.apply(conn, update));
+                out.awareness.extend(applied.relay);
             }
             Incoming::Yjs(Message::AwarenessQuery) => {
                 out.direct.push((conn, frame::awareness(self.awareness.full()).into()));
@@ -763,10 +792,7 @@ impl Board {
                 None
             }),
             ClientMessage::SetTimer { seconds } => self.workshop_change(out, |w| w.set_timer(seconds, now_ms())),
-            ClientMessage::SetPrivate { private } => {
-                self.set_private(private, &author, out);
-                None
-            }
+            ClientMessage::SetPrivate { private } => self.set_private(private, &author, out),
             ClientMessage::PutPrivateNote { note } => {
                 let exists = schema::Board::new(&self.doc).has_note(&self.doc.transact(), &note.id);
                 let id = note.id.clone();
@@ -846,9 +872,13 @@ impl Board {
         out: &mut Outgoing,
     ) -> Option<ServerMessage> {
         if let Err(error) = result {
+            if error.is_over_a_bound() {
+                warn!(author = %author.id, %error, "refused a private note over a bound; its sender is told");
+                telemetry::refused(Limit::FieldSize);
+            }
             return Some(ServerMessage::Error { code: error.code(), message: error.to_string() });
         }
-        let note = self.workshop.notes_of(&author.id).into_iter().find(|n| n.id == id).map(|note| StoredPrivateNote {
+        let note = self.workshop.note_of(&author.id, id).map(|note| StoredPrivateNote {
             id: id.to_owned(),
             author: author.clone(),
             note_json: serde_json::to_string(&note).expect("note serializes"),
@@ -873,11 +903,26 @@ impl Board {
 
     /// Turns private writing on or off; off reveals every private note at once: each
     /// author's notes go onto the board as one change of theirs.
-    fn set_private(&mut self, private: bool, by: &Author, out: &mut Outgoing) {
+    /// A reveal that would write past `--max-update-bytes` (one author's notes) or
+    /// `--max-document-bytes` (everyone's) is refused as a whole: private writing stays
+    /// on, every note is kept, and the facilitator is told why.
+    fn set_private(&mut self, private: bool, by: &Author, out: &mut Outgoing) -> Option<ServerMessage> {
+        if !private {
+            let weights: Vec<usize> = self.workshop.reveal_weights().into_values().collect();
+            let heaviest = weights.iter().copied().max().unwrap_or(0);
+            let total: usize = weights.iter().sum();
+            let fits = self
+                .server_write_fits("the reveal", heaviest, 0)
+                .and_then(|()| self.server_write_fits("the reveal", 0, total));
+            if let Err(reason) = fits {
+                let message = format!("{reason}; the private notes are kept: ask people to shorten or delete some");
+                return Some(ServerMessage::Error { code: ErrorCode::LimitReached, message });
+            }
+        }
         let revealed = self.workshop.set_private(private);
         out.workshop = true;
         if revealed.is_empty() {
-            return;
+            return None;
         }
         let mut by_author: Vec<(Author, Vec<PrivateNote>)> = Vec::new();
         for note in revealed {
@@ -900,10 +945,17 @@ impl Board {
         let change = Change { kind: ChangeKind::NotesRevealed, id: None, fields: Vec::new(), label, to_seq: None };
         out.writes.push(self.event(by, change));
         info!(count, "private notes revealed");
+        None
     }
 
     /// Opens a vote; returns the refusal if its settings are not valid.
     fn open_vote(&mut self, settings: VoteSettings, by: &Author, out: &mut Outgoing) -> Option<ServerMessage> {
+        if self.votes.len() >= crate::vote::MAX_VOTES_PER_BOARD {
+            let max = crate::vote::MAX_VOTES_PER_BOARD;
+            return Some(refusal(VoteError::Invalid(format!(
+                "this board holds {max} votes already, the most it keeps"
+            ))));
+        }
         let id = format!("{:016x}", rand::random::<u64>());
         let (doc, board) = (&self.doc, schema::Board::new(&self.doc));
         let vote = match Vote::open(id, settings, now_ms(), |note| board.has_note(&doc.transact(), note)) {
@@ -972,6 +1024,11 @@ impl Board {
         out.votes.push(id.into());
         let decided = !vote.open && (vote.revealed || !vote.settings.hidden);
         if let Some(winner) = vote.winner().filter(|_| decided) {
+            if let Err(reason) = self.server_write_fits("the vote's result", goal_weight(&winner), goal_weight(&winner))
+            {
+                let message = format!("the vote is closed, but its result is not on the board: {reason}");
+                return Some(ServerMessage::Error { code: ErrorCode::LimitReached, message });
+            }
             self.server_change(out, |board, txn| board.set_common_goal(txn, &winner));
         }
         None
@@ -1097,18 +1154,50 @@ impl Board {
         self.doc_bytes.saturating_add(bytes) > max
     }
 
-    /// Tells `conn`, once, that an awareness state it sent was dropped for its size.
-    fn awareness_too_large(&mut self, conn: ConnId, out: &mut Outgoing) {
-        let max = self.limits.max_awareness_bytes;
+    /// Whether a change the server writes itself (a reveal, a restore, a vote's result)
+    /// fits the board's limits like a client's change: `update` bytes in one change, the
+    /// document growing by `growth`. Both are upper bounds of what the change writes, so
+    /// a change checked here never takes the board past a limit. The refusal says why.
+    fn server_write_fits(&mut self, what: &str, update: usize, growth: usize) -> Result<(), String> {
+        let reason = if update > self.limits.max_update_bytes {
+            let max = self.limits.max_update_bytes;
+            format!("{what} would write {update} bytes in one change, over the limit of {max} bytes")
+        } else if growth > 0 && self.would_outgrow(growth) {
+            let max = self.limits.max_document_bytes;
+            format!("{what} would take the board past its size limit of {max} bytes")
+        } else {
+            return Ok(());
+        };
+        warn!(%reason, "refused a server-side write over a limit");
+        telemetry::refused(Limit::FieldSize);
+        Err(reason)
+    }
+
+    /// Tells `conn`, once per kind of refusal, that an awareness state it sent was
+    /// dropped. A state for another connection's client id is a forgery: logged, and
+    /// told as an application `error` to a client that said hello (a stock Yjs client
+    /// has no way to show it, and is not sent anything). A state over a size limit is
+    /// told to every client (stock ones with the Yjs permission-denied message).
+    fn presence_refused(&mut self, conn: ConnId, refused: awareness::Refused, out: &mut Outgoing) {
         let Some(state) = self.conns.get_mut(&conn) else { return };
-        if std::mem::replace(&mut state.told_awareness, true) {
+        let forged = refused == awareness::Refused::NotYours;
+        let told = if forged { &mut state.told_forged_presence } else { &mut state.told_awareness };
+        if std::mem::replace(told, true) {
             return;
         }
-        warn!(conn, limit = max, "dropped an awareness state over the size limit; its sender is told once");
-        telemetry::refused(Limit::AwarenessSize);
-        let reason = format!("presence not shared: a state larger than the limit of {max} bytes is dropped");
+        let reason = refused.to_string();
+        if forged {
+            warn!(conn, "refused a presence state for a client id another connection owns; not relayed");
+            telemetry::refused(Limit::PresenceOwner);
+        } else {
+            warn!(conn, %reason, "dropped a presence state over a limit; its sender is told once");
+            telemetry::refused(Limit::AwarenessSize);
+        }
+        let code = if forged { ErrorCode::Forbidden } else { ErrorCode::LimitReached };
         let message = if state.app {
-            frame::server_app(&ServerMessage::Error { code: ErrorCode::LimitReached, message: reason })
+            frame::server_app(&ServerMessage::Error { code, message: reason })
+        } else if forged {
+            return;
         } else {
             frame::encode_frame([&Message::Auth(Some(reason))])
         };
@@ -1173,6 +1262,10 @@ impl Board {
             return;
         }
         warn!(conn, "a client changed the common goal, which only a vote sets; putting it back");
+        let weight = goal_weight(goal.as_deref().unwrap_or_default());
+        if self.server_write_fits("putting the common goal back", weight, weight).is_err() {
+            return;
+        }
         self.server_change(out, |board, txn| board.reset_common_goal(txn, goal.as_deref()));
     }
 
@@ -1586,6 +1679,12 @@ fn vote_change(kind: ChangeKind, vote: &Vote) -> Change {
 
 fn forbidden(what: &str) -> ServerMessage {
     ServerMessage::Error { code: ErrorCode::Forbidden, message: format!("only the facilitator can {what}") }
+}
+
+/// At most what writing (or putting back) the common goal adds to an update: the note
+/// id and the item around it.
+fn goal_weight(note_id: &str) -> usize {
+    64 + note_id.len()
 }
 
 /// Server time in milliseconds since the Unix epoch.

@@ -168,6 +168,23 @@ pub struct Config {
     #[arg(long, env = "COMMONBOARD_MAX_BODY_BYTES", default_value_t = 64 << 10)]
     pub max_body_bytes: usize,
 
+    /// Boards one client address may create per minute, sustained (`POST /api/boards`);
+    /// more are answered 429 with Retry-After. 0 turns the limit off (for load tests
+    /// that create many boards). Behind a reverse proxy every client has the proxy's
+    /// address: pace creation there.
+    #[arg(long, env = "COMMONBOARD_BOARD_CREATION_RATE", default_value_t = 20.0)]
+    pub board_creation_rate: f64,
+
+    /// Boards one client address may create at once before --board-creation-rate
+    /// applies (a facilitator preparing an event's boards).
+    #[arg(long, env = "COMMONBOARD_BOARD_CREATION_BURST", default_value_t = 60)]
+    pub board_creation_burst: u32,
+
+    /// Boards the whole server may create per minute, every address together (also
+    /// how many at once); more are answered 429 with Retry-After. 0 turns it off.
+    #[arg(long, env = "COMMONBOARD_BOARD_CREATION_GLOBAL_RATE", default_value_t = 600.0)]
+    pub board_creation_global_rate: f64,
+
     /// Key that signs access links. By default a random key is generated on first start
     /// and kept in the data directory (signing.key); set this to share one key between
     /// servers. Changing it invalidates every link handed out.

@@ -75,6 +75,9 @@ impl IntoResponse for AppError {
                 tracing::error!("the disk holding the store is full; refusing a change");
                 (StatusCode::INSUFFICIENT_STORAGE, "the server's disk is full; try again once space is freed".into())
             }
+            // The board (or the store's own rules) refused the change, with a reason for
+            // the person who asked: a restore past the board's size limit, say.
+            AppError::Store(StoreError::Refused { reason, .. }) => (StatusCode::CONFLICT, reason.clone()),
             AppError::Store(error) => return internal("store failed while serving a request", error),
             AppError::BodyTooLarge { .. } | AppError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, self.to_string()),
         };

@@ -52,6 +52,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::app::creation_limit::{CreationLimiter, CreationRate};
 use crate::app::AppState;
 use crate::auth::Signer;
 use crate::board::{BoardConfig, BoardLimits};
@@ -126,6 +127,11 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         history: Arc::new(HistoryCache::new(CacheLimits::with_budget_mb(config.history_cache_mb))),
         max_body_bytes: config.max_body_bytes,
         origins,
+        creation: Arc::new(CreationLimiter::new(CreationRate {
+            per_minute: config.board_creation_rate,
+            burst: config.board_creation_burst,
+            global_per_minute: config.board_creation_global_rate,
+        })),
     };
     if let Some(keep) = config.keep_history {
         tokio::spawn(compact_hourly(store.clone(), keep, shutdown.clone()));
@@ -138,6 +144,8 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
             tracing::warn!(%error, "cannot set TCP_NODELAY");
         }
     });
+    // The client's address paces board creation (`app::creation_limit`).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
     tracker.close();
     tracker.wait().await;

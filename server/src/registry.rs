@@ -224,6 +224,11 @@ impl Registry {
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
+
+    /// What each board and its clients may take.
+    pub fn limits(&self) -> crate::board::BoardLimits {
+        self.config.limits
+    }
 }
 
 /// What creating a board writes.

@@ -71,6 +71,13 @@ pub enum Limit {
     BodySize,
     /// `--send-queue` overflowed.
     SlowReader,
+    /// A presence state for a client id another connection owns.
+    PresenceOwner,
+    /// A field over its bound (a private note's, a vote's, a turn order's), or a
+    /// server-side write (reveal, restore, vote result) over the size limits.
+    FieldSize,
+    /// `--board-creation-rate` or `--board-creation-global-rate`.
+    CreationRate,
 }
 
 impl Limit {
@@ -86,6 +93,9 @@ impl Limit {
             Limit::AwarenessSize => "awareness_size",
             Limit::BodySize => "body_size",
             Limit::SlowReader => "slow_reader",
+            Limit::PresenceOwner => "presence_owner",
+            Limit::FieldSize => "field_size",
+            Limit::CreationRate => "creation_rate",
         }
     }
 }

@@ -72,7 +72,13 @@ pub fn all() -> &'static [Template] {
         TEMPLATE_FILES
             .iter()
             .filter_map(|(file, text)| match serde_json::from_str::<Template>(text) {
-                Ok(template) => Some(template),
+                Ok(template) => match template.check_bounds() {
+                    Ok(()) => Some(template),
+                    Err(error) => {
+                        tracing::error!(file, %error, "a template has a field over its bound; it is not offered");
+                        None
+                    }
+                },
                 Err(error) => {
                     tracing::error!(file, %error, "a template does not parse; it is not offered");
                     None
@@ -100,8 +106,25 @@ impl Template {
 
     /// Puts the template's frames and notes on a new board.
     pub fn apply(&self, board: &schema::Board, txn: &mut yrs::TransactionMut, created_at: f64) {
-        for frame in &self.frames {
-            let value = Frame {
+        for frame in self.frame_values(created_at) {
+            board.insert_frame(txn, &frame);
+        }
+        for note in self.note_values(created_at) {
+            board.insert_note(txn, &note);
+        }
+    }
+
+    /// Whether every frame and note is within the board schema's bounds, as any value
+    /// the server writes into a board must be.
+    fn check_bounds(&self) -> Result<(), schema::FieldError> {
+        self.frame_values(0.0).iter().try_for_each(Frame::check_bounds)?;
+        self.note_values(0.0).iter().try_for_each(Note::check_bounds)
+    }
+
+    fn frame_values(&self, created_at: f64) -> Vec<Frame> {
+        self.frames
+            .iter()
+            .map(|frame| Frame {
                 id: frame.id.clone(),
                 title: frame.title.clone(),
                 x: frame.x,
@@ -112,11 +135,14 @@ impl Template {
                 step: frame.step.clone(),
                 area: frame.area.clone(),
                 guide: frame.guide.clone(),
-            };
-            board.insert_frame(txn, &value);
-        }
-        for note in &self.notes {
-            let value = Note {
+            })
+            .collect()
+    }
+
+    fn note_values(&self, created_at: f64) -> Vec<Note> {
+        self.notes
+            .iter()
+            .map(|note| Note {
                 id: note.id.clone(),
                 text: note.text.clone(),
                 x: note.x,
@@ -129,9 +155,8 @@ impl Template {
                 created_at,
                 kind: note.kind.clone(),
                 ..Note::default()
-            };
-            board.insert_note(txn, &value);
-        }
+            })
+            .collect()
     }
 }
 
@@ -157,6 +182,9 @@ mod tests {
             for note in &template.notes {
                 assert!(schema::NOTE_COLORS.contains(&note.color.as_str()), "{file}: note {} colour", note.id);
             }
+        }
+        for template in all() {
+            assert_eq!(template.check_bounds(), Ok(()), "{}: every field within the schema's bounds", template.name);
         }
         let workshop = get("collaboration-workshop").expect("the method's template");
         assert_eq!(workshop.steps.len(), 5);

@@ -15,6 +15,10 @@ use commonboard_protocol::app::{ErrorCode, Tally, VoteSettings, VoteView};
 pub const MAX_CANDIDATES: usize = 100;
 /// Largest budget a voter may be given.
 pub const MAX_BUDGET: u32 = 100;
+/// Most votes one board keeps (each is kept for the history): a workshop opens a few.
+pub const MAX_VOTES_PER_BOARD: usize = 200;
+/// Longest title of a vote, in characters (longer ones are cut).
+pub const MAX_TITLE: usize = 200;
 
 /// One person's votes in a vote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -84,9 +88,13 @@ impl Vote {
     ) -> Result<Vote, VoteError> {
         let mut seen = std::collections::HashSet::new();
         settings.candidates.retain(|c| seen.insert(c.clone()));
-        settings.title = settings.title.trim().chars().take(200).collect();
+        settings.title = settings.title.trim().chars().take(MAX_TITLE).collect();
         if settings.candidates.is_empty() || settings.candidates.len() > MAX_CANDIDATES {
             return Err(VoteError::Invalid(format!("a vote needs 1 to {MAX_CANDIDATES} candidate notes")));
+        }
+        let max_id = commonboard_protocol::schema::bounds::ID;
+        if settings.candidates.iter().any(|c| c.chars().count() > max_id) {
+            return Err(VoteError::Invalid(format!("a candidate is a note id of at most {max_id} characters")));
         }
         if let Some(missing) = settings.candidates.iter().find(|c| !note_exists(c)) {
             return Err(VoteError::Invalid(format!("candidate {missing:?} is not a note on this board")));

@@ -6,16 +6,26 @@
 use std::collections::BTreeMap;
 
 use commonboard_protocol::app::ErrorCode;
-use commonboard_protocol::schema::Note;
+use commonboard_protocol::schema::{FieldError, Note};
 use commonboard_protocol::workshop::{StepInfo, Timer, TurnAction, TurnPerson, Turns, WorkshopState, Writing};
 use serde::{Deserialize, Serialize};
 
 use crate::store::Author;
 
-/// Longest private note, in characters.
-pub const MAX_PRIVATE_TEXT: usize = 2000;
 /// Most private notes one person may hold before the reveal.
 pub const MAX_PRIVATE_NOTES: usize = 100;
+/// Most private notes a board holds before the reveal, everyone's together: a room of
+/// a few hundred writing a handful each.
+pub const MAX_BOARD_PRIVATE_NOTES: usize = 2000;
+/// What one person's private notes may weigh together (see [`weight`]): their reveal is
+/// one change of theirs, well within `--max-update-bytes`, and what each of their
+/// devices is sent on every change stays small.
+pub const MAX_PRIVATE_BYTES: usize = 64 << 10;
+/// What a board's private notes may weigh together: the reveal writes them all at once.
+pub const MAX_BOARD_PRIVATE_BYTES: usize = 4 << 20;
+/// Longest id of someone in a turn order (an identity, or any text for someone added
+/// by name).
+pub const MAX_TURN_ID: usize = 64;
 /// Longest countdown, in seconds (a whole workshop day).
 pub const MAX_TIMER_SECONDS: u32 = 12 * 3600;
 /// Most people in a turn order.
@@ -30,15 +40,24 @@ pub enum WorkshopError {
     NotPrivate,
     #[error("a private note needs an id of 1 to 64 letters, digits, '-' or '_'")]
     BadNoteId,
-    #[error("a private note holds at most {MAX_PRIVATE_TEXT} characters")]
-    TooLong,
+    #[error("a private note's {} field holds at most {} characters", .0.field, .0.max)]
+    Field(FieldError),
     #[error("you hold {MAX_PRIVATE_NOTES} private notes already; the facilitator can reveal them")]
     TooMany,
+    #[error("your private notes may hold {MAX_PRIVATE_BYTES} bytes together; shorten or delete one")]
+    TooHeavy,
+    #[error("this board holds {MAX_BOARD_PRIVATE_NOTES} private notes already; the facilitator can reveal them")]
+    BoardFull,
+    #[error("this board's private notes reached {MAX_BOARD_PRIVATE_BYTES} bytes; the facilitator can reveal them")]
+    BoardTooHeavy,
     #[error("that note belongs to someone else")]
     NotYours,
     #[error("a countdown lasts from 1 second to 12 hours")]
     BadTimer,
-    #[error("going round the room needs 1 to {MAX_TURN_PEOPLE} people, each with an id and a name")]
+    #[error(
+        "going round the room needs 1 to {MAX_TURN_PEOPLE} people, each with an id of at most {MAX_TURN_ID} \
+         characters and a name of at most 64 bytes"
+    )]
     BadTurnOrder,
     #[error("nobody is going round the room now")]
     NoTurns,
@@ -47,6 +66,19 @@ pub enum WorkshopError {
 }
 
 impl WorkshopError {
+    /// Whether the request was refused for a size: a field over its bound, or a total
+    /// of private notes reached (what a hostile client would try).
+    pub fn is_over_a_bound(&self) -> bool {
+        matches!(
+            self,
+            WorkshopError::Field(_)
+                | WorkshopError::TooMany
+                | WorkshopError::TooHeavy
+                | WorkshopError::BoardFull
+                | WorkshopError::BoardTooHeavy
+        )
+    }
+
     pub fn code(&self) -> ErrorCode {
         match self {
             WorkshopError::NotYours | WorkshopError::NotYourTurn => ErrorCode::Forbidden,
@@ -182,20 +214,47 @@ impl Workshop {
         if !id_ok {
             return Err(WorkshopError::BadNoteId);
         }
-        if note.text.chars().count() > MAX_PRIVATE_TEXT {
-            return Err(WorkshopError::TooLong);
-        }
-        match self.private_notes.get(&note.id) {
+        // Who wrote it is the sender, whatever the note says: checked without it.
+        note.author.clear();
+        note.author_id = None;
+        note.check_bounds().map_err(WorkshopError::Field)?;
+        let existing = match self.private_notes.get(&note.id) {
             Some(existing) if existing.author.id != author.id => return Err(WorkshopError::NotYours),
-            Some(_) => {}
+            Some(existing) => Some(existing),
             None if exists => return Err(WorkshopError::NotYours),
             None if self.notes_of(&author.id).len() >= MAX_PRIVATE_NOTES => return Err(WorkshopError::TooMany),
-            None => {}
-        }
+            None if self.private_notes.len() >= MAX_BOARD_PRIVATE_NOTES => return Err(WorkshopError::BoardFull),
+            None => None,
+        };
         note.author = author.name.clone();
         note.author_id = Some(author.id.clone());
+        let added = weight(&note).saturating_sub(existing.map_or(0, |e| weight(&e.note)));
+        let mine: usize =
+            self.private_notes.values().filter(|p| p.author.id == author.id).map(|p| weight(&p.note)).sum();
+        if mine + added > MAX_PRIVATE_BYTES {
+            return Err(WorkshopError::TooHeavy);
+        }
+        let all: usize = self.private_notes.values().map(|p| weight(&p.note)).sum();
+        if all + added > MAX_BOARD_PRIVATE_BYTES {
+            return Err(WorkshopError::BoardTooHeavy);
+        }
         self.private_notes.insert(note.id.clone(), PrivateNote { author: author.clone(), note });
         Ok(())
+    }
+
+    /// What each author's private notes weigh together (see [`weight`]), by identity:
+    /// what revealing them would write, one change per author.
+    pub fn reveal_weights(&self) -> BTreeMap<&str, usize> {
+        let mut weights = BTreeMap::new();
+        for private in self.private_notes.values() {
+            *weights.entry(private.author.id.as_str()).or_default() += weight(&private.note);
+        }
+        weights
+    }
+
+    /// One of `author`'s private notes, by id.
+    pub fn note_of(&self, author_id: &str, id: &str) -> Option<&Note> {
+        self.private_notes.get(id).filter(|p| p.author.id == author_id).map(|p| &p.note)
     }
 
     /// Deletes one of `author`'s private notes.
@@ -223,7 +282,12 @@ impl Workshop {
     /// Starts going round the room, the first person speaking.
     pub fn start_turns(&mut self, people: Vec<TurnPerson>) -> Result<(), WorkshopError> {
         let valid = (1..=MAX_TURN_PEOPLE).contains(&people.len())
-            && people.iter().all(|p| !p.id.trim().is_empty() && !p.name.trim().is_empty() && p.name.len() <= 64);
+            && people.iter().all(|p| {
+                !p.id.trim().is_empty()
+                    && p.id.chars().count() <= MAX_TURN_ID
+                    && !p.name.trim().is_empty()
+                    && p.name.len() <= 64
+            });
         if !valid {
             return Err(WorkshopError::BadTurnOrder);
         }
@@ -260,6 +324,26 @@ impl Workshop {
         }
         Ok(())
     }
+}
+
+/// What a note weighs against the private-note budgets and the reveal's size checks: the
+/// bytes of its text fields plus an allowance for its numbers, field names and item
+/// headers. At least what inserting it adds to a Yjs update (the board's tests check
+/// this against yrs), so a reveal checked by weight never writes past a limit.
+pub fn weight(note: &Note) -> usize {
+    const FIXED: usize = 320;
+    let optional = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    let team = note.team.as_ref().map_or(0, |t| t.expects_of_us.len() + t.we_expect.len() + 160);
+    FIXED
+        + note.id.len()
+        + note.text.len()
+        + note.color.len()
+        + note.author.len()
+        + optional(&note.frame)
+        + optional(&note.kind)
+        + optional(&note.author_id)
+        + optional(&note.pair)
+        + team
 }
 
 /// Moves to the next person who has not passed this round; a new round starts after
@@ -376,5 +460,108 @@ mod tests {
         assert_eq!(current(&workshop), None);
         workshop.turn(TurnAction::End, &facilitator, true).unwrap();
         assert!(workshop.view().turns.is_none());
+    }
+
+    /// The issue's scenario: two private notes whose colour and kind hold 700,000
+    /// characters each. Refused, and nothing kept.
+    #[test]
+    fn a_private_note_with_a_huge_field_is_refused() {
+        let mut workshop = Workshop::new(steps());
+        workshop.set_step(Some(1)).unwrap();
+        let ana = person("ana");
+        let huge = "x".repeat(700_000);
+        let colour = Note { id: "a1".into(), color: huge.clone(), ..Note::default() };
+        let kind = Note { id: "a2".into(), kind: Some(huge), ..Note::default() };
+        let refused = workshop.put_private(&ana, colour, false).unwrap_err();
+        assert_eq!(refused.to_string(), "a private note's color field holds at most 32 characters");
+        let refused = workshop.put_private(&ana, kind, false).unwrap_err();
+        assert!(matches!(refused, WorkshopError::Field(FieldError { field: "kind", max: 32 })));
+        assert!(workshop.notes_of("ana").is_empty());
+        // Who wrote it is the server's to say: a long claimed author is replaced, not refused.
+        let claimed = Note { id: "a3".into(), author: "y".repeat(1000), ..Note::default() };
+        workshop.put_private(&ana, claimed, false).unwrap();
+        assert_eq!(workshop.notes_of("ana")[0].author, "ANA");
+    }
+
+    #[test]
+    fn private_notes_are_bounded_per_person_and_per_board() {
+        let mut workshop = Workshop::new(steps());
+        workshop.set_step(Some(1)).unwrap();
+        let note = |id: String| Note { id, text: "t".repeat(1500), ..Note::default() };
+        let ana = person("ana");
+        let mut refused = None;
+        for n in 0..MAX_PRIVATE_NOTES {
+            if let Err(error) = workshop.put_private(&ana, note(format!("a{n}")), false) {
+                refused = Some((n, error));
+                break;
+            }
+        }
+        let (n, error) = refused.expect("64 KiB of 1,500-character notes is about 35 of them");
+        assert_eq!(error, WorkshopError::TooHeavy);
+        assert!(n > 30 && n < 45, "{n}");
+        // Rewriting a note counts its new size, not both.
+        workshop.put_private(&ana, note("a0".into()), false).unwrap();
+
+        let mut count = workshop.private_notes.len();
+        'people: for p in 0.. {
+            for n in 0..MAX_PRIVATE_NOTES {
+                let small = Note { id: format!("p{p}n{n}"), text: "t".into(), ..Note::default() };
+                match workshop.put_private(&person(&format!("p{p}")), small, false) {
+                    Ok(()) => count += 1,
+                    Err(error) => {
+                        assert_eq!(error, WorkshopError::BoardFull);
+                        break 'people;
+                    }
+                }
+            }
+        }
+        assert_eq!(count, MAX_BOARD_PRIVATE_NOTES);
+    }
+
+    /// A note's weight is at least what inserting it adds to a Yjs update, so a reveal
+    /// checked by weight never writes past a limit.
+    #[test]
+    fn a_note_weighs_at_least_its_yjs_update() {
+        use commonboard_protocol::schema::{Board, TeamFields};
+        use yrs::{Doc, Transact};
+        let full = |n: usize| Note {
+            id: "i".repeat(n.min(64)),
+            text: "t".repeat(n),
+            x: 12345.678,
+            y: -98765.4321,
+            w: 160.5,
+            h: 120.25,
+            color: "c".repeat(n.min(32)),
+            author: "a".repeat(n.min(64)),
+            frame: Some("f".repeat(n.min(64))),
+            created_at: 1_765_000_000_123.5,
+            kind: Some("k".repeat(n.min(32))),
+            author_id: Some("p".repeat(n.min(64))),
+            pair: Some("r".repeat(n.min(64))),
+            team: Some(TeamFields {
+                expects_of_us: "e".repeat(n.min(1000)),
+                we_expect: "w".repeat(n.min(1000)),
+                interaction: 3.5,
+                conflict: 4.25,
+                chosen: true,
+            }),
+        };
+        for note in [Note { id: "n".into(), ..Note::default() }, full(1), full(40), full(2000)] {
+            let doc = Doc::with_client_id(u64::MAX >> 11);
+            let board = Board::new(&doc);
+            let update = {
+                let mut txn = doc.transact_mut();
+                board.insert_note(&mut txn, &note);
+                txn.encode_update_v1()
+            };
+            assert!(weight(&note) >= update.len(), "weight {} < update {}", weight(&note), update.len());
+        }
+    }
+
+    #[test]
+    fn a_turn_order_with_a_long_id_is_refused() {
+        let mut workshop = Workshop::new(Vec::new());
+        let long = vec![TurnPerson { id: "x".repeat(MAX_TURN_ID + 1), name: "X".into() }];
+        assert_eq!(workshop.start_turns(long), Err(WorkshopError::BadTurnOrder));
     }
 }

@@ -27,6 +27,13 @@ use crate::store::{Author, Store};
 
 /// Most updates one `/updates` page returns.
 const MAX_UPDATES_PAGE: u32 = 5000;
+/// Most update bytes one `/updates` page returns (before base64): the page ends at the
+/// update that reaches it, and `next_from` says where to go on. A page always holds at
+/// least one update, however large (at most `--max-update-bytes`).
+const MAX_UPDATES_PAGE_BYTES: usize = 4 << 20;
+/// Updates read from the store at a time while filling a page, so that a page of
+/// large updates never holds more than its budget plus one batch in memory.
+const UPDATES_BATCH: u64 = 64;
 /// Restores tried again when the board was unloading at that moment.
 const RESTORE_ATTEMPTS: usize = 3;
 
@@ -211,7 +218,9 @@ pub(super) struct UpdatesQuery {
     limit: Option<u32>,
 }
 
-/// `GET /api/boards/{id}/updates?from=SEQ&limit=N`: logged updates for playback.
+/// `GET /api/boards/{id}/updates?from=SEQ&limit=N`: logged updates for playback, at most
+/// `N` (up to 5,000) and at most [`MAX_UPDATES_PAGE_BYTES`] of them; `next_from` says
+/// where the next page starts.
 pub(super) async fn updates(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -223,19 +232,30 @@ pub(super) async fn updates(
     let from = params.from.unwrap_or(1).max(1);
     let limit = params.limit.unwrap_or(1000).clamp(1, MAX_UPDATES_PAGE) as u64;
     let page = blocking(&state, move |store| {
-        let entries = store.log(&id, from, from + limit - 1)?;
         let last = store.last_seq(&id)?;
-        let next_from = entries.last().map_or(from + limit, |e| e.seq + 1);
+        let end = from.saturating_add(limit - 1).min(last);
         let engine = base64::engine::general_purpose::STANDARD;
-        let updates = entries
-            .into_iter()
-            .map(|e| LoggedUpdate {
-                seq: e.seq,
-                at_ms: e.at_ms as f64,
-                author: HistoryAuthor { id: e.author.id, name: e.author.name },
-                update: engine.encode(&e.update),
-            })
-            .collect();
+        let (mut updates, mut bytes, mut next_from) = (Vec::new(), 0usize, from.saturating_add(limit));
+        let mut at = from;
+        'read: while at <= end {
+            let batch_end = at.saturating_add(UPDATES_BATCH - 1).min(end);
+            let entries = store.log(&id, at, batch_end)?;
+            for e in entries {
+                if !updates.is_empty() && bytes + e.update.len() > MAX_UPDATES_PAGE_BYTES {
+                    next_from = e.seq;
+                    break 'read;
+                }
+                bytes += e.update.len();
+                next_from = e.seq + 1;
+                updates.push(LoggedUpdate {
+                    seq: e.seq,
+                    at_ms: e.at_ms as f64,
+                    author: HistoryAuthor { id: e.author.id, name: e.author.name },
+                    update: engine.encode(&e.update),
+                });
+            }
+            at = batch_end + 1;
+        }
         Ok(UpdatePage { updates, next_from: (next_from <= last).then_some(next_from) })
     })
     .await?;

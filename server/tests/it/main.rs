@@ -1,6 +1,7 @@
 //! Integration tests: a real server on an ephemeral port, real WebSocket clients with
 //! real yrs documents, the real store.
 
+mod abuse;
 mod access;
 mod bad_input;
 mod chaos;
