@@ -364,6 +364,7 @@ async fn read_back(store: &Arc<dyn Store>, id: &str) {
         idle_unload: std::time::Duration::from_secs(3600),
         checkpoint_every: 1000,
         limits: board::BoardLimits::default(),
+        issuer: None,
     };
     let (handle, task) = board::spawn(id.into(), 1, store.clone(), config, CancellationToken::new(), || {});
     let (frames_tx, mut frames) = mpsc::channel(16);

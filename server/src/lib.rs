@@ -70,6 +70,8 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error("--public-url or --allowed-origins: {0}")]
     Origin(#[from] app::security::BadOrigin),
+    #[error("--public-url or --allowed-hosts: {0}")]
+    Host(#[from] app::hosts::BadHost),
     #[error("{0}")]
     Cluster(#[from] cluster::ClusterError),
 }
@@ -86,6 +88,8 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         );
     }
     let origins = Arc::new(app::security::Origins::new(config.public_url.as_deref(), &config.allowed_origins)?);
+    let bound = listener.local_addr()?;
+    let hosts = Arc::new(app::hosts::Hosts::new(bound, config.public_url.as_deref(), &config.allowed_hosts)?);
     let tracker = TaskTracker::new();
     let limits = BoardLimits {
         max_connections: config.max_connections_per_board,
@@ -98,6 +102,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         idle_unload: config.idle_unload,
         checkpoint_every: config.checkpoint_every,
         limits,
+        issuer: Some(board::Issuer { signer: signer.clone(), link_ttl: config.link_ttl }),
     };
     let capacity = Capacity { boards_loaded: config.max_boards_loaded, connections: config.max_connections };
     let mut registry = Registry::new(store.clone(), board_config, capacity, shutdown.clone(), tracker.clone());
@@ -125,6 +130,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         history: Arc::new(HistoryCache::new(CacheLimits::with_budget_mb(config.history_cache_mb))),
         max_body_bytes: config.max_body_bytes,
         origins,
+        hosts,
     };
     if let Some(keep) = config.keep_history {
         tokio::spawn(compact_hourly(store.clone(), keep, shutdown.clone()));

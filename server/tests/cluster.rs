@@ -424,6 +424,7 @@ fn vote_settings(budget: u32, max: u32) -> VoteSettings {
         anonymous: false,
         hidden: false,
         duration_s: None,
+        roster: false,
     }
 }
 

@@ -1,6 +1,10 @@
 //! `GET /api/boards/{id}/join.svg`: a QR code, drawn by the server (no outside
 //! service), that opens the phone capture page with the board's participant link. The
 //! presentation view shows it on the big screen so people in the room can join.
+//!
+//! It hands out a participant token, so only the facilitator and the big screen's
+//! presenter link (which the facilitator creates) may draw it: a viewer, a participant
+//! or a personal link gets 403.
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -9,17 +13,22 @@ use commonboard_protocol::app::Role;
 use qrcode::render::svg;
 use qrcode::{EcLevel, QrCode};
 
-use super::{claims, read_board, reader_role, AppState};
+use super::{authorize, claims, read_board, AppState};
+use crate::auth::AuthError;
 use crate::error::AppError;
 
-/// Any link of the board may draw it: it is meant for the room's big screen.
+/// The facilitator's link or the presenter link may draw it.
 pub(super) async fn join_qr(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let record = read_board(&state, &id).await?;
-    reader_role(&state, &record, &headers)?;
+    let caller = authorize(&state, &record, &headers)?;
+    if !(caller.role == Role::Facilitator || caller.role == Role::Viewer && caller.presenter) {
+        tracing::warn!(board = %id, role = ?caller.role, "join code asked without the facilitator's or presenter's link");
+        return Err(AuthError::Forbidden.into());
+    }
     let token = state.signer.sign(&claims(&state, &record, Role::Participant));
     let url = format!("{}/b/{id}/capture?token={token}", base_url(&state, &headers));
     let code = QrCode::with_error_correction_level(url.as_bytes(), EcLevel::M)

@@ -82,7 +82,14 @@ pub(crate) async fn run(
             None
         }
     };
-    let bridging = tokio::spawn(bridge.run(inbox, restores, stop.clone(), usage.clone()));
+    let commands = match cluster.client.subscribe(cluster.subjects.board_command(id)).await {
+        Ok(commands) => Some(commands),
+        Err(error) => {
+            warn!(board = %id, %error, "cannot take board commands from other nodes");
+            None
+        }
+    };
+    let bridging = tokio::spawn(bridge.run(inbox, restores, commands, stop.clone(), usage.clone()));
     board::run(id.to_owned(), cluster.store.clone(), config, usage, rx, stop.clone(), Some(link)).await;
     stop.cancel();
     let _ = bridging.await;
@@ -104,6 +111,7 @@ impl Bridge {
         mut self,
         mut inbox: async_nats::Subscriber,
         mut restores: Option<async_nats::Subscriber>,
+        mut commands: Option<async_nats::Subscriber>,
         stop: CancellationToken,
         usage: Arc<Usage>,
     ) {
@@ -119,6 +127,9 @@ impl Bridge {
                 },
                 Some(request) = next_restore(&mut restores) => {
                     tokio::spawn(restore(self.cluster.clone(), self.id.clone(), self.tx.clone(), request));
+                }
+                Some(request) = next_restore(&mut commands) => {
+                    tokio::spawn(command(self.cluster.clone(), self.tx.clone(), request));
                 }
                 _ = beat.tick() => {
                     if !self.renew(&mut renewed_at).await {
@@ -293,6 +304,44 @@ async fn restore(cluster: Arc<Cluster>, id: String, tx: mpsc::Sender<BoardCmd>, 
         Err(error) => (wire::headers("restored", &[(wire::ERROR, error)]), wire::empty()),
     };
     cluster.send(answer_to.to_string(), headers, payload);
+}
+
+/// A board command asked of another node: handed to the actor like a local one; the
+/// answer goes back to the asking node.
+async fn command(cluster: Arc<Cluster>, tx: mpsc::Sender<BoardCmd>, request: async_nats::Message) {
+    let Some(answer_to) = request.reply.clone() else { return };
+    let headers = request.headers.as_ref();
+    let result = match wire::text(headers, wire::KIND) {
+        Some("remove_person") => {
+            let (Some(person), Some(author_id), Some(author_name)) = (
+                wire::text(headers, wire::PERSON),
+                wire::text(headers, wire::AUTHOR_ID),
+                wire::text(headers, wire::AUTHOR_NAME),
+            ) else {
+                return;
+            };
+            let by = crate::store::Author { id: author_id.to_owned(), name: author_name.to_owned() };
+            let (reply, answer) = oneshot::channel();
+            if tx.send(BoardCmd::RemovePerson { person: person.to_owned(), by, reply }).await.is_err() {
+                Err("the board stopped; try again in a moment".to_owned())
+            } else {
+                match answer.await {
+                    Ok(Ok(closed)) => Ok(closed),
+                    Ok(Err(error)) => Err(error.to_string()),
+                    Err(_) => Err("the board stopped; try again in a moment".to_owned()),
+                }
+            }
+        }
+        other => {
+            warn!(kind = other.unwrap_or(""), "a board command this node does not know");
+            Err("unknown board command".to_owned())
+        }
+    };
+    let headers = match result {
+        Ok(closed) => wire::headers("done", &[(wire::COUNT, closed.to_string())]),
+        Err(error) => wire::headers("done", &[(wire::ERROR, error)]),
+    };
+    cluster.send(answer_to.to_string(), headers, wire::empty());
 }
 
 /// Publishes what the actor queued for a remote member to its node, then its close.

@@ -8,6 +8,7 @@ mod client;
 mod durability;
 mod history;
 mod http;
+mod identity;
 mod limits;
 mod postgres;
 mod security;

@@ -21,6 +21,7 @@ pub(crate) fn settings(budget: u32, max: u32, hidden: bool, duration_s: Option<u
         anonymous: false,
         hidden,
         duration_s,
+        roster: false,
     }
 }
 
