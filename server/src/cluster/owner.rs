@@ -344,6 +344,10 @@ async fn command(cluster: Arc<Cluster>, tx: mpsc::Sender<BoardCmd>, request: asy
     cluster.send(answer_to.to_string(), headers, wire::empty());
 }
 
+/// How long a remote member's proxy waits, once the actor dropped its queue, for the
+/// reason it was closed (set just after a refused join).
+const CLOSE_AFTER_QUEUE_ENDS: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Publishes what the actor queued for a remote member to its node, then its close.
 async fn proxy(
     cluster: Arc<Cluster>,
@@ -352,17 +356,29 @@ async fn proxy(
     mut frames: mpsc::Receiver<Bytes>,
     closer: Arc<Closer>,
 ) {
+    let send_close = |subject: String, (code, reason): (commonboard_protocol::close::CloseCode, String)| {
+        let headers = wire::headers("close", &[(wire::CONN, conn.to_string()), (wire::CODE, code.0.to_string())]);
+        cluster.send(subject, headers, Bytes::from(reason));
+    };
     loop {
         tokio::select! {
             biased;
             frame = frames.recv() => match frame {
                 Some(frame) => cluster.send(subject.clone(), wire::headers("frame", &[(wire::CONN, conn.to_string())]), frame),
-                None => return,
+                None => {
+                    // The actor dropped the member's queue: it left, or the actor closed
+                    // it at once (a removed person, a rejected update) or refused its
+                    // join (whose closer is closed just after). A close must still go out.
+                    let closed = tokio::time::timeout(CLOSE_AFTER_QUEUE_ENDS, closer.closed()).await;
+                    if let (Ok(()), Some(reason)) = (closed, closer.reason().cloned()) {
+                        send_close(subject, reason);
+                    }
+                    return;
+                }
             },
             _ = closer.closed() => {
-                let (code, reason) = closer.reason().cloned().unwrap_or((commonboard_protocol::close::INTERNAL, String::new()));
-                let headers = wire::headers("close", &[(wire::CONN, conn.to_string()), (wire::CODE, code.0.to_string())]);
-                cluster.send(subject, headers, Bytes::from(reason));
+                let reason = closer.reason().cloned().unwrap_or((commonboard_protocol::close::INTERNAL, String::new()));
+                send_close(subject, reason);
                 return;
             }
         }

@@ -43,6 +43,8 @@ pub struct Peer {
     /// Every byte the server sent (binary frames and close reasons), for tests that
     /// check a secret never reached this peer.
     pub received: Vec<u8>,
+    /// The personal token of the last welcome, when the server issued one.
+    pub token: Option<String>,
 }
 
 impl Peer {
@@ -70,6 +72,7 @@ impl Peer {
             updates_received: 0,
             denied: None,
             received: Vec::new(),
+            token: None,
         };
         let step1 = frame::sync_step1(&peer.doc.transact().state_vector());
         peer.send_raw(step1).await;
@@ -258,7 +261,10 @@ impl Peer {
         self.pump_until(|p| p.app.iter().any(|m| matches!(m, ServerMessage::Welcome { .. }))).await;
         let at = self.app.iter().position(|m| matches!(m, ServerMessage::Welcome { .. })).expect("a welcome");
         match self.app.remove(at) {
-            Some(ServerMessage::Welcome { identity, token, .. }) => (identity, token),
+            Some(ServerMessage::Welcome { identity, token, .. }) => {
+                self.token.clone_from(&token);
+                (identity, token)
+            }
             _ => unreachable!("found above"),
         }
     }
