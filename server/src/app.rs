@@ -432,7 +432,10 @@ fn member(
 ) -> Result<Member, (close::CloseCode, String)> {
     let claims = match params.get("token") {
         Some(token) => Some(
-            state.signer.verify(token, board, now_ms() / 1000).map_err(|error| (close::FORBIDDEN, error.to_string()))?,
+            state
+                .signer
+                .verify(token, board, now_ms() / 1000)
+                .map_err(|error| (close::FORBIDDEN, error.to_string()))?,
         ),
         None if state.open => None,
         None => return Err((close::UNAUTHORIZED, AuthError::Missing.to_string())),

@@ -76,7 +76,11 @@ pub fn minutes(workshop: &Workshop) -> String {
     if workshop.participants.is_empty() {
         out.push_str("Nobody has changed the board yet.\n\n");
     } else {
-        let _ = writeln!(out, "{}\n", md_start(&workshop.participants.iter().map(|p| md(p)).collect::<Vec<_>>().join(", ")));
+        let _ = writeln!(
+            out,
+            "{}\n",
+            md_start(&workshop.participants.iter().map(|p| md(p)).collect::<Vec<_>>().join(", "))
+        );
     }
 
     out.push_str("## 1. Possible collaborators\n\n");
@@ -416,7 +420,8 @@ fn escape(text: &str) -> String {
 /// chooses, so it never goes into the calendar as written).
 fn uid(board_id: &str, action_id: &str) -> String {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::new().chain_update(board_id.as_bytes()).chain_update([0]).chain_update(action_id.as_bytes()).finalize();
+    let digest =
+        Sha256::new().chain_update(board_id.as_bytes()).chain_update([0]).chain_update(action_id.as_bytes()).finalize();
     digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
@@ -473,11 +478,19 @@ mod tests {
         let ics = actions_ics("b", "T;i,t\\le\r\nX-EVIL:1", &actions, "20261123T120000Z", "http://x/b/b");
         let unfolded = ics.replace("\r\n ", "");
         assert_eq!(unfolded.matches("BEGIN:VEVENT").count(), 1, "{ics}");
-        assert!(!unfolded.contains("phish") && !unfolded.contains("\r\nX-EVIL") && !unfolded.contains("\r\nDESCRIPTION:evil"));
+        assert!(
+            !unfolded.contains("phish")
+                && !unfolded.contains("\r\nX-EVIL")
+                && !unfolded.contains("\r\nDESCRIPTION:evil")
+        );
         let uid = unfolded.lines().find_map(|l| l.strip_prefix("UID:")).unwrap();
         assert_eq!(uid, format!("{}@commonboard", super::uid("b", injected)));
         assert!(uid.trim_end_matches("@commonboard").bytes().all(|b| b.is_ascii_hexdigit()));
-        assert!(unfolded.contains("SUMMARY:Line one Line two\\, with\\; a \\\\ backslash — Zoë 日本 (Ana\\, DESCRIPTION:evil)"), "{unfolded}");
+        assert!(
+            unfolded
+                .contains("SUMMARY:Line one Line two\\, with\\; a \\\\ backslash — Zoë 日本 (Ana\\, DESCRIPTION:evil)"),
+            "{unfolded}"
+        );
         assert!(unfolded.contains("X-WR-CALNAME:Actions: T\\;i\\,t\\\\le X-EVIL:1"), "{unfolded}");
         assert_eq!(escape("a\r\nb\rc\nd\u{7}e"), "a\\nb\\nc\\nde");
     }
@@ -509,7 +522,8 @@ mod tests {
             ..Default::default()
         };
         let participants = vec!["1. Eve".to_owned(), "Zoë".to_owned()];
-        let text = minutes(&Workshop { board: &board, votes: &[], participants: &participants, url: "u", generated_at: "t" });
+        let text =
+            minutes(&Workshop { board: &board, votes: &[], participants: &participants, url: "u", generated_at: "t" });
         assert!(!text.lines().any(|l| l.starts_with("# Injected") || l.starts_with("## due")), "{text}");
         assert!(!text.contains("<script>") && !text.contains("[click]"), "{text}");
         assert!(text.contains("1\\. Eve, Zoë"), "{text}");

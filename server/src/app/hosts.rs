@@ -69,7 +69,9 @@ impl Hosts {
         if name == "localhost" && loopback_bound && port == Some(self.bound.port()) {
             return true;
         }
-        self.names.iter().any(|(allowed, allowed_port)| *allowed == name && allowed_port.is_none_or(|p| Some(p) == port))
+        self.names
+            .iter()
+            .any(|(allowed, allowed_port)| *allowed == name && allowed_port.is_none_or(|p| Some(p) == port))
     }
 }
 
@@ -125,14 +127,28 @@ mod tests {
             &["lan.example:8080".into(), "other.example".into()],
         )
         .unwrap();
-        for host in ["127.0.0.1:8080", "localhost:8080", "LOCALHOST:8080", "[::1]:8080", "boards.example.org",
-            "boards.example.org:443", "lan.example:8080", "other.example:1234", "127.0.0.1"]
-        {
+        for host in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "LOCALHOST:8080",
+            "[::1]:8080",
+            "boards.example.org",
+            "boards.example.org:443",
+            "lan.example:8080",
+            "other.example:1234",
+            "127.0.0.1",
+        ] {
             assert!(hosts.permits(host), "{host}");
         }
-        for host in ["attacker.example:8080", "localhost:9999", "lan.example:9999", "192.168.1.2:8080", "",
-            "a@localhost:8080", "evil.example\r\nx"]
-        {
+        for host in [
+            "attacker.example:8080",
+            "localhost:9999",
+            "lan.example:9999",
+            "192.168.1.2:8080",
+            "",
+            "a@localhost:8080",
+            "evil.example\r\nx",
+        ] {
             assert!(!hosts.permits(host), "{host}");
         }
         let everywhere = Hosts::new("0.0.0.0:8080".parse().unwrap(), None, &[]).unwrap();

@@ -246,8 +246,7 @@ impl Replica {
                 // The owner's actor decides: it closes the person's connections on every
                 // node (through their nodes) and refuses the person from then on.
                 let (client, subject) = (self.cluster.client.clone(), self.cluster.subjects.board_command(&self.id));
-                let fields =
-                    [(wire::PERSON, person), (wire::AUTHOR_ID, by.id), (wire::AUTHOR_NAME, by.name)];
+                let fields = [(wire::PERSON, person), (wire::AUTHOR_ID, by.id), (wire::AUTHOR_NAME, by.name)];
                 let headers = wire::headers("remove_person", &fields);
                 tokio::spawn(async move {
                     let asked = client.request_with_headers(subject, headers, wire::empty());

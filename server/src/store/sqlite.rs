@@ -555,7 +555,8 @@ fn read_board(conn: &Connection, id: &str) -> Result<Option<BoardRecord>, StoreE
         )
         .optional()?;
     let Some(mut record) = record else { return Ok(None) };
-    let mut statement = conn.prepare_cached("SELECT person FROM removed_people WHERE board = ?1 ORDER BY at, person")?;
+    let mut statement =
+        conn.prepare_cached("SELECT person FROM removed_people WHERE board = ?1 ORDER BY at, person")?;
     record.removed = statement.query_map([id], |row| row.get(0))?.collect::<Result<_, _>>()?;
     Ok(Some(record))
 }

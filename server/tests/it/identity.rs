@@ -218,7 +218,8 @@ async fn nothing_a_viewer_or_a_participant_can_call_returns_a_higher_token() {
     // The presenter draws the join code, and changes nothing.
     let (code, _) = status(http.get(api("/join.svg")).bearer_auth(&presenter)).await;
     assert_eq!(code, 200);
-    let (code, _) = status(http.post(api("/identities")).bearer_auth(&presenter).json(&serde_json::json!({"name": "x"}))).await;
+    let (code, _) =
+        status(http.post(api("/identities")).bearer_auth(&presenter).json(&serde_json::json!({"name": "x"}))).await;
     assert_eq!(code, 403);
     let mut screen = Peer::join_as(server.addr, &links.path(&presenter), "Screen").await;
     let (screen_id, token) = screen.hello().await;
@@ -250,13 +251,20 @@ async fn a_rotated_facilitator_link_is_refused_and_its_connections_closed() {
     let new_facilitator = rotated["links"]["facilitator"].as_str().unwrap().split_once("?token=").unwrap().1.to_owned();
     assert_ne!(new_facilitator, links.facilitator);
     let closed = old.closed().await;
-    assert_eq!((closed.code, closed.reason.as_str()), (close::FORBIDDEN.0, "this link was revoked; ask the facilitator for the new one"));
+    assert_eq!(
+        (closed.code, closed.reason.as_str()),
+        (close::FORBIDDEN.0, "this link was revoked; ask the facilitator for the new one")
+    );
     for path in ["", "/join.svg", "/history"] {
-        let (code, _) = status(http.get(server.http(&format!("/api/boards/{}{path}", links.id))).bearer_auth(&links.facilitator)).await;
+        let (code, _) =
+            status(http.get(server.http(&format!("/api/boards/{}{path}", links.id))).bearer_auth(&links.facilitator))
+                .await;
         assert_eq!(code, 403, "{path}");
     }
-    let (code, _) =
-        status(http.post(server.http(&format!("/api/boards/{}/links/rotate", links.id))).bearer_auth(&links.facilitator)).await;
+    let (code, _) = status(
+        http.post(server.http(&format!("/api/boards/{}/links/rotate", links.id))).bearer_auth(&links.facilitator),
+    )
+    .await;
     assert_eq!(code, 403);
     let mut again = Peer::connect(server.addr, &links.path(&links.facilitator)).await;
     assert_eq!(again.closed().await.code, close::FORBIDDEN.0);
@@ -295,7 +303,10 @@ async fn a_removed_person_is_refused_everywhere_and_what_they_wrote_stays() {
     assert_eq!(body["connections_closed"], 2);
     for peer in [&mut eve, &mut eve_phone] {
         let closed = peer.closed().await;
-        assert_eq!((closed.code, closed.reason.as_str()), (close::FORBIDDEN.0, "the facilitator removed this person from the board"));
+        assert_eq!(
+            (closed.code, closed.reason.as_str()),
+            (close::FORBIDDEN.0, "the facilitator removed this person from the board")
+        );
     }
     let mut back = Peer::connect(server.addr, &links.path(&eve_token)).await;
     assert_eq!(back.closed().await.code, close::FORBIDDEN.0);
@@ -347,7 +358,9 @@ async fn requests_naming_another_host_are_refused_in_every_mode() {
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 421),
             other => panic!("the rebound WebSocket was not refused: {:?}", other.map(|_| ())),
         }
-        for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}"), "boards.lan".into(), "boards.lan:8443".into()] {
+        for host in
+            [format!("localhost:{port}"), format!("127.0.0.1:{port}"), "boards.lan".into(), "boards.lan:8443".into()]
+        {
             let (code, _) = status(http.get(server.http("/healthz")).header("host", &host)).await;
             assert_eq!(code, 200, "{host}");
         }
@@ -448,7 +461,10 @@ async fn an_action_id_cannot_inject_into_the_calendar() {
     let unfolded = ics.replace("\r\n ", "");
     assert_eq!(unfolded.matches("BEGIN:VEVENT").count(), 1, "{ics}");
     assert!(!unfolded.contains("phish"), "{ics}");
-    assert!(unfolded.contains("SUMMARY:Book the pilot\\; with Security\\, \\\\ and Zoë # not a heading (Ana)"), "{ics}");
+    assert!(
+        unfolded.contains("SUMMARY:Book the pilot\\; with Security\\, \\\\ and Zoë # not a heading (Ana)"),
+        "{ics}"
+    );
     let minutes = get("minutes.md").await.unwrap().text().await.unwrap();
     assert!(!minutes.lines().any(|l| l.starts_with("# not")), "{minutes}");
     assert!(minutes.contains("Book the pilot; with Security, \\\\ and Zoë \\# not a heading"), "{minutes}");

@@ -19,8 +19,7 @@ pub fn board(conn: &mut impl GenericClient, id: &str) -> Result<Option<BoardReco
         &[&id],
     )?;
     let Some(row) = row else { return Ok(None) };
-    let removed =
-        conn.query("SELECT person FROM removed_people WHERE board = $1 ORDER BY at, person", &[&id])?;
+    let removed = conn.query("SELECT person FROM removed_people WHERE board = $1 ORDER BY at, person", &[&id])?;
     Ok(Some(BoardRecord {
         id: row.get(0),
         title: row.get(1),
