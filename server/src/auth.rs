@@ -94,9 +94,11 @@ pub fn new_person_id() -> String {
     format!("{PERSON_PREFIX}{bits:032x}")
 }
 
-/// Whether `id` has the shape of a person id the server issues.
+/// Whether `id` has the shape of a person id the server issues (32 hex digits; 16 for
+/// personal links minted by earlier versions).
 pub fn is_person_id(id: &str) -> bool {
-    id.strip_prefix(PERSON_PREFIX).is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    id.strip_prefix(PERSON_PREFIX)
+        .is_some_and(|hex| matches!(hex.len(), 16 | 32) && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Signs and checks tokens.
@@ -251,7 +253,8 @@ mod tests {
         let (a, b) = (new_person_id(), new_person_id());
         assert_ne!(a, b);
         assert!(is_person_id(&a) && a.len() == PERSON_PREFIX.len() + 32);
-        assert!(!is_person_id("participant:Ana") && !is_person_id("person:12"));
+        assert!(!is_person_id("participant:Ana") && !is_person_id("person:12") && !is_person_id("person:x"));
+        assert!(is_person_id("person:0123456789abcdef"), "minted by an earlier version");
     }
 
     #[test]
