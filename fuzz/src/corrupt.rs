@@ -213,6 +213,7 @@ fn writes(id: &str, damage: &Damage) -> Vec<Write> {
         created_at_ms: 1,
         links_generation: 1,
         locked: false,
+        removed: Vec::new(),
     };
     let entries = (1..)
         .zip(&history.updates)

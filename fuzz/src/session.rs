@@ -522,6 +522,7 @@ impl Driver {
                     anonymous,
                     hidden,
                     duration_s: None,
+                    roster: false,
                 };
                 ClientMessage::OpenVote { settings }
             }
