@@ -96,6 +96,7 @@ pub fn router(state: AppState, web_dir: &std::path::Path) -> Router {
         .route("/boards/{id}/updates", get(history::updates))
         .route("/boards/{id}/restore", post(history::restore))
         .route("/boards/{id}/join.svg", get(join::join_qr))
+        .route("/boards/{id}/me.svg", get(join::my_qr))
         .route("/boards/{id}/minutes.md", get(minutes::minutes_md))
         .route("/boards/{id}/actions.ics", get(minutes::actions_ics))
         .fallback(|| async { AppError::NotFound("no such API endpoint") });

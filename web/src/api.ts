@@ -146,6 +146,12 @@ function claimsOf(token: string): { r?: string; i?: string } | null {
   }
 }
 
+/** Whether a token is a person's own (a participant with a person). */
+export function isPersonal(token: string): boolean {
+  const claims = claimsOf(token);
+  return claims?.r === "participant" && !!claims.i;
+}
+
 /** Whether a token is the shared participant link (a participant without a person). */
 export function isSharedParticipant(token: string): boolean {
   const claims = claimsOf(token);

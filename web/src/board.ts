@@ -12,7 +12,7 @@ import {
   type NoteColor,
 } from "./schema";
 import type { Identity } from "./identity";
-import { savePersonalToken } from "./api";
+import { isPersonal, savePersonalToken } from "./api";
 import { applyText } from "./textdiff";
 import { randomId } from "./util";
 import { AppChannel } from "./app-channel";
@@ -67,6 +67,7 @@ export function connectBoard(id: string, me: Identity, token: string | null): Bo
     captureTimeout: 500,
   });
   const board: Board = { id, doc, provider, meta, notes, frames, actions, undo, me, app, identity: "" };
+  if (token && isPersonal(token)) board.personalToken = token;
   app.on("welcome", (m) => {
     board.identity = m.identity;
     if (m.token) {

@@ -485,3 +485,31 @@ async fn a_welcome_names_the_role_and_only_participants_get_a_token() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_persons_own_qr_code_holds_their_own_token_and_nothing_more() {
+    let server = spawn_app().await;
+    let links = server.create_board_links("Phone").await;
+    let mut ana = Peer::join_as(server.addr, &links.path(&links.participant), "Ana").await;
+    let (_, token) = ana.hello().await;
+    let token = token.unwrap();
+    let me = |bearer: &str| {
+        reqwest::Client::new()
+            .get(server.http(&format!("/api/boards/{}/me.svg", links.id)))
+            .bearer_auth(bearer.to_owned())
+            .send()
+    };
+    let response = me(&token).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let url = response.headers()["x-commonboard-join-url"].to_str().unwrap().to_owned();
+    assert!(url.ends_with(&format!("/b/{}/capture?token={token}", links.id)), "{url}");
+    // The phone opens it: the same person.
+    let mut phone = Peer::join_as(server.addr, &links.path(url.rsplit_once("token=").unwrap().1), "Ana").await;
+    assert_eq!(phone.hello().await.0, ana.hello().await.0);
+    for other in [&links.participant, &links.viewer, &links.facilitator] {
+        let response = me(other).await.unwrap();
+        assert_eq!(response.status(), 400);
+        assert!(!response.text().await.unwrap().contains("v1."));
+    }
+    server.stop().await;
+}

@@ -32,6 +32,7 @@ import { h, isTextInput, setTitle } from "../util";
 import { Presence, type Person } from "./presence";
 import { moveGrid, Viewport } from "./viewport";
 import { showShareDialog } from "./share";
+import { myPhoneButton } from "./my-phone";
 import { openBoard, showRefusal } from "../open";
 import { decorateNote, VoteModel, votePanel } from "../vote";
 import { showVoteDialog } from "./vote-dialog";
@@ -319,7 +320,7 @@ class CanvasView implements HistoryHost, WorkshopHost {
       h("a", { class: "home-link", href: "/", "aria-label": "Commonboard home" }, "◧"),
       this.#titleEl,
       toolbar,
-      h("div", { class: "topbar-right" }, facilitatorTools, lockedBadge, viewOnly, historyBadge, share, avatars, this.#meBtn, conn),
+      h("div", { class: "topbar-right" }, facilitatorTools, lockedBadge, viewOnly, historyBadge, share, avatars, myPhoneButton(b), this.#meBtn, conn),
     );
     this.#page = h(
       "div",

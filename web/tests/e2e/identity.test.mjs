@@ -124,10 +124,19 @@ test("a participant stays the same person across a reload, a network drop and a 
     await ana.page.waitForSelector('.conn[data-state="connected"]', { timeout: 15_000 });
     assert.equal((await whoAmI(ana.page)).identity, first.identity);
 
-    // Her second device opens the board with her personal link (what her QR code holds).
+    // Her laptop shows her own QR code; her phone opens the link it holds.
     const personal = await ana.page.evaluate((id) => localStorage.getItem(`commonboard.person.${id}`), board.id);
     assert.equal(personal, first.token);
-    await phone.page.goto(`${server.base}/b/${board.id}?token=${encodeURIComponent(personal)}`);
+    await ana.page.getByRole("button", { name: "On your phone" }).click();
+    const qr = ana.page.getByRole("img", { name: /opens this board on your phone/ });
+    await qr.waitFor();
+    await ana.page.waitForFunction(() => document.querySelector(".my-phone-qr")?.src.startsWith("blob:"));
+    const qrUrl = await ana.page.evaluate(async ([id, token]) => {
+      const res = await fetch(`/api/boards/${id}/me.svg`, { headers: { authorization: `Bearer ${token}` } });
+      return res.headers.get("x-commonboard-join-url");
+    }, [board.id, personal]);
+    assert.ok(qrUrl.endsWith(`/b/${board.id}/capture?token=${personal}`), qrUrl);
+    await phone.page.goto(qrUrl);
     await phone.page.waitForSelector('.conn[data-state="connected"]', { timeout: 15_000 });
     const onPhone = await whoAmI(phone.page);
     assert.deepEqual([onPhone.identity, onPhone.notes, onPhone.remaining], [first.identity, ["Only Ana sees this"], 0]);
