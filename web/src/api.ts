@@ -110,7 +110,9 @@ export function forgetBoard(id: string): void {
 export function boardToken(boardId: string): string | null {
   const fromUrl = new URLSearchParams(location.search).get("token");
   const personal = personalToken(boardId);
-  if (fromUrl) return personal && isSharedParticipant(fromUrl) ? personal : fromUrl;
+  // A person kept from before the facilitator rotated the shared link is refused now:
+  // the new link makes a new person.
+  if (fromUrl) return personal && isSharedParticipant(fromUrl) && sameLinks(personal, fromUrl) ? personal : fromUrl;
   return personal ?? knownBoards().find((b) => b.id === boardId)?.token ?? null;
 }
 
@@ -134,13 +136,19 @@ export function savePersonalToken(boardId: string, token: string): void {
   }
 }
 
-/** What a token's (signed, not secret) payload says: its role and person, if any. */
-function claimsOf(token: string): { r?: string; i?: string } | null {
+/** Whether two tokens were issued under the same links generation. */
+function sameLinks(a: string, b: string): boolean {
+  const [x, y] = [claimsOf(a), claimsOf(b)];
+  return x?.g !== undefined && x.g === y?.g;
+}
+
+/** What a token's (signed, not secret) payload says: its role, person and links generation. */
+function claimsOf(token: string): { r?: string; i?: string; g?: number } | null {
   const payload = token.split(".")[1];
   if (!payload) return null;
   try {
     const json = atob(payload.replace(/-/g, "+").replace(/_/g, "/"));
-    return JSON.parse(json) as { r?: string; i?: string };
+    return JSON.parse(json) as { r?: string; i?: string; g?: number };
   } catch {
     return null;
   }
