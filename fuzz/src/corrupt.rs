@@ -213,6 +213,7 @@ fn writes(id: &str, damage: &Damage) -> Vec<Write> {
         created_at_ms: 1,
         links_generation: 1,
         locked: false,
+        removed: Vec::new(),
     };
     let entries = (1..)
         .zip(&history.updates)
@@ -364,6 +365,7 @@ async fn read_back(store: &Arc<dyn Store>, id: &str) {
         idle_unload: std::time::Duration::from_secs(3600),
         checkpoint_every: 1000,
         limits: board::BoardLimits::default(),
+        issuer: None,
     };
     let (handle, task) = board::spawn(id.into(), 1, store.clone(), config, CancellationToken::new(), || {});
     let (frames_tx, mut frames) = mpsc::channel(16);

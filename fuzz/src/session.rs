@@ -247,8 +247,13 @@ pub async fn run(session: Session) {
         max_update_bytes: 64 << 10,
         max_awareness_bytes: 1024,
     };
-    let config =
-        BoardConfig { open: false, idle_unload: std::time::Duration::from_secs(3600), checkpoint_every: 8, limits };
+    let config = BoardConfig {
+        open: false,
+        idle_unload: std::time::Duration::from_secs(3600),
+        checkpoint_every: 8,
+        limits,
+        issuer: None,
+    };
     let shutdown = CancellationToken::new();
     let (handle, task) = board::spawn(id.clone(), 1, store.clone(), config, shutdown, || {});
     let mut driver =
@@ -517,6 +522,7 @@ impl Driver {
                     anonymous,
                     hidden,
                     duration_s: None,
+                    roster: false,
                 };
                 ClientMessage::OpenVote { settings }
             }

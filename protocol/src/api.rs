@@ -58,6 +58,25 @@ pub struct MintIdentityRequest {
     pub name: String,
 }
 
+/// The big screen's link (`POST /api/boards/{id}/presenter`, facilitator only): it
+/// sees the board like a viewer and may draw the room's join code, nothing more.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct PresenterLink {
+    /// The token (for `?token=` or `Authorization: Bearer`).
+    pub token: String,
+    /// Path of the presentation view carrying the token.
+    pub url: String,
+}
+
+/// `DELETE /api/boards/{id}/people/{person}` (facilitator): what the removal did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct PersonRemoved {
+    /// The person id now refused on this board.
+    pub person: String,
+    /// Their connections that were closed.
+    pub connections_closed: u32,
+}
+
 /// A personal participant link.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct IdentityLink {

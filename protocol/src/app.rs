@@ -63,6 +63,8 @@ pub enum ClientMessage {
     /// Facilitator only: shows this part of the canvas on the presentation view, and
     /// with `bring`, moves every participant's view there too.
     ShowViewport { viewport: crate::workshop::Viewport, bring: bool },
+    /// Changes the sender's display name (a label: the person's id stays the same).
+    SetName { name: String },
 }
 
 /// How a vote runs, as the facilitator opens it.
@@ -84,6 +86,19 @@ pub struct VoteSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub duration_s: Option<u32>,
+    /// Only people holding a personal link the facilitator handed out may vote (a
+    /// shared participant link cannot stop one person from opening it twice).
+    #[serde(default)]
+    pub roster: bool,
+}
+
+/// How many people voted against how many could (the facilitator's view only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Turnout {
+    /// People who placed at least one vote.
+    pub voted: u32,
+    /// People connected now who may vote (on the roster, for a roster vote).
+    pub present: u32,
 }
 
 /// A vote as a client may see it.
@@ -104,6 +119,10 @@ pub struct VoteView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub tally: Option<Vec<Tally>>,
+    /// How many people voted and how many are present (the facilitator's view only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub turnout: Option<Turnout>,
 }
 
 /// Votes on one candidate.
@@ -129,8 +148,18 @@ pub enum ServerMessage {
         connection: u64,
         /// The role this connection holds on the board.
         role: Role,
-        /// The stable identity this connection's changes are recorded under.
+        /// The person id this connection's changes, notes and votes are recorded under:
+        /// issued by the server, never chosen by the client.
         identity: String,
+        /// For a participant who came with a shared link: a personal token for the
+        /// person the server just issued. The client keeps it (per board) and opens the
+        /// board with it from then on, on this device or another, to stay that person.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        token: Option<String>,
+        /// The display name the server has for this connection.
+        #[serde(default)]
+        name: String,
         /// Whether the board is locked (only the facilitator may change it).
         locked: bool,
         /// Server time in milliseconds since the Unix epoch, so clients can show

@@ -51,6 +51,9 @@ pub enum ChangeKind {
     StepChanged,
     /// Private writing ended and its notes were revealed to everyone.
     NotesRevealed,
+    /// The facilitator removed a person (`id`, their person id; `label`, their name
+    /// when known): refused from then on, what they wrote stays.
+    PersonRemoved,
 }
 
 /// One change inside a history entry.

@@ -4,10 +4,16 @@
 //! `Authorization: Bearer …` over HTTP and as `?token=…` on the WebSocket (which is how
 //! the y-websocket provider's `params` option sends it). In `--open` mode a board may
 //! also be reached without a token, as a participant.
+//!
+//! Who a connection is comes from its token only: a personal token names its person;
+//! a shared participant link (or an open board reached without a token) gets a person
+//! id the server chooses for that connection, and the board hands the client a
+//! personal token for it. `?name=` is a display name, a label, never a key.
 
 mod body_limit;
 pub mod creation_limit;
 mod history;
+pub mod hosts;
 mod join;
 mod minutes;
 pub mod security;
@@ -23,7 +29,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use commonboard_protocol::api::{
-    BoardInfo, BoardLinks, CreateBoardRequest, IdentityLink, MintIdentityRequest, TemplateInfo,
+    BoardInfo, BoardLinks, CreateBoardRequest, IdentityLink, MintIdentityRequest, PersonRemoved, PresenterLink,
+    TemplateInfo,
 };
 use commonboard_protocol::app::{Role, VoteView};
 use commonboard_protocol::close;
@@ -40,8 +47,8 @@ use crate::templates;
 
 /// Longest board title accepted, in characters.
 const MAX_TITLE_CHARS: usize = 200;
-/// Longest participant name or id taken from a WebSocket URL, in characters.
-const MAX_NAME_CHARS: usize = 64;
+/// Longest display name taken from a WebSocket URL, in characters.
+const MAX_NAME_CHARS: usize = crate::board::MAX_NAME_CHARS;
 /// Read buffer of each WebSocket. tungstenite's default (128 KiB) stays resident per
 /// connection and is zero-filled before every read: 10,000 connections took 1.4 GiB.
 /// Larger messages still arrive whole; they just take more than one read.
@@ -69,6 +76,8 @@ pub struct AppState {
     pub origins: Arc<security::Origins>,
     /// How fast boards may be created (`--board-creation-rate` and the like).
     pub creation: Arc<creation_limit::CreationLimiter>,
+    /// Host names this server answers to (the bound address, `--public-url`, `--allowed-hosts`).
+    pub hosts: Arc<hosts::Hosts>,
 }
 
 /// The whole application; tests build it without `main`.
@@ -82,7 +91,10 @@ pub fn router(state: AppState, web_dir: &std::path::Path) -> Router {
         )
         .route("/boards/{id}", get(board_info))
         .route("/boards/{id}/links/rotate", post(rotate_links))
+        .route("/boards/{id}/links/rotate-facilitator", post(rotate_facilitator))
         .route("/boards/{id}/identities", post(mint_identity))
+        .route("/boards/{id}/presenter", post(presenter_link))
+        .route("/boards/{id}/people/{person}", axum::routing::delete(remove_person))
         .route("/boards/{id}/votes", get(list_votes))
         .route("/boards/{id}/history", get(history::list))
         .route("/boards/{id}/state", get(history::state))
@@ -91,12 +103,13 @@ pub fn router(state: AppState, web_dir: &std::path::Path) -> Router {
         .route("/boards/{id}/updates", get(history::updates))
         .route("/boards/{id}/restore", post(history::restore))
         .route("/boards/{id}/join.svg", get(join::join_qr))
+        .route("/boards/{id}/me.svg", get(join::my_qr))
         .route("/boards/{id}/minutes.md", get(minutes::minutes_md))
         .route("/boards/{id}/actions.ics", get(minutes::actions_ics))
         .fallback(|| async { AppError::NotFound("no such API endpoint") });
     let api = body_limit::layer(api, state.max_body_bytes);
     let web = ServeDir::new(web_dir).fallback(ServeFile::new(web_dir.join("index.html")));
-    let origins = state.origins.clone();
+    let (origins, hosts) = (state.origins.clone(), state.hosts.clone());
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -104,7 +117,7 @@ pub fn router(state: AppState, web_dir: &std::path::Path) -> Router {
         .nest("/api", api)
         .fallback_service(web)
         .with_state(state);
-    security::protect(app, origins)
+    security::protect(app, origins, hosts)
 }
 
 /// `GET /healthz`: 200 if the store answers within two seconds, 503 if not (a load
@@ -193,17 +206,34 @@ async fn board_info(
 }
 
 /// `POST /api/boards/{id}/links/rotate` (facilitator): new participant and viewer links;
-/// the old ones are refused from now on, and their connections closed.
+/// the old ones (personal and presenter links included) are refused from now on, and
+/// their connections closed. The facilitator's own link stays.
 async fn rotate_links(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<BoardInfo>, AppError> {
+    rotate(state, id, headers, 1).await
+}
+
+/// `POST /api/boards/{id}/links/rotate-facilitator` (facilitator): a new facilitator
+/// link, returned to the caller only; every older facilitator link is refused from now
+/// on and its connections closed. The other links stay.
+async fn rotate_facilitator(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<BoardInfo>, AppError> {
+    rotate(state, id, headers, auth::FACILITATOR_STEP).await
+}
+
+/// Raises the board's links generation by `step` (see `auth` for its two counters).
+async fn rotate(state: AppState, id: String, headers: HeaderMap, step: u64) -> Result<Json<BoardInfo>, AppError> {
     let mut record = read_board(&state, &id).await?;
     if authorize(&state, &record, &headers)?.role != Role::Facilitator {
         return Err(AuthError::Forbidden.into());
     }
-    record.links_generation += 1;
+    record.links_generation += step;
     let write = Write::LinksGeneration { board: id.clone(), generation: record.links_generation };
     committed(state.registry.store().submit(vec![write])).await?;
     if let Some(board) = state.registry.get(&id) {
@@ -212,33 +242,89 @@ async fn rotate_links(
     if let Some(cluster) = state.registry.cluster() {
         cluster.links_rotated(&id, record.links_generation);
     }
-    tracing::info!(board = %id, generation = record.links_generation, "links rotated");
+    tracing::info!(board = %id, generation = record.links_generation, facilitator = step != 1, "links rotated");
     let links = links(&state, &record);
     Ok(Json(info(record, Some(Role::Facilitator), Some(links))))
 }
 
-/// `POST /api/boards/{id}/identities` (participant or facilitator): a personal
-/// participant link whose changes are recorded under one identity on every device.
+/// `POST /api/boards/{id}/identities` (facilitator): a personal participant link for a
+/// new person, who is on the board's roster (votes restricted to it). The name is a
+/// note for the facilitator, not the person's identity.
 async fn mint_identity(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Json<MintIdentityRequest>, JsonRejection>,
 ) -> Result<Json<IdentityLink>, AppError> {
-    let Json(request) = body.map_err(AppError::from)?;
     let record = read_board(&state, &id).await?;
-    if authorize(&state, &record, &headers)?.role == Role::Viewer {
+    if authorize(&state, &record, &headers)?.role != Role::Facilitator {
         return Err(AuthError::Forbidden.into());
     }
-    let name = clip(&request.name);
-    if name.is_empty() {
+    let Json(request) = body.map_err(AppError::from)?;
+    if clip(&request.name).is_empty() {
         return Err(AppError::BadRequest("a name is required".into()));
     }
-    let identity = format!("person:{:016x}", rand::random::<u64>());
-    let claims = Claims { identity: Some(identity.clone()), ..claims(&state, &record, Role::Participant) };
+    let identity = auth::new_person_id();
+    let claims =
+        Claims { identity: Some(identity.clone()), minted: true, ..claims(&state, &record, Role::Participant) };
     let token = state.signer.sign(&claims);
     let url = format!("/b/{id}?token={token}");
     Ok(Json(IdentityLink { identity, token, url }))
+}
+
+/// `POST /api/boards/{id}/presenter` (facilitator): the big screen's link. It watches
+/// the board like a viewer and may draw the room's join code; it cannot change
+/// anything, and nothing it can call returns a token of a higher role but that code.
+async fn presenter_link(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<PresenterLink>, AppError> {
+    let record = read_board(&state, &id).await?;
+    if authorize(&state, &record, &headers)?.role != Role::Facilitator {
+        return Err(AuthError::Forbidden.into());
+    }
+    let claims = Claims { presenter: true, ..claims(&state, &record, Role::Viewer) };
+    let token = state.signer.sign(&claims);
+    let url = format!("/b/{id}/present?token={token}");
+    Ok(Json(PresenterLink { token, url }))
+}
+
+/// `DELETE /api/boards/{id}/people/{person}` (facilitator): removes a person. Their
+/// connections close, their person id and personal links are refused from now on, and
+/// what they wrote stays. The board's actor does it (the owner's, with several nodes).
+async fn remove_person(
+    State(state): State<AppState>,
+    Path((id, person)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<PersonRemoved>, AppError> {
+    let record = read_board(&state, &id).await?;
+    let claims = authorize(&state, &record, &headers)?;
+    if claims.role != Role::Facilitator {
+        return Err(AuthError::Forbidden.into());
+    }
+    if !auth::is_person_id(&person) {
+        return Err(AppError::BadRequest(format!("{person:?} is not a person id (person:<32 hex digits>)")));
+    }
+    let by = Author { id: auth::FACILITATOR_ID.into(), name: "Facilitator".into() };
+    for _ in 0..3 {
+        let (board, _pending) = state.registry.load(&id).await.map_err(|error| match error {
+            crate::board::BoardError::NotFound => AppError::NotFound("board not found"),
+            _ => AppError::Unavailable("the board is restarting; try again in a moment"),
+        })?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let command = BoardCmd::RemovePerson { person: person.clone(), by: by.clone(), reply };
+        if board.tx.send(command).await.is_err() {
+            continue;
+        }
+        // A dropped reply means the board unloaded meanwhile: try its next load.
+        if let Ok(result) = answer.await {
+            let closed = result?;
+            tracing::info!(board = %id, closed, "person removed");
+            return Ok(Json(PersonRemoved { person, connections_closed: closed }));
+        }
+    }
+    Err(AppError::Unavailable("the board is restarting; try again in a moment"))
 }
 
 /// `GET /api/boards/{id}/votes`: every vote with its tally, as the caller's role may
@@ -273,6 +359,9 @@ fn authorize(state: &AppState, record: &BoardRecord, headers: &HeaderMap) -> Res
         .ok_or(AuthError::Missing)?;
     let claims = state.signer.verify(token.trim(), &record.id, now_ms() / 1000)?;
     auth::check_generation(&claims, record.links_generation)?;
+    if claims.identity.as_ref().is_some_and(|person| record.removed.contains(person)) {
+        return Err(AuthError::Removed);
+    }
     Ok(claims)
 }
 
@@ -293,6 +382,8 @@ fn claims(state: &AppState, record: &BoardRecord, role: Role) -> Claims {
         identity: None,
         generation: record.links_generation,
         expires: now_ms() / 1000 + state.link_ttl.as_secs() as i64,
+        minted: false,
+        presenter: false,
     }
 }
 
@@ -319,8 +410,8 @@ fn info(record: BoardRecord, role: Option<Role>, links: Option<BoardLinks>) -> B
 }
 
 /// `GET /ws/{board}`: the Yjs sync endpoint. Query parameters: `token` (the access
-/// link's token), `name` (a display name for the board's history and presence) and,
-/// in `--open` mode without a token, `user` (a stable id).
+/// link's token) and `name` (a display name for the board's history and presence; a
+/// label, never an identity).
 async fn websocket(
     State(state): State<AppState>,
     Path(board): Path<String>,
@@ -347,37 +438,34 @@ async fn websocket(
         })
 }
 
-/// Who the WebSocket's client is, from its token (or, on an open server, its name).
+/// Who the WebSocket's client is, from its token only: the person its personal token
+/// names; the facilitator; or, for a shared participant link (or an open board reached
+/// without a token), a new person the server chooses for this connection. Viewers get
+/// an id per connection too (they cannot vote or write).
 fn member(
     state: &AppState,
     board: &str,
     params: &HashMap<String, String>,
     name: String,
 ) -> Result<Member, (close::CloseCode, String)> {
-    match params.get("token") {
-        Some(token) => {
-            let claims = state
+    let claims = match params.get("token") {
+        Some(token) => Some(
+            state
                 .signer
                 .verify(token, board, now_ms() / 1000)
-                .map_err(|error| (close::FORBIDDEN, error.to_string()))?;
-            let id = claims.identity.clone().unwrap_or_else(|| format!("{}:{name}", role_name(claims.role)));
-            Ok(Member { author: Author { id, name }, role: claims.role, claims: Some(claims) })
-        }
-        None if state.open => {
-            let id = params.get("user").map(|u| clip(u)).filter(|u| !u.is_empty());
-            let id = id.unwrap_or_else(|| format!("guest:{name}"));
-            Ok(Member { author: Author { id, name }, role: Role::Participant, claims: None })
-        }
-        None => Err((close::UNAUTHORIZED, AuthError::Missing.to_string())),
-    }
-}
-
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Facilitator => "facilitator",
-        Role::Participant => "participant",
-        Role::Viewer => "viewer",
-    }
+                .map_err(|error| (close::FORBIDDEN, error.to_string()))?,
+        ),
+        None if state.open => None,
+        None => return Err((close::UNAUTHORIZED, AuthError::Missing.to_string())),
+    };
+    let role = claims.as_ref().map_or(Role::Participant, |c| c.role);
+    let id = match (claims.as_ref().and_then(|c| c.identity.clone()), role) {
+        (Some(person), _) => person,
+        (None, Role::Facilitator) => auth::FACILITATOR_ID.to_owned(),
+        (None, Role::Participant) => auth::new_person_id(),
+        (None, Role::Viewer) => format!("viewer:{:032x}", rand::random::<u128>()),
+    };
+    Ok(Member { author: Author { id, name }, role, claims })
 }
 
 fn clip(value: &str) -> String {

@@ -8,9 +8,18 @@
 //! constant-time: `Mac::verify_slice` compares the whole tag with `subtle`, and it is
 //! the only comparison involving a secret (the payload is decoded and its board, role
 //! and expiry compared only after the signature matched; they are not secret). `Signer`
-//! has no `Debug`, so the key cannot be logged by accident. A board's *links generation* rises when its
-//! facilitator rotates the links; participant and viewer tokens of an older generation
-//! are refused from then on.
+//! has no `Debug`, so the key cannot be logged by accident.
+//!
+//! A board's *links generation* holds two counters: the low 32 bits rise when the
+//! facilitator rotates the shared links (participant, viewer, presenter and personal
+//! tokens of an older count are refused from then on), the high 32 bits when the
+//! facilitator rotates their own link (older facilitator tokens are refused).
+//!
+//! A *person* is an id the server issues ([`new_person_id`], 128 random bits): a
+//! participant token carries it in `identity`. A shared participant link has none; the
+//! server gives each connection opened with it a new person and, to a client that
+//! says hello, a personal token for that person to keep. Nothing a client sends
+//! chooses an id.
 
 use std::path::Path;
 
@@ -41,6 +50,13 @@ pub struct Claims {
     /// The board's links generation when the token was issued.
     #[serde(rename = "g")]
     pub generation: u64,
+    /// A personal link the facilitator handed out (`POST /identities`): its holder is
+    /// on the board's roster, for votes restricted to it.
+    #[serde(rename = "m", default, skip_serializing_if = "std::ops::Not::not")]
+    pub minted: bool,
+    /// The big screen's capability (a viewer that may also draw the room's join code).
+    #[serde(rename = "p", default, skip_serializing_if = "std::ops::Not::not")]
+    pub presenter: bool,
     /// Expiry, seconds since the Unix epoch.
     #[serde(rename = "x")]
     pub expires: i64,
@@ -61,6 +77,28 @@ pub enum AuthError {
     OtherBoard,
     #[error("only the facilitator can do this")]
     Forbidden,
+    #[error("the facilitator removed this person from the board")]
+    Removed,
+}
+
+/// Prefix of the person ids the server issues.
+pub const PERSON_PREFIX: &str = "person:";
+/// The identity of whoever holds the facilitator link.
+pub const FACILITATOR_ID: &str = "facilitator";
+/// One step of the facilitator's counter in the links generation.
+pub const FACILITATOR_STEP: u64 = 1 << 32;
+
+/// A new person id: 128 random bits, which nobody can guess or choose.
+pub fn new_person_id() -> String {
+    let bits: u128 = rand::random();
+    format!("{PERSON_PREFIX}{bits:032x}")
+}
+
+/// Whether `id` has the shape of a person id the server issues (32 hex digits; 16 for
+/// personal links minted by earlier versions).
+pub fn is_person_id(id: &str) -> bool {
+    id.strip_prefix(PERSON_PREFIX)
+        .is_some_and(|hex| matches!(hex.len(), 16 | 32) && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Signs and checks tokens.
@@ -92,6 +130,11 @@ impl Signer {
             Ok(hex) => Ok(Signer { key: hex.trim().as_bytes().to_vec() }),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 std::fs::create_dir_all(data_dir)?;
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))?;
+                }
                 let bytes: [u8; 32] = rand::random();
                 let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
                 write_private(&path, &hex)?;
@@ -137,11 +180,15 @@ impl Signer {
     }
 }
 
-/// Whether a token of `claims` is still honoured by a board at links `generation`.
-/// Facilitator links survive rotation: rotation is how the facilitator revokes the
-/// links they handed out.
+/// Whether a token of `claims` is still honoured by a board at links `generation`:
+/// a facilitator token must match the facilitator's counter (high 32 bits), every
+/// other token the shared links' counter (low 32 bits).
 pub fn check_generation(claims: &Claims, generation: u64) -> Result<(), AuthError> {
-    if claims.role != Role::Facilitator && claims.generation != generation {
+    let (mine, current) = match claims.role {
+        Role::Facilitator => (claims.generation >> 32, generation >> 32),
+        _ => (claims.generation & 0xffff_ffff, generation & 0xffff_ffff),
+    };
+    if mine != current {
         return Err(AuthError::Revoked);
     }
     Ok(())
@@ -161,7 +208,15 @@ mod tests {
     use super::*;
 
     fn claims() -> Claims {
-        Claims { board: "b1".into(), role: Role::Viewer, identity: None, generation: 3, expires: 1_000 }
+        Claims {
+            board: "b1".into(),
+            role: Role::Viewer,
+            identity: None,
+            generation: 3,
+            expires: 1_000,
+            minted: false,
+            presenter: false,
+        }
     }
 
     #[test]
@@ -183,11 +238,23 @@ mod tests {
     }
 
     #[test]
-    fn rotation_revokes_participants_and_viewers_only() {
+    fn each_rotation_revokes_its_own_links() {
         let old = claims();
         assert_eq!(check_generation(&old, 4), Err(AuthError::Revoked));
         assert_eq!(check_generation(&old, 3), Ok(()));
-        assert_eq!(check_generation(&Claims { role: Role::Facilitator, ..old }, 4), Ok(()));
+        let facilitator = Claims { role: Role::Facilitator, ..old.clone() };
+        assert_eq!(check_generation(&facilitator, 4), Ok(()), "shared links rotated");
+        assert_eq!(check_generation(&facilitator, 3 + FACILITATOR_STEP), Err(AuthError::Revoked));
+        assert_eq!(check_generation(&old, 3 + FACILITATOR_STEP), Ok(()), "facilitator link rotated");
+    }
+
+    #[test]
+    fn person_ids_are_random_and_recognized() {
+        let (a, b) = (new_person_id(), new_person_id());
+        assert_ne!(a, b);
+        assert!(is_person_id(&a) && a.len() == PERSON_PREFIX.len() + 32);
+        assert!(!is_person_id("participant:Ana") && !is_person_id("person:12") && !is_person_id("person:x"));
+        assert!(is_person_id("person:0123456789abcdef"), "minted by an earlier version");
     }
 
     #[test]

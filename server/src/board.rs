@@ -8,7 +8,7 @@
 //! shared by every recipient, plus the direct replies. An update is therefore relayed
 //! only after it is durable, and a busy board naturally batches more per tick.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, instrument, warn};
 use yrs::{Doc, ReadTxn, StateVector, Transact};
 
-use crate::auth::{self, AuthError, Claims};
+use crate::auth::{self, AuthError, Claims, Signer};
 use crate::awareness::{self, Awareness, PresenceLimits};
 use crate::cluster::OwnerLink;
 use crate::idle::IdleTimer;
@@ -62,6 +62,22 @@ pub struct BoardConfig {
     pub checkpoint_every: u64,
     /// What one board and one client may take.
     pub limits: BoardLimits,
+    /// Signs the personal tokens of people the board issues ids to (none: a
+    /// participant who came with a shared link gets no token to keep).
+    pub issuer: Option<Issuer>,
+}
+
+/// Signs personal tokens: the server's key and how long a link stays valid.
+#[derive(Clone)]
+pub struct Issuer {
+    pub signer: Signer,
+    pub link_ttl: Duration,
+}
+
+impl std::fmt::Debug for Issuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issuer").field("link_ttl", &self.link_ttl).finish_non_exhaustive()
+    }
 }
 
 /// What one board and each of its clients may take (see `config` for each flag).
@@ -106,13 +122,28 @@ pub enum BoardError {
     TooManyBoards { limit: usize },
 }
 
-/// Who a connection is on a board: its author identity, its role, and the links
-/// generation of its token (`None` for open boards reached without a token).
+/// Who a connection is on a board: its person (an id the server issued, and a display
+/// name that is only a label), its role, and its token's claims (`None` for open
+/// boards reached without a token).
 #[derive(Debug, Clone)]
 pub struct Member {
     pub author: Author,
     pub role: Role,
     pub claims: Option<Claims>,
+}
+
+impl Member {
+    /// Whether the person holds a personal link the facilitator handed out (the
+    /// roster of a restricted vote), or is the facilitator.
+    pub fn on_roster(&self) -> bool {
+        self.role == Role::Facilitator || self.claims.as_ref().is_some_and(|c| c.minted)
+    }
+
+    /// Whether the server chose this person's id for this connection (a shared link):
+    /// the person is given a personal token to keep.
+    fn needs_personal_token(&self) -> bool {
+        self.role == Role::Participant && self.claims.as_ref().is_none_or(|c| c.identity.is_none())
+    }
 }
 
 /// A connection's way out: its bounded frame queue and a signal that closes it.
@@ -200,6 +231,10 @@ pub enum BoardCmd {
     /// Unload now to make room for another board, if nobody is on this one: answers
     /// whether it unloads (it then checkpoints and ends, see [`Usage::exited`]).
     Unload { reply: oneshot::Sender<bool> },
+    /// The facilitator removes a person: their person id is refused from now on (kept
+    /// in the store), their connections are closed, and what they wrote stays. Answers,
+    /// once durable, how many connections were closed.
+    RemovePerson { person: String, by: Author, reply: oneshot::Sender<Result<u32, StoreError>> },
 }
 
 /// A cheap handle to a running board.
@@ -425,6 +460,10 @@ struct Outgoing {
     votes: Vec<String>,
     /// Restores to answer once the tick is durable.
     restores: Vec<(oneshot::Sender<Result<RestoreResult, StoreError>>, RestoreResult)>,
+    /// Removals of people to answer once the tick is durable, with the connections closed.
+    removals: Vec<(oneshot::Sender<Result<u32, StoreError>>, u32)>,
+    /// Whether who is present changed: the facilitator gets open votes' turnout again.
+    turnout: bool,
     /// Whether the workshop flow changed: it is then saved and sent to everyone.
     workshop: bool,
 }
@@ -463,6 +502,10 @@ struct Board {
     /// With several nodes: where committed updates and presence go for the other nodes,
     /// and which connections are theirs.
     cluster: Option<OwnerLink>,
+    /// People the facilitator removed (person ids): refused from then on.
+    removed: HashSet<String>,
+    /// Signs the personal tokens of the people this board issues ids to.
+    issuer: Option<Issuer>,
 }
 
 impl Board {
@@ -508,6 +551,8 @@ impl Board {
             usage,
             unloading: false,
             cluster: None,
+            removed: stored.record.removed.iter().cloned().collect(),
+            issuer: config.issuer.clone(),
             doc,
         })
     }
@@ -539,6 +584,7 @@ impl Board {
                     self.unloading = self.unloading || self.conns.is_empty();
                     let _ = reply.send(self.unloading);
                 }
+                BoardCmd::RemovePerson { person, by, reply } => self.remove_person(person, &by, reply, &mut out),
             }
         }
         metrics::histogram!(telemetry::APPLY_SECONDS).record(applying.elapsed().as_secs_f64());
@@ -566,6 +612,9 @@ impl Board {
             metrics::gauge!(telemetry::PERSIST_LAG).decrement(count as f64);
             if let Err(error) = result {
                 for (reply, _) in out.restores.drain(..) {
+                    let _ = reply.send(Err(StoreError::Commit(error.to_string())));
+                }
+                for (reply, _) in out.removals.drain(..) {
                     let _ = reply.send(Err(StoreError::Commit(error.to_string())));
                 }
                 self.commit_failed(&error, &out.writers).await;
@@ -648,6 +697,11 @@ impl Board {
                 return;
             }
         }
+        if self.removed.contains(&member.author.id) {
+            warn!(conn, "a removed person tried to join; refused");
+            let _ = reply.send(Err(AuthError::Removed.into()));
+            return;
+        }
         if self.unloading {
             let _ = reply.send(Err(BoardError::Unloading));
             return;
@@ -666,6 +720,7 @@ impl Board {
             out.direct.push((conn, frame::awareness(present).into()));
         }
         debug!(conn, author = %member.author.name, role = ?member.role, "joined");
+        out.turnout |= member.role != Role::Viewer;
         let state = Conn {
             outbox,
             member,
@@ -690,9 +745,62 @@ impl Board {
         });
     }
 
+    /// Removes a person from the board: refused from now on, their connections closed.
+    fn remove_person(
+        &mut self,
+        person: String,
+        by: &Author,
+        reply: oneshot::Sender<Result<u32, StoreError>>,
+        out: &mut Outgoing,
+    ) {
+        let mut closed = 0;
+        let mut name = None;
+        self.conns.retain(|conn, c| {
+            if c.member.author.id != person {
+                return true;
+            }
+            name = Some(c.member.author.name.clone());
+            c.outbox.close(close::FORBIDDEN, AuthError::Removed.to_string());
+            out.awareness.extend(self.awareness.remove_connection(*conn));
+            closed += 1;
+            false
+        });
+        info!(closed, "a person was removed from the board");
+        if self.removed.insert(person.clone()) {
+            out.writes.push(Write::RemovePerson { board: self.id.clone(), person: person.clone(), at_ms: now_ms() });
+            let change = Change {
+                kind: ChangeKind::PersonRemoved,
+                id: Some(person),
+                fields: Vec::new(),
+                label: name,
+                to_seq: None,
+            };
+            out.writes.push(self.event(by, change));
+        }
+        out.turnout = true;
+        out.removals.push((reply, closed));
+    }
+
+    /// How many people voted in `vote` against how many present may vote.
+    fn turnout(&self, vote: &Vote) -> commonboard_protocol::app::Turnout {
+        let present: HashSet<&str> = self
+            .conns
+            .values()
+            .filter(|c| c.member.role != Role::Viewer && (!vote.settings.roster || c.member.on_roster()))
+            .map(|c| c.member.author.id.as_str())
+            .collect();
+        commonboard_protocol::app::Turnout { voted: vote.voters(), present: present.len() as u32 }
+    }
+
+    /// A vote as the facilitator sees it: the whole tally and the turnout.
+    fn facilitator_view(&self, vote: &Vote) -> commonboard_protocol::app::VoteView {
+        commonboard_protocol::app::VoteView { turnout: Some(self.turnout(vote)), ..vote.view(true) }
+    }
+
     fn leave(&mut self, conn: ConnId, out: &mut Outgoing) {
-        if self.conns.remove(&conn).is_some() {
+        if let Some(c) = self.conns.remove(&conn) {
             debug!(conn, "left");
+            out.turnout |= c.member.role != Role::Viewer;
         }
         out.awareness.extend(self.awareness.remove_connection(conn));
     }
@@ -732,11 +840,14 @@ impl Board {
         let reply = match message {
             ClientMessage::Hello { version } if version == APP_PROTOCOL_VERSION => {
                 state.app = true;
+                let token = state.member.needs_personal_token().then(|| self.personal_token(&author.id)).flatten();
                 let welcome = ServerMessage::Welcome {
                     version: APP_PROTOCOL_VERSION,
                     connection: conn,
                     role,
                     identity: author.id.clone(),
+                    token,
+                    name: author.name.clone(),
                     locked: self.locked,
                     server_time_ms: now_ms() as f64,
                 };
@@ -754,7 +865,8 @@ impl Board {
                     out.direct.push((conn, frame::server_app(&ServerMessage::PrivateNotes { notes: mine }).into()));
                 }
                 for vote in &self.votes {
-                    let view = ServerMessage::Vote { vote: vote.view(role == Role::Facilitator) };
+                    let view = if role == Role::Facilitator { self.facilitator_view(vote) } else { vote.view(false) };
+                    let view = ServerMessage::Vote { vote: view };
                     out.direct.push((conn, frame::server_app(&view).into()));
                     let (mine, remaining) = vote.ballot(&author.id);
                     let ballot = ServerMessage::Ballot { vote: vote.id.clone(), mine, remaining };
@@ -824,6 +936,24 @@ impl Board {
             ClientMessage::CastVote { .. } | ClientMessage::RetractVote { .. } if role == Role::Viewer => {
                 Some(ServerMessage::Error { code: ErrorCode::Forbidden, message: "viewers cannot vote".into() })
             }
+            ClientMessage::CastVote { .. } if !self.may_vote(conn, &message_vote(&message)) => {
+                Some(ServerMessage::Error {
+                    code: ErrorCode::Forbidden,
+                    message: "this vote is for people holding a personal link from the facilitator".into(),
+                })
+            }
+            ClientMessage::SetName { name } => {
+                let name: String = name.trim().chars().take(MAX_NAME_CHARS).collect();
+                if name.is_empty() {
+                    Some(ServerMessage::Error { code: ErrorCode::InvalidRequest, message: "a name is required".into() })
+                } else {
+                    // A label only: every connection of the person shows it; the id stays.
+                    for c in self.conns.values_mut().filter(|c| c.member.author.id == author.id) {
+                        c.member.author.name = name.clone();
+                    }
+                    None
+                }
+            }
             ClientMessage::OpenVote { settings } => self.open_vote(settings, &author, out),
             ClientMessage::CastVote { vote, candidate } => self.ballot(conn, &author, &vote, &candidate, true, out),
             ClientMessage::RetractVote { vote, candidate } => self.ballot(conn, &author, &vote, &candidate, false, out),
@@ -846,6 +976,28 @@ impl Board {
         if let Some(reply) = reply {
             out.direct.push((conn, frame::server_app(&reply).into()));
         }
+    }
+
+    /// Whether `conn` may vote in vote `id`: anyone but a viewer, or, in a vote
+    /// restricted to the roster, only people holding a link the facilitator handed out.
+    fn may_vote(&self, conn: ConnId, id: &str) -> bool {
+        let Some(vote) = self.votes.iter().find(|v| v.id == id) else { return true };
+        !vote.settings.roster || self.conns.get(&conn).is_some_and(|c| c.member.on_roster())
+    }
+
+    /// A personal token for person `id`, for the client to keep and open the board with.
+    fn personal_token(&self, id: &str) -> Option<String> {
+        let issuer = self.issuer.as_ref()?;
+        let claims = Claims {
+            board: self.id.clone(),
+            role: Role::Participant,
+            identity: Some(id.to_owned()),
+            generation: self.links_generation,
+            expires: now_ms() / 1000 + issuer.link_ttl.as_secs() as i64,
+            minted: false,
+            presenter: false,
+        };
+        Some(issuer.signer.sign(&claims))
     }
 
     /// Applies a change to the workshop flow; returns the refusal if it makes no sense.
@@ -1384,11 +1536,22 @@ impl Board {
         for id in &out.votes {
             let Some(vote) = self.votes.iter().find(|v| &v.id == id) else { continue };
             let public = Bytes::from(frame::server_app(&ServerMessage::Vote { vote: vote.view(false) }));
-            let full = Bytes::from(frame::server_app(&ServerMessage::Vote { vote: vote.view(true) }));
+            let full = Bytes::from(frame::server_app(&ServerMessage::Vote { vote: self.facilitator_view(vote) }));
             for (id, c) in self.conns.iter().filter(|(_, c)| c.app) {
                 let view = if c.member.role == Role::Facilitator { &full } else { &public };
                 if !c.outbox.send(view.clone()) {
                     dropped.push(*id);
+                }
+            }
+        }
+        if out.turnout {
+            // Who is present changed: the facilitator sees each open vote's turnout live.
+            for vote in self.votes.iter().filter(|v| v.open && !out.votes.contains(&v.id)) {
+                let full = Bytes::from(frame::server_app(&ServerMessage::Vote { vote: self.facilitator_view(vote) }));
+                for (id, c) in self.conns.iter().filter(|(_, c)| c.app && c.member.role == Role::Facilitator) {
+                    if !c.outbox.send(full.clone()) {
+                        dropped.push(*id);
+                    }
                 }
             }
         }
@@ -1431,6 +1594,9 @@ impl Board {
         self.note_usage();
         for (reply, result) in out.restores {
             let _ = reply.send(Ok(result));
+        }
+        for (reply, closed) in out.removals {
+            let _ = reply.send(Ok(closed));
         }
     }
 
@@ -1675,6 +1841,17 @@ fn restore_workshop(stored: &StoredBoard) -> Workshop {
 fn vote_change(kind: ChangeKind, vote: &Vote) -> Change {
     let label = Some(vote.settings.title.trim().to_owned()).filter(|t| !t.is_empty());
     Change { kind, id: Some(vote.id.clone()), fields: Vec::new(), label, to_seq: None }
+}
+
+/// Longest display name, in characters.
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// The vote a cast names.
+fn message_vote(message: &ClientMessage) -> String {
+    match message {
+        ClientMessage::CastVote { vote, .. } | ClientMessage::RetractVote { vote, .. } => vote.clone(),
+        _ => String::new(),
+    }
 }
 
 fn forbidden(what: &str) -> ServerMessage {

@@ -226,6 +226,14 @@ pub struct Config {
     #[arg(long, env = "COMMONBOARD_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
+    /// Host names this server answers to besides its bound address and --public-url's
+    /// host, comma-separated (`name` for any port, `name:port` for one). Every request
+    /// naming another host is refused with 421, which stops DNS rebinding. IP addresses
+    /// of the bound interface, and `localhost` with the bound port when bound to
+    /// loopback, are always accepted.
+    #[arg(long, env = "COMMONBOARD_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
     /// Run as one of several nodes serving the same boards: the NATS server (with
     /// JetStream) the nodes share, e.g. nats://127.0.0.1:4222. Needs a shared
     /// `--store postgres://...`. Each board is run by one node at a time (its owner, by

@@ -72,6 +72,8 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error("--public-url or --allowed-origins: {0}")]
     Origin(#[from] app::security::BadOrigin),
+    #[error("--public-url or --allowed-hosts: {0}")]
+    Host(#[from] app::hosts::BadHost),
     #[error("{0}")]
     Cluster(#[from] cluster::ClusterError),
 }
@@ -88,6 +90,8 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         );
     }
     let origins = Arc::new(app::security::Origins::new(config.public_url.as_deref(), &config.allowed_origins)?);
+    let bound = listener.local_addr()?;
+    let hosts = Arc::new(app::hosts::Hosts::new(bound, config.public_url.as_deref(), &config.allowed_hosts)?);
     let tracker = TaskTracker::new();
     let limits = BoardLimits {
         max_connections: config.max_connections_per_board,
@@ -100,6 +104,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         idle_unload: config.idle_unload,
         checkpoint_every: config.checkpoint_every,
         limits,
+        issuer: Some(board::Issuer { signer: signer.clone(), link_ttl: config.link_ttl }),
     };
     let capacity = Capacity { boards_loaded: config.max_boards_loaded, connections: config.max_connections };
     let mut registry = Registry::new(store.clone(), board_config, capacity, shutdown.clone(), tracker.clone());
@@ -132,6 +137,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
             burst: config.board_creation_burst,
             global_per_minute: config.board_creation_global_rate,
         })),
+        hosts,
     };
     if let Some(keep) = config.keep_history {
         tokio::spawn(compact_hourly(store.clone(), keep, shutdown.clone()));

@@ -69,14 +69,18 @@ pub fn minutes(workshop: &Workshop) -> String {
         board.notes.iter().filter(|n| role_of(n, &board.frames) == Some(kind) && !n.text.trim().is_empty()).collect()
     };
     let mut out = String::new();
-    let _ = writeln!(out, "# Minutes: {}\n", one_line(&board.meta.title));
+    let _ = writeln!(out, "# Minutes: {}\n", md(&board.meta.title));
     let _ = writeln!(out, "Board: {}  \nMinutes made {}.\n", workshop.url, workshop.generated_at);
 
     out.push_str("## Participants\n\n");
     if workshop.participants.is_empty() {
         out.push_str("Nobody has changed the board yet.\n\n");
     } else {
-        let _ = writeln!(out, "{}\n", workshop.participants.join(", "));
+        let _ = writeln!(
+            out,
+            "{}\n",
+            md_start(&workshop.participants.iter().map(|p| md(p)).collect::<Vec<_>>().join(", "))
+        );
     }
 
     out.push_str("## 1. Possible collaborators\n\n");
@@ -107,7 +111,7 @@ pub fn minutes(workshop: &Workshop) -> String {
                 let _ = writeln!(
                     out,
                     "\n**Team to approach first:** {}\n",
-                    chosen.iter().map(|t| one_line(t)).collect::<Vec<_>>().join(", ")
+                    chosen.iter().map(|t| md(t)).collect::<Vec<_>>().join(", ")
                 );
             }
         }
@@ -120,10 +124,10 @@ pub fn minutes(workshop: &Workshop) -> String {
         for need in &needs {
             match area_title(need, &board.frames) {
                 Some(area) => {
-                    let _ = writeln!(out, "- *{}*: {}", one_line(area), one_line(&need.text));
+                    let _ = writeln!(out, "- *{}*: {}", md(area), md(&need.text));
                 }
                 None => {
-                    let _ = writeln!(out, "- {}", one_line(&need.text));
+                    let _ = writeln!(out, "- {}", md_start(&need.text));
                 }
             }
         }
@@ -144,7 +148,7 @@ pub fn minutes(workshop: &Workshop) -> String {
                 let _ = writeln!(
                     out,
                     "Candidate goals, and the vote “{}” ({}):\n",
-                    one_line(&vote.settings.title),
+                    md(&vote.settings.title),
                     if vote.open { "still open" } else { "closed" }
                 );
                 out.push_str("| Candidate goal | Votes |\n| --- | --- |\n");
@@ -162,7 +166,7 @@ pub fn minutes(workshop: &Workshop) -> String {
             None => {
                 out.push_str("Candidate goals (no vote was held):\n\n");
                 for note in &candidates {
-                    let _ = writeln!(out, "- {}", one_line(&note.text));
+                    let _ = writeln!(out, "- {}", md_start(&note.text));
                 }
                 out.push('\n');
             }
@@ -171,7 +175,7 @@ pub fn minutes(workshop: &Workshop) -> String {
     let goal = board.meta.common_goal.as_ref().and_then(|id| board.notes.iter().find(|n| &n.id == id));
     match goal {
         Some(goal) => {
-            let _ = writeln!(out, "**Common goal:** {}\n", one_line(&goal.text));
+            let _ = writeln!(out, "**Common goal:** {}\n", md(&goal.text));
         }
         None => out.push_str("**Common goal:** not chosen yet.\n\n"),
     }
@@ -184,11 +188,11 @@ pub fn minutes(workshop: &Workshop) -> String {
     }
     for obstacle in &obstacles {
         let remedy = remedy_for(obstacle, &remedies);
-        let managed = remedy.map_or("*not decided yet*".to_owned(), |r| one_line(&r.text));
+        let managed = remedy.map_or("*not decided yet*".to_owned(), |r| md(&r.text));
         let _ = writeln!(
             out,
             "- **{}** (raised by {}): {}",
-            one_line(&obstacle.text),
+            md(&obstacle.text),
             name_or_someone(&obstacle.author),
             managed
         );
@@ -203,7 +207,7 @@ pub fn minutes(workshop: &Workshop) -> String {
     } else {
         out.push_str("| Action | Owner | Due | Done |\n| --- | --- | --- | --- |\n");
         for action in &board.actions {
-            let due = if action.due.is_empty() { "no date" } else { action.due.as_str() };
+            let due = if action.due.trim().is_empty() { "no date".to_owned() } else { cell(&action.due) };
             let owner = if action.owner.trim().is_empty() { "nobody yet" } else { action.owner.as_str() };
             let _ = writeln!(
                 out,
@@ -224,7 +228,7 @@ pub fn minutes(workshop: &Workshop) -> String {
         out.push_str("No follow-up was planned yet.\n");
     }
     for note in follow_up {
-        let _ = writeln!(out, "- {}", one_line(&note.text));
+        let _ = writeln!(out, "- {}", md_start(&note.text));
     }
     out
 }
@@ -267,7 +271,7 @@ fn name_or_someone(name: &str) -> String {
     if name.trim().is_empty() {
         "someone".into()
     } else {
-        one_line(name)
+        md(name)
     }
 }
 
@@ -276,9 +280,38 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Text written by people, on one line, as Markdown that shows it as written: every
+/// character Markdown (or the HTML it allows) gives a meaning inside a line is
+/// backslash-escaped, so a note cannot add a heading, a link, an image, emphasis,
+/// a table cell or markup to the minutes.
+fn md(text: &str) -> String {
+    let mut out = String::new();
+    for ch in one_line(text).chars().filter(|c| !c.is_control()) {
+        if matches!(ch, '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '!' | '~' | '&') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// [`md`] for text that starts a line (or a list item): a leading `-`, `+`, `=` or
+/// a number followed by `.` or `)` would make a list, a rule or a heading; escaped.
+fn md_start(text: &str) -> String {
+    let text = md(text);
+    if text.starts_with(['-', '+', '=']) {
+        return format!("\\{text}");
+    }
+    let digits = text.chars().take_while(char::is_ascii_digit).count();
+    if digits > 0 && text[digits..].starts_with(['.', ')']) {
+        return format!("{}\\{}", &text[..digits], &text[digits..]);
+    }
+    text
+}
+
 /// Text in a Markdown table cell.
 fn cell(text: &str) -> String {
-    let text = one_line(text).replace('|', "\\|");
+    let text = md(text);
     if text.is_empty() {
         "–".into()
     } else {
@@ -303,7 +336,7 @@ pub fn actions_ics(board_id: &str, title: &str, actions: &[Action], stamp_utc: &
         let owner = if action.owner.trim().is_empty() { "nobody yet".to_owned() } else { one_line(&action.owner) };
         lines.extend([
             "BEGIN:VEVENT".to_owned(),
-            format!("UID:{}-{}@commonboard", board_id, action.id),
+            format!("UID:{}@commonboard", uid(board_id, &action.id)),
             format!("DTSTAMP:{stamp_utc}"),
             format!("DTSTART;VALUE=DATE:{date}"),
             format!("DTEND;VALUE=DATE:{next}"),
@@ -360,9 +393,36 @@ fn next_day(due: &str) -> Option<String> {
     Some(format!("{y:04}{m:02}{d:02}"))
 }
 
-/// Escapes a TEXT value (RFC 5545 section 3.3.11).
+/// Escapes a TEXT value (RFC 5545 section 3.3.11): backslash, semicolon and comma
+/// get a backslash, any line break becomes `\n`, and other control characters go.
 fn escape(text: &str) -> String {
-    text.replace('\\', "\\\\").replace(';', "\\;").replace(',', "\\,").replace('\n', "\\n")
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '\\' | ';' | ',' => {
+                out.push('\\');
+                out.push(ch);
+            }
+            '\r' => {
+                chars.next_if_eq(&'\n');
+                out.push_str("\\n");
+            }
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An event's UID: a hash of the board and the action's id (which a participant
+/// chooses, so it never goes into the calendar as written).
+fn uid(board_id: &str, action_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest =
+        Sha256::new().chain_update(board_id.as_bytes()).chain_update([0]).chain_update(action_id.as_bytes()).finalize();
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Folds a content line at 75 octets, never inside a character, with CRLF endings.
@@ -402,5 +462,71 @@ mod tests {
         assert!(ics.lines().all(|l| l.len() <= 76), "{ics}");
         assert!(ics.ends_with("END:VCALENDAR\r\n"));
         assert_eq!(ics_date("2026-02-30"), None);
+    }
+
+    #[test]
+    fn an_action_id_cannot_add_an_event_and_every_text_field_is_escaped() {
+        let injected = "a1\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:x\r\nSUMMARY:Pay here https://phish.example";
+        let actions = vec![Action {
+            id: injected.into(),
+            text: "Line one\r\nLine two, with; a \\ backslash — Zoë 日本".into(),
+            owner: "Ana,\r\nDESCRIPTION:evil".into(),
+            due: "2026-12-31".into(),
+            done: false,
+            created_at: 0.0,
+        }];
+        let ics = actions_ics("b", "T;i,t\\le\r\nX-EVIL:1", &actions, "20261123T120000Z", "http://x/b/b");
+        let unfolded = ics.replace("\r\n ", "");
+        assert_eq!(unfolded.matches("BEGIN:VEVENT").count(), 1, "{ics}");
+        assert!(
+            !unfolded.contains("phish")
+                && !unfolded.contains("\r\nX-EVIL")
+                && !unfolded.contains("\r\nDESCRIPTION:evil")
+        );
+        let uid = unfolded.lines().find_map(|l| l.strip_prefix("UID:")).unwrap();
+        assert_eq!(uid, format!("{}@commonboard", super::uid("b", injected)));
+        assert!(uid.trim_end_matches("@commonboard").bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(
+            unfolded
+                .contains("SUMMARY:Line one Line two\\, with\\; a \\\\ backslash — Zoë 日本 (Ana\\, DESCRIPTION:evil)"),
+            "{unfolded}"
+        );
+        assert!(unfolded.contains("X-WR-CALNAME:Actions: T\\;i\\,t\\\\le X-EVIL:1"), "{unfolded}");
+        assert_eq!(escape("a\r\nb\rc\nd\u{7}e"), "a\\nb\\nc\\nde");
+    }
+
+    #[test]
+    fn markdown_shows_text_as_written() {
+        assert_eq!(md("# Big *bold* _em_ [link](http://x) ![img](y) <b>x</b> a|b `c` \\ ~s~ &amp;"),
+            "\\# Big \\*bold\\* \\_em\\_ \\[link\\](http://x) \\!\\[img\\](y) \\<b\\>x\\</b\\> a\\|b \\`c\\` \\\\ \\~s\\~ \\&amp;");
+        assert_eq!(md("two\r\nlines,; Zoë × 日本"), "two lines,; Zoë × 日本");
+        assert_eq!(md_start("- not a list"), "\\- not a list");
+        assert_eq!(md_start("1. not a list"), "1\\. not a list");
+        assert_eq!(md_start("=== not a heading"), "\\=== not a heading");
+        assert_eq!(cell("a | b"), "a \\| b");
+    }
+
+    #[test]
+    fn the_minutes_escape_what_people_wrote() {
+        let evil = "x\r\n# Injected heading\r\n<script>alert(1)</script> [click](http://phish.example)";
+        let board = BoardSnapshot {
+            meta: commonboard_protocol::schema::BoardMeta { title: evil.into(), ..Default::default() },
+            actions: vec![Action {
+                id: "a".into(),
+                text: evil.into(),
+                owner: "- Eve | x".into(),
+                due: "2026-01-01\n## due".into(),
+                done: false,
+                created_at: 0.0,
+            }],
+            ..Default::default()
+        };
+        let participants = vec!["1. Eve".to_owned(), "Zoë".to_owned()];
+        let text =
+            minutes(&Workshop { board: &board, votes: &[], participants: &participants, url: "u", generated_at: "t" });
+        assert!(!text.lines().any(|l| l.starts_with("# Injected") || l.starts_with("## due")), "{text}");
+        assert!(!text.contains("<script>") && !text.contains("[click]"), "{text}");
+        assert!(text.contains("1\\. Eve, Zoë"), "{text}");
+        assert!(text.contains("| \\- Eve \\| x |") || text.contains("| - Eve \\| x |"), "{text}");
     }
 }

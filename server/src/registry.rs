@@ -273,8 +273,15 @@ pub fn new_board(id: String, title: String, template: &Template) -> NewBoard {
         template.apply(&board, &mut txn, created_at_ms as f64);
     }
     let update = doc.transact().encode_state_as_update_v1(&StateVector::default());
-    let record =
-        BoardRecord { id, title, template: template.name.clone(), created_at_ms, links_generation: 1, locked: false };
+    let record = BoardRecord {
+        id,
+        title,
+        template: template.name.clone(),
+        created_at_ms,
+        links_generation: 1,
+        locked: false,
+        removed: Vec::new(),
+    };
     let entry = LogEntry { seq: 1, at_ms: created_at_ms, author: Author::server(), update };
     let workshop = (!template.steps.is_empty()).then(|| Workshop::new(template.steps.clone()).state_json());
     NewBoard { record, entry, workshop }

@@ -59,6 +59,8 @@ pub struct BoardRecord {
     pub links_generation: u64,
     /// Whether only the facilitator may change the document.
     pub locked: bool,
+    /// People the facilitator removed: their person ids are refused from then on.
+    pub removed: Vec<String>,
 }
 
 /// The full state of a board at a sequence number.
@@ -212,6 +214,8 @@ pub enum Write {
     PrivateNote { board: String, id: String, note: Option<StoredPrivateNote> },
     /// Deletes every private note of a board (after the reveal).
     ClearPrivateNotes { board: String },
+    /// Records that the facilitator removed a person (by person id) from the board.
+    RemovePerson { board: String, person: String, at_ms: i64 },
 }
 
 /// Why the store failed.

@@ -217,7 +217,13 @@ impl Vote {
             opened_at_ms: self.opened_at_ms as f64,
             closes_at_ms: self.closes_at_ms.map(|at| at as f64),
             tally: visible.then(|| self.tally()),
+            turnout: None,
         }
+    }
+
+    /// How many people placed at least one vote.
+    pub fn voters(&self) -> u32 {
+        self.ballots.values().filter(|b| b.total() > 0).count() as u32
     }
 }
 
@@ -235,6 +241,7 @@ mod tests {
             anonymous: false,
             hidden: false,
             duration_s: Some(60),
+            roster: false,
         }
     }
 

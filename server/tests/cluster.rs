@@ -434,6 +434,7 @@ fn vote_settings(budget: u32, max: u32) -> VoteSettings {
         anonymous: false,
         hidden: false,
         duration_s: None,
+        roster: false,
     }
 }
 
@@ -441,15 +442,12 @@ async fn send(peer: &mut Peer, message: ClientMessage) {
     peer.send_raw(frame::client_app(&message)).await;
 }
 
-/// Joins as `name` and says hello; returns once welcomed.
+/// Joins as `name` and says hello; returns once welcomed (with its personal token, if
+/// the server issued one, in `peer.token`).
 async fn hello(addr: SocketAddr, path: &str, name: &str) -> Peer {
     let mut peer = Peer::join_as(addr, path, name).await;
-    send(&mut peer, ClientMessage::Hello { version: 1 }).await;
-    loop {
-        if let ServerMessage::Welcome { .. } = peer.next_app().await {
-            return peer;
-        }
-    }
+    peer.hello().await;
+    peer
 }
 
 #[tokio::test]
@@ -468,13 +466,16 @@ async fn a_vote_cast_across_nodes_respects_every_budget_under_concurrency() {
             break vote.id;
         }
     };
-    // Each voter is on two nodes at once (two devices), casting from both together.
+    // Each voter is on two nodes at once (two devices: the second opens the board with
+    // the personal token the first was given), casting from both together.
     let path = format!("{id}?token={participant}");
     let mut devices = Vec::new();
     for v in 0..6 {
-        for d in 0..2 {
-            devices.push((format!("voter{v}"), hello(nodes[(v + d + 1) % 3].addr, &path, &format!("voter{v}")).await));
-        }
+        let name = format!("voter{v}");
+        let first = hello(nodes[(v + 1) % 3].addr, &path, &name).await;
+        let personal = format!("{id}?token={}", first.token.as_ref().expect("a personal token"));
+        devices.push((name.clone(), first));
+        devices.push((name.clone(), hello(nodes[(v + 2) % 3].addr, &personal, &name).await));
     }
     let casts = devices.iter_mut().map(|(_, peer)| {
         let vote = vote.clone();
@@ -562,6 +563,83 @@ async fn a_rotated_link_is_refused_on_every_node() {
         let fresh = Peer::join_as(node.addr, &format!("{id}?token={fresh}"), "holder").await;
         assert!(fresh.closed.is_none());
     }
+}
+
+#[tokio::test]
+async fn a_person_their_ballot_and_their_removal_are_the_same_through_any_node() {
+    let Some(deployment) = Deployment::create().await else { return };
+    let nodes = deployment.start_three();
+    let (id, participant, facilitator) = create_board(nodes[0].addr, "People").await;
+    let mut fay = hello(nodes[0].addr, &format!("{id}?token={facilitator}"), "Fay").await;
+    for candidate in ["goal-a", "goal-b", "goal-c"] {
+        fay.add_note(candidate, "candidate").await;
+    }
+    fay.pump_until(|p| p.note_count() == 3).await;
+    assert!(deployment.owner(&id).await.starts_with("n0-"));
+    send(&mut fay, ClientMessage::OpenVote { settings: vote_settings(1, 1) }).await;
+    let vote = loop {
+        if let ServerMessage::Vote { vote } = fay.next_app().await {
+            break vote.id;
+        }
+    };
+    // Eve joins on a replica with the shared link and votes; on another replica, with
+    // the personal token she was given, she is the same person with the same budget.
+    let mut eve = Peer::join_as(nodes[1].addr, &format!("{id}?token={participant}"), "Eve").await;
+    let (eve_id, token) = eve.hello().await;
+    let personal = format!("{id}?token={}", token.expect("a personal token"));
+    send(&mut eve, ClientMessage::CastVote { vote: vote.clone(), candidate: "goal-a".into() }).await;
+    loop {
+        if let ServerMessage::Ballot { remaining: 0, .. } = eve.next_app().await {
+            break;
+        }
+    }
+    let mut eve_phone = Peer::join_as(nodes[2].addr, &personal, "Eve-phone").await;
+    let (again, _) = eve_phone.hello().await;
+    assert_eq!(again, eve_id);
+    send(&mut eve_phone, ClientMessage::CastVote { vote: vote.clone(), candidate: "goal-b".into() }).await;
+    loop {
+        match eve_phone.next_app().await {
+            ServerMessage::Error { code, .. } => {
+                assert_eq!(code, commonboard_protocol::app::ErrorCode::OverBudget);
+                break;
+            }
+            ServerMessage::Ballot { remaining, .. } => assert_eq!(remaining, 0, "a second budget"),
+            _ => {}
+        }
+    }
+    eve.add_note("eve-note", "Eve was here").await;
+    fay.pump_until(|p| p.note_count() == 4).await;
+
+    // The facilitator removes her through a node that does not own the board.
+    let removed = reqwest::Client::new()
+        .delete(format!("http://{}/api/boards/{id}/people/{eve_id}", nodes[2].addr))
+        .bearer_auth(&facilitator)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 200, "{:?}", removed.text().await);
+    let body: serde_json::Value = removed.json().await.unwrap();
+    assert_eq!(body["connections_closed"], 2);
+    for peer in [&mut eve, &mut eve_phone] {
+        assert_eq!(peer.closed().await.code, 4403);
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        let mut back = Peer::connect(node.addr, &personal).await;
+        assert_eq!(back.closed().await.code, 4403, "her personal token is refused on node {i}");
+        let status = reqwest::Client::new()
+            .get(format!("http://{}/api/boards/{id}", node.addr))
+            .bearer_auth(personal.split_once("?token=").unwrap().1)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 403, "node {i}");
+    }
+    let stored = deployment.query(&format!("SELECT person FROM removed_people WHERE board = '{id}'")).await;
+    assert_eq!(stored, vec![eve_id]);
+    let votes = deployment.query(&format!("SELECT SUM(count)::TEXT FROM ballots WHERE board = '{id}'")).await;
+    assert_eq!(votes, vec!["1".to_owned()], "one person, one vote");
+    assert_eq!(fay.snapshot().notes.iter().filter(|n| n.id == "eve-note").count(), 1, "what she wrote stays");
 }
 
 /// Peers spread over the nodes, editing in rounds and coming back through a live node

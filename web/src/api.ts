@@ -100,11 +100,81 @@ export function forgetBoard(id: string): void {
 
 // ---------------------------------------------------------------- access tokens
 
-/** The access token of the page's link (`?token=`), else the one remembered for the board. */
+/**
+ * The token this page opens the board with. A shared participant link names no person:
+ * the server gives each new connection one, with a personal token this browser keeps
+ * per board, so once it has one it opens the board as that person (a reload, another
+ * network). A personal link in the URL (another device's QR code) is that person's own.
+ * Any other link of the page (facilitator, viewer, presenter) is used as it is.
+ */
 export function boardToken(boardId: string): string | null {
   const fromUrl = new URLSearchParams(location.search).get("token");
-  if (fromUrl) return fromUrl;
-  return knownBoards().find((b) => b.id === boardId)?.token ?? null;
+  const personal = personalToken(boardId);
+  // A person kept from before the facilitator rotated the shared link is refused now:
+  // the new link makes a new person.
+  if (fromUrl) return personal && isSharedParticipant(fromUrl) && sameLinks(personal, fromUrl) ? personal : fromUrl;
+  return personal ?? knownBoards().find((b) => b.id === boardId)?.token ?? null;
+}
+
+const PERSON_KEY = "commonboard.person.";
+
+/** The personal token this browser keeps for a board, if it was given one. */
+export function personalToken(boardId: string): string | null {
+  try {
+    return localStorage.getItem(PERSON_KEY + boardId);
+  } catch {
+    return null;
+  }
+}
+
+/** Keeps the personal token the server issued for this browser's person on a board. */
+export function savePersonalToken(boardId: string, token: string): void {
+  try {
+    localStorage.setItem(PERSON_KEY + boardId, token);
+  } catch {
+    /* private mode: the person lasts as long as the page */
+  }
+}
+
+/** Whether two tokens were issued under the same links generation. */
+function sameLinks(a: string, b: string): boolean {
+  const [x, y] = [claimsOf(a), claimsOf(b)];
+  return x?.g !== undefined && x.g === y?.g;
+}
+
+/** What a token's (signed, not secret) payload says: its role, person and links generation. */
+function claimsOf(token: string): { r?: string; i?: string; g?: number } | null {
+  const payload = token.split(".")[1];
+  if (!payload) return null;
+  try {
+    const json = atob(payload.replace(/-/g, "+").replace(/_/g, "/"));
+    return JSON.parse(json) as { r?: string; i?: string; g?: number };
+  } catch {
+    return null;
+  }
+}
+
+/** Whether a token is a person's own (a participant with a person). */
+export function isPersonal(token: string): boolean {
+  const claims = claimsOf(token);
+  return claims?.r === "participant" && !!claims.i;
+}
+
+/** Whether a token is the shared participant link (a participant without a person). */
+export function isSharedParticipant(token: string): boolean {
+  const claims = claimsOf(token);
+  return claims?.r === "participant" && !claims.i;
+}
+
+/** `POST /api/boards/{id}/presenter` (facilitator): the big screen's link. */
+export async function createPresenterLink(boardId: string, token: string | null): Promise<string> {
+  const res = await fetch(`/api/boards/${encodeURIComponent(boardId)}/presenter`, {
+    method: "POST",
+    headers: authHeaders(token),
+  });
+  if (!res.ok) throw new Error(await errorText(res));
+  const body = (await res.json()) as { url: string };
+  return body.url;
 }
 
 /** The token carried by a link such as `/b/ID?token=…`. */
@@ -122,19 +192,4 @@ export function withToken(path: string, token: string | null): string {
   return token ? `${path}?token=${encodeURIComponent(token)}` : path;
 }
 
-/** A stable random id for this browser (the server's identity for open boards). */
-export function browserId(): string {
-  const key = "commonboard.user";
-  try {
-    let id = localStorage.getItem(key);
-    if (!id) {
-      const b = new Uint8Array(8);
-      crypto.getRandomValues(b);
-      id = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
-      localStorage.setItem(key, id);
-    }
-    return id;
-  } catch {
-    return "";
-  }
-}
+

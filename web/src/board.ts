@@ -12,7 +12,7 @@ import {
   type NoteColor,
 } from "./schema";
 import type { Identity } from "./identity";
-import { browserId } from "./api";
+import { isPersonal, savePersonalToken } from "./api";
 import { applyText } from "./textdiff";
 import { randomId } from "./util";
 import { AppChannel } from "./app-channel";
@@ -36,6 +36,8 @@ export interface Board {
   app: AppChannel;
   /** This connection's stable identity (from the server's welcome; empty until then). */
   identity: string;
+  /** The personal token the server issued for this browser's person, if it did. */
+  personalToken?: string;
 }
 
 export function wsBase(): string {
@@ -44,8 +46,10 @@ export function wsBase(): string {
 
 /**
  * Opens the board's Y.Doc and connects it to the server, with the link's access token
- * (`token`) when there is one and a stable id for this browser (`user`, used by open
- * servers).
+ * (`token`) when there is one. The server says who this connection is in its welcome;
+ * when it issued a new person (a shared link), its personal token is kept for the
+ * board and used from then on, reconnections included, so this browser stays that
+ * person.
  */
 export function connectBoard(id: string, me: Identity, token: string | null): Board {
   const doc = new Y.Doc();
@@ -55,8 +59,6 @@ export function connectBoard(id: string, me: Identity, token: string | null): Bo
   const actions = doc.getMap<YMap>(ROOTS.actions);
   const params: Record<string, string> = { name: me.name };
   if (token) params.token = token;
-  const user = browserId();
-  if (user) params.user = user;
   const provider = new WebsocketProvider(wsBase(), id, doc, { params });
   // Registered before the socket opens, so the first `hello` goes out with it.
   const app = new AppChannel(provider);
@@ -65,8 +67,14 @@ export function connectBoard(id: string, me: Identity, token: string | null): Bo
     captureTimeout: 500,
   });
   const board: Board = { id, doc, provider, meta, notes, frames, actions, undo, me, app, identity: "" };
+  if (token && isPersonal(token)) board.personalToken = token;
   app.on("welcome", (m) => {
     board.identity = m.identity;
+    if (m.token) {
+      savePersonalToken(id, m.token);
+      provider.params = { ...provider.params, token: m.token };
+      board.personalToken = m.token;
+    }
     // Others list who is present (the turn order) by this id.
     if (provider.awareness.getLocalState()) provider.awareness.setLocalStateField("id", m.identity);
   });

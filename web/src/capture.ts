@@ -125,6 +125,7 @@ function buildCapture(root: HTMLElement, b: Board, infoP: Promise<BoardInfo | Er
     b.me.color = userColor();
     meName.textContent = name;
     b.provider.params = { ...b.provider.params, name };
+    b.app.send({ type: "set_name", name });
     b.provider.awareness.setLocalStateField("user", { name, color: b.me.color });
   });
   root.replaceChildren(

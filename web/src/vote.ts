@@ -137,6 +137,7 @@ export function votePanel(model: VoteModel, list: boolean): HTMLElement {
   const title = h("h2", { class: "vote-title", id: `vote-title-${list ? "list" : "board"}` }, "Vote");
   const state = h("p", { class: "vote-state" });
   const left = h("p", { class: "vote-left" });
+  const turnout = h("p", { class: "vote-turnout", hidden: true });
   const closeBtn = h("button", { type: "button", class: "tool vote-close" }, "Close vote");
   const revealBtn = h("button", { type: "button", class: "tool vote-reveal" }, "Reveal results");
   const admin = h("div", { class: "vote-admin" }, closeBtn, revealBtn);
@@ -149,6 +150,7 @@ export function votePanel(model: VoteModel, list: boolean): HTMLElement {
     title,
     state,
     left,
+    turnout,
     admin,
     message,
     list ? candidates : null,
@@ -195,6 +197,9 @@ export function votePanel(model: VoteModel, list: boolean): HTMLElement {
         ? `${plural(remaining, "vote", "votes")} left · ${plural(v.settings.max_per_candidate, "vote", "votes")} at most per note`
         : `You placed ${plural(v.settings.budget - remaining, "vote", "votes")}`;
     admin.hidden = model.role !== "facilitator";
+    // The facilitator's view carries who voted against who may (live).
+    turnout.hidden = !v.turnout;
+    if (v.turnout) turnout.textContent = `${v.turnout.voted} of ${plural(v.turnout.present, "person", "people")} present voted`;
     closeBtn.hidden = !v.open;
     revealBtn.hidden = !v.settings.hidden || v.revealed;
 

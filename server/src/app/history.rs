@@ -18,7 +18,7 @@ use commonboard_protocol::schema;
 use serde::Deserialize;
 use yrs::{StateVector, Transact};
 
-use super::{authorize, clip, read_board, reader_role, role_name, AppState};
+use super::{authorize, clip, read_board, reader_role, AppState};
 use crate::auth::AuthError;
 use crate::board::{BoardCmd, BoardError};
 use crate::error::AppError;
@@ -279,7 +279,7 @@ pub(super) async fn restore(
     let point = point(request.at, request.time.as_deref())?
         .ok_or_else(|| AppError::BadRequest("say which point to restore: `at` or `time`".into()))?;
     let name = request.name.as_deref().map(clip).filter(|n| !n.is_empty()).unwrap_or_else(|| "Facilitator".into());
-    let author_id = claims.identity.clone().unwrap_or_else(|| format!("{}:{name}", role_name(claims.role)));
+    let author_id = claims.identity.clone().unwrap_or_else(|| crate::auth::FACILITATOR_ID.to_owned());
     let by = Author { id: author_id, name };
     let (to_seq, past_state) = {
         let (id, cache) = (id.clone(), state.history.clone());

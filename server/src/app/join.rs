@@ -1,6 +1,14 @@
 //! `GET /api/boards/{id}/join.svg`: a QR code, drawn by the server (no outside
 //! service), that opens the phone capture page with the board's participant link. The
 //! presentation view shows it on the big screen so people in the room can join.
+//!
+//! It hands out a participant token, so only the facilitator and the big screen's
+//! presenter link (which the facilitator creates) may draw it: a viewer, a participant
+//! or a personal link gets 403.
+//!
+//! `GET /api/boards/{id}/me.svg` is a person's own QR code: asked with a personal
+//! token, it holds that same token (nothing more), so the laptop's screen takes the
+//! same person to their phone.
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -9,19 +17,51 @@ use commonboard_protocol::app::Role;
 use qrcode::render::svg;
 use qrcode::{EcLevel, QrCode};
 
-use super::{claims, read_board, reader_role, AppState};
+use super::{authorize, claims, read_board, AppState};
+use crate::auth::AuthError;
 use crate::error::AppError;
 
-/// Any link of the board may draw it: it is meant for the room's big screen.
+/// The facilitator's link or the presenter link may draw it.
 pub(super) async fn join_qr(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let record = read_board(&state, &id).await?;
-    reader_role(&state, &record, &headers)?;
+    let caller = authorize(&state, &record, &headers)?;
+    if !(caller.role == Role::Facilitator || caller.role == Role::Viewer && caller.presenter) {
+        tracing::warn!(board = %id, role = ?caller.role, "join code asked without the facilitator's or presenter's link");
+        return Err(AuthError::Forbidden.into());
+    }
     let token = state.signer.sign(&claims(&state, &record, Role::Participant));
     let url = format!("{}/b/{id}/capture?token={token}", base_url(&state, &headers));
+    qr_response(&url)
+}
+
+/// The caller's own personal link as a QR code: only for a personal token, which it
+/// holds unchanged.
+pub(super) async fn my_qr(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let record = read_board(&state, &id).await?;
+    let caller = authorize(&state, &record, &headers)?;
+    if caller.role != Role::Participant || caller.identity.is_none() {
+        return Err(AppError::BadRequest("only a person's own personal link has a QR code here".into()));
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or_default();
+    let url = format!("{}/b/{id}/capture?token={token}", base_url(&state, &headers));
+    qr_response(&url)
+}
+
+/// An SVG QR code of `url`, with the URL in `x-commonboard-join-url`.
+fn qr_response(url: &str) -> Result<Response, AppError> {
     let code = QrCode::with_error_correction_level(url.as_bytes(), EcLevel::M)
         .map_err(|e| AppError::BadRequest(format!("the join link does not fit in a QR code: {e}")))?;
     let image = code
@@ -35,7 +75,7 @@ pub(super) async fn join_qr(
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Ok(value) = HeaderValue::from_str(&url) {
+    if let Ok(value) = HeaderValue::from_str(url) {
         headers.insert("x-commonboard-join-url", value);
     }
     Ok(response)

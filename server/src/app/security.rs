@@ -208,11 +208,12 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 /// Wraps the whole application in the protections above.
-pub fn protect(app: Router, origins: Arc<Origins>) -> Router {
+pub fn protect(app: Router, origins: Arc<Origins>, hosts: Arc<super::hosts::Hosts>) -> Router {
     let header = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };
     app.layer(middleware::from_fn_with_state(origins, check_origin))
+        .layer(middleware::from_fn_with_state(hosts, super::hosts::check_host))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             tracing::debug_span!("request", method = %request.method(), uri = %redact::uri(request.uri()))

@@ -82,7 +82,14 @@ pub(crate) async fn run(
             None
         }
     };
-    let bridging = tokio::spawn(bridge.run(inbox, restores, stop.clone(), usage.clone()));
+    let commands = match cluster.client.subscribe(cluster.subjects.board_command(id)).await {
+        Ok(commands) => Some(commands),
+        Err(error) => {
+            warn!(board = %id, %error, "cannot take board commands from other nodes");
+            None
+        }
+    };
+    let bridging = tokio::spawn(bridge.run(inbox, restores, commands, stop.clone(), usage.clone()));
     board::run(id.to_owned(), cluster.store.clone(), config, usage, rx, stop.clone(), Some(link)).await;
     stop.cancel();
     let _ = bridging.await;
@@ -104,6 +111,7 @@ impl Bridge {
         mut self,
         mut inbox: async_nats::Subscriber,
         mut restores: Option<async_nats::Subscriber>,
+        mut commands: Option<async_nats::Subscriber>,
         stop: CancellationToken,
         usage: Arc<Usage>,
     ) {
@@ -119,6 +127,9 @@ impl Bridge {
                 },
                 Some(request) = next_restore(&mut restores) => {
                     tokio::spawn(restore(self.cluster.clone(), self.id.clone(), self.tx.clone(), request));
+                }
+                Some(request) = next_restore(&mut commands) => {
+                    tokio::spawn(command(self.cluster.clone(), self.tx.clone(), request));
                 }
                 _ = beat.tick() => {
                     if !self.renew(&mut renewed_at).await {
@@ -295,6 +306,48 @@ async fn restore(cluster: Arc<Cluster>, id: String, tx: mpsc::Sender<BoardCmd>, 
     cluster.send(answer_to.to_string(), headers, payload);
 }
 
+/// A board command asked of another node: handed to the actor like a local one; the
+/// answer goes back to the asking node.
+async fn command(cluster: Arc<Cluster>, tx: mpsc::Sender<BoardCmd>, request: async_nats::Message) {
+    let Some(answer_to) = request.reply.clone() else { return };
+    let headers = request.headers.as_ref();
+    let result = match wire::text(headers, wire::KIND) {
+        Some("remove_person") => {
+            let (Some(person), Some(author_id), Some(author_name)) = (
+                wire::text(headers, wire::PERSON),
+                wire::text(headers, wire::AUTHOR_ID),
+                wire::text(headers, wire::AUTHOR_NAME),
+            ) else {
+                return;
+            };
+            let by = crate::store::Author { id: author_id.to_owned(), name: author_name.to_owned() };
+            let (reply, answer) = oneshot::channel();
+            if tx.send(BoardCmd::RemovePerson { person: person.to_owned(), by, reply }).await.is_err() {
+                Err("the board stopped; try again in a moment".to_owned())
+            } else {
+                match answer.await {
+                    Ok(Ok(closed)) => Ok(closed),
+                    Ok(Err(error)) => Err(error.to_string()),
+                    Err(_) => Err("the board stopped; try again in a moment".to_owned()),
+                }
+            }
+        }
+        other => {
+            warn!(kind = other.unwrap_or(""), "a board command this node does not know");
+            Err("unknown board command".to_owned())
+        }
+    };
+    let headers = match result {
+        Ok(closed) => wire::headers("done", &[(wire::COUNT, closed.to_string())]),
+        Err(error) => wire::headers("done", &[(wire::ERROR, error)]),
+    };
+    cluster.send(answer_to.to_string(), headers, wire::empty());
+}
+
+/// How long a remote member's proxy waits, once the actor dropped its queue, for the
+/// reason it was closed (set just after a refused join).
+const CLOSE_AFTER_QUEUE_ENDS: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Publishes what the actor queued for a remote member to its node, then its close.
 async fn proxy(
     cluster: Arc<Cluster>,
@@ -303,17 +356,29 @@ async fn proxy(
     mut frames: mpsc::Receiver<Bytes>,
     closer: Arc<Closer>,
 ) {
+    let send_close = |subject: String, (code, reason): (commonboard_protocol::close::CloseCode, String)| {
+        let headers = wire::headers("close", &[(wire::CONN, conn.to_string()), (wire::CODE, code.0.to_string())]);
+        cluster.send(subject, headers, Bytes::from(reason));
+    };
     loop {
         tokio::select! {
             biased;
             frame = frames.recv() => match frame {
                 Some(frame) => cluster.send(subject.clone(), wire::headers("frame", &[(wire::CONN, conn.to_string())]), frame),
-                None => return,
+                None => {
+                    // The actor dropped the member's queue: it left, or the actor closed
+                    // it at once (a removed person, a rejected update) or refused its
+                    // join (whose closer is closed just after). A close must still go out.
+                    let closed = tokio::time::timeout(CLOSE_AFTER_QUEUE_ENDS, closer.closed()).await;
+                    if let (Ok(()), Some(reason)) = (closed, closer.reason().cloned()) {
+                        send_close(subject, reason);
+                    }
+                    return;
+                }
             },
             _ = closer.closed() => {
-                let (code, reason) = closer.reason().cloned().unwrap_or((commonboard_protocol::close::INTERNAL, String::new()));
-                let headers = wire::headers("close", &[(wire::CONN, conn.to_string()), (wire::CODE, code.0.to_string())]);
-                cluster.send(subject, headers, Bytes::from(reason));
+                let reason = closer.reason().cloned().unwrap_or((commonboard_protocol::close::INTERNAL, String::new()));
+                send_close(subject, reason);
                 return;
             }
         }

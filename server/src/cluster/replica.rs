@@ -258,6 +258,26 @@ impl Replica {
                 self.unloading = self.unloading || self.conns.is_empty();
                 let _ = reply.send(self.unloading);
             }
+            BoardCmd::RemovePerson { person, by, reply } => {
+                // The owner's actor decides: it closes the person's connections on every
+                // node (through their nodes) and refuses the person from then on.
+                let (client, subject) = (self.cluster.client.clone(), self.cluster.subjects.board_command(&self.id));
+                let fields = [(wire::PERSON, person), (wire::AUTHOR_ID, by.id), (wire::AUTHOR_NAME, by.name)];
+                let headers = wire::headers("remove_person", &fields);
+                tokio::spawn(async move {
+                    let asked = client.request_with_headers(subject, headers, wire::empty());
+                    let result = match tokio::time::timeout(RESTORE_PATIENCE, asked).await {
+                        Ok(Ok(answer)) => match wire::text(answer.headers.as_ref(), wire::ERROR) {
+                            Some(error) => Err(StoreError::Commit(error.to_owned())),
+                            None => Ok(wire::number(answer.headers.as_ref(), wire::COUNT).unwrap_or(0) as u32),
+                        },
+                        _ => Err(StoreError::Unusable(
+                            "the server running this board did not answer; try again in a moment".into(),
+                        )),
+                    };
+                    let _ = reply.send(result);
+                });
+            }
         }
     }
 

@@ -10,6 +10,9 @@
 //!   `close` (close one connection with a code and reason).
 //! - `p.board.<board>.restore`: a restore asked of another node, to the owner, which
 //!   rebuilds the past point from the store and answers with the result.
+//! - `p.board.<board>.command`: a board command asked of another node, to the owner,
+//!   which hands it to the board's actor and answers with the result (`remove_person`,
+//!   with the person in `cb-person`; answered with the connections closed in `cb-count`).
 //! - `p.alive`: each node, each second; `p.rotate`: a board's links were rotated.
 //!
 //! Metadata travels in headers; payloads are the Yjs frames as they go to clients.
@@ -34,6 +37,8 @@ pub const SEQ: &str = "cb-seq";
 pub const AUTHOR_ID: &str = "cb-author-id";
 pub const AUTHOR_NAME: &str = "cb-author-name";
 pub const ERROR: &str = "cb-error";
+pub const PERSON: &str = "cb-person";
+pub const COUNT: &str = "cb-count";
 
 /// The subjects of one deployment (one `--broker-prefix`).
 #[derive(Debug, Clone)]
@@ -62,6 +67,11 @@ impl Subjects {
     /// Requests to a board's owner to restore a past point (request and reply).
     pub fn board_restore(&self, board: &str) -> String {
         format!("{}.board.{}.restore", self.prefix, token(board))
+    }
+
+    /// Board commands asked of another node, to the board's owner (request and reply).
+    pub fn board_command(&self, board: &str) -> String {
+        format!("{}.board.{}.command", self.prefix, token(board))
     }
 
     pub fn node_out(&self, node: &str) -> String {

@@ -286,6 +286,7 @@ mod tests {
             created_at_ms: 1,
             links_generation: 1,
             locked: false,
+            removed: Vec::new(),
         };
         committed(store.submit(vec![Write::CreateBoard(record)])).await.unwrap();
         let doc = Doc::new();

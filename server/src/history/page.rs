@@ -212,6 +212,7 @@ mod tests {
             created_at_ms: 0,
             links_generation: 1,
             locked: false,
+            removed: Vec::new(),
         };
         let entry = |seq| LogEntry { seq, at_ms: 0, author: Author::server(), update: Vec::new() };
         let writes =
@@ -254,6 +255,7 @@ mod tests {
             created_at_ms: 0,
             links_generation: 1,
             locked: false,
+            removed: Vec::new(),
         };
         committed(store.submit(vec![Write::CreateBoard(record), Write::Append { board: "b".into(), entries }]))
             .await

@@ -322,6 +322,10 @@ fn phrase(kind: ChangeKind, changes: &[&Change]) -> String {
             None => "moved the workshop back to its start".into(),
         },
         ChangeKind::NotesRevealed => "revealed the private notes".into(),
+        ChangeKind::PersonRemoved => match changes[0].label.as_deref() {
+            Some(name) => format!("removed {name} from the board"),
+            None => "removed someone from the board".into(),
+        },
     }
 }
 

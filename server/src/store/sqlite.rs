@@ -120,6 +120,14 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE checkpoints ADD COLUMN encoding INTEGER NOT NULL DEFAULT 1;
 ",
+    "
+    CREATE TABLE removed_people (
+        board TEXT NOT NULL,
+        person TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (board, person)
+    ) WITHOUT ROWID;
+",
 ];
 
 struct Request {
@@ -144,6 +152,7 @@ impl SqliteStore {
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir)?;
         let path = data_dir.join(DB_FILE);
+        private_files(data_dir, &path)?;
         let mut conn = Connection::open(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: a commit is on disk before it is acknowledged, so an acknowledged
@@ -497,8 +506,38 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The store holds private notes: the data directory is readable by its owner only
+/// (0700), and so are the database and its WAL files (0600). SQLite creates the WAL
+/// and shared-memory files with the database file's mode, so creating the database
+/// 0600 before SQLite opens it covers them; files of an older version are tightened.
+fn private_files(data_dir: &Path, db: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))?;
+        if !db.exists() {
+            std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(db)?;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = db.as_os_str().to_owned();
+            name.push(suffix);
+            let file = std::path::PathBuf::from(name);
+            if file.exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+        let key = data_dir.join(crate::auth::KEY_FILE);
+        if key.exists() {
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (data_dir, db);
+    Ok(())
+}
+
 fn read_board(conn: &Connection, id: &str) -> Result<Option<BoardRecord>, StoreError> {
-    Ok(conn
+    let record = conn
         .query_row(
             "SELECT id, title, template, created_at, links_generation, locked FROM boards WHERE id = ?1",
             [id],
@@ -510,10 +549,16 @@ fn read_board(conn: &Connection, id: &str) -> Result<Option<BoardRecord>, StoreE
                     created_at_ms: row.get(3)?,
                     links_generation: row.get(4)?,
                     locked: row.get(5)?,
+                    removed: Vec::new(),
                 })
             },
         )
-        .optional()?)
+        .optional()?;
+    let Some(mut record) = record else { return Ok(None) };
+    let mut statement =
+        conn.prepare_cached("SELECT person FROM removed_people WHERE board = ?1 ORDER BY at, person")?;
+    record.removed = statement.query_map([id], |row| row.get(0))?.collect::<Result<_, _>>()?;
+    Ok(Some(record))
 }
 
 fn read_votes(conn: &Connection, id: &str) -> Result<Vec<StoredVote>, StoreError> {
@@ -734,6 +779,12 @@ fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
         Write::ClearPrivateNotes { board } => {
             conn.execute("DELETE FROM private_notes WHERE board = ?1", params![board])?;
         }
+        Write::RemovePerson { board, person, at_ms } => {
+            conn.execute(
+                "INSERT OR IGNORE INTO removed_people (board, person, at) VALUES (?1, ?2, ?3)",
+                params![board, person, at_ms],
+            )?;
+        }
         Write::Compact { board, through } => {
             conn.execute("DELETE FROM updates WHERE board = ?1 AND seq <= ?2", params![board, clamp(*through)])?;
             conn.execute(
@@ -761,6 +812,7 @@ mod tests {
             created_at_ms: 1,
             links_generation: 1,
             locked: false,
+            removed: Vec::new(),
         }
     }
 

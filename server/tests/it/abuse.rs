@@ -67,6 +67,7 @@ fn settings_template() -> VoteSettings {
         anonymous: false,
         hidden: false,
         duration_s: None,
+        roster: false,
     }
 }
 

@@ -147,16 +147,17 @@ async fn rotating_links_refuses_the_old_ones_everywhere() {
 }
 
 #[tokio::test]
-async fn identities_are_stable_per_link_and_name_and_can_be_minted_per_person() {
+async fn identities_are_issued_by_the_server_and_can_be_minted_per_person() {
     let server = spawn_app().await;
     let links = server.create_board_links("Who").await;
     let mut peer = Peer::join(server.addr, &links.path(&links.participant)).await;
-    let ServerMessage::Welcome { identity, .. } = hello(&mut peer).await else { panic!("no welcome") };
-    assert_eq!(identity, "participant:tester");
+    let ServerMessage::Welcome { identity, token, .. } = hello(&mut peer).await else { panic!("no welcome") };
+    assert!(identity.starts_with("person:") && identity.len() == "person:".len() + 32, "{identity}");
+    assert!(token.is_some(), "a shared link's person gets a personal token to keep");
 
     let minted: serde_json::Value = reqwest::Client::new()
         .post(server.http(&format!("/api/boards/{}/identities", links.id)))
-        .bearer_auth(&links.participant)
+        .bearer_auth(&links.facilitator)
         .json(&serde_json::json!({ "name": "Ana" }))
         .send()
         .await
@@ -167,8 +168,10 @@ async fn identities_are_stable_per_link_and_name_and_can_be_minted_per_person() 
     let person = minted["identity"].as_str().unwrap().to_owned();
     for _ in 0..2 {
         let mut device = Peer::join(server.addr, &links.path(minted["token"].as_str().unwrap())).await;
-        let ServerMessage::Welcome { identity, role, .. } = hello(&mut device).await else { panic!("no welcome") };
-        assert_eq!((identity.as_str(), role), (person.as_str(), Role::Participant));
+        let ServerMessage::Welcome { identity, role, token, .. } = hello(&mut device).await else {
+            panic!("no welcome")
+        };
+        assert_eq!((identity.as_str(), role, token), (person.as_str(), Role::Participant, None));
     }
     let viewer_mint = reqwest::Client::new()
         .post(server.http(&format!("/api/boards/{}/identities", links.id)))

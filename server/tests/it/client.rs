@@ -40,6 +40,11 @@ pub struct Peer {
     /// Sync update messages received (the server relays every update to every peer,
     /// the sender included, so this also counts echoes of our own edits).
     pub updates_received: usize,
+    /// Every byte the server sent (binary frames and close reasons), for tests that
+    /// check a secret never reached this peer.
+    pub received: Vec<u8>,
+    /// The personal token of the last welcome, when the server issued one.
+    pub token: Option<String>,
 }
 
 impl Peer {
@@ -49,7 +54,7 @@ impl Peer {
         Peer::connect_as(addr, board, "tester").await
     }
 
-    /// Connects under a display name (which, with a shared link, is the identity).
+    /// Connects under a display name (a label: the server chooses the person id).
     pub async fn connect_as(addr: SocketAddr, board: &str, name: &str) -> Peer {
         let separator = if board.contains('?') { '&' } else { '?' };
         let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/{board}{separator}name={name}"))
@@ -66,6 +71,8 @@ impl Peer {
             closed: None,
             updates_received: 0,
             denied: None,
+            received: Vec::new(),
+            token: None,
         };
         let step1 = frame::sync_step1(&peer.doc.transact().state_vector());
         peer.send_raw(step1).await;
@@ -190,11 +197,15 @@ impl Peer {
     async fn handle(&mut self, next: Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>) {
         match next {
             Some(Ok(WsMessage::Binary(bytes))) => {
+                self.received.extend_from_slice(&bytes);
                 for message in frame::decode_server_frame(&bytes).expect("server frames decode") {
                     self.apply(message).await;
                 }
             }
             Some(Ok(WsMessage::Close(frame))) => {
+                if let Some(f) = &frame {
+                    self.received.extend_from_slice(f.reason.as_bytes());
+                }
                 self.closed = Some(match frame {
                     Some(f) => Closed { code: u16::from(f.code), reason: f.reason.to_string() },
                     None => Closed { code: u16::from(CloseCode::Status), reason: String::new() },
@@ -240,6 +251,22 @@ impl Peer {
 
     pub fn client_id(&self) -> ClientID {
         self.doc.client_id()
+    }
+
+    /// Says hello and returns the welcome's person id and personal token (the welcome
+    /// is taken out of the queue of application messages; what came after it stays).
+    pub async fn hello(&mut self) -> (String, Option<String>) {
+        let hello = commonboard_protocol::app::ClientMessage::Hello { version: 1 };
+        self.send_raw(frame::client_app(&hello)).await;
+        self.pump_until(|p| p.app.iter().any(|m| matches!(m, ServerMessage::Welcome { .. }))).await;
+        let at = self.app.iter().position(|m| matches!(m, ServerMessage::Welcome { .. })).expect("a welcome");
+        match self.app.remove(at) {
+            Some(ServerMessage::Welcome { identity, token, .. }) => {
+                self.token.clone_from(&token);
+                (identity, token)
+            }
+            _ => unreachable!("found above"),
+        }
     }
 
     /// Closes the connection from this side.

@@ -417,8 +417,9 @@ async fn an_http_body_over_the_limit_gets_413_with_a_json_error() {
     // Sent in chunks, length unknown: refused while it is read, with the same answer.
     let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     let request = format!(
-        "POST /api/boards HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+        "POST /api/boards HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
          Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+        server.addr,
         body.len()
     );
     tcp.write_all(request.as_bytes()).await.unwrap();

@@ -9,6 +9,7 @@ mod client;
 mod durability;
 mod history;
 mod http;
+mod identity;
 mod idle;
 mod limits;
 mod postgres;

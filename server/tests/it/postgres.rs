@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use commonboard_protocol::app::{ClientMessage, ServerMessage};
+use commonboard_protocol::app::ClientMessage;
 use commonboard_protocol::history::BoardStateAt;
 use commonboard_server::config::Config;
 use commonboard_server::store::postgres::{describe, PostgresStore};
@@ -136,6 +136,7 @@ async fn a_server_on_postgres_keeps_boards_history_and_votes_across_a_restart() 
     send(&mut cleo, ClientMessage::CastVote { vote: vote.clone(), candidate: "goal-a".into() }).await;
     next_vote(&mut cleo).await;
     assert_eq!(next_ballot(&mut cleo).await, (vec![("goal-a".to_string(), 1)], 2));
+    let cleo_token = cleo.token.clone();
     server.stop().await;
     // The data is in PostgreSQL, not the data directory.
     assert!(!dir.path().join("commonboard.sqlite3").exists());
@@ -153,10 +154,11 @@ async fn a_server_on_postgres_keeps_boards_history_and_votes_across_a_restart() 
     assert_eq!(response.status(), 200);
     let first: BoardStateAt = response.json().await.unwrap();
     assert_eq!((first.seq, first.exact, first.board.notes.len()), (1, true, 0));
-    // The vote is still open with Cleo's ballot, and the budget still counts it.
-    let mut cleo = Peer::join_as(server.addr, &vote_links.path(&vote_links.participant), "Cleo").await;
-    send(&mut cleo, ClientMessage::Hello { version: 1 }).await;
-    assert!(matches!(cleo.next_app().await, ServerMessage::Welcome { .. }));
+    // The vote is still open with Cleo's ballot, and the budget still counts it (Cleo
+    // comes back as herself, with the personal token she was given).
+    let cleo_token = cleo_token.expect("a personal token");
+    let mut cleo = Peer::join_as(server.addr, &vote_links.path(&cleo_token), "Cleo").await;
+    cleo.hello().await;
     assert!(next_vote(&mut cleo).await.open);
     assert_eq!(next_ballot(&mut cleo).await, (vec![("goal-a".to_string(), 1)], 2));
     send(&mut cleo, ClientMessage::CastVote { vote, candidate: "goal-b".into() }).await;
@@ -197,7 +199,7 @@ async fn servers_starting_together_migrate_once_and_share_one_signing_key() {
     let stores = join_all((0..4).map(|_| db.open())).await;
     let stores: Vec<Arc<dyn Store>> = stores.into_iter().map(Result::unwrap).collect();
     let versions = db.query("SELECT version::TEXT FROM schema_migrations ORDER BY version").await;
-    assert_eq!(versions, ["1", "2", "3"]);
+    assert_eq!(versions, ["1", "2", "3", "4"]);
 
     let keys = join_all(stores.iter().map(|store| read(store, |s| s.shared_signing_key()))).await;
     let first = keys[0].clone().unwrap();

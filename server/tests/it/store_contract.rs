@@ -96,6 +96,7 @@ pub fn record(id: &str) -> BoardRecord {
         created_at_ms: 1,
         links_generation: 1,
         locked: false,
+        removed: Vec::new(),
     }
 }
 

@@ -21,6 +21,7 @@ pub(crate) fn settings(budget: u32, max: u32, hidden: bool, duration_s: Option<u
         anonymous: false,
         hidden,
         duration_s,
+        roster: false,
     }
 }
 
@@ -32,8 +33,7 @@ pub(crate) async fn send(peer: &mut Peer, message: ClientMessage) {
 /// each of the board's `votes`, the vote and its own ballot.
 async fn voter_with(addr: std::net::SocketAddr, board: &str, name: &str, votes: usize) -> Peer {
     let mut peer = Peer::join_as(addr, board, name).await;
-    send(&mut peer, ClientMessage::Hello { version: 1 }).await;
-    assert!(matches!(peer.next_app().await, ServerMessage::Welcome { .. }));
+    peer.hello().await;
     for _ in 0..votes {
         assert!(matches!(peer.next_app().await, ServerMessage::Vote { .. }));
         assert!(matches!(peer.next_app().await, ServerMessage::Ballot { .. }));
@@ -187,8 +187,9 @@ async fn every_refusal_says_why_and_changes_nothing() {
     send(&mut ana, ClientMessage::CastVote { vote: vote.clone(), candidate: "goal-c".into() }).await;
     assert_eq!(next_error(&mut ana).await, ErrorCode::OverBudget);
 
-    // A second connection of the same person shares the budget.
-    let mut ana_phone = voter(server.addr, &links.path(&links.participant), "Ana").await;
+    // A second connection of the same person (her personal token) shares the budget;
+    // the shared link under her name is someone else.
+    let mut ana_phone = voter(server.addr, &links.path(ana.token.as_ref().unwrap()), "Ana").await;
     send(&mut ana_phone, ClientMessage::CastVote { vote: vote.clone(), candidate: "goal-c".into() }).await;
     assert_eq!(next_error(&mut ana_phone).await, ErrorCode::OverBudget);
 
@@ -284,10 +285,10 @@ async fn a_restart_mid_vote_keeps_every_vote_and_the_remaining_time() {
     assert_eq!(next_ballot(&mut ana).await, (vec![("goal-a".to_string(), 1)], 2));
     server.stop().await;
 
+    let token = ana.token.clone().expect("a personal token");
     let server = spawn_app_with(config_in(dir.path())).await;
-    let mut ana = Peer::join_as(server.addr, &links.path(&links.participant), "Ana").await;
-    send(&mut ana, ClientMessage::Hello { version: 1 }).await;
-    assert!(matches!(ana.next_app().await, ServerMessage::Welcome { .. }));
+    let mut ana = Peer::join_as(server.addr, &links.path(&token), "Ana").await;
+    ana.hello().await;
     let after = next_vote(&mut ana).await;
     assert!(after.open);
     assert_eq!(after.closes_at_ms, before.closes_at_ms, "the deadline moved");

@@ -129,13 +129,15 @@ async fn the_timer_and_the_turns_survive_a_restart() {
     let server = spawn_app_with(config_in(dir.path())).await;
     let links = server.create_board_links("Round").await;
     let mut fran = member(server.addr, &links.path(&links.facilitator), "Fran").await;
-    let mut ana = member(server.addr, &links.path(&links.participant), "Ana").await;
+    let mut ana = Peer::join_as(server.addr, &links.path(&links.participant), "Ana").await;
+    let (ana_id, _) = ana.hello().await;
+    ana.app.clear();
 
     send(&mut fran, ClientMessage::SetTimer { seconds: Some(600) }).await;
     let timer = next_workshop(&mut ana).await.timer.expect("a timer runs");
     assert_eq!(timer.seconds, 600);
     let people = vec![
-        TurnPerson { id: "participant:Ana".into(), name: "Ana".into() },
+        TurnPerson { id: ana_id.clone(), name: "Ana".into() },
         TurnPerson { id: "room:Carla".into(), name: "Carla (in the room)".into() },
     ];
     send(&mut ana, ClientMessage::StartTurns { people: people.clone() }).await;
@@ -147,7 +149,7 @@ async fn the_timer_and_the_turns_survive_a_restart() {
     assert_eq!(next_error(&mut ana).await.0, ErrorCode::Forbidden);
     send(&mut ana, ClientMessage::Turn { action: TurnAction::Pass }).await;
     let turns = next_workshop(&mut ana).await.turns.unwrap();
-    assert_eq!((turns.current, turns.passed), (Some(1), vec!["participant:Ana".to_owned()]));
+    assert_eq!((turns.current, turns.passed), (Some(1), vec![ana_id.clone()]));
     drop((fran, ana));
     server.stop().await;
 
@@ -164,9 +166,10 @@ async fn the_big_screen_gets_a_qr_code_that_joins_as_a_participant() {
     let dir = tempfile::tempdir().unwrap();
     let server = spawn_app_with(config_in(dir.path())).await;
     let links = server.create_board_links("Room").await;
+    let presenter = crate::identity::presenter_token(&server, &links).await;
     let response = reqwest::Client::new()
         .get(server.http(&format!("/api/boards/{}/join.svg", links.id)))
-        .bearer_auth(&links.viewer)
+        .bearer_auth(&presenter)
         .send()
         .await
         .unwrap();
@@ -265,6 +268,7 @@ async fn a_workshop_from_the_template_ends_in_minutes_and_a_calendar() {
         anonymous: false,
         hidden: false,
         duration_s: None,
+        roster: false,
     };
     send(&mut fran, ClientMessage::OpenVote { settings }).await;
     let vote = loop {

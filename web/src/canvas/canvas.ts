@@ -23,7 +23,7 @@ import {
   type Rect,
   type YMap,
 } from "../board";
-import { tokenOf, withToken } from "../api";
+import { createPresenterLink, tokenOf, withToken } from "../api";
 import { connectionIndicator } from "../connection";
 import { askName, userColor } from "../identity";
 import { DEFAULT_NOTE_H, DEFAULT_NOTE_W, FRAME_FIELDS, META_FIELDS, NOTE_FIELDS, NOTE_COLORS, ROOTS, type BoardInfo, type NoteColor } from "../schema";
@@ -32,6 +32,7 @@ import { h, isTextInput, setTitle } from "../util";
 import { Presence, type Person } from "./presence";
 import { moveGrid, Viewport } from "./viewport";
 import { showShareDialog } from "./share";
+import { myPhoneButton } from "./my-phone";
 import { openBoard, showRefusal } from "../open";
 import { decorateNote, VoteModel, votePanel } from "../vote";
 import { showVoteDialog } from "./vote-dialog";
@@ -319,7 +320,7 @@ class CanvasView implements HistoryHost, WorkshopHost {
       h("a", { class: "home-link", href: "/", "aria-label": "Commonboard home" }, "◧"),
       this.#titleEl,
       toolbar,
-      h("div", { class: "topbar-right" }, facilitatorTools, lockedBadge, viewOnly, historyBadge, share, avatars, this.#meBtn, conn),
+      h("div", { class: "topbar-right" }, facilitatorTools, lockedBadge, viewOnly, historyBadge, share, avatars, myPhoneButton(b), this.#meBtn, conn),
     );
     this.#page = h(
       "div",
@@ -392,7 +393,11 @@ class CanvasView implements HistoryHost, WorkshopHost {
       const links = info.links;
       if (links) {
         share.hidden = false;
-        share.addEventListener("click", () => showShareDialog(links));
+        share.addEventListener("click", async () => {
+          // The big screen gets a presenter link of its own, never the facilitator's.
+          const presenter = await createPresenterLink(this.#board.id, this.#token).catch(() => undefined);
+          showShareDialog(links, presenter);
+        });
       }
     });
     this.#renderTitle();
@@ -995,6 +1000,8 @@ class CanvasView implements HistoryHost, WorkshopHost {
     this.#board.me.color = userColor();
     this.#meBtn.textContent = name;
     this.#board.provider.params = { ...this.#board.provider.params, name };
+    // A label: the server keeps the same person under the new name.
+    this.#board.app.send({ type: "set_name", name });
     this.#board.provider.awareness.setLocalStateField("user", { name, color: this.#board.me.color });
   }
 

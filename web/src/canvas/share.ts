@@ -1,8 +1,12 @@
 import type { BoardLinks } from "../schema";
 import { h } from "../util";
 
-/** The facilitator's dialog with the board's links: participants, phones, big screen. */
-export function showShareDialog(links: BoardLinks): void {
+/**
+ * The facilitator's dialog with the board's links: participants, phones, big screen.
+ * `presenter` is the big screen's presentation link (it shows the join code and
+ * changes nothing), made for this dialog; without it the viewer link is offered.
+ */
+export function showShareDialog(links: BoardLinks, presenter?: string): void {
   const abs = (path: string) => new URL(path, location.origin).href;
   const capture = (() => {
     const u = new URL(links.participant, location.origin);
@@ -13,6 +17,7 @@ export function showShareDialog(links: BoardLinks): void {
     ["share-participant", "Participants on laptops (can edit)", abs(links.participant)],
     ["share-capture", "Phones in the room (add notes)", capture],
     ["share-viewer", "Big screen (view only)", abs(links.viewer)],
+    ...(presenter ? [["share-presenter", "Big screen presentation, with the join code", abs(presenter)] as [string, string, string]] : []),
     ["share-facilitator", "You, the facilitator (keep it private)", abs(links.facilitator)],
   ];
   const close = h("button", { type: "button", class: "primary" }, "Done");

@@ -13,6 +13,7 @@ export function showVoteDialog(count: number, onOpen: (s: VoteChoice) => void): 
   const minutes = h("input", { id: "vote-minutes", type: "number", min: 0, max: 240, step: "any", placeholder: "no timer" });
   const anonymous = h("input", { id: "vote-anonymous", type: "checkbox" });
   const hidden = h("input", { id: "vote-hidden", type: "checkbox" });
+  const roster = h("input", { id: "vote-roster", type: "checkbox" });
   const cancel = h("button", { type: "button", class: "button" }, "Cancel");
   const form = h(
     "form",
@@ -23,6 +24,7 @@ export function showVoteDialog(count: number, onOpen: (s: VoteChoice) => void): 
     field("vote-per-note", "Most votes per note", perNote),
     h("label", { class: "check" }, anonymous, " Anonymous (hide who voted for what)"),
     h("label", { class: "check" }, hidden, " Hide results until I reveal them"),
+    h("label", { class: "check" }, roster, " Only people with a personal link from me may vote"),
     field("vote-minutes", "Timer in minutes (optional)", minutes),
     h("div", { class: "share-actions" }, cancel, h("button", { type: "submit", class: "primary" }, "Open vote")),
   );
@@ -37,6 +39,7 @@ export function showVoteDialog(count: number, onOpen: (s: VoteChoice) => void): 
       max_per_candidate: Math.max(1, Math.round(Number(perNote.value) || 1)),
       anonymous: anonymous.checked,
       hidden: hidden.checked,
+      roster: roster.checked,
     };
     if (minutes.value && mins > 0) choice.duration_s = Math.round(mins * 60);
     dialog.close();

@@ -53,7 +53,7 @@ export type ClientMessage = { "type": "hello",
 /**
  * The application protocol version the client speaks.
  */
-version: number, } | { "type": "lock", locked: boolean, } | { "type": "open_vote", settings: VoteSettings, } | { "type": "cast_vote", vote: string, candidate: string, } | { "type": "retract_vote", vote: string, candidate: string, } | { "type": "close_vote", vote: string, } | { "type": "reveal_vote", vote: string, } | { "type": "set_step", step?: number, } | { "type": "set_timer", seconds?: number, } | { "type": "set_private", private: boolean, } | { "type": "put_private_note", note: Note, } | { "type": "delete_private_note", id: string, } | { "type": "start_turns", people: Array<TurnPerson>, } | { "type": "turn", action: TurnAction, } | { "type": "show_viewport", viewport: Viewport, bring: boolean, };
+version: number, } | { "type": "lock", locked: boolean, } | { "type": "open_vote", settings: VoteSettings, } | { "type": "cast_vote", vote: string, candidate: string, } | { "type": "retract_vote", vote: string, candidate: string, } | { "type": "close_vote", vote: string, } | { "type": "reveal_vote", vote: string, } | { "type": "set_step", step?: number, } | { "type": "set_timer", seconds?: number, } | { "type": "set_private", private: boolean, } | { "type": "put_private_note", note: Note, } | { "type": "delete_private_note", id: string, } | { "type": "start_turns", people: Array<TurnPerson>, } | { "type": "turn", action: TurnAction, } | { "type": "show_viewport", viewport: Viewport, bring: boolean, } | { "type": "set_name", name: string, };
 
 export type ServerMessage = { "type": "welcome", 
 /**
@@ -69,9 +69,20 @@ connection: number,
  */
 role: Role, 
 /**
- * The stable identity this connection's changes are recorded under.
+ * The person id this connection's changes, notes and votes are recorded under:
+ * issued by the server, never chosen by the client.
  */
 identity: string, 
+/**
+ * For a participant who came with a shared link: a personal token for the
+ * person the server just issued. The client keeps it (per board) and opens the
+ * board with it from then on, on this device or another, to stay that person.
+ */
+token?: string, 
+/**
+ * The display name the server has for this connection.
+ */
+name: string, 
 /**
  * Whether the board is locked (only the facilitator may change it).
  */
@@ -144,7 +155,12 @@ hidden: boolean,
 /**
  * Closes the vote by itself after this many seconds.
  */
-duration_s?: number, };
+duration_s?: number, 
+/**
+ * Only people holding a personal link the facilitator handed out may vote (a
+ * shared participant link cannot stop one person from opening it twice).
+ */
+roster: boolean, };
 
 export type VoteView = { id: string, settings: VoteSettings, open: boolean, 
 /**
@@ -162,13 +178,27 @@ closes_at_ms?: number,
 /**
  * Candidates ranked by votes (absent while hidden from this client).
  */
-tally?: Array<Tally>, };
+tally?: Array<Tally>, 
+/**
+ * How many people voted and how many are present (the facilitator's view only).
+ */
+turnout?: Turnout, };
 
 export type Tally = { candidate: string, votes: number, 
 /**
  * Who voted (display names) and how many votes each; absent for anonymous votes.
  */
 voters?: Array<[string, number]>, };
+
+export type Turnout = { 
+/**
+ * People who placed at least one vote.
+ */
+voted: number, 
+/**
+ * People connected now who may vote (on the roster, for a roster vote).
+ */
+present: number, };
 
 export type ErrorCode = "unsupported_version" | "forbidden" | "invalid_vote" | "no_such_vote" | "vote_closed" | "not_a_candidate" | "over_budget" | "over_candidate_limit" | "nothing_to_retract" | "invalid_request" | "limit_reached";
 
@@ -253,6 +283,26 @@ token: string,
  */
 url: string, };
 
+export type PresenterLink = { 
+/**
+ * The token (for `?token=` or `Authorization: Bearer`).
+ */
+token: string, 
+/**
+ * Path of the presentation view carrying the token.
+ */
+url: string, };
+
+export type PersonRemoved = { 
+/**
+ * The person id now refused on this board.
+ */
+person: string, 
+/**
+ * Their connections that were closed.
+ */
+connections_closed: number, };
+
 export type TemplateInfo = { 
 /**
  * What `template` in `POST /api/boards` names it by.
@@ -265,7 +315,7 @@ steps: Array<string>, };
 
 export type HistoryAuthor = { id: string, name: string, };
 
-export type ChangeKind = "note_added" | "note_edited" | "note_moved" | "note_changed" | "note_deleted" | "frame_added" | "frame_changed" | "frame_deleted" | "action_added" | "action_changed" | "action_deleted" | "board_changed" | "vote_opened" | "vote_closed" | "vote_revealed" | "restored" | "locked" | "unlocked" | "compacted" | "step_changed" | "notes_revealed";
+export type ChangeKind = "note_added" | "note_edited" | "note_moved" | "note_changed" | "note_deleted" | "frame_added" | "frame_changed" | "frame_deleted" | "action_added" | "action_changed" | "action_deleted" | "board_changed" | "vote_opened" | "vote_closed" | "vote_revealed" | "restored" | "locked" | "unlocked" | "compacted" | "step_changed" | "notes_revealed" | "person_removed";
 
 export type Change = { kind: ChangeKind, 
 /**

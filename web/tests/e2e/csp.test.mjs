@@ -3,7 +3,7 @@
 // without breaking it, and a violation is noticed (helpers.mjs fails any test that had one).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { boardPath, createBoard, cspViolations, launchBrowser, personPage, startServer, waitSynced } from "./helpers.mjs";
+import { boardPath, createBoard, cspViolations, launchBrowser, personPage, presenterPath, startServer, waitSynced } from "./helpers.mjs";
 
 let server;
 let browser;
@@ -44,7 +44,7 @@ test("every page runs under the Content Security Policy", async (t) => {
     await open(phone.page, boardPath(board, "participant", "/capture"), (page) =>
       page.locator('.conn[data-state="connected"]').waitFor({ timeout: 15_000 }),
     );
-    await open(screen.page, boardPath(board, "viewer", "/present"));
+    await open(screen.page, await presenterPath(server.base, board));
     // The QR code: fetched from the API, shown from a blob: URL.
     await screen.page.waitForFunction(() => [...document.images].some((i) => i.src.startsWith("blob:") && i.complete));
 

@@ -181,6 +181,21 @@ export function boardPath(board, role = "participant", suffix = "") {
   return `${url.pathname}${suffix}${url.search}`;
 }
 
+/**
+ * The big screen's presentation path: the presenter link the facilitator creates
+ * (`POST /api/boards/{id}/presenter`), which sees the board and draws the join code.
+ */
+export async function presenterPath(base, board) {
+  const facilitator = new URL(board.links.facilitator, "http://x").searchParams.get("token");
+  const res = await fetch(`${base}/api/boards/${board.id}/presenter`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${facilitator}` },
+  });
+  if (res.status !== 200) throw new Error(`POST /presenter: ${res.status} ${await res.text()}`);
+  const { url } = await res.json();
+  return url;
+}
+
 /** Opens a board's canvas (as `role`) and waits until it is synced with the server. */
 export async function openBoard(page, base, board, role = "participant") {
   await page.goto(base + boardPath(board, role));

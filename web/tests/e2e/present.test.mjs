@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import WebSocket from "ws";
-import { boardPath, launchBrowser, personPage, startServer, waitSynced, webDir } from "./helpers.mjs";
+import { launchBrowser, personPage, presenterPath, startServer, waitSynced, webDir } from "./helpers.mjs";
 
 /** Message type of Commonboard's application messages (see protocol/src/frame.rs). */
 const MSG_APP = 100;
@@ -161,12 +161,12 @@ test("the big screen follows the facilitator and brings phones in", async (t) =>
   const board = await res.json();
   if (!board.links) return t.skip("this server does not issue access links");
 
-  // The big screen: a viewer's link, no name asked.
+  // The big screen: the presenter link the facilitator made, no name asked.
   const screen = await personPage(browser, null, { viewport: { width: 1600, height: 900 } });
   const fac = await facilitatorSocket(server.base, board);
   try {
     const { page } = screen;
-    await page.goto(server.base + boardPath(board, "viewer", "/present"));
+    await page.goto(server.base + (await presenterPath(server.base, board)));
     await waitSynced(page);
     assert.equal(await page.locator(".name-dialog[open]").count(), 0, "the big screen asks for no name");
     assert.match(await page.locator(".present-title").textContent(), /Platform and Payments/);

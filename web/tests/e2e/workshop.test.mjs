@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import ICAL from "ical.js";
-import { launchBrowser, noteByText, personPage, startServer, waitSynced, webDir } from "./helpers.mjs";
+import { launchBrowser, noteByText, personPage, presenterPath, startServer, waitSynced, webDir } from "./helpers.mjs";
 
 let server;
 let browser;
@@ -104,7 +104,7 @@ test("a collaboration workshop from the template to the minutes", async () => {
     await ben.page.goto(link("participant", "/capture"));
     await ben.page.locator('.conn[data-state="connected"]').waitFor({ timeout: 15_000 });
     // The big screen: the presentation view (read-only, following the facilitator).
-    await screen.page.goto(link("viewer", "/present"));
+    await screen.page.goto(server.base + (await presenterPath(server.base, info)));
     await screen.page.waitForFunction(() => window.__commonboard?.provider?.synced === true, null, { timeout: 15_000 });
 
     // ---------------------------------------------------------------- step 1: collaborators

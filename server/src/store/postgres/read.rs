@@ -18,13 +18,16 @@ pub fn board(conn: &mut impl GenericClient, id: &str) -> Result<Option<BoardReco
         "SELECT id, title, template, created_at, links_generation, locked FROM boards WHERE id = $1",
         &[&id],
     )?;
-    Ok(row.map(|row| BoardRecord {
+    let Some(row) = row else { return Ok(None) };
+    let removed = conn.query("SELECT person FROM removed_people WHERE board = $1 ORDER BY at, person", &[&id])?;
+    Ok(Some(BoardRecord {
         id: row.get(0),
         title: row.get(1),
         template: row.get(2),
         created_at_ms: row.get(3),
         links_generation: unsigned(row.get(4)),
         locked: row.get(5),
+        removed: removed.iter().map(|row| row.get(0)).collect(),
     }))
 }
 

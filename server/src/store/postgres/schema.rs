@@ -134,6 +134,15 @@ const MIGRATIONS: &[&str] = &[
         expires_at TIMESTAMPTZ NOT NULL
     );
 ",
+    // People the facilitator removed from a board (their person ids are refused).
+    "
+    CREATE TABLE removed_people (
+        board TEXT NOT NULL,
+        person TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        PRIMARY KEY (board, person)
+    );
+",
 ];
 
 /// The schema version this server writes.

@@ -182,6 +182,12 @@ fn apply(tx: &mut Transaction, write: &Write) -> Result<(), StoreError> {
         Write::ClearPrivateNotes { board } => {
             tx.execute("DELETE FROM private_notes WHERE board = $1", &[board])?;
         }
+        Write::RemovePerson { board, person, at_ms } => {
+            tx.execute(
+                "INSERT INTO removed_people (board, person, at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                &[board, person, at_ms],
+            )?;
+        }
         Write::Compact { board, through } => {
             tx.execute("DELETE FROM updates WHERE board = $1 AND seq <= $2", &[board, &clamp(*through)])?;
             tx.execute(
