@@ -35,6 +35,7 @@ pub mod connection;
 pub mod error;
 pub mod history;
 pub mod minutes;
+pub mod placement;
 pub mod rate;
 pub mod redact;
 pub mod registry;

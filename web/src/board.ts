@@ -16,6 +16,7 @@ import { browserId } from "./api";
 import { applyText } from "./textdiff";
 import { randomId } from "./util";
 import { AppChannel } from "./app-channel";
+import { Delivery } from "./delivery";
 
 /** Origin of every transaction made by this user; the only one the undo manager tracks. */
 export const LOCAL = { origin: "commonboard-local" };
@@ -36,6 +37,8 @@ export interface Board {
   app: AppChannel;
   /** This connection's stable identity (from the server's welcome; empty until then). */
   identity: string;
+  /** What the server saved of this browser's changes, and what it refused. */
+  delivery: Delivery;
 }
 
 export function wsBase(): string {
@@ -64,7 +67,8 @@ export function connectBoard(id: string, me: Identity, token: string | null): Bo
     trackedOrigins: new Set<unknown>([LOCAL]),
     captureTimeout: 500,
   });
-  const board: Board = { id, doc, provider, meta, notes, frames, actions, undo, me, app, identity: "" };
+  const board = { id, doc, provider, meta, notes, frames, actions, undo, me, app, identity: "" } as Board;
+  board.delivery = new Delivery(board);
   app.on("welcome", (m) => {
     board.identity = m.identity;
     // Others list who is present (the turn order) by this id.

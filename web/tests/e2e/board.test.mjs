@@ -224,7 +224,7 @@ describe("two people on one board", () => {
       await page.getByRole("button", { name: "Join" }).click();
       await page.locator('.conn[data-state="connected"]').waitFor({ timeout: 10_000 });
       await page.locator("#capture-frame option", { hasText: "Obstacles" }).waitFor({ state: "attached" });
-      await page.getByLabel("Frame", { exact: true }).selectOption({ label: "Obstacles" });
+      await page.getByLabel("Area", { exact: true }).selectOption({ label: "Obstacles" });
       await page.getByLabel("Your note").fill("Release calendars do not line up");
       await page.getByRole("radio", { name: "Pink" }).tap();
       assert.ok(await page.getByRole("radio", { name: "Pink" }).isChecked());
@@ -273,10 +273,11 @@ describe("two people on one board", () => {
 
   test("a viewer link shows the board live, read-only", async (t) => {
     if (!board.links) return t.skip("this server does not issue access links");
-    // The facilitator finds the big-screen link in the Share dialog.
+    // The facilitator finds the watch-only link, and the big screen's, in the Share dialog.
     await a.page.getByRole("button", { name: "Share" }).click();
-    const viewerUrl = await a.page.getByLabel("Big screen (view only)", { exact: true }).inputValue();
+    const viewerUrl = await a.page.locator("#share-viewer").inputValue();
     assert.match(viewerUrl, /\/b\/[0-9a-f]+\?token=/);
+    assert.match(await a.page.locator("#share-present").inputValue(), /\/b\/[0-9a-f]+\/present\?token=/);
     await a.page.getByRole("button", { name: "Done" }).click();
     const v = await personPage(browser, "Vera");
     try {
