@@ -70,6 +70,10 @@ struct Persisted {
     timer: Option<Timer>,
     private: bool,
     turns: Option<Turns>,
+    /// Everyone who was ever in a turn order (people added by name among them), for
+    /// the minutes' participants once the turns ended.
+    #[serde(default)]
+    roster: Vec<TurnPerson>,
 }
 
 /// The flow of one board.
@@ -219,12 +223,22 @@ impl Workshop {
         self.private_notes.contains_key(id)
     }
 
+    /// Everyone who was ever in a turn order, in the order they were first added.
+    pub fn roster(&self) -> &[TurnPerson] {
+        &self.state.roster
+    }
+
     /// Starts going round the room, the first person speaking.
     pub fn start_turns(&mut self, people: Vec<TurnPerson>) -> Result<(), WorkshopError> {
         let valid = (1..=MAX_TURN_PEOPLE).contains(&people.len())
             && people.iter().all(|p| !p.id.trim().is_empty() && !p.name.trim().is_empty() && p.name.len() <= 64);
         if !valid {
             return Err(WorkshopError::BadTurnOrder);
+        }
+        for person in &people {
+            if !self.state.roster.iter().any(|p| p.id == person.id) {
+                self.state.roster.push(person.clone());
+            }
         }
         self.state.turns = Some(Turns { people, current: Some(0), round: 0, passed: Vec::new() });
         Ok(())
@@ -395,5 +409,6 @@ mod tests {
         assert_eq!(current(&workshop), None);
         workshop.turn(TurnAction::End, &facilitator, true).unwrap();
         assert!(workshop.view().turns.is_none());
+        assert_eq!(workshop.roster().len(), 3, "who went round is remembered for the minutes");
     }
 }

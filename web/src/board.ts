@@ -307,19 +307,18 @@ export function freeSpot(area: Rect, taken: Rect[], w: number, h: number, pad = 
   const gap = 12;
   const x0 = area.x + pad;
   const y0 = area.y + top;
-  const maxX = area.x + area.w - pad - w;
-  const maxY = area.y + area.h - pad - h;
+  const maxX = Math.max(x0, area.x + area.w - pad - w);
+  const maxY = Math.max(y0, area.y + area.h - pad - h);
+  const stepX = Math.max(1, Math.round(w / 2 + gap / 2));
+  const stepY = Math.max(1, Math.round(h / 2 + gap / 2));
   const overlaps = (x: number, y: number) =>
     taken.some((r) => x < r.x + r.w + gap / 2 && x + w + gap / 2 > r.x && y < r.y + r.h + gap / 2 && y + h + gap / 2 > r.y);
-  for (let y = y0; y <= Math.max(y0, maxY); y += Math.round(h / 2 + gap / 2)) {
-    for (let x = x0; x <= Math.max(x0, maxX); x += Math.round(w / 2 + gap / 2)) {
+  // Row by row inside the area; a full area goes on below itself (never on a note).
+  const lastY = maxY + 200 * stepY;
+  for (let y = y0; y <= lastY; y += stepY) {
+    for (let x = x0; x <= maxX; x += stepX) {
       if (!overlaps(x, y)) return { x, y };
     }
   }
-  // Full: stack with a small offset so the new note stays visible and its centre inside.
-  const n = taken.length % 8;
-  return {
-    x: Math.min(Math.max(x0, maxX), x0 + n * 14),
-    y: Math.min(Math.max(y0, maxY), y0 + n * 14),
-  };
+  return { x: x0, y: lastY + stepY };
 }

@@ -7,6 +7,8 @@ import {
   ensureText,
   frameAt,
   frameRect,
+  freeSpot,
+  num,
   noteColor,
   noteFrame,
   noteRect,
@@ -310,9 +312,16 @@ class CanvasView implements HistoryHost, WorkshopHost {
     rovingToolbar(toolbar);
 
     const avatars = h("ul", { class: "avatars", "aria-label": "People on this board" });
-    const conn = connectionIndicator(b.provider, (why) => this.#refused(why));
+    const conn = connectionIndicator(b.provider, (why) => this.#refused(why), b.delivery);
     this.#meBtn = h("button", { type: "button", class: "me", title: "Change your name" }, b.me.name);
     this.#meBtn.addEventListener("click", () => this.#rename());
+    // Keyboard users reach the notes without walking through the toolbar and frames.
+    const skip = h("a", { class: "skip-link", href: "#" }, "Skip to the notes");
+    skip.addEventListener("click", (e) => {
+      e.preventDefault();
+      const first = this.#notesLayer.querySelector<HTMLElement>(".note");
+      (first ?? this.#host).focus();
+    });
     const header = h(
       "header",
       { class: "topbar" },
@@ -324,8 +333,10 @@ class CanvasView implements HistoryHost, WorkshopHost {
     this.#page = h(
       "div",
       { class: "board-page" },
+      skip,
       header,
       this.#workshopUi.bar,
+      this.#workshopUi.followBar,
       this.#host,
       help,
       votePanel(this.#votes, false),
@@ -411,7 +422,7 @@ class CanvasView implements HistoryHost, WorkshopHost {
     b.provider.on("sync", (synced) => {
       if (!synced || !firstSync) return;
       firstSync = false;
-      if (!this.#interacted) this.#fitContent(true);
+      if (!this.#interacted && !this.#workshopUi.landOnStep()) this.#fitContent(true);
       requestAnimationFrame(() =>
         requestAnimationFrame(() => {
           performance.mark("commonboard:first-render");
@@ -666,6 +677,12 @@ class CanvasView implements HistoryHost, WorkshopHost {
     return this.#canEdit;
   }
 
+  get interacted(): boolean {
+    return this.#interacted;
+  }
+
+  onUserMove: (() => void) | null = null;
+
   /** Fits a canvas rectangle on screen. */
   fitRect(r: Rect): void {
     this.#interacted = true;
@@ -883,9 +900,34 @@ class CanvasView implements HistoryHost, WorkshopHost {
     this.#startEdit(id);
   }
 
+  /**
+   * N: a note in free space of the area under the screen's centre, else of the current
+   * step's first area, else near the centre; never on top of another note.
+   */
   #createNoteAtCenter(): void {
+    if (!this.#canEdit) return;
+    const b = this.#board;
     const c = this.#vp.center();
-    this.#createNoteAt(c.x, c.y);
+    let frame = frameAt(b, c.x, c.y);
+    const stepIndex = this.#workshop.state?.step;
+    const step = stepIndex !== undefined ? this.#workshop.state?.steps[stepIndex]?.id : undefined;
+    if (step && (!frame || !str(b.frames.get(frame)!, FRAME_FIELDS.area))) {
+      let first: string | null = null;
+      let firstAt = Infinity;
+      b.frames.forEach((m, id) => {
+        if (str(m, FRAME_FIELDS.step) !== step || !str(m, FRAME_FIELDS.area)) return;
+        const at = num(m, FRAME_FIELDS.createdAt, 0);
+        if (at < firstAt) [first, firstAt] = [id, at];
+      });
+      if (first && (!frame || str(b.frames.get(frame)!, FRAME_FIELDS.step) === step)) frame = first;
+    }
+    const taken: Rect[] = [];
+    b.notes.forEach((m) => taken.push(noteRect(m)));
+    const area = frame ? frameRect(b.frames.get(frame)!) : { x: c.x - DEFAULT_NOTE_W, y: c.y - DEFAULT_NOTE_H, w: DEFAULT_NOTE_W * 4, h: DEFAULT_NOTE_H * 4 };
+    const spot = freeSpot(area, taken, DEFAULT_NOTE_W, DEFAULT_NOTE_H, frame ? 16 : 0, frame ? 44 : 0);
+    this.#createNoteAt(spot.x + DEFAULT_NOTE_W / 2, spot.y + DEFAULT_NOTE_H / 2);
+    const m = this.#shown.notes.get([...this.#selNotes][0] ?? "");
+    if (m) this.#ensureVisible([...this.#selNotes][0]);
   }
 
   #createFrameAtCenter(): void {
@@ -1208,6 +1250,7 @@ class CanvasView implements HistoryHost, WorkshopHost {
     if (t.closest("textarea, input, button, select, a")) return;
     if (e.button !== 0 && e.button !== 1) return;
     this.#interacted = true;
+    this.onUserMove?.();
     this.#pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
     if (e.pointerType === "touch" && this.#pointers.size === 2) {
       this.#finishGesture(true);
@@ -1510,6 +1553,7 @@ class CanvasView implements HistoryHost, WorkshopHost {
     if (t instanceof HTMLTextAreaElement && !e.ctrlKey && t.scrollHeight > t.clientHeight) return;
     e.preventDefault();
     this.#interacted = true;
+    this.onUserMove?.();
     const scale = e.deltaMode === 1 ? 16 : e.deltaMode === 2 ? 400 : 1;
     const dx = e.deltaX * scale;
     const dy = e.deltaY * scale;
@@ -1578,9 +1622,27 @@ class CanvasView implements HistoryHost, WorkshopHost {
           if (e.altKey) this.#resizeSelection(ax * step, ay * step);
           else this.#moveSelection(ax * step, ay * step);
         } else {
+          this.onUserMove?.();
           this.#vp.panBy(-ax * 60, -ay * 60);
         }
         return;
+      }
+      const selected = this.#selNotes.size + this.#selFrames.size;
+      if (key.length === 1 && key !== " " && selected > 0) {
+        // Typing with a note selected edits it (the text goes on at its end); with
+        // anything else selected, letters do nothing rather than act on the board.
+        if (this.#canEdit && this.#selNotes.size === 1 && !this.#selFrames.size) {
+          e.preventDefault();
+          const id = [...this.#selNotes][0];
+          this.#startEdit(id);
+          const ed = this.#editing;
+          if (ed?.id === id) {
+            ed.area.value += key;
+            ed.area.setSelectionRange(ed.area.value.length, ed.area.value.length);
+            ed.area.dispatchEvent(new Event("input"));
+          }
+        }
+        if (!"+=-_0".includes(key)) return;
       }
       switch (key) {
         case "n":
@@ -1595,6 +1657,8 @@ class CanvasView implements HistoryHost, WorkshopHost {
           break;
         case "h":
         case "H":
+          // History is a mode of its own: not for viewers, who only watch the board.
+          if (this.#role === "viewer") return;
           e.preventDefault();
           this.#toggleHistory();
           break;

@@ -11,6 +11,10 @@ import { WorkshopPanels } from "./workshop-panels";
 /** What the workshop UI needs from the canvas. */
 export interface WorkshopHost {
   readonly canEdit: boolean;
+  /** Whether the person moved the view themselves since the page opened. */
+  readonly interacted: boolean;
+  /** Called whenever the person pans or zooms the view themselves. */
+  onUserMove: (() => void) | null;
   fitRect(r: Rect): void;
   view(): { x: number; y: number; zoom: number };
   showView(x: number, y: number, zoom: number): void;
@@ -49,6 +53,10 @@ export class WorkshopUi {
   #turnCtl: HTMLElement;
   #errorEl: HTMLElement;
   #workshopPanels: WorkshopPanels;
+  /** Whether this view follows the facilitator's (after "Bring everyone here"). */
+  #following = false;
+  readonly followBar: HTMLElement;
+  #landed = false;
 
   constructor(model: WorkshopModel, host: WorkshopHost, token: string | null) {
     this.#model = model;
@@ -124,9 +132,25 @@ export class WorkshopUi {
     model.onChange(() => {
       this.#render();
       this.#workshopPanels.refresh();
+      if (!this.#landed && !host.interacted) this.landOnStep();
     });
+    // Follow mode: after "Bring everyone here", participants follow the facilitator's
+    // view until they move themselves or press Stop.
+    const stopFollow = button("Stop following", "follow-stop", () => this.#follow(false));
+    this.followBar = h(
+      "div",
+      { class: "follow-bar", role: "status", hidden: true },
+      h("span", {}, "Following the facilitator's view"),
+      " · ",
+      stopFollow,
+    );
+    host.onUserMove = () => {
+      if (this.#following) this.#follow(false);
+    };
     b.app.on("viewport", (m) => {
-      if (m.bring && model.role !== "facilitator") host.showView(m.viewport.x, m.viewport.y, m.viewport.zoom);
+      if (model.role === "facilitator" || !model.role) return;
+      if (m.bring) this.#follow(true);
+      if (this.#following) host.showView(m.viewport.x, m.viewport.y, m.viewport.zoom);
     });
     window.setInterval(() => this.#renderTimer(), 500);
     // The big screen follows the facilitator's view: a few updates a second while it moves.
@@ -141,6 +165,26 @@ export class WorkshopUi {
       b.app.send({ type: "show_viewport", viewport, bring: false });
     }, 250);
     this.#render();
+  }
+
+  #follow(on: boolean): void {
+    this.#following = on;
+    this.followBar.hidden = !on;
+    this.#announce.textContent = on ? "Following the facilitator's view" : "";
+  }
+
+  /**
+   * Opens the board on the current step (at a zoom one can read) rather than the whole
+   * board; true when there was a step to land on.
+   */
+  landOnStep(): boolean {
+    const s = this.#model.state;
+    const info = s?.step !== undefined ? s.steps[s.step] : undefined;
+    const f = info ? stepFrame(this.#model.board, info.id) : null;
+    if (!f) return false;
+    this.#landed = true;
+    this.#host.fitRect(f.rect);
+    return true;
   }
 
   /** Fits the current step's frame on screen. */
@@ -206,7 +250,11 @@ export class WorkshopUi {
         ? `Speaking: ${speaker.name}${speaker.id === m.board.identity ? " (you)" : ""} · round ${t.round + 1}`
         : "Everyone passed";
     }
-    this.#passBtn.hidden = !speaker || speaker.id !== m.board.identity;
+    // The speaker passes for themselves; the facilitator passes for anyone, such as
+    // someone added by name without a device.
+    const mine = !!speaker && speaker.id === m.board.identity;
+    this.#passBtn.hidden = !speaker || (!mine && !m.facilitator);
+    this.#passBtn.textContent = mine ? "Pass" : `Pass for ${speaker?.name ?? ""}`;
     this.#turnCtl.hidden = !t;
     this.#turnsBtn.hidden = !!t;
     // Who writes privately.
