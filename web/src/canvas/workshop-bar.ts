@@ -410,7 +410,12 @@ export class WorkshopUi {
     const download = async (file: string, type: string) => {
       status.textContent = `Preparing ${file}…`;
       try {
-        const res = await fetch(`/api/boards/${encodeURIComponent(b.id)}/${file}`, { headers: authHeaders(this.#token, type) });
+        // The minutes give times in the reader's zone.
+        const zone = Intl.DateTimeFormat().resolvedOptions().timeZone ?? "";
+        const local = `?offset=${-new Date().getTimezoneOffset()}&zone=${encodeURIComponent(zone)}`;
+        const res = await fetch(`/api/boards/${encodeURIComponent(b.id)}/${file}${file === "minutes.md" ? local : ""}`, {
+          headers: authHeaders(this.#token, type),
+        });
         if (!res.ok) throw new Error(`HTTP ${res.status}`);
         const blob = await res.blob();
         const url = URL.createObjectURL(blob);

@@ -110,6 +110,7 @@ describe("two people on one board", () => {
   test("a note created, edited and moved by A appears live on B", async () => {
     // Create (N key at the viewport centre) and type.
     await a.page.locator(".viewport").focus();
+    await a.page.keyboard.press("Escape"); // nothing selected: letters are shortcuts
     await a.page.keyboard.press("n");
     const input = a.page.locator(".note-input");
     await input.waitFor();
@@ -178,11 +179,13 @@ describe("two people on one board", () => {
     await a.page.locator('.conn[data-state="offline"]').waitFor({ timeout: 5000 });
 
     await a.page.locator(".viewport").focus();
+    await a.page.keyboard.press("Escape"); // nothing selected: letters are shortcuts
     await a.page.keyboard.press("n");
     await a.page.locator(".note-input").pressSequentially("Written offline by Ana");
     await a.page.keyboard.press("Escape");
 
     await b.page.locator(".viewport").focus();
+    await b.page.keyboard.press("Escape"); // nothing selected: letters are shortcuts
     await b.page.keyboard.press("n");
     await b.page.locator(".note-input").pressSequentially("Written online by Ben");
     await b.page.keyboard.press("Escape");
@@ -200,8 +203,9 @@ describe("two people on one board", () => {
   });
 
   test("the phone capture page adds a note to a frame, shown live on the canvas", async () => {
-    // A makes a frame and names it.
+    // A makes a frame and names it (with nothing selected: typing on a selected note edits it).
     await a.page.locator(".viewport").focus();
+    await a.page.keyboard.press("Escape");
     await a.page.keyboard.press("f");
     const title = a.page.locator(".frame-title").last();
     await title.waitFor();
@@ -287,12 +291,14 @@ describe("two people on one board", () => {
       assert.equal(await v.page.getByRole("button", { name: "Add note (N)" }).isVisible(), false);
       const before = await v.page.locator(".note").count();
       await v.page.locator(".viewport").focus();
+      await v.page.keyboard.press("Escape"); // nothing selected: letters are shortcuts
       await v.page.keyboard.press("n");
       await v.page.mouse.dblclick(300, 300);
       assert.equal(await v.page.locator(".note-input").count(), 0);
       assert.equal(await v.page.locator(".note").count(), before);
       // Edits by others arrive live.
       await a.page.locator(".viewport").focus();
+      await a.page.keyboard.press("Escape"); // nothing selected: letters are shortcuts
       await a.page.keyboard.press("n");
       await a.page.locator(".note-input").pressSequentially("Seen by the big screen");
       await a.page.keyboard.press("Escape");
