@@ -36,10 +36,9 @@ impl LocalTime {
         let local = history::rfc3339(at_ms + i64::from(offset) * 60_000);
         let (date, time) = (&local[..10], &local[11..16]);
         let sign = if offset < 0 { '-' } else { '+' };
-        let zone = self
-            .zone
-            .as_deref()
-            .filter(|z| (1..=64).contains(&z.len()) && z.chars().all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c)));
+        let zone = self.zone.as_deref().filter(|z| {
+            (1..=64).contains(&z.len()) && z.chars().all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c))
+        });
         let name = zone.map(|z| format!(" ({z})")).unwrap_or_default();
         format!("{date} {time} UTC{sign}{:02}:{:02}{name}", offset.abs() / 60, offset.abs() % 60)
     }

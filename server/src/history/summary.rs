@@ -323,7 +323,9 @@ fn phrase(kind: ChangeKind, changes: &[&Change]) -> String {
         ChangeKind::ActionAdded => format!("added {}", named("action")),
         ChangeKind::ActionChanged => format!("changed the {} of {}", fields(), named("action")),
         ChangeKind::ActionDeleted => format!("deleted {}", named("action")),
-        ChangeKind::BoardChanged if fields() == schema::meta::COMMON_GOAL && cleared => "cleared the common goal".into(),
+        ChangeKind::BoardChanged if fields() == schema::meta::COMMON_GOAL && cleared => {
+            "cleared the common goal".into()
+        }
         ChangeKind::BoardChanged if fields() == schema::meta::COMMON_GOAL => "set the common goal".into(),
         ChangeKind::BoardChanged => format!("changed the board's {}", fields()),
         ChangeKind::VoteOpened => "opened a vote".into(),

@@ -2,10 +2,13 @@
 // the facilitator's controls), the private notes on the canvas, following the
 // facilitator's view, and the downloads of the minutes.
 import { authHeaders } from "../api";
-import type { Rect } from "../board";
+import { noteRect, noteText, str, type Rect } from "../board";
 import type { Note, TurnAction, TurnPerson } from "../generated/protocol";
+import { NOTE_KINDS } from "../generated/protocol";
+import { NOTE_FIELDS } from "../schema";
 import { h } from "../util";
-import { stepFrame, type WorkshopModel } from "../workshop";
+import { areaFrame, stepFrame, type WorkshopModel } from "../workshop";
+import { showVoteDialog } from "./vote-dialog";
 import { WorkshopPanels } from "./workshop-panels";
 
 /** What the workshop UI needs from the canvas. */
@@ -52,6 +55,7 @@ export class WorkshopUi {
   #turnsBtn: HTMLButtonElement;
   #turnCtl: HTMLElement;
   #errorEl: HTMLElement;
+  #voteGoalsBtn: HTMLButtonElement;
   #workshopPanels: WorkshopPanels;
   /** Whether this view follows the facilitator's (after "Bring everyone here"). */
   #following = false;
@@ -97,6 +101,8 @@ export class WorkshopUi {
       model.board.app.send({ type: "show_viewport", viewport: { x: Math.round(v.x), y: Math.round(v.y), zoom: v.zoom }, bring: true });
     });
     const minutes = button("Minutes", "ws-minutes", () => this.#showMinutesDialog(), { "aria-haspopup": "dialog" });
+    // Step 2 ends in a vote on the candidate goals: one button, no selecting by hand.
+    this.#voteGoalsBtn = button("Vote on the candidate goals", "ws-vote-goals", () => this.#voteOnCandidates(), { hidden: "", "aria-haspopup": "dialog" });
     this.#facGroup = h(
       "span",
       { class: "ws-facilitator", role: "group", "aria-label": "Facilitator controls", hidden: true },
@@ -107,6 +113,7 @@ export class WorkshopUi {
       this.#privateBtn,
       this.#turnsBtn,
       this.#turnCtl,
+      this.#voteGoalsBtn,
       bring,
       minutes,
     );
@@ -165,6 +172,25 @@ export class WorkshopUi {
       b.app.send({ type: "show_viewport", viewport, bring: false });
     }, 250);
     this.#render();
+  }
+
+  /** Opens the vote dialog on every note in the candidate goals area. */
+  #voteOnCandidates(): void {
+    const b = this.#model.board;
+    const area = areaFrame(b, "candidates");
+    const ids: { id: string; y: number; x: number }[] = [];
+    b.notes.forEach((m, id) => {
+      const r = noteRect(m);
+      const inside = area && r.x + r.w / 2 >= area.rect.x && r.x + r.w / 2 <= area.rect.x + area.rect.w && r.y + r.h / 2 >= area.rect.y && r.y + r.h / 2 <= area.rect.y + area.rect.h;
+      if (noteText(m).trim() && (str(m, NOTE_FIELDS.frame) === area?.id || inside || str(m, NOTE_FIELDS.kind) === NOTE_KINDS.goal)) ids.push({ id, ...r });
+    });
+    if (!ids.length) {
+      this.#errorEl.textContent = "No candidate goals yet: write them in “Candidate goals”, then open the vote.";
+      return;
+    }
+    ids.sort((a, z) => a.y - z.y || a.x - z.x);
+    const candidates = ids.map((c) => c.id);
+    showVoteDialog(candidates.length, (settings) => b.app.send({ type: "open_vote", settings: { ...settings, candidates } }));
   }
 
   #follow(on: boolean): void {
@@ -254,6 +280,7 @@ export class WorkshopUi {
     // someone added by name without a device.
     const mine = !!speaker && speaker.id === m.board.identity;
     this.#passBtn.hidden = !speaker || (!mine && !m.facilitator);
+    this.#voteGoalsBtn.hidden = info?.id !== "common-goal";
     this.#passBtn.textContent = mine ? "Pass" : `Pass for ${speaker?.name ?? ""}`;
     this.#turnCtl.hidden = !t;
     this.#turnsBtn.hidden = !!t;
