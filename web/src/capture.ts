@@ -221,7 +221,7 @@ function buildCapture(root: HTMLElement, b: Board, infoP: Promise<BoardInfo | Er
   /** The submit that the status line is about, until its note is on the board. */
   let awaited = "";
   const WAITING: Record<string, string> = {
-    "waiting-lock": "The board is locked: kept on this phone, added when the facilitator unlocks it.",
+    "waiting-lock": "The board is locked: kept on this phone, it goes on the board when the facilitator unlocks it.",
     "waiting-role": "This link cannot add notes.",
     "waiting-connection": "Not connected: kept on this phone, sent when the connection is back.",
     sending: "Sending…",
@@ -311,7 +311,7 @@ function buildCapture(root: HTMLElement, b: Board, infoP: Promise<BoardInfo | Er
   let chosen = !!wanted;
   const renderFrames = (stepChanged = false) => {
     const step = workshop.state?.step !== undefined ? workshop.state.steps[workshop.state.step]?.id : undefined;
-    const frames: { id: string; title: string; createdAt: number; step: string; area: string }[] = [];
+    const frames: { id: string; title: string; createdAt: number; step: string; area: string; x: number; y: number }[] = [];
     b.frames.forEach((m, id) =>
       frames.push({
         id,
@@ -319,9 +319,13 @@ function buildCapture(root: HTMLElement, b: Board, infoP: Promise<BoardInfo | Er
         createdAt: num(m, FRAME_FIELDS.createdAt, 0),
         step: str(m, FRAME_FIELDS.step),
         area: str(m, FRAME_FIELDS.area),
+        x: num(m, FRAME_FIELDS.x, 0),
+        y: num(m, FRAME_FIELDS.y, 0),
       }),
     );
-    frames.sort((a, z) => a.createdAt - z.createdAt || a.title.localeCompare(z.title));
+    // A template's areas share a creation time: then left to right, top to bottom, the
+    // order its columns are read in.
+    frames.sort((a, z) => a.createdAt - z.createdAt || a.x - z.x || a.y - z.y || a.title.localeCompare(z.title));
     // Only frames notes go into: areas, or a step's frame that has no areas inside.
     const steps = new Set(frames.filter((f) => f.area && f.step).map((f) => f.step));
     const usable = frames.filter((f) => f.area || !f.step || !steps.has(f.step));

@@ -174,7 +174,7 @@ test("the five-step workshop in a hybrid room: nothing lost, nothing on top of a
     await ben.page.locator(".board-page.read-only").waitFor();
     const status = await phoneNote(pat.page, "Outcome: payments in one day");
     await status.filter({ hasText: "locked" }).waitFor();
-    assert.doesNotMatch(await status.textContent(), /added/i, "never 'added' while locked");
+    assert.doesNotMatch(await status.textContent(), /Note added/, "never \"Note added\" while locked");
     await pat.page.locator(".capture-waiting li", { hasText: "Outcome: payments in one day" }).waitFor();
     // A reload loses nothing: the note is kept on the phone.
     await pat.page.reload();
