@@ -8,6 +8,7 @@ import { showRefusal } from "./open";
 import { JoinCode } from "./present/qr";
 import { Stage } from "./present/stage";
 import { WorkshopStatus } from "./present/status";
+import { PresentActions } from "./present/actions";
 import { PresentVote } from "./present/vote";
 import { META_FIELDS, type BoardInfo } from "./schema";
 import { h, isTextInput, setTitle } from "./util";
@@ -77,12 +78,14 @@ export async function mountPresent(root: HTMLElement, boardId: string): Promise<
   renderTitle();
 
   const vote = new PresentVote(board);
-  const side = h("aside", { class: "present-side", "aria-label": "Workshop" }, status.turns, vote.goal, vote.el, status.writing, join.el);
+  const actions = new PresentActions(board);
+  const side = h("aside", { class: "present-side", "aria-label": "Workshop" }, status.turns, vote.goal, actions.el, vote.el, status.writing, join.el);
   const layout = () => {
-    side.hidden = [status.turns, status.writing, join.el, vote.el, vote.goal].every((el) => el.hidden);
+    side.hidden = [status.turns, status.writing, join.el, vote.el, vote.goal, actions.el].every((el) => el.hidden);
   };
   status.onLayout = layout;
   vote.onLayout = layout;
+  actions.onLayout = layout;
   // Everyone in the room sees when the facilitator locked the board.
   const lockedBadge = h("p", { class: "present-locked", role: "status", hidden: true }, "Board locked");
   app.on("welcome", (m) => (lockedBadge.hidden = !m.locked));
@@ -177,7 +180,9 @@ export async function mountPresent(root: HTMLElement, boardId: string): Promise<
   app.on("workshop", (m) => {
     status.show(m.state);
     const i = m.state.step;
-    stage.markStep(i !== undefined && i !== null ? (m.state.steps[i]?.id ?? null) : null);
+    const step = i !== undefined && i !== null ? (m.state.steps[i]?.id ?? null) : null;
+    stage.markStep(step);
+    actions.showStep(step);
   });
   app.on("viewport", (m) => {
     stage.follow(m.viewport);

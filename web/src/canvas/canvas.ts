@@ -683,10 +683,21 @@ class CanvasView implements HistoryHost, WorkshopHost {
 
   onUserMove: (() => void) | null = null;
 
-  /** Fits a canvas rectangle on screen. */
-  fitRect(r: Rect): void {
+  /**
+   * Fits a canvas rectangle on screen; with `minZoom`, a rectangle too large to fit at
+   * that zoom shows its top-left part at that zoom instead (text stays readable).
+   */
+  fitRect(r: Rect, minZoom = 0): void {
     this.#interacted = true;
-    this.#vp.fit(r);
+    const margin = 48;
+    const zoom = Math.min(1, (this.#vp.width - 2 * margin) / r.w, (this.#vp.height - 2 * margin) / r.h);
+    if (zoom >= minZoom) {
+      this.#vp.fit(r, margin);
+      return;
+    }
+    const w = Math.min(r.w, (this.#vp.width - 2 * margin) / minZoom);
+    const h = Math.min(r.h, (this.#vp.height - 2 * margin) / minZoom);
+    this.#vp.centerOn(r.x + w / 2, r.y + h / 2, minZoom);
   }
 
   /** The view's centre and zoom. */

@@ -11,6 +11,9 @@ import { areaFrame, stepFrame, type WorkshopModel } from "../workshop";
 import { showVoteDialog } from "./vote-dialog";
 import { WorkshopPanels } from "./workshop-panels";
 
+/** The least zoom a board opens at on its current step: note text stays readable. */
+const READABLE_ZOOM = 0.6;
+
 /** What the workshop UI needs from the canvas. */
 export interface WorkshopHost {
   readonly canEdit: boolean;
@@ -18,7 +21,7 @@ export interface WorkshopHost {
   readonly interacted: boolean;
   /** Called whenever the person pans or zooms the view themselves. */
   onUserMove: (() => void) | null;
-  fitRect(r: Rect): void;
+  fitRect(r: Rect, minZoom?: number): void;
   view(): { x: number; y: number; zoom: number };
   showView(x: number, y: number, zoom: number): void;
 }
@@ -209,7 +212,7 @@ export class WorkshopUi {
     const f = info ? stepFrame(this.#model.board, info.id) : null;
     if (!f) return false;
     this.#landed = true;
-    this.#host.fitRect(f.rect);
+    this.#host.fitRect(f.rect, READABLE_ZOOM);
     return true;
   }
 

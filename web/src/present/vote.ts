@@ -52,7 +52,7 @@ export class PresentVote {
     }
     const open = m.isOpen();
     this.el.dataset.state = open ? "open" : "closed";
-    this.#title.textContent = v.settings.title || "Vote";
+    this.#title.textContent = `Vote: ${v.settings.title || "the candidates"}`;
     const left = open && v.closes_at_ms !== undefined ? ` · ${clock(Math.ceil((v.closes_at_ms - m.board.app.serverNow()) / 1000))} left` : "";
     this.#state.textContent = open ? `Voting is open${left}: ${v.settings.budget} votes each` : "Voting is closed";
     if (!v.tally) {

@@ -14,6 +14,7 @@ import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { launchBrowser, personPage, startServer, waitSynced, webDir } from "./helpers.mjs";
+import { writeSmallPng } from "./small-png.mjs";
 
 let server;
 let browser;
@@ -91,9 +92,13 @@ test("the five-step workshop in a hybrid room: nothing lost, nothing on top of a
   const told = [];
   mkdirSync(shots, { recursive: true });
   const snap = async (step) => {
-    await pat.page.screenshot({ path: join(shots, `step${step}-phone.png`) });
-    await ana.page.screenshot({ path: join(shots, `step${step}-laptop.png`) });
-    await screen.page.screenshot({ path: join(shots, `step${step}-big-screen.png`) });
+    // The facilitator shows the step (the big screen follows), and so does Ana.
+    for (const p of [fac, ana]) await p.page.locator(".ws-focus").click();
+    await screen.page.waitForTimeout(600);
+    // Palette PNGs: fifteen screenshots in a few hundred KB.
+    writeSmallPng(join(shots, `step${step}-phone.png`), await pat.page.screenshot());
+    writeSmallPng(join(shots, `step${step}-laptop.png`), await ana.page.screenshot());
+    writeSmallPng(join(shots, `step${step}-big-screen.png`), await screen.page.screenshot());
   };
   try {
     const res = await fetch(`${server.base}/api/boards`, {
@@ -212,6 +217,9 @@ test("the five-step workshop in a hybrid room: nothing lost, nothing on top of a
     }
     await screen.page.locator(".present-tally-row", { hasText: "Ship payment changes" }).locator(".present-votes", { hasText: "2" }).waitFor();
     await fac.page.getByRole("button", { name: "Close vote" }).first().click();
+    // The closed vote's panel can be put away on a laptop too.
+    await ana.page.locator(".vote-panel .vote-dismiss").click();
+    await ana.page.locator(".vote-panel").waitFor({ state: "hidden" });
     await screen.page.locator(".present-goal-text", { hasText: "Ship payment changes safely every week" }).waitFor();
     // The goal goes into its frame.
     const goal = (await boardNotes(fac.page)).find((n) => n.text === "Ship payment changes safely every week");
@@ -276,7 +284,9 @@ test("the five-step workshop in a hybrid room: nothing lost, nothing on top of a
     const pages = { Fran: fac, Ana: ana, Ben: ben, Pat: pat, Quinn: quinn };
     const phonesPassed = new Set();
     for (let turn = 0; turn < 12; turn++) {
-      const speaking = await fac.page.locator(".ws-speaker").textContent();
+      const speaker = fac.page.locator(".ws-speaker", { hasText: /Speaking|Everyone passed/ });
+      await speaker.waitFor();
+      const speaking = await speaker.textContent();
       if (/Everyone passed/.test(speaking)) break;
       const who = /Speaking: ([^·(]+)/.exec(speaking)?.[1].trim();
       assert.ok(who, `someone speaks: ${speaking}`);
@@ -295,7 +305,9 @@ test("the five-step workshop in a hybrid room: nothing lost, nothing on top of a
       await fac.page.waitForFunction((before) => document.querySelector(".ws-speaker")?.textContent !== before, speaking);
     }
     await fac.page.locator(".ws-speaker", { hasText: "Everyone passed" }).waitFor();
+    await pat.page.locator(".capture-speaker", { hasText: "Everyone passed" }).waitFor();
     assert.deepEqual([...phonesPassed].sort(), ["Pat", "Quinn"]);
+    await fac.page.getByRole("button", { name: "End round" }).click();
 
     // The reveal puts the private notes into free space of the crowded area.
     await fac.page.getByRole("button", { name: "Reveal notes" }).click();
@@ -324,6 +336,9 @@ test("the five-step workshop in a hybrid room: nothing lost, nothing on top of a
     await fac.page.locator(".ws-action-owner").last().fill("Fran");
     await fac.page.locator(".ws-action-due").last().fill("2027-02-01");
     await ana.page.locator(".ws-step", { hasText: "Step 5 of 5" }).waitFor();
+    // The big screen lists the actions and the check-in.
+    await screen.page.locator(".present-action.followup", { hasText: "Check-in" }).waitFor();
+    await screen.page.locator(".present-action", { hasText: "Draft the release checklist" }).waitFor();
     await snap(5);
 
     // ---------------------------------------------------------------- what everyone was told
