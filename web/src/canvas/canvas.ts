@@ -217,7 +217,8 @@ class CanvasView implements HistoryHost, WorkshopHost {
     this.#notesLayer = h("div", { class: "notes-layer" });
     this.#band = h("div", { class: "band", hidden: true, "aria-hidden": "true" });
     this.#cursorLayer = h("div", { class: "cursors-layer", "aria-hidden": "true" });
-    this.#world.append(this.#framesLayer, this.#notesLayer, this.#band, this.#cursorLayer);
+    // Notes come first in the tab order (frames draw below them by z-index, see app.css).
+    this.#world.append(this.#notesLayer, this.#framesLayer, this.#band, this.#cursorLayer);
     const help = h(
       "p",
       { class: "help", id: "canvas-help" },
@@ -524,6 +525,7 @@ class CanvasView implements HistoryHost, WorkshopHost {
     if (prev !== next) this.#setSelection(new Set(), new Set());
     for (const id of frames) this.#renderFrame(id);
     for (const id of notes) this.#renderNote(id);
+    this.#scheduleReadingOrder();
     const onNotes = (events: Y.YEvent<Y.AbstractType<unknown>>[]) => {
       for (const ev of events) {
         if (ev.target === next.notes) for (const k of (ev as Y.YMapEvent<unknown>).keysChanged) this.#dirtyNotes.add(k);
@@ -554,6 +556,38 @@ class CanvasView implements HistoryHost, WorkshopHost {
     this.#dirtyNotes = new Set();
     for (const id of frames) this.#renderFrame(id);
     for (const id of notes) this.#renderNote(id);
+    if (frames.size || notes.size) this.#scheduleReadingOrder();
+  }
+
+  #orderTimer = 0;
+
+  /**
+   * Puts the notes in reading order for the keyboard and screen readers: area by area
+   * (areas left to right, then top to bottom), and inside an area by rows. Done when
+   * the board is still (no gesture, no note focused or edited), so nothing moves under
+   * a pointer or loses focus.
+   */
+  #scheduleReadingOrder(): void {
+    clearTimeout(this.#orderTimer);
+    this.#orderTimer = window.setTimeout(() => {
+      if (this.#gesture || this.#editing || this.#notesLayer.contains(document.activeElement)) {
+        this.#scheduleReadingOrder();
+        return;
+      }
+      const areas = new Map<string, number>();
+      const frames: { id: string; x: number; y: number }[] = [];
+      this.#shown.frames.forEach((m, id) => frames.push({ id, ...frameRect(m) }));
+      frames.sort((a, z) => a.x - z.x || a.y - z.y);
+      frames.forEach((f, i) => areas.set(f.id, i));
+      const views = [...this.#notes.values()].map((v) => {
+        const m = this.#shown.notes.get(v.id);
+        const f = m ? noteFrame(m) : null;
+        return { v, area: f !== null && areas.has(f) ? areas.get(f)! : frames.length, row: Math.round(v.y / 40), x: v.x };
+      });
+      views.sort((a, z) => a.area - z.area || a.row - z.row || a.x - z.x);
+      const inOrder = views.every((o, i) => this.#notesLayer.children[i] === o.v.el);
+      if (!inOrder) this.#notesLayer.append(...views.map((o) => o.v.el));
+    }, 400);
   }
 
   // ------------------------------------------------------------ rendering

@@ -273,6 +273,7 @@ export class WorkshopUi {
     // Turns.
     const speaker = m.speaker();
     const t = s.turns;
+    if (t) this.#workshopPanels.setNamedPeople(t.people.map((p) => p.name));
     this.#speakerEl.hidden = !t;
     if (t) {
       this.#speakerEl.textContent = speaker

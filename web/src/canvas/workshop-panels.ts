@@ -277,8 +277,17 @@ export class WorkshopPanels {
 
   // ---------------------------------------------------------------- actions
 
+  /** People in the room without a device (from the turn order): owners too. */
+  #named: string[] = [];
+
+  /** Names the owner field suggests besides who is present (people added by name). */
+  setNamedPeople(names: string[]): void {
+    this.#named = names;
+    if (!this.#actions.hidden) this.#renderPeople();
+  }
+
   #renderPeople(): void {
-    const names = new Set<string>();
+    const names = new Set<string>(this.#named);
     for (const st of this.#b.provider.awareness.getStates().values()) {
       const n = (st as { user?: { name?: string } }).user?.name;
       if (n) names.add(n);
@@ -353,7 +362,7 @@ export class WorkshopPanels {
     const id = prefix + randomId();
     transact(b, () => {
       const m = new Y.Map<unknown>();
-      m.set(ACTION_FIELDS.text, prefix ? "Follow-up check-in: are the actions done?" : "");
+      m.set(ACTION_FIELDS.text, prefix ? "Are the actions done? What is in the way?" : "");
       m.set(ACTION_FIELDS.owner, "");
       m.set(ACTION_FIELDS.due, "");
       m.set(ACTION_FIELDS.done, false);
