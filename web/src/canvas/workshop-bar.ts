@@ -163,6 +163,15 @@ export class WorkshopUi {
       if (this.#following) host.showView(m.viewport.x, m.viewport.y, m.viewport.zoom);
     });
     window.setInterval(() => this.#renderTimer(), 500);
+    // Said to screen readers: a vote opening and closing (the step and the speaker are
+    // live regions of their own, and so is "Time's up").
+    const voteSaid = new Map<string, boolean>();
+    b.app.on("vote", (m) => {
+      const was = voteSaid.get(m.vote.id);
+      voteSaid.set(m.vote.id, m.vote.open);
+      if (was === m.vote.open) return;
+      this.#announce.textContent = m.vote.open ? `Voting is open: ${m.vote.settings.title}` : was === undefined ? "" : `Voting closed: ${m.vote.settings.title}`;
+    });
     // The big screen follows the facilitator's view: a few updates a second while it moves.
     let shown = "";
     window.setInterval(() => {
@@ -307,9 +316,20 @@ export class WorkshopUi {
       this.#lastStep = s.step;
       if (!first || info) this.#workshopPanels.openFor(info?.id ?? null);
     }
+    const ends = s.timer?.ends_at_ms ?? null;
+    if (ends !== this.#timerSaid) {
+      if (ends !== null && this.#timerSaid !== -1) {
+        const min = Math.round((s.timer!.seconds / 60) * 10) / 10;
+        this.#announce.textContent = `Timer started: ${min} ${min === 1 ? "minute" : "minutes"}`;
+      }
+      this.#timerSaid = ends;
+    }
     this.#renderTimer();
     this.#renderPrivate();
   }
+
+  /** The countdown last announced (its end), -1 before the first state. */
+  #timerSaid: number | null = -1;
 
   #renderTimer(): void {
     const left = this.#model.secondsLeft();
