@@ -36,7 +36,9 @@ export class Delivery {
       if (kind === 0) this.#refused(decoding.readVarString(decoder));
     };
     board.app.on("error", (m) => {
-      if (m.code === "forbidden" && this.unsaved() > 0) this.#refused(m.message);
+      // The server's refusal of document changes (a lock, a viewer link) says they are
+      // not saved; other refusals (a command of the facilitator's) are not about them.
+      if (m.code === "forbidden" && /not saved/.test(m.message) && this.unsaved() > 0) this.#refused(m.message);
     });
     board.app.on("board_state", () => this.#emit());
     board.doc.on("afterTransaction", (tr: Y.Transaction) => {
