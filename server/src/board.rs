@@ -1175,9 +1175,9 @@ impl Board {
     /// Applies one update from `conn`. What the document actually gained (nothing for a
     /// duplicate) is logged and relayed; an update yrs rejects, or one that makes yrs
     /// panic, closes that connection and changes nothing (`Err(None)`: yrs panicked).
-    /// Applies a client's update. With `ask_if_missing` (a live update, not an answer
-    /// to the server's sync step 1, so asking never loops), an update that waits for
-    /// changes the board lacks has the server ask its sender for them.
+    /// With `ask_if_missing` (a live update, not an answer to the server's sync step 1,
+    /// so asking never loops), an update that waits for changes the board lacks has the
+    /// server ask its sender for them.
     fn apply(&mut self, conn: ConnId, bytes: &[u8], ask_if_missing: bool, out: &mut Outgoing) {
         let goal = self.common_goal();
         // A refusal tells the client what kind of fault it was, and yrs's own words go to
