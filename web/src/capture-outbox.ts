@@ -3,7 +3,7 @@
 // the board accepts it (connected, synced, not locked for this person), into free
 // space of its area as the board is then; it leaves the list once the server has it
 // (see `Delivery`), or, after a reload, once the board the server sent holds its id.
-import { addNote, frameRect, freeSpot, noteRect, transact, type Board, type Rect } from "./board";
+import { addNote, frameRect, freeSpot, noteFrame, noteRect, num, setNotePos, transact, type Board, type Rect } from "./board";
 import type { Note, Role } from "./generated/protocol";
 import { DEFAULT_NOTE_H, DEFAULT_NOTE_W, NOTE_FIELDS, type NoteColor } from "./schema";
 import { randomId } from "./util";
@@ -49,6 +49,47 @@ export class CaptureOutbox {
       if (synced) this.flush();
     });
     b.app.on("private_notes", (m) => this.#privateSaved(m.notes));
+    // Two phones writing at the same moment may pick the same free place: the later of
+    // two overlapping notes (by creation time, then id) moves on, so none hides another.
+    let tidy = 0;
+    b.notes.observeDeep(() => {
+      clearTimeout(tidy);
+      tidy = window.setTimeout(() => this.#unstack(), 300);
+    });
+  }
+
+  /** Notes this page put on the board. */
+  #mine = new Set<string>();
+
+  #unstack(): void {
+    const b = this.#b;
+    if (this.state() !== "sending") return;
+    const order = (id: string) => [num(b.notes.get(id)!, NOTE_FIELDS.createdAt, 0), id] as const;
+    const before = (a: string, z: string) => {
+      const [ta, ia] = order(a);
+      const [tz, iz] = order(z);
+      return ta < tz || (ta === tz && ia < iz);
+    };
+    for (const id of this.#mine) {
+      const m = b.notes.get(id);
+      if (!m) continue;
+      const r = noteRect(m);
+      let covered = false;
+      b.notes.forEach((o, oid) => {
+        if (oid === id || covered || !before(oid, id)) return;
+        const q = noteRect(o);
+        covered = r.x < q.x + q.w && r.x + r.w > q.x && r.y < q.y + q.h && r.y + r.h > q.y;
+      });
+      if (!covered) continue;
+      const frame = noteFrame(m);
+      const taken: Rect[] = [];
+      b.notes.forEach((o, oid) => {
+        if (oid !== id) taken.push(noteRect(o));
+      });
+      const f = frame ? b.frames.get(frame) : undefined;
+      const spot = f ? freeSpot(frameRect(f), taken, r.w, r.h) : freeSpot({ x: r.x - 16, y: r.y - 44, w: r.w * 4, h: r.h * 4 }, taken, r.w, r.h);
+      transact(b, () => setNotePos(m, spot.x, spot.y));
+    }
   }
 
   get notes(): readonly QueuedNote[] {
@@ -101,6 +142,7 @@ export class CaptureOutbox {
       }
       const spot = this.#spot(n.frame);
       addNote(b, { x: spot.x, y: spot.y, color: n.color, text: n.text, frame: n.frame, kind: n.kind, pair: n.pair }, n.id);
+      this.#mine.add(n.id);
       // A remedy and its obstacle point at each other (as on the canvas).
       const obstacle = n.pair ? b.notes.get(n.pair) : undefined;
       if (obstacle && !obstacle.get(NOTE_FIELDS.pair)) transact(b, () => obstacle.set(NOTE_FIELDS.pair, n.id));
