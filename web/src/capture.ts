@@ -226,9 +226,17 @@ function buildCapture(root: HTMLElement, b: Board, infoP: Promise<BoardInfo | Er
     "waiting-connection": "Not connected: kept on this phone, sent when the connection is back.",
     sending: "Sending…",
   };
+  /** A note on its way is listed only if it takes longer than this (no flicker). */
+  const SENDING_QUIET_MS = 2000;
+  let recheck = 0;
   const renderWaiting = () => {
-    const waiting = outbox.notes;
     const state = outbox.state();
+    const now = Date.now();
+    const waiting = outbox.notes.filter((n) => state !== "sending" || now - n.at >= SENDING_QUIET_MS);
+    if (state === "sending" && waiting.length < outbox.notes.length) {
+      clearTimeout(recheck);
+      recheck = window.setTimeout(renderWaiting, SENDING_QUIET_MS);
+    }
     waitingSection.hidden = !waiting.length;
     waitingInfo.textContent = WAITING[state];
     waitingList.replaceChildren(
