@@ -90,6 +90,13 @@ test("the five-step workshop in a hybrid room: nothing lost, nothing on top of a
   const screen = await personPage(browser, null, SCREEN);
   /** Every note someone was told is on the board (by the phone's status, or on their canvas). */
   const told = [];
+  // Yjs warns when a type is read before it is in a document; none of the pages does.
+  const premature = [];
+  for (const p of [fac, ana, ben, pat, quinn, screen]) {
+    p.page.on("console", (msg) => {
+      if (/Invalid access/.test(msg.text())) premature.push(msg.text());
+    });
+  }
   mkdirSync(shots, { recursive: true });
   const snap = async (step) => {
     // The facilitator shows the step (the big screen follows), and so does Ana.
@@ -368,6 +375,7 @@ test("the five-step workshop in a hybrid room: nothing lost, nothing on top of a
     const notes = await boardNotes(fac.page);
     for (const text of told) assert.ok(notes.some((n) => n.text === text), `“${text}” was said to be added but is not on the board`);
     assert.deepEqual(overlaps(notes), [], "no note covers another");
+    assert.deepEqual(premature, [], "no Yjs 'Invalid access' warning");
     // The big screen shows the results and the goal.
     assert.ok((await screen.page.locator(".present-tally-row").count()) >= 2);
     await screen.page.locator(".present-goal-text", { hasText: "Ship payment changes safely every week" }).waitFor();
