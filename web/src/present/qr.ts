@@ -25,7 +25,8 @@ export class JoinCode {
       { class: "present-qr-warning", role: "alert", hidden: true },
       "Phones cannot open this address: it points to this computer itself. Start the server with --public-url set to an address phones in the room reach (for example http://192.168.1.20:8080).",
     );
-    this.el.append(this.#warning);
+    // Above the code, where the room sees it before anyone scans.
+    this.#img.before(this.#warning);
   }
 
   /** Fetches the code for the board, with the link's token (any role's link may draw it). */
