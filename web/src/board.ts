@@ -322,3 +322,42 @@ export function freeSpot(area: Rect, taken: Rect[], w: number, h: number, pad = 
   }
   return { x: x0, y: lastY + stepY };
 }
+
+/**
+ * Two people adding notes at the same moment may pick the same free place: of two
+ * overlapping notes the later one (by creation time, then id) moves to free space of
+ * its area. Each client moves only the notes in `ids` (its own), so they never fight,
+ * and only just after they were made (`withinMs`): a note someone later puts on top of
+ * another on purpose stays there.
+ */
+export function moveOffOthers(b: Board, ids: Iterable<string>, withinMs = 5000): void {
+  const order = (m: YMap, id: string) => [num(m, NOTE_FIELDS.createdAt, 0), id] as const;
+  for (const id of ids) {
+    const m = b.notes.get(id);
+    if (!m) continue;
+    const [at, key] = order(m, id);
+    if (Date.now() - at > withinMs) continue;
+    const r = noteRect(m);
+    let covered = false;
+    b.notes.forEach((o, oid) => {
+      if (covered || oid === id) return;
+      const [oat, okey] = order(o, oid);
+      if (oat > at || (oat === at && okey >= key)) return;
+      const q = noteRect(o);
+      covered = r.x < q.x + q.w && r.x + r.w > q.x && r.y < q.y + q.h && r.y + r.h > q.y;
+    });
+    if (!covered) continue;
+    const taken: Rect[] = [];
+    b.notes.forEach((o, oid) => {
+      if (oid !== id) taken.push(noteRect(o));
+    });
+    const frame = noteFrame(m);
+    const f = frame ? b.frames.get(frame) : undefined;
+    const spot = f ? freeSpot(frameRect(f), taken, r.w, r.h) : freeSpot({ x: r.x - 16, y: r.y - 44, w: r.w * 4, h: r.h * 4 }, taken, r.w, r.h);
+    // Not the person's own edit: undo leaves it alone.
+    b.doc.transact(() => setNotePos(m, spot.x, spot.y), PLACEMENT);
+  }
+}
+
+/** Origin of the moves `moveOffOthers` makes (not tracked by the undo manager). */
+const PLACEMENT = { origin: "commonboard-placement" };

@@ -3,7 +3,7 @@
 // the board accepts it (connected, synced, not locked for this person), into free
 // space of its area as the board is then; it leaves the list once the server has it
 // (see `Delivery`), or, after a reload, once the board the server sent holds its id.
-import { addNote, frameRect, freeSpot, noteFrame, noteRect, num, setNotePos, transact, type Board, type Rect } from "./board";
+import { addNote, frameRect, freeSpot, moveOffOthers, noteRect, transact, type Board, type Rect } from "./board";
 import type { Note, Role } from "./generated/protocol";
 import { DEFAULT_NOTE_H, DEFAULT_NOTE_W, NOTE_FIELDS, type NoteColor } from "./schema";
 import { randomId } from "./util";
@@ -62,34 +62,8 @@ export class CaptureOutbox {
   #mine = new Set<string>();
 
   #unstack(): void {
-    const b = this.#b;
     if (this.state() !== "sending") return;
-    const order = (id: string) => [num(b.notes.get(id)!, NOTE_FIELDS.createdAt, 0), id] as const;
-    const before = (a: string, z: string) => {
-      const [ta, ia] = order(a);
-      const [tz, iz] = order(z);
-      return ta < tz || (ta === tz && ia < iz);
-    };
-    for (const id of this.#mine) {
-      const m = b.notes.get(id);
-      if (!m) continue;
-      const r = noteRect(m);
-      let covered = false;
-      b.notes.forEach((o, oid) => {
-        if (oid === id || covered || !before(oid, id)) return;
-        const q = noteRect(o);
-        covered = r.x < q.x + q.w && r.x + r.w > q.x && r.y < q.y + q.h && r.y + r.h > q.y;
-      });
-      if (!covered) continue;
-      const frame = noteFrame(m);
-      const taken: Rect[] = [];
-      b.notes.forEach((o, oid) => {
-        if (oid !== id) taken.push(noteRect(o));
-      });
-      const f = frame ? b.frames.get(frame) : undefined;
-      const spot = f ? freeSpot(frameRect(f), taken, r.w, r.h) : freeSpot({ x: r.x - 16, y: r.y - 44, w: r.w * 4, h: r.h * 4 }, taken, r.w, r.h);
-      transact(b, () => setNotePos(m, spot.x, spot.y));
-    }
+    moveOffOthers(this.#b, this.#mine);
   }
 
   get notes(): readonly QueuedNote[] {

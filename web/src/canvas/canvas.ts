@@ -8,6 +8,7 @@ import {
   frameAt,
   frameRect,
   freeSpot,
+  moveOffOthers,
   num,
   noteColor,
   noteFrame,
@@ -557,7 +558,17 @@ class CanvasView implements HistoryHost, WorkshopHost {
     for (const id of frames) this.#renderFrame(id);
     for (const id of notes) this.#renderNote(id);
     if (frames.size || notes.size) this.#scheduleReadingOrder();
+    if (notes.size && this.#mine.size) {
+      clearTimeout(this.#unstackTimer);
+      this.#unstackTimer = window.setTimeout(() => {
+        if (!this.#gesture && this.#canEdit && !this.#historical) moveOffOthers(this.#board, this.#mine);
+      }, 300);
+    }
   }
+
+  /** Notes this page added (N, double-click): moved off another one added at the same moment. */
+  #mine = new Set<string>();
+  #unstackTimer = 0;
 
   #orderTimer = 0;
 
@@ -941,6 +952,7 @@ class CanvasView implements HistoryHost, WorkshopHost {
     this.#board.undo.stopCapturing();
     const id = addNote(this.#board, { x, y, color: this.#color, frame, kind });
     this.#board.undo.stopCapturing();
+    this.#mine.add(id);
     this.#selectOnly([id]);
     this.#startEdit(id);
   }
