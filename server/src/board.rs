@@ -30,6 +30,7 @@ use crate::auth::{self, AuthError, Claims, Signer};
 use crate::awareness::{self, Awareness, PresenceLimits};
 use crate::cluster::OwnerLink;
 use crate::idle::IdleTimer;
+use crate::placement;
 use crate::store::{
     self, Author, BallotRow, BoardEvent, Checkpoint, LogEntry, StateEncoding, Store, StoreError, StoredBoard,
     StoredPrivateNote, StoredVote, VoteRecord, Write,
@@ -309,6 +310,9 @@ impl Drop for Pending {
         self.0.pending.fetch_sub(1, Ordering::SeqCst);
     }
 }
+
+/// The area of a workshop template's frame the chosen common goal goes into.
+const GOAL_AREA: &str = "chosen";
 
 /// The next tick of the clock boards' use is told by.
 fn use_clock() -> u64 {
@@ -810,9 +814,11 @@ impl Board {
             Incoming::Yjs(Message::Sync(SyncMessage::SyncStep1(state_vector))) => {
                 out.direct.push((conn, frame::sync_step2(sync_reply(&self.doc, &state_vector)).into()));
             }
-            Incoming::Yjs(Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update))) => {
+            Incoming::Yjs(Message::Sync(message @ (SyncMessage::SyncStep2(_) | SyncMessage::Update(_)))) => {
+                let live = matches!(message, SyncMessage::Update(_));
+                let (SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) = message else { return };
                 if self.may_edit(conn, &update, out) && self.within_limits(conn, &update, out) {
-                    self.apply(conn, &update, out);
+                    self.apply(conn, &update, live, out);
                 }
             }
             Incoming::Yjs(Message::Awareness(update)) => {
@@ -968,6 +974,9 @@ impl Board {
                         self.event(&author, Change { kind, id: None, fields: Vec::new(), label: None, to_seq: None }),
                     );
                     out.app.push(ServerMessage::BoardState { locked });
+                    if !locked {
+                        self.ask_refused_again(out);
+                    }
                     info!(locked, "board lock changed");
                 }
                 None
@@ -1071,10 +1080,17 @@ impl Board {
                 return Some(ServerMessage::Error { code: ErrorCode::LimitReached, message });
             }
         }
-        let revealed = self.workshop.set_private(private);
+        let mut revealed = self.workshop.set_private(private);
         out.workshop = true;
         if revealed.is_empty() {
             return None;
+        }
+        // Each goes to free space in its area, never on top of a note already there.
+        let snapshot = schema::Board::new(&self.doc).snapshot(&self.doc.transact());
+        let mut notes: Vec<schema::Note> = revealed.iter().map(|p| p.note.clone()).collect();
+        placement::place_notes(&snapshot, &mut notes);
+        for (private, placed) in revealed.iter_mut().zip(notes) {
+            private.note = placed;
         }
         let mut by_author: Vec<(Author, Vec<PrivateNote>)> = Vec::new();
         for note in revealed {
@@ -1176,14 +1192,37 @@ impl Board {
         out.votes.push(id.into());
         let decided = !vote.open && (vote.revealed || !vote.settings.hidden);
         if let Some(winner) = vote.winner().filter(|_| decided) {
-            if let Err(reason) = self.server_write_fits("the vote's result", goal_weight(&winner), goal_weight(&winner))
-            {
+            let spot = self.goal_spot(&winner);
+            // The goal, and the winning note moved into its area (a position and a frame id).
+            let weight = goal_weight(&winner) + spot.as_ref().map_or(0, |(frame, _, _)| 64 + frame.len());
+            if let Err(reason) = self.server_write_fits("the vote's result", weight, weight) {
                 let message = format!("the vote is closed, but its result is not on the board: {reason}");
                 return Some(ServerMessage::Error { code: ErrorCode::LimitReached, message });
             }
-            self.server_change(out, |board, txn| board.set_common_goal(txn, &winner));
+            self.server_change(out, |board, txn| {
+                board.set_common_goal(txn, &winner);
+                if let Some((frame, x, y)) = &spot {
+                    board.move_note(txn, &winner, *x, *y);
+                    board.set_note_field(txn, &winner, schema::note::FRAME, yrs::Any::from(frame.as_str()));
+                }
+            });
         }
         None
+    }
+
+    /// Where the chosen goal goes: free space in the board's "chosen" area (the template's
+    /// "Our common goal"), unless it is there already or the board has no such area.
+    fn goal_spot(&self, winner: &str) -> Option<(String, f64, f64)> {
+        let snapshot = schema::Board::new(&self.doc).snapshot(&self.doc.transact());
+        let frame = snapshot.frames.iter().find(|f| f.area.as_deref() == Some(GOAL_AREA))?;
+        let note = snapshot.notes.iter().find(|n| n.id == winner)?;
+        if note.frame.as_deref() == Some(frame.id.as_str()) {
+            return None;
+        }
+        let taken: Vec<placement::Rect> =
+            snapshot.notes.iter().filter(|n| n.id != winner).map(placement::Rect::of_note).collect();
+        let (x, y) = placement::free_spot(placement::Rect::of_frame(frame), &taken, note.w, note.h);
+        Some((frame.id.clone(), x, y))
     }
 
     /// When the next vote timer runs out, if one is running.
@@ -1249,8 +1288,29 @@ impl Board {
             state.told_read_only = true;
             debug!(conn, reason, "refused a change");
             out.direct.push((conn, frame::encode_frame([&Message::Auth(Some(reason.into()))]).into()));
+            if state.app {
+                let error = ServerMessage::Error { code: ErrorCode::Forbidden, message: reason.into() };
+                out.direct.push((conn, frame::server_app(&error).into()));
+            }
         }
         false
+    }
+
+    /// After an unlock, asks every participant whose changes the lock refused for what
+    /// the board lacks (the server's state vector, sync step 1): their answer carries
+    /// the refused changes, and with them every later change of theirs that builds on
+    /// one (held by the document as missing its dependencies until then).
+    fn ask_refused_again(&mut self, out: &mut Outgoing) {
+        let mut step1: Option<Bytes> = None;
+        for (&conn, state) in &mut self.conns {
+            if state.member.role != Role::Participant || !std::mem::take(&mut state.told_read_only) {
+                continue;
+            }
+            let bytes =
+                step1.get_or_insert_with(|| frame::sync_step1(&self.doc.transact().state_vector()).into()).clone();
+            debug!(conn, "asking a client for the changes the lock refused");
+            out.direct.push((conn, bytes));
+        }
     }
 
     /// Whether an update from `conn` is within the board's limits (its size, and the
@@ -1359,11 +1419,15 @@ impl Board {
     /// Applies one update from `conn`. What the document actually gained (nothing for a
     /// duplicate) is logged and relayed; an update yrs rejects, or one that makes yrs
     /// panic, closes that connection and changes nothing (`Err(None)`: yrs panicked).
-    fn apply(&mut self, conn: ConnId, bytes: &[u8], out: &mut Outgoing) {
+    /// With `ask_if_missing` (a live update, not an answer to the server's sync step 1,
+    /// so asking never loops), an update that waits for changes the board lacks has the
+    /// server ask its sender for them.
+    fn apply(&mut self, conn: ConnId, bytes: &[u8], ask_if_missing: bool, out: &mut Outgoing) {
         let goal = self.common_goal();
         // A refusal tells the client what kind of fault it was, and yrs's own words go to
         // the log; `Err(None)`: yrs panicked.
         type Refusal = (&'static str, String);
+        let mut missing = false;
         let outcome = contain_panic(|| -> Result<Option<Vec<u8>>, Option<Refusal>> {
             let update = frame::decode_update(bytes).map_err(|e| Some(("update does not decode", e.to_string())))?;
             // yrs panics on some crafted updates (see `contain_yrs`): the transaction,
@@ -1371,9 +1435,13 @@ impl Board {
             frame::contain_yrs(|| {
                 // Committed only if yrs did not panic (see `discard`).
                 let mut txn = ManuallyDrop::new(self.doc.transact_mut());
+                let waiting_before = txn.has_missing_updates();
                 let outcome = match txn.apply_update(update) {
                     Ok(()) => {
                         let unchanged = txn.before_state() == txn.after_state() && txn.delete_set().is_empty();
+                        // This update is the one waiting: it left the document missing
+                        // something, or changed nothing while something is missing.
+                        missing = txn.has_missing_updates() && (!waiting_before || unchanged);
                         Ok((!unchanged).then(|| txn.encode_update_v1()))
                     }
                     Err(e) => Err(Some(("update rejected", e.to_string()))),
@@ -1383,6 +1451,12 @@ impl Board {
             })
             .unwrap_or(Err(None))
         });
+        if missing && ask_if_missing && matches!(outcome, Ok(Ok(_))) {
+            // The update builds on changes the board never received (refused while the
+            // board was locked, or lost on the way): ask the sender for them.
+            debug!(conn, "an update waits for changes the board lacks; asking its sender");
+            out.direct.push((conn, frame::sync_step1(&self.doc.transact().state_vector()).into()));
+        }
         match outcome {
             Ok(Ok(Some(applied))) => {
                 self.doc_bytes = self.doc_bytes.saturating_add(applied.len());

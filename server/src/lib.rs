@@ -36,6 +36,7 @@ pub mod error;
 pub mod history;
 pub mod idle;
 pub mod minutes;
+pub mod placement;
 pub mod rate;
 pub mod redact;
 pub mod registry;

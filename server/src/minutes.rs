@@ -22,6 +22,10 @@ pub struct Workshop<'a> {
     pub participants: &'a Participants,
     /// The board's address, for the reader to open it.
     pub url: &'a str,
+    /// The participants' link (opens the board to add to it), when the reader may edit.
+    pub edit_url: Option<&'a str>,
+    /// The read-only link, when links are needed to open the board.
+    pub view_url: Option<&'a str>,
     /// When the minutes are made, RFC 3339.
     pub generated_at: &'a str,
 }
@@ -52,15 +56,31 @@ fn role_of<'a>(note: &'a Note, frames: &'a [Frame]) -> Option<&'a str> {
     })
 }
 
-/// The area a note sits in (for grouping the "why" notes by value, outcomes...).
-fn area_title<'a>(note: &Note, frames: &'a [Frame]) -> Option<&'a str> {
+/// The area a note sits in (for grouping the "why" notes by value, outcomes...): the
+/// area frame it belongs to, else the smallest area frame holding its centre.
+fn area_of<'a>(note: &Note, frames: &'a [Frame]) -> Option<&'a Frame> {
+    if let Some(frame) = note.frame.as_deref().and_then(|id| frames.iter().find(|f| f.id == id && f.area.is_some())) {
+        return Some(frame);
+    }
     let (cx, cy) = (note.x + note.w / 2.0, note.y + note.h / 2.0);
     frames
         .iter()
         .filter(|f| f.area.is_some() && cx >= f.x && cx <= f.x + f.w && cy >= f.y && cy <= f.y + f.h)
         .min_by(|a, b| (a.w * a.h).total_cmp(&(b.w * b.h)))
-        .map(|f| f.title.as_str())
 }
+
+/// Where an area comes in the minutes of step 2 (the method's order).
+fn area_rank(area: Option<&Frame>) -> usize {
+    const ORDER: [&str; 5] = ["needs", "value", "outcomes", "costs", "risks"];
+    match area.and_then(|f| f.area.as_deref()) {
+        Some(name) => ORDER.iter().position(|o| *o == name).unwrap_or(ORDER.len()),
+        None => ORDER.len() + 1,
+    }
+}
+
+/// Actions whose id starts with this are the follow-up check-ins of step 5 (the web
+/// client makes them so).
+pub const FOLLOW_UP_PREFIX: &str = "followup-";
 
 /// The minutes as Markdown.
 pub fn minutes(workshop: &Workshop) -> String {
@@ -70,7 +90,20 @@ pub fn minutes(workshop: &Workshop) -> String {
     };
     let mut out = String::new();
     let _ = writeln!(out, "# Minutes: {}\n", md(&board.meta.title));
-    let _ = writeln!(out, "Board: {}  \nMinutes made {}.\n", workshop.url, workshop.generated_at);
+    match (workshop.edit_url, workshop.view_url) {
+        (None, None) => {
+            let _ = writeln!(out, "Board: {}  ", workshop.url);
+        }
+        (edit, view) => {
+            if let Some(edit) = edit {
+                let _ = writeln!(out, "Board, to add to it: <{edit}>  ");
+            }
+            if let Some(view) = view {
+                let _ = writeln!(out, "Board, to look only: <{view}>  ");
+            }
+        }
+    }
+    let _ = writeln!(out, "Minutes made {}.\n", workshop.generated_at);
 
     out.push_str("## Participants\n\n");
     if workshop.participants.is_empty() {
@@ -121,17 +154,25 @@ pub fn minutes(workshop: &Workshop) -> String {
     let needs = notes_of(note_kind::NEED);
     if !needs.is_empty() {
         out.push_str("What each team does and needs, and why:\n\n");
+        // Grouped by area, in the order the method asks: needs, value, outcomes, costs,
+        // risks; then any other area, then notes in none.
+        let mut groups: Vec<(usize, Option<&Frame>, Vec<&Note>)> = Vec::new();
         for need in &needs {
-            match area_title(need, &board.frames) {
-                Some(area) => {
-                    let _ = writeln!(out, "- *{}*: {}", md(area), md(&need.text));
-                }
-                None => {
-                    let _ = writeln!(out, "- {}", md_start(&need.text));
-                }
+            let area = area_of(need, &board.frames);
+            match groups.iter_mut().find(|(_, a, _)| a.map(|f| &f.id) == area.map(|f| &f.id)) {
+                Some((_, _, notes)) => notes.push(need),
+                None => groups.push((area_rank(area), area, vec![need])),
             }
         }
-        out.push('\n');
+        groups.sort_by_key(|(rank, _, _)| *rank);
+        for (_, area, notes) in groups {
+            let title = area.map_or("Elsewhere".to_owned(), |f| md(&f.title));
+            let _ = writeln!(out, "**{title}**\n");
+            for note in notes {
+                let _ = writeln!(out, "- {}", md_start(&note.text));
+            }
+            out.push('\n');
+        }
     }
     let candidates = notes_of(note_kind::GOAL);
     let goal_vote = workshop
@@ -202,11 +243,13 @@ pub fn minutes(workshop: &Workshop) -> String {
     }
 
     out.push_str("## 4. Actions\n\n");
-    if board.actions.is_empty() {
+    let (follow_ups, actions): (Vec<&Action>, Vec<&Action>) =
+        board.actions.iter().partition(|a| a.id.starts_with(FOLLOW_UP_PREFIX));
+    if actions.is_empty() {
         out.push_str("No actions were agreed.\n\n");
     } else {
         out.push_str("| Action | Owner | Due | Done |\n| --- | --- | --- | --- |\n");
-        for action in &board.actions {
+        for action in &actions {
             let due = if action.due.trim().is_empty() { "no date".to_owned() } else { cell(&action.due) };
             let owner = if action.owner.trim().is_empty() { "nobody yet" } else { action.owner.as_str() };
             let _ = writeln!(
@@ -218,14 +261,19 @@ pub fn minutes(workshop: &Workshop) -> String {
                 if action.done { "yes" } else { "no" }
             );
         }
-        let done = board.actions.iter().filter(|a| a.done).count();
-        let _ = writeln!(out, "\n{done} of {} actions done.\n", board.actions.len());
+        let done = actions.iter().filter(|a| a.done).count();
+        let _ = writeln!(out, "\n{done} of {} actions done.\n", actions.len());
     }
 
     out.push_str("## 5. Follow-up\n\n");
     let follow_up = notes_of(note_kind::FOLLOW_UP);
-    if follow_up.is_empty() {
+    if follow_up.is_empty() && follow_ups.is_empty() {
         out.push_str("No follow-up was planned yet.\n");
+    }
+    for check in &follow_ups {
+        let due = if check.due.trim().is_empty() { "date to be set".to_owned() } else { md(&check.due) };
+        let owner = if check.owner.trim().is_empty() { "nobody yet" } else { check.owner.as_str() };
+        let _ = writeln!(out, "- **Check-in on {due}**, called by {}: {}", md(owner), md(&check.text));
     }
     for note in follow_up {
         let _ = writeln!(out, "- {}", md_start(&note.text));
@@ -334,13 +382,14 @@ pub fn actions_ics(board_id: &str, title: &str, actions: &[Action], stamp_utc: &
         let Some(date) = ics_date(&action.due) else { continue };
         let Some(next) = next_day(&action.due) else { continue };
         let owner = if action.owner.trim().is_empty() { "nobody yet".to_owned() } else { one_line(&action.owner) };
+        let what = if action.id.starts_with(FOLLOW_UP_PREFIX) { "Follow-up check-in: " } else { "" };
         lines.extend([
             "BEGIN:VEVENT".to_owned(),
             format!("UID:{}@commonboard", uid(board_id, &action.id)),
             format!("DTSTAMP:{stamp_utc}"),
             format!("DTSTART;VALUE=DATE:{date}"),
             format!("DTEND;VALUE=DATE:{next}"),
-            format!("SUMMARY:{}", escape(&format!("{} ({owner})", one_line(&action.text)))),
+            format!("SUMMARY:{}", escape(&format!("{what}{} ({owner})", one_line(&action.text)))),
             format!("DESCRIPTION:{}", escape(&format!("Owner: {owner}. From the board {}: {url}", one_line(title)))),
             format!("STATUS:{}", if action.done { "CONFIRMED" } else { "TENTATIVE" }),
             "TRANSP:TRANSPARENT".to_owned(),
@@ -522,8 +571,15 @@ mod tests {
             ..Default::default()
         };
         let participants = vec!["1. Eve".to_owned(), "Zoë".to_owned()];
-        let text =
-            minutes(&Workshop { board: &board, votes: &[], participants: &participants, url: "u", generated_at: "t" });
+        let text = minutes(&Workshop {
+            board: &board,
+            votes: &[],
+            participants: &participants,
+            url: "u",
+            edit_url: None,
+            view_url: None,
+            generated_at: "t",
+        });
         assert!(!text.lines().any(|l| l.starts_with("# Injected") || l.starts_with("## due")), "{text}");
         assert!(!text.contains("<script>") && !text.contains("[click]"), "{text}");
         assert!(text.contains("1\\. Eve, Zoë"), "{text}");

@@ -102,6 +102,10 @@ struct Persisted {
     timer: Option<Timer>,
     private: bool,
     turns: Option<Turns>,
+    /// Everyone who was ever in a turn order (people added by name among them), for
+    /// the minutes' participants once the turns ended.
+    #[serde(default)]
+    roster: Vec<TurnPerson>,
 }
 
 /// The flow of one board.
@@ -163,18 +167,17 @@ impl Workshop {
         self.state.step.and_then(|i| self.state.steps.get(i as usize))
     }
 
-    /// Moves to a step; a step meant for private writing turns it on. A countdown
-    /// belongs to its step: moving to another one stops it.
+    /// Moves to a step (forward or back). Private writing is what the template says of
+    /// the step: on for a private step, off for any other, so notes of a public step
+    /// never silently become private. Notes already written privately stay private until
+    /// the facilitator reveals them. A running countdown goes on: only the facilitator
+    /// stops it ([`Workshop::set_timer`]).
     pub fn set_step(&mut self, step: Option<u32>) -> Result<(), WorkshopError> {
-        if let Some(index) = step {
-            let info = self.state.steps.get(index as usize).ok_or(WorkshopError::NoSuchStep(index))?;
-            if info.private {
-                self.state.private = true;
-            }
-        }
-        if step != self.state.step {
-            self.state.timer = None;
-        }
+        let private = match step {
+            Some(index) => self.state.steps.get(index as usize).ok_or(WorkshopError::NoSuchStep(index))?.private,
+            None => false,
+        };
+        self.state.private = private;
         self.state.step = step;
         Ok(())
     }
@@ -279,6 +282,11 @@ impl Workshop {
         self.private_notes.contains_key(id)
     }
 
+    /// Everyone who was ever in a turn order, in the order they were first added.
+    pub fn roster(&self) -> &[TurnPerson] {
+        &self.state.roster
+    }
+
     /// Starts going round the room, the first person speaking.
     pub fn start_turns(&mut self, people: Vec<TurnPerson>) -> Result<(), WorkshopError> {
         let valid = (1..=MAX_TURN_PEOPLE).contains(&people.len())
@@ -290,6 +298,11 @@ impl Workshop {
             });
         if !valid {
             return Err(WorkshopError::BadTurnOrder);
+        }
+        for person in &people {
+            if !self.state.roster.iter().any(|p| p.id == person.id) {
+                self.state.roster.push(person.clone());
+            }
         }
         self.state.turns = Some(Turns { people, current: Some(0), round: 0, passed: Vec::new() });
         Ok(())
@@ -414,6 +427,24 @@ mod tests {
     }
 
     #[test]
+    fn going_back_to_a_public_step_turns_private_writing_off_and_keeps_the_private_notes() {
+        let mut workshop = Workshop::new(steps());
+        let ana = person("ana");
+        workshop.set_step(Some(1)).unwrap();
+        workshop.put_private(&ana, Note { id: "o1".into(), ..Note::default() }, false).unwrap();
+        workshop.set_step(Some(0)).unwrap();
+        assert!(!workshop.private(), "step one is not private");
+        let late = Note { id: "n2".into(), ..Note::default() };
+        assert_eq!(workshop.put_private(&ana, late, false), Err(WorkshopError::NotPrivate));
+        assert_eq!(workshop.notes_of("ana").len(), 1, "what was written privately stays private");
+        workshop.set_step(Some(1)).unwrap();
+        assert!(workshop.private(), "back on the private step");
+        assert_eq!(workshop.set_private(false).len(), 1, "the reveal hands it back");
+        workshop.set_step(None).unwrap();
+        assert!(!workshop.private());
+    }
+
+    #[test]
     fn the_flow_survives_a_round_trip_through_the_store() {
         let mut workshop = Workshop::new(steps());
         workshop.set_step(Some(0)).unwrap();
@@ -425,7 +456,9 @@ mod tests {
         workshop.set_step(Some(0)).unwrap();
         assert!(workshop.view().timer.is_some(), "the same step keeps its countdown");
         workshop.set_step(Some(1)).unwrap();
-        assert!(workshop.view().timer.is_none(), "another step stops it");
+        assert!(workshop.view().timer.is_some(), "another step keeps it too: only the facilitator stops it");
+        workshop.set_timer(None, 2_000).unwrap();
+        assert!(workshop.view().timer.is_none());
         assert_eq!(workshop.set_step(Some(7)), Err(WorkshopError::NoSuchStep(7)));
         assert_eq!(workshop.set_timer(Some(0), 0), Err(WorkshopError::BadTimer));
     }
@@ -460,6 +493,7 @@ mod tests {
         assert_eq!(current(&workshop), None);
         workshop.turn(TurnAction::End, &facilitator, true).unwrap();
         assert!(workshop.view().turns.is_none());
+        assert_eq!(workshop.roster().len(), 3, "who went round is remembered for the minutes");
     }
 
     /// The scenario: two private notes whose colour and kind hold 700,000

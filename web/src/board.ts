@@ -16,6 +16,7 @@ import { isPersonal, savePersonalToken } from "./api";
 import { applyText } from "./textdiff";
 import { randomId } from "./util";
 import { AppChannel } from "./app-channel";
+import { Delivery } from "./delivery";
 
 /** Origin of every transaction made by this user; the only one the undo manager tracks. */
 export const LOCAL = { origin: "commonboard-local" };
@@ -38,6 +39,8 @@ export interface Board {
   identity: string;
   /** The personal token the server issued for this browser's person, if it did. */
   personalToken?: string;
+  /** What the server saved of this browser's changes, and what it refused. */
+  delivery: Delivery;
 }
 
 export function wsBase(): string {
@@ -66,7 +69,8 @@ export function connectBoard(id: string, me: Identity, token: string | null): Bo
     trackedOrigins: new Set<unknown>([LOCAL]),
     captureTimeout: 500,
   });
-  const board: Board = { id, doc, provider, meta, notes, frames, actions, undo, me, app, identity: "" };
+  const board = { id, doc, provider, meta, notes, frames, actions, undo, me, app, identity: "" } as Board;
+  board.delivery = new Delivery(board);
   if (token && isPersonal(token)) board.personalToken = token;
   app.on("welcome", (m) => {
     board.identity = m.identity;
@@ -311,19 +315,57 @@ export function freeSpot(area: Rect, taken: Rect[], w: number, h: number, pad = 
   const gap = 12;
   const x0 = area.x + pad;
   const y0 = area.y + top;
-  const maxX = area.x + area.w - pad - w;
-  const maxY = area.y + area.h - pad - h;
+  const maxX = Math.max(x0, area.x + area.w - pad - w);
+  const maxY = Math.max(y0, area.y + area.h - pad - h);
+  const stepX = Math.max(1, Math.round(w / 2 + gap / 2));
+  const stepY = Math.max(1, Math.round(h / 2 + gap / 2));
   const overlaps = (x: number, y: number) =>
     taken.some((r) => x < r.x + r.w + gap / 2 && x + w + gap / 2 > r.x && y < r.y + r.h + gap / 2 && y + h + gap / 2 > r.y);
-  for (let y = y0; y <= Math.max(y0, maxY); y += Math.round(h / 2 + gap / 2)) {
-    for (let x = x0; x <= Math.max(x0, maxX); x += Math.round(w / 2 + gap / 2)) {
+  // Row by row inside the area; a full area goes on below itself (never on a note).
+  const lastY = maxY + 200 * stepY;
+  for (let y = y0; y <= lastY; y += stepY) {
+    for (let x = x0; x <= maxX; x += stepX) {
       if (!overlaps(x, y)) return { x, y };
     }
   }
-  // Full: stack with a small offset so the new note stays visible and its centre inside.
-  const n = taken.length % 8;
-  return {
-    x: Math.min(Math.max(x0, maxX), x0 + n * 14),
-    y: Math.min(Math.max(y0, maxY), y0 + n * 14),
-  };
+  return { x: x0, y: lastY + stepY };
 }
+
+/**
+ * Two people adding notes at the same moment may pick the same free place: of two
+ * overlapping notes the later one (by creation time, then id) moves to free space of
+ * its area. Each client moves only the notes in `ids` (its own), so they never fight,
+ * and only just after they were made (`withinMs`): a note someone later puts on top of
+ * another on purpose stays there.
+ */
+export function moveOffOthers(b: Board, ids: Iterable<string>, withinMs = 5000): void {
+  const order = (m: YMap, id: string) => [num(m, NOTE_FIELDS.createdAt, 0), id] as const;
+  for (const id of ids) {
+    const m = b.notes.get(id);
+    if (!m) continue;
+    const [at, key] = order(m, id);
+    if (Date.now() - at > withinMs) continue;
+    const r = noteRect(m);
+    let covered = false;
+    b.notes.forEach((o, oid) => {
+      if (covered || oid === id) return;
+      const [oat, okey] = order(o, oid);
+      if (oat > at || (oat === at && okey >= key)) return;
+      const q = noteRect(o);
+      covered = r.x < q.x + q.w && r.x + r.w > q.x && r.y < q.y + q.h && r.y + r.h > q.y;
+    });
+    if (!covered) continue;
+    const taken: Rect[] = [];
+    b.notes.forEach((o, oid) => {
+      if (oid !== id) taken.push(noteRect(o));
+    });
+    const frame = noteFrame(m);
+    const f = frame ? b.frames.get(frame) : undefined;
+    const spot = f ? freeSpot(frameRect(f), taken, r.w, r.h) : freeSpot({ x: r.x - 16, y: r.y - 44, w: r.w * 4, h: r.h * 4 }, taken, r.w, r.h);
+    // Not the person's own edit: undo leaves it alone.
+    b.doc.transact(() => setNotePos(m, spot.x, spot.y), PLACEMENT);
+  }
+}
+
+/** Origin of the moves `moveOffOthers` makes (not tracked by the undo manager). */
+const PLACEMENT = { origin: "commonboard-placement" };

@@ -1,14 +1,16 @@
 import type { WebsocketProvider } from "y-websocket";
+import type { Delivery } from "./delivery";
 import { CLOSE_CODES } from "./schema";
 import { h } from "./util";
 
-export type ConnState = "connecting" | "connected" | "reconnecting" | "offline";
+export type ConnState = "connecting" | "connected" | "reconnecting" | "offline" | "refused";
 
 const LABELS: Record<ConnState, string> = {
   connecting: "Connecting…",
   connected: "Connected",
   reconnecting: "Reconnecting…",
   offline: "Offline: your changes will sync when you are back",
+  refused: "Not saved",
 };
 
 /**
@@ -16,11 +18,14 @@ const LABELS: Record<ConnState, string> = {
  * browser's online/offline state. Calls `onRefused` when the server closes for good: the
  * board does not exist (4404) or the link does not open it (4401, 4403). Any other
  * close the server explains (a full board, a full server, too many messages, a change
- * that could not be saved) is shown with its reason while the provider reconnects.
+ * that could not be saved) is shown with its reason while the provider reconnects. With
+ * `delivery`, changes the server refused (a locked board, a viewer link) are shown as
+ * not saved until the server holds them.
  */
 export function connectionIndicator(
   provider: WebsocketProvider,
   onRefused: (why: "not-found" | "access") => void,
+  delivery?: Delivery,
 ): HTMLElement {
   const dot = h("span", { class: "conn-dot", "aria-hidden": "true" });
   const label = h("span", { class: "conn-label" });
@@ -35,7 +40,12 @@ export function connectionIndicator(
     if (!navigator.onLine && status !== "connected") s = "offline";
     else if (status === "connected") s = "connected";
     else s = everConnected ? "reconnecting" : "connecting";
-    const text = s === "reconnecting" && why ? `${LABELS[s]} (${why})` : LABELS[s];
+    let text = s === "reconnecting" && why ? `${LABELS[s]} (${why})` : LABELS[s];
+    // Connected, but the server refused changes of this browser: say so, never "Connected".
+    if (s === "connected" && delivery?.refusal) {
+      s = "refused";
+      text = `Not saved: ${delivery.refusal}`;
+    }
     if (root.dataset.state === s && label.textContent === text) return;
     root.dataset.state = s;
     label.textContent = text;
@@ -80,6 +90,7 @@ export function connectionIndicator(
     }
     update();
   });
+  delivery?.onChange(update);
   update();
   return root;
 }

@@ -1,15 +1,18 @@
 import { h } from "./util";
 
 /** Colours for people (cursors, avatars): all carry white text at >= 4.5:1 contrast. */
+/** Dark enough for white initials, and told apart at a glance (one red, one pink...). */
 export const USER_COLORS = [
   "#b71c1c",
-  "#ad1457",
-  "#6a1b9a",
-  "#283593",
-  "#01579b",
-  "#00695c",
+  "#1565c0",
   "#2e7d32",
-  "#bf360c",
+  "#6a1b9a",
+  "#a14a00",
+  "#00695c",
+  "#ad1457",
+  "#37474f",
+  "#5d4037",
+  "#283593",
 ];
 
 const NAME_KEY = "commonboard.name";

@@ -8,6 +8,8 @@ import { showRefusal } from "./open";
 import { JoinCode } from "./present/qr";
 import { Stage } from "./present/stage";
 import { WorkshopStatus } from "./present/status";
+import { PresentActions } from "./present/actions";
+import { PresentVote } from "./present/vote";
 import { META_FIELDS, type BoardInfo } from "./schema";
 import { h, isTextInput, setTitle } from "./util";
 
@@ -75,11 +77,19 @@ export async function mountPresent(root: HTMLElement, boardId: string): Promise<
   board.meta.observe(renderTitle);
   renderTitle();
 
-  const side = h("aside", { class: "present-side", "aria-label": "Workshop" }, status.turns, status.writing, join.el);
+  const vote = new PresentVote(board);
+  const actions = new PresentActions(board);
+  const side = h("aside", { class: "present-side", "aria-label": "Workshop" }, status.turns, vote.goal, actions.el, vote.el, status.writing, join.el);
   const layout = () => {
-    side.hidden = [status.turns, status.writing, join.el].every((el) => el.hidden);
+    side.hidden = [status.turns, status.writing, join.el, vote.el, vote.goal, actions.el].every((el) => el.hidden);
   };
   status.onLayout = layout;
+  vote.onLayout = layout;
+  actions.onLayout = layout;
+  // Everyone in the room sees when the facilitator locked the board.
+  const lockedBadge = h("p", { class: "present-locked", role: "status", hidden: true }, "Board locked");
+  app.on("welcome", (m) => (lockedBadge.hidden = !m.locked));
+  app.on("board_state", (m) => (lockedBadge.hidden = !m.locked));
 
   let dead = false;
   const refused = (why: unknown) => {
@@ -107,7 +117,7 @@ export async function mountPresent(root: HTMLElement, boardId: string): Promise<
   const page = h(
     "div",
     { class: "present-page read-only" },
-    h("header", { class: "present-top" }, h("div", { class: "present-heading" }, title, status.step), status.timer),
+    h("header", { class: "present-top" }, h("div", { class: "present-heading" }, title, status.step), lockedBadge, status.timer),
     stage.host,
     side,
     controls,
@@ -170,7 +180,9 @@ export async function mountPresent(root: HTMLElement, boardId: string): Promise<
   app.on("workshop", (m) => {
     status.show(m.state);
     const i = m.state.step;
-    stage.markStep(i !== undefined && i !== null ? (m.state.steps[i]?.id ?? null) : null);
+    const step = i !== undefined && i !== null ? (m.state.steps[i]?.id ?? null) : null;
+    stage.markStep(step);
+    actions.showStep(step);
   });
   app.on("viewport", (m) => {
     stage.follow(m.viewport);

@@ -48,7 +48,7 @@ export function notePos(m: FieldMap): { x: number; y: number } {
  */
 export function setNotePos(m: FieldMap, x: number, y: number): void {
   const pos = [Math.round(x), Math.round(y)];
-  const now = m.get(NOTE_FIELDS.pos);
+  const now = integrated(m) ? m.get(NOTE_FIELDS.pos) : undefined;
   if (Array.isArray(now) && now.length === 2 && now[0] === pos[0] && now[1] === pos[1]) return;
   m.set(NOTE_FIELDS.pos, pos);
 }
@@ -57,8 +57,17 @@ export function setNotePos(m: FieldMap, x: number, y: number): void {
 export function setFramePos(m: FieldMap, x: number, y: number): void {
   x = Math.round(x);
   y = Math.round(y);
-  if (m.get(FRAME_FIELDS.x) !== x) m.set(FRAME_FIELDS.x, x);
-  if (m.get(FRAME_FIELDS.y) !== y) m.set(FRAME_FIELDS.y, y);
+  const known = integrated(m);
+  if (!known || m.get(FRAME_FIELDS.x) !== x) m.set(FRAME_FIELDS.x, x);
+  if (!known || m.get(FRAME_FIELDS.y) !== y) m.set(FRAME_FIELDS.y, y);
+}
+
+/**
+ * Whether a map can be read: a Y.Map not yet added to a document cannot (Yjs warns
+ * "Invalid access" on every read), so a new note's or frame's fields are only written.
+ */
+function integrated(m: FieldMap): boolean {
+  return !("doc" in m) || (m as { doc: unknown }).doc != null;
 }
 
 /**

@@ -32,8 +32,9 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
+/** Up to two letters for an avatar, from the name's words (punctuation such as "(" skipped). */
 export function initials(name: string): string {
-  const parts = name.trim().split(/\s+/).filter(Boolean);
+  const parts = name.split(/[^\p{L}\p{N}]+/u).filter(Boolean);
   if (parts.length === 0) return "?";
   if (parts.length === 1) return parts[0].slice(0, 2).toUpperCase();
   return (parts[0][0] + parts[parts.length - 1][0]).toUpperCase();

@@ -141,13 +141,16 @@ export function votePanel(model: VoteModel, list: boolean): HTMLElement {
   const closeBtn = h("button", { type: "button", class: "tool vote-close" }, "Close vote");
   const revealBtn = h("button", { type: "button", class: "tool vote-reveal" }, "Reveal results");
   const admin = h("div", { class: "vote-admin" }, closeBtn, revealBtn);
+  // A closed vote's panel can be put away; it comes back for the next vote.
+  const dismissBtn = h("button", { type: "button", class: "tool vote-dismiss", "aria-label": "Hide the vote results" }, "Hide");
+  let dismissed = "";
   const message = h("p", { class: "vote-message", role: "status", "aria-live": "polite" });
   const candidates = h("ul", { class: "vote-candidates", "aria-label": "Candidates" });
   const results = h("div", { class: "vote-results" });
   const panel = h(
     "section",
     { class: `vote-panel${list ? " vote-panel-list" : ""}`, "aria-labelledby": title.id, hidden: true },
-    title,
+    h("div", { class: "vote-head" }, title, dismissBtn),
     state,
     left,
     turnout,
@@ -165,15 +168,22 @@ export function votePanel(model: VoteModel, list: boolean): HTMLElement {
     if (v) model.send({ type: "reveal_vote", vote: v.id });
   });
 
+  dismissBtn.addEventListener("click", () => {
+    dismissed = model.current?.id ?? "";
+    render();
+  });
   let timer = 0;
   let renderedKey = "";
   const render = () => {
     const v = model.current;
-    panel.hidden = !v && !model.error;
-    message.textContent = model.error;
-    message.classList.toggle("error", !!model.error);
-    if (!v) return;
     const open = model.isOpen();
+    // What was said about ballots belongs to the open vote: gone once it closed.
+    const said = v && !open ? "" : model.error;
+    panel.hidden = (!v && !said) || (!!v && !open && dismissed === v.id);
+    dismissBtn.hidden = !v || open;
+    message.textContent = said;
+    message.classList.toggle("error", !!said);
+    if (!v) return;
     title.textContent = v.settings.title || "Vote";
     panel.dataset.state = open ? "open" : "closed";
     if (open) {

@@ -51,6 +51,8 @@ struct Observed {
     removed: BTreeSet<(Item, String)>,
     fields: BTreeMap<(Item, String), BTreeSet<String>>,
     meta: BTreeSet<String>,
+    /// Board fields the update removed (a restore that cleared the common goal).
+    meta_removed: BTreeSet<String>,
 }
 
 /// Replays updates on a document and says what each one changed.
@@ -106,7 +108,12 @@ impl Summarizer {
             let mut observed = sink.lock().expect("summary observations");
             for event in events.iter() {
                 if let Event::Map(event) = event {
-                    observed.meta.extend(event.keys(txn).keys().map(|k| k.to_string()));
+                    for (key, change) in event.keys(txn) {
+                        observed.meta.insert(key.to_string());
+                        if matches!(change, EntryChange::Removed(_)) {
+                            observed.meta_removed.insert(key.to_string());
+                        }
+                    }
                 }
             }
         });
@@ -181,8 +188,11 @@ impl Summarizer {
             changes.push(change(item.kinds().2, id, Vec::new(), label));
         }
         if !observed.meta.is_empty() {
+            // Every field removed, none set: the change is named a clearing.
+            let cleared = observed.meta == observed.meta_removed;
+            let label = cleared.then(|| CLEARED.to_owned());
             let fields = observed.meta.into_iter().collect();
-            changes.push(Change { kind: ChangeKind::BoardChanged, id: None, fields, label: None, to_seq: None });
+            changes.push(Change { kind: ChangeKind::BoardChanged, id: None, fields, label, to_seq: None });
         }
         changes
     }
@@ -271,6 +281,9 @@ fn label_of<T: ReadTxn>(txn: &T, item: Item, value: &Out) -> Option<String> {
     Some(label)
 }
 
+/// The label of a board change that only removed fields.
+const CLEARED: &str = "cleared";
+
 /// The changes of an entry in words, e.g. `added a note “Pilot”; moved 2 notes`.
 pub fn describe(changes: &[Change]) -> String {
     if changes.is_empty() {
@@ -288,6 +301,7 @@ fn phrase(kind: ChangeKind, changes: &[&Change]) -> String {
     let one = changes.len() == 1;
     let named = |noun: &str| match (one, changes[0].label.as_deref()) {
         (true, Some(label)) => format!("the {noun} “{label}”"),
+        (true, None) if noun.starts_with(['a', 'e', 'i', 'o', 'u']) => format!("an {noun}"),
         (true, None) => format!("a {noun}"),
         (false, _) => format!("{} {noun}s", changes.len()),
     };
@@ -296,6 +310,7 @@ fn phrase(kind: ChangeKind, changes: &[&Change]) -> String {
         fields.into_iter().collect::<Vec<_>>().join(", ")
     };
     let to = changes[0].to_seq.unwrap_or(0);
+    let cleared = changes[0].label.as_deref() == Some(CLEARED);
     match kind {
         ChangeKind::NoteAdded => format!("added {}", named("note")),
         ChangeKind::NoteEdited => format!("edited the text of {}", named("note")),
@@ -308,6 +323,9 @@ fn phrase(kind: ChangeKind, changes: &[&Change]) -> String {
         ChangeKind::ActionAdded => format!("added {}", named("action")),
         ChangeKind::ActionChanged => format!("changed the {} of {}", fields(), named("action")),
         ChangeKind::ActionDeleted => format!("deleted {}", named("action")),
+        ChangeKind::BoardChanged if fields() == schema::meta::COMMON_GOAL && cleared => {
+            "cleared the common goal".into()
+        }
         ChangeKind::BoardChanged if fields() == schema::meta::COMMON_GOAL => "set the common goal".into(),
         ChangeKind::BoardChanged => format!("changed the board's {}", fields()),
         ChangeKind::VoteOpened => "opened a vote".into(),
@@ -374,6 +392,21 @@ mod tests {
         assert_eq!(colour[0].fields, vec!["color".to_owned()]);
         assert_eq!(describe(&colour), "changed the color of the note “Pilot in April”");
         assert_eq!(kinds(&summarizer.describe(&deleted)), vec![(ChangeKind::NoteDeleted, Some("Pilot in April"))]);
+    }
+
+    #[test]
+    fn an_action_and_a_cleared_goal_read_right() {
+        let author = Doc::new();
+        let note = Note { id: "goal".into(), text: "Ship together".into(), ..Note::default() };
+        let added = update(&author, |b, t| b.insert_note(t, &note));
+        let set = update(&author, |b, t| b.set_common_goal(t, "goal"));
+        let cleared = update(&author, |b, t| b.reset_common_goal(t, None));
+        let mut summarizer = Summarizer::new(None);
+        summarizer.describe(&added);
+        assert_eq!(describe(&summarizer.describe(&set)), "set the common goal");
+        assert_eq!(describe(&summarizer.describe(&cleared)), "cleared the common goal");
+        let action = Change { kind: ChangeKind::ActionAdded, id: None, fields: Vec::new(), label: None, to_seq: None };
+        assert_eq!(describe(&[action]), "added an action");
     }
 
     #[test]

@@ -109,6 +109,40 @@ async fn only_the_facilitator_locks_and_a_locked_board_takes_only_the_facilitato
     server.stop().await;
 }
 
+#[tokio::test]
+async fn changes_refused_while_locked_reach_the_board_after_the_unlock() {
+    let server = spawn_app_with(config_in(tempfile::tempdir().unwrap().path())).await;
+    let links = server.create_board_links("Lock and unlock").await;
+    let mut facilitator = Peer::join(server.addr, &links.path(&links.facilitator)).await;
+    let mut phone = Peer::join(server.addr, &links.path(&links.participant)).await;
+    hello(&mut facilitator).await;
+    hello(&mut phone).await;
+    facilitator.send_raw(frame::client_app(&ClientMessage::Lock { locked: true })).await;
+    assert_eq!(phone.next_app().await, ServerMessage::BoardState { locked: true });
+    phone.add_note("while-locked", "written during the lock").await;
+    // Refused, and told in both ways: Yjs's permission-denied and an application error.
+    let refused = loop {
+        if let ServerMessage::Error { code, message } = phone.next_app().await {
+            break (code, message);
+        }
+    };
+    assert_eq!(refused.0, ErrorCode::Forbidden);
+    assert!(refused.1.contains("locked") && phone.denied.as_deref().is_some_and(|d| d.contains("locked")));
+    facilitator.drain_for(Duration::from_millis(200)).await;
+    assert_eq!(facilitator.note_count(), 0, "nothing of it was applied");
+
+    facilitator.send_raw(frame::client_app(&ClientMessage::Lock { locked: false })).await;
+    assert_eq!(phone.next_app().await, ServerMessage::BoardState { locked: false });
+    // A note after the unlock builds on the refused change; the server asks the phone
+    // for what it lacks (sync step 1, answered by the peer as y-websocket does): both arrive.
+    phone.add_note("after-unlock", "written after the unlock").await;
+    phone.drain_for(Duration::from_millis(300)).await;
+    facilitator.pump_until(|p| p.note_count() == 2).await;
+    let ids: Vec<String> = facilitator.snapshot().notes.into_iter().map(|n| n.id).collect();
+    assert!(ids.contains(&"while-locked".to_owned()) && ids.contains(&"after-unlock".to_owned()), "{ids:?}");
+    server.stop().await;
+}
+
 async fn rotate(server: &TestServer, links: &Links, token: &str) -> reqwest::Response {
     reqwest::Client::new()
         .post(server.http(&format!("/api/boards/{}/links/rotate", links.id)))

@@ -291,6 +291,15 @@ async fn a_workshop_from_the_template_ends_in_minutes_and_a_calendar() {
     ];
     send(&mut fran, ClientMessage::StartTurns { people }).await;
     assert!(next_workshop(&mut fran).await.turns.is_some());
+    // Carla, in the room without a device, cannot pass herself: the facilitator passes
+    // for her, and the round ends; once the turns end, the minutes still list her.
+    send(&mut fran, ClientMessage::Turn { action: TurnAction::Next }).await;
+    assert_eq!(next_workshop(&mut fran).await.turns.and_then(|t| t.current), Some(1));
+    send(&mut fran, ClientMessage::Turn { action: TurnAction::Pass }).await;
+    let turns = next_workshop(&mut fran).await.turns.expect("still going round");
+    assert_eq!((turns.round, turns.passed.clone()), (1, vec![]), "a new round after the last person: {turns:?}");
+    send(&mut fran, ClientMessage::Turn { action: TurnAction::End }).await;
+    assert!(next_workshop(&mut fran).await.turns.is_none());
     // An obstacle and how its author manages it; step 4: actions; step 5.
     ana.edit(|b, t| {
         b.insert_note(t, &note_in("o1", "Releases freeze in December", area("obstacles"), "Ana"));
@@ -306,12 +315,13 @@ async fn a_workshop_from_the_template_ends_in_minutes_and_a_calendar() {
         };
         b.insert_action(t, &action("a1", "Draft the release checklist", "Ana", "2026-12-04", true));
         b.insert_action(t, &action("a2", "Book the pilot, with Security", "Fran", "2027-01-15", false));
+        b.insert_action(t, &action("followup-1", "Are the actions done?", "Fran", "2027-02-01", false));
     })
     .await;
-    fran.pump_until(|p| p.note_count() == 8 && p.snapshot().actions.len() == 2).await;
+    fran.pump_until(|p| p.note_count() == 8 && p.snapshot().actions.len() == 3).await;
 
     let minutes = reqwest::Client::new()
-        .get(server.http(&format!("/api/boards/{}/minutes.md", links.id)))
+        .get(server.http(&format!("/api/boards/{}/minutes.md?offset=60&zone=Europe/Paris", links.id)))
         .bearer_auth(&links.viewer)
         .send()
         .await
@@ -325,7 +335,10 @@ async fn a_workshop_from_the_template_ends_in_minutes_and_a_calendar() {
         "| Data Platform (chosen) | Data Platform expects answers within a day | early warning of changes | daily | weekly |",
         "| Security |",
         "**Team to approach first:** Data Platform",
-        "*Value*: Fewer failed releases",
+        "**Value**\n\n- Fewer failed releases\n",
+        "UTC+01:00 (Europe/Paris)",
+        "Board, to look only: <http",
+        "- **Check-in on 2027-02-01**, called by Fran: Are the actions done?",
         "Candidate goals, and the vote “Our common goal” (closed)",
         "| Ship data changes safely every week | 1 |",
         "| One shared on-call rota | 0 |",
@@ -347,7 +360,8 @@ async fn a_workshop_from_the_template_ends_in_minutes_and_a_calendar() {
         .unwrap();
     assert_eq!(ics.headers()["content-type"], "text/calendar; charset=utf-8");
     let ics = ics.text().await.unwrap();
-    assert_eq!(ics.matches("BEGIN:VEVENT").count(), 2);
+    assert_eq!(ics.matches("BEGIN:VEVENT").count(), 3);
+    assert!(ics.contains("SUMMARY:Follow-up check-in: Are the actions done? (Fran)"), "{ics}");
     assert!(ics.contains("DTSTART;VALUE=DATE:20270115\r\nDTEND;VALUE=DATE:20270116\r\n"));
     assert!(ics.contains("SUMMARY:Book the pilot\\, with Security (Fran)"));
     server.stop().await;
@@ -368,5 +382,71 @@ async fn a_screen_that_joins_late_gets_where_the_facilitator_is() {
     assert_eq!(ana.next_app().await, ServerMessage::Viewport { viewport, bring: false });
     let mut screen = member(server.addr, &links.path(&links.viewer), "Screen").await;
     assert_eq!(screen.next_app().await, ServerMessage::Viewport { viewport, bring: false });
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn going_back_a_step_turns_private_writing_off_and_keeps_the_timer() {
+    let server = spawn_app_with(config_in(tempfile::tempdir().unwrap().path())).await;
+    let links = crate::create_board_from(server.addr, "Steps", "collaboration-workshop").await;
+    let mut fran = member(server.addr, &links.path(&links.facilitator), "Fran").await;
+    let mut ana = member(server.addr, &links.path(&links.participant), "Ana").await;
+    next_workshop(&mut fran).await;
+    send(&mut fran, ClientMessage::SetStep { step: Some(2) }).await;
+    assert!(next_workshop(&mut fran).await.private, "step 3 is written privately");
+    send(&mut ana, ClientMessage::PutPrivateNote { note: private_note("o1", "Budget") }).await;
+    send(&mut fran, ClientMessage::SetTimer { seconds: Some(300) }).await;
+    let timer = loop {
+        let state = next_workshop(&mut fran).await;
+        if let Some(timer) = state.timer.filter(|_| state.writing.len() == 1) {
+            break timer;
+        }
+    };
+    send(&mut fran, ClientMessage::SetStep { step: Some(1) }).await;
+    let state = next_workshop(&mut fran).await;
+    assert_eq!(state.step, Some(1));
+    assert!(!state.private, "step 2 notes never silently become private");
+    assert_eq!(state.timer, Some(timer), "only the facilitator stops the timer");
+    assert_eq!(state.writing.len(), 1, "Ana's obstacle stays private until the reveal");
+    send(&mut ana, ClientMessage::PutPrivateNote { note: private_note("n1", "Value") }).await;
+    assert_eq!(next_error(&mut ana).await.0, ErrorCode::InvalidRequest);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn revealed_notes_land_in_free_space_of_their_area() {
+    let server = spawn_app_with(config_in(tempfile::tempdir().unwrap().path())).await;
+    let links = crate::create_board_from(server.addr, "Crowded", "collaboration-workshop").await;
+    let mut fran = member(server.addr, &links.path(&links.facilitator), "Fran").await;
+    let mut ana = member(server.addr, &links.path(&links.participant), "Ana").await;
+    let area = fran.snapshot().frames.into_iter().find(|f| f.area.as_deref() == Some("obstacles")).unwrap();
+    // The area's top-left is taken by a note on the board already.
+    let (x, y) = (area.x + 16.0, area.y + 44.0);
+    ana.edit(|b, t| {
+        b.insert_note(t, &Note { frame: Some(area.id.clone()), ..note_in("on-board", "Already here", (x, y), "Ana") })
+    })
+    .await;
+    send(&mut fran, ClientMessage::SetStep { step: Some(2) }).await;
+    next_workshop(&mut fran).await;
+    for i in 0..4 {
+        // Each written at the same place, where the note on the board is.
+        let note = Note { frame: Some(area.id.clone()), x, y, ..*private_note(&format!("p{i}"), "Hidden") };
+        send(&mut ana, ClientMessage::PutPrivateNote { note: Box::new(note) }).await;
+    }
+    loop {
+        if next_workshop(&mut fran).await.writing.first().is_some_and(|w| w.notes == 4) {
+            break;
+        }
+    }
+    send(&mut fran, ClientMessage::SetPrivate { private: false }).await;
+    fran.pump_until(|p| p.note_count() == 5).await;
+    let notes = fran.snapshot().notes;
+    for (i, a) in notes.iter().enumerate() {
+        assert!(a.x >= area.x && a.x + a.w <= area.x + area.w, "{} outside its area", a.id);
+        for b in &notes[i + 1..] {
+            let overlap = a.x < b.x + b.w && a.x + a.w > b.x && a.y < b.y + b.h && a.y + a.h > b.y;
+            assert!(!overlap, "{} covers {}", a.id, b.id);
+        }
+    }
     server.stop().await;
 }

@@ -7,6 +7,9 @@ import {
   ensureText,
   frameAt,
   frameRect,
+  freeSpot,
+  moveOffOthers,
+  num,
   noteColor,
   noteFrame,
   noteRect,
@@ -216,7 +219,8 @@ class CanvasView implements HistoryHost, WorkshopHost {
     this.#notesLayer = h("div", { class: "notes-layer" });
     this.#band = h("div", { class: "band", hidden: true, "aria-hidden": "true" });
     this.#cursorLayer = h("div", { class: "cursors-layer", "aria-hidden": "true" });
-    this.#world.append(this.#framesLayer, this.#notesLayer, this.#band, this.#cursorLayer);
+    // Notes come first in the tab order (frames draw below them by z-index, see app.css).
+    this.#world.append(this.#notesLayer, this.#framesLayer, this.#band, this.#cursorLayer);
     const help = h(
       "p",
       { class: "help", id: "canvas-help" },
@@ -311,9 +315,16 @@ class CanvasView implements HistoryHost, WorkshopHost {
     rovingToolbar(toolbar);
 
     const avatars = h("ul", { class: "avatars", "aria-label": "People on this board" });
-    const conn = connectionIndicator(b.provider, (why) => this.#refused(why));
+    const conn = connectionIndicator(b.provider, (why) => this.#refused(why), b.delivery);
     this.#meBtn = h("button", { type: "button", class: "me", title: "Change your name" }, b.me.name);
     this.#meBtn.addEventListener("click", () => this.#rename());
+    // Keyboard users reach the notes without walking through the toolbar and frames.
+    const skip = h("a", { class: "skip-link", href: "#" }, "Skip to the notes");
+    skip.addEventListener("click", (e) => {
+      e.preventDefault();
+      const first = this.#notesLayer.querySelector<HTMLElement>(".note");
+      (first ?? this.#host).focus();
+    });
     const header = h(
       "header",
       { class: "topbar" },
@@ -325,8 +336,10 @@ class CanvasView implements HistoryHost, WorkshopHost {
     this.#page = h(
       "div",
       { class: "board-page" },
+      skip,
       header,
       this.#workshopUi.bar,
+      this.#workshopUi.followBar,
       this.#host,
       help,
       votePanel(this.#votes, false),
@@ -416,7 +429,7 @@ class CanvasView implements HistoryHost, WorkshopHost {
     b.provider.on("sync", (synced) => {
       if (!synced || !firstSync) return;
       firstSync = false;
-      if (!this.#interacted) this.#fitContent(true);
+      if (!this.#interacted && !this.#workshopUi.landOnStep()) this.#fitContent(true);
       requestAnimationFrame(() =>
         requestAnimationFrame(() => {
           performance.mark("commonboard:first-render");
@@ -518,6 +531,7 @@ class CanvasView implements HistoryHost, WorkshopHost {
     if (prev !== next) this.#setSelection(new Set(), new Set());
     for (const id of frames) this.#renderFrame(id);
     for (const id of notes) this.#renderNote(id);
+    this.#scheduleReadingOrder();
     const onNotes = (events: Y.YEvent<Y.AbstractType<unknown>>[]) => {
       for (const ev of events) {
         if (ev.target === next.notes) for (const k of (ev as Y.YMapEvent<unknown>).keysChanged) this.#dirtyNotes.add(k);
@@ -548,6 +562,48 @@ class CanvasView implements HistoryHost, WorkshopHost {
     this.#dirtyNotes = new Set();
     for (const id of frames) this.#renderFrame(id);
     for (const id of notes) this.#renderNote(id);
+    if (frames.size || notes.size) this.#scheduleReadingOrder();
+    if (notes.size && this.#mine.size) {
+      clearTimeout(this.#unstackTimer);
+      this.#unstackTimer = window.setTimeout(() => {
+        if (!this.#gesture && this.#canEdit && !this.#historical) moveOffOthers(this.#board, this.#mine);
+      }, 300);
+    }
+  }
+
+  /** Notes this page added (N, double-click): moved off another one added at the same moment. */
+  #mine = new Set<string>();
+  #unstackTimer = 0;
+
+  #orderTimer = 0;
+
+  /**
+   * Puts the notes in reading order for the keyboard and screen readers: area by area
+   * (areas left to right, then top to bottom), and inside an area by rows. Done when
+   * the board is still (no gesture, no note focused or edited), so nothing moves under
+   * a pointer or loses focus.
+   */
+  #scheduleReadingOrder(): void {
+    clearTimeout(this.#orderTimer);
+    this.#orderTimer = window.setTimeout(() => {
+      if (this.#gesture || this.#editing || this.#notesLayer.contains(document.activeElement)) {
+        this.#scheduleReadingOrder();
+        return;
+      }
+      const areas = new Map<string, number>();
+      const frames: { id: string; x: number; y: number }[] = [];
+      this.#shown.frames.forEach((m, id) => frames.push({ id, ...frameRect(m) }));
+      frames.sort((a, z) => a.x - z.x || a.y - z.y);
+      frames.forEach((f, i) => areas.set(f.id, i));
+      const views = [...this.#notes.values()].map((v) => {
+        const m = this.#shown.notes.get(v.id);
+        const f = m ? noteFrame(m) : null;
+        return { v, area: f !== null && areas.has(f) ? areas.get(f)! : frames.length, row: Math.round(v.y / 40), x: v.x };
+      });
+      views.sort((a, z) => a.area - z.area || a.row - z.row || a.x - z.x);
+      const inOrder = views.every((o, i) => this.#notesLayer.children[i] === o.v.el);
+      if (!inOrder) this.#notesLayer.append(...views.map((o) => o.v.el));
+    }, 400);
   }
 
   // ------------------------------------------------------------ rendering
@@ -671,10 +727,27 @@ class CanvasView implements HistoryHost, WorkshopHost {
     return this.#canEdit;
   }
 
-  /** Fits a canvas rectangle on screen. */
-  fitRect(r: Rect): void {
+  get interacted(): boolean {
+    return this.#interacted;
+  }
+
+  onUserMove: (() => void) | null = null;
+
+  /**
+   * Fits a canvas rectangle on screen; with `minZoom`, a rectangle too large to fit at
+   * that zoom shows its top-left part at that zoom instead (text stays readable).
+   */
+  fitRect(r: Rect, minZoom = 0): void {
     this.#interacted = true;
-    this.#vp.fit(r);
+    const margin = 48;
+    const zoom = Math.min(1, (this.#vp.width - 2 * margin) / r.w, (this.#vp.height - 2 * margin) / r.h);
+    if (zoom >= minZoom) {
+      this.#vp.fit(r, margin);
+      return;
+    }
+    const w = Math.min(r.w, (this.#vp.width - 2 * margin) / minZoom);
+    const h = Math.min(r.h, (this.#vp.height - 2 * margin) / minZoom);
+    this.#vp.centerOn(r.x + w / 2, r.y + h / 2, minZoom);
   }
 
   /** The view's centre and zoom. */
@@ -884,13 +957,39 @@ class CanvasView implements HistoryHost, WorkshopHost {
     this.#board.undo.stopCapturing();
     const id = addNote(this.#board, { x, y, color: this.#color, frame, kind });
     this.#board.undo.stopCapturing();
+    this.#mine.add(id);
     this.#selectOnly([id]);
     this.#startEdit(id);
   }
 
+  /**
+   * N: a note in free space of the area under the screen's centre, else of the current
+   * step's first area, else near the centre; never on top of another note.
+   */
   #createNoteAtCenter(): void {
+    if (!this.#canEdit) return;
+    const b = this.#board;
     const c = this.#vp.center();
-    this.#createNoteAt(c.x, c.y);
+    let frame = frameAt(b, c.x, c.y);
+    const stepIndex = this.#workshop.state?.step;
+    const step = stepIndex !== undefined ? this.#workshop.state?.steps[stepIndex]?.id : undefined;
+    if (step && (!frame || !str(b.frames.get(frame)!, FRAME_FIELDS.area))) {
+      let first: string | null = null;
+      let firstAt = Infinity;
+      b.frames.forEach((m, id) => {
+        if (str(m, FRAME_FIELDS.step) !== step || !str(m, FRAME_FIELDS.area)) return;
+        const at = num(m, FRAME_FIELDS.createdAt, 0);
+        if (at < firstAt) [first, firstAt] = [id, at];
+      });
+      if (first && (!frame || str(b.frames.get(frame)!, FRAME_FIELDS.step) === step)) frame = first;
+    }
+    const taken: Rect[] = [];
+    b.notes.forEach((m) => taken.push(noteRect(m)));
+    const area = frame ? frameRect(b.frames.get(frame)!) : { x: c.x - DEFAULT_NOTE_W, y: c.y - DEFAULT_NOTE_H, w: DEFAULT_NOTE_W * 4, h: DEFAULT_NOTE_H * 4 };
+    const spot = freeSpot(area, taken, DEFAULT_NOTE_W, DEFAULT_NOTE_H, frame ? 16 : 0, frame ? 44 : 0);
+    this.#createNoteAt(spot.x + DEFAULT_NOTE_W / 2, spot.y + DEFAULT_NOTE_H / 2);
+    const m = this.#shown.notes.get([...this.#selNotes][0] ?? "");
+    if (m) this.#ensureVisible([...this.#selNotes][0]);
   }
 
   #createFrameAtCenter(): void {
@@ -1215,6 +1314,7 @@ class CanvasView implements HistoryHost, WorkshopHost {
     if (t.closest("textarea, input, button, select, a")) return;
     if (e.button !== 0 && e.button !== 1) return;
     this.#interacted = true;
+    this.onUserMove?.();
     this.#pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
     if (e.pointerType === "touch" && this.#pointers.size === 2) {
       this.#finishGesture(true);
@@ -1517,6 +1617,7 @@ class CanvasView implements HistoryHost, WorkshopHost {
     if (t instanceof HTMLTextAreaElement && !e.ctrlKey && t.scrollHeight > t.clientHeight) return;
     e.preventDefault();
     this.#interacted = true;
+    this.onUserMove?.();
     const scale = e.deltaMode === 1 ? 16 : e.deltaMode === 2 ? 400 : 1;
     const dx = e.deltaX * scale;
     const dy = e.deltaY * scale;
@@ -1585,9 +1686,27 @@ class CanvasView implements HistoryHost, WorkshopHost {
           if (e.altKey) this.#resizeSelection(ax * step, ay * step);
           else this.#moveSelection(ax * step, ay * step);
         } else {
+          this.onUserMove?.();
           this.#vp.panBy(-ax * 60, -ay * 60);
         }
         return;
+      }
+      const selected = this.#selNotes.size + this.#selFrames.size;
+      if (key.length === 1 && key !== " " && selected > 0) {
+        // Typing with a note selected edits it (the text goes on at its end); with
+        // anything else selected, letters do nothing rather than act on the board.
+        if (this.#canEdit && this.#selNotes.size === 1 && !this.#selFrames.size) {
+          e.preventDefault();
+          const id = [...this.#selNotes][0];
+          this.#startEdit(id);
+          const ed = this.#editing;
+          if (ed?.id === id) {
+            ed.area.value += key;
+            ed.area.setSelectionRange(ed.area.value.length, ed.area.value.length);
+            ed.area.dispatchEvent(new Event("input"));
+          }
+        }
+        if (!"+=-_0".includes(key)) return;
       }
       switch (key) {
         case "n":
@@ -1602,6 +1721,8 @@ class CanvasView implements HistoryHost, WorkshopHost {
           break;
         case "h":
         case "H":
+          // History is a mode of its own: not for viewers, who only watch the board.
+          if (this.#role === "viewer") return;
           e.preventDefault();
           this.#toggleHistory();
           break;

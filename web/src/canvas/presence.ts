@@ -1,5 +1,5 @@
 import type { Awareness } from "y-protocols/awareness";
-import type { Identity } from "../identity";
+import { USER_COLORS, type Identity } from "../identity";
 import { h, initials } from "../util";
 
 export interface PresenceState {
@@ -174,7 +174,12 @@ export class Presence {
     this.#avatarKey = key;
     const own = this.#awareness.clientID;
     const shown = people.slice(0, 10);
+    // Two people never share a colour in the list: a repeated one takes the next free.
+    const used = new Set<string>();
     const items = shown.map((p) => {
+      let color = p.color;
+      if (used.has(color)) color = USER_COLORS.find((c) => !used.has(c)) ?? color;
+      used.add(color);
       const label = p.clientId === own ? `${p.name} (you)` : p.name;
       const avatar = h(
         "li",
@@ -182,7 +187,7 @@ export class Presence {
         h("span", { "aria-hidden": "true" }, initials(p.name)),
       );
       // Through the CSSOM: a style attribute would break the Content-Security-Policy.
-      avatar.style.background = p.color;
+      avatar.style.background = color;
       return avatar;
     });
     if (people.length > shown.length) {

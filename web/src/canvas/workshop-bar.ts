@@ -2,16 +2,26 @@
 // the facilitator's controls), the private notes on the canvas, following the
 // facilitator's view, and the downloads of the minutes.
 import { authHeaders } from "../api";
-import type { Rect } from "../board";
+import { noteRect, noteText, str, type Rect } from "../board";
 import type { Note, TurnAction, TurnPerson } from "../generated/protocol";
+import { NOTE_KINDS } from "../generated/protocol";
+import { NOTE_FIELDS } from "../schema";
 import { h } from "../util";
-import { stepFrame, type WorkshopModel } from "../workshop";
+import { areaFrame, stepFrame, type WorkshopModel } from "../workshop";
+import { showVoteDialog } from "./vote-dialog";
 import { WorkshopPanels } from "./workshop-panels";
+
+/** The least zoom a board opens at on its current step: note text stays readable. */
+const READABLE_ZOOM = 0.6;
 
 /** What the workshop UI needs from the canvas. */
 export interface WorkshopHost {
   readonly canEdit: boolean;
-  fitRect(r: Rect): void;
+  /** Whether the person moved the view themselves since the page opened. */
+  readonly interacted: boolean;
+  /** Called whenever the person pans or zooms the view themselves. */
+  onUserMove: (() => void) | null;
+  fitRect(r: Rect, minZoom?: number): void;
   view(): { x: number; y: number; zoom: number };
   showView(x: number, y: number, zoom: number): void;
 }
@@ -48,7 +58,12 @@ export class WorkshopUi {
   #turnsBtn: HTMLButtonElement;
   #turnCtl: HTMLElement;
   #errorEl: HTMLElement;
+  #voteGoalsBtn: HTMLButtonElement;
   #workshopPanels: WorkshopPanels;
+  /** Whether this view follows the facilitator's (after "Bring everyone here"). */
+  #following = false;
+  readonly followBar: HTMLElement;
+  #landed = false;
 
   constructor(model: WorkshopModel, host: WorkshopHost, token: string | null) {
     this.#model = model;
@@ -89,6 +104,8 @@ export class WorkshopUi {
       model.board.app.send({ type: "show_viewport", viewport: { x: Math.round(v.x), y: Math.round(v.y), zoom: v.zoom }, bring: true });
     });
     const minutes = button("Minutes", "ws-minutes", () => this.#showMinutesDialog(), { "aria-haspopup": "dialog" });
+    // Step 2 ends in a vote on the candidate goals: one button, no selecting by hand.
+    this.#voteGoalsBtn = button("Vote on the candidate goals", "ws-vote-goals", () => this.#voteOnCandidates(), { hidden: "", "aria-haspopup": "dialog" });
     this.#facGroup = h(
       "span",
       { class: "ws-facilitator", role: "group", "aria-label": "Facilitator controls", hidden: true },
@@ -99,6 +116,7 @@ export class WorkshopUi {
       this.#privateBtn,
       this.#turnsBtn,
       this.#turnCtl,
+      this.#voteGoalsBtn,
       bring,
       minutes,
     );
@@ -124,11 +142,36 @@ export class WorkshopUi {
     model.onChange(() => {
       this.#render();
       this.#workshopPanels.refresh();
+      if (!this.#landed && !host.interacted) this.landOnStep();
     });
+    // Follow mode: after "Bring everyone here", participants follow the facilitator's
+    // view until they move themselves or press Stop.
+    const stopFollow = button("Stop following", "follow-stop", () => this.#follow(false));
+    this.followBar = h(
+      "div",
+      { class: "follow-bar", role: "status", hidden: true },
+      h("span", {}, "Following the facilitator's view"),
+      " · ",
+      stopFollow,
+    );
+    host.onUserMove = () => {
+      if (this.#following) this.#follow(false);
+    };
     b.app.on("viewport", (m) => {
-      if (m.bring && model.role !== "facilitator") host.showView(m.viewport.x, m.viewport.y, m.viewport.zoom);
+      if (model.role === "facilitator" || !model.role) return;
+      if (m.bring) this.#follow(true);
+      if (this.#following) host.showView(m.viewport.x, m.viewport.y, m.viewport.zoom);
     });
     window.setInterval(() => this.#renderTimer(), 500);
+    // Said to screen readers: a vote opening and closing (the step and the speaker are
+    // live regions of their own, and so is "Time's up").
+    const voteSaid = new Map<string, boolean>();
+    b.app.on("vote", (m) => {
+      const was = voteSaid.get(m.vote.id);
+      voteSaid.set(m.vote.id, m.vote.open);
+      if (was === m.vote.open) return;
+      this.#announce.textContent = m.vote.open ? `Voting is open: ${m.vote.settings.title}` : was === undefined ? "" : `Voting closed: ${m.vote.settings.title}`;
+    });
     // The big screen follows the facilitator's view: a few updates a second while it moves.
     let shown = "";
     window.setInterval(() => {
@@ -141,6 +184,45 @@ export class WorkshopUi {
       b.app.send({ type: "show_viewport", viewport, bring: false });
     }, 250);
     this.#render();
+  }
+
+  /** Opens the vote dialog on every note in the candidate goals area. */
+  #voteOnCandidates(): void {
+    const b = this.#model.board;
+    const area = areaFrame(b, "candidates");
+    const ids: { id: string; y: number; x: number }[] = [];
+    b.notes.forEach((m, id) => {
+      const r = noteRect(m);
+      const inside = area && r.x + r.w / 2 >= area.rect.x && r.x + r.w / 2 <= area.rect.x + area.rect.w && r.y + r.h / 2 >= area.rect.y && r.y + r.h / 2 <= area.rect.y + area.rect.h;
+      if (noteText(m).trim() && (str(m, NOTE_FIELDS.frame) === area?.id || inside || str(m, NOTE_FIELDS.kind) === NOTE_KINDS.goal)) ids.push({ id, ...r });
+    });
+    if (!ids.length) {
+      this.#errorEl.textContent = "No candidate goals yet: write them in “Candidate goals”, then open the vote.";
+      return;
+    }
+    ids.sort((a, z) => a.y - z.y || a.x - z.x);
+    const candidates = ids.map((c) => c.id);
+    showVoteDialog(candidates.length, (settings) => b.app.send({ type: "open_vote", settings: { ...settings, candidates } }));
+  }
+
+  #follow(on: boolean): void {
+    this.#following = on;
+    this.followBar.hidden = !on;
+    this.#announce.textContent = on ? "Following the facilitator's view" : "";
+  }
+
+  /**
+   * Opens the board on the current step (at a zoom one can read) rather than the whole
+   * board; true when there was a step to land on.
+   */
+  landOnStep(): boolean {
+    const s = this.#model.state;
+    const info = s?.step !== undefined ? s.steps[s.step] : undefined;
+    const f = info ? stepFrame(this.#model.board, info.id) : null;
+    if (!f) return false;
+    this.#landed = true;
+    this.#host.fitRect(f.rect, READABLE_ZOOM);
+    return true;
   }
 
   /** Fits the current step's frame on screen. */
@@ -200,13 +282,19 @@ export class WorkshopUi {
     // Turns.
     const speaker = m.speaker();
     const t = s.turns;
+    if (t) this.#workshopPanels.setNamedPeople(t.people.map((p) => p.name));
     this.#speakerEl.hidden = !t;
     if (t) {
       this.#speakerEl.textContent = speaker
         ? `Speaking: ${speaker.name}${speaker.id === m.board.identity ? " (you)" : ""} · round ${t.round + 1}`
         : "Everyone passed";
     }
-    this.#passBtn.hidden = !speaker || speaker.id !== m.board.identity;
+    // The speaker passes for themselves; the facilitator passes for anyone, such as
+    // someone added by name without a device.
+    const mine = !!speaker && speaker.id === m.board.identity;
+    this.#passBtn.hidden = !speaker || (!mine && !m.facilitator);
+    this.#voteGoalsBtn.hidden = info?.id !== "common-goal";
+    this.#passBtn.textContent = mine ? "Pass" : `Pass for ${speaker?.name ?? ""}`;
     this.#turnCtl.hidden = !t;
     this.#turnsBtn.hidden = !!t;
     // Who writes privately.
@@ -228,9 +316,20 @@ export class WorkshopUi {
       this.#lastStep = s.step;
       if (!first || info) this.#workshopPanels.openFor(info?.id ?? null);
     }
+    const ends = s.timer?.ends_at_ms ?? null;
+    if (ends !== this.#timerSaid) {
+      if (ends !== null && this.#timerSaid !== -1) {
+        const min = Math.round((s.timer!.seconds / 60) * 10) / 10;
+        this.#announce.textContent = `Timer started: ${min} ${min === 1 ? "minute" : "minutes"}`;
+      }
+      this.#timerSaid = ends;
+    }
     this.#renderTimer();
     this.#renderPrivate();
   }
+
+  /** The countdown last announced (its end), -1 before the first state. */
+  #timerSaid: number | null = -1;
 
   #renderTimer(): void {
     const left = this.#model.secondsLeft();
@@ -362,7 +461,12 @@ export class WorkshopUi {
     const download = async (file: string, type: string) => {
       status.textContent = `Preparing ${file}…`;
       try {
-        const res = await fetch(`/api/boards/${encodeURIComponent(b.id)}/${file}`, { headers: authHeaders(this.#token, type) });
+        // The minutes give times in the reader's zone.
+        const zone = Intl.DateTimeFormat().resolvedOptions().timeZone ?? "";
+        const local = `?offset=${-new Date().getTimezoneOffset()}&zone=${encodeURIComponent(zone)}`;
+        const res = await fetch(`/api/boards/${encodeURIComponent(b.id)}/${file}${file === "minutes.md" ? local : ""}`, {
+          headers: authHeaders(this.#token, type),
+        });
         if (!res.ok) throw new Error(`HTTP ${res.status}`);
         const blob = await res.blob();
         const url = URL.createObjectURL(blob);

@@ -20,6 +20,12 @@ function setValue(el: HTMLInputElement | HTMLSelectElement, v: string): void {
   if (document.activeElement !== el && el.value !== v) el.value = v;
 }
 
+/**
+ * Actions whose id starts with this are the follow-up check-ins of step 5 (the minutes
+ * list them under "Follow-up", and `actions.ics` has them as events).
+ */
+export const FOLLOW_UP_PREFIX = "followup-";
+
 export class WorkshopPanels {
   readonly el: HTMLElement;
   readonly toggles: HTMLElement;
@@ -79,9 +85,12 @@ export class WorkshopPanels {
     this.#people = h("datalist", { id: "ws-people" });
     const addAction = h("button", { type: "button", class: "tool edit-tool ws-add-action" }, "+ Add action");
     addAction.addEventListener("click", () => this.#addAction());
+    // Step 5: the check-in that follows the actions up, with a date, an owner and an agenda.
+    const addFollowUp = h("button", { type: "button", class: "tool edit-tool ws-add-followup" }, "+ Add follow-up check-in");
+    addFollowUp.addEventListener("click", () => this.#addAction(FOLLOW_UP_PREFIX));
     const remove = h("span", { class: "visually-hidden" }, "Remove");
     const actionColumns = ["Action", "Owner", "Due", "Done", remove];
-    this.#actions = panel("actions", "Actions", actionColumns, this.#actionsBody, addAction, this.#people);
+    this.#actions = panel("actions", "Actions and follow-up", actionColumns, this.#actionsBody, h("div", { class: "ws-panel-buttons" }, addAction, addFollowUp), this.#people);
     this.el = h("div", { class: "ws-panels" }, this.#teams, this.#actions);
     this.#teamsBtn = h("button", { type: "button", class: "tool ws-toggle-teams", "aria-expanded": "false", "aria-controls": "ws-teams" }, "Collaborators");
     this.#teamsBtn.addEventListener("click", () => this.#toggle("teams", !!this.#teams.hidden));
@@ -106,7 +115,7 @@ export class WorkshopPanels {
   /** Opens the table the step works with (collaborators, next steps), closes the other. */
   openFor(step: string | null): void {
     this.#toggle("teams", step === "collaborators");
-    this.#toggle("actions", step === "next-steps");
+    this.#toggle("actions", step === "next-steps" || step === "follow-up");
   }
 
   #toggle(which: "teams" | "actions", open: boolean): void {
@@ -268,8 +277,17 @@ export class WorkshopPanels {
 
   // ---------------------------------------------------------------- actions
 
+  /** People in the room without a device (from the turn order): owners too. */
+  #named: string[] = [];
+
+  /** Names the owner field suggests besides who is present (people added by name). */
+  setNamedPeople(names: string[]): void {
+    this.#named = names;
+    if (!this.#actions.hidden) this.#renderPeople();
+  }
+
   #renderPeople(): void {
-    const names = new Set<string>();
+    const names = new Set<string>(this.#named);
     for (const st of this.#b.provider.awareness.getStates().values()) {
       const n = (st as { user?: { name?: string } }).user?.name;
       if (n) names.add(n);
@@ -304,7 +322,10 @@ export class WorkshopPanels {
       setValue(owner, str(m, ACTION_FIELDS.owner));
       setValue(due, str(m, ACTION_FIELDS.due));
       done.checked = m.get(ACTION_FIELDS.done) === true;
-      const label = str(m, ACTION_FIELDS.text) || "new action";
+      const followUp = id.startsWith(FOLLOW_UP_PREFIX);
+      tr.classList.toggle("followup", followUp);
+      text.placeholder = followUp ? "Follow-up: agenda of the check-in" : "What we will do";
+      const label = str(m, ACTION_FIELDS.text) || (followUp ? "follow-up check-in" : "new action");
       owner.setAttribute("aria-label", `Owner of ${label}`);
       due.setAttribute("aria-label", `Due date of ${label}`);
       done.setAttribute("aria-label", `Done: ${label}`);
@@ -335,13 +356,13 @@ export class WorkshopPanels {
     return tr;
   }
 
-  #addAction(): void {
+  #addAction(prefix = ""): void {
     const b = this.#b;
     if (!this.#host.canEdit) return;
-    const id = randomId();
+    const id = prefix + randomId();
     transact(b, () => {
       const m = new Y.Map<unknown>();
-      m.set(ACTION_FIELDS.text, "");
+      m.set(ACTION_FIELDS.text, prefix ? "Are the actions done? What is in the way?" : "");
       m.set(ACTION_FIELDS.owner, "");
       m.set(ACTION_FIELDS.due, "");
       m.set(ACTION_FIELDS.done, false);

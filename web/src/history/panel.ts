@@ -188,7 +188,7 @@ export class HistoryMode {
     const items = page.entries.map((e) => {
       const btn = h(
         "button",
-        { type: "button", class: "history-entry", "data-seq": e.seq },
+        { type: "button", class: "history-entry", "data-seq": e.seq, "data-first": e.first_seq, "data-updates": e.updates },
         h("time", { datetime: e.at }, formatTime(e.at_ms, withDate)),
         " ",
         h("strong", {}, e.author.name || e.author.id),
@@ -256,13 +256,18 @@ export class HistoryMode {
     this.#markCurrentEntry(f.seq);
   }
 
-  /** Marks the newest entry at or before the point shown. */
+  /**
+   * Marks the entry of the point shown: the change whose updates cover it (a group of
+   * edits covers `first_seq` to `seq`), rather than an event (a lock, a vote) logged at
+   * the same point; else the newest entry at or before it.
+   */
   #markCurrentEntry(seq: number): void {
-    let found = false;
-    for (const btn of this.#list.querySelectorAll<HTMLElement>(".history-entry")) {
-      const here = !found && Number(btn.dataset.seq) <= seq;
-      if (here) found = true;
-      if (here) btn.setAttribute("aria-current", "true");
+    const buttons = [...this.#list.querySelectorAll<HTMLElement>(".history-entry")];
+    const covers = (btn: HTMLElement) =>
+      Number(btn.dataset.updates) > 0 && Number(btn.dataset.first) <= seq && seq <= Number(btn.dataset.seq);
+    const current = buttons.find(covers) ?? buttons.find((btn) => Number(btn.dataset.seq) <= seq);
+    for (const btn of buttons) {
+      if (btn === current) btn.setAttribute("aria-current", "true");
       else btn.removeAttribute("aria-current");
     }
   }

@@ -8,6 +8,7 @@ export class JoinCode {
   #img: HTMLImageElement;
   #url: HTMLElement;
   #objectUrl: string | null = null;
+  #warning: HTMLElement;
 
   constructor() {
     this.#img = h("img", { class: "present-qr-img", alt: "QR code that opens the page for adding notes from a phone", hidden: true });
@@ -19,6 +20,13 @@ export class JoinCode {
       this.#img,
       h("figcaption", {}, this.#url),
     );
+    this.#warning = h(
+      "p",
+      { class: "present-qr-warning", role: "alert", hidden: true },
+      "Phones cannot open this address: it points to this computer itself. Start the server with --public-url set to an address phones in the room reach (for example http://192.168.1.20:8080).",
+    );
+    // Above the code, where the room sees it before anyone scans.
+    this.#img.before(this.#warning);
   }
 
   /** Fetches the code for the board, with the link's token (any role's link may draw it). */
@@ -37,6 +45,7 @@ export class JoinCode {
       this.#img.hidden = false;
       this.#url.textContent = url ?? "";
       this.#url.hidden = !url;
+      this.#warning.hidden = !url || !isLoopback(url);
       this.el.dataset.state = "ready";
     } catch (err) {
       this.#img.hidden = true;
@@ -45,4 +54,16 @@ export class JoinCode {
       this.el.dataset.state = "error";
     }
   }
+}
+
+/** Whether a URL points at the machine it is opened on (loopback), which no phone reaches. */
+export function isLoopback(url: string): boolean {
+  let host: string;
+  try {
+    host = new URL(url).hostname.toLowerCase();
+  } catch {
+    return false;
+  }
+  host = host.replace(/^\[|\]$/g, "");
+  return host === "localhost" || host.endsWith(".localhost") || host === "::1" || /^127\./.test(host) || host === "0.0.0.0";
 }

@@ -110,6 +110,7 @@ describe("two people on one board", () => {
   test("a note created, edited and moved by A appears live on B", async () => {
     // Create (N key at the viewport centre) and type.
     await a.page.locator(".viewport").focus();
+    await a.page.keyboard.press("Escape"); // nothing selected: letters are shortcuts
     await a.page.keyboard.press("n");
     const input = a.page.locator(".note-input");
     await input.waitFor();
@@ -178,11 +179,13 @@ describe("two people on one board", () => {
     await a.page.locator('.conn[data-state="offline"]').waitFor({ timeout: 5000 });
 
     await a.page.locator(".viewport").focus();
+    await a.page.keyboard.press("Escape"); // nothing selected: letters are shortcuts
     await a.page.keyboard.press("n");
     await a.page.locator(".note-input").pressSequentially("Written offline by Ana");
     await a.page.keyboard.press("Escape");
 
     await b.page.locator(".viewport").focus();
+    await b.page.keyboard.press("Escape"); // nothing selected: letters are shortcuts
     await b.page.keyboard.press("n");
     await b.page.locator(".note-input").pressSequentially("Written online by Ben");
     await b.page.keyboard.press("Escape");
@@ -200,8 +203,9 @@ describe("two people on one board", () => {
   });
 
   test("the phone capture page adds a note to a frame, shown live on the canvas", async () => {
-    // A makes a frame and names it.
+    // A makes a frame and names it (with nothing selected: typing on a selected note edits it).
     await a.page.locator(".viewport").focus();
+    await a.page.keyboard.press("Escape");
     await a.page.keyboard.press("f");
     const title = a.page.locator(".frame-title").last();
     await title.waitFor();
@@ -224,7 +228,7 @@ describe("two people on one board", () => {
       await page.getByRole("button", { name: "Join" }).click();
       await page.locator('.conn[data-state="connected"]').waitFor({ timeout: 10_000 });
       await page.locator("#capture-frame option", { hasText: "Obstacles" }).waitFor({ state: "attached" });
-      await page.getByLabel("Frame", { exact: true }).selectOption({ label: "Obstacles" });
+      await page.getByLabel("Area", { exact: true }).selectOption({ label: "Obstacles" });
       await page.getByLabel("Your note").fill("Release calendars do not line up");
       await page.getByRole("radio", { name: "Pink" }).tap();
       assert.ok(await page.getByRole("radio", { name: "Pink" }).isChecked());
@@ -273,10 +277,11 @@ describe("two people on one board", () => {
 
   test("a viewer link shows the board live, read-only", async (t) => {
     if (!board.links) return t.skip("this server does not issue access links");
-    // The facilitator finds the big-screen link in the Share dialog.
+    // The facilitator finds the watch-only link, and the big screen's, in the Share dialog.
     await a.page.getByRole("button", { name: "Share" }).click();
-    const viewerUrl = await a.page.getByLabel("Big screen (view only)", { exact: true }).inputValue();
+    const viewerUrl = await a.page.locator("#share-viewer").inputValue();
     assert.match(viewerUrl, /\/b\/[0-9a-f]+\?token=/);
+    assert.match(await a.page.locator("#share-present").inputValue(), /\/b\/[0-9a-f]+\/present\?token=/);
     await a.page.getByRole("button", { name: "Done" }).click();
     const v = await personPage(browser, "Vera");
     try {
@@ -286,12 +291,14 @@ describe("two people on one board", () => {
       assert.equal(await v.page.getByRole("button", { name: "Add note (N)" }).isVisible(), false);
       const before = await v.page.locator(".note").count();
       await v.page.locator(".viewport").focus();
+      await v.page.keyboard.press("Escape"); // nothing selected: letters are shortcuts
       await v.page.keyboard.press("n");
       await v.page.mouse.dblclick(300, 300);
       assert.equal(await v.page.locator(".note-input").count(), 0);
       assert.equal(await v.page.locator(".note").count(), before);
       // Edits by others arrive live.
       await a.page.locator(".viewport").focus();
+      await a.page.keyboard.press("Escape"); // nothing selected: letters are shortcuts
       await a.page.keyboard.press("n");
       await a.page.locator(".note-input").pressSequentially("Seen by the big screen");
       await a.page.keyboard.press("Escape");

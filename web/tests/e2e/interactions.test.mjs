@@ -41,6 +41,7 @@ function docFrames(page) {
 
 async function addNoteWithKeyboard(page, text) {
   await page.locator(".viewport").focus();
+  await page.keyboard.press("Escape"); // nothing selected: letters are shortcuts
   await page.keyboard.press("n");
   await page.locator(".note-input").pressSequentially(text);
   await page.keyboard.press("Escape");
@@ -110,6 +111,7 @@ describe("canvas interactions", () => {
     await noteByText(a.page, "Ben's note").waitFor();
     // B undoes twice (text, then creation): A's notes stay.
     await b.page.locator(".viewport").focus();
+    await b.page.keyboard.press("Escape"); // nothing selected: letters are shortcuts
     await b.page.keyboard.press("Control+z");
     await b.page.keyboard.press("Control+z");
     await noteByText(a.page, "Ben's note").waitFor({ state: "detached" });
@@ -119,6 +121,7 @@ describe("canvas interactions", () => {
   test("Tab reaches notes, which screen readers read as 'Note by <author>: <text>'", async () => {
     const page = a.page;
     await page.locator(".viewport").focus();
+    await page.keyboard.press("Escape"); // nothing selected: letters are shortcuts
     await page.keyboard.press("Tab");
     const label = await page.evaluate(() => document.activeElement.getAttribute("aria-label"));
     assert.equal(label, "Note by Ana: Made by double-click");
@@ -127,6 +130,7 @@ describe("canvas interactions", () => {
   test("a frame groups the notes dropped in it and carries them when moved", async () => {
     const page = a.page;
     await page.locator(".viewport").focus();
+    await page.keyboard.press("Escape"); // nothing selected: letters are shortcuts
     await page.keyboard.press("f");
     await page.keyboard.press("Enter");
     await page.locator(".frame-title-input").fill("Goals");

@@ -91,6 +91,7 @@ test("page load and panning a board of 500 notes", async () => {
   });
   // Space+drag pans from anywhere, also over notes.
   await page.locator(".viewport").focus();
+  await page.keyboard.press("Escape"); // nothing selected: letters are shortcuts
   await page.keyboard.down("Space");
   const cx = vp.x + vp.width / 2;
   const cy = vp.y + vp.height / 2;

@@ -288,7 +288,7 @@ test("the big screen follows the facilitator and brings phones in", async (t) =>
       for (const text of IDEAS) {
         await phone.page.getByLabel("Your note").fill(text);
         await add.click();
-        await phone.page.locator(".capture-notes li", { hasText: text }).waitFor();
+        await phone.page.locator(".capture-list .capture-notes li", { hasText: text }).waitFor();
       }
     } finally {
       await phone.context.close();

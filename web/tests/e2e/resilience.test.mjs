@@ -38,6 +38,7 @@ test("edits made while the server restarts sync when it is back", async () => {
     await a.page.locator('.conn[data-state="reconnecting"]').waitFor({ timeout: 10_000 });
 
     await a.page.locator(".viewport").focus();
+    await a.page.keyboard.press("Escape"); // nothing selected: letters are shortcuts
     await a.page.keyboard.press("n");
     await a.page.locator(".note-input").pressSequentially("Written during the outage");
     await a.page.keyboard.press("Escape");

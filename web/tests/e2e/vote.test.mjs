@@ -51,6 +51,7 @@ test("a hidden vote from opening to the common goal", async (t) => {
     const voteBtn = fac.page.getByRole("button", { name: "Vote on selected notes" });
     await voteBtn.waitFor();
     await fac.page.locator(".viewport").focus();
+    await fac.page.keyboard.press("Escape"); // nothing selected: letters are shortcuts
     await fac.page.keyboard.press("Control+a");
     assert.equal(await fac.page.locator(".note.selected").count(), 3);
 

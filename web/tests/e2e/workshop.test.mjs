@@ -164,7 +164,7 @@ test("a collaboration workshop from the template to the minutes", async () => {
     await fac.page.getByRole("button", { name: "Focus on this step" }).click();
     await writeNoteInArea(ana.page, "candidates", 0.3, 0.35, "Refunds within a day");
     await writeNoteInArea(fac.page, "candidates", 0.72, 0.35, "One support queue");
-    await ben.page.getByLabel("Frame", { exact: true }).selectOption({ label: "Candidate goals (we vote on these)" });
+    await ben.page.getByLabel("Area", { exact: true }).selectOption({ label: "Candidate goals (we vote on these)" });
     await ben.page.getByLabel("Your note", { exact: true }).fill("Shared release calendar");
     await ben.page.getByRole("button", { name: "Add note" }).click();
     for (const text of ["Refunds within a day", "One support queue", "Shared release calendar"]) {
@@ -206,7 +206,7 @@ test("a collaboration workshop from the template to the minutes", async () => {
     await fac.page.getByRole("button", { name: "Focus on this step" }).click();
     await writeNoteInArea(ana.page, "obstacles", 0.5, 0.62, "No shared backlog");
     await ana.page.locator(".private-note", { hasText: "Private" }).waitFor();
-    await ben.page.getByLabel("Frame", { exact: true }).selectOption({ label: "What could stop us" });
+    await ben.page.getByLabel("Area", { exact: true }).selectOption({ label: "What could stop us" });
     await ben.page.getByLabel("Your note", { exact: true }).fill("Different on-call hours");
     await ben.page.getByRole("button", { name: "Add private note" }).click();
     await ben.page.locator(".capture-private .capture-note", { hasText: "Different on-call hours" }).waitFor();
