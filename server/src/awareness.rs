@@ -67,10 +67,18 @@ impl State {
 /// Which connection owns an awareness client id, and on whose behalf.
 struct Owner {
     conn: ConnId,
-    /// The person behind the connection, when the server issued their identity: their
-    /// other connections may take the id over (a provider reconnecting before the
-    /// server noticed its old socket died). A name a client chose proves nothing.
+    /// The person behind the connection (an id the server issued): their other
+    /// connections may take the id over (a provider reconnecting before the server
+    /// noticed its old socket died).
     person: Option<Arc<str>>,
+}
+
+/// An id whose owner left: see [`Awareness::departed`].
+struct Departed {
+    /// The clock of the removal relayed for it.
+    clock: u32,
+    person: Option<Arc<str>>,
+    at: Instant,
 }
 
 /// What one connection holds in the table.
@@ -140,6 +148,12 @@ pub struct Awareness {
     /// Who introduced each client id; kept until that connection leaves, even when the
     /// state itself expires, so that nobody else can take the id meanwhile.
     owners: HashMap<ClientID, Owner>,
+    /// Ids whose owner left, with the clock of the removal relayed and who owned them,
+    /// kept for [`STATE_TTL`]: a stock provider sends back every change it receives,
+    /// the removal and the last state of someone who just left included, and such an
+    /// echo must not make its sender the owner of the id (the person coming back with
+    /// the same id would then be refused).
+    departed: HashMap<ClientID, Departed>,
     /// What each connection holds, kept as states come and go.
     usage: HashMap<ConnId, Usage>,
     limits: PresenceLimits,
@@ -173,9 +187,23 @@ impl Awareness {
             // Who owns the id now: nobody (it is claimed), this connection, or another
             // connection of the same issued identity (it moves here).
             let previous_owner = match self.owners.get(&client) {
+                // Removing an id nobody holds changes nothing: an echo of a removal.
+                None if removing => continue,
+                // The last state of someone who left, sent back by another person's
+                // client: not a claim. The person who left may come back with it.
+                None if self.departed.get(&client).is_some_and(|gone| {
+                    entry.clock <= gone.clock && (person.is_none() || gone.person.as_deref() != person)
+                }) =>
+                {
+                    continue
+                }
                 None => None,
                 Some(owner) if owner.conn == conn => Some(conn),
                 Some(owner) if person.is_some() && owner.person.as_deref() == person => Some(owner.conn),
+                // A stock provider sends back every state it receives (y-websocket
+                // broadcasts each awareness change, remote ones included): an echo, no
+                // newer than what is held, is ignored, not taken for a forgery.
+                Some(_) if self.states.get(&client).is_some_and(|held| entry.clock <= held.clock) => continue,
                 Some(_) => {
                     applied.refused.push(Refused::NotYours);
                     continue;
@@ -289,13 +317,23 @@ impl Awareness {
             false
         });
         if self.usage.remove(&conn).is_some() {
-            self.owners.retain(|_, owner| owner.conn != conn);
+            let now = Instant::now();
+            let departed = &mut self.departed;
+            self.owners.retain(|client, owner| {
+                if owner.conn != conn {
+                    return true;
+                }
+                let clock = removed.iter().find(|(c, _)| c == client).map_or(0, |(_, entry)| entry.clock);
+                departed.insert(*client, Departed { clock, person: owner.person.clone(), at: now });
+                false
+            });
         }
         removed
     }
 
     /// Removes states not renewed within `ttl` of `now`; returns the removals to relay.
     pub fn expire(&mut self, now: Instant, ttl: Duration) -> Vec<Change> {
+        self.departed.retain(|_, gone| now.duration_since(gone.at) < ttl);
         let mut removed = Vec::new();
         let usage = &mut self.usage;
         self.states.retain(|client, state| {
@@ -440,6 +478,33 @@ mod tests {
         // Once ana's connection leaves, the id is free again.
         table.remove_connection(1);
         assert_eq!(table.apply_from(2, Some("eve"), update(7, 11, "{}")).relay.len(), 1);
+    }
+
+    #[test]
+    fn a_state_sent_back_unchanged_is_an_echo_not_a_forgery() {
+        let mut table = limited();
+        table.apply_from(1, Some("ana"), update(7, 3, "{\"n\":\"ana\"}"));
+        // y-websocket sends back every awareness change it receives, remote ones too.
+        let echo = table.apply_from(2, Some("ben"), update(7, 3, "{\"n\":\"ana\"}"));
+        assert!(echo.relay.is_empty() && echo.refused.is_empty(), "{echo:?}");
+        assert!(table.apply_from(2, Some("ben"), update(7, 2, "{}")).refused.is_empty(), "an older state is stale");
+        assert_eq!(table.apply_from(2, Some("ben"), update(7, 4, "{}")).refused, [Refused::NotYours]);
+    }
+
+    #[test]
+    fn echoes_of_someone_who_left_claim_nothing_and_they_come_back() {
+        let mut table = limited();
+        table.apply_from(1, Some("ana"), update(7, 3, "{\"n\":\"ana\"}"));
+        let removal = table.remove_connection(1);
+        assert_eq!(removal[0].1.clock, 4);
+        // Ben's provider sends back the removal, and Ana's last state, racing it.
+        let echoes = table.apply_from(2, Some("ben"), update(7, 4, NULL));
+        assert!(echoes.relay.is_empty() && echoes.refused.is_empty());
+        let stale = table.apply_from(2, Some("ben"), update(7, 3, "{\"n\":\"ana\"}"));
+        assert!(stale.relay.is_empty() && stale.refused.is_empty());
+        assert_eq!(table.len(), 0);
+        // Ana's provider reconnects with the same id and its unchanged clock.
+        assert_eq!(table.apply_from(3, Some("ana"), update(7, 3, "{\"n\":\"ana\"}")).relay.len(), 1);
     }
 
     #[test]

@@ -823,8 +823,9 @@ impl Board {
             }
             Incoming::Yjs(Message::Awareness(update)) => {
                 let Some(state) = self.conns.get(&conn) else { return };
-                // Only an identity the server issued may move presence between connections.
-                let person = state.member.claims.as_ref().and_then(|c| c.identity.as_deref());
+                // Presence moves between connections of one person only; every person id
+                // is the server's (a shared link's connection gets one of its own).
+                let person = Some(state.member.author.id.as_str());
                 let applied = self.awareness.apply_from(conn, person, update);
                 for refused in applied.refused {
                     self.presence_refused(conn, refused, out);
