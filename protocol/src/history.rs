@@ -51,6 +51,9 @@ pub enum ChangeKind {
     StepChanged,
     /// Private writing ended and its notes were revealed to everyone.
     NotesRevealed,
+    /// A root of the document outside the board schema changed (`id` names it): a Yjs
+    /// application's own data.
+    RootChanged,
 }
 
 /// One change inside a history entry.

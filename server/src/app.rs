@@ -10,6 +10,7 @@ mod history;
 mod join;
 mod minutes;
 pub mod security;
+pub mod web;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,7 +28,6 @@ use commonboard_protocol::api::{
 use commonboard_protocol::app::{Role, VoteView};
 use commonboard_protocol::close;
 use tokio_util::sync::CancellationToken;
-use tower_http::services::{ServeDir, ServeFile};
 
 use crate::auth::{self, AuthError, Claims, Signer};
 use crate::board::{now_ms, restore_vote, BoardCmd, Member};
@@ -69,7 +69,7 @@ pub struct AppState {
 }
 
 /// The whole application; tests build it without `main`.
-pub fn router(state: AppState, web_dir: &std::path::Path) -> Router {
+pub fn router(state: AppState, web_dir: Option<&std::path::Path>) -> Router {
     let api = Router::new()
         .route("/templates", get(list_templates))
         .route("/boards", post(create_board))
@@ -88,7 +88,7 @@ pub fn router(state: AppState, web_dir: &std::path::Path) -> Router {
         .route("/boards/{id}/actions.ics", get(minutes::actions_ics))
         .fallback(|| async { AppError::NotFound("no such API endpoint") });
     let api = body_limit::layer(api, state.max_body_bytes);
-    let web = ServeDir::new(web_dir).fallback(ServeFile::new(web_dir.join("index.html")));
+    let web = web::service::<()>(web_dir);
     let origins = state.origins.clone();
     let app = Router::new()
         .route("/healthz", get(healthz))

@@ -91,9 +91,10 @@ pub struct Config {
     #[arg(long, env = "COMMONBOARD_STORE", default_value = "sqlite", hide_env_values = true)]
     pub store: StoreLocation,
 
-    /// Directory of the built web client (`npm run build` in web/ produces it).
-    #[arg(long, env = "COMMONBOARD_WEB_DIR", default_value = "web/dist")]
-    pub web_dir: PathBuf,
+    /// Serve the web client from this directory (`npm run build` in web/ writes
+    /// web/dist) instead of the copy built into the binary: for working on the client.
+    #[arg(long, env = "COMMONBOARD_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
 
     /// Create any board on its first WebSocket connection, as the y-websocket reference
     /// server does, instead of refusing boards not made with `POST /api/boards`.

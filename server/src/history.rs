@@ -11,6 +11,7 @@ pub mod cache;
 pub mod compaction;
 pub mod diff;
 pub mod page;
+pub mod generic;
 pub mod reconcile;
 pub mod summary;
 pub mod timeline;

@@ -80,11 +80,15 @@ pub enum ServeError {
 pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationToken) -> Result<(), ServeError> {
     telemetry::prometheus();
     let (store, signer) = open_store(&config).await?;
-    if !config.web_dir.join("index.html").is_file() {
-        tracing::warn!(
-            web_dir = %config.web_dir.display(),
-            "web client not built; run `npm --prefix web install && npm --prefix web run build` (the API and WebSocket still work)"
-        );
+    match &config.web_dir {
+        Some(dir) if !dir.join("index.html").is_file() => tracing::warn!(
+            web_dir = %dir.display(),
+            "--web-dir has no index.html; run `npm --prefix web install && npm --prefix web run build` (the API and WebSocket still work)"
+        ),
+        None if !app::web::embedded() => tracing::warn!(
+            "the web client was not built into this binary; run ./scripts/start, or build web/ before the server (the API and WebSocket still work)"
+        ),
+        _ => {}
     }
     let origins = Arc::new(app::security::Origins::new(config.public_url.as_deref(), &config.allowed_origins)?);
     let tracker = TaskTracker::new();
@@ -130,7 +134,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     if let Some(keep) = config.keep_history {
         tokio::spawn(compact_hourly(store.clone(), keep, shutdown.clone()));
     }
-    let app = app::router(state, &config.web_dir);
+    let app = app::router(state, config.web_dir.as_deref());
     // Without TCP_NODELAY the kernel holds a second small frame until the client's
     // delayed ACK (40 ms): fan-out p99 went from 42 ms to 5 ms with it.
     let listener = listener.tap_io(|tcp| {

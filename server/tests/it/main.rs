@@ -9,6 +9,7 @@ mod durability;
 mod history;
 mod http;
 mod idle;
+mod install;
 mod limits;
 mod postgres;
 mod security;
