@@ -2,6 +2,7 @@
 //! real yrs documents, the real store.
 
 mod access;
+mod any_document;
 mod bad_input;
 mod chaos;
 mod client;
