@@ -6,6 +6,7 @@
 //! also be reached without a token, as a participant.
 
 mod body_limit;
+mod export;
 mod history;
 mod join;
 mod minutes;
@@ -86,6 +87,11 @@ pub fn router(state: AppState, web_dir: Option<&std::path::Path>) -> Router {
         .route("/boards/{id}/join.svg", get(join::join_qr))
         .route("/boards/{id}/minutes.md", get(minutes::minutes_md))
         .route("/boards/{id}/actions.ics", get(minutes::actions_ics))
+        .route("/boards/{id}/export.svg", get(export::svg))
+        .route("/boards/{id}/export.png", get(export::png))
+        .route("/boards/{id}/actions.csv", get(export::actions_csv))
+        .route("/boards/{id}/actions.json", get(export::actions_json))
+        .route("/boards/{id}/board.json", get(export::board_json))
         .fallback(|| async { AppError::NotFound("no such API endpoint") });
     let api = body_limit::layer(api, state.max_body_bytes);
     let web = web::service::<()>(web_dir);
@@ -139,12 +145,18 @@ async fn list_templates() -> Json<Vec<TemplateInfo>> {
     Json(templates::all().iter().map(|t| t.info()).collect())
 }
 
-/// `POST /api/boards`: anyone may create a board, and gets its facilitator link.
+/// `POST /api/boards`: anyone may create a board, and gets its facilitator link. The
+/// body is a [`CreateBoardRequest`], or a board file (`board.json`) to import.
 async fn create_board(
     State(state): State<AppState>,
-    body: Result<Json<CreateBoardRequest>, JsonRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Response, AppError> {
-    let Json(request) = body.map_err(AppError::from)?;
+    let Json(body) = body.map_err(AppError::from)?;
+    if crate::export::file::is_board_file(&body) {
+        return export::import(&state, body).await;
+    }
+    let request: CreateBoardRequest =
+        serde_json::from_value(body).map_err(|e| AppError::BadRequest(format!("invalid board request: {e}")))?;
     let title = request.title.trim();
     let title = if title.is_empty() { "Untitled board" } else { title };
     if title.chars().count() > MAX_TITLE_CHARS {

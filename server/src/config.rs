@@ -34,6 +34,34 @@ pub enum Command {
     /// checkpoints (so old moments stay viewable, at checkpoint resolution), and say what
     /// was dropped. `serve --keep-history` does the same every hour while it runs.
     Compact(CompactArgs),
+    /// Make a new board of a board file (`board.json`, exported from the board menu or
+    /// `GET /api/boards/{id}/board.json`), in the store the server uses, and print its
+    /// facilitator link. For backups and moves between servers; the server may run.
+    Import(ImportArgs),
+}
+
+/// Settings of `commonboard import`.
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// The board file.
+    pub file: PathBuf,
+
+    /// Directory of the embedded store.
+    #[arg(long, env = "COMMONBOARD_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Where boards are kept: `sqlite` (the embedded store in --data-dir) or the
+    /// PostgreSQL database the servers share (postgres://user:password@host:5432/db).
+    #[arg(long, env = "COMMONBOARD_STORE", default_value = "sqlite", hide_env_values = true)]
+    pub store: StoreLocation,
+
+    /// The key the server signs links with, when it is not the one kept in the store.
+    #[arg(long, env = "COMMONBOARD_SIGNING_KEY", hide_env_values = true)]
+    pub signing_key: Option<String>,
+
+    /// How long the printed facilitator link stays valid (e.g. 30days, 12h).
+    #[arg(long, env = "COMMONBOARD_LINK_TTL", default_value = "30days", value_parser = humantime::parse_duration)]
+    pub link_ttl: Duration,
 }
 
 /// Settings of `commonboard compact`.
@@ -247,7 +275,7 @@ impl Config {
     pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
         match Cli::parse_from(["commonboard", "serve"]).command {
             Command::Serve(config) => Config { data_dir: data_dir.into(), ..config },
-            Command::Compact(_) => unreachable!("parsed `serve`"),
+            _ => unreachable!("parsed `serve`"),
         }
     }
 }

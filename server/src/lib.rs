@@ -33,6 +33,7 @@ pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod export;
 pub mod history;
 pub mod idle;
 pub mod minutes;
