@@ -10,6 +10,7 @@ mod export;
 mod history;
 mod join;
 mod minutes;
+mod webhooks;
 pub mod security;
 pub mod web;
 
@@ -67,6 +68,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Web origins allowed besides this server's own (`--public-url`, `--allowed-origins`).
     pub origins: Arc<security::Origins>,
+    /// Registered webhooks and their deliveries.
+    pub webhooks: Arc<crate::webhook::Webhooks>,
 }
 
 /// The whole application; tests build it without `main`.
@@ -92,6 +95,8 @@ pub fn router(state: AppState, web_dir: Option<&std::path::Path>) -> Router {
         .route("/boards/{id}/actions.csv", get(export::actions_csv))
         .route("/boards/{id}/actions.json", get(export::actions_json))
         .route("/boards/{id}/board.json", get(export::board_json))
+        .route("/boards/{id}/webhooks", get(webhooks::list).post(webhooks::register))
+        .route("/boards/{id}/webhooks/{hook}", axum::routing::delete(webhooks::remove))
         .fallback(|| async { AppError::NotFound("no such API endpoint") });
     let api = body_limit::layer(api, state.max_body_bytes);
     let web = web::service::<()>(web_dir);

@@ -207,6 +207,35 @@ pub struct Config {
     #[arg(long, env = "COMMONBOARD_LINK_TTL", default_value = "30days", value_parser = humantime::parse_duration)]
     pub link_ttl: Duration,
 
+    /// Where webhook deliveries may go, comma-separated: networks (`10.0.0.0/8`,
+    /// `127.0.0.1/32`), whose every address is allowed, and host names (or `*` for
+    /// any), whose public addresses are. Empty (the default): no delivery is made.
+    /// Private and loopback addresses are reached only through a listed network.
+    #[arg(long, env = "COMMONBOARD_WEBHOOK_ALLOW", value_delimiter = ',')]
+    pub webhook_allow: Vec<String>,
+
+    /// A webhook the operator sets for every board (repeatable, or comma-separated in
+    /// the variable); needs --webhook-secret. Its URL must be allowed by --webhook-allow.
+    #[arg(long = "webhook", env = "COMMONBOARD_WEBHOOKS", value_delimiter = ',')]
+    pub webhooks: Vec<String>,
+
+    /// The secret signing the deliveries of the --webhook hooks.
+    #[arg(long, env = "COMMONBOARD_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+
+    /// How long a board's events are gathered before they are delivered (a burst of
+    /// action edits makes one delivery).
+    #[arg(long, env = "COMMONBOARD_WEBHOOK_DEBOUNCE", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub webhook_debounce: Duration,
+
+    /// Delay before the first retry of a failed delivery; doubled for each next one.
+    #[arg(long, env = "COMMONBOARD_WEBHOOK_BACKOFF", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub webhook_backoff: Duration,
+
+    /// Attempts per delivery before it is recorded as failed.
+    #[arg(long, env = "COMMONBOARD_WEBHOOK_ATTEMPTS", default_value_t = 5)]
+    pub webhook_attempts: u32,
+
     /// Logged updates between two checkpoints of a board's full state; loading a board
     /// replays at most this many updates.
     #[arg(long, env = "COMMONBOARD_CHECKPOINT_EVERY", default_value_t = 1000)]

@@ -44,6 +44,7 @@ pub mod store;
 pub mod telemetry;
 pub mod templates;
 pub mod vote;
+pub mod webhook;
 pub mod workshop;
 
 use std::sync::Arc;
@@ -74,6 +75,8 @@ pub enum ServeError {
     Origin(#[from] app::security::BadOrigin),
     #[error("{0}")]
     Cluster(#[from] cluster::ClusterError),
+    #[error("webhooks: {0}")]
+    Webhook(String),
 }
 
 /// Serves on `listener` until `shutdown` is cancelled, then closes every connection,
@@ -81,6 +84,9 @@ pub enum ServeError {
 pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationToken) -> Result<(), ServeError> {
     telemetry::prometheus();
     let (store, signer) = open_store(&config).await?;
+    let (webhooks, notices) = webhook::Webhooks::new(webhook_settings(&config)?);
+    let store: Arc<dyn Store> = Arc::new(webhook::tap::Tapped::new(store, webhooks.clone()));
+    tokio::spawn(webhook::worker::run(webhooks.clone(), store.clone(), notices, shutdown.clone()));
     match &config.web_dir {
         Some(dir) if !dir.join("index.html").is_file() => tracing::warn!(
             web_dir = %dir.display(),
@@ -131,6 +137,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         history: Arc::new(HistoryCache::new(CacheLimits::with_budget_mb(config.history_cache_mb))),
         max_body_bytes: config.max_body_bytes,
         origins,
+        webhooks,
     };
     if let Some(keep) = config.keep_history {
         tokio::spawn(compact_hourly(store.clone(), keep, shutdown.clone()));
@@ -153,6 +160,34 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The webhook settings of the flags; the operator's hooks checked like a board's.
+fn webhook_settings(config: &Config) -> Result<webhook::Settings, ServeError> {
+    let bad = |e: webhook::WebhookError| ServeError::Webhook(e.to_string());
+    let allow = webhook::deliver::Allow::parse(&config.webhook_allow).map_err(bad)?;
+    let mut server_hooks = Vec::new();
+    for (index, url) in config.webhooks.iter().filter(|u| !u.trim().is_empty()).enumerate() {
+        let Some(secret) = config.webhook_secret.clone().filter(|s| !s.is_empty()) else {
+            return Err(ServeError::Webhook("--webhook needs --webhook-secret".into()));
+        };
+        let url = webhook::deliver::parse_url(url).map_err(bad)?;
+        allow.check_host(&url).map_err(bad)?;
+        server_hooks.push(webhook::Hook {
+            id: format!("server_{index}"),
+            url,
+            secret,
+            events: Vec::new(),
+            server_wide: true,
+        });
+    }
+    Ok(webhook::Settings {
+        allow,
+        debounce: config.webhook_debounce,
+        backoff: config.webhook_backoff,
+        attempts: config.webhook_attempts.max(1),
+        server_hooks,
+    })
 }
 
 /// Opens the store `--store` names and the key signing access links (kept in the store

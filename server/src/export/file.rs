@@ -90,10 +90,12 @@ pub fn export(store: &dyn Store, record: &BoardRecord) -> Result<BoardFile, Hist
     let id = &record.id;
     let last = store.last_seq(id)?;
     let now = history::board_at(store, id, last)?;
+    // The board's roots are declared before the read transaction (declaring writes).
+    let board = schema::Board::new(&now.doc);
     let (document, snapshot) = {
         let txn = now.doc.transact();
         let state = txn.encode_state_as_update_v1(&StateVector::default());
-        (base64::engine::general_purpose::STANDARD.encode(state), schema::Board::new(&now.doc).snapshot(&txn))
+        (base64::engine::general_purpose::STANDARD.encode(state), board.snapshot(&txn))
     };
     let votes = store
         .votes(id)?

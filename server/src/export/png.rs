@@ -42,3 +42,26 @@ pub fn render(picture: &Picture) -> Result<Vec<u8>, ExportError> {
     resvg::render(&tree, transform, &mut pixmap.as_mut());
     pixmap.encode_png().map_err(|e| ExportError::Render(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_text_with_the_built_in_font() {
+        let svg = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"120\" height=\"40\" font-family=\"{FONT}\">\
+             <rect width=\"120\" height=\"40\" fill=\"#ffffff\"/><text x=\"4\" y=\"28\" font-size=\"24\">Goal</text></svg>"
+        );
+        let png = render(&Picture { width: 120.0, height: 40.0, svg }).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        // Text was drawn: the picture is not one flat colour (which compresses to little).
+        let blank = render(&Picture {
+            width: 120.0,
+            height: 40.0,
+            svg: "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"120\" height=\"40\"><rect width=\"120\" height=\"40\" fill=\"#ffffff\"/></svg>".into(),
+        })
+        .unwrap();
+        assert!(png.len() > blank.len() + 100, "{} vs {} bytes", png.len(), blank.len());
+    }
+}

@@ -7,6 +7,7 @@ mod bad_input;
 mod chaos;
 mod client;
 mod durability;
+mod exports;
 mod history;
 mod http;
 mod idle;
@@ -17,6 +18,7 @@ mod security;
 mod store_contract;
 mod sync;
 mod votes;
+mod webhooks;
 mod workshop;
 
 use std::net::SocketAddr;
