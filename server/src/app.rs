@@ -10,9 +10,9 @@ mod export;
 mod history;
 mod join;
 mod minutes;
-mod webhooks;
 pub mod security;
 pub mod web;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -10,8 +10,8 @@
 pub mod cache;
 pub mod compaction;
 pub mod diff;
-pub mod page;
 pub mod generic;
+pub mod page;
 pub mod reconcile;
 pub mod summary;
 pub mod timeline;

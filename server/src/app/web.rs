@@ -42,7 +42,9 @@ pub fn embedded() -> bool {
 /// the directory `--web-dir` names.
 pub fn service<S: Clone + Send + Sync + 'static>(web_dir: Option<&std::path::Path>) -> Router<S> {
     match web_dir {
-        Some(dir) => Router::new().fallback_service(ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")))),
+        Some(dir) => {
+            Router::new().fallback_service(ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html"))))
+        }
         None => Router::new().fallback(embedded_file),
     }
 }

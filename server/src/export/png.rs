@@ -37,8 +37,7 @@ pub fn render(picture: &Picture) -> Result<Vec<u8>, ExportError> {
     let mut pixmap = tiny_skia::Pixmap::new(width.max(1), height.max(1))
         .ok_or_else(|| ExportError::Render(format!("no {width} x {height} picture")))?;
     let size = tree.size();
-    let transform =
-        tiny_skia::Transform::from_scale(width as f32 / size.width(), height as f32 / size.height());
+    let transform = tiny_skia::Transform::from_scale(width as f32 / size.width(), height as f32 / size.height());
     resvg::render(&tree, transform, &mut pixmap.as_mut());
     pixmap.encode_png().map_err(|e| ExportError::Render(e.to_string()))
 }

@@ -64,10 +64,10 @@ pub fn render(board: &BoardSnapshot) -> Picture {
     let (x0, y0) = (left - MARGIN, top - MARGIN);
     let (width, height) = (right - left + 2.0 * MARGIN, bottom - top + 2.0 * MARGIN);
     let mut svg = String::new();
-    let _ = write!(
+    let _ = writeln!(
         svg,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" \
-         viewBox=\"{x0:.1} {y0:.1} {width:.1} {height:.1}\" font-family=\"{FONT}, sans-serif\">\n"
+         viewBox=\"{x0:.1} {y0:.1} {width:.1} {height:.1}\" font-family=\"{FONT}, sans-serif\">"
     );
     let _ = writeln!(svg, "<title>{}</title>", escape(&board.meta.title));
     let _ = writeln!(
@@ -272,7 +272,13 @@ mod tests {
     fn draws_frames_notes_and_the_goal_with_text_escaped() {
         let board = BoardSnapshot {
             meta: BoardMeta { title: "A <b>".into(), common_goal: Some("g".into()), ..BoardMeta::default() },
-            frames: vec![Frame { id: "f".into(), title: "Goals & more".into(), w: 600.0, h: 400.0, ..Frame::default() }],
+            frames: vec![Frame {
+                id: "f".into(),
+                title: "Goals & more".into(),
+                w: 600.0,
+                h: 400.0,
+                ..Frame::default()
+            }],
             notes: vec![Note {
                 id: "g".into(),
                 text: "Ship <it>".into(),

@@ -8,8 +8,8 @@
 //! [`kind_of`] infers it from the content as yrs does, and [`typed`] declares it.
 
 use commonboard_protocol::schema;
-use yrs::branch::BranchPtr;
 use yrs::branch::Branch;
+use yrs::branch::BranchPtr;
 use yrs::types::{AsPrelim, ToJson};
 use yrs::{
     Any, Array, ArrayRef, Doc, GetString, In, Map, MapRef, Out, ReadTxn, TextRef, Transact, TransactionMut,
@@ -141,7 +141,8 @@ pub fn array<T: ReadTxn>(txn: &mut TransactionMut, live: &ArrayRef, read: &T, pa
     let now_json: Vec<Any> = now.iter().map(|v| v.to_json(txn)).collect();
     let wanted_json: Vec<Any> = wanted.iter().map(|v| v.to_json(read)).collect();
     let prefix = now_json.iter().zip(&wanted_json).take_while(|(a, b)| a == b).count();
-    let suffix = now_json[prefix..].iter().rev().zip(wanted_json[prefix..].iter().rev()).take_while(|(a, b)| a == b).count();
+    let suffix =
+        now_json[prefix..].iter().rev().zip(wanted_json[prefix..].iter().rev()).take_while(|(a, b)| a == b).count();
     let (now_mid, wanted_mid) = (now.len() - prefix - suffix, wanted.len() - prefix - suffix);
     let paired = now_mid.min(wanted_mid);
     for i in prefix..prefix + paired {

@@ -8,8 +8,8 @@
 //! y-websocket server) is restored by content, by `history::generic`.
 
 use super::generic;
-use yrs::types::ToJson;
 use yrs::types::AsPrelim;
+use yrs::types::ToJson;
 use yrs::{Doc, GetString, Map, MapPrelim, MapRef, Out, ReadTxn, Text, TextPrelim, TextRef, Transact, TransactionMut};
 
 /// The roots a restore brings back field by field: everything the board schema holds.

@@ -217,7 +217,13 @@ impl Summarizer {
             changes.push(Change { kind: ChangeKind::BoardChanged, id: None, fields, label: None, to_seq: None });
         }
         for root in observed.foreign {
-            changes.push(Change { kind: ChangeKind::RootChanged, id: Some(root), fields: Vec::new(), label: None, to_seq: None });
+            changes.push(Change {
+                kind: ChangeKind::RootChanged,
+                id: Some(root),
+                fields: Vec::new(),
+                label: None,
+                to_seq: None,
+            });
         }
         changes
     }

@@ -135,12 +135,7 @@ pub enum Attempt {
 }
 
 /// Resolves the host, checks every address, and posts once to the first, pinned.
-pub async fn attempt(
-    allow: &Allow,
-    url: &reqwest::Url,
-    headers: &[(&'static str, String)],
-    body: &[u8],
-) -> Attempt {
+pub async fn attempt(allow: &Allow, url: &reqwest::Url, headers: &[(&'static str, String)], body: &[u8]) -> Attempt {
     let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
     let port = url.port_or_known_default().unwrap_or(80);
     let resolved = tokio::net::lookup_host((host.as_str(), port)).await.map(|addrs| addrs.collect::<Vec<_>>());
@@ -190,7 +185,16 @@ mod tests {
     fn private_addresses_need_a_listed_network() {
         let hosts = Allow::parse(&["hooks.example.com,*".into()]).unwrap();
         assert!(hosts.ip_allowed("hooks.example.com", "93.184.216.34".parse().unwrap()));
-        for private in ["127.0.0.1", "10.1.2.3", "192.168.0.1", "169.254.169.254", "100.64.0.1", "::1", "fd00::1", "::ffff:127.0.0.1"] {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+        ] {
             assert!(!hosts.ip_allowed("hooks.example.com", private.parse().unwrap()), "{private}");
         }
         let loopback = Allow::parse(&["127.0.0.1/32".into()]).unwrap();

@@ -122,8 +122,7 @@ async fn remember_actions_before(
 /// What changed between two lists of actions.
 fn compare(before: &[Action], now: &[Action]) -> Option<serde_json::Value> {
     let added: Vec<&Action> = now.iter().filter(|a| !before.iter().any(|b| b.id == a.id)).collect();
-    let changed: Vec<&Action> =
-        now.iter().filter(|a| before.iter().any(|b| b.id == a.id && b != *a)).collect();
+    let changed: Vec<&Action> = now.iter().filter(|a| before.iter().any(|b| b.id == a.id && b != *a)).collect();
     let deleted: Vec<&str> =
         before.iter().filter(|b| !now.iter().any(|a| a.id == b.id)).map(|b| b.id.as_str()).collect();
     if added.is_empty() && changed.is_empty() && deleted.is_empty() {

@@ -14,7 +14,8 @@ use crate::{config_in, spawn_app_with};
 
 /// The client's roots, as JSON, in one `Any`.
 fn roots(doc: &Doc) -> Any {
-    let (settings, items, text) = (doc.get_or_insert_map("settings"), doc.get_or_insert_array("items"), doc.get_or_insert_text("doc"));
+    let (settings, items, text) =
+        (doc.get_or_insert_map("settings"), doc.get_or_insert_array("items"), doc.get_or_insert_text("doc"));
     let txn = doc.transact();
     Any::from(vec![settings.to_json(&txn), items.to_json(&txn), Any::from(text.get_string(&txn))])
 }
@@ -33,7 +34,8 @@ async fn change(peer: &mut Peer, edit: impl FnOnce(&mut TransactionMut)) {
 
 async fn last_seq(addr: SocketAddr, id: &str, token: &str) -> u64 {
     let url = format!("http://{addr}/api/boards/{id}/timeline?buckets=1");
-    let timeline: Timeline = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+    let timeline: Timeline =
+        reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap();
     timeline.last_seq
 }
 
@@ -46,8 +48,11 @@ async fn a_restore_brings_back_every_root_of_any_document() {
     let links = server.create_board_links("An application's document").await;
     // No token: a stock y-websocket provider on an open server.
     let mut app = Peer::connect(server.addr, &links.id).await;
-    let (settings, items, text) =
-        (app.doc.get_or_insert_map("settings"), app.doc.get_or_insert_array("items"), app.doc.get_or_insert_text("doc"));
+    let (settings, items, text) = (
+        app.doc.get_or_insert_map("settings"),
+        app.doc.get_or_insert_array("items"),
+        app.doc.get_or_insert_text("doc"),
+    );
 
     change(&mut app, |txn| {
         settings.insert(txn, "theme", "dark");

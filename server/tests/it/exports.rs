@@ -84,7 +84,8 @@ async fn the_board_exports_as_pictures_tables_and_a_file() {
     assert_eq!(png.headers()["content-type"], "image/png");
     let png = png.bytes().await.unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    let (width, height) = (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
+    let (width, height) =
+        (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
     let svg_width: f64 = svg.split("width=\"").nth(1).unwrap().split('"').next().unwrap().parse().unwrap();
     assert_eq!(width as f64, svg_width.ceil(), "one pixel per canvas pixel");
     assert!(height > 100, "{width} x {height}");
@@ -134,8 +135,15 @@ async fn the_board_exports_as_pictures_tables_and_a_file() {
         .await
         .unwrap();
     assert_eq!(state.board, fay.snapshot());
-    let votes: serde_json::Value =
-        http.get(server.http(&format!("/api/boards/{new_id}/votes"))).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let votes: serde_json::Value = http
+        .get(server.http(&format!("/api/boards/{new_id}/votes")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(votes[0]["tally"][0]["candidate"], "goal-b");
     let history: HistoryPage = http
         .get(server.http(&format!("/api/boards/{new_id}/history?limit=100")))

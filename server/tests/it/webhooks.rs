@@ -94,7 +94,14 @@ async fn deliveries(server: &TestServer, links: &Links) -> serde_json::Value {
 }
 
 fn action(id: &str, text: &str) -> Action {
-    Action { id: id.into(), text: text.into(), owner: "Ana".into(), due: "2026-12-24".into(), done: false, created_at: 1.0 }
+    Action {
+        id: id.into(),
+        text: text.into(),
+        owner: "Ana".into(),
+        due: "2026-12-24".into(),
+        done: false,
+        created_at: 1.0,
+    }
 }
 
 #[tokio::test]
@@ -129,7 +136,10 @@ async fn deliveries_are_signed_debounced_and_retried() {
     }
     let got = hook.wait_for(2).await;
     let (first, second) = (&got[0], &got[1]);
-    assert_eq!(first.headers["commonboard-delivery"], second.headers["commonboard-delivery"], "a retry, not a new delivery");
+    assert_eq!(
+        first.headers["commonboard-delivery"], second.headers["commonboard-delivery"],
+        "a retry, not a new delivery"
+    );
     assert_eq!(second.headers["commonboard-event"], "actions.changed");
     let timestamp = second.headers["commonboard-timestamp"].to_str().unwrap();
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
@@ -139,7 +149,8 @@ async fn deliveries_are_signed_debounced_and_retried() {
     assert_eq!(second.headers["commonboard-signature"].to_str().unwrap(), format!("v1={expected}"));
     let body: serde_json::Value = serde_json::from_slice(&second.body).unwrap();
     assert_eq!(body["board"]["id"], links.id.as_str());
-    let added: Vec<&str> = body["data"]["added"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
+    let added: Vec<&str> =
+        body["data"]["added"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
     assert_eq!(added, ["a1", "a2", "a3"], "one delivery for the burst: {body}");
 
     // A lock: its own event; nothing more for the actions.
