@@ -1,9 +1,11 @@
 //! Embeds every board template under `templates/` (at the repository root) into the
-//! binary: adding a template is adding a JSON file, no code.
+//! binary: adding a template is adding a JSON file, no code. Also tells cargo to
+//! recompile when the built web client (`web/dist`, embedded by `app::web`) changes.
 
 use std::path::PathBuf;
 
 fn main() {
+    watch_web_client();
     let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it")).join("../templates");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -24,4 +26,14 @@ fn main() {
     code.push_str("];\n");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it")).join("templates.rs");
     std::fs::write(out, code).expect("cannot write the embedded templates");
+}
+
+/// `app::web` embeds `web/dist` if it exists. Once built, cargo watches it; before,
+/// it watches `web/` (a missing path would rerun this script on every build), so that
+/// the client's first build is picked up.
+fn watch_web_client() {
+    let web = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it")).join("../web");
+    let dist = web.join("dist");
+    let watched = if dist.is_dir() { dist } else { web };
+    println!("cargo:rerun-if-changed={}", watched.display());
 }

@@ -54,6 +54,9 @@ pub enum ChangeKind {
     /// The facilitator removed a person (`id`, their person id; `label`, their name
     /// when known): refused from then on, what they wrote stays.
     PersonRemoved,
+    /// A root of the document outside the board schema changed (`id` names it): a Yjs
+    /// application's own data.
+    RootChanged,
 }
 
 /// One change inside a history entry.

@@ -12,11 +12,14 @@
 
 mod body_limit;
 pub mod creation_limit;
+mod export;
 mod history;
 pub mod hosts;
 mod join;
 mod minutes;
 pub mod security;
+pub mod web;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,7 +38,6 @@ use commonboard_protocol::api::{
 use commonboard_protocol::app::{Role, VoteView};
 use commonboard_protocol::close;
 use tokio_util::sync::CancellationToken;
-use tower_http::services::{ServeDir, ServeFile};
 
 use crate::auth::{self, AuthError, Claims, Signer};
 use crate::board::{now_ms, restore_vote, BoardCmd, Member};
@@ -78,10 +80,12 @@ pub struct AppState {
     pub creation: Arc<creation_limit::CreationLimiter>,
     /// Host names this server answers to (the bound address, `--public-url`, `--allowed-hosts`).
     pub hosts: Arc<hosts::Hosts>,
+    /// Registered webhooks and their deliveries.
+    pub webhooks: Arc<crate::webhook::Webhooks>,
 }
 
 /// The whole application; tests build it without `main`.
-pub fn router(state: AppState, web_dir: &std::path::Path) -> Router {
+pub fn router(state: AppState, web_dir: Option<&std::path::Path>) -> Router {
     let api = Router::new()
         .route("/templates", get(list_templates))
         .route(
@@ -106,9 +110,16 @@ pub fn router(state: AppState, web_dir: &std::path::Path) -> Router {
         .route("/boards/{id}/me.svg", get(join::my_qr))
         .route("/boards/{id}/minutes.md", get(minutes::minutes_md))
         .route("/boards/{id}/actions.ics", get(minutes::actions_ics))
+        .route("/boards/{id}/export.svg", get(export::svg))
+        .route("/boards/{id}/export.png", get(export::png))
+        .route("/boards/{id}/actions.csv", get(export::actions_csv))
+        .route("/boards/{id}/actions.json", get(export::actions_json))
+        .route("/boards/{id}/board.json", get(export::board_json))
+        .route("/boards/{id}/webhooks", get(webhooks::list).post(webhooks::register))
+        .route("/boards/{id}/webhooks/{hook}", axum::routing::delete(webhooks::remove))
         .fallback(|| async { AppError::NotFound("no such API endpoint") });
     let api = body_limit::layer(api, state.max_body_bytes);
-    let web = ServeDir::new(web_dir).fallback(ServeFile::new(web_dir.join("index.html")));
+    let web = web::service::<()>(web_dir);
     let (origins, hosts) = (state.origins.clone(), state.hosts.clone());
     let app = Router::new()
         .route("/healthz", get(healthz))
@@ -159,12 +170,18 @@ async fn list_templates() -> Json<Vec<TemplateInfo>> {
     Json(templates::all().iter().map(|t| t.info()).collect())
 }
 
-/// `POST /api/boards`: anyone may create a board, and gets its facilitator link.
+/// `POST /api/boards`: anyone may create a board, and gets its facilitator link. The
+/// body is a [`CreateBoardRequest`], or a board file (`board.json`) to import.
 async fn create_board(
     State(state): State<AppState>,
-    body: Result<Json<CreateBoardRequest>, JsonRejection>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Response, AppError> {
-    let Json(request) = body.map_err(AppError::from)?;
+    let Json(body) = body.map_err(AppError::from)?;
+    if crate::export::file::is_board_file(&body) {
+        return export::import(&state, body).await;
+    }
+    let request: CreateBoardRequest =
+        serde_json::from_value(body).map_err(|e| AppError::BadRequest(format!("invalid board request: {e}")))?;
     let title = request.title.trim();
     let title = if title.is_empty() { "Untitled board" } else { title };
     if title.chars().count() > MAX_TITLE_CHARS {

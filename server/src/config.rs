@@ -34,6 +34,34 @@ pub enum Command {
     /// checkpoints (so old moments stay viewable, at checkpoint resolution), and say what
     /// was dropped. `serve --keep-history` does the same every hour while it runs.
     Compact(CompactArgs),
+    /// Make a new board of a board file (`board.json`, exported from the board menu or
+    /// `GET /api/boards/{id}/board.json`), in the store the server uses, and print its
+    /// facilitator link. For backups and moves between servers; the server may run.
+    Import(ImportArgs),
+}
+
+/// Settings of `commonboard import`.
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// The board file.
+    pub file: PathBuf,
+
+    /// Directory of the embedded store.
+    #[arg(long, env = "COMMONBOARD_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Where boards are kept: `sqlite` (the embedded store in --data-dir) or the
+    /// PostgreSQL database the servers share (postgres://user:password@host:5432/db).
+    #[arg(long, env = "COMMONBOARD_STORE", default_value = "sqlite", hide_env_values = true)]
+    pub store: StoreLocation,
+
+    /// The key the server signs links with, when it is not the one kept in the store.
+    #[arg(long, env = "COMMONBOARD_SIGNING_KEY", hide_env_values = true)]
+    pub signing_key: Option<String>,
+
+    /// How long the printed facilitator link stays valid (e.g. 30days, 12h).
+    #[arg(long, env = "COMMONBOARD_LINK_TTL", default_value = "30days", value_parser = humantime::parse_duration)]
+    pub link_ttl: Duration,
 }
 
 /// Settings of `commonboard compact`.
@@ -91,9 +119,10 @@ pub struct Config {
     #[arg(long, env = "COMMONBOARD_STORE", default_value = "sqlite", hide_env_values = true)]
     pub store: StoreLocation,
 
-    /// Directory of the built web client (`npm run build` in web/ produces it).
-    #[arg(long, env = "COMMONBOARD_WEB_DIR", default_value = "web/dist")]
-    pub web_dir: PathBuf,
+    /// Serve the web client from this directory (`npm run build` in web/ writes
+    /// web/dist) instead of the copy built into the binary: for working on the client.
+    #[arg(long, env = "COMMONBOARD_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
 
     /// Create any board on its first WebSocket connection, as the y-websocket reference
     /// server does, instead of refusing boards not made with `POST /api/boards`.
@@ -195,6 +224,35 @@ pub struct Config {
     #[arg(long, env = "COMMONBOARD_LINK_TTL", default_value = "30days", value_parser = humantime::parse_duration)]
     pub link_ttl: Duration,
 
+    /// Where webhook deliveries may go, comma-separated: networks (`10.0.0.0/8`,
+    /// `127.0.0.1/32`), whose every address is allowed, and host names (or `*` for
+    /// any), whose public addresses are. Empty (the default): no delivery is made.
+    /// Private and loopback addresses are reached only through a listed network.
+    #[arg(long, env = "COMMONBOARD_WEBHOOK_ALLOW", value_delimiter = ',')]
+    pub webhook_allow: Vec<String>,
+
+    /// A webhook the operator sets for every board (repeatable, or comma-separated in
+    /// the variable); needs --webhook-secret. Its URL must be allowed by --webhook-allow.
+    #[arg(long = "webhook", env = "COMMONBOARD_WEBHOOKS", value_delimiter = ',')]
+    pub webhooks: Vec<String>,
+
+    /// The secret signing the deliveries of the --webhook hooks.
+    #[arg(long, env = "COMMONBOARD_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+
+    /// How long a board's events are gathered before they are delivered (a burst of
+    /// action edits makes one delivery).
+    #[arg(long, env = "COMMONBOARD_WEBHOOK_DEBOUNCE", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub webhook_debounce: Duration,
+
+    /// Delay before the first retry of a failed delivery; doubled for each next one.
+    #[arg(long, env = "COMMONBOARD_WEBHOOK_BACKOFF", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub webhook_backoff: Duration,
+
+    /// Attempts per delivery before it is recorded as failed.
+    #[arg(long, env = "COMMONBOARD_WEBHOOK_ATTEMPTS", default_value_t = 5)]
+    pub webhook_attempts: u32,
+
     /// Logged updates between two checkpoints of a board's full state; loading a board
     /// replays at most this many updates.
     #[arg(long, env = "COMMONBOARD_CHECKPOINT_EVERY", default_value_t = 1000)]
@@ -271,7 +329,7 @@ impl Config {
     pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
         match Cli::parse_from(["commonboard", "serve"]).command {
             Command::Serve(config) => Config { data_dir: data_dir.into(), ..config },
-            Command::Compact(_) => unreachable!("parsed `serve`"),
+            _ => unreachable!("parsed `serve`"),
         }
     }
 }

@@ -33,6 +33,7 @@ pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod export;
 pub mod history;
 pub mod idle;
 pub mod minutes;
@@ -44,6 +45,7 @@ pub mod store;
 pub mod telemetry;
 pub mod templates;
 pub mod vote;
+pub mod webhook;
 pub mod workshop;
 
 use std::sync::Arc;
@@ -77,6 +79,8 @@ pub enum ServeError {
     Host(#[from] app::hosts::BadHost),
     #[error("{0}")]
     Cluster(#[from] cluster::ClusterError),
+    #[error("webhooks: {0}")]
+    Webhook(String),
 }
 
 /// Serves on `listener` until `shutdown` is cancelled, then closes every connection,
@@ -84,11 +88,18 @@ pub enum ServeError {
 pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationToken) -> Result<(), ServeError> {
     telemetry::prometheus();
     let (store, signer) = open_store(&config).await?;
-    if !config.web_dir.join("index.html").is_file() {
-        tracing::warn!(
-            web_dir = %config.web_dir.display(),
-            "web client not built; run `npm --prefix web install && npm --prefix web run build` (the API and WebSocket still work)"
-        );
+    let (webhooks, notices) = webhook::Webhooks::new(webhook_settings(&config)?);
+    let store: Arc<dyn Store> = Arc::new(webhook::tap::Tapped::new(store, webhooks.clone()));
+    tokio::spawn(webhook::worker::run(webhooks.clone(), store.clone(), notices, shutdown.clone()));
+    match &config.web_dir {
+        Some(dir) if !dir.join("index.html").is_file() => tracing::warn!(
+            web_dir = %dir.display(),
+            "--web-dir has no index.html; run `npm --prefix web install && npm --prefix web run build` (the API and WebSocket still work)"
+        ),
+        None if !app::web::embedded() => tracing::warn!(
+            "the web client was not built into this binary; run ./scripts/start, or build web/ before the server (the API and WebSocket still work)"
+        ),
+        _ => {}
     }
     let origins = Arc::new(app::security::Origins::new(config.public_url.as_deref(), &config.allowed_origins)?);
     let bound = listener.local_addr()?;
@@ -139,11 +150,12 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
             global_per_minute: config.board_creation_global_rate,
         })),
         hosts,
+        webhooks,
     };
     if let Some(keep) = config.keep_history {
         tokio::spawn(compact_hourly(store.clone(), keep, shutdown.clone()));
     }
-    let app = app::router(state, &config.web_dir);
+    let app = app::router(state, config.web_dir.as_deref());
     // Without TCP_NODELAY the kernel holds a second small frame until the client's
     // delayed ACK (40 ms): fan-out p99 went from 42 ms to 5 ms with it.
     let listener = listener.tap_io(|tcp| {
@@ -163,6 +175,34 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The webhook settings of the flags; the operator's hooks checked like a board's.
+fn webhook_settings(config: &Config) -> Result<webhook::Settings, ServeError> {
+    let bad = |e: webhook::WebhookError| ServeError::Webhook(e.to_string());
+    let allow = webhook::deliver::Allow::parse(&config.webhook_allow).map_err(bad)?;
+    let mut server_hooks = Vec::new();
+    for (index, url) in config.webhooks.iter().filter(|u| !u.trim().is_empty()).enumerate() {
+        let Some(secret) = config.webhook_secret.clone().filter(|s| !s.is_empty()) else {
+            return Err(ServeError::Webhook("--webhook needs --webhook-secret".into()));
+        };
+        let url = webhook::deliver::parse_url(url).map_err(bad)?;
+        allow.check_host(&url).map_err(bad)?;
+        server_hooks.push(webhook::Hook {
+            id: format!("server_{index}"),
+            url,
+            secret,
+            events: Vec::new(),
+            server_wide: true,
+        });
+    }
+    Ok(webhook::Settings {
+        allow,
+        debounce: config.webhook_debounce,
+        backoff: config.webhook_backoff,
+        attempts: config.webhook_attempts.max(1),
+        server_hooks,
+    })
 }
 
 /// Opens the store `--store` names and the key signing access links (kept in the store

@@ -5,7 +5,10 @@
 use anyhow::Context;
 use clap::Parser;
 
-use commonboard_server::config::{Cli, Command, CompactArgs, Config};
+use commonboard_protocol::app::Role;
+use commonboard_server::auth::{Claims, Signer};
+use commonboard_server::config::{Cli, Command, CompactArgs, Config, ImportArgs};
+use commonboard_server::export;
 use commonboard_server::history::compaction;
 use commonboard_server::redact::RedactingStderr;
 use commonboard_server::store;
@@ -34,7 +37,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(config) => serve(config).await,
         Command::Compact(args) => compact(args).await,
+        Command::Import(args) => import(args).await,
     }
+}
+
+/// `commonboard import FILE`: a new board made of a board file; prints its id and its
+/// facilitator link (a path: put the server's address before it).
+async fn import(args: ImportArgs) -> anyhow::Result<()> {
+    let text = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let body: serde_json::Value =
+        serde_json::from_slice(&text).with_context(|| format!("{} is not JSON", args.file.display()))?;
+    let imported = export::file::import(body).with_context(|| format!("cannot import {}", args.file.display()))?;
+    let (location, data_dir, key) = (args.store.clone(), args.data_dir.clone(), args.signing_key.clone());
+    let (store, signer) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let store = store::open(&location, &data_dir).context("cannot open the store")?;
+        let signer = Signer::for_store(key.as_deref(), &data_dir, store.as_ref()).context("no signing key")?;
+        Ok((store, signer))
+    })
+    .await??;
+    let record = imported.record;
+    let written = store::committed(store.submit(imported.writes)).await.context("the store refused the board");
+    let closing = store.clone();
+    tokio::task::spawn_blocking(move || closing.close()).await?;
+    written?;
+    let claims = Claims {
+        board: record.id.clone(),
+        role: Role::Facilitator,
+        identity: None,
+        generation: record.links_generation,
+        expires: commonboard_server::board::now_ms() / 1000 + args.link_ttl.as_secs() as i64,
+        minted: false,
+        presenter: false,
+    };
+    println!("imported \"{}\" as board {}", record.title, record.id);
+    println!("facilitator link: /b/{}?token={}", record.id, signer.sign(&claims));
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

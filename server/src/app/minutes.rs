@@ -155,7 +155,7 @@ fn download(body: String, content_type: &'static str, file: &str) -> Response {
 }
 
 /// A file name from a board's title: letters and digits, words joined by `-`.
-fn file_stem(title: &str) -> String {
+pub(super) fn file_stem(title: &str) -> String {
     let words: Vec<String> = title
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())

@@ -181,6 +181,7 @@ fn groupable(newer: &Line, older: &Line) -> bool {
                         | ChangeKind::NoteChanged
                         | ChangeKind::FrameChanged
                         | ChangeKind::ActionChanged
+                        | ChangeKind::RootChanged
                 )
             })
     };

@@ -2,23 +2,33 @@
 //! state's with ordinary edits (set a field, delete a note, retype the changed part of
 //! a text), so that every client receives the restore as one update, and everything
 //! logged after the restored point stays in the history.
+//!
+//! The board's own roots are restored field by field, as the schema knows them;
+//! every other root of the document (a Yjs application using the server as its
+//! y-websocket server) is restored by content, by `history::generic`.
 
-use commonboard_protocol::schema;
+use super::generic;
+use yrs::types::AsPrelim;
 use yrs::types::ToJson;
 use yrs::{Doc, GetString, Map, MapPrelim, MapRef, Out, ReadTxn, Text, TextPrelim, TextRef, Transact, TransactionMut};
 
-/// The roots a restore brings back: everything the board schema holds.
-const ROOTS: [&str; 4] = [schema::META, schema::NOTES, schema::FRAMES, schema::ACTIONS];
+/// The roots a restore brings back field by field: everything the board schema holds.
+const ROOTS: [&str; 4] = generic::BOARD_ROOTS;
 
-/// Changes `live` so that its board roots read exactly as `past`'s; returns the update
+/// Changes `live` so that every root reads exactly as `past`'s; returns the update
 /// that does it (empty when they already matched).
 pub fn reconcile(live: &Doc, past: &Doc) -> Vec<u8> {
     let pairs: Vec<(MapRef, MapRef)> =
         ROOTS.iter().map(|name| (live.get_or_insert_map(*name), past.get_or_insert_map(*name))).collect();
+    let foreign = generic::roots_to_restore(live, past);
+    let foreign_pairs = generic::declare(live, past, &foreign);
     let read = past.transact();
     let mut txn = live.transact_mut();
     for (live_root, past_root) in &pairs {
         map(&mut txn, live_root, &read, past_root);
+    }
+    for ((_, kind), (live_root, past_root)) in foreign.iter().zip(foreign_pairs) {
+        generic::restore_root(&mut txn, *kind, live_root, &read, past_root);
     }
     let changed = txn.before_state() != txn.after_state() || !txn.delete_set().is_empty();
     if changed {
@@ -57,11 +67,16 @@ fn map<T: ReadTxn>(txn: &mut TransactionMut, live: &MapRef, read: &T, past: &Map
                 };
                 map(txn, &now, read, &nested);
             }
-            // Types the board schema does not use: restored as plain values.
+            // Types the board schema does not use (a client's own): restored by content.
+            Out::YArray(nested) => match current {
+                Some(Out::YArray(now)) => generic::array(txn, &now, read, &nested),
+                _ => {
+                    live.insert(txn, key, nested.as_prelim(read));
+                }
+            },
             other => {
-                let wanted = other.to_json(read);
-                if current.map(|now| now.to_json(txn)) != Some(wanted.clone()) {
-                    live.insert(txn, key, wanted);
+                if current.map(|now| now.to_json(txn)) != Some(other.to_json(read)) {
+                    live.insert(txn, key, other.as_prelim(read));
                 }
             }
         }
@@ -70,7 +85,7 @@ fn map<T: ReadTxn>(txn: &mut TransactionMut, live: &MapRef, read: &T, past: &Map
 
 /// Replaces only the part of a text that differs (between the common prefix and
 /// suffix), so concurrent typing elsewhere in it survives.
-fn retype(txn: &mut TransactionMut, text: &TextRef, wanted: &str) {
+pub(super) fn retype(txn: &mut TransactionMut, text: &TextRef, wanted: &str) {
     let now = text.get_string(txn);
     if now == wanted {
         return;

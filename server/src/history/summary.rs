@@ -53,6 +53,8 @@ struct Observed {
     meta: BTreeSet<String>,
     /// Board fields the update removed (a restore that cleared the common goal).
     meta_removed: BTreeSet<String>,
+    /// Roots outside the board schema that changed.
+    foreign: BTreeSet<String>,
 }
 
 /// Replays updates on a document and says what each one changed.
@@ -62,6 +64,8 @@ pub struct Summarizer {
     observed: Arc<Mutex<Observed>>,
     /// Last known label of each item, so a deleted item can still be named.
     labels: HashMap<(Item, String), String>,
+    /// Roots outside the board schema being observed, by name.
+    foreign: BTreeSet<String>,
     /// yrs panicked on an update (a damaged row): the document must not be read again,
     /// and nothing more is described.
     broken: bool,
@@ -117,9 +121,34 @@ impl Summarizer {
                 }
             }
         });
-        let mut summarizer = Summarizer { doc, roots, observed, labels: HashMap::new(), broken: false };
+        let mut summarizer =
+            Summarizer { doc, roots, observed, labels: HashMap::new(), foreign: BTreeSet::new(), broken: false };
+        summarizer.watch_foreign_roots();
         summarizer.learn_all_labels();
         summarizer
+    }
+
+    /// Observes every root outside the board schema not observed yet (declaring its
+    /// type, which an update does not carry); returns the names newly observed.
+    fn watch_foreign_roots(&mut self) -> Vec<String> {
+        if self.broken {
+            return Vec::new();
+        }
+        let found = super::generic::foreign_roots(&self.doc.transact());
+        let mut new = Vec::new();
+        for (name, kind) in found {
+            if !self.foreign.insert(name.clone()) {
+                continue;
+            }
+            let mut branch = super::generic::typed(&self.doc, &name, kind);
+            let sink = self.observed.clone();
+            let root = name.clone();
+            branch.observe_deep("summary".into(), move |_, _| {
+                sink.lock().expect("summary observations").foreign.insert(root.clone());
+            });
+            new.push(name);
+        }
+        new
     }
 
     /// Applies an update; false once yrs panicked on one: the transaction is then
@@ -142,6 +171,7 @@ impl Summarizer {
     /// Applies an update without describing it (catching up to a point).
     pub fn skip(&mut self, update: &[u8]) {
         self.apply(update);
+        self.watch_foreign_roots();
         *self.observed.lock().expect("summary observations") = Observed::default();
     }
 
@@ -151,7 +181,9 @@ impl Summarizer {
             *self.observed.lock().expect("summary observations") = Observed::default();
             return Vec::new();
         }
-        let observed = std::mem::take(&mut *self.observed.lock().expect("summary observations"));
+        let appeared = self.watch_foreign_roots();
+        let mut observed = std::mem::take(&mut *self.observed.lock().expect("summary observations"));
+        observed.foreign.extend(appeared);
         let txn = self.doc.transact();
         let mut changes = Vec::new();
         for (item, id) in &observed.added {
@@ -193,6 +225,15 @@ impl Summarizer {
             let label = cleared.then(|| CLEARED.to_owned());
             let fields = observed.meta.into_iter().collect();
             changes.push(Change { kind: ChangeKind::BoardChanged, id: None, fields, label, to_seq: None });
+        }
+        for root in observed.foreign {
+            changes.push(Change {
+                kind: ChangeKind::RootChanged,
+                id: Some(root),
+                fields: Vec::new(),
+                label: None,
+                to_seq: None,
+            });
         }
         changes
     }
@@ -344,6 +385,10 @@ fn phrase(kind: ChangeKind, changes: &[&Change]) -> String {
             Some(name) => format!("removed {name} from the board"),
             None => "removed someone from the board".into(),
         },
+        ChangeKind::RootChanged => {
+            let roots: BTreeSet<&str> = changes.iter().filter_map(|c| c.id.as_deref()).collect();
+            format!("changed {}", roots.into_iter().collect::<Vec<_>>().join(", "))
+        }
     }
 }
 

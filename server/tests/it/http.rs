@@ -79,7 +79,7 @@ async fn health_and_the_web_client_are_served() {
     std::fs::write(web.path().join("index.html"), "<!doctype html><title>Commonboard</title>").unwrap();
     std::fs::write(web.path().join("app.js"), "console.log(1)").unwrap();
     let mut config = config_in(dir.path());
-    config.web_dir = web.path().to_owned();
+    config.web_dir = Some(web.path().to_owned());
     let server = spawn_app_with(config).await;
     let health: serde_json::Value = reqwest::get(server.http("/healthz")).await.unwrap().json().await.unwrap();
     assert_eq!(health["status"], "ok");

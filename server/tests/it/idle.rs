@@ -21,7 +21,7 @@ fn parsed(dir: &std::path::Path, flags: &[&str]) -> Config {
     let args = ["commonboard", "serve", "--data-dir", data_dir].into_iter().chain(flags.iter().copied());
     match Cli::parse_from(args).command {
         Command::Serve(config) => config,
-        Command::Compact(_) => unreachable!("parsed `serve`"),
+        _ => unreachable!("parsed `serve`"),
     }
 }
 

@@ -3,20 +3,24 @@
 
 mod abuse;
 mod access;
+mod any_document;
 mod bad_input;
 mod chaos;
 mod client;
 mod durability;
+mod exports;
 mod history;
 mod http;
 mod identity;
 mod idle;
+mod install;
 mod limits;
 mod postgres;
 mod security;
 mod store_contract;
 mod sync;
 mod votes;
+mod webhooks;
 mod workshop;
 
 use std::net::SocketAddr;

@@ -279,7 +279,7 @@ async fn every_response_carries_the_security_headers() {
     std::fs::create_dir_all(&web).unwrap();
     std::fs::write(web.join("index.html"), "<!doctype html><title>t</title>").unwrap();
     let mut config = config_in(&dir.path().join("data"));
-    config.web_dir = web;
+    config.web_dir = Some(web);
     let server = spawn_app_with(config).await;
     let links = server.create_board_links("Headers").await;
     let http = reqwest::Client::new();

@@ -484,6 +484,19 @@ export class WorkshopUi {
     md.addEventListener("click", () => void download("minutes.md", "text/markdown"));
     const ics = h("button", { type: "button", class: "button" }, "Download actions (calendar)");
     ics.addEventListener("click", () => void download("actions.ics", "text/calendar"));
+    // Exports drawn and written by the server (see the README's "Integrations").
+    const exports: [string, string, string][] = [
+      ["Board picture (PNG)", "export.png", "image/png"],
+      ["Board picture (SVG)", "export.svg", "image/svg+xml"],
+      ["Actions (CSV)", "actions.csv", "text/csv"],
+      ["Actions (JSON)", "actions.json", "application/json"],
+    ];
+    if (this.#model.facilitator) exports.push(["Whole board (file, to import elsewhere)", "board.json", "application/json"]);
+    const exportButtons = exports.map(([label, file, type]) => {
+      const button = h("button", { type: "button", class: "button" }, label);
+      button.addEventListener("click", () => void download(file, type));
+      return button;
+    });
     const close = h("button", { type: "button", class: "button" }, "Close");
     const dialog = h(
       "dialog",
@@ -491,6 +504,8 @@ export class WorkshopUi {
       h("h2", { id: "minutes-title" }, "Minutes"),
       h("p", {}, "The minutes list the participants, teams, goals, obstacles, actions and follow-up. Share them with everyone."),
       h("div", { class: "share-actions" }, md, ics, close),
+      h("h3", {}, "Export"),
+      h("div", { class: "share-actions" }, ...exportButtons),
       status,
     );
     close.addEventListener("click", () => dialog.close());

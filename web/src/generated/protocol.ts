@@ -315,7 +315,7 @@ steps: Array<string>, };
 
 export type HistoryAuthor = { id: string, name: string, };
 
-export type ChangeKind = "note_added" | "note_edited" | "note_moved" | "note_changed" | "note_deleted" | "frame_added" | "frame_changed" | "frame_deleted" | "action_added" | "action_changed" | "action_deleted" | "board_changed" | "vote_opened" | "vote_closed" | "vote_revealed" | "restored" | "locked" | "unlocked" | "compacted" | "step_changed" | "notes_revealed" | "person_removed";
+export type ChangeKind = "note_added" | "note_edited" | "note_moved" | "note_changed" | "note_deleted" | "frame_added" | "frame_changed" | "frame_deleted" | "action_added" | "action_changed" | "action_deleted" | "board_changed" | "vote_opened" | "vote_closed" | "vote_revealed" | "restored" | "locked" | "unlocked" | "compacted" | "step_changed" | "notes_revealed" | "person_removed" | "root_changed";
 
 export type Change = { kind: ChangeKind, 
 /**

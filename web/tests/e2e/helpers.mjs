@@ -25,18 +25,23 @@ const CHROMIUM_ARGS = [
 /**
  * Starts `commonboard serve` on a free port with a fresh data directory (or on the given
  * port and data directory, to restart a server), with `args` added to its command line.
+ * `embedded`: run from the data directory without `--web-dir`, serving the client built
+ * into the binary (as an installed binary does).
  */
-export async function startServer({ port: wantedPort = 0, dataDir: reuseDir = null, args = [] } = {}) {
+export async function startServer({ port: wantedPort = 0, dataDir: reuseDir = null, args = [], embedded = false } = {}) {
   const bin = resolve(webDir, process.env.COMMONBOARD_BIN || "../target/debug/commonboard");
   if (!existsSync(bin)) throw new Error(`server binary not found: ${bin} (build it, or set COMMONBOARD_BIN)`);
   const distIndex = join(webDir, "dist", "index.html");
   if (!existsSync(distIndex)) throw new Error("dist/ is missing: run `npm run build` first");
   const dataDir = reuseDir ?? mkdtempSync(join(tmpdir(), "commonboard-e2e-"));
-  const command = ["serve", "--addr", `127.0.0.1:${wantedPort}`, "--data-dir", dataDir, "--web-dir", "dist", ...args];
+  const web = embedded ? [] : ["--web-dir", "dist"];
+  const command = ["serve", "--addr", `127.0.0.1:${wantedPort}`, "--data-dir", dataDir, ...web, ...args];
+  const env = { ...process.env };
+  if (embedded) delete env.COMMONBOARD_WEB_DIR;
   const proc = spawn(bin, command, {
-    cwd: webDir,
+    cwd: embedded ? dataDir : webDir,
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn" },
+    env: { ...env, RUST_LOG: process.env.RUST_LOG || "warn" },
   });
   let log = "";
   proc.stderr.on("data", (d) => {
