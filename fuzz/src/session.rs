@@ -246,6 +246,7 @@ pub async fn run(session: Session) {
         max_document_bytes: 1 << 20,
         max_update_bytes: 64 << 10,
         max_awareness_bytes: 1024,
+        max_queued_bytes: 1 << 20,
     };
     let config =
         BoardConfig { open: false, idle_unload: std::time::Duration::from_secs(3600), checkpoint_every: 8, limits };

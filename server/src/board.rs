@@ -8,7 +8,7 @@
 //! shared by every recipient, plus the direct replies. An update is therefore relayed
 //! only after it is durable, and a busy board naturally batches more per tick.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -74,6 +74,10 @@ pub struct BoardLimits {
     pub max_update_bytes: usize,
     /// Largest awareness state of one client, in bytes of JSON.
     pub max_awareness_bytes: usize,
+    /// Bytes queued for one client, not yet written to its socket, before it counts as
+    /// too slow: a reply (sync step 2, the whole presence) is not even built for a
+    /// client this far behind, and a frame that would queue past it closes the client.
+    pub max_queued_bytes: usize,
 }
 
 impl Default for BoardLimits {
@@ -84,6 +88,7 @@ impl Default for BoardLimits {
             max_document_bytes: usize::MAX,
             max_update_bytes: usize::MAX,
             max_awareness_bytes: usize::MAX,
+            max_queued_bytes: usize::MAX,
         }
     }
 }
@@ -119,6 +124,26 @@ pub struct Member {
 pub struct Outbox {
     frames: mpsc::Sender<Bytes>,
     closer: Arc<Closer>,
+    /// Bytes in the queue, shared with whoever drains it (see [`QueuedBytes`]).
+    queued: Arc<QueuedBytes>,
+    /// Most bytes queued at once; one frame alone always fits.
+    max_queued: usize,
+}
+
+/// Bytes of a connection's frames queued and not yet handed to its socket: the board
+/// adds each frame it queues, the task draining the queue takes it off when written.
+#[derive(Debug, Default)]
+pub struct QueuedBytes(std::sync::atomic::AtomicUsize);
+
+impl QueuedBytes {
+    /// A frame of `len` bytes left the queue.
+    pub fn sent(&self, len: usize) {
+        self.0.fetch_sub(len, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// Ends a connection with a close code and reason, from any task.
@@ -151,7 +176,31 @@ impl Closer {
 
 impl Outbox {
     pub fn new(frames: mpsc::Sender<Bytes>, closer: Arc<Closer>) -> Self {
-        Outbox { frames, closer }
+        Outbox { frames, closer, queued: Arc::default(), max_queued: usize::MAX }
+    }
+
+    /// The count of bytes queued, for the task that drains the queue to call
+    /// [`QueuedBytes::sent`] on.
+    pub fn queued(&self) -> Arc<QueuedBytes> {
+        self.queued.clone()
+    }
+
+    /// Whether the client is so far behind that no reply should be built for it: it
+    /// is then closed as too slow.
+    fn too_far_behind(&self) -> bool {
+        if self.queued.get() < self.max_queued {
+            return false;
+        }
+        self.too_slow(format_args!("{} bytes queued", self.max_queued));
+        true
+    }
+
+    fn too_slow(&self, limit: std::fmt::Arguments<'_>) {
+        if self.closer.reason().is_none() {
+            warn!(%limit, "client too slow: its send queue is full; closing it");
+            telemetry::refused(Limit::SlowReader);
+        }
+        self.closer.close(close::TOO_SLOW, "too slow to keep up with the board; reconnect to resync");
     }
 
     /// Frames waiting in the queue.
@@ -166,18 +215,25 @@ impl Outbox {
 
     /// Queues a frame; a full queue means the client cannot keep up, and it is closed.
     pub(crate) fn send(&self, frame: Bytes) -> bool {
+        let len = frame.len();
+        let queued = self.queued.get();
+        if queued > 0 && queued.saturating_add(len) > self.max_queued {
+            self.too_slow(format_args!("{} bytes queued", self.max_queued));
+            return false;
+        }
+        // Counted before it is queued, so the drain never takes off more than was added.
+        self.queued.0.fetch_add(len, Ordering::Relaxed);
         match self.frames.try_send(frame) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
-                if self.closer.reason().is_none() {
-                    let limit = self.frames.max_capacity();
-                    warn!(limit, "client too slow: its send queue is full; closing it");
-                    telemetry::refused(Limit::SlowReader);
-                }
-                self.closer.close(close::TOO_SLOW, "too slow to keep up with the board; reconnect to resync");
+                self.queued.sent(len);
+                self.too_slow(format_args!("{} frames queued", self.frames.max_capacity()));
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.queued.sent(len);
+                false
+            }
         }
     }
 }
@@ -423,6 +479,11 @@ struct Outgoing {
     restores: Vec<(oneshot::Sender<Result<RestoreResult, StoreError>>, RestoreResult)>,
     /// Whether the workshop flow changed: it is then saved and sent to everyone.
     workshop: bool,
+    /// Connections whose sync step 1 was answered this tick: a repeat gets nothing
+    /// more (the first answer and the tick's broadcast hold all it lacks).
+    answered_step1: HashSet<ConnId>,
+    /// Connections sent the whole presence this tick, answering a query.
+    answered_query: HashSet<ConnId>,
 }
 
 struct Board {
@@ -644,6 +705,7 @@ impl Board {
             out.direct.push((conn, frame::awareness(present).into()));
         }
         debug!(conn, author = %member.author.name, role = ?member.role, "joined");
+        let outbox = Outbox { max_queued: self.limits.max_queued_bytes, ..outbox };
         let state = Conn { outbox, member, app: false, told_read_only: false, over_limit: None, told_awareness: false };
         self.conns.insert(conn, state);
     }
@@ -670,7 +732,9 @@ impl Board {
     fn handle(&mut self, conn: ConnId, message: Incoming, out: &mut Outgoing) {
         match message {
             Incoming::Yjs(Message::Sync(SyncMessage::SyncStep1(state_vector))) => {
-                out.direct.push((conn, frame::sync_step2(sync_reply(&self.doc, &state_vector)).into()));
+                if self.may_reply(conn, &mut out.answered_step1) {
+                    out.direct.push((conn, frame::sync_step2(sync_reply(&self.doc, &state_vector)).into()));
+                }
             }
             Incoming::Yjs(Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update))) => {
                 if self.may_edit(conn, &update, out) && self.within_limits(conn, &update, out) {
@@ -687,11 +751,26 @@ impl Board {
                 out.awareness.extend(self.awareness.apply(conn, update));
             }
             Incoming::Yjs(Message::AwarenessQuery) => {
-                out.direct.push((conn, frame::awareness(self.awareness.full()).into()));
+                if self.may_reply(conn, &mut out.answered_query) {
+                    out.direct.push((conn, frame::awareness(self.awareness.full()).into()));
+                }
             }
             Incoming::Yjs(Message::Auth(_) | Message::Custom(..)) => {}
             Incoming::App(message) => self.handle_app(conn, message, out),
         }
+    }
+
+    /// Whether to build a reply for `conn` (a sync step 2, the whole presence): once a
+    /// tick for each kind (`answered`), and not for a client already too far behind to
+    /// read it, which is closed instead. Checked before the reply is built, so a frame
+    /// of repeated queries costs one reply, not one each.
+    fn may_reply(&self, conn: ConnId, answered: &mut HashSet<ConnId>) -> bool {
+        let Some(state) = self.conns.get(&conn) else { return false };
+        if !answered.insert(conn) {
+            debug!(conn, "a repeated query in one tick; answered once");
+            return false;
+        }
+        !state.outbox.too_far_behind()
     }
 
     fn handle_app(&mut self, conn: ConnId, message: ClientMessage, out: &mut Outgoing) {

@@ -7,6 +7,7 @@ mod chaos;
 mod client;
 mod durability;
 mod history;
+mod hostile;
 mod http;
 mod limits;
 mod postgres;
