@@ -174,6 +174,22 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_frame_costs_its_messages_and_a_full_bucket_admits_one_over_the_burst() {
+        let mut bucket = TokenBucket::new(LIMIT, Instant::now());
+        // Five messages in one frame take the whole burst.
+        assert_eq!(bucket.take_n(Instant::now(), 5), Admit::Now);
+        assert!(matches!(bucket.take_n(Instant::now(), 1), Admit::Wait { .. }));
+        // Refilled, a frame costing 20 (over the burst of 5) passes, and is owed: the
+        // next message waits for 16 tokens at 10 a second.
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(bucket.take_n(Instant::now(), 20), Admit::Now);
+        match bucket.take_n(Instant::now(), 1) {
+            Admit::Wait { wait, .. } => assert_eq!(wait, Duration::from_millis(1600)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_rate_of_zero_is_no_limit() {
         let mut bucket = TokenBucket::new(RateLimit { per_second: 0.0, ..LIMIT }, Instant::now());
         assert_eq!(send(&mut bucket, 10_000).await, Some(0));

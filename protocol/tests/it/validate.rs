@@ -160,3 +160,15 @@ fn the_issues_attacks_are_refused_before_yrs_reads_them() {
     yrs::encoding::write::Write::write_buf(&mut frame, "[".repeat(10_000).as_bytes());
     assert!(matches!(decode_frame(&frame), Err(DecodeError::Invalid(Invalid::TooDeep { .. }))));
 }
+
+/// The client frames behind two of the open fuzz findings (fuzz/README.md): the
+/// validating reader refuses both, so neither reaches a board from a client any more.
+#[test]
+fn the_open_fuzz_findings_frames_are_refused() {
+    for name in ["protocol_frame-undecodable-sync-answer", "protocol_frame-double-free"] {
+        let bytes = std::fs::read(crate::repo_root().join("fuzz/regressions").join(name)).unwrap();
+        let verdict = check_frame(&bytes, &WireLimits::default());
+        println!("{name}: {verdict:?}");
+        assert!(verdict.is_err(), "{name}");
+    }
+}
