@@ -1524,7 +1524,7 @@ pub(crate) fn sync_reply(doc: &Doc, state_vector: &StateVector) -> Vec<u8> {
 /// reader (one linear pass, no allocation). yrs 0.28 sometimes encodes a diff that it
 /// cannot read back (`fuzz/regressions/protocol_frame-undecodable-sync-answer`); a
 /// client could not apply it and would never sync, so the whole state goes instead.
-pub(crate) fn sync_answer(doc: &Doc, state_vector: &StateVector) -> Vec<u8> {
+pub fn sync_answer(doc: &Doc, state_vector: &StateVector) -> Vec<u8> {
     // What the document holds was accepted before; only the encoding is in question.
     const ENCODING: WireLimits = WireLimits { max_messages: 1, max_depth: 1024, max_key_bytes: usize::MAX };
     let diff = sync_reply(doc, state_vector);
