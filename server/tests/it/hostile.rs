@@ -192,7 +192,7 @@ async fn huge_declared_counts_are_refused_without_reserving_memory() {
     let structs = [&[1u8][..], &huge, &[1, 0, 10, 1], &filler(64, 2)].concat();
     let delete_set = [&[0u8][..], &huge, &filler(64, 3)].concat();
     let mut awareness = vec![1];
-    awareness.write_buf(&[&huge[..], &filler(64, 4)].concat());
+    awareness.write_buf([&huge[..], &filler(64, 4)].concat());
     let frames = [
         step1,
         sync_frame(2, &structs),
