@@ -351,6 +351,9 @@ async fn websocket_refusals_say_nothing_internal() {
     let mut bad = Peer::join(server.addr, &links.path(&links.participant)).await;
     bad.send_raw(frame::encode_frame([&Message::Sync(SyncMessage::Update(vec![0xff, 0xff, 0xff, 0x01]))])).await;
     let reason = bad.closed().await.reason;
-    assert_eq!(reason, "malformed frame: refused: update declares 4194303 entries, more than the 0 bytes left could hold");
+    assert_eq!(
+        reason,
+        "malformed frame: refused: update declares 4194303 entries, more than the 0 bytes left could hold"
+    );
     server.stop().await;
 }
