@@ -22,8 +22,9 @@
 //!   and a message cut off at the end of its frame (yrs would silently drop it).
 //!
 //! Only the v1 update encoding is read: it is the only one the sync protocol carries.
-//! Everything Yjs and yrs write passes (`tests/it/validate.rs` checks real updates and
-//! the golden vectors).
+//! Everything Yjs and yrs write passes (`tests/it/validate.rs` checks updates written by
+//! yrs and by Yjs, and the golden vectors); `tests/alloc_bound.rs` measures what yrs
+//! allocates for what passes.
 
 /// Yjs client ids are at most 53 bits (JavaScript's safe integers); yrs asserts it.
 const CLIENT_ID_BITS: u32 = 53;
@@ -35,8 +36,9 @@ pub struct WireLimits {
     /// time (a sync step 2 and a step 1, say); each one can make the server build a
     /// reply, so a frame packed with thousands of them multiplies the work.
     pub max_messages: usize,
-    /// Nesting of `Any` values and JSON. The web client nests three levels deep; a
-    /// small bound keeps every recursive reader far from the end of its stack.
+    /// Nesting of `Any` values and JSON. Board content is shallow (a note's position is
+    /// an array in a map); a small bound keeps every recursive reader, yrs's and
+    /// serde_json's, far from the end of its stack.
     pub max_depth: usize,
     /// Longest key, in bytes: map keys, root names, format keys, XML tag names,
     /// subdocument guids.
