@@ -3,7 +3,7 @@
 
 use commonboard_protocol::frame::{self, decode_frame, Decoded, Message, SyncMessage};
 use commonboard_server::awareness::Awareness;
-use yrs::{Doc, ReadTxn, Transact};
+use yrs::{Doc, Transact};
 
 /// Runs one frame through the decoder and the sub-decoders; panics on a bug.
 pub fn check(data: &[u8]) {
