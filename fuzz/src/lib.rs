@@ -3,11 +3,13 @@
 //! - [`frame`]: one client frame through the decoder and the server's sub-decoding;
 //! - [`session`]: a sequence of steps from several connections driven through a real
 //!   board actor on a real SQLite store;
-//! - [`corrupt`]: a stored board whose rows are damaged, loaded as the server would.
+//! - [`corrupt`]: a stored board whose rows are damaged, loaded as the server would;
+//! - [`validated`]: what the validating reader accepts, decoded and applied by yrs.
 
 pub mod corrupt;
 pub mod frame;
 pub mod session;
+pub mod validated;
 
 use std::sync::{Arc, Once, OnceLock};
 

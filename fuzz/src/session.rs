@@ -22,7 +22,7 @@ use commonboard_protocol::frame::{self, decode_frame, decode_server_frame, Decod
 use commonboard_protocol::schema::{self, Action, Frame as BoardFrame, Note};
 use commonboard_protocol::workshop::{TurnAction, TurnPerson, Viewport};
 use commonboard_server::board::{
-    self, next_conn_id, BoardCmd, BoardConfig, BoardHandle, Closer, ConnId, Member, Outbox,
+    self, next_conn_id, BoardCmd, BoardConfig, BoardHandle, Closer, ConnId, Member, Outbox, QueuedBytes,
 };
 use commonboard_server::store::{self, Author, Store};
 use commonboard_server::{history, registry, templates};
@@ -246,6 +246,7 @@ pub async fn run(session: Session) {
         max_document_bytes: 1 << 20,
         max_update_bytes: 64 << 10,
         max_awareness_bytes: 1024,
+        max_queued_bytes: 1 << 20,
     };
     let config = BoardConfig {
         open: false,
@@ -304,6 +305,8 @@ struct Live {
     id: ConnId,
     frames: mpsc::Receiver<Bytes>,
     closer: Arc<Closer>,
+    /// Bytes queued for it, taken off as its frames are read (as the writer does).
+    queued: Arc<QueuedBytes>,
     /// The board's state vector from its sync step 1.
     board_state: StateVector,
 }
@@ -403,13 +406,15 @@ impl Driver {
         let closer = Closer::new();
         let (reply, joined) = oneshot::channel();
         let id = next_conn_id();
-        let cmd = BoardCmd::Join { conn: id, member, outbox: Outbox::new(tx, closer.clone()), reply };
+        let outbox = Outbox::new(tx, closer.clone());
+        let queued = outbox.queued();
+        let cmd = BoardCmd::Join { conn: id, member, outbox, reply };
         if self.handle.tx.send(cmd).await.is_err() {
             return;
         }
         if let Ok(Ok(())) = joined.await {
             self.replica(s);
-            self.slots[s].conn = Some(Live { id, frames, closer, board_state: StateVector::default() });
+            self.slots[s].conn = Some(Live { id, frames, closer, queued, board_state: StateVector::default() });
         }
     }
 
@@ -482,6 +487,7 @@ impl Driver {
         let Slot { replica, conn: Some(live) } = &mut self.slots[s] else { return };
         let replica = replica.get_or_insert_with(|| Doc::with_client_id(1000 + s as u64));
         while let Ok(bytes) = live.frames.try_recv() {
+            live.queued.sent(bytes.len());
             let messages = decode_server_frame(&bytes).expect("every frame the board sends decodes");
             for message in messages {
                 match message {

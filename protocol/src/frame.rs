@@ -30,6 +30,7 @@ pub use yrs::sync::protocol::{Message, SyncMessage};
 use serde::de::DeserializeOwned;
 
 use crate::app::{ClientMessage, ServerMessage};
+use crate::validate::{self, Invalid, WireLimits};
 
 /// Message type of Commonboard's application messages. `y-protocols` uses 0 to 3 and
 /// Hocuspocus 0 to 8; 100 leaves room for both to grow.
@@ -50,6 +51,9 @@ pub enum DecodeError {
     /// An application message whose JSON does not match [`ClientMessage`].
     #[error("malformed application message: {0}")]
     App(#[from] serde_json::Error),
+    /// The validating reader refused the bytes before yrs read them (see [`validate`]).
+    #[error("refused: {0}")]
+    Invalid(#[from] Invalid),
     /// yrs panicked reading the bytes (see [`contain_yrs`]).
     #[error("malformed message: {0}")]
     Rejected(#[from] YrsPanicked),
@@ -112,8 +116,17 @@ pub type Incoming = Decoded<ClientMessage>;
 /// A message the server sent to a client.
 pub type FromServer = Decoded<ServerMessage>;
 
-/// Decodes every message of one WebSocket frame sent by a client.
+/// Decodes every message of one WebSocket frame sent by a client, within the default
+/// [`WireLimits`].
 pub fn decode_frame(bytes: &[u8]) -> Result<Vec<Incoming>, DecodeError> {
+    decode_frame_within(bytes, &WireLimits::default())
+}
+
+/// Decodes every message of one WebSocket frame sent by a client. The bytes are first
+/// walked by [`validate::check_frame`], so yrs never reads a frame that declares more
+/// than it holds or nests too deep; [`contain_yrs`] stays as the second line.
+pub fn decode_frame_within(bytes: &[u8], limits: &WireLimits) -> Result<Vec<Incoming>, DecodeError> {
+    validate::check_frame(bytes, limits)?;
     decode_messages(bytes)
 }
 
@@ -194,17 +207,22 @@ mod tests {
 
     /// Found by the `protocol_frame` fuzz target: a sync step 1 whose state vector names
     /// a client id over 53 bits tripped a debug assertion inside yrs' decoder, which
-    /// panicked the connection's reader in builds with debug assertions.
+    /// panicked the connection's reader in builds with debug assertions. The validating
+    /// reader now refuses it in every build, before yrs reads it.
     #[test]
     fn a_client_id_over_53_bits_is_an_error_not_a_panic() {
+        // The fuzzer's frame declared 14 entries in 13 bytes: refused for that now.
         let frame = [0, 0, 14, 14, 255, 255, 249, 255, 255, 255, 255, 247, 255, 254, 2, 0, 2, 2];
         let decoded = decode_frame(&frame);
-        if cfg!(debug_assertions) {
-            assert!(matches!(decoded, Err(DecodeError::Rejected(_))), "{decoded:?}");
-        } else {
-            // Release builds read it, keeping the id's low bits.
-            assert_eq!(decoded.expect("decodes").len(), 1);
-        }
+        assert!(matches!(decoded, Err(DecodeError::Invalid(Invalid::CountTooLarge { .. }))), "{decoded:?}");
+        // One entry whose client id is 2^60.
+        let mut state_vector = vec![1];
+        state_vector.write_var(1u64 << 60);
+        state_vector.push(0);
+        let mut frame = vec![0, 0];
+        frame.write_buf(&state_vector);
+        let decoded = decode_frame(&frame);
+        assert!(matches!(decoded, Err(DecodeError::Invalid(Invalid::ClientId(_)))), "{decoded:?}");
     }
 
     #[test]

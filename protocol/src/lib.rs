@@ -4,6 +4,7 @@
 //! - [`frame`]: decoding and encoding WebSocket frames in the Yjs sync protocol as
 //!   `y-protocols` speaks it (sync, awareness, auth, query-awareness), plus
 //!   Commonboard's own [`app`] messages on message type [`frame::MSG_APP`];
+//! - [`validate`]: the validating reader every client frame passes before yrs reads it;
 //! - [`app`]: the application messages the server, not the CRDT, decides on;
 //! - [`close`]: the WebSocket close codes and reasons the server sends;
 //! - [`schema`]: the names and shapes of the shared types inside a board's `Y.Doc`;
@@ -21,6 +22,7 @@ pub mod frame;
 pub mod history;
 pub mod schema;
 pub mod typescript;
+pub mod validate;
 pub mod workshop;
 
 pub use yrs;

@@ -20,6 +20,7 @@ use commonboard_protocol::close::{self, CloseCode};
 use commonboard_protocol::frame::{self, AwarenessUpdate, Incoming, Message, SyncMessage};
 use commonboard_protocol::history::{Change, ChangeKind, RestoreResult};
 use commonboard_protocol::schema;
+use commonboard_protocol::validate::{self, WireLimits};
 use commonboard_protocol::workshop::TurnAction;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -92,6 +93,10 @@ pub struct BoardLimits {
     pub max_update_bytes: usize,
     /// Largest awareness state of one client, in bytes of JSON.
     pub max_awareness_bytes: usize,
+    /// Bytes queued for one client, not yet written to its socket, before it counts as
+    /// too slow: a reply (sync step 2, the whole presence) is not even built for a
+    /// client this far behind, and a frame that would queue past it closes the client.
+    pub max_queued_bytes: usize,
 }
 
 impl Default for BoardLimits {
@@ -102,6 +107,7 @@ impl Default for BoardLimits {
             max_document_bytes: usize::MAX,
             max_update_bytes: usize::MAX,
             max_awareness_bytes: usize::MAX,
+            max_queued_bytes: usize::MAX,
         }
     }
 }
@@ -152,6 +158,26 @@ impl Member {
 pub struct Outbox {
     frames: mpsc::Sender<Bytes>,
     closer: Arc<Closer>,
+    /// Bytes in the queue, shared with whoever drains it (see [`QueuedBytes`]).
+    queued: Arc<QueuedBytes>,
+    /// Most bytes queued at once; one frame alone always fits.
+    max_queued: usize,
+}
+
+/// Bytes of a connection's frames queued and not yet handed to its socket: the board
+/// adds each frame it queues, the task draining the queue takes it off when written.
+#[derive(Debug, Default)]
+pub struct QueuedBytes(std::sync::atomic::AtomicUsize);
+
+impl QueuedBytes {
+    /// A frame of `len` bytes left the queue.
+    pub fn sent(&self, len: usize) {
+        self.0.fetch_sub(len, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// Ends a connection with a close code and reason, from any task.
@@ -184,7 +210,31 @@ impl Closer {
 
 impl Outbox {
     pub fn new(frames: mpsc::Sender<Bytes>, closer: Arc<Closer>) -> Self {
-        Outbox { frames, closer }
+        Outbox { frames, closer, queued: Arc::default(), max_queued: usize::MAX }
+    }
+
+    /// The count of bytes queued, for the task that drains the queue to call
+    /// [`QueuedBytes::sent`] on.
+    pub fn queued(&self) -> Arc<QueuedBytes> {
+        self.queued.clone()
+    }
+
+    /// Whether the client is so far behind that no reply should be built for it: it
+    /// is then closed as too slow.
+    fn too_far_behind(&self) -> bool {
+        if self.queued.get() < self.max_queued {
+            return false;
+        }
+        self.too_slow(format_args!("{} bytes queued", self.max_queued));
+        true
+    }
+
+    fn too_slow(&self, limit: std::fmt::Arguments<'_>) {
+        if self.closer.reason().is_none() {
+            warn!(%limit, "client too slow: its send queue is full; closing it");
+            telemetry::refused(Limit::SlowReader);
+        }
+        self.closer.close(close::TOO_SLOW, "too slow to keep up with the board; reconnect to resync");
     }
 
     /// Frames waiting in the queue.
@@ -199,18 +249,25 @@ impl Outbox {
 
     /// Queues a frame; a full queue means the client cannot keep up, and it is closed.
     pub(crate) fn send(&self, frame: Bytes) -> bool {
+        let len = frame.len();
+        let queued = self.queued.get();
+        if queued > 0 && queued.saturating_add(len) > self.max_queued {
+            self.too_slow(format_args!("{} bytes queued", self.max_queued));
+            return false;
+        }
+        // Counted before it is queued, so the drain never takes off more than was added.
+        self.queued.0.fetch_add(len, Ordering::Relaxed);
         match self.frames.try_send(frame) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
-                if self.closer.reason().is_none() {
-                    let limit = self.frames.max_capacity();
-                    warn!(limit, "client too slow: its send queue is full; closing it");
-                    telemetry::refused(Limit::SlowReader);
-                }
-                self.closer.close(close::TOO_SLOW, "too slow to keep up with the board; reconnect to resync");
+                self.queued.sent(len);
+                self.too_slow(format_args!("{} frames queued", self.frames.max_capacity()));
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.queued.sent(len);
+                false
+            }
         }
     }
 }
@@ -470,6 +527,11 @@ struct Outgoing {
     turnout: bool,
     /// Whether the workshop flow changed: it is then saved and sent to everyone.
     workshop: bool,
+    /// Connections whose sync step 1 was answered this tick: a repeat gets nothing
+    /// more (the first answer and the tick's broadcast hold all it lacks).
+    answered_step1: HashSet<ConnId>,
+    /// Connections sent the whole presence this tick, answering a query.
+    answered_query: HashSet<ConnId>,
 }
 
 struct Board {
@@ -725,6 +787,7 @@ impl Board {
         }
         debug!(conn, author = %member.author.name, role = ?member.role, "joined");
         out.turnout |= member.role != Role::Viewer;
+        let outbox = Outbox { max_queued: self.limits.max_queued_bytes, ..outbox };
         let state = Conn {
             outbox,
             member,
@@ -812,7 +875,9 @@ impl Board {
     fn handle(&mut self, conn: ConnId, message: Incoming, out: &mut Outgoing) {
         match message {
             Incoming::Yjs(Message::Sync(SyncMessage::SyncStep1(state_vector))) => {
-                out.direct.push((conn, frame::sync_step2(sync_reply(&self.doc, &state_vector)).into()));
+                if self.may_reply(conn, &mut out.answered_step1) {
+                    out.direct.push((conn, frame::sync_step2(sync_answer(&self.doc, &state_vector)).into()));
+                }
             }
             Incoming::Yjs(Message::Sync(message @ (SyncMessage::SyncStep2(_) | SyncMessage::Update(_)))) => {
                 let live = matches!(message, SyncMessage::Update(_));
@@ -833,11 +898,26 @@ impl Board {
                 out.awareness.extend(applied.relay);
             }
             Incoming::Yjs(Message::AwarenessQuery) => {
-                out.direct.push((conn, frame::awareness(self.awareness.full()).into()));
+                if self.may_reply(conn, &mut out.answered_query) {
+                    out.direct.push((conn, frame::awareness(self.awareness.full()).into()));
+                }
             }
             Incoming::Yjs(Message::Auth(_) | Message::Custom(..)) => {}
             Incoming::App(message) => self.handle_app(conn, message, out),
         }
+    }
+
+    /// Whether to build a reply for `conn` (a sync step 2, the whole presence): once a
+    /// tick for each kind (`answered`), and not for a client already too far behind to
+    /// read it, which is closed instead. Checked before the reply is built, so a frame
+    /// of repeated queries costs one reply, not one each.
+    fn may_reply(&self, conn: ConnId, answered: &mut HashSet<ConnId>) -> bool {
+        let Some(state) = self.conns.get(&conn) else { return false };
+        if !answered.insert(conn) {
+            debug!(conn, "a repeated query in one tick; answered once");
+            return false;
+        }
+        !state.outbox.too_far_behind()
     }
 
     fn handle_app(&mut self, conn: ConnId, message: ClientMessage, out: &mut Outgoing) {
@@ -1776,6 +1856,23 @@ pub(crate) fn sync_reply(doc: &Doc, state_vector: &StateVector) -> Vec<u8> {
     doc.transact().encode_diff_v1(state_vector)
 }
 
+/// The answer to a client's sync step 1: [`sync_reply`], checked with the validating
+/// reader (one linear pass, no allocation). yrs 0.28 sometimes encodes a diff that it
+/// cannot read back (`fuzz/regressions/protocol_frame-undecodable-sync-answer`); a
+/// client could not apply it and would never sync, so the whole state goes instead.
+pub fn sync_answer(doc: &Doc, state_vector: &StateVector) -> Vec<u8> {
+    // What the document holds was accepted before; only the encoding is in question.
+    const ENCODING: WireLimits = WireLimits { max_messages: 1, max_depth: 1024, max_key_bytes: usize::MAX };
+    let diff = sync_reply(doc, state_vector);
+    if state_vector.is_empty() || validate::check_update_v1(&diff, &ENCODING).is_ok() {
+        return diff;
+    }
+    let full = sync_reply(doc, &StateVector::default());
+    let fallback_ok = validate::check_update_v1(&full, &ENCODING).is_ok();
+    warn!(fallback_ok, "yrs encoded a sync answer it cannot read back; sending the whole state instead");
+    full
+}
+
 /// Drops a document that yrs panicked in without running its destructor, and with it
 /// the transaction left open in it: committing or freeing a half-applied change can
 /// touch freed memory inside yrs and crash the whole process (found by the
@@ -1978,14 +2075,16 @@ mod tests {
         ];
         let doc = Doc::new();
         let mut answered = 0;
-        for message in frame::decode_frame(frame).unwrap() {
+        // The validating reader now refuses this frame from a client (an update with
+        // stray bytes after it); read without it, the document still must answer.
+        for message in frame::decode_server_frame(frame).unwrap() {
             match message {
-                Incoming::Yjs(Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update))) => {
+                frame::Decoded::Yjs(Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update))) => {
                     if let Ok(update) = frame::decode_update(&update) {
                         let _ = doc.transact_mut().apply_update(update);
                     }
                 }
-                Incoming::Yjs(Message::Sync(SyncMessage::SyncStep1(state_vector))) => {
+                frame::Decoded::Yjs(Message::Sync(SyncMessage::SyncStep1(state_vector))) => {
                     assert!(doc.transact().has_missing_updates());
                     let reply = sync_reply(&doc, &state_vector);
                     frame::decode_update(&reply).unwrap();
@@ -1995,6 +2094,23 @@ mod tests {
             }
         }
         assert_eq!(answered, 1);
+    }
+
+    #[test]
+    fn a_sync_answer_is_the_diff_and_passes_the_validating_reader() {
+        use yrs::{GetString, Text};
+        let doc = Doc::with_client_id(9);
+        let text = doc.get_or_insert_text("t");
+        text.insert(&mut doc.transact_mut(), 0, "hello");
+        let half = doc.transact().state_vector();
+        text.insert(&mut doc.transact_mut(), 5, ", world");
+        let answer = sync_answer(&doc, &half);
+        assert_eq!(answer, sync_reply(&doc, &half));
+        assert_eq!(validate::check_update_v1(&answer, &WireLimits::default()), Ok(()));
+        let peer = Doc::with_client_id(10);
+        let full = sync_answer(&doc, &StateVector::default());
+        peer.transact_mut().apply_update(yrs::Update::decode_v1(&full).unwrap()).unwrap();
+        assert_eq!(peer.get_or_insert_text("t").get_string(&peer.transact()), "hello, world");
     }
 
     #[test]

@@ -131,8 +131,9 @@ pub struct Config {
     pub open: bool,
 
     /// Largest WebSocket message accepted, in bytes; a bigger one closes the connection
-    /// with code 1009.
-    #[arg(long, env = "COMMONBOARD_MAX_MESSAGE_BYTES", default_value_t = 1 << 20)]
+    /// with code 1009. The default holds a 16 MiB update (a whole document synced by a
+    /// client that was offline) and its framing.
+    #[arg(long, env = "COMMONBOARD_MAX_MESSAGE_BYTES", default_value_t = 17 << 20)]
     pub max_message_bytes: usize,
 
     /// How long a board stays in memory with nobody connected (e.g. 30s, 5m).
@@ -166,10 +167,18 @@ pub struct Config {
     #[arg(long, env = "COMMONBOARD_MAX_DOCUMENT_BYTES", default_value_t = 32 << 20)]
     pub max_document_bytes: usize,
 
-    /// Largest single Yjs update accepted, in bytes (a big paste, say); a bigger one is
-    /// not saved and its sender is told. Keep it below --max-message-bytes.
-    #[arg(long, env = "COMMONBOARD_MAX_UPDATE_BYTES", default_value_t = 512 << 10)]
+    /// Largest single Yjs update accepted, in bytes (a big paste, or a client that was
+    /// offline sending its whole document); a bigger one is not saved and its sender is
+    /// told. Keep it below --max-message-bytes.
+    #[arg(long, env = "COMMONBOARD_MAX_UPDATE_BYTES", default_value_t = 16 << 20)]
     pub max_update_bytes: usize,
+
+    /// Bytes queued for one connection and not yet written to it before it counts as
+    /// too slow and is closed with code 4508 (its client reconnects and resyncs). No
+    /// reply is built for a connection this far behind. Bounds what one client that
+    /// asks and does not read can make the server hold.
+    #[arg(long, env = "COMMONBOARD_MAX_QUEUED_BYTES", default_value_t = 24 << 20)]
+    pub max_queued_bytes: usize,
 
     /// Messages per second one connection may send, sustained. A faster client is slowed
     /// down (the server reads from it at this rate), not disconnected. 0 turns the limit

@@ -9,8 +9,8 @@
 //!
 //! Limits a connection meets here: the server's connection count (refused with 4531),
 //! the board's (4530, decided by the board), the boards loaded (4532, decided by the
-//! registry), and the message rate: the reader takes a token per message and, with none
-//! left, waits before reading on, so a fast client is slowed down; one slowed down for
+//! registry), and the message rate: the reader takes a token per protocol message (and
+//! per 64 KiB of a frame) and, with none left, waits before reading on, so a fast client is slowed down; one slowed down for
 //! longer than the flood cutoff is closed with 4529.
 
 use std::sync::Arc;
@@ -19,7 +19,8 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use bytes::Bytes;
 use commonboard_protocol::close::{self, CloseCode};
-use commonboard_protocol::frame::decode_frame;
+use commonboard_protocol::frame::decode_frame_within;
+use commonboard_protocol::validate::WireLimits;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
@@ -27,7 +28,7 @@ use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
-use crate::board::{next_conn_id, BoardCmd, BoardError, BoardHandle, Closer, ConnId, Member, Outbox};
+use crate::board::{next_conn_id, BoardCmd, BoardError, BoardHandle, Closer, ConnId, Member, Outbox, QueuedBytes};
 use crate::rate::{Admit, RateLimit, TokenBucket};
 use crate::registry::Registry;
 use crate::telemetry::{self, Limit};
@@ -46,7 +47,14 @@ pub struct ConnLimits {
     pub max_message_bytes: usize,
     /// Messages per second, burst, and how long a flood may last.
     pub rate: RateLimit,
+    /// What one frame may hold (messages, nesting, keys), checked before yrs reads it.
+    pub wire: WireLimits,
 }
+
+/// Bytes of a frame that count as one message for the rate limit: a client sending a
+/// few large frames is paced like one sending many small ones. A 1 MB paste costs 16
+/// messages, well within the burst.
+const BYTES_PER_TOKEN: usize = 64 << 10;
 
 /// Serves one client on `board` until either side closes.
 #[instrument(skip_all, fields(board = %board, conn))]
@@ -70,8 +78,8 @@ pub async fn serve(
     let (sink, stream) = socket.split();
     let (frames_tx, frames_rx) = mpsc::channel(limits.send_queue.max(1));
     let closer = Closer::new();
-    let writer = tokio::spawn(write_loop(sink, frames_rx, closer.clone()));
     let outbox = Outbox::new(frames_tx.clone(), closer.clone());
+    let writer = tokio::spawn(write_loop(sink, frames_rx, closer.clone(), outbox.queued()));
     // Held until the join is answered: a refused join drops the board's copy of the
     // queue, and the writer must see the refusal's reason, not a queue that closed.
     let joining = frames_tx;
@@ -162,12 +170,14 @@ async fn read_loop(
             }
             message = stream.next() => message,
         };
-        if matches!(message, Some(Ok(WsMessage::Binary(_)))) && !take_token(&mut bucket, limits.rate, closer).await {
-            return;
-        }
         match message {
-            Some(Ok(WsMessage::Binary(bytes))) => match decode_frame(&bytes) {
+            Some(Ok(WsMessage::Binary(bytes))) => match decode_frame_within(&bytes, &limits.wire) {
                 Ok(messages) => {
+                    // Each protocol message is paced, and so is each slice of bytes.
+                    let cost = messages.len() + bytes.len() / BYTES_PER_TOKEN;
+                    if !take_tokens(&mut bucket, cost, limits.rate, closer).await {
+                        return;
+                    }
                     if board.tx.send(BoardCmd::Messages { conn, messages }).await.is_err() {
                         closer.close(close::INTERNAL, "board restarted; reconnect");
                         return;
@@ -200,10 +210,11 @@ async fn read_loop(
     }
 }
 
-/// Takes a message's token, waiting for one if the client is too fast; false when the
-/// connection is to end (a flood, or closed meanwhile).
-async fn take_token(bucket: &mut TokenBucket, rate: RateLimit, closer: &Closer) -> bool {
-    match bucket.take(tokio::time::Instant::now()) {
+/// Takes a frame's tokens (`cost`: its messages and bytes), waiting for them if the
+/// client is too fast; false when the connection is to end (a flood, or closed
+/// meanwhile).
+async fn take_tokens(bucket: &mut TokenBucket, cost: usize, rate: RateLimit, closer: &Closer) -> bool {
+    match bucket.take_n(tokio::time::Instant::now(), cost) {
         Admit::Now => true,
         Admit::Wait { wait, started } => {
             if started {
@@ -239,11 +250,18 @@ async fn send_queued(
     sink: &mut SplitSink<WebSocket, WsMessage>,
     first: Bytes,
     frames: &mut mpsc::Receiver<Bytes>,
+    queued: &QueuedBytes,
 ) -> Result<(), axum::Error> {
+    let len = first.len();
     sink.feed(WsMessage::Binary(first)).await?;
+    queued.sent(len);
     for _ in 1..FRAMES_PER_FLUSH {
         match frames.try_recv() {
-            Ok(frame) => sink.feed(WsMessage::Binary(frame)).await?,
+            Ok(frame) => {
+                let len = frame.len();
+                sink.feed(WsMessage::Binary(frame)).await?;
+                queued.sent(len);
+            }
             Err(_) => break,
         }
     }
@@ -255,14 +273,19 @@ fn is_too_big(error: axum::Error) -> bool {
     matches!(inner.downcast_ref::<WsError>(), Some(WsError::Capacity(CapacityError::MessageTooLong { .. })))
 }
 
-async fn write_loop(mut sink: SplitSink<WebSocket, WsMessage>, mut frames: mpsc::Receiver<Bytes>, closer: Arc<Closer>) {
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, WsMessage>,
+    mut frames: mpsc::Receiver<Bytes>,
+    closer: Arc<Closer>,
+    queued: Arc<QueuedBytes>,
+) {
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     loop {
         let sent = tokio::select! {
             biased;
             _ = closer.closed() => break,
             frame = frames.recv() => match frame {
-                Some(frame) => send_queued(&mut sink, frame, &mut frames).await,
+                Some(frame) => send_queued(&mut sink, frame, &mut frames, &queued).await,
                 None => {
                     closer.close(close::INTERNAL, "board stopped; reconnect");
                     break;

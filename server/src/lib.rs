@@ -65,6 +65,7 @@ use crate::history::cache::{CacheLimits, HistoryCache};
 use crate::rate::RateLimit;
 use crate::registry::{Capacity, Registry};
 use crate::store::{Store, StoreError};
+use commonboard_protocol::validate::WireLimits;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +111,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         max_document_bytes: config.max_document_bytes,
         max_update_bytes: config.max_update_bytes,
         max_awareness_bytes: config.max_awareness_bytes,
+        max_queued_bytes: config.max_queued_bytes,
     };
     let board_config = BoardConfig {
         open: config.open,
@@ -134,7 +136,12 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         RateLimit { per_second: config.message_rate, burst: config.message_burst, flood_cutoff: config.flood_cutoff };
     let state = AppState {
         registry,
-        limits: ConnLimits { send_queue: config.send_queue, max_message_bytes: config.max_message_bytes, rate },
+        limits: ConnLimits {
+            send_queue: config.send_queue,
+            max_message_bytes: config.max_message_bytes,
+            rate,
+            wire: WireLimits::default(),
+        },
         max_message_bytes: config.max_message_bytes,
         shutdown: shutdown.clone(),
         signer,

@@ -1,7 +1,8 @@
 //! A token bucket per connection: a burst is fine, a faster stream is slowed down, and a
 //! stream that stays too fast for too long (a flood) is cut.
 //!
-//! Each message takes a token; tokens come back at the configured rate, up to the burst.
+//! Each protocol message takes a token (and a large frame one per 64 KiB, see
+//! `connection`); tokens come back at the configured rate, up to the burst.
 //! With no token left the connection's reader waits until one is due instead of reading
 //! on, so the client is slowed to the rate by TCP's own backpressure and loses nothing.
 //! A connection that has had to wait for every message since some moment, for longer
@@ -53,6 +54,13 @@ impl TokenBucket {
 
     /// Takes a token for a message arriving at `now`.
     pub fn take(&mut self, now: Instant) -> Admit {
+        self.take_n(now, 1)
+    }
+
+    /// Takes `cost` tokens for what arrived at `now` (a frame's messages and bytes). A
+    /// full bucket admits even a cost over the burst, and is then owed the difference.
+    pub fn take_n(&mut self, now: Instant, cost: usize) -> Admit {
+        let cost = cost.max(1) as f64;
         let rate = self.limit.per_second;
         if !(rate > 0.0 && rate.is_finite()) {
             return Admit::Now;
@@ -61,8 +69,8 @@ impl TokenBucket {
         let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
         self.tokens = (self.tokens + elapsed * rate).min(burst);
         self.refilled = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        if self.tokens >= cost.min(burst) {
+            self.tokens -= cost;
             self.throttled_since = None;
             return Admit::Now;
         }
@@ -71,8 +79,8 @@ impl TokenBucket {
         if now.saturating_duration_since(since) >= self.limit.flood_cutoff {
             return Admit::Flood;
         }
-        let wait = Duration::from_secs_f64((1.0 - self.tokens) / rate);
-        self.tokens -= 1.0;
+        let wait = Duration::from_secs_f64((cost.min(burst) - self.tokens) / rate);
+        self.tokens -= cost;
         Admit::Wait { wait, started }
     }
 }
@@ -162,6 +170,22 @@ mod tests {
                 next_cursor += cursor;
             }
             assert_eq!(bucket.take(Instant::now()), Admit::Now);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_frame_costs_its_messages_and_a_full_bucket_admits_one_over_the_burst() {
+        let mut bucket = TokenBucket::new(LIMIT, Instant::now());
+        // Five messages in one frame take the whole burst.
+        assert_eq!(bucket.take_n(Instant::now(), 5), Admit::Now);
+        assert!(matches!(bucket.take_n(Instant::now(), 1), Admit::Wait { .. }));
+        // Refilled, a frame costing 20 (over the burst of 5) passes, and is owed: the
+        // next message waits for 16 tokens at 10 a second.
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(bucket.take_n(Instant::now(), 20), Admit::Now);
+        match bucket.take_n(Instant::now(), 1) {
+            Admit::Wait { wait, .. } => assert_eq!(wait, Duration::from_millis(1600)),
+            other => panic!("{other:?}"),
         }
     }
 

@@ -2,6 +2,7 @@
 
 mod bindings;
 mod roundtrip;
+mod validate;
 mod vectors;
 
 /// Repository root (the protocol crate's parent directory).

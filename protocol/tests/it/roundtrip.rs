@@ -8,6 +8,17 @@ use proptest::prelude::*;
 use yrs::updates::decoder::Decode;
 use yrs::{ClientID, StateVector};
 
+/// A real update (the validating reader refuses bytes that are not one): `text`
+/// typed by `client`.
+fn update(client: u64, text: &str) -> Vec<u8> {
+    use yrs::{ReadTxn, Text, Transact};
+    let doc = yrs::Doc::with_client_id(client);
+    let note = doc.get_or_insert_text("note");
+    note.insert(&mut doc.transact_mut(), 0, text);
+    let update = doc.transact().encode_state_as_update_v1(&StateVector::default());
+    update
+}
+
 fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
         proptest::collection::vec((1u64..1 << 53, 0u32..1000), 0..4).prop_map(|clocks| {
@@ -17,8 +28,10 @@ fn message() -> impl Strategy<Value = Message> {
             }
             Message::Sync(SyncMessage::SyncStep1(sv))
         }),
-        proptest::collection::vec(any::<u8>(), 0..64).prop_map(|u| Message::Sync(SyncMessage::SyncStep2(u))),
-        proptest::collection::vec(any::<u8>(), 0..64).prop_map(|u| Message::Sync(SyncMessage::Update(u))),
+        (1u64..1 << 53, "\\PC{0,20}")
+            .prop_map(|(client, text)| Message::Sync(SyncMessage::SyncStep2(update(client, &text)))),
+        (1u64..1 << 53, "\\PC{0,20}")
+            .prop_map(|(client, text)| Message::Sync(SyncMessage::Update(update(client, &text)))),
         (1u64..1 << 53, any::<u32>(), "[a-z]{0,12}").prop_map(|(client, clock, name)| {
             let json = format!("{{\"user\":{{\"name\":{name:?}}}}}");
             let entry = AwarenessUpdateEntry { clock, json: json.into() };

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
 use super::{wire, Cluster, BEAT};
-use crate::board::{self, next_conn_id, BoardCmd, BoardConfig, Closer, ConnId, Member, Outbox, Usage};
+use crate::board::{self, next_conn_id, BoardCmd, BoardConfig, Closer, ConnId, Member, Outbox, QueuedBytes, Usage};
 
 /// What the owner's board actor needs from the cluster: where its committed
 /// broadcasts go, and which of its members are on other nodes.
@@ -225,7 +225,7 @@ impl Bridge {
         self.remote.insert(key.clone(), local);
         let (node, conn) = key;
         let subject = self.cluster.subjects.node_out(&node);
-        tokio::spawn(proxy(self.cluster.clone(), subject, conn, frames_rx, closer.clone()));
+        tokio::spawn(proxy(self.cluster.clone(), subject, conn, frames_rx, closer.clone(), outbox.queued()));
         let (reply, joined) = oneshot::channel();
         if self.tx.send(BoardCmd::Join { conn: local, member, outbox, reply }).await.is_err() {
             closer.close(commonboard_protocol::close::INTERNAL, "board restarted; reconnect");
@@ -355,6 +355,7 @@ async fn proxy(
     conn: ConnId,
     mut frames: mpsc::Receiver<Bytes>,
     closer: Arc<Closer>,
+    queued: Arc<QueuedBytes>,
 ) {
     let send_close = |subject: String, (code, reason): (commonboard_protocol::close::CloseCode, String)| {
         let headers = wire::headers("close", &[(wire::CONN, conn.to_string()), (wire::CODE, code.0.to_string())]);
@@ -364,7 +365,10 @@ async fn proxy(
         tokio::select! {
             biased;
             frame = frames.recv() => match frame {
-                Some(frame) => cluster.send(subject.clone(), wire::headers("frame", &[(wire::CONN, conn.to_string())]), frame),
+                Some(frame) => {
+                    queued.sent(frame.len());
+                    cluster.send(subject.clone(), wire::headers("frame", &[(wire::CONN, conn.to_string())]), frame)
+                }
                 None => {
                     // The actor dropped the member's queue: it left, or the actor closed
                     // it at once (a removed person, a rejected update) or refused its

@@ -288,7 +288,7 @@ impl Replica {
         for message in messages {
             match message {
                 Decoded::Yjs(Message::Sync(SyncMessage::SyncStep1(state_vector))) => {
-                    let update = board::sync_reply(&self.doc, &state_vector);
+                    let update = board::sync_answer(&self.doc, &state_vector);
                     outbox.send(frame::sync_step2(update).into());
                 }
                 Decoded::Yjs(message) => forward.extend(frame::encode_frame([&message])),

@@ -10,6 +10,7 @@ mod client;
 mod durability;
 mod exports;
 mod history;
+mod hostile;
 mod http;
 mod identity;
 mod idle;

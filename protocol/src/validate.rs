@@ -1,0 +1,568 @@
+//! A validating reader for what clients send, run before yrs sees a byte of it.
+//!
+//! yrs trusts its input: it reserves room for whatever count a message declares before
+//! reading the entries (a 238-byte sync step 1 declaring billions of state-vector
+//! entries made the server reserve gigabytes), and it reads `Any` values recursively
+//! (an array nested 100,000 deep overflowed a worker's stack and aborted the process).
+//! This module walks the same grammar yrs 0.28 reads, in one linear pass that allocates
+//! nothing, and refuses:
+//!
+//! - every declared count or length larger than the bytes left to hold it (each entry
+//!   takes at least one byte, most at least two), so whatever yrs then reserves is at
+//!   most a small constant times the input's size;
+//! - nesting deeper than [`WireLimits::max_depth`]: `Any` arrays and maps, and JSON (in
+//!   embeds, formats, awareness states and application messages);
+//! - keys (map keys, root type names, format keys, XML tag names, subdocument guids)
+//!   longer than [`WireLimits::max_key_bytes`];
+//! - client ids over 53 bits (yrs asserts they fit, as Yjs does), clocks that overflow
+//!   32 bits (yrs adds them unchecked), varints longer than yrs reads, invalid UTF-8,
+//!   unknown content kinds and type references, and bytes left over after a state
+//!   vector, an update or an awareness update;
+//! - more than [`WireLimits::max_messages`] protocol messages in one WebSocket message,
+//!   and a message cut off at the end of its frame (yrs would silently drop it).
+//!
+//! Only the v1 update encoding is read: it is the only one the sync protocol carries.
+//! Everything Yjs and yrs write passes (`tests/it/validate.rs` checks updates written by
+//! yrs and by Yjs, and the golden vectors); `tests/alloc_bound.rs` measures what yrs
+//! allocates for what passes.
+
+/// Yjs client ids are at most 53 bits (JavaScript's safe integers); yrs asserts it.
+const CLIENT_ID_BITS: u32 = 53;
+
+/// What one client's frame may hold; see the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WireLimits {
+    /// Protocol messages in one WebSocket message. A Yjs provider sends one or two at a
+    /// time (a sync step 2 and a step 1, say); each one can make the server build a
+    /// reply, so a frame packed with thousands of them multiplies the work.
+    pub max_messages: usize,
+    /// Nesting of `Any` values and JSON. Board content is shallow (a note's position is
+    /// an array in a map); a small bound keeps every recursive reader, yrs's and
+    /// serde_json's, far from the end of its stack.
+    pub max_depth: usize,
+    /// Longest key, in bytes: map keys, root names, format keys, XML tag names,
+    /// subdocument guids.
+    pub max_key_bytes: usize,
+}
+
+impl Default for WireLimits {
+    fn default() -> Self {
+        WireLimits { max_messages: 32, max_depth: 32, max_key_bytes: 4096 }
+    }
+}
+
+/// Why bytes from a client were refused before yrs read them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    /// The input ended in the middle of something.
+    #[error("{0} cut short")]
+    Truncated(&'static str),
+    /// A count that the bytes left could not hold.
+    #[error("{what} declares {count} entries, more than the {left} bytes left could hold")]
+    CountTooLarge { what: &'static str, count: u64, left: usize },
+    /// Nesting deeper than [`WireLimits::max_depth`].
+    #[error("{what} nested deeper than {max} levels")]
+    TooDeep { what: &'static str, max: usize },
+    /// A key longer than [`WireLimits::max_key_bytes`].
+    #[error("a key of {len} bytes, over the limit of {max}")]
+    KeyTooLong { len: usize, max: usize },
+    /// A Yjs client id of more than 53 bits.
+    #[error("client id {0} is over 53 bits")]
+    ClientId(u64),
+    /// A number over the width its field has.
+    #[error("{0} is out of range")]
+    OutOfRange(&'static str),
+    /// Bytes that are not valid UTF-8 where text is expected.
+    #[error("{0} is not valid UTF-8")]
+    Utf8(&'static str),
+    /// A byte that means nothing at its place.
+    #[error("unknown {what} {value}")]
+    Unknown { what: &'static str, value: u64 },
+    /// Bytes after the end of a state vector, update or awareness update.
+    #[error("{0} followed by {1} stray bytes")]
+    Trailing(&'static str, usize),
+    /// More than [`WireLimits::max_messages`] messages in one frame.
+    #[error("more than {0} messages in one frame")]
+    TooManyMessages(usize),
+    /// A frame with no message in it.
+    #[error("empty frame")]
+    Empty,
+}
+
+/// What a frame that passed holds, for the connection's rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FrameShape {
+    /// Protocol messages in the frame.
+    pub messages: usize,
+}
+
+/// Checks one frame from a client: every message in it, and every payload inside those.
+pub fn check_frame(bytes: &[u8], limits: &WireLimits) -> Result<FrameShape, Invalid> {
+    let mut r = Reader::new(bytes);
+    let mut messages = 0;
+    while !r.done() {
+        messages += 1;
+        if messages > limits.max_messages {
+            return Err(Invalid::TooManyMessages(limits.max_messages));
+        }
+        check_message(&mut r, limits)?;
+    }
+    if messages == 0 {
+        return Err(Invalid::Empty);
+    }
+    Ok(FrameShape { messages })
+}
+
+fn check_message(r: &mut Reader<'_>, limits: &WireLimits) -> Result<(), Invalid> {
+    match r.var_u32("message type")? {
+        0 => match r.var_u32("sync message type")? {
+            0 => check_state_vector(r.buf("state vector")?),
+            1 | 2 => check_update_v1(r.buf("update")?, limits),
+            other => Err(Invalid::Unknown { what: "sync message type", value: other.into() }),
+        },
+        1 => check_awareness(r.buf("awareness update")?, limits),
+        2 => {
+            if r.var_u32("auth message type")? == 0 {
+                r.str("auth reason")?;
+            }
+            Ok(())
+        }
+        3 => Ok(()),
+        100 => check_json(r.buf("application message")?, limits, "application message"),
+        other => Err(Invalid::Unknown { what: "message type", value: other.into() }),
+    }
+}
+
+/// Checks a state vector (the body of a sync step 1).
+pub fn check_state_vector(bytes: &[u8]) -> Result<(), Invalid> {
+    let mut r = Reader::new(bytes);
+    // Each entry: a client id and a clock, a byte each at least.
+    let count = r.count("state vector", 2)?;
+    for _ in 0..count {
+        r.client()?;
+        r.var_u32("state vector clock")?;
+    }
+    r.end("state vector")
+}
+
+/// Checks an awareness update: entries of client id, clock and JSON state.
+pub fn check_awareness(bytes: &[u8], limits: &WireLimits) -> Result<(), Invalid> {
+    let mut r = Reader::new(bytes);
+    let count = r.count("awareness update", 3)?;
+    for _ in 0..count {
+        r.client()?;
+        r.var_u32("awareness clock")?;
+        let state = r.buf("awareness state")?;
+        std::str::from_utf8(state).map_err(|_| Invalid::Utf8("awareness state"))?;
+        check_json(state, limits, "awareness state")?;
+    }
+    r.end("awareness update")
+}
+
+/// Checks a Yjs update in the v1 encoding: its structs, then its delete set.
+pub fn check_update_v1(bytes: &[u8], limits: &WireLimits) -> Result<(), Invalid> {
+    let mut r = Reader::new(bytes);
+    // Each client's entry: a struct count, a client id and a clock.
+    let clients = r.count("update", 3)?;
+    for _ in 0..clients {
+        // Each struct takes at least its info byte.
+        let structs = r.count("client's structs", 1)?;
+        r.client()?;
+        let mut clock = u64::from(r.var_u32("clock")?);
+        for _ in 0..structs {
+            clock += check_struct(&mut r, limits)?;
+            if clock > u64::from(u32::MAX) {
+                return Err(Invalid::OutOfRange("a client's clock"));
+            }
+        }
+    }
+    check_delete_set(&mut r)?;
+    r.end("update")
+}
+
+/// Struct kinds (the low 5 bits of the info byte) and flags (the high 3 bits).
+const GC: u8 = 0;
+const SKIP: u8 = 10;
+const HAS_ORIGIN: u8 = 0b1000_0000;
+const HAS_RIGHT_ORIGIN: u8 = 0b0100_0000;
+const HAS_PARENT_SUB: u8 = 0b0010_0000;
+
+/// Checks one struct; returns how many clock ticks it takes.
+fn check_struct(r: &mut Reader<'_>, limits: &WireLimits) -> Result<u64, Invalid> {
+    let info = r.u8("struct")?;
+    match info {
+        SKIP | GC => {
+            let len = r.var_u32("struct length")?;
+            if len == 0 {
+                return Err(Invalid::OutOfRange("an empty struct"));
+            }
+            return Ok(len.into());
+        }
+        _ => {}
+    }
+    if info & HAS_ORIGIN != 0 {
+        r.id()?;
+    }
+    if info & HAS_RIGHT_ORIGIN != 0 {
+        r.id()?;
+    }
+    if info & (HAS_ORIGIN | HAS_RIGHT_ORIGIN) == 0 {
+        // yrs: a parent info of 1 names a root type, anything else is an item's id.
+        if r.var_u32("parent info")? == 1 {
+            r.key(limits)?;
+        } else {
+            r.id()?;
+        }
+        if info & HAS_PARENT_SUB != 0 {
+            r.key(limits)?;
+        }
+    }
+    check_content(r, info & 0b1111, limits)
+}
+
+/// Checks an item's content; returns its length in clock ticks (0: yrs drops the item).
+fn check_content(r: &mut Reader<'_>, kind: u8, limits: &WireLimits) -> Result<u64, Invalid> {
+    Ok(match kind {
+        // Deleted
+        1 => r.var_u32("deleted length")?.into(),
+        // JSON (legacy): yrs 0.28 reads one string more than the count it is given.
+        2 => {
+            let count = r.var_u32("JSON content")?;
+            if count > i32::MAX as u32 {
+                return Err(Invalid::OutOfRange("JSON content count"));
+            }
+            let strings = u64::from(count) + 1;
+            r.fits("JSON content", strings, 1)?;
+            for _ in 0..strings {
+                r.str("JSON content")?;
+            }
+            strings
+        }
+        // Binary
+        3 => {
+            r.buf("binary content")?;
+            1
+        }
+        // String: its length is counted in UTF-16 code units, as in Yjs.
+        4 => r.str("string content")?.encode_utf16().count() as u64,
+        // Embed
+        5 => {
+            check_json(r.str("embed")?.as_bytes(), limits, "embed")?;
+            1
+        }
+        // Format
+        6 => {
+            r.key(limits)?;
+            check_json(r.str("format value")?.as_bytes(), limits, "format value")?;
+            1
+        }
+        // Type
+        7 => {
+            match r.u8("type reference")? {
+                // Array, map, text, XML fragment, XML hook, XML text, subdocument, undefined.
+                0 | 1 | 2 | 4 | 5 | 6 | 9 | 15 => {}
+                // XML element: its tag name.
+                3 => {
+                    r.key(limits)?;
+                }
+                other => return Err(Invalid::Unknown { what: "type reference", value: other.into() }),
+            }
+            1
+        }
+        // Any
+        8 => {
+            let count = r.var_u32("any content")?;
+            r.fits("any content", count.into(), 1)?;
+            for _ in 0..count {
+                check_any(r, limits, 1)?;
+            }
+            count.into()
+        }
+        // Doc: a guid and the options, an `Any`.
+        9 => {
+            r.key(limits)?;
+            check_any(r, limits, 1)?;
+            1
+        }
+        other => return Err(Invalid::Unknown { what: "content kind", value: other.into() }),
+    })
+}
+
+/// Checks one `Any` value (lib0's encoding) at nesting `depth` (1 for a top value).
+fn check_any(r: &mut Reader<'_>, limits: &WireLimits, depth: usize) -> Result<(), Invalid> {
+    if depth > limits.max_depth {
+        return Err(Invalid::TooDeep { what: "a value", max: limits.max_depth });
+    }
+    match r.u8("value")? {
+        // undefined, null, false, true
+        127 | 126 | 121 | 120 => {}
+        // integer: yrs reads it as a signed varint
+        125 => r.var_i64()?,
+        // float32, float64, bigint
+        124 => r.skip(4, "float")?,
+        123 | 122 => r.skip(8, "number")?,
+        119 => {
+            r.str("string value")?;
+        }
+        118 => {
+            // Each entry: a key and a value, a byte each at least.
+            let count = r.var_u64("map")?;
+            r.fits("map", count, 2)?;
+            for _ in 0..count {
+                r.key(limits)?;
+                check_any(r, limits, depth + 1)?;
+            }
+        }
+        117 => {
+            let count = r.var_u64("array")?;
+            r.fits("array", count, 1)?;
+            for _ in 0..count {
+                check_any(r, limits, depth + 1)?;
+            }
+        }
+        116 => {
+            r.buf("buffer value")?;
+        }
+        other => return Err(Invalid::Unknown { what: "value type", value: other.into() }),
+    }
+    Ok(())
+}
+
+fn check_delete_set(r: &mut Reader<'_>) -> Result<(), Invalid> {
+    // Each client: an id and a range count; each range: a clock and a length.
+    let clients = r.count("delete set", 2)?;
+    for _ in 0..clients {
+        r.client()?;
+        let ranges = r.count("delete set ranges", 2)?;
+        for _ in 0..ranges {
+            let clock = r.var_u32("deleted clock")?;
+            let len = r.var_u32("deleted length")?;
+            if clock.checked_add(len).is_none() {
+                return Err(Invalid::OutOfRange("a deleted range"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks that JSON text nests no deeper than the limit. Only the nesting is looked at
+/// (brackets outside strings); its syntax is left to the JSON parser that reads it
+/// afterwards, whose recursion this keeps shallow.
+pub fn check_json(bytes: &[u8], limits: &WireLimits, what: &'static str) -> Result<(), Invalid> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in bytes {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limits.max_depth {
+                    return Err(Invalid::TooDeep { what, max: limits.max_depth });
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A cursor over bytes that never allocates, reading lib0's encodings as yrs does.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes, at: 0 }
+    }
+
+    fn left(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+
+    fn done(&self) -> bool {
+        self.at == self.bytes.len()
+    }
+
+    fn end(&self, what: &'static str) -> Result<(), Invalid> {
+        match self.left() {
+            0 => Ok(()),
+            stray => Err(Invalid::Trailing(what, stray)),
+        }
+    }
+
+    fn u8(&mut self, what: &'static str) -> Result<u8, Invalid> {
+        let byte = *self.bytes.get(self.at).ok_or(Invalid::Truncated(what))?;
+        self.at += 1;
+        Ok(byte)
+    }
+
+    fn skip(&mut self, len: usize, what: &'static str) -> Result<(), Invalid> {
+        self.take(len, what).map(|_| ())
+    }
+
+    fn take(&mut self, len: usize, what: &'static str) -> Result<&'a [u8], Invalid> {
+        if len > self.left() {
+            return Err(Invalid::Truncated(what));
+        }
+        let slice = &self.bytes[self.at..self.at + len];
+        self.at += len;
+        Ok(slice)
+    }
+
+    /// An unsigned varint of at most 64 bits (10 bytes at most, the last one small).
+    fn var_u64(&mut self, what: &'static str) -> Result<u64, Invalid> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.u8(what)?;
+            let bits = u64::from(byte & 0x7f);
+            if shift == 63 && bits > 1 {
+                return Err(Invalid::OutOfRange(what));
+            }
+            value |= bits << shift;
+            if byte < 0x80 {
+                return Ok(value);
+            }
+        }
+        Err(Invalid::OutOfRange(what))
+    }
+
+    fn var_u32(&mut self, what: &'static str) -> Result<u32, Invalid> {
+        u32::try_from(self.var_u64(what)?).map_err(|_| Invalid::OutOfRange(what))
+    }
+
+    /// lib0's signed varint: 6 bits and a sign in the first byte, 7 in each next one.
+    /// Nine bytes at most (62 bits), so yrs's reading of it can neither overflow its
+    /// shift nor its negation.
+    fn var_i64(&mut self) -> Result<(), Invalid> {
+        for _ in 0..9 {
+            if self.u8("integer")? < 0x80 {
+                return Ok(());
+            }
+        }
+        Err(Invalid::OutOfRange("integer"))
+    }
+
+    /// A count of entries each taking at least `min_bytes`.
+    fn count(&mut self, what: &'static str, min_bytes: usize) -> Result<u32, Invalid> {
+        let count = self.var_u32(what)?;
+        self.fits(what, count.into(), min_bytes)?;
+        Ok(count)
+    }
+
+    /// Refuses a count of entries, each at least `min_bytes` long, that the bytes left
+    /// cannot hold.
+    fn fits(&self, what: &'static str, count: u64, min_bytes: usize) -> Result<(), Invalid> {
+        let left = self.left();
+        if count > (left / min_bytes) as u64 {
+            return Err(Invalid::CountTooLarge { what, count, left });
+        }
+        Ok(())
+    }
+
+    fn buf(&mut self, what: &'static str) -> Result<&'a [u8], Invalid> {
+        let len = self.var_u32(what)? as usize;
+        self.take(len, what)
+    }
+
+    fn str(&mut self, what: &'static str) -> Result<&'a str, Invalid> {
+        std::str::from_utf8(self.buf(what)?).map_err(|_| Invalid::Utf8(what))
+    }
+
+    fn key(&mut self, limits: &WireLimits) -> Result<&'a str, Invalid> {
+        let key = self.str("key")?;
+        if key.len() > limits.max_key_bytes {
+            return Err(Invalid::KeyTooLong { len: key.len(), max: limits.max_key_bytes });
+        }
+        Ok(key)
+    }
+
+    fn client(&mut self) -> Result<u64, Invalid> {
+        let client = self.var_u64("client id")?;
+        if client >> CLIENT_ID_BITS != 0 {
+            return Err(Invalid::ClientId(client));
+        }
+        Ok(client)
+    }
+
+    fn id(&mut self) -> Result<(), Invalid> {
+        self.client()?;
+        self.var_u32("clock")?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_vector_declaring_billions_of_entries_is_refused_before_reading_them() {
+        // The frame of the issue: sync, step 1, then a buffer whose state vector
+        // declares a count far beyond its bytes.
+        let frame = [0x00, 0x00, 0x29, 0xe8, 0xcb, 0xaf, 0x48, 1, 2, 3, 4];
+        let error = check_frame(&frame, &WireLimits::default()).unwrap_err();
+        // The buffer's own length (0x29 = 41) is more than the frame holds.
+        assert_eq!(error, Invalid::Truncated("state vector"));
+        let mut sv = vec![0xe8, 0xcb, 0xaf, 0x48];
+        sv.extend([0u8; 36]);
+        assert!(matches!(check_state_vector(&sv), Err(Invalid::CountTooLarge { what: "state vector", .. })));
+    }
+
+    #[test]
+    fn any_content_nested_past_the_limit_is_refused() {
+        let limits = WireLimits::default();
+        // One client, one struct: an item in root "r" holding one `Any` array nested
+        // `depth` deep.
+        let update = |depth: usize| {
+            let mut u = vec![1, 1, 1, 0, 8, 1, 1, b'r', 1];
+            u.extend(std::iter::repeat_n([117u8, 1], depth - 1).flatten());
+            u.push(126);
+            u.extend([0]);
+            u
+        };
+        assert_eq!(check_update_v1(&update(limits.max_depth), &limits), Ok(()));
+        assert_eq!(
+            check_update_v1(&update(limits.max_depth + 1), &limits),
+            Err(Invalid::TooDeep { what: "a value", max: limits.max_depth })
+        );
+        assert!(check_update_v1(&update(100_000), &limits).is_err());
+    }
+
+    #[test]
+    fn json_nesting_is_counted_outside_strings_only() {
+        let limits = WireLimits { max_depth: 2, ..WireLimits::default() };
+        assert_eq!(check_json(br#"{"a":["[[[\"{{"]}"#, &limits, "x"), Ok(()));
+        assert!(check_json(br#"{"a":[{}]}"#, &limits, "x").is_err());
+    }
+
+    #[test]
+    fn a_clock_that_overflows_32_bits_is_refused() {
+        // One client at clock u32::MAX with a skip of 2.
+        let mut u = vec![1, 1, 1];
+        u.extend([0xff, 0xff, 0xff, 0xff, 0x0f]);
+        u.extend([10, 2, 0]);
+        assert_eq!(check_update_v1(&u, &WireLimits::default()), Err(Invalid::OutOfRange("a client's clock")));
+    }
+
+    #[test]
+    fn too_many_messages_in_one_frame_are_refused() {
+        let limits = WireLimits::default();
+        let frame = vec![3u8; limits.max_messages];
+        assert_eq!(check_frame(&frame, &limits), Ok(FrameShape { messages: limits.max_messages }));
+        let frame = vec![3u8; limits.max_messages + 1];
+        assert_eq!(check_frame(&frame, &limits), Err(Invalid::TooManyMessages(limits.max_messages)));
+    }
+}

@@ -1,0 +1,317 @@
+//! Attacks on the wire (issue 16), against the real `commonboard` binary started as a
+//! child process with its default limits and no memory limit of its own. For each class
+//! of attack: the offender is closed with its code, the server stays up, its resident
+//! memory stays under its baseline plus 64 MiB (the peak, `VmHWM`), and witnesses on
+//! the attacked board and on another board keep syncing every accepted change.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use commonboard_protocol::close;
+use commonboard_protocol::frame::{self, Decoded, Message, SyncMessage};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use yrs::encoding::write::Write;
+use yrs::Transact;
+
+use crate::client::{Closed, Peer};
+use crate::{create_board_links, Links, PATIENCE};
+
+/// What an attack may add to the server's resident memory, at its peak.
+const MEMORY_ALLOWANCE_KIB: u64 = 64 << 10;
+
+/// The real binary, listening on an ephemeral loopback port, killed when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_commonboard"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the server starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = tokio::time::timeout(PATIENCE, async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(addr) = line.strip_prefix("listening on http://") {
+                    return addr.trim().parse::<SocketAddr>().unwrap();
+                }
+            }
+            panic!("the server exited before listening");
+        })
+        .await
+        .expect("the server listens in time");
+        // Keep reading stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Server { child, addr, _dir: dir }
+    }
+
+    /// A line of `/proc/PID/status`, in KiB.
+    fn status_kib(&self, field: &str) -> u64 {
+        let pid = self.child.id().expect("the server is running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the server is alive");
+        let line = status.lines().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("no {field}"));
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    /// The most resident memory the process ever had.
+    fn peak_kib(&self) -> u64 {
+        self.status_kib("VmHWM:")
+    }
+
+    async fn assert_alive(&mut self) {
+        assert!(self.child.try_wait().unwrap().is_none(), "the server died");
+        let health = reqwest::get(format!("http://{}/healthz", self.addr)).await.expect("the server answers");
+        assert!(health.status().is_success());
+    }
+}
+
+/// Two boards, each with two witnesses that keep checking that changes sync.
+struct Witnesses {
+    attacked: Links,
+    boards: Vec<(Peer, Peer)>,
+    notes: u32,
+}
+
+impl Witnesses {
+    async fn join(addr: SocketAddr) -> Witnesses {
+        let attacked = create_board_links(addr, "Attacked").await;
+        let other = create_board_links(addr, "Bystander").await;
+        let mut boards = Vec::new();
+        for links in [&attacked, &other] {
+            let path = links.path(&links.participant);
+            boards.push((Peer::join_as(addr, &path, "w1").await, Peer::join_as(addr, &path, "w2").await));
+        }
+        let mut witnesses = Witnesses { attacked, boards, notes: 0 };
+        witnesses.still_sync().await;
+        witnesses
+    }
+
+    /// A note added on each board reaches the other witness there.
+    async fn still_sync(&mut self) {
+        self.notes += 1;
+        let id = format!("witness-{}", self.notes);
+        for (writer, reader) in &mut self.boards {
+            writer.add_note(&id, "still syncing").await;
+            for peer in [&mut *reader, &mut *writer] {
+                peer.pump_until(|p| p.board.note(&p.doc.transact(), &id).is_some()).await;
+            }
+        }
+    }
+}
+
+/// A raw connection to the attacked board that sends what it is told to.
+async fn attacker(addr: SocketAddr, links: &Links, token: &str) -> Peer {
+    Peer::connect_as(addr, &links.path(token), "mallory").await
+}
+
+/// The server, its witnesses, and its resident memory once they are in place.
+async fn setup() -> (Server, Witnesses, u64) {
+    let mut server = Server::start().await;
+    let witnesses = Witnesses::join(server.addr).await;
+    server.assert_alive().await;
+    let baseline = server.rss_kib();
+    (server, witnesses, baseline)
+}
+
+/// After an attack: the server is up, its peak memory within the allowance, and the
+/// witnesses still sync. Returns the peak over the baseline, in KiB.
+async fn aftermath(server: &mut Server, witnesses: &mut Witnesses, baseline: u64) -> u64 {
+    server.assert_alive().await;
+    witnesses.still_sync().await;
+    let peak = server.peak_kib();
+    let over = peak.saturating_sub(baseline);
+    assert!(over < MEMORY_ALLOWANCE_KIB, "peak {peak} KiB, baseline {baseline} KiB");
+    println!("peak resident memory {over} KiB over a baseline of {baseline} KiB");
+    over
+}
+
+fn sync_frame(sub_type: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0, sub_type];
+    frame.write_buf(payload);
+    frame
+}
+
+/// Varint bytes of `value`.
+fn varint(value: u64) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    bytes.write_var(value);
+    bytes
+}
+
+/// Deterministic filler bytes (xorshift), standing in for the fuzzer's random tail.
+fn filler(len: usize, mut seed: u64) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect()
+}
+
+/// Sends `frame` on a fresh connection and expects it closed as invalid data.
+async fn refused(addr: SocketAddr, links: &Links, frame: Vec<u8>) -> Closed {
+    let mut bad = attacker(addr, links, &links.participant).await;
+    bad.send_raw(frame).await;
+    let closed = bad.closed().await;
+    assert_eq!(closed.code, close::INVALID_DATA.0, "{closed:?}");
+    assert!(closed.reason.contains("refused"), "{closed:?}");
+    closed
+}
+
+#[tokio::test]
+async fn huge_declared_counts_are_refused_without_reserving_memory() {
+    let (mut server, mut witnesses, baseline) = setup().await;
+    let links = witnesses.attacked.clone();
+    // The issue's frame: a sync step 1 whose state vector declares ~150 million entries,
+    // then random bytes, 238 bytes in all.
+    let mut step1 = vec![0x00, 0x00, 0x29, 0xe8, 0xcb, 0xaf, 0x48];
+    step1.extend(filler(231, 1));
+    // An update declaring 4 billion structs for one client; one declaring 4 billion
+    // clients in its delete set; an awareness update declaring 4 billion entries.
+    let huge = varint(u64::from(u32::MAX));
+    let structs = [&[1u8][..], &huge, &[1, 0, 10, 1], &filler(64, 2)].concat();
+    let delete_set = [&[0u8][..], &huge, &filler(64, 3)].concat();
+    let mut awareness = vec![1];
+    awareness.write_buf([&huge[..], &filler(64, 4)].concat());
+    let frames = [
+        step1,
+        sync_frame(2, &structs),
+        sync_frame(1, &delete_set),
+        awareness,
+        sync_frame(0, &[&huge[..], &[1]].concat()),
+    ];
+    let started = Instant::now();
+    for frame in &frames {
+        refused(server.addr, &links, frame.clone()).await;
+    }
+    // Twenty at once, as in the issue.
+    let waves = (0..20).map(|i| refused(server.addr, &links, frames[i % frames.len()].clone()));
+    futures_util::future::join_all(waves).await;
+    println!("25 frames refused in {:?}", started.elapsed());
+    aftermath(&mut server, &mut witnesses, baseline).await;
+}
+
+#[tokio::test]
+async fn deep_nesting_is_refused_without_overflowing_a_stack() {
+    let (mut server, mut witnesses, baseline) = setup().await;
+    let links = witnesses.attacked.clone();
+    // An update with an `Any` array nested 100,000 deep under root "notes".
+    let mut update = vec![1, 1, 1, 0, 8, 1, 5];
+    update.extend(b"notes");
+    update.push(1);
+    update.extend(std::iter::repeat_n([117u8, 1], 100_000).flatten());
+    update.extend([126, 0]);
+    let closed = refused(server.addr, &links, sync_frame(2, &update)).await;
+    assert!(closed.reason.contains("nested"), "{closed:?}");
+    // JSON nested 100,000 deep in an application message and in a presence state.
+    let deep_json = "[".repeat(100_000);
+    let mut app = vec![frame::MSG_APP];
+    app.write_buf(deep_json.as_bytes());
+    refused(server.addr, &links, app).await;
+    let mut state = varint(1);
+    state.extend(varint(12345));
+    state.extend(varint(1));
+    state.write_string(&deep_json);
+    let mut awareness = vec![1];
+    awareness.write_buf(&state);
+    refused(server.addr, &links, awareness).await;
+    aftermath(&mut server, &mut witnesses, baseline).await;
+}
+
+#[tokio::test]
+async fn a_key_longer_than_the_limit_is_refused() {
+    let (mut server, mut witnesses, baseline) = setup().await;
+    let links = witnesses.attacked.clone();
+    // An item whose root type is named by a 1 MiB key.
+    let mut update = vec![1, 1, 1, 0, 8, 1];
+    update.write_string(&"k".repeat(1 << 20));
+    update.extend([1, 126, 0]);
+    let closed = refused(server.addr, &links, sync_frame(2, &update)).await;
+    assert!(closed.reason.contains("key"), "{closed:?}");
+    aftermath(&mut server, &mut witnesses, baseline).await;
+}
+
+#[tokio::test]
+async fn many_messages_in_one_frame_are_capped_and_repeated_queries_answered_once() {
+    let (mut server, mut witnesses, _) = setup().await;
+    let links = witnesses.attacked.clone();
+    // More messages than the cap in one frame: refused outright.
+    let closed = refused(server.addr, &links, vec![3; 1000]).await;
+    assert!(closed.reason.contains("messages"), "{closed:?}");
+    // A board of about 1.4 MB (one legitimate paste), then a viewer asking for all of it
+    // 32 times per frame (the cap), in 12 frames, without reading.
+    let paste = "0123456789abcdef".repeat(1_400_000 / 16);
+    witnesses.boards[0].0.add_note("big", &paste).await;
+    witnesses.boards[0].1.pump_until(|p| p.note_count() == 2).await;
+    server.assert_alive().await;
+    let baseline = server.rss_kib();
+    let step1 = frame::encode_frame([&Message::Sync(SyncMessage::SyncStep1(Default::default()))]);
+    let query = frame::encode_frame([&Message::AwarenessQuery]);
+    let per_frame = |message: &[u8]| message.repeat(32);
+    let url = format!("ws://{}/ws/{}&name=mallory", server.addr, links.path(&links.viewer));
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    const FRAMES: usize = 12;
+    for i in 0..FRAMES {
+        let frame = per_frame(if i % 2 == 0 { &step1 } else { &query });
+        socket.send(WsMessage::Binary(frame.into())).await.unwrap();
+    }
+    // Then read everything it was sent.
+    let (mut answers, mut bytes, mut close) = (0usize, 0usize, None);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, socket.next()).await {
+        match message {
+            WsMessage::Binary(frame) => {
+                bytes += frame.len();
+                let messages = frame::decode_server_frame(&frame).unwrap();
+                answers += messages
+                    .iter()
+                    .filter(|m| matches!(m, Decoded::Yjs(Message::Sync(SyncMessage::SyncStep2(_)))))
+                    .count();
+            }
+            WsMessage::Close(frame) => close = frame.map(|f| u16::from(f.code)),
+            _ => {}
+        }
+    }
+    // One step 2 at most per frame (once per tick), not one per message: 384 were asked.
+    assert!(answers <= FRAMES / 2, "{answers} sync step 2 answers");
+    assert!(close.is_none() || close == Some(close::TOO_SLOW.0), "{close:?}");
+    println!("{answers} answers ({bytes} bytes) to {} step 1 messages; closed: {close:?}", FRAMES / 2 * 32);
+    aftermath(&mut server, &mut witnesses, baseline).await;
+}
+
+#[tokio::test]
+async fn a_one_megabyte_paste_syncs_with_the_default_limits() {
+    let (mut server, mut witnesses, baseline) = setup().await;
+    let started = Instant::now();
+    let paste = "paste ".repeat(1_000_000 / 6 + 1);
+    let (writer, reader) = &mut witnesses.boards[0];
+    writer.add_note("paste", &paste).await;
+    reader.pump_until(|p| p.board.note(&p.doc.transact(), "paste").is_some_and(|n| n.text.len() == paste.len())).await;
+    assert!(writer.denied.is_none(), "{:?}", writer.denied);
+    println!("a {} byte paste synced in {:?}", paste.len(), started.elapsed());
+    // A client joining later gets it too.
+    let links = witnesses.attacked.clone();
+    let mut late = Peer::join(server.addr, &links.path(&links.participant)).await;
+    late.pump_until(|p| p.note_count() == 2).await;
+    aftermath(&mut server, &mut witnesses, baseline).await;
+}
