@@ -69,6 +69,9 @@ pub enum Invalid {
     /// A Yjs client id of more than 53 bits.
     #[error("client id {0} is over 53 bits")]
     ClientId(u64),
+    /// A client listed again, or after a lower one, in an update's structs.
+    #[error("client {0} listed out of order in an update")]
+    ClientOrder(u64),
     /// A number over the width its field has.
     #[error("{0} is out of range")]
     OutOfRange(&'static str),
@@ -164,10 +167,19 @@ pub fn check_update_v1(bytes: &[u8], limits: &WireLimits) -> Result<(), Invalid>
     let mut r = Reader::new(bytes);
     // Each client's entry: a struct count, a client id and a clock.
     let clients = r.count("update", 3)?;
+    // Yjs and yrs write each client once, highest id first. yrs 0.28 appends a repeated
+    // client's structs to the first ones, clocks overlapping, and then frees a block it
+    // still uses while integrating them (AddressSanitizer: heap-use-after-free in
+    // `BlockStore::push`, `fuzz/regressions/validated_update-use-after-free`).
+    let mut previous = None;
     for _ in 0..clients {
         // Each struct takes at least its info byte.
         let structs = r.count("client's structs", 1)?;
-        r.client()?;
+        let client = r.client()?;
+        if previous.is_some_and(|previous| client >= previous) {
+            return Err(Invalid::ClientOrder(client));
+        }
+        previous = Some(client);
         let mut clock = u64::from(r.var_u32("clock")?);
         for _ in 0..structs {
             clock += check_struct(&mut r, limits)?;

@@ -199,3 +199,17 @@ fn everything_yjs_writes_passes() {
     }
     assert_eq!(seen, [29, 2, 6]);
 }
+
+/// Found by the `validated_update` fuzz target under AddressSanitizer: an update naming
+/// the same client twice made yrs free a block it still used (heap-use-after-free). Yjs
+/// and yrs write each client once, highest first; anything else is refused.
+#[test]
+fn an_update_listing_a_client_twice_or_out_of_order_is_refused() {
+    let bytes = std::fs::read(crate::repo_root().join("fuzz/regressions/validated_update-use-after-free")).unwrap();
+    assert!(matches!(check_update_v1(&bytes, &WireLimits::default()), Err(Invalid::ClientOrder(_))));
+    // Two clients, each with one skip struct: 5 then 3 passes, 3 then 5 or 5 then 5 do not.
+    let update = |a: u8, b: u8| vec![2, 1, a, 0, 10, 1, 1, b, 0, 10, 1, 0];
+    assert_eq!(check_update_v1(&update(5, 3), &WireLimits::default()), Ok(()));
+    assert_eq!(check_update_v1(&update(3, 5), &WireLimits::default()), Err(Invalid::ClientOrder(5)));
+    assert_eq!(check_update_v1(&update(5, 5), &WireLimits::default()), Err(Invalid::ClientOrder(5)));
+}
