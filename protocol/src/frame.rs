@@ -69,8 +69,9 @@ thread_local! {
 }
 
 /// Runs a call into yrs on bytes from outside (a client's, or a stored row that may be
-/// damaged), turning a panic into [`YrsPanicked`]. Our code catches yrs panics here and
-/// nowhere else, each call site saying which:
+/// damaged), turning a panic into [`YrsPanicked`]. Every call into yrs on outside bytes
+/// goes through here, each call site saying which (the board's actor also keeps an
+/// outer net around applying an update, for a panic anywhere on that path):
 ///
 /// - yrs 0.28 `debug_assert!`s that every client id it decodes fits in 53 bits (as in
 ///   Yjs), and any client may send a bigger one: in a build with debug assertions
