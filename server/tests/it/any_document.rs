@@ -34,8 +34,7 @@ async fn change(peer: &mut Peer, edit: impl FnOnce(&mut TransactionMut)) {
 
 async fn last_seq(addr: SocketAddr, id: &str, token: &str) -> u64 {
     let url = format!("http://{addr}/api/boards/{id}/timeline?buckets=1");
-    let timeline: Timeline =
-        reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+    let timeline: Timeline = crate::get_json(url, token).await;
     timeline.last_seq
 }
 
@@ -107,8 +106,7 @@ async fn a_restore_brings_back_every_root_of_any_document() {
 
     // The history names the roots each update changed.
     let url = format!("http://{}/api/boards/{}/history?limit=10", server.addr, links.id);
-    let page: HistoryPage =
-        reqwest::Client::new().get(url).bearer_auth(&links.viewer).send().await.unwrap().json().await.unwrap();
+    let page: HistoryPage = crate::get_json(url, &links.viewer).await;
     let roots_changed = |seq: u64| -> Vec<String> {
         let entry = page.entries.iter().find(|e| e.seq == seq).unwrap_or_else(|| panic!("entry {seq}: {page:?}"));
         entry.changes.iter().filter(|c| c.kind == ChangeKind::RootChanged).filter_map(|c| c.id.clone()).collect()

@@ -124,36 +124,12 @@ async fn the_board_exports_as_pictures_tables_and_a_file() {
     let new_id = created["id"].as_str().unwrap().to_owned();
     assert_ne!(new_id, links.id);
     let token = created["links"]["viewer"].as_str().unwrap().split_once("?token=").unwrap().1.to_owned();
-    let http = reqwest::Client::new();
-    let state: BoardStateAt = http
-        .get(server.http(&format!("/api/boards/{new_id}/state")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state: BoardStateAt = crate::get_json(server.http(&format!("/api/boards/{new_id}/state")), &token).await;
     assert_eq!(state.board, fay.snapshot());
-    let votes: serde_json::Value = http
-        .get(server.http(&format!("/api/boards/{new_id}/votes")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let votes: serde_json::Value = crate::get_json(server.http(&format!("/api/boards/{new_id}/votes")), &token).await;
     assert_eq!(votes[0]["tally"][0]["candidate"], "goal-b");
-    let history: HistoryPage = http
-        .get(server.http(&format!("/api/boards/{new_id}/history?limit=100")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history: HistoryPage =
+        crate::get_json(server.http(&format!("/api/boards/{new_id}/history?limit=100")), &token).await;
     let kinds: Vec<ChangeKind> = history.entries.iter().flat_map(|e| e.changes.iter().map(|c| c.kind)).collect();
     assert!(kinds.contains(&ChangeKind::VoteOpened) && kinds.contains(&ChangeKind::NoteAdded), "{kinds:?}");
 
@@ -184,15 +160,7 @@ async fn the_board_exports_as_pictures_tables_and_a_file() {
     let (path, token) = link.split_once("?token=").unwrap();
     let id = path.trim_start_matches("/b/");
     let server = spawn_app_with(config_in(&data)).await;
-    let state: BoardStateAt = reqwest::Client::new()
-        .get(server.http(&format!("/api/boards/{id}/state")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state: BoardStateAt = crate::get_json(server.http(&format!("/api/boards/{id}/state")), token).await;
     assert_eq!(state.board, fay.snapshot());
     server.stop().await;
 }

@@ -139,15 +139,8 @@ async fn a_name_change_never_gives_a_new_budget() {
     assert_eq!(tally.iter().map(|c| c.votes).sum::<u32>(), 1, "one person, one vote");
     assert_eq!(view.turnout.map(|t| t.voted), Some(1));
     pat3.drain_for(std::time::Duration::from_millis(200)).await;
-    let list: Vec<commonboard_protocol::app::VoteView> = reqwest::Client::new()
-        .get(server.http(&format!("/api/boards/{}/votes", links.id)))
-        .bearer_auth(&links.facilitator)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<commonboard_protocol::app::VoteView> =
+        crate::get_json(server.http(&format!("/api/boards/{}/votes", links.id)), &links.facilitator).await;
     assert_eq!(list[0].tally.as_ref().unwrap().iter().map(|c| c.votes).sum::<u32>(), 1);
     server.stop().await;
 }
@@ -226,8 +219,7 @@ async fn nothing_a_viewer_or_a_participant_can_call_returns_a_higher_token() {
     assert!(screen_id.starts_with("viewer:") && token.is_none());
     screen.add_note("n", "from the screen").await;
     screen.pump_until(|p| p.denied.is_some()).await;
-    let state: serde_json::Value =
-        http.get(api("/state")).bearer_auth(&links.viewer).send().await.unwrap().json().await.unwrap();
+    let state: serde_json::Value = crate::get_json(api("/state"), &links.viewer).await;
     assert_eq!(state["board"]["notes"].as_array().map_or(0, Vec::len), 0, "{state}");
     server.stop().await;
 }
@@ -395,15 +387,8 @@ async fn a_stock_yjs_client_without_hello_gets_a_server_chosen_id_per_connection
     let before = plain.updates_received;
     plain.add_note("p", "from a plain client").await;
     plain.pump_until(|p| p.updates_received > before).await;
-    let history: serde_json::Value = reqwest::Client::new()
-        .get(server.http(&format!("/api/boards/{}/history", links.id)))
-        .bearer_auth(&links.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history: serde_json::Value =
+        crate::get_json(server.http(&format!("/api/boards/{}/history", links.id)), &links.viewer).await;
     let author = history["entries"][0]["author"]["id"].as_str().unwrap();
     assert!(author.starts_with("person:") && author.len() == 39, "{history}");
     assert_eq!(history["entries"][0]["author"]["name"], "Plain");

@@ -66,15 +66,8 @@ async fn unloads_after(flags: &[&str], idle: Duration) {
         assert!(tokio::time::Instant::now() < deadline, "an idle board never unloaded after {idle:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let timeline: Timeline = reqwest::Client::new()
-        .get(server.http(&format!("/api/boards/{}/timeline?buckets=1", links.id)))
-        .bearer_auth(&links.viewer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let timeline: Timeline =
+        crate::get_json(server.http(&format!("/api/boards/{}/timeline?buckets=1", links.id)), &links.viewer).await;
     assert!(timeline.log.checkpoints >= 1, "the unload wrote no checkpoint: {:?}", timeline.log);
     assert_eq!(timeline.log.first_checkpoint, timeline.last_seq, "the checkpoint holds the newest point");
 

@@ -103,6 +103,16 @@ impl Links {
     }
 }
 
+/// `GET url` with `Authorization: Bearer <token>`, read as JSON; panics on anything else.
+pub async fn get_json<T: serde::de::DeserializeOwned>(url: String, token: &str) -> T {
+    let response = reqwest::Client::new().get(&url).bearer_auth(token).send().await.unwrap();
+    let status = response.status();
+    let body = response.bytes().await.unwrap();
+    serde_json::from_slice(&body).unwrap_or_else(|e| {
+        panic!("GET {url}: {status}, not the JSON expected ({e}): {}", String::from_utf8_lossy(&body))
+    })
+}
+
 /// Creates a board on the server at `addr`; returns the board path with a participant
 /// token, ready for [`client::Peer::join`].
 pub async fn create_board(addr: SocketAddr, title: &str) -> String {

@@ -203,15 +203,8 @@ async fn every_refusal_says_why_and_changes_nothing() {
     )
     .await;
     assert_eq!(next_error(&mut facilitator).await, ErrorCode::InvalidVote);
-    let listed: Vec<VoteView> = reqwest::Client::new()
-        .get(server.http(&format!("/api/boards/{}/votes", links.id)))
-        .bearer_auth(&links.participant)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Vec<VoteView> =
+        crate::get_json(server.http(&format!("/api/boards/{}/votes", links.id)), &links.participant).await;
     assert_eq!(listed.len(), 1);
     let votes: u32 = listed[0].tally.as_ref().unwrap().iter().map(|t| t.votes).sum();
     assert_eq!(votes, 2, "only Ana's two accepted votes count");

@@ -90,7 +90,7 @@ async fn register(server: &TestServer, links: &Links, url: &str, events: &[&str]
 
 async fn deliveries(server: &TestServer, links: &Links) -> serde_json::Value {
     let url = server.http(&format!("/api/boards/{}/webhooks", links.id));
-    reqwest::Client::new().get(url).bearer_auth(&links.facilitator).send().await.unwrap().json().await.unwrap()
+    crate::get_json(url, &links.facilitator).await
 }
 
 fn action(id: &str, text: &str) -> Action {
