@@ -45,8 +45,10 @@ async fn a_restore_brings_back_every_root_of_any_document() {
     config.open = true;
     let server = spawn_app_with(config).await;
     let links = server.create_board_links("An application's document").await;
-    // No token: a stock y-websocket provider on an open server.
-    let mut app = Peer::connect(server.addr, &links.id).await;
+    // No token: a stock y-websocket provider on an open server. Joined (the server's
+    // sync step 2 arrived) before it edits, so that each `change` waits for the echo
+    // of its own update, not for the handshake.
+    let mut app = Peer::join(server.addr, &links.id).await;
     let (settings, items, text) = (
         app.doc.get_or_insert_map("settings"),
         app.doc.get_or_insert_array("items"),
