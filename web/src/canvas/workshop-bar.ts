@@ -26,6 +26,16 @@ export interface WorkshopHost {
   showView(x: number, y: number, zoom: number): void;
 }
 
+/**
+ * The facilitator's view as it is shared with the room: whole pixels and a zoom to
+ * three decimals. "Bring everyone here" and the big screen's follow use the same
+ * rounding, so the last of them to arrive never moves a follower's view.
+ */
+function sharedView(host: WorkshopHost): { x: number; y: number; zoom: number } {
+  const v = host.view();
+  return { x: Math.round(v.x), y: Math.round(v.y), zoom: Math.round(v.zoom * 1000) / 1000 };
+}
+
 interface PrivateView {
   el: HTMLElement;
   area: HTMLTextAreaElement;
@@ -100,8 +110,7 @@ export class WorkshopUi {
       button("End round", "ws-turn-end", () => this.#turn("end")),
     );
     const bring = button("Bring everyone here", "ws-bring", () => {
-      const v = host.view();
-      model.board.app.send({ type: "show_viewport", viewport: { x: Math.round(v.x), y: Math.round(v.y), zoom: v.zoom }, bring: true });
+      model.board.app.send({ type: "show_viewport", viewport: sharedView(host), bring: true });
     });
     const minutes = button("Minutes", "ws-minutes", () => this.#showMinutesDialog(), { "aria-haspopup": "dialog" });
     // Step 2 ends in a vote on the candidate goals: one button, no selecting by hand.
@@ -176,8 +185,7 @@ export class WorkshopUi {
     let shown = "";
     window.setInterval(() => {
       if (!model.facilitator) return;
-      const v = host.view();
-      const viewport = { x: Math.round(v.x), y: Math.round(v.y), zoom: Math.round(v.zoom * 1000) / 1000 };
+      const viewport = sharedView(host);
       const key = JSON.stringify(viewport);
       if (key === shown) return;
       shown = key;
