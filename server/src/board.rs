@@ -31,6 +31,7 @@ use crate::auth::{self, AuthError, Claims, Signer};
 use crate::awareness::{self, Awareness, PresenceLimits};
 use crate::cluster::OwnerLink;
 use crate::idle::IdleTimer;
+use crate::nesting::{self, TooDeep};
 use crate::placement;
 use crate::store::{
     self, Author, BallotRow, BoardEvent, Checkpoint, LogEntry, StateEncoding, Store, StoreError, StoredBoard,
@@ -1505,32 +1506,40 @@ impl Board {
     /// server ask its sender for them.
     fn apply(&mut self, conn: ConnId, bytes: &[u8], ask_if_missing: bool, out: &mut Outgoing) {
         let goal = self.common_goal();
-        // A refusal tells the client what kind of fault it was, and yrs's own words go to
-        // the log; `Err(None)`: yrs panicked.
-        type Refusal = (&'static str, String);
+        // Types nest only as deep as `nesting` allows: checked after an update that
+        // creates types, or one that may integrate updates waiting for it.
+        let creates_types = validate::count_types_v1(bytes, &ACCEPTED).map_or(true, |types| types > 0);
+        let waiting = self.doc.transact().has_missing_updates();
+        let check_nesting = creates_types || waiting;
         let mut missing = false;
-        let outcome = contain_panic(|| -> Result<Option<Vec<u8>>, Option<Refusal>> {
-            let update = frame::decode_update(bytes).map_err(|e| Some(("update does not decode", e.to_string())))?;
+        let doc = &self.doc;
+        let outcome = contain_panic(|| -> Result<Option<Vec<u8>>, Refusal> {
+            let update =
+                frame::decode_update(bytes).map_err(|e| Refusal::Invalid("update does not decode", e.to_string()))?;
             // yrs panics on some crafted updates (see `contain_yrs`): the transaction,
             // its commit included, runs contained, and a panic rebuilds the board below.
             frame::contain_yrs(|| {
                 // Committed only if yrs did not panic (see `discard`).
-                let mut txn = ManuallyDrop::new(self.doc.transact_mut());
-                let waiting_before = txn.has_missing_updates();
+                let mut txn = ManuallyDrop::new(doc.transact_mut());
                 let outcome = match txn.apply_update(update) {
                     Ok(()) => {
                         let unchanged = txn.before_state() == txn.after_state() && txn.delete_set().is_empty();
                         // This update is the one waiting: it left the document missing
                         // something, or changed nothing while something is missing.
-                        missing = txn.has_missing_updates() && (!waiting_before || unchanged);
-                        Ok((!unchanged).then(|| txn.encode_update_v1()))
+                        missing = txn.has_missing_updates() && (!waiting || unchanged);
+                        // The nesting is read off the committed transaction.
+                        txn.commit();
+                        match check_nesting.then(|| nesting::check(&txn)).transpose() {
+                            Ok(_) => Ok((!unchanged).then(|| txn.encode_update_v1())),
+                            Err(too_deep) => Err(Refusal::TooDeep(too_deep)),
+                        }
                     }
-                    Err(e) => Err(Some(("update rejected", e.to_string()))),
+                    Err(e) => Err(Refusal::Invalid("update rejected", e.to_string())),
                 };
                 drop(ManuallyDrop::into_inner(txn));
                 outcome
             })
-            .unwrap_or(Err(None))
+            .unwrap_or(Err(Refusal::Panicked))
         });
         if missing && ask_if_missing && matches!(outcome, Ok(Ok(_))) {
             // The update builds on changes the board never received (refused while the
@@ -1549,11 +1558,19 @@ impl Board {
                 self.keep_common_goal(conn, goal, out);
             }
             Ok(Ok(None)) => {}
-            Ok(Err(Some((reason, detail)))) => {
+            Ok(Err(Refusal::Invalid(reason, detail))) => {
                 debug!(conn, detail, "update refused by yrs");
                 self.reject(conn, reason);
             }
-            Ok(Err(None)) | Err(_) => {
+            Ok(Err(Refusal::TooDeep(too_deep))) => {
+                // Integrated, but neither logged nor relayed: the document goes back to
+                // what is durable and this tick's accepted updates. yrs is sound here (no
+                // panic), so the replaced document is dropped as usual.
+                warn!(conn, %too_deep, "an update nests shared types too deeply; refusing it");
+                self.reject(conn, &format!("update refused: {too_deep}"));
+                drop(self.reload_document(out));
+            }
+            Ok(Err(Refusal::Panicked)) | Err(_) => {
                 error!(conn, "yrs panicked applying an update; rebuilding the board from the store");
                 self.reject(conn, "update crashed the CRDT engine");
                 self.rebuild_after_panic(out);
@@ -1592,6 +1609,12 @@ impl Board {
     /// only on this rare path, and the board has nothing better to do meanwhile. It runs
     /// on a thread of its own: the PostgreSQL client cannot block on a runtime thread.
     fn rebuild_after_panic(&mut self, out: &Outgoing) {
+        discard(self.reload_document(out));
+    }
+
+    /// Replaces the document with what is durable plus this tick's accepted updates, and
+    /// returns the one it replaced.
+    fn reload_document(&mut self, out: &Outgoing) -> Doc {
         let (store, id) = (&self.store, &self.id);
         let stored = match std::thread::scope(|scope| scope.spawn(|| store.load(id)).join()) {
             Ok(Ok(stored)) => stored,
@@ -1610,8 +1633,9 @@ impl Board {
         }
         updates.extend(out.updates.iter().map(Vec::as_slice));
         let rebuilt = rebuild(stored.as_ref().and_then(|s| s.checkpoint.as_ref()), &updates);
-        discard(std::mem::replace(&mut self.doc, rebuilt));
+        let replaced = std::mem::replace(&mut self.doc, rebuilt);
         self.doc_bytes = encoded_len(&self.doc);
+        replaced
     }
 
     /// The tick's updates could not be saved: they must not reach anyone. Their senders
@@ -1783,6 +1807,20 @@ fn encoded_len(doc: &Doc) -> usize {
     sync_reply(doc, &StateVector::default()).len()
 }
 
+/// Why an update was not taken.
+enum Refusal {
+    /// yrs refused it (or it does not decode): what to tell the client, and yrs's words.
+    Invalid(&'static str, String),
+    /// It nests shared types too deeply (it was integrated: the document is rebuilt).
+    TooDeep(TooDeep),
+    /// yrs panicked applying it.
+    Panicked,
+}
+
+/// Limits for reading bytes that were accepted before (a stored update, an encoding of
+/// the document): only their shape is in question.
+const ACCEPTED: WireLimits = WireLimits { max_messages: 1, max_depth: 1024, max_key_bytes: usize::MAX };
+
 /// The whole document as a checkpoint's state: v2, or, while the document holds pending
 /// updates (updates whose dependencies never arrived: a client's edit made on top of
 /// one of its refused edits, a damaged update), v1 without them. The log holds only
@@ -1861,14 +1899,12 @@ pub(crate) fn sync_reply(doc: &Doc, state_vector: &StateVector) -> Vec<u8> {
 /// cannot read back (`fuzz/regressions/protocol_frame-undecodable-sync-answer`); a
 /// client could not apply it and would never sync, so the whole state goes instead.
 pub fn sync_answer(doc: &Doc, state_vector: &StateVector) -> Vec<u8> {
-    // What the document holds was accepted before; only the encoding is in question.
-    const ENCODING: WireLimits = WireLimits { max_messages: 1, max_depth: 1024, max_key_bytes: usize::MAX };
     let diff = sync_reply(doc, state_vector);
-    if state_vector.is_empty() || validate::check_update_v1(&diff, &ENCODING).is_ok() {
+    if state_vector.is_empty() || validate::check_update_v1(&diff, &ACCEPTED).is_ok() {
         return diff;
     }
     let full = sync_reply(doc, &StateVector::default());
-    let fallback_ok = validate::check_update_v1(&full, &ENCODING).is_ok();
+    let fallback_ok = validate::check_update_v1(&full, &ACCEPTED).is_ok();
     warn!(fallback_ok, "yrs encoded a sync answer it cannot read back; sending the whole state instead");
     full
 }

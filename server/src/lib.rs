@@ -37,6 +37,7 @@ pub mod export;
 pub mod history;
 pub mod idle;
 pub mod minutes;
+pub mod nesting;
 pub mod placement;
 pub mod rate;
 pub mod redact;

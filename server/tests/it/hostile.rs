@@ -315,3 +315,51 @@ async fn a_one_megabyte_paste_syncs_with_the_default_limits() {
     late.pump_until(|p| p.note_count() == 2).await;
     aftermath(&mut server, &mut witnesses, baseline).await;
 }
+
+/// The depth of a chain of arrays, each the first element of the one before.
+fn chain_depth(doc: &yrs::Doc) -> u32 {
+    use yrs::{Array, Out, ReadTxn};
+    let txn = doc.transact();
+    let Some(mut array) = txn.get_array("chain") else { return 0 };
+    let mut depth = 1;
+    while let Some(Out::YArray(inner)) = array.get(&txn, 0) {
+        array = inner;
+        depth += 1;
+    }
+    depth
+}
+
+/// yrs deletes a nested type by recursion: a chain of arrays built one small, valid
+/// update at a time and then deleted at its top would overflow a worker's stack and
+/// abort the server. The chain stops at the bound, and what was accepted is kept.
+#[tokio::test]
+async fn types_nested_one_level_per_update_stop_at_the_bound() {
+    use commonboard_server::nesting::MAX_NESTING;
+    use yrs::{Array, ArrayPrelim, ArrayRef};
+
+    let (mut server, mut witnesses, baseline) = setup().await;
+    let links = witnesses.attacked.clone();
+    let path = links.path(&links.participant);
+    let mut bad = Peer::join_as(server.addr, &path, "mallory").await;
+    let mut innermost: ArrayRef = bad.doc.get_or_insert_array("chain");
+    // The root is level 1; each update adds one level.
+    for _ in 2..=MAX_NESTING + 1 {
+        let mut inner = None;
+        bad.edit(|_, txn| inner = Some(innermost.push_back(txn, ArrayPrelim::default()))).await;
+        innermost = inner.unwrap();
+    }
+    let closed = bad.closed().await;
+    assert_eq!(closed.code, close::INVALID_DATA.0, "{closed:?}");
+    assert!(closed.reason.contains("nested 129 deep"), "{closed:?}");
+
+    // Every level up to the bound was accepted and is kept; the refused one is nowhere.
+    let mut late = Peer::join_as(server.addr, &path, "late").await;
+    late.pump_until(|p| chain_depth(&p.doc) == MAX_NESTING).await;
+    late.drain_for(Duration::from_millis(300)).await;
+    assert_eq!(chain_depth(&late.doc), MAX_NESTING);
+    // Deleting the whole chain at its top is safe.
+    let chain = late.doc.get_or_insert_array("chain");
+    late.edit(|_, txn| chain.remove(txn, 0)).await;
+    late.pump_until(|p| chain_depth(&p.doc) == 1).await;
+    aftermath(&mut server, &mut witnesses, baseline).await;
+}
