@@ -145,12 +145,13 @@ pub fn routes(
         .routes(routes!(openapi::document))
         .fallback(|| async { AppError::NotFound("no such API endpoint") });
     let api = body_limit::layer(api, max_body_bytes);
-    let (app, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+    let (app, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(metrics))
         .routes(routes!(websocket))
         .nest("/api", api)
         .split_for_parts();
+    openapi::finish(&mut document);
     let json = serde_json::to_string(&document).expect("the OpenAPI document serializes");
     (app.layer(Extension(openapi::Document(json.into()))), document)
 }

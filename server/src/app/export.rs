@@ -14,7 +14,7 @@ use commonboard_protocol::app::Role;
 use commonboard_protocol::schema::{self, BoardSnapshot};
 use yrs::Transact;
 
-use super::openapi::{BoardId, FacilitatorErrors, ReadErrors};
+use super::openapi::{Binary, BoardId, FacilitatorErrors, ReadErrors};
 use super::{authorize, read_board, reader_role, AppState};
 use crate::auth::AuthError;
 use crate::error::AppError;
@@ -65,7 +65,7 @@ pub(super) async fn svg(
     tag = "exports",
     params(BoardId),
     security(("bearer" = []), ()),
-    responses((status = 200, description = "The board as a picture.", body = Vec<u8>, content_type = "image/png"), ReadErrors)
+    responses((status = 200, description = "The board as a picture.", body = Binary, content_type = "image/png"), ReadErrors)
 )]
 /// `GET /api/boards/{id}/export.png`: the board as a PNG picture.
 pub(super) async fn png(

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use yrs::{StateVector, Transact};
 
-use super::openapi::{BoardId, FacilitatorErrors, ReadErrors};
+use super::openapi::{Binary, BoardId, FacilitatorErrors, ReadErrors};
 use super::{authorize, clip, read_board, reader_role, AppState};
 use crate::auth::AuthError;
 use crate::board::{BoardCmd, BoardError};
@@ -141,7 +141,7 @@ pub(super) struct StateQuery {
         (status = 200, description = "The board at the point: as JSON, or with `format=yjs` as a Yjs update \
             (v1), whose `x-commonboard-seq` header says the point shown and `x-commonboard-exact` whether it is \
             the one asked for.",
-            content((BoardStateAt = "application/json"), (Vec<u8> = "application/octet-stream"))),
+            content((BoardStateAt = "application/json"), (Binary = "application/octet-stream"))),
         ReadErrors,
     )
 )]

@@ -69,6 +69,31 @@ impl Modify for Security {
     }
 }
 
+/// Adds what the layers around every route may answer (see `security::protect`): 421
+/// for a request naming another host. Run on the finished document, paths and all.
+pub fn finish(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let refused = ResponseBuilder::new()
+        .description("The request's `Host` is not a name this server answers to (`--public-url`, `--allowed-hosts`).")
+        .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ApiError"))).build())
+        .build();
+    for item in document.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            operation.responses.responses.entry("421".to_owned()).or_insert_with(|| refused.clone().into());
+        }
+    }
+}
+
 /// The `{id}` of a board path.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -130,6 +155,12 @@ pub enum FacilitatorErrors {
     DiskFull(ApiError),
 }
 
+/// A body of bytes (a PNG picture, a Yjs update): a string of binary content.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub struct Binary(Vec<u8>);
+
 /// The document, as served.
 #[derive(Clone)]
 pub struct Document(pub Arc<str>);
@@ -139,7 +170,7 @@ pub struct Document(pub Arc<str>);
     get,
     path = "/openapi.json",
     tag = "server",
-    responses((status = 200, description = "This document (OpenAPI 3.1).", content_type = "application/json"))
+    responses((status = 200, description = "This document (OpenAPI 3.1).", body = serde_json::Value))
 )]
 /// This API's OpenAPI 3.1 document. Needs no token: it describes no secrets.
 pub(super) async fn document(Extension(document): Extension<Document>) -> Response {
