@@ -65,7 +65,7 @@ const READ_BUFFER_BYTES: usize = 16 * 1024;
 #[serde(untagged)]
 pub enum NewBoard {
     Create(CreateBoardRequest),
-    Import(crate::export::file::BoardFile),
+    Import(Box<crate::export::file::BoardFile>),
 }
 
 /// What every handler shares.
