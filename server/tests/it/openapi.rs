@@ -105,6 +105,9 @@ async fn every_route_answers_as_the_document_says() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = config_in(dir.path());
     config.webhook_allow = vec!["127.0.0.1/32".into()];
+    // Few creations at once, to see the 429 too.
+    config.board_creation_burst = 8;
+    config.board_creation_rate = 1.0;
     let server = spawn_app_with(config).await;
 
     let response = reqwest::get(server.http("/api/openapi.json")).await.unwrap();
@@ -140,6 +143,8 @@ async fn every_route_answers_as_the_document_says() {
     assert_eq!(api.check(&post, "/api/boards", created).await.0, 201);
     let refused = send(&post, plain("/api/boards"), None, Some(json!({ "title": 3 }))).await;
     assert_eq!(api.check(&post, "/api/boards", refused).await.0, 400);
+    let large = send(&post, plain("/api/boards"), None, Some(json!({ "title": "x".repeat(100_000) }))).await;
+    assert_eq!(api.check(&post, "/api/boards", large).await.0, 413);
 
     // Reading the board, with each role and without the right to.
     let info = "/api/boards/{id}";
@@ -252,6 +257,21 @@ async fn every_route_answers_as_the_document_says() {
     assert_eq!(api.check(&post, rotate, rotated).await.0, 200);
     let old = send(&post, board("/links/rotate-facilitator"), Some(facilitator), None).await;
     assert_eq!(api.check(&post, rotate, old).await.0, 403);
+
+    // Creating boards until this address is out of creations.
+    let mut limited = false;
+    for _ in 0..10 {
+        let created = send(&post, plain("/api/boards"), None, Some(json!({ "title": "One more" }))).await;
+        let retry_after = created.headers().contains_key(reqwest::header::RETRY_AFTER);
+        let status = api.check(&post, "/api/boards", created).await.0;
+        if status == 429 {
+            assert!(retry_after, "a 429 says when to try again");
+            limited = true;
+            break;
+        }
+        assert_eq!(status, 201);
+    }
+    assert!(limited, "the creation limit (a burst of 8) answered 429 within 10 more creations");
 
     api.assert_all_called();
     server.stop().await;
