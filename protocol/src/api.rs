@@ -6,6 +6,7 @@ use crate::app::Role;
 use ts_rs::TS;
 
 /// `POST /api/boards`: creates a board.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct CreateBoardRequest {
     /// Shown at the top of the board and in lists.
@@ -17,6 +18,7 @@ pub struct CreateBoardRequest {
 }
 
 /// A board's metadata, as `POST /api/boards` and `GET /api/boards/{id}` return it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct BoardInfo {
     /// Unguessable identifier (128 random bits, hex).
@@ -41,6 +43,7 @@ pub struct BoardInfo {
 }
 
 /// A board's access links: paths of the board page carrying a signed token.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct BoardLinks {
     /// Runs the workshop; keep it to yourself.
@@ -52,6 +55,7 @@ pub struct BoardLinks {
 }
 
 /// `POST /api/boards/{id}/identities`: a personal link for one participant.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct MintIdentityRequest {
     /// The participant's display name.
@@ -60,6 +64,7 @@ pub struct MintIdentityRequest {
 
 /// The big screen's link (`POST /api/boards/{id}/presenter`, facilitator only): it
 /// sees the board like a viewer and may draw the room's join code, nothing more.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct PresenterLink {
     /// The token (for `?token=` or `Authorization: Bearer`).
@@ -69,6 +74,7 @@ pub struct PresenterLink {
 }
 
 /// `DELETE /api/boards/{id}/people/{person}` (facilitator): what the removal did.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct PersonRemoved {
     /// The person id now refused on this board.
@@ -78,6 +84,7 @@ pub struct PersonRemoved {
 }
 
 /// A personal participant link.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct IdentityLink {
     /// The stable identity the participant's changes are recorded under.
@@ -89,6 +96,7 @@ pub struct IdentityLink {
 }
 
 /// A template a board can start from (`GET /api/templates`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct TemplateInfo {
     /// What `template` in `POST /api/boards` names it by.
@@ -100,6 +108,7 @@ pub struct TemplateInfo {
 }
 
 /// Body of every HTTP error response.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct ApiError {
     /// What went wrong, safe to show to the user.

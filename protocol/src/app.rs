@@ -68,6 +68,7 @@ pub enum ClientMessage {
 }
 
 /// How a vote runs, as the facilitator opens it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct VoteSettings {
     /// What the vote decides, e.g. "Our common goal".
@@ -93,6 +94,7 @@ pub struct VoteSettings {
 }
 
 /// How many people voted against how many could (the facilitator's view only).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Turnout {
     /// People who placed at least one vote.
@@ -102,6 +104,7 @@ pub struct Turnout {
 }
 
 /// A vote as a client may see it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct VoteView {
     pub id: String,
@@ -126,6 +129,7 @@ pub struct VoteView {
 }
 
 /// Votes on one candidate.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Tally {
     pub candidate: String,
@@ -211,6 +215,7 @@ pub enum ServerMessage {
 }
 
 /// What a connection may do on a board.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {

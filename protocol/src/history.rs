@@ -12,6 +12,7 @@ use crate::schema::{Action, BoardSnapshot, Frame, Note};
 
 /// Who made a change: a participant's stable identity and display name, or the server
 /// (`id` = `server`) for changes it makes itself.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct HistoryAuthor {
     pub id: String,
@@ -19,6 +20,7 @@ pub struct HistoryAuthor {
 }
 
 /// What kind of change a history entry records.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
@@ -60,6 +62,7 @@ pub enum ChangeKind {
 }
 
 /// One change inside a history entry.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct Change {
     pub kind: ChangeKind,
@@ -83,6 +86,7 @@ pub struct Change {
 /// One line of `GET /api/boards/{id}/history`: one logged update, or several small
 /// ones by the same author close together (`first_seq` to `seq`), or a board event
 /// (a vote opened, a restore) at the point it happened.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct HistoryEntry {
     /// The newest point the entry covers: viewing the board here shows the change made.
@@ -103,6 +107,7 @@ pub struct HistoryEntry {
 }
 
 /// Counts and sizes of a board's stored history.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct LogStats {
     /// The first point whose update is still logged (1 unless compacted).
@@ -125,6 +130,7 @@ pub struct LogStats {
 }
 
 /// `GET /api/boards/{id}/history`: a page of entries, newest first.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct HistoryPage {
     pub entries: Vec<HistoryEntry>,
@@ -136,6 +142,7 @@ pub struct HistoryPage {
 }
 
 /// `GET /api/boards/{id}/state`: the board as it was at a point.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct BoardStateAt {
     /// The point shown.
@@ -149,6 +156,7 @@ pub struct BoardStateAt {
 }
 
 /// Which fields of one item differ between two points.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct ChangedItem {
     pub id: String,
@@ -157,6 +165,7 @@ pub struct ChangedItem {
 
 /// How one kind of item (notes, frames, actions) differs between two points: items
 /// present only at the later point, only at the earlier point, and in both but changed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct ItemDiff<T> {
     /// As they are at the later point.
@@ -167,6 +176,7 @@ pub struct ItemDiff<T> {
 }
 
 /// `GET /api/boards/{id}/diff?from=A&to=B`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct BoardDiff {
     pub from: u64,
@@ -179,6 +189,7 @@ pub struct BoardDiff {
 }
 
 /// A stretch of time on the timeline and the updates made in it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct TimelineBucket {
     /// Start of the stretch, milliseconds since the Unix epoch.
@@ -189,6 +200,7 @@ pub struct TimelineBucket {
 }
 
 /// A moment worth marking on the timeline: a vote, a restore, a lock, a phase.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct TimelineMarker {
     pub seq: u64,
@@ -199,6 +211,7 @@ pub struct TimelineMarker {
 }
 
 /// `GET /api/boards/{id}/timeline?buckets=N`: the session at a glance.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct Timeline {
     pub first_seq: u64,
@@ -213,6 +226,7 @@ pub struct Timeline {
 }
 
 /// One logged update as `GET /api/boards/{id}/updates` returns it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct LoggedUpdate {
     pub seq: u64,
@@ -224,6 +238,7 @@ pub struct LoggedUpdate {
 
 /// `GET /api/boards/{id}/updates?from=A&limit=N`: consecutive logged updates, oldest
 /// first, for playing the history back on top of the state at `from - 1`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct UpdatePage {
     pub updates: Vec<LoggedUpdate>,
@@ -235,6 +250,7 @@ pub struct UpdatePage {
 
 /// `POST /api/boards/{id}/restore` (facilitator): the point to return to, by sequence
 /// number (`at`) or by server time (`time`, RFC 3339).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct RestoreRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -250,6 +266,7 @@ pub struct RestoreRequest {
 }
 
 /// What a restore did.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct RestoreResult {
     /// The point the board returned to.

@@ -258,6 +258,7 @@ pub const NOTE_COLORS: [&str; 6] = ["yellow", "pink", "green", "blue", "orange",
 pub const NOTE_SIZE: (f64, f64) = (160.0, 120.0);
 
 /// The board's metadata.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct BoardMeta {
@@ -269,6 +270,7 @@ pub struct BoardMeta {
 }
 
 /// A sticky note.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Note {
@@ -300,6 +302,7 @@ pub struct Note {
 }
 
 /// What the collaborators table records about a team.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct TeamFields {
@@ -314,6 +317,7 @@ pub struct TeamFields {
 }
 
 /// A titled area grouping notes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Frame {
@@ -338,6 +342,7 @@ pub struct Frame {
 }
 
 /// A next step with an owner and a due date.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Action {
@@ -350,6 +355,7 @@ pub struct Action {
 }
 
 /// The whole board read out of its document, in a stable order (by creation time, then id).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct BoardSnapshot {
     pub meta: BoardMeta,

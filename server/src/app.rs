@@ -17,6 +17,7 @@ mod history;
 pub mod hosts;
 mod join;
 mod minutes;
+pub mod openapi;
 pub mod security;
 pub mod web;
 mod webhooks;
@@ -29,15 +30,17 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use commonboard_protocol::api::{
-    BoardInfo, BoardLinks, CreateBoardRequest, IdentityLink, MintIdentityRequest, PersonRemoved, PresenterLink,
-    TemplateInfo,
+    ApiError, BoardInfo, BoardLinks, CreateBoardRequest, IdentityLink, MintIdentityRequest, PersonRemoved,
+    PresenterLink, TemplateInfo,
 };
 use commonboard_protocol::app::{Role, VoteView};
 use commonboard_protocol::close;
 use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::{self, AuthError, Claims, Signer};
 use crate::board::{now_ms, restore_vote, BoardCmd, Member};
@@ -46,6 +49,7 @@ use crate::error::AppError;
 use crate::registry::{is_valid_board_id, new_board, new_board_id, Registry};
 use crate::store::{committed, Author, BoardRecord, Write};
 use crate::templates;
+use openapi::{BoardId, FacilitatorErrors, ReadErrors};
 
 /// Longest board title accepted, in characters.
 const MAX_TITLE_CHARS: usize = 200;
@@ -55,6 +59,14 @@ const MAX_NAME_CHARS: usize = crate::board::MAX_NAME_CHARS;
 /// connection and is zero-filled before every read: 10,000 connections took 1.4 GiB.
 /// Larger messages still arrive whole; they just take more than one read.
 const READ_BUFFER_BYTES: usize = 16 * 1024;
+
+/// The body of `POST /api/boards`: a new board, or a board file to import.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum NewBoard {
+    Create(CreateBoardRequest),
+    Import(Box<crate::export::file::BoardFile>),
+}
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -86,51 +98,97 @@ pub struct AppState {
 
 /// The whole application; tests build it without `main`.
 pub fn router(state: AppState, web_dir: Option<&std::path::Path>) -> Router {
-    let api = Router::new()
-        .route("/templates", get(list_templates))
-        .route(
-            "/boards",
-            post(create_board)
-                .route_layer(axum::middleware::from_fn_with_state(state.creation.clone(), creation_limit::limit)),
-        )
-        .route("/boards/{id}", get(board_info))
-        .route("/boards/{id}/links/rotate", post(rotate_links))
-        .route("/boards/{id}/links/rotate-facilitator", post(rotate_facilitator))
-        .route("/boards/{id}/identities", post(mint_identity))
-        .route("/boards/{id}/presenter", post(presenter_link))
-        .route("/boards/{id}/people/{person}", axum::routing::delete(remove_person))
-        .route("/boards/{id}/votes", get(list_votes))
-        .route("/boards/{id}/history", get(history::list))
-        .route("/boards/{id}/state", get(history::state))
-        .route("/boards/{id}/diff", get(history::diff))
-        .route("/boards/{id}/timeline", get(history::timeline))
-        .route("/boards/{id}/updates", get(history::updates))
-        .route("/boards/{id}/restore", post(history::restore))
-        .route("/boards/{id}/join.svg", get(join::join_qr))
-        .route("/boards/{id}/me.svg", get(join::my_qr))
-        .route("/boards/{id}/minutes.md", get(minutes::minutes_md))
-        .route("/boards/{id}/actions.ics", get(minutes::actions_ics))
-        .route("/boards/{id}/export.svg", get(export::svg))
-        .route("/boards/{id}/export.png", get(export::png))
-        .route("/boards/{id}/actions.csv", get(export::actions_csv))
-        .route("/boards/{id}/actions.json", get(export::actions_json))
-        .route("/boards/{id}/board.json", get(export::board_json))
-        .route("/boards/{id}/webhooks", get(webhooks::list).post(webhooks::register))
-        .route("/boards/{id}/webhooks/{hook}", axum::routing::delete(webhooks::remove))
-        .fallback(|| async { AppError::NotFound("no such API endpoint") });
-    let api = body_limit::layer(api, state.max_body_bytes);
+    let (app, _) = routes(state.creation.clone(), state.max_body_bytes);
     let web = web::service::<()>(web_dir);
     let (origins, hosts) = (state.origins.clone(), state.hosts.clone());
-    let app = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .route("/ws/{board}", get(websocket))
-        .nest("/api", api)
-        .fallback_service(web)
-        .with_state(state);
+    let app = app.fallback_service(web).with_state(state);
     security::protect(app, origins, hosts)
 }
 
+/// Every route with its description, in one list: each handler's `#[utoipa::path]`
+/// gives its method and path both to the router and to the OpenAPI document (served at
+/// `/api/openapi.json`, and returned here too). Add a route here only with `routes!`:
+/// a test fails on a route the document does not describe.
+pub fn routes(
+    creation: Arc<creation_limit::CreationLimiter>,
+    max_body_bytes: usize,
+) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (schemas, paths, create) = routes!(create_board);
+    let create = create.route_layer(axum::middleware::from_fn_with_state(creation, creation_limit::limit));
+    let api = OpenApiRouter::new()
+        .routes(routes!(list_templates))
+        .routes((schemas, paths, create))
+        .routes(routes!(board_info))
+        .routes(routes!(rotate_links))
+        .routes(routes!(rotate_facilitator))
+        .routes(routes!(mint_identity))
+        .routes(routes!(presenter_link))
+        .routes(routes!(remove_person))
+        .routes(routes!(list_votes))
+        .routes(routes!(history::list))
+        .routes(routes!(history::state))
+        .routes(routes!(history::diff))
+        .routes(routes!(history::timeline))
+        .routes(routes!(history::updates))
+        .routes(routes!(history::restore))
+        .routes(routes!(join::join_qr))
+        .routes(routes!(join::my_qr))
+        .routes(routes!(minutes::minutes_md))
+        .routes(routes!(minutes::actions_ics))
+        .routes(routes!(export::svg))
+        .routes(routes!(export::png))
+        .routes(routes!(export::actions_csv))
+        .routes(routes!(export::actions_json))
+        .routes(routes!(export::board_json))
+        .routes(routes!(webhooks::list, webhooks::register))
+        .routes(routes!(webhooks::remove))
+        .routes(routes!(openapi::document))
+        .fallback(|| async { AppError::NotFound("no such API endpoint") });
+    let api = body_limit::layer(api, max_body_bytes);
+    let (app, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(metrics))
+        .routes(routes!(websocket))
+        .nest("/api", api)
+        .split_for_parts();
+    openapi::finish(&mut document);
+    let json = serde_json::to_string(&document).expect("the OpenAPI document serializes");
+    (app.layer(Extension(openapi::Document(json.into()))), document)
+}
+
+/// What `GET /healthz` answers.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok`, or `unavailable` when the store (or the broker) does not answer.
+    pub status: String,
+    /// Boards loaded in memory now.
+    pub boards_loaded: usize,
+    pub store: HealthPart,
+    /// The message broker, on a server in a cluster (`--broker`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broker: Option<HealthPart>,
+}
+
+/// A part of the server the health check asks.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct HealthPart {
+    /// `sqlite`, `postgres`, `nats`.
+    pub kind: String,
+    pub ok: bool,
+    /// This server's node id (the broker only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "server",
+    responses(
+        (status = 200, description = "The store (and the broker) answer.", body = Health),
+        (status = 503, description = "The store or the broker does not answer.", body = Health),
+    )
+)]
 /// `GET /healthz`: 200 if the store answers within two seconds, 503 if not (a load
 /// balancer then sends people to another server).
 async fn healthz(State(state): State<AppState>) -> Response {
@@ -147,29 +205,59 @@ async fn healthz(State(state): State<AppState>) -> Response {
     };
     let broker = state.registry.cluster().map(|cluster| cluster.broker_ok());
     let ok = answers && broker != Some(false);
-    let mut body = serde_json::json!({
-        "status": if ok { "ok" } else { "unavailable" },
-        "boards_loaded": state.registry.loaded(),
-        "store": { "kind": kind, "ok": answers },
-    });
-    if let (Some(cluster), Some(broker)) = (state.registry.cluster(), broker) {
-        body["broker"] = serde_json::json!({ "kind": "nats", "ok": broker, "node": cluster.node() });
-    }
+    let body = Health {
+        status: if ok { "ok" } else { "unavailable" }.to_owned(),
+        boards_loaded: state.registry.loaded(),
+        store: HealthPart { kind: kind.to_string(), ok: answers, node: None },
+        broker: state.registry.cluster().zip(broker).map(|(cluster, broker)| HealthPart {
+            kind: "nats".to_owned(),
+            ok: broker,
+            node: Some(cluster.node().to_string()),
+        }),
+    };
     let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body)).into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "server",
+    responses((status = 200, description = "The server's metrics.", body = String, content_type = "text/plain"))
+)]
 /// `GET /metrics`: Prometheus text format.
 async fn metrics() -> impl IntoResponse {
     let body = crate::telemetry::prometheus().render();
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 
+#[utoipa::path(
+    get,
+    path = "/templates",
+    tag = "boards",
+    responses((status = 200, description = "The templates.", body = Vec<TemplateInfo>))
+)]
 /// `GET /api/templates`: the templates a board can start from.
 async fn list_templates() -> Json<Vec<TemplateInfo>> {
     Json(templates::all().iter().map(|t| t.info()).collect())
 }
 
+#[utoipa::path(
+    post,
+    path = "/boards",
+    tag = "boards",
+    request_body(content = NewBoard, description = "A new board, or a board file (`board.json`) to import."),
+    responses(
+        (status = 201, description = "The board, with its links (the facilitator's among them).", body = BoardInfo),
+        (status = 400, description = "The request or the board file is not valid.", body = ApiError),
+        (status = 403, description = "A page of another website made the request.", body = ApiError),
+        (status = 413, description = "The body is over the server's limit (`--max-body-bytes`).", body = ApiError),
+        (status = 429, description = "Too many boards created from this address or on this server; \
+            `Retry-After` says when to try again.", body = ApiError),
+        (status = 500, description = "The server failed.", body = ApiError),
+        (status = 507, description = "The server's disk is full.", body = ApiError),
+    )
+)]
 /// `POST /api/boards`: anyone may create a board, and gets its facilitator link. The
 /// body is a [`CreateBoardRequest`], or a board file (`board.json`) to import.
 async fn create_board(
@@ -210,6 +298,14 @@ async fn create_board(
     Ok((StatusCode::CREATED, Json(info(record, Some(Role::Facilitator), Some(links)))).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/boards/{id}",
+    tag = "boards",
+    params(BoardId),
+    security(("bearer" = []), ()),
+    responses((status = 200, description = "The board; its links for the facilitator only.", body = BoardInfo), ReadErrors)
+)]
 /// `GET /api/boards/{id}`: the board's metadata, and its links for the facilitator.
 async fn board_info(
     State(state): State<AppState>,
@@ -222,6 +318,14 @@ async fn board_info(
     Ok(Json(info(record, role, links)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/boards/{id}/links/rotate",
+    tag = "boards",
+    params(BoardId),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The board with its new links.", body = BoardInfo), FacilitatorErrors)
+)]
 /// `POST /api/boards/{id}/links/rotate` (facilitator): new participant and viewer links;
 /// the old ones (personal and presenter links included) are refused from now on, and
 /// their connections closed. The facilitator's own link stays.
@@ -233,6 +337,14 @@ async fn rotate_links(
     rotate(state, id, headers, 1).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/boards/{id}/links/rotate-facilitator",
+    tag = "boards",
+    params(BoardId),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The board with its new links.", body = BoardInfo), FacilitatorErrors)
+)]
 /// `POST /api/boards/{id}/links/rotate-facilitator` (facilitator): a new facilitator
 /// link, returned to the caller only; every older facilitator link is refused from now
 /// on and its connections closed. The other links stay.
@@ -264,6 +376,15 @@ async fn rotate(state: AppState, id: String, headers: HeaderMap, step: u64) -> R
     Ok(Json(info(record, Some(Role::Facilitator), Some(links))))
 }
 
+#[utoipa::path(
+    post,
+    path = "/boards/{id}/identities",
+    tag = "boards",
+    params(BoardId),
+    request_body = MintIdentityRequest,
+    security(("bearer" = [])),
+    responses((status = 200, description = "The person's personal link.", body = IdentityLink), FacilitatorErrors)
+)]
 /// `POST /api/boards/{id}/identities` (facilitator): a personal participant link for a
 /// new person, who is on the board's roster (votes restricted to it). The name is a
 /// note for the facilitator, not the person's identity.
@@ -289,6 +410,14 @@ async fn mint_identity(
     Ok(Json(IdentityLink { identity, token, url }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/boards/{id}/presenter",
+    tag = "boards",
+    params(BoardId),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The presenter link.", body = PresenterLink), FacilitatorErrors)
+)]
 /// `POST /api/boards/{id}/presenter` (facilitator): the big screen's link. It watches
 /// the board like a viewer and may draw the room's join code; it cannot change
 /// anything, and nothing it can call returns a token of a higher role but that code.
@@ -307,6 +436,14 @@ async fn presenter_link(
     Ok(Json(PresenterLink { token, url }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/boards/{id}/people/{person}",
+    tag = "boards",
+    params(BoardId, ("person" = String, Path, description = "The person id (`person:` and 32 hex digits).")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The person was removed.", body = PersonRemoved), FacilitatorErrors)
+)]
 /// `DELETE /api/boards/{id}/people/{person}` (facilitator): removes a person. Their
 /// connections close, their person id and personal links are refused from now on, and
 /// what they wrote stays. The board's actor does it (the owner's, with several nodes).
@@ -344,6 +481,14 @@ async fn remove_person(
     Err(AppError::Unavailable("the board is restarting; try again in a moment"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/boards/{id}/votes",
+    tag = "votes",
+    params(BoardId),
+    security(("bearer" = []), ()),
+    responses((status = 200, description = "The votes, as the caller's role may see them.", body = Vec<VoteView>), ReadErrors)
+)]
 /// `GET /api/boards/{id}/votes`: every vote with its tally, as the caller's role may
 /// see it (hidden tallies for the facilitator only, no names in anonymous votes).
 async fn list_votes(
@@ -426,6 +571,23 @@ fn info(record: BoardRecord, role: Option<Role>, links: Option<BoardLinks>) -> B
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/ws/{board}",
+    tag = "server",
+    params(
+        ("board" = String, Path, description = "The board's id."),
+        ("name" = Option<String>, Query, description = "A display name (a label, never an identity)."),
+    ),
+    security(("token" = []), ()),
+    responses(
+        (status = 101, description = "Switched to the WebSocket protocol: Yjs sync and awareness, and the \
+            application's messages. A token that is refused closes the socket with a close code saying why."),
+        (status = 400, description = "Not a WebSocket upgrade request.", content_type = "text/plain"),
+        (status = 403, description = "A page of another website opened it.", body = ApiError),
+        (status = 426, description = "The request asked for another protocol version.", content_type = "text/plain"),
+    )
+)]
 /// `GET /ws/{board}`: the Yjs sync endpoint. Query parameters: `token` (the access
 /// link's token) and `name` (a display name for the board's history and presence; a
 /// label, never an identity).

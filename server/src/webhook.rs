@@ -111,7 +111,7 @@ impl Hook {
 }
 
 /// What happened to one delivery.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Delivery {
     pub id: String,
     pub hook: String,

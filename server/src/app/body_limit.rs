@@ -5,14 +5,14 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use tracing::warn;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::AppError;
 use crate::telemetry::{self, Limit};
 
 /// Limits every request body of `router` to `limit` bytes.
-pub fn layer<S: Clone + Send + Sync + 'static>(router: Router<S>, limit: usize) -> Router<S> {
+pub fn layer<S: Clone + Send + Sync + 'static>(router: OpenApiRouter<S>, limit: usize) -> OpenApiRouter<S> {
     router.layer(middleware::from_fn_with_state(limit, refuse_large)).layer(DefaultBodyLimit::max(limit))
 }
 

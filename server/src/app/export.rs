@@ -14,9 +14,12 @@ use commonboard_protocol::app::Role;
 use commonboard_protocol::schema::{self, BoardSnapshot};
 use yrs::Transact;
 
+use super::openapi::{Binary, BoardId, FacilitatorErrors, ReadErrors};
 use super::{authorize, read_board, reader_role, AppState};
 use crate::auth::AuthError;
 use crate::error::AppError;
+use crate::export::actions::ActionRow;
+use crate::export::file::BoardFile;
 use crate::export::{self, file};
 use crate::history::{self, HistoryError};
 use crate::store::{committed, BoardRecord};
@@ -37,7 +40,15 @@ async fn now(state: &AppState, id: &str, headers: &HeaderMap) -> Result<(BoardRe
     Ok((record, board))
 }
 
-/// `GET /api/boards/{id}/export.svg`.
+#[utoipa::path(
+    get,
+    path = "/boards/{id}/export.svg",
+    tag = "exports",
+    params(BoardId),
+    security(("bearer" = []), ()),
+    responses((status = 200, description = "The board as a picture.", body = String, content_type = "image/svg+xml"), ReadErrors)
+)]
+/// `GET /api/boards/{id}/export.svg`: the board as an SVG picture.
 pub(super) async fn svg(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -48,7 +59,15 @@ pub(super) async fn svg(
     Ok(download(picture.svg.into_bytes(), "image/svg+xml; charset=utf-8", &record, "svg"))
 }
 
-/// `GET /api/boards/{id}/export.png`.
+#[utoipa::path(
+    get,
+    path = "/boards/{id}/export.png",
+    tag = "exports",
+    params(BoardId),
+    security(("bearer" = []), ()),
+    responses((status = 200, description = "The board as a picture.", body = Binary, content_type = "image/png"), ReadErrors)
+)]
+/// `GET /api/boards/{id}/export.png`: the board as a PNG picture.
 pub(super) async fn png(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -65,7 +84,15 @@ pub(super) async fn png(
     Ok(download(png, "image/png", &record, "png"))
 }
 
-/// `GET /api/boards/{id}/actions.csv`.
+#[utoipa::path(
+    get,
+    path = "/boards/{id}/actions.csv",
+    tag = "exports",
+    params(BoardId),
+    security(("bearer" = []), ()),
+    responses((status = 200, description = "The actions, oldest first, with a header row.", body = String, content_type = "text/csv"), ReadErrors)
+)]
+/// `GET /api/boards/{id}/actions.csv`: the actions as a table.
 pub(super) async fn actions_csv(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -76,7 +103,15 @@ pub(super) async fn actions_csv(
     Ok(download(csv.into_bytes(), "text/csv; charset=utf-8; header=present", &record, "actions.csv"))
 }
 
-/// `GET /api/boards/{id}/actions.json`.
+#[utoipa::path(
+    get,
+    path = "/boards/{id}/actions.json",
+    tag = "exports",
+    params(BoardId),
+    security(("bearer" = []), ()),
+    responses((status = 200, description = "The actions, oldest first.", body = Vec<ActionRow>), ReadErrors)
+)]
+/// `GET /api/boards/{id}/actions.json`: the actions as JSON rows.
 pub(super) async fn actions_json(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -86,7 +121,15 @@ pub(super) async fn actions_json(
     Ok(Json(export::actions::rows(&board.actions)).into_response())
 }
 
-/// `GET /api/boards/{id}/board.json` (facilitator).
+#[utoipa::path(
+    get,
+    path = "/boards/{id}/board.json",
+    tag = "exports",
+    params(BoardId),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The whole board as a file, for `POST /api/boards` or `commonboard import`.", body = BoardFile), FacilitatorErrors)
+)]
+/// `GET /api/boards/{id}/board.json` (facilitator): the whole board as a file.
 pub(super) async fn board_json(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -9,6 +9,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine;
+use commonboard_protocol::api::ApiError;
 use commonboard_protocol::app::Role;
 use commonboard_protocol::history::{
     BoardDiff, BoardStateAt, HistoryAuthor, HistoryPage, LoggedUpdate, RestoreRequest, RestoreResult, Timeline,
@@ -16,8 +17,10 @@ use commonboard_protocol::history::{
 };
 use commonboard_protocol::schema;
 use serde::Deserialize;
+use utoipa::IntoParams;
 use yrs::{StateVector, Transact};
 
+use super::openapi::{Binary, BoardId, FacilitatorErrors, ReadErrors};
 use super::{authorize, clip, read_board, reader_role, AppState};
 use crate::auth::AuthError;
 use crate::board::{BoardCmd, BoardError};
@@ -75,15 +78,29 @@ fn resolve(store: &dyn Store, id: &str, point: Option<Point>) -> Result<u64, His
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct HistoryQuery {
+    /// Entries older than this point (the previous page's `next_before`).
     before: Option<u64>,
+    /// Most entries in the page (50 when absent).
     limit: Option<u32>,
+    /// Changes at or after this time, RFC 3339.
     since: Option<String>,
+    /// Changes at or before this time, RFC 3339.
     until: Option<String>,
+    /// Changes by this author id only.
     author: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/boards/{id}/history",
+    tag = "history",
+    params(BoardId, HistoryQuery),
+    security(("bearer" = []), ()),
+    responses((status = 200, description = "A page of the board's history, newest first.", body = HistoryPage), ReadErrors)
+)]
 /// `GET /api/boards/{id}/history?before=&limit=&since=&until=&author=`.
 pub(super) async fn list(
     State(state): State<AppState>,
@@ -103,13 +120,31 @@ pub(super) async fn list(
     Ok(Json(blocking(&state, move |store| history::page::page(store, &id, &page_query)).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct StateQuery {
+    /// The point, by sequence number (the newest when neither `at` nor `time` is given).
     at: Option<u64>,
+    /// The point, by server time (RFC 3339).
     time: Option<String>,
+    /// `json` (the default), or `yjs` for the document's state as a Yjs update.
     format: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/boards/{id}/state",
+    tag = "history",
+    params(BoardId, StateQuery),
+    security(("bearer" = []), ()),
+    responses(
+        (status = 200, description = "The board at the point: as JSON, or with `format=yjs` as a Yjs update \
+            (v1), whose `x-commonboard-seq` header says the point shown and `x-commonboard-exact` whether it is \
+            the one asked for.",
+            content((BoardStateAt = "application/json"), (Binary = "application/octet-stream"))),
+        ReadErrors,
+    )
+)]
 /// `GET /api/boards/{id}/state?at=SEQ|time=RFC3339[&format=yjs]`.
 pub(super) async fn state(
     State(state): State<AppState>,
@@ -162,12 +197,23 @@ enum Answer {
     Json(schema::BoardSnapshot),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct DiffQuery {
+    /// The earlier point.
     from: u64,
+    /// The later point (the newest when absent).
     to: Option<u64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/boards/{id}/diff",
+    tag = "history",
+    params(BoardId, DiffQuery),
+    security(("bearer" = []), ()),
+    responses((status = 200, description = "How the board differs between the two points.", body = BoardDiff), ReadErrors)
+)]
 /// `GET /api/boards/{id}/diff?from=A&to=B` (`to` defaults to the newest point).
 pub(super) async fn diff(
     State(state): State<AppState>,
@@ -195,11 +241,21 @@ pub(super) async fn diff(
     Ok(Json(diff))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct TimelineQuery {
+    /// Stretches of time (120 when absent).
     buckets: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/boards/{id}/timeline",
+    tag = "history",
+    params(BoardId, TimelineQuery),
+    security(("bearer" = []), ()),
+    responses((status = 200, description = "The session at a glance.", body = Timeline), ReadErrors)
+)]
 /// `GET /api/boards/{id}/timeline?buckets=N`.
 pub(super) async fn timeline(
     State(state): State<AppState>,
@@ -212,12 +268,23 @@ pub(super) async fn timeline(
     Ok(Json(blocking(&state, move |store| history::timeline::timeline(store, &id, buckets)).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct UpdatesQuery {
+    /// The first point (1 when absent).
     from: Option<u64>,
+    /// Most updates (1,000 when absent, at most 5,000).
     limit: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/boards/{id}/updates",
+    tag = "history",
+    params(BoardId, UpdatesQuery),
+    security(("bearer" = []), ()),
+    responses((status = 200, description = "Logged updates, oldest first.", body = UpdatePage), ReadErrors)
+)]
 /// `GET /api/boards/{id}/updates?from=SEQ&limit=N`: logged updates for playback, at most
 /// `N` (up to 5,000) and at most [`MAX_UPDATES_PAGE_BYTES`] of them; `next_from` says
 /// where the next page starts.
@@ -262,6 +329,19 @@ pub(super) async fn updates(
     Ok(Json(page))
 }
 
+#[utoipa::path(
+    post,
+    path = "/boards/{id}/restore",
+    tag = "history",
+    params(BoardId),
+    request_body = RestoreRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "What the restore did.", body = RestoreResult),
+        (status = 409, description = "The board refused the change (over its size limit, say).", body = ApiError),
+        FacilitatorErrors,
+    )
+)]
 /// `POST /api/boards/{id}/restore` (facilitator): returns the board to a past point as
 /// a new forward change that every connected client receives.
 pub(super) async fn restore(

@@ -17,11 +17,21 @@ use commonboard_protocol::app::Role;
 use qrcode::render::svg;
 use qrcode::{EcLevel, QrCode};
 
+use super::openapi::{BoardId, ReadErrors};
 use super::{authorize, claims, read_board, AppState};
 use crate::auth::AuthError;
 use crate::error::AppError;
 
-/// The facilitator's link or the presenter link may draw it.
+#[utoipa::path(
+    get,
+    path = "/boards/{id}/join.svg",
+    tag = "boards",
+    params(BoardId),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The QR code, its link in `x-commonboard-join-url`.", body = String, content_type = "image/svg+xml"), ReadErrors)
+)]
+/// The room's join code: a QR code of a participant link. The facilitator's link or
+/// the presenter link may draw it.
 pub(super) async fn join_qr(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -38,6 +48,14 @@ pub(super) async fn join_qr(
     qr_response(&url)
 }
 
+#[utoipa::path(
+    get,
+    path = "/boards/{id}/me.svg",
+    tag = "boards",
+    params(BoardId),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The QR code, its link in `x-commonboard-join-url`.", body = String, content_type = "image/svg+xml"), ReadErrors)
+)]
 /// The caller's own personal link as a QR code: only for a personal token, which it
 /// holds unchanged.
 pub(super) async fn my_qr(

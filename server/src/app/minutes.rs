@@ -10,6 +10,7 @@ use commonboard_protocol::schema::{self, BoardSnapshot};
 use serde::Deserialize;
 use yrs::Transact;
 
+use super::openapi::{BoardId, ReadErrors};
 use super::{read_board, reader_role, AppState};
 use crate::board::{now_ms, restore_vote};
 use crate::error::AppError;
@@ -18,7 +19,8 @@ use crate::minutes::{self, Workshop};
 use crate::store::BoardRecord;
 
 /// The reader's time zone, from the web client: minutes give times in it.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct LocalTime {
     /// Minutes east of UTC (the opposite of JavaScript's `getTimezoneOffset()`).
     offset: Option<i32>,
@@ -107,7 +109,15 @@ fn ways_in(headers: &HeaderMap, state: &AppState, made: &Made) -> (Option<String
     (edit, Some(format!("{base}{}", links.viewer)))
 }
 
-/// `GET /api/boards/{id}/minutes.md`.
+#[utoipa::path(
+    get,
+    path = "/boards/{id}/minutes.md",
+    tag = "exports",
+    params(BoardId, LocalTime),
+    security(("bearer" = []), ()),
+    responses((status = 200, description = "The minutes, as a Markdown file.", body = String, content_type = "text/markdown"), ReadErrors)
+)]
+/// `GET /api/boards/{id}/minutes.md`: the workshop's minutes.
 pub(super) async fn minutes_md(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -130,7 +140,15 @@ pub(super) async fn minutes_md(
     Ok(download(text, "text/markdown; charset=utf-8", &format!("{}-minutes.md", file_stem(&made.record.title))))
 }
 
-/// `GET /api/boards/{id}/actions.ics`.
+#[utoipa::path(
+    get,
+    path = "/boards/{id}/actions.ics",
+    tag = "exports",
+    params(BoardId),
+    security(("bearer" = []), ()),
+    responses((status = 200, description = "The actions with a due date, as an iCalendar file.", body = String, content_type = "text/calendar"), ReadErrors)
+)]
+/// `GET /api/boards/{id}/actions.ics`: the actions' due dates as calendar entries.
 pub(super) async fn actions_ics(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -8,16 +8,18 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use commonboard_protocol::app::Role;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
+use super::openapi::{BoardId, FacilitatorErrors};
 use super::{authorize, read_board, AppState};
 use crate::auth::AuthError;
 use crate::error::AppError;
-use crate::webhook::{Event, Hook};
+use crate::webhook::{Delivery, Event, Hook};
 
 /// The body of a registration.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct RegisterRequest {
+    /// Where deliveries go (an address `--webhook-allow` allows).
     url: String,
     /// Event names (`vote.closed`...); absent or empty: every event.
     #[serde(default)]
@@ -32,21 +34,49 @@ async fn facilitator(state: &AppState, id: &str, headers: &HeaderMap) -> Result<
     Ok(())
 }
 
-fn describe(hook: &Hook) -> serde_json::Value {
-    let events: Vec<&str> = if hook.events.is_empty() {
-        Event::ALL.iter().map(|e| e.name()).collect()
-    } else {
-        hook.events.iter().map(|e| e.name()).collect()
-    };
-    serde_json::json!({
-        "id": hook.id,
-        "url": hook.url.as_str(),
-        "events": events,
-        "scope": if hook.server_wide { "server" } else { "board" },
-    })
+/// A webhook as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct HookView {
+    id: String,
+    url: String,
+    /// The events it follows.
+    events: Vec<String>,
+    /// `board` (registered on this board) or `server` (by the operator, `--webhook`).
+    scope: String,
+    /// The signing secret: in the answer to the registration only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
 }
 
-/// `POST /api/boards/{id}/webhooks`.
+/// `GET /api/boards/{id}/webhooks`: the hooks and their recent deliveries.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct HookList {
+    hooks: Vec<HookView>,
+    /// Newest first.
+    deliveries: Vec<Delivery>,
+}
+
+fn describe(hook: &Hook) -> HookView {
+    let events = if hook.events.is_empty() { Event::ALL.as_slice() } else { hook.events.as_slice() };
+    HookView {
+        id: hook.id.clone(),
+        url: hook.url.as_str().to_owned(),
+        events: events.iter().map(|e| e.name().to_owned()).collect(),
+        scope: if hook.server_wide { "server" } else { "board" }.to_owned(),
+        secret: None,
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/boards/{id}/webhooks",
+    tag = "webhooks",
+    params(BoardId),
+    request_body = RegisterRequest,
+    security(("bearer" = [])),
+    responses((status = 201, description = "The hook, with its secret (shown this once).", body = HookView), FacilitatorErrors)
+)]
+/// `POST /api/boards/{id}/webhooks`: registers a URL for the board's events.
 pub(super) async fn register(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -60,23 +90,38 @@ pub(super) async fn register(
         AppError::BadRequest(error.to_string())
     })?;
     tracing::info!(board = %id, hook = %hook.id, "webhook registered");
-    let mut answer = describe(&hook);
-    answer["secret"] = serde_json::Value::String(hook.secret.clone());
+    let answer = HookView { secret: Some(hook.secret.clone()), ..describe(&hook) };
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
-/// `GET /api/boards/{id}/webhooks`.
+#[utoipa::path(
+    get,
+    path = "/boards/{id}/webhooks",
+    tag = "webhooks",
+    params(BoardId),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The board's hooks and their recent deliveries.", body = HookList), FacilitatorErrors)
+)]
+/// `GET /api/boards/{id}/webhooks`: the board's hooks and their recent deliveries.
 pub(super) async fn list(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, AppError> {
+) -> Result<Json<HookList>, AppError> {
     facilitator(&state, &id, &headers).await?;
-    let hooks: Vec<serde_json::Value> = state.webhooks.hooks_of(&id).iter().map(describe).collect();
-    Ok(Json(serde_json::json!({ "hooks": hooks, "deliveries": state.webhooks.deliveries(&id) })))
+    let hooks = state.webhooks.hooks_of(&id).iter().map(describe).collect();
+    Ok(Json(HookList { hooks, deliveries: state.webhooks.deliveries(&id) }))
 }
 
-/// `DELETE /api/boards/{id}/webhooks/{hook}`.
+#[utoipa::path(
+    delete,
+    path = "/boards/{id}/webhooks/{hook}",
+    tag = "webhooks",
+    params(BoardId, ("hook" = String, Path, description = "The hook's id.")),
+    security(("bearer" = [])),
+    responses((status = 204, description = "The hook is removed."), FacilitatorErrors)
+)]
+/// `DELETE /api/boards/{id}/webhooks/{hook}`: removes a hook.
 pub(super) async fn remove(
     State(state): State<AppState>,
     Path((id, hook)): Path<(String, String)>,

@@ -5,7 +5,7 @@ use commonboard_protocol::schema::Action;
 use serde::Serialize;
 
 /// One action as the JSON export lists it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ActionRow<'a> {
     pub id: &'a str,
     pub text: &'a str,

@@ -30,7 +30,7 @@ pub const HISTORY_ENTRIES: u32 = 500;
 const MAX_TITLE_CHARS: usize = 200;
 
 /// A board file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BoardFile {
     /// Always [`FORMAT`].
     pub format: String,
@@ -54,7 +54,7 @@ pub struct BoardFile {
 }
 
 /// The board's record in a file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FileBoard {
     /// The id on the server it was exported from.
     pub id: String,
@@ -66,7 +66,7 @@ pub struct FileBoard {
 }
 
 /// A vote in a file, with every ballot.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FileVote {
     pub id: String,
     pub settings: serde_json::Value,
@@ -77,7 +77,7 @@ pub struct FileVote {
     pub ballots: Vec<FileBallot>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FileBallot {
     pub voter: String,
     pub name: String,

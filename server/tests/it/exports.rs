@@ -20,7 +20,7 @@ async fn get(server: &TestServer, links: &Links, file: &str, token: Option<&str>
 
 /// A board with a chosen goal (by a vote), a long note, and two actions, one of them
 /// a would-be spreadsheet formula.
-async fn workshop_board(server: &TestServer) -> (Links, Peer) {
+pub(crate) async fn workshop_board(server: &TestServer) -> (Links, Peer) {
     let (links, mut fay, vote) = board_with_vote(server, settings(3, 3, false, None)).await;
     for _ in 0..2 {
         send(&mut fay, ClientMessage::CastVote { vote: vote.clone(), candidate: "goal-b".into() }).await;
