@@ -813,6 +813,7 @@ async fn a_broker_restart_heals_without_divergence() {
 
 #[tokio::test]
 async fn a_replica_that_missed_an_update_reads_it_from_the_store() {
+    use commonboard_server::cluster::wire::{self, NodeMessage};
     use commonboard_server::store::{Author, LogEntry, Write};
     let Some(deployment) = Deployment::create().await else { return };
     let nodes = deployment.start_three();
@@ -852,11 +853,9 @@ async fn a_replica_that_missed_an_update_reads_it_from_the_store() {
     .unwrap();
     let gaps_before = nodes[1].metric("commonboard_broker_gaps_recovered_total").await;
     let broker = async_nats::connect(&deployment.nats).await.unwrap();
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert("cb-kind", "seq");
-    headers.insert("cb-last", (last + 1).to_string().as_str());
+    let beat = NodeMessage::Seq { node: deployment.owner(&id).await, last: last + 1 };
     let subject = format!("{}.board.{id}.out", deployment.prefix);
-    broker.publish_with_headers(subject, headers, Default::default()).await.unwrap();
+    broker.publish(subject, wire::encode(&beat)).await.unwrap();
     broker.flush().await.unwrap();
 
     watcher.pump_until(|p| p.note_count() == 2).await;
