@@ -820,7 +820,7 @@ impl Board {
         if let Some(link) = &self.cluster {
             link.links_rotated(generation);
         }
-        info!(generation, "links rotated");
+        debug!(generation, "links rotated");
         let _ = reply.send(Ok(generation));
     }
 

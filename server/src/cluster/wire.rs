@@ -37,7 +37,8 @@ use crate::auth::Claims;
 use crate::board::{ConnId, Member};
 use crate::store::Author;
 
-/// Messages from other nodes that did not decode (counter, by subject kind).
+/// Messages from other nodes dropped because they did not decode, or came on a subject
+/// where their kind does not belong (counter).
 pub const UNDECODED: &str = "commonboard_broker_undecoded_total";
 
 /// The subjects of one deployment (one `--broker-prefix`).
