@@ -334,7 +334,12 @@ impl Replica {
     fn leave(&mut self, conn: ConnId) {
         if self.conns.remove(&conn).is_some() {
             self.cluster.local.remove(&conn);
-            let _ = self.forward(conn, &NodeMessage::Leave { node: self.cluster.node.clone(), conn });
+            let leave = NodeMessage::Leave { node: self.cluster.node.clone(), conn };
+            if let Err(refused) = self.cluster.send(self.cluster.subjects.board_in(&self.id), &leave) {
+                // The owner keeps a member that is gone until the board unloads there
+                // (as when a leave is lost on the way): frames for it are dropped here.
+                debug!(conn, %refused, "could not tell the owner a client left");
+            }
         }
     }
 
