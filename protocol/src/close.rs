@@ -8,8 +8,9 @@
 //! frame's reason is at most 123 bytes) and says what was wrong, so a user or operator
 //! reading it can act on it.
 
-/// A close code with its meaning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A close code with its meaning (the bare number on any wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct CloseCode(pub u16);
 
 /// The server is shutting down; reconnect later.
@@ -22,6 +23,9 @@ pub const POLICY: CloseCode = CloseCode(1008);
 pub const TOO_BIG: CloseCode = CloseCode(1009);
 /// The server failed; the board is intact, reconnect and resync.
 pub const INTERNAL: CloseCode = CloseCode(1011);
+/// The board moved (to another node of a cluster, or this node lost the others for a
+/// moment): reconnect at once, through any node, and resync. RFC 6455's "service restart".
+pub const RESTART: CloseCode = CloseCode(1012);
 /// No access token was given; open the board with the link you were given.
 pub const UNAUTHORIZED: CloseCode = CloseCode(4401);
 /// The access token is invalid, expired, for another board, or revoked.
@@ -82,7 +86,7 @@ mod tests {
         for code in [UNAUTHORIZED, FORBIDDEN, BOARD_NOT_FOUND] {
             assert!(gives_up(code), "{code:?}");
         }
-        for code in [NOT_SAVED, TOO_SLOW, TOO_FAST, BOARD_FULL, SERVER_FULL, TOO_MANY_BOARDS] {
+        for code in [RESTART, NOT_SAVED, TOO_SLOW, TOO_FAST, BOARD_FULL, SERVER_FULL, TOO_MANY_BOARDS] {
             assert!(!gives_up(code), "{code:?}");
         }
     }

@@ -47,7 +47,7 @@ use crate::board::{now_ms, restore_vote, BoardCmd, Member};
 use crate::connection::{self, ConnLimits};
 use crate::error::AppError;
 use crate::registry::{is_valid_board_id, new_board, new_board_id, Registry};
-use crate::store::{committed, Author, BoardRecord, Write};
+use crate::store::{committed, Author, BoardRecord};
 use crate::templates;
 use openapi::{BoardId, FacilitatorErrors, ReadErrors};
 
@@ -362,18 +362,26 @@ async fn rotate(state: AppState, id: String, headers: HeaderMap, step: u64) -> R
     if authorize(&state, &record, &headers)?.role != Role::Facilitator {
         return Err(AuthError::Forbidden.into());
     }
-    record.links_generation += step;
-    let write = Write::LinksGeneration { board: id.clone(), generation: record.links_generation };
-    committed(state.registry.store().submit(vec![write])).await?;
-    if let Some(board) = state.registry.get(&id) {
-        let _ = board.tx.send(BoardCmd::LinksRotated { generation: record.links_generation }).await;
+    // The board's actor reads, raises and saves the generation (the owner's, with several
+    // nodes), so that concurrent rotations each get their own; it is loaded if it is not.
+    for _ in 0..3 {
+        let (board, _pending) = state.registry.load(&id).await.map_err(|error| match error {
+            crate::board::BoardError::NotFound => AppError::NotFound("board not found"),
+            _ => AppError::Unavailable("the board is restarting; try again in a moment"),
+        })?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if board.tx.send(BoardCmd::RotateLinks { step, reply }).await.is_err() {
+            continue;
+        }
+        // A dropped reply means the board unloaded meanwhile: try its next load.
+        if let Ok(result) = answer.await {
+            record.links_generation = result?;
+            tracing::info!(board = %id, generation = record.links_generation, facilitator = step != 1, "links rotated");
+            let links = links(&state, &record);
+            return Ok(Json(info(record, Some(Role::Facilitator), Some(links))));
+        }
     }
-    if let Some(cluster) = state.registry.cluster() {
-        cluster.links_rotated(&id, record.links_generation);
-    }
-    tracing::info!(board = %id, generation = record.links_generation, facilitator = step != 1, "links rotated");
-    let links = links(&state, &record);
-    Ok(Json(info(record, Some(Role::Facilitator), Some(links))))
+    Err(AppError::Unavailable("the board is restarting; try again in a moment"))
 }
 
 #[utoipa::path(

@@ -294,6 +294,10 @@ pub enum BoardCmd {
     /// in the store), their connections are closed, and what they wrote stays. Answers,
     /// once durable, how many connections were closed.
     RemovePerson { person: String, by: Author, reply: oneshot::Sender<Result<u32, StoreError>> },
+    /// The facilitator rotates links: the links generation rises by `step` (see `auth`
+    /// for its two counters), read, raised and saved by the actor alone so that two
+    /// rotations never both write the same one. Answers, once durable, the new generation.
+    RotateLinks { step: u64, reply: oneshot::Sender<Result<u64, StoreError>> },
 }
 
 /// A cheap handle to a running board.
@@ -652,6 +656,7 @@ impl Board {
                     let _ = reply.send(self.unloading);
                 }
                 BoardCmd::RemovePerson { person, by, reply } => self.remove_person(person, &by, reply, &mut out),
+                BoardCmd::RotateLinks { step, reply } => self.rotate_links(step, reply).await,
             }
         }
         metrics::histogram!(telemetry::APPLY_SECONDS).record(applying.elapsed().as_secs_f64());
@@ -801,7 +806,28 @@ impl Board {
         self.conns.insert(conn, state);
     }
 
+    /// Rotates the links (see [`BoardCmd::RotateLinks`]): the new generation is saved
+    /// before anyone is told, then connections holding older tokens are closed here and,
+    /// with several nodes, on the others.
+    async fn rotate_links(&mut self, step: u64, reply: oneshot::Sender<Result<u64, StoreError>>) {
+        let generation = self.links_generation + step;
+        let write = Write::LinksGeneration { board: self.id.clone(), generation };
+        if let Err(error) = store::committed(self.store.submit(vec![write])).await {
+            warn!(%error, "could not save the rotated links");
+            let _ = reply.send(Err(error));
+            return;
+        }
+        self.links_rotated(generation);
+        if let Some(link) = &self.cluster {
+            link.links_rotated(generation);
+        }
+        debug!(generation, "links rotated");
+        let _ = reply.send(Ok(generation));
+    }
+
     fn links_rotated(&mut self, generation: u64) {
+        // Generations only rise: a late word of an older rotation changes nothing.
+        let generation = generation.max(self.links_generation);
         self.links_generation = generation;
         self.conns.retain(|_, c| {
             let Some(claims) = &c.member.claims else { return true };

@@ -16,6 +16,7 @@
 //! reads what it missed from the log instead of going on without it.
 
 pub mod owner;
+pub mod publish;
 pub mod replica;
 pub mod wire;
 
@@ -24,8 +25,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use async_nats::HeaderMap;
-use bytes::Bytes;
 use dashmap::DashMap;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch};
@@ -33,11 +32,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 pub use owner::OwnerLink;
+pub use publish::PublishRefused;
 
 use crate::board::{self, BoardCmd, BoardConfig, BoardError, BoardHandle, ConnId, Outbox, Usage};
 use crate::store::postgres::lease::Leases;
 use crate::store::{Store, StoreError};
-use wire::Subjects;
+use publish::PublishQueue;
+use wire::{NodeMessage, Subjects};
 
 /// How long a lease lasts unless renewed.
 pub const LEASE_TTL: Duration = Duration::from_secs(4);
@@ -84,8 +85,9 @@ pub struct Cluster {
     stream_config: jetstream::stream::Config,
     leases: Arc<Leases>,
     store: Arc<dyn Store>,
-    /// Messages to publish, in order, from synchronous code (the board actor's flush).
-    publish: mpsc::UnboundedSender<(String, HeaderMap, Bytes)>,
+    /// Messages to publish, in order, from synchronous code (the board actor's flush);
+    /// bounded, see [`publish`] for what is refused and what clients then see.
+    publish: PublishQueue,
     /// This node's connections to boards another node owns: where the owner's frames go.
     local: DashMap<ConnId, Outbox>,
     /// Board tasks running here (owned or replicated), for rotations from other nodes.
@@ -175,7 +177,7 @@ impl Cluster {
                 .await
                 .map_err(|error| StoreError::Unusable(error.to_string()))??
         };
-        let (publish, queue) = mpsc::unbounded_channel();
+        let (publish, queue) = PublishQueue::new(publish::PUBLISH_QUEUE, connected.clone());
         let cluster = Arc::new(Cluster {
             node,
             subjects,
@@ -192,7 +194,7 @@ impl Cluster {
             connected,
             send_queue,
         });
-        tokio::spawn(publish_loop(cluster.client.clone(), queue));
+        tokio::spawn(publish::run(cluster.client.clone(), queue));
         cluster.clone().start_dispatch(shutdown.clone()).await?;
         tokio::spawn(cluster.clone().heartbeat(shutdown.clone()));
         tokio::spawn(cluster.clone().keep_stream(shutdown));
@@ -211,17 +213,21 @@ impl Cluster {
             && self.client.connection_state() == async_nats::connection::State::Connected
     }
 
-    /// Queues a message to publish; messages leave in the order they were queued.
-    pub(crate) fn send(&self, subject: String, headers: HeaderMap, payload: Bytes) {
-        let _ = self.publish.send((subject, headers, payload));
+    /// Queues a message to publish; messages leave in the order they were queued. A
+    /// refusal (the broker is away or slow) is the caller's to act on: see [`publish`].
+    pub(crate) fn send(&self, subject: String, message: &NodeMessage) -> Result<(), PublishRefused> {
+        self.publish.push(subject, wire::encode(message))
     }
 
-    /// Tells every node that `board`'s links were rotated (their connections holding
-    /// older links are closed there).
-    pub fn links_rotated(&self, board: &str, generation: u64) {
-        let headers =
-            wire::headers("rotate", &[(wire::BOARD, board.to_owned()), (wire::GENERATION, generation.to_string())]);
-        self.send(self.subjects.rotate(), headers, wire::empty());
+    /// Tells every other node that `board`'s links were rotated (their connections
+    /// holding older links are closed there).
+    pub(crate) fn links_rotated(&self, board: &str, generation: u64) {
+        let message = NodeMessage::LinksRotated { node: self.node.clone(), board: board.to_owned(), generation };
+        if let Err(refused) = self.send(self.subjects.rotate(), &message) {
+            // Other nodes' connections holding older links stay until they reconnect;
+            // they are refused then, as every node checks tokens against the store.
+            warn!(board, %refused, "could not tell the other nodes that the links were rotated");
+        }
     }
 
     /// Whether `node` was heard from recently.
@@ -319,11 +325,13 @@ impl Cluster {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     Some(message) = direct.next() => self.direct(message),
-                    Some(message) = alive.next() => {
-                        if let Some(node) = wire::text(message.headers.as_ref(), wire::NODE) {
-                            self.alive.insert(node.to_owned(), Instant::now());
+                    Some(message) = alive.next() => match wire::receive(&message.subject, &message.payload) {
+                        Some(NodeMessage::Alive { node }) => {
+                            self.alive.insert(node, Instant::now());
                         }
-                    }
+                        Some(other) => wire::dropped(&message.subject, &wire::unexpected(&other, "alive")),
+                        None => {}
+                    },
                     Some(message) = rotate.next() => self.rotated(message).await,
                     else => return,
                 }
@@ -334,30 +342,33 @@ impl Cluster {
 
     /// A frame or close from an owner for one of this node's connections.
     fn direct(&self, message: async_nats::Message) {
-        let headers = message.headers.as_ref();
-        let Some(conn) = wire::conn(headers) else { return };
-        let Some(outbox) = self.local.get(&conn).map(|o| o.clone()) else { return };
-        match wire::text(headers, wire::KIND) {
-            Some("frame") => {
-                outbox.send(message.payload);
+        let outbox = |conn: ConnId| self.local.get(&conn).map(|o| o.clone());
+        match wire::receive(&message.subject, &message.payload) {
+            Some(NodeMessage::ToConn { conn, frame }) => {
+                if let Some(outbox) = outbox(conn) {
+                    outbox.send(frame);
+                }
             }
-            Some("close") => {
-                let code = wire::number(headers, wire::CODE).and_then(|c| u16::try_from(c).ok()).unwrap_or(1011);
-                let reason = String::from_utf8_lossy(&message.payload).into_owned();
-                outbox.close(commonboard_protocol::close::CloseCode(code), reason);
+            Some(NodeMessage::Close { conn, code, reason }) => {
+                if let Some(outbox) = outbox(conn) {
+                    outbox.close(code, reason);
+                }
             }
-            _ => {}
+            Some(other) => wire::dropped(&message.subject, &wire::unexpected(&other, "to_conn or close")),
+            None => {}
         }
     }
 
+    /// Another node's board owner rotated the links: this node's copy of the board
+    /// closes its connections holding older ones.
     async fn rotated(&self, message: async_nats::Message) {
-        let headers = message.headers.as_ref();
-        let (Some(board), Some(generation)) =
-            (wire::text(headers, wire::BOARD), wire::number(headers, wire::GENERATION))
-        else {
-            return;
+        let (board, generation) = match wire::receive(&message.subject, &message.payload) {
+            Some(NodeMessage::LinksRotated { node, .. }) if node == self.node => return,
+            Some(NodeMessage::LinksRotated { board, generation, .. }) => (board, generation),
+            Some(other) => return wire::dropped(&message.subject, &wire::unexpected(&other, "links_rotated")),
+            None => return,
         };
-        let tx = self.boards.get(board).map(|tx| tx.clone());
+        let tx = self.boards.get(&board).map(|tx| tx.clone());
         if let Some(tx) = tx {
             let _ = tx.send(BoardCmd::LinksRotated { generation }).await;
         }
@@ -396,16 +407,8 @@ impl Cluster {
                 _ = beat.tick() => {}
                 _ = shutdown.cancelled() => return,
             }
-            self.send(self.subjects.alive(), wire::headers("alive", &[(wire::NODE, self.node.clone())]), wire::empty());
-        }
-    }
-}
-
-/// Publishes queued messages in order.
-async fn publish_loop(client: async_nats::Client, mut queue: mpsc::UnboundedReceiver<(String, HeaderMap, Bytes)>) {
-    while let Some((subject, headers, payload)) = queue.recv().await {
-        if let Err(error) = client.publish_with_headers(subject, headers, payload).await {
-            warn!(%error, "could not publish to the broker");
+            // A beat refused (the broker is away or slow) is not sent again: the next one comes.
+            let _ = self.send(self.subjects.alive(), &NodeMessage::Alive { node: self.node.clone() });
         }
     }
 }

@@ -813,6 +813,7 @@ async fn a_broker_restart_heals_without_divergence() {
 
 #[tokio::test]
 async fn a_replica_that_missed_an_update_reads_it_from_the_store() {
+    use commonboard_server::cluster::wire::{self, NodeMessage};
     use commonboard_server::store::{Author, LogEntry, Write};
     let Some(deployment) = Deployment::create().await else { return };
     let nodes = deployment.start_three();
@@ -852,11 +853,9 @@ async fn a_replica_that_missed_an_update_reads_it_from_the_store() {
     .unwrap();
     let gaps_before = nodes[1].metric("commonboard_broker_gaps_recovered_total").await;
     let broker = async_nats::connect(&deployment.nats).await.unwrap();
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert("cb-kind", "seq");
-    headers.insert("cb-last", (last + 1).to_string().as_str());
+    let beat = NodeMessage::Seq { node: deployment.owner(&id).await, last: last + 1 };
     let subject = format!("{}.board.{id}.out", deployment.prefix);
-    broker.publish_with_headers(subject, headers, Default::default()).await.unwrap();
+    broker.publish(subject, wire::encode(&beat)).await.unwrap();
     broker.flush().await.unwrap();
 
     watcher.pump_until(|p| p.note_count() == 2).await;
@@ -995,5 +994,106 @@ async fn a_new_board_opened_through_every_node_at_once_refuses_nobody() {
         for peer in &peers {
             assert_eq!(peer.snapshot(), snapshot, "round {round}: diverged");
         }
+    }
+}
+
+/// The links generation a token was issued at (its claims are signed, not secret).
+fn generation_of(token: &str) -> u64 {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a token has a payload");
+    let claims: commonboard_server::auth::Claims =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).expect("a token's payload is its claims");
+    claims.generation
+}
+
+#[tokio::test]
+async fn rotations_asked_of_every_node_at_once_each_get_their_own_generation() {
+    const PER_NODE: usize = 3;
+    let Some(deployment) = Deployment::create().await else { return };
+    let nodes = deployment.start_three();
+    let (id, participant, facilitator) = create_board(nodes[0].addr, "Rotations").await;
+    let first = generation_of(&participant);
+    let path = format!("{id}?token={participant}");
+    let mut holders = Vec::new();
+    for node in &nodes {
+        holders.push(Peer::join_as(node.addr, &path, "holder").await);
+    }
+    let http = reqwest::Client::new();
+    let urls: Vec<String> = nodes
+        .iter()
+        .flat_map(|node| vec![format!("http://{}/api/boards/{id}/links/rotate", node.addr); PER_NODE])
+        .collect();
+    let answers = join_all(urls.into_iter().map(|url| http.post(url).bearer_auth(&facilitator).send())).await;
+    let answers: Vec<reqwest::Response> = answers.into_iter().map(Result::unwrap).collect();
+    let mut generations = Vec::new();
+    let mut newest = String::new();
+    for response in answers {
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        let token = body["links"]["participant"].as_str().unwrap().split_once("?token=").unwrap().1.to_owned();
+        generations.push(generation_of(&token));
+        if generation_of(&token) == first + (PER_NODE * nodes.len()) as u64 {
+            newest = token;
+        }
+    }
+    generations.sort_unstable();
+    let expected: Vec<u64> = (first + 1..=first + (PER_NODE * nodes.len()) as u64).collect();
+    assert_eq!(generations, expected, "each rotation, through whichever node, has a generation of its own");
+    for (i, holder) in holders.iter_mut().enumerate() {
+        assert_eq!(holder.closed().await.code, 4403, "old link on node {i} closed");
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        let mut again = Peer::connect_as(node.addr, &path, "holder").await;
+        assert_eq!(again.closed().await.code, 4403, "old link refused on node {i}");
+        let fresh = Peer::join_as(node.addr, &format!("{id}?token={newest}"), "holder").await;
+        assert!(fresh.closed.is_none(), "the newest link works on node {i}");
+    }
+}
+
+#[tokio::test]
+async fn while_the_broker_is_away_publishing_is_refused_and_counted_and_replica_clients_reconnect() {
+    let Some(deployment) = Deployment::create().await else { return };
+    let Some(mut broker) = PrivateBroker::start(deployment.dir.path()) else { return };
+    let nodes: Vec<Node> = (0..2).map(|i| deployment.start_with(&format!("n{i}"), &broker.url())).collect();
+    let (id, participant, _) = create_board(nodes[0].addr, "Away").await;
+    let path = format!("{id}?token={participant}");
+    let mut local = Peer::join_as(nodes[0].addr, &path, "local").await;
+    assert!(deployment.owner(&id).await.starts_with("n0-"));
+    let mut remote = Peer::join_as(nodes[1].addr, &path, "remote").await;
+    local.add_note("before", "relayed").await;
+    remote.pump_until(|p| p.note_count() == 1).await;
+
+    broker.kill();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while health(&nodes[1]).await.0 != 503 || health(&nodes[0]).await.0 != 503 {
+        assert!(tokio::time::Instant::now() < deadline, "the nodes did not notice the broker going");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The owner's own clients go on: their changes are committed, not published.
+    local.add_note("owner-during", "committed").await;
+    local.pump_until(|p| p.note_count() == 2).await;
+    // A replica's client is not left sending into nothing: it is told to reconnect.
+    remote.add_note("remote-during", "sent again on reconnect").await;
+    assert_eq!(remote.closed().await.code, 1012);
+    let refused = "commonboard_broker_publish_refused_total";
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while nodes[0].metric(refused).await == 0.0 || nodes[1].metric(refused).await == 0.0 {
+        assert!(tokio::time::Instant::now() < deadline, "refusals are not counted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    broker.run().unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while health(&nodes[1]).await.0 != 200 || health(&nodes[0]).await.0 != 200 {
+        assert!(tokio::time::Instant::now() < deadline, "the nodes did not get the broker back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut peers = vec![local, reconnect(&remote, nodes[1].addr, &path, "remote").await];
+    let addrs = live(&nodes);
+    converge_reconnecting(&mut peers, &addrs, &path, 3).await;
+    let stored = deployment.stored_doc(&id).await.transact().state_vector();
+    for (i, peer) in peers.iter().enumerate() {
+        assert!(covered(&stored, &peer.state_vector()), "peer {i} holds something the store does not");
     }
 }

@@ -4,7 +4,7 @@
 //! the lease taken (this node was too slow and another took over), the board stops at
 //! once and its clients reconnect. A client on another node joins as a member whose
 //! outbox is a *proxy*: frames the actor queues for it are published to its node,
-//! and a close becomes a `close` message there. The actor's broadcasts (committed
+//! and a close becomes a [`NodeMessage::Close`] there. The actor's broadcasts (committed
 //! updates and presence) go once to the board's JetStream subject instead of to each
 //! remote member ([`OwnerLink`]). A node not heard from for [`super::NODE_TIMEOUT`]
 //! is dead: its members leave, and their presence is removed for everyone.
@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use commonboard_protocol::close;
 use commonboard_protocol::frame::decode_frame;
 use dashmap::DashSet;
 use futures_util::StreamExt;
@@ -21,14 +22,20 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
-use super::{wire, Cluster, BEAT};
+use super::wire::{self, Answer, Command, NodeMessage};
+use super::{Cluster, BEAT};
 use crate::board::{self, next_conn_id, BoardCmd, BoardConfig, Closer, ConnId, Member, Outbox, QueuedBytes, Usage};
+use crate::store::StoreError;
+
+/// Why a request of another node could not be done: the board's actor stopped.
+const STOPPED: &str = "the board stopped; try again in a moment";
 
 /// What the owner's board actor needs from the cluster: where its committed
 /// broadcasts go, and which of its members are on other nodes.
 #[derive(Clone)]
 pub struct OwnerLink {
     cluster: Arc<Cluster>,
+    board: String,
     subject: String,
     remote: Arc<DashSet<ConnId>>,
     /// The last committed seq published.
@@ -42,16 +49,24 @@ impl OwnerLink {
     }
 
     /// Publishes a tick's broadcasts once they are committed: the merged update frame
-    /// with the seq range it holds, and the presence frame.
+    /// with the seq range it holds, and the presence frame. One refused (the broker is
+    /// away or slow) is dropped: the update is in the store's log, where replicas read
+    /// it when they see the gap in the seq; presence is renewed by its clients.
     pub fn publish(&self, update: Option<(u64, u64, Bytes)>, awareness: Option<Bytes>) {
         if let Some((first, last, frame)) = update {
             self.last_seq.store(last, Ordering::SeqCst);
-            let headers = wire::headers("update", &[(wire::FIRST, first.to_string()), (wire::LAST, last.to_string())]);
-            self.cluster.send(self.subject.clone(), headers, frame);
+            if let Err(refused) = self.cluster.send(self.subject.clone(), &NodeMessage::Update { first, last, frame }) {
+                debug!(%refused, first, last, "committed update not published; replicas read it from the store");
+            }
         }
         if let Some(frame) = awareness {
-            self.cluster.send(self.subject.clone(), wire::headers("awareness", &[]), frame);
+            let _ = self.cluster.send(self.subject.clone(), &NodeMessage::Awareness { frame });
         }
+    }
+
+    /// Tells the other nodes that the board's links were rotated to `generation`.
+    pub fn links_rotated(&self, generation: u64) {
+        self.cluster.links_rotated(&self.board, generation);
     }
 }
 
@@ -70,6 +85,7 @@ pub(crate) async fn run(
     let stop = shutdown.child_token();
     let link = OwnerLink {
         cluster: cluster.clone(),
+        board: id.to_owned(),
         subject: cluster.subjects.board_out(id),
         remote: Arc::new(DashSet::new()),
         last_seq: Arc::new(AtomicU64::new(0)),
@@ -136,10 +152,11 @@ impl Bridge {
                         stop.cancel();
                         break;
                     }
-                    // The beat: the last committed seq, and who owns the board.
-                    let seq = self.link.last_seq.load(Ordering::SeqCst);
-                    let fields = [(wire::LAST, seq.to_string()), (wire::NODE, self.cluster.node.clone())];
-                    self.cluster.send(self.link.subject.clone(), wire::headers("seq", &fields), wire::empty());
+                    // The beat: the last committed seq, and who owns the board. One refused
+                    // is not sent again: the next one comes in a second.
+                    let last = self.link.last_seq.load(Ordering::SeqCst);
+                    let beat = NodeMessage::Seq { node: self.cluster.node.clone(), last };
+                    let _ = self.cluster.send(self.link.subject.clone(), &beat);
                     self.forget_dead_nodes().await;
                 }
             }
@@ -173,41 +190,32 @@ impl Bridge {
     }
 
     async fn incoming(&mut self, message: async_nats::Message) {
-        let headers = message.headers.as_ref();
-        let (Some(node), Some(conn)) = (wire::text(headers, wire::NODE), wire::conn(headers)) else { return };
-        let key = (node.to_owned(), conn);
-        match wire::text(headers, wire::KIND) {
-            Some("join") => {
-                let Ok(member) = serde_json::from_slice::<wire::WireMember>(&message.payload) else {
-                    warn!(node, "a join that does not parse");
-                    return;
-                };
-                self.join(key, member.into()).await;
-            }
-            Some("frame") => {
-                let Some(&local) = self.remote.get(&key) else {
+        let Some(said) = wire::receive(&message.subject, &message.payload) else { return };
+        match said {
+            NodeMessage::Join { node, conn, member } => self.join((node, conn), member.into()).await,
+            NodeMessage::Frame { node, conn, frame } => {
+                let Some(&local) = self.remote.get(&(node.clone(), conn)) else {
                     // A member this owner does not know (it joined an owner before this
                     // one): it reconnects, and its client resends what it holds.
-                    let headers =
-                        wire::headers("close", &[(wire::CONN, conn.to_string()), (wire::CODE, "1012".into())]);
-                    let reason = Bytes::from_static(b"board moved to another server; reconnecting");
-                    self.cluster.send(self.cluster.subjects.node_out(node), headers, reason);
+                    let reason = "board moved to another server; reconnecting".to_owned();
+                    let close = NodeMessage::Close { conn, code: close::RESTART, reason };
+                    let _ = self.cluster.send(self.cluster.subjects.node_out(&node), &close);
                     return;
                 };
-                match decode_frame(&message.payload) {
+                match decode_frame(&frame) {
                     Ok(messages) => {
                         let _ = self.tx.send(BoardCmd::Messages { conn: local, messages }).await;
                     }
                     Err(error) => debug!(%error, "a forwarded frame that does not decode"),
                 }
             }
-            Some("leave") => {
-                if let Some(local) = self.remote.remove(&key) {
+            NodeMessage::Leave { node, conn } => {
+                if let Some(local) = self.remote.remove(&(node, conn)) {
                     self.link.remote.remove(&local);
                     let _ = self.tx.send(BoardCmd::Leave { conn: local }).await;
                 }
             }
-            _ => {}
+            other => wire::dropped(&message.subject, &wire::unexpected(&other, "join, frame or leave")),
         }
     }
 
@@ -228,14 +236,14 @@ impl Bridge {
         tokio::spawn(proxy(self.cluster.clone(), subject, conn, frames_rx, closer.clone(), outbox.queued()));
         let (reply, joined) = oneshot::channel();
         if self.tx.send(BoardCmd::Join { conn: local, member, outbox, reply }).await.is_err() {
-            closer.close(commonboard_protocol::close::INTERNAL, "board restarted; reconnect");
+            closer.close(close::INTERNAL, "board restarted; reconnect");
             return;
         }
         tokio::spawn(async move {
             match joined.await {
                 Ok(Ok(())) => debug!(node, conn, local, "remote member joined"),
                 Ok(Err(error)) => crate::connection::refuse_join(&closer, &error),
-                Err(_) => closer.close(commonboard_protocol::close::INTERNAL, "board restarted; reconnect"),
+                Err(_) => closer.close(close::INTERNAL, "board restarted; reconnect"),
             }
         });
     }
@@ -262,19 +270,37 @@ async fn next_restore(restores: &mut Option<async_nats::Subscriber>) -> Option<a
     }
 }
 
+/// Hands a command to the actor and waits for its answer.
+async fn ask<T>(
+    tx: &mpsc::Sender<BoardCmd>,
+    command: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> BoardCmd,
+) -> Result<T, String> {
+    let (reply, answer) = oneshot::channel();
+    if tx.send(command(reply)).await.is_err() {
+        return Err(STOPPED.to_owned());
+    }
+    match answer.await {
+        Ok(result) => result.map_err(|error| error.to_string()),
+        Err(_) => Err(STOPPED.to_owned()),
+    }
+}
+
+/// Sends the answer to a request of another node (refused: the asker times out).
+fn answer(cluster: &Cluster, to: &str, result: Result<Answer, String>) {
+    if let Err(refused) = cluster.send(to.to_owned(), &NodeMessage::Answer { result }) {
+        warn!(%refused, "could not answer another node's request; it times out");
+    }
+}
+
 /// A restore asked of another node: the past point is rebuilt from the store here and
 /// handed to the actor like a local one; the answer goes back to the asking node.
 async fn restore(cluster: Arc<Cluster>, id: String, tx: mpsc::Sender<BoardCmd>, request: async_nats::Message) {
     let Some(answer_to) = request.reply.clone() else { return };
-    let headers = request.headers.as_ref();
-    let (Some(to_seq), Some(author_id), Some(author_name)) = (
-        wire::number(headers, wire::SEQ),
-        wire::text(headers, wire::AUTHOR_ID),
-        wire::text(headers, wire::AUTHOR_NAME),
-    ) else {
-        return;
+    let (to_seq, by) = match wire::receive(&request.subject, &request.payload) {
+        Some(NodeMessage::Restore { to_seq, by }) => (to_seq, crate::store::Author::from(by)),
+        Some(other) => return wire::dropped(&request.subject, &wire::unexpected(&other, "restore")),
+        None => return,
     };
-    let by = crate::store::Author { id: author_id.to_owned(), name: author_name.to_owned() };
     let past = {
         let (store, board) = (cluster.store.clone(), id.clone());
         tokio::task::spawn_blocking(move || {
@@ -284,71 +310,49 @@ async fn restore(cluster: Arc<Cluster>, id: String, tx: mpsc::Sender<BoardCmd>, 
         .await
     };
     let result = match past {
-        Ok(Ok((to_seq, state))) => {
-            let (reply, answer) = oneshot::channel();
-            if tx.send(BoardCmd::Restore { to_seq, state, by, reply }).await.is_err() {
-                Err("the board stopped; try again in a moment".to_owned())
-            } else {
-                match answer.await {
-                    Ok(Ok(result)) => Ok(result),
-                    Ok(Err(error)) => Err(error.to_string()),
-                    Err(_) => Err("the board stopped; try again in a moment".to_owned()),
-                }
-            }
-        }
+        Ok(Ok((to_seq, state))) => ask(&tx, |reply| BoardCmd::Restore { to_seq, state, by, reply })
+            .await
+            .map(|result| Answer::Restored { result }),
         Ok(Err(error)) => Err(error.to_string()),
         Err(_) => Err("rebuilding the past point failed".to_owned()),
     };
-    let (headers, payload) = match result {
-        Ok(result) => (wire::headers("restored", &[]), serde_json::to_vec(&result).expect("results serialize").into()),
-        Err(error) => (wire::headers("restored", &[(wire::ERROR, error)]), wire::empty()),
-    };
-    cluster.send(answer_to.to_string(), headers, payload);
+    answer(&cluster, &answer_to, result);
 }
 
 /// A board command asked of another node: handed to the actor like a local one; the
 /// answer goes back to the asking node.
 async fn command(cluster: Arc<Cluster>, tx: mpsc::Sender<BoardCmd>, request: async_nats::Message) {
     let Some(answer_to) = request.reply.clone() else { return };
-    let headers = request.headers.as_ref();
-    let result = match wire::text(headers, wire::KIND) {
-        Some("remove_person") => {
-            let (Some(person), Some(author_id), Some(author_name)) = (
-                wire::text(headers, wire::PERSON),
-                wire::text(headers, wire::AUTHOR_ID),
-                wire::text(headers, wire::AUTHOR_NAME),
-            ) else {
-                return;
-            };
-            let by = crate::store::Author { id: author_id.to_owned(), name: author_name.to_owned() };
-            let (reply, answer) = oneshot::channel();
-            if tx.send(BoardCmd::RemovePerson { person: person.to_owned(), by, reply }).await.is_err() {
-                Err("the board stopped; try again in a moment".to_owned())
-            } else {
-                match answer.await {
-                    Ok(Ok(closed)) => Ok(closed),
-                    Ok(Err(error)) => Err(error.to_string()),
-                    Err(_) => Err("the board stopped; try again in a moment".to_owned()),
-                }
-            }
+    let result = match wire::receive(&request.subject, &request.payload) {
+        Some(NodeMessage::Command { command: Command::RemovePerson { person, by } }) => {
+            let by = by.into();
+            ask(&tx, |reply| BoardCmd::RemovePerson { person, by, reply })
+                .await
+                .map(|closed| Answer::Removed { closed })
         }
-        other => {
-            warn!(kind = other.unwrap_or(""), "a board command this node does not know");
-            Err("unknown board command".to_owned())
+        Some(NodeMessage::Command { command: Command::RotateLinks { step } }) => {
+            ask(&tx, |reply| BoardCmd::RotateLinks { step, reply })
+                .await
+                .map(|generation| Answer::Rotated { generation })
         }
+        Some(other) => {
+            let error = wire::unexpected(&other, "command");
+            let refusal = error.to_string();
+            wire::dropped(&request.subject, &error);
+            Err(refusal)
+        }
+        None => Err("a board command this node does not understand".to_owned()),
     };
-    let headers = match result {
-        Ok(closed) => wire::headers("done", &[(wire::COUNT, closed.to_string())]),
-        Err(error) => wire::headers("done", &[(wire::ERROR, error)]),
-    };
-    cluster.send(answer_to.to_string(), headers, wire::empty());
+    answer(&cluster, &answer_to, result);
 }
 
 /// How long a remote member's proxy waits, once the actor dropped its queue, for the
 /// reason it was closed (set just after a refused join).
 const CLOSE_AFTER_QUEUE_ENDS: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Publishes what the actor queued for a remote member to its node, then its close.
+/// Publishes what the actor queued for a remote member to its node, then its close. A
+/// frame the broker queue refuses closes the member ([`close::RESTART`]): its client
+/// reconnects and resyncs instead of missing a frame.
 async fn proxy(
     cluster: Arc<Cluster>,
     subject: String,
@@ -357,9 +361,12 @@ async fn proxy(
     closer: Arc<Closer>,
     queued: Arc<QueuedBytes>,
 ) {
-    let send_close = |subject: String, (code, reason): (commonboard_protocol::close::CloseCode, String)| {
-        let headers = wire::headers("close", &[(wire::CONN, conn.to_string()), (wire::CODE, code.0.to_string())]);
-        cluster.send(subject, headers, Bytes::from(reason));
+    let send_close = |subject: String, (code, reason): (close::CloseCode, String)| {
+        if let Err(refused) = cluster.send(subject, &NodeMessage::Close { conn, code, reason }) {
+            // Its node closes it when it sends next (the owner does not know it) or
+            // when its broker connection comes back (every replica resyncs).
+            debug!(conn, %refused, "could not tell a remote member's node to close it");
+        }
     };
     loop {
         tokio::select! {
@@ -367,7 +374,13 @@ async fn proxy(
             frame = frames.recv() => match frame {
                 Some(frame) => {
                     queued.sent(frame.len());
-                    cluster.send(subject.clone(), wire::headers("frame", &[(wire::CONN, conn.to_string())]), frame)
+                    if let Err(refused) = cluster.send(subject.clone(), &NodeMessage::ToConn { conn, frame }) {
+                        warn!(conn, %refused, "a remote member's frame could not be published; closing it");
+                        closer.close(close::RESTART, "lost the other servers for a moment; reconnecting");
+                        let reason = closer.reason().cloned().unwrap_or((close::RESTART, String::new()));
+                        send_close(subject, reason);
+                        return;
+                    }
                 }
                 None => {
                     // The actor dropped the member's queue: it left, or the actor closed
@@ -381,7 +394,7 @@ async fn proxy(
                 }
             },
             _ = closer.closed() => {
-                let reason = closer.reason().cloned().unwrap_or((commonboard_protocol::close::INTERNAL, String::new()));
+                let reason = closer.reason().cloned().unwrap_or((close::INTERNAL, String::new()));
                 send_close(subject, reason);
                 return;
             }

@@ -10,11 +10,13 @@
 //! else they send goes to the owner.
 //!
 //! When the owner changes (its lease expired or was taken over) or the broker
-//! connection came back, the replica closes its clients with 1012 ("reconnect"): they
+//! connection came back, the replica closes its clients with [`close::RESTART`]: they
 //! reconnect through any node and resync with the standard Yjs handshake, sending back
-//! whatever the old owner never committed.
+//! whatever the old owner never committed. A client's frame that cannot be forwarded
+//! (the broker is away or slow, see [`super::publish`]) closes that client the same way.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 
 use async_nats::jetstream::consumer::{push, DeliverPolicy};
@@ -27,16 +29,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, instrument, warn};
 use yrs::Doc;
 
-use super::{wire, Cluster, BEAT, BROKER_GAPS, BROKER_PENDING, BROKER_RELAYED, BROKER_SEQ_LAG};
+use super::wire::{self, Answer, Command, NodeMessage};
+use super::{Cluster, BEAT, BROKER_GAPS, BROKER_PENDING, BROKER_RELAYED, BROKER_SEQ_LAG};
 use crate::auth::{self, AuthError};
 use crate::board::{self, BoardCmd, BoardConfig, BoardError, ConnId, Member, Outbox, Usage};
 use crate::idle::IdleTimer;
 use crate::store::StoreError;
 
-/// The close code telling a client to reconnect at once (the board moved to another
-/// node, or this node lost the broker for a while).
-const RECONNECT: CloseCode = CloseCode(1012);
-/// How long a restore asked of the owner may take.
+/// How long a request of the owner (a restore, a command) may take.
 const RESTORE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Runs a replica of board `id`, owned by node `owner`, until it is idle, the owner
@@ -136,7 +136,7 @@ pub(crate) async fn run(
                 Some(Ok(message)) => replica.owner_said(message).await,
                 Some(Err(error)) => warn!(%error, "the board's stream failed; it resumes by itself"),
                 None => {
-                    replica.close_all(RECONNECT, "lost the other nodes; reconnecting");
+                    replica.close_all(close::RESTART, "lost the other nodes; reconnecting");
                     break;
                 }
             },
@@ -145,13 +145,13 @@ pub(crate) async fn run(
                 let beating = replica.owner_beat.is_some_and(|at| at.elapsed() < BEAT * 5 / 2);
                 if replica.beat_from.as_deref().is_some_and(|from| from != owner) || (!beating && !replica.owner_still(&owner).await) {
                     info!("the board's owner changed; its clients here reconnect");
-                    replica.close_all(RECONNECT, "board moved to another server; reconnecting");
+                    replica.close_all(close::RESTART, "board moved to another server; reconnecting");
                     break;
                 }
             }
             _ = resync.changed() => {
                 info!("broker connection came back; this board's clients here reconnect to resync");
-                replica.close_all(RECONNECT, "lost the other nodes for a moment; reconnecting");
+                replica.close_all(close::RESTART, "lost the other nodes for a moment; reconnecting");
                 break;
             }
             _ = idle.expired() => {
@@ -164,7 +164,7 @@ pub(crate) async fn run(
             }
         }
     }
-    replica.close_all(RECONNECT, "board moved; reconnecting");
+    replica.close_all(close::RESTART, "board moved; reconnecting");
     board::refuse_all(&mut rx, &BoardError::Unloading).await;
 }
 
@@ -206,10 +206,11 @@ impl Replica {
                     return;
                 }
                 self.cluster.local.insert(conn, outbox.clone());
-                let payload = serde_json::to_vec(&wire::WireMember::from(&member)).expect("members serialize");
-                self.to_owner("join", conn, payload.into());
+                let join = NodeMessage::Join { node: self.cluster.node.clone(), conn, member: (&member).into() };
                 self.conns.insert(conn, (outbox, member));
-                debug!(conn, "joined through the replica");
+                if self.forward(conn, &join) {
+                    debug!(conn, "joined through the replica");
+                }
             }
             BoardCmd::Messages { conn, messages } => self.messages(conn, messages),
             BoardCmd::Leave { conn } => self.leave(conn),
@@ -232,26 +233,15 @@ impl Replica {
             }
             BoardCmd::Restore { to_seq, by, reply, .. } => {
                 // The owner restores: it rebuilds the point from the store itself.
-                let (client, subject) = (self.cluster.client.clone(), self.cluster.subjects.board_restore(&self.id));
-                let fields = [(wire::SEQ, to_seq.to_string()), (wire::AUTHOR_ID, by.id), (wire::AUTHOR_NAME, by.name)];
-                let headers = wire::headers("restore", &fields);
+                let asked = self.ask_owner(
+                    self.cluster.subjects.board_restore(&self.id),
+                    NodeMessage::Restore { to_seq, by: by.into() },
+                );
                 tokio::spawn(async move {
-                    let asked = client.request_with_headers(subject, headers, wire::empty());
-                    let answer = match tokio::time::timeout(RESTORE_PATIENCE, asked).await {
-                        Ok(Ok(answer)) => answer,
-                        _ => {
-                            let reason = "the server running this board did not answer; try again in a moment";
-                            let _ = reply.send(Err(StoreError::Unusable(reason.into())));
-                            return;
-                        }
-                    };
-                    let result = match wire::text(answer.headers.as_ref(), wire::ERROR) {
-                        Some(error) => Err(StoreError::Commit(error.to_owned())),
-                        None => serde_json::from_slice(&answer.payload).map_err(|error| {
-                            StoreError::Unusable(format!("a restore answer that does not parse: {error}"))
-                        }),
-                    };
-                    let _ = reply.send(result);
+                    let _ = reply.send(asked.await.and_then(|answer| match answer {
+                        Answer::Restored { result } => Ok(result),
+                        other => Err(mismatched(&other)),
+                    }));
                 });
             }
             BoardCmd::Unload { reply } => {
@@ -261,22 +251,62 @@ impl Replica {
             BoardCmd::RemovePerson { person, by, reply } => {
                 // The owner's actor decides: it closes the person's connections on every
                 // node (through their nodes) and refuses the person from then on.
-                let (client, subject) = (self.cluster.client.clone(), self.cluster.subjects.board_command(&self.id));
-                let fields = [(wire::PERSON, person), (wire::AUTHOR_ID, by.id), (wire::AUTHOR_NAME, by.name)];
-                let headers = wire::headers("remove_person", &fields);
+                let command = Command::RemovePerson { person, by: by.into() };
+                let asked =
+                    self.ask_owner(self.cluster.subjects.board_command(&self.id), NodeMessage::Command { command });
                 tokio::spawn(async move {
-                    let asked = client.request_with_headers(subject, headers, wire::empty());
-                    let result = match tokio::time::timeout(RESTORE_PATIENCE, asked).await {
-                        Ok(Ok(answer)) => match wire::text(answer.headers.as_ref(), wire::ERROR) {
-                            Some(error) => Err(StoreError::Commit(error.to_owned())),
-                            None => Ok(wire::number(answer.headers.as_ref(), wire::COUNT).unwrap_or(0) as u32),
-                        },
-                        _ => Err(StoreError::Unusable(
-                            "the server running this board did not answer; try again in a moment".into(),
-                        )),
-                    };
+                    let _ = reply.send(asked.await.and_then(|answer| match answer {
+                        Answer::Removed { closed } => Ok(closed),
+                        other => Err(mismatched(&other)),
+                    }));
+                });
+            }
+            BoardCmd::RotateLinks { step, reply } => {
+                // The owner's actor raises and saves the generation, and tells every
+                // node; this one is told at once too, not only when the broadcast comes.
+                let command = Command::RotateLinks { step };
+                let asked =
+                    self.ask_owner(self.cluster.subjects.board_command(&self.id), NodeMessage::Command { command });
+                let here = self.cluster.boards.get(&self.id).map(|tx| tx.clone());
+                tokio::spawn(async move {
+                    let result = asked.await.and_then(|answer| match answer {
+                        Answer::Rotated { generation } => Ok(generation),
+                        other => Err(mismatched(&other)),
+                    });
+                    if let (Ok(generation), Some(here)) = (&result, here) {
+                        let _ = here.send(BoardCmd::LinksRotated { generation: *generation }).await;
+                    }
                     let _ = reply.send(result);
                 });
+            }
+        }
+    }
+
+    /// Asks the board's owner on `subject` (request and reply); resolves to its answer.
+    fn ask_owner(
+        &self,
+        subject: String,
+        request: NodeMessage,
+    ) -> impl Future<Output = Result<Answer, StoreError>> + Send + 'static {
+        let (client, up) = (self.cluster.client.clone(), self.cluster.broker_ok());
+        let payload = wire::encode(&request);
+        async move {
+            let no_answer = || StoreError::Unusable(NO_ANSWER.into());
+            if !up {
+                return Err(no_answer());
+            }
+            let answer = match tokio::time::timeout(RESTORE_PATIENCE, client.request(subject.clone(), payload)).await {
+                Ok(Ok(answer)) => answer,
+                _ => return Err(no_answer()),
+            };
+            match wire::receive(&subject, &answer.payload) {
+                Some(NodeMessage::Answer { result: Ok(answer) }) => Ok(answer),
+                Some(NodeMessage::Answer { result: Err(error) }) => Err(StoreError::Commit(error)),
+                Some(other) => {
+                    wire::dropped(&subject, &wire::unexpected(&other, "answer"));
+                    Err(no_answer())
+                }
+                None => Err(no_answer()),
             }
         }
     }
@@ -296,20 +326,34 @@ impl Replica {
             }
         }
         if !forward.is_empty() {
-            self.to_owner("frame", conn, forward.into());
+            let frame = NodeMessage::Frame { node: self.cluster.node.clone(), conn, frame: forward.into() };
+            self.forward(conn, &frame);
         }
     }
 
     fn leave(&mut self, conn: ConnId) {
         if self.conns.remove(&conn).is_some() {
             self.cluster.local.remove(&conn);
-            self.to_owner("leave", conn, wire::empty());
+            let leave = NodeMessage::Leave { node: self.cluster.node.clone(), conn };
+            if let Err(refused) = self.cluster.send(self.cluster.subjects.board_in(&self.id), &leave) {
+                // The owner keeps a member that is gone until the board unloads there
+                // (as when a leave is lost on the way): frames for it are dropped here.
+                debug!(conn, %refused, "could not tell the owner a client left");
+            }
         }
     }
 
-    fn to_owner(&self, kind: &str, conn: ConnId, payload: Bytes) {
-        let headers = wire::headers(kind, &[(wire::NODE, self.cluster.node.clone()), (wire::CONN, conn.to_string())]);
-        self.cluster.send(self.cluster.subjects.board_in(&self.id), headers, payload);
+    /// Sends connection `conn`'s message to the owner. When the broker queue refuses it,
+    /// nothing the client sent was accepted: the client is closed to reconnect, and its
+    /// provider sends it again then. False when refused.
+    fn forward(&mut self, conn: ConnId, message: &NodeMessage) -> bool {
+        let Err(refused) = self.cluster.send(self.cluster.subjects.board_in(&self.id), message) else { return true };
+        warn!(conn, %refused, kind = message.kind(), "could not reach the board's owner; the client reconnects");
+        if let Some((outbox, _)) = self.conns.remove(&conn) {
+            self.cluster.local.remove(&conn);
+            outbox.close(close::RESTART, "cannot reach the server running this board; reconnecting");
+        }
+        false
     }
 
     /// A message on the board's stream: a committed update, presence, or the owner's seq.
@@ -317,13 +361,8 @@ impl Replica {
         if let Ok(info) = message.info() {
             metrics::gauge!(BROKER_PENDING).set(info.pending as f64);
         }
-        let headers = message.headers.as_ref();
-        match wire::text(headers, wire::KIND) {
-            Some("update") => {
-                let (Some(first), Some(last)) = (wire::number(headers, wire::FIRST), wire::number(headers, wire::LAST))
-                else {
-                    return;
-                };
+        match wire::receive(&message.subject, &message.payload) {
+            Some(NodeMessage::Update { first, last, frame }) => {
                 if last <= self.seq {
                     return;
                 }
@@ -331,19 +370,18 @@ impl Replica {
                     warn!(have = self.seq, next = first, "gap in the board's updates; reading them from the store");
                     self.recover(first - 1).await;
                 }
-                if let Some(update) = sync_update(&message.payload) {
+                if let Some(update) = sync_update(&frame) {
                     self.apply_committed(&update).await;
                 }
                 self.seq = self.seq.max(last);
-                self.relay(message.payload.clone());
+                self.relay(frame);
                 metrics::counter!(BROKER_RELAYED).increment(1);
                 metrics::gauge!(BROKER_SEQ_LAG).set(0.0);
             }
-            Some("awareness") => self.relay(message.payload.clone()),
-            Some("seq") => {
-                let Some(last) = wire::number(headers, wire::LAST) else { return };
+            Some(NodeMessage::Awareness { frame }) => self.relay(frame),
+            Some(NodeMessage::Seq { node, last }) => {
                 self.owner_beat = Some(std::time::Instant::now());
-                self.beat_from = wire::text(headers, wire::NODE).map(str::to_owned);
+                self.beat_from = Some(node);
                 metrics::gauge!(BROKER_SEQ_LAG).set(last.saturating_sub(self.seq) as f64);
                 if last > self.seq {
                     warn!(
@@ -354,7 +392,8 @@ impl Replica {
                     self.recover(last).await;
                 }
             }
-            _ => {}
+            Some(other) => wire::dropped(&message.subject, &wire::unexpected(&other, "update, awareness or seq")),
+            None => {}
         }
     }
 
@@ -374,7 +413,7 @@ impl Replica {
             board::discard(std::mem::replace(&mut self.doc, board::rebuild_stored(&stored)));
             self.seq = stored.last_seq();
         }
-        self.close_all(RECONNECT, "board reloading; reconnecting");
+        self.close_all(close::RESTART, "board reloading; reconnecting");
     }
 
     /// Reads the committed updates after `self.seq` up to `to` from the store's log,
@@ -389,7 +428,7 @@ impl Replica {
             Ok(Ok(entries)) => entries,
             Ok(Err(error)) => {
                 warn!(%error, "cannot read the missing updates; this board's clients here reconnect");
-                self.close_all(RECONNECT, "board unavailable for a moment; reconnecting");
+                self.close_all(close::RESTART, "board unavailable for a moment; reconnecting");
                 return;
             }
             Err(_) => return,
@@ -438,6 +477,14 @@ impl Replica {
         self.usage.note(0);
     }
 }
+
+/// A request answered with the wrong kind of answer (a bug, or nodes of two versions).
+fn mismatched(answer: &Answer) -> StoreError {
+    StoreError::Unusable(format!("the board's owner answered another request ({answer:?})"))
+}
+
+/// Why a request of the owner failed without an answer.
+const NO_ANSWER: &str = "the server running this board did not answer; try again in a moment";
 
 /// The update in a sync update frame.
 fn sync_update(frame: &[u8]) -> Option<Vec<u8>> {

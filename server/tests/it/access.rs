@@ -180,6 +180,63 @@ async fn rotating_links_refuses_the_old_ones_everywhere() {
     server.stop().await;
 }
 
+/// The links generation a token was issued at (its claims are not secret, only signed).
+fn generation_of(token: &str) -> u64 {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a token has a payload");
+    let claims: commonboard_server::auth::Claims =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).expect("a token's payload is its claims");
+    claims.generation
+}
+
+/// Fires `count` rotations at once; returns the participant link each one answered.
+async fn rotate_at_once(server: &TestServer, links: &Links, count: usize) -> Vec<String> {
+    let answers = futures_util::future::join_all((0..count).map(|_| rotate(server, links, &links.facilitator))).await;
+    let mut participants = Vec::new();
+    for response in answers {
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        participants.push(body["links"]["participant"].as_str().unwrap().split_once("?token=").unwrap().1.to_owned());
+    }
+    participants
+}
+
+#[tokio::test]
+async fn concurrent_rotations_each_get_their_own_generation_and_retire_every_older_link() {
+    const AT_ONCE: usize = 8;
+    let server = spawn_app().await;
+    let links = server.create_board_links("Rotations").await;
+    let first = generation_of(&links.participant);
+
+    // Nobody is on the board: the rotations load it.
+    let mut rotated = rotate_at_once(&server, &links, AT_ONCE).await;
+    // Someone is on it, holding the newest link: the rotations close their connection.
+    let newest = rotated.iter().max_by_key(|token| generation_of(token)).unwrap().clone();
+    let mut holder = Peer::join(server.addr, &links.path(&newest)).await;
+    rotated.extend(rotate_at_once(&server, &links, AT_ONCE).await);
+
+    let mut generations: Vec<u64> = rotated.iter().map(|token| generation_of(token)).collect();
+    generations.sort_unstable();
+    let expected: Vec<u64> = (first + 1..=first + 2 * AT_ONCE as u64).collect();
+    assert_eq!(generations, expected, "every rotation has a generation of its own, one after another");
+    assert_eq!(holder.closed().await.code, close::FORBIDDEN.0);
+
+    let last = rotated.iter().find(|token| generation_of(token) == first + 2 * AT_ONCE as u64).unwrap();
+    let http = reqwest::Client::new();
+    let info = server.http(&format!("/api/boards/{}", links.id));
+    for old in rotated.iter().filter(|token| *token != last).chain([&links.participant]) {
+        assert_eq!(http.get(&info).bearer_auth(old).send().await.unwrap().status(), 403);
+    }
+    let refused = Peer::connect(server.addr, &links.path(&newest)).await.closed().await;
+    assert_eq!(refused.code, close::FORBIDDEN.0, "{refused:?}");
+    assert_eq!(http.get(&info).bearer_auth(last).send().await.unwrap().status(), 200);
+    let mut fresh = Peer::join(server.addr, &links.path(last)).await;
+    fresh.add_note("after-rotations", "welcome").await;
+    fresh.pump_until(|p| p.note_count() == 1).await;
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn identities_are_issued_by_the_server_and_can_be_minted_per_person() {
     let server = spawn_app().await;
