@@ -4,7 +4,7 @@
 // Drawing is in render.ts, pointer gestures in gestures.ts, keys in keyboard.ts, text
 // editing in text-edit.ts, board commands in commands.ts and the toolbar in toolbar.ts.
 import type * as Y from "yjs";
-import { frameRect, moveOffOthers, noteColor, noteFrame, noteRect, setColor, str, type Board, type Rect, type YMap } from "../board";
+import { moveOffOthers, noteColor, setColor, str, type Board, type Rect, type YMap } from "../board";
 import { createPresenterLink, tokenOf, withToken } from "../api";
 import { connectionIndicator } from "../connection";
 import { askName, userColor } from "../identity";
@@ -24,7 +24,7 @@ import { WorkshopModel } from "../workshop";
 import { WorkshopUi, type WorkshopHost } from "./workshop-bar";
 import { createFrameAtCenter, createNoteAtCenter, deleteSelection, fitContent, redo, undo } from "./commands";
 import { Gestures } from "./gestures";
-import type { CanvasHost, FrameView, NoteView, Pos, Shown } from "./host";
+import type { CanvasHost, FrameView, NoteView, Shown } from "./host";
 import { bindKeyboard } from "./keyboard";
 import { putInReadingOrder, renderEditors, renderFrame, renderNote } from "./render";
 import { TextEditing } from "./text-edit";
@@ -552,21 +552,6 @@ class CanvasView implements CanvasHost, HistoryHost, WorkshopHost {
     rememberColor(c);
     if (this.selNotes.size && this.canEdit) setColor(this.board, this.selNotes, c);
     this.updateSelectionUi();
-  }
-
-  /** Notes that move with the selection: selected ones and those in selected frames. */
-  movingSet(): { notes: Map<string, Pos>; frames: Map<string, Pos> } {
-    const notes = new Map<string, Pos>();
-    const frames = new Map<string, Pos>();
-    for (const id of this.selFrames) {
-      const f = this.shown.frames.get(id);
-      if (f) frames.set(id, frameRect(f));
-    }
-    this.shown.notes.forEach((m, id) => {
-      const f = noteFrame(m);
-      if (this.selNotes.has(id) || (f && frames.has(f))) notes.set(id, noteRect(m));
-    });
-    return { notes, frames };
   }
 
   // ------------------------------------------------------------ name, refusal, editability

@@ -8,6 +8,7 @@ import {
   frameAt,
   frameRect,
   freeSpot,
+  noteFrame,
   num,
   noteRect,
   refreshFrameMembers,
@@ -21,7 +22,7 @@ import {
 import { NOTE_KINDS } from "../generated/protocol";
 import { DEFAULT_NOTE_H, DEFAULT_NOTE_W, FRAME_FIELDS, NOTE_FIELDS } from "../schema";
 import { areaFrame, kindForFrame } from "../workshop";
-import { MIN_FRAME, MIN_NOTE, type CanvasHost } from "./host";
+import { MIN_FRAME, MIN_NOTE, type CanvasHost, type Pos } from "./host";
 
 const NEW_FRAME = { w: 560, h: 400 };
 
@@ -138,7 +139,7 @@ export function deleteSelection(c: CanvasHost): void {
 
 export function moveSelection(c: CanvasHost, dx: number, dy: number): void {
   if (!c.canEdit) return;
-  const { notes, frames } = c.movingSet();
+  const { notes, frames } = movingSet(c);
   transact(c.board, () => {
     for (const [id, p] of frames) {
       const m = c.board.frames.get(id);
@@ -208,4 +209,19 @@ export function ensureVisible(c: CanvasHost, noteId: string): void {
   if (!m) return;
   const r = noteRect(m);
   if (!c.vp.isVisible(r)) c.vp.centerOn(r.x + r.w / 2, r.y + r.h / 2);
+}
+
+/** Notes that move with the selection: selected ones and those in selected frames. */
+export function movingSet(c: CanvasHost): { notes: Map<string, Pos>; frames: Map<string, Pos> } {
+  const notes = new Map<string, Pos>();
+  const frames = new Map<string, Pos>();
+  for (const id of c.selFrames) {
+    const f = c.shown.frames.get(id);
+    if (f) frames.set(id, frameRect(f));
+  }
+  c.shown.notes.forEach((m, id) => {
+    const f = noteFrame(m);
+    if (c.selNotes.has(id) || (f && frames.has(f))) notes.set(id, noteRect(m));
+  });
+  return { notes, frames };
 }

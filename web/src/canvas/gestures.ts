@@ -2,7 +2,7 @@
 // drag and resize of notes and frames, band selection (shift+drag), two-finger pinch,
 // double-tap, and the wheel (zoom or pan).
 import { assignFrames, deleteItems, frameRect, noteRect, refreshFrameMembers, setFramePos, setNotePos, setSize, transact, type YMap } from "../board";
-import { createNoteAt, ensureVisible } from "./commands";
+import { createNoteAt, ensureVisible, movingSet } from "./commands";
 import { MIN_FRAME, MIN_NOTE, type CanvasHost, type GestureState, type Pos } from "./host";
 
 type Gesture =
@@ -180,7 +180,7 @@ export class Gestures implements GestureState {
       }
       const el = isNote ? this.#c.notes.get(hit.id)?.el : this.#c.frames.get(hit.id)?.titleEl;
       if (el && !(this.#c.editor.editing?.id === hit.id)) this.#focusQuietly(el);
-      const { notes, frames } = this.#c.movingSet();
+      const { notes, frames } = movingSet(this.#c);
       this.#gesture = {
         kind: "drag",
         pointerId: e.pointerId,

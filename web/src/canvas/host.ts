@@ -126,7 +126,5 @@ export interface CanvasHost {
   selectOnly(notes: Iterable<string>, frames?: Iterable<string>): void;
   setSelection(notes: Set<string>, frames: Set<string>): void;
   updateSelectionUi(): void;
-  /** Notes that move with the selection: selected ones and those in selected frames. */
-  movingSet(): { notes: Map<string, Pos>; frames: Map<string, Pos> };
   toggleHistory(): void;
 }
