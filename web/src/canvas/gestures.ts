@@ -433,4 +433,5 @@ export class Gestures implements GestureState {
     } else {
       this.#c.vp.panBy(-dx, -dy);
     }
-  }}
+  }
+}

@@ -135,4 +135,5 @@ export class TextEditing implements Editor {
     v.titleEl.replaceChildren(input);
     input.focus({ preventScroll: true });
     input.select();
-  }}
+  }
+}
