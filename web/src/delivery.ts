@@ -4,8 +4,16 @@
 // browser's changes are saved. A refusal (a locked board, a viewer link) arrives as the
 // Yjs permission-denied message and, for clients that said hello, an application error.
 import * as decoding from "lib0/decoding";
+import type { WebsocketProvider } from "y-websocket";
 import * as Y from "yjs";
-import type { Board } from "./board";
+import type { AppChannel } from "./app-channel";
+
+/** What Delivery reads of the board (board.ts builds it, so it cannot import `Board`). */
+export interface DeliverySource {
+  doc: Y.Doc;
+  provider: WebsocketProvider;
+  app: AppChannel;
+}
 
 type MessageHandler = (encoder: unknown, decoder: decoding.Decoder, provider: unknown, emitSynced: boolean, messageType: number) => void;
 
@@ -14,14 +22,14 @@ const MSG_AUTH = 2;
 const SYNC_STEP1 = 0;
 
 export class Delivery {
-  readonly #board: Board;
+  readonly #board: DeliverySource;
   /** Clock of this document's own client up to which the server holds its changes. */
   #saved = 0;
   /** The server's reason for refusing this browser's changes, until they are saved. */
   refusal = "";
   #listeners = new Set<() => void>();
 
-  constructor(board: Board) {
+  constructor(board: DeliverySource) {
     this.#board = board;
     const handlers = board.provider.messageHandlers as unknown as MessageHandler[];
     const sync = handlers[MSG_SYNC];

@@ -6,9 +6,33 @@ import type { Role, Tally, VoteView } from "./generated/protocol";
 import { META_FIELDS } from "./schema";
 import { h } from "./util";
 
-interface Ballot {
+/** This connection's ballot in one vote: its votes per candidate and how many remain. */
+export interface Ballot {
   mine: Map<string, number>;
   remaining: number;
+}
+
+/** The vote on screen: the one opened last (of two opened at once, the later listed). */
+export function latestVote(votes: Iterable<VoteView>): VoteView | null {
+  let best: VoteView | null = null;
+  for (const v of votes) if (!best || v.opened_at_ms >= best.opened_at_ms) best = v;
+  return best;
+}
+
+/** Whether this role may cast votes. */
+export function mayVote(role: Role | null): boolean {
+  return role === "participant" || role === "facilitator";
+}
+
+/** Votes left to place in `v`: the ballot's count, or the whole budget before any ballot. */
+export function votesLeft(v: VoteView, ballot: Ballot | undefined): number {
+  return ballot ? ballot.remaining : v.settings.budget;
+}
+
+/** Whether `v` takes votes at server time `nowMs`: open, and before its timer if it has one. */
+export function takesVotes(v: VoteView | null, nowMs: number): boolean {
+  if (!v || !v.open) return false;
+  return v.closes_at_ms === undefined || nowMs < v.closes_at_ms;
 }
 
 /** The votes of a board as the server reports them to this connection. */
@@ -65,9 +89,7 @@ export class VoteModel {
 
   /** The vote on screen: the one opened last. */
   get current(): VoteView | null {
-    let best: VoteView | null = null;
-    for (const v of this.votes.values()) if (!best || v.opened_at_ms >= best.opened_at_ms) best = v;
-    return best;
+    return latestVote(this.votes.values());
   }
 
   get commonGoal(): string | null {
@@ -76,7 +98,7 @@ export class VoteModel {
   }
 
   get canVote(): boolean {
-    return this.role === "participant" || this.role === "facilitator";
+    return mayVote(this.role);
   }
 
   mine(candidate: string): number {
@@ -87,15 +109,12 @@ export class VoteModel {
   remaining(): number | null {
     const v = this.current;
     if (!v) return null;
-    const b = this.ballots.get(v.id);
-    return b ? b.remaining : v.settings.budget;
+    return votesLeft(v, this.ballots.get(v.id));
   }
 
   /** Whether the current vote takes votes now (open and before its timer). */
   isOpen(): boolean {
-    const v = this.current;
-    if (!v || !v.open) return false;
-    return v.closes_at_ms === undefined || this.board.app.serverNow() < v.closes_at_ms;
+    return takesVotes(this.current, this.board.app.serverNow());
   }
 
   cast(candidate: string, add: boolean): void {
@@ -121,9 +140,11 @@ export class VoteModel {
   }
 }
 
-const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+/** "1 vote", "3 votes". */
+export const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
 
-function countdown(ms: number): string {
+/** Time left as m:ss, rounded up to the second (never negative). */
+export function countdown(ms: number): string {
   const s = Math.max(0, Math.ceil(ms / 1000));
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }

@@ -2,7 +2,7 @@
 // the template's areas mean for the notes written in them, and private notes: written
 // outside the Y.Doc until the facilitator reveals them.
 import { frameRect, noteText, num, setNoteText, str, type Board, type Rect, type YMap } from "./board";
-import type { Note, Role, TurnPerson, WorkshopState } from "./generated/protocol";
+import type { Note, Role, Timer, TurnPerson, Turns, WorkshopState } from "./generated/protocol";
 import { NOTE_KINDS } from "./generated/protocol";
 import { FRAME_FIELDS, NOTE_FIELDS } from "./schema";
 import { randomId } from "./util";
@@ -56,6 +56,17 @@ export function noteKind(b: Board, m: YMap): string | undefined {
   const k = str(m, NOTE_FIELDS.kind);
   if (k) return k;
   return kindForFrame(b, str(m, NOTE_FIELDS.frame) || null);
+}
+
+/** Whole seconds left on a timer at server time `nowMs`, rounded up; 0 once it ran out. */
+export function secondsLeftAt(timer: Timer, nowMs: number): number {
+  return Math.max(0, Math.ceil((timer.ends_at_ms - nowMs) / 1000));
+}
+
+/** Who speaks now in a turn order, if one is running. */
+export function speakerOf(turns: Turns | undefined): TurnPerson | null {
+  if (!turns || turns.current === undefined || turns.current === null) return null;
+  return turns.people[turns.current] ?? null;
 }
 
 /** The workshop as this connection sees it. */
@@ -116,14 +127,12 @@ export class WorkshopModel {
   secondsLeft(): number | null {
     const t = this.state?.timer;
     if (!t) return null;
-    return Math.max(0, Math.ceil((t.ends_at_ms - this.board.app.serverNow()) / 1000));
+    return secondsLeftAt(t, this.board.app.serverNow());
   }
 
   /** Who speaks now, if a turn order is running. */
   speaker(): TurnPerson | null {
-    const t = this.state?.turns;
-    if (!t || t.current === undefined || t.current === null) return null;
-    return t.people[t.current] ?? null;
+    return speakerOf(this.state?.turns);
   }
 
   // ---------------------------------------------------------------- private notes

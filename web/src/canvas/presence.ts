@@ -1,3 +1,5 @@
+// Who else is on the board: cursors, avatars and who edits which note, through the
+// provider's awareness (our own name, colour, cursor and note being edited go out too).
 import type { Awareness } from "y-protocols/awareness";
 import { USER_COLORS, type Identity } from "../identity";
 import { h, initials } from "../util";

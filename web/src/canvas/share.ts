@@ -1,3 +1,4 @@
+// The Share dialog: the board's links for participants, phones and the big screen.
 import type { BoardLinks } from "../schema";
 import { h } from "../util";
 

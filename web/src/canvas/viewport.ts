@@ -1,3 +1,5 @@
+// Pan and zoom of the infinite canvas (one CSS transform on the world element), and the
+// background grid that follows it.
 import { clamp } from "../util";
 
 export const MIN_ZOOM = 0.1;

@@ -1,3 +1,4 @@
+// The facilitator's dialog that opens a vote on the selected notes.
 import type { VoteSettings } from "../generated/protocol";
 import { h } from "../util";
 
