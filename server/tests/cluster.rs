@@ -903,6 +903,45 @@ async fn a_restore_asked_of_any_node_is_done_by_the_owner_and_reaches_everyone()
     assert!(deployment.owner(&id).await.starts_with("n0-"));
 }
 
+/// A restore the owner refuses for the board's size answers 409 with the reason through
+/// any node, as on a single node (it answered 500 when refusals crossed as plain text).
+#[tokio::test]
+async fn a_restore_refused_by_the_owner_answers_409_through_any_node() {
+    let Some(deployment) = Deployment::create().await else { return };
+    let flags = ["--idle-unload", "10s", "--max-document-bytes", "65536"];
+    let nodes: Vec<Node> = (0..2).map(|i| deployment.start_flags(&format!("n{i}"), &flags)).collect();
+    let (id, participant, facilitator) = create_board(nodes[0].addr, "Too big").await;
+    let path = format!("{id}?token={participant}");
+    let mut writer = Peer::join_as(nodes[0].addr, &path, "writer").await;
+    let mut watcher = Peer::join_as(nodes[1].addr, &path, "watcher").await;
+    writer.add_note("first", &"a".repeat(40_000)).await;
+    watcher.pump_until(|p| p.board.has_note(&p.doc.transact(), "first")).await;
+    writer
+        .edit(|board, txn| {
+            board.remove_note(txn, "first");
+        })
+        .await;
+    writer.add_note("second", &"b".repeat(40_000)).await;
+    watcher.pump_until(|p| p.board.has_note(&p.doc.transact(), "second") && p.note_count() == 1).await;
+    assert!(deployment.owner(&id).await.starts_with("n0-"));
+
+    // Point 2 holds the first note: bringing it back beside the second passes 64 KiB.
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/api/boards/{id}/restore", nodes[1].addr))
+        .bearer_auth(&facilitator)
+        .json(&serde_json::json!({ "at": 2 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 409);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("past its size limit of 65536 bytes"), "{error}");
+    writer.add_note("after", "still editing").await;
+    watcher.pump_until(|p| p.board.has_note(&p.doc.transact(), "after")).await;
+    assert!(!watcher.board.has_note(&watcher.doc.transact(), "first"), "the refused restore changed the board");
+}
+
 /// `/healthz`'s count of boards loaded on `node`.
 async fn boards_loaded(node: &Node) -> u64 {
     health(node).await.1["boards_loaded"].as_u64().expect("boards_loaded in /healthz")

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
-use super::wire::{self, Answer, Command, NodeMessage};
+use super::wire::{self, Answer, Command, Failure, NodeMessage};
 use super::{Cluster, BEAT};
 use crate::board::{self, next_conn_id, BoardCmd, BoardConfig, Closer, ConnId, Member, Outbox, QueuedBytes, Usage};
 use crate::store::StoreError;
@@ -274,19 +274,19 @@ async fn next_restore(restores: &mut Option<async_nats::Subscriber>) -> Option<a
 async fn ask<T>(
     tx: &mpsc::Sender<BoardCmd>,
     command: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> BoardCmd,
-) -> Result<T, String> {
+) -> Result<T, Failure> {
     let (reply, answer) = oneshot::channel();
     if tx.send(command(reply)).await.is_err() {
-        return Err(STOPPED.to_owned());
+        return Err(Failure::failed(STOPPED));
     }
     match answer.await {
-        Ok(result) => result.map_err(|error| error.to_string()),
-        Err(_) => Err(STOPPED.to_owned()),
+        Ok(result) => result.map_err(|error| Failure::from_store(&error)),
+        Err(_) => Err(Failure::failed(STOPPED)),
     }
 }
 
 /// Sends the answer to a request of another node (refused: the asker times out).
-fn answer(cluster: &Cluster, to: &str, result: Result<Answer, String>) {
+fn answer(cluster: &Cluster, to: &str, result: Result<Answer, Failure>) {
     if let Err(refused) = cluster.send(to.to_owned(), &NodeMessage::Answer { result }) {
         warn!(%refused, "could not answer another node's request; it times out");
     }
@@ -313,8 +313,10 @@ async fn restore(cluster: Arc<Cluster>, id: String, tx: mpsc::Sender<BoardCmd>, 
         Ok(Ok((to_seq, state))) => ask(&tx, |reply| BoardCmd::Restore { to_seq, state, by, reply })
             .await
             .map(|result| Answer::Restored { result }),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(_) => Err("rebuilding the past point failed".to_owned()),
+        Ok(Err(crate::history::HistoryError::Store(error))) => Err(Failure::from_store(&error)),
+        // The asking node resolved the point before asking.
+        Ok(Err(error)) => Err(Failure::failed(error.to_string())),
+        Err(_) => Err(Failure::failed("rebuilding the past point failed")),
     };
     answer(&cluster, &answer_to, result);
 }
@@ -337,11 +339,11 @@ async fn command(cluster: Arc<Cluster>, tx: mpsc::Sender<BoardCmd>, request: asy
         }
         Some(other) => {
             let error = wire::unexpected(&other, "command");
-            let refusal = error.to_string();
+            let refusal = Failure::failed(error.to_string());
             wire::dropped(&request.subject, &error);
             Err(refusal)
         }
-        None => Err("a board command this node does not understand".to_owned()),
+        None => Err(Failure::failed("a board command this node does not understand")),
     };
     answer(&cluster, &answer_to, result);
 }

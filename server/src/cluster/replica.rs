@@ -288,7 +288,7 @@ impl Replica {
         subject: String,
         request: NodeMessage,
     ) -> impl Future<Output = Result<Answer, StoreError>> + Send + 'static {
-        let (client, up) = (self.cluster.client.clone(), self.cluster.broker_ok());
+        let (client, up, board) = (self.cluster.client.clone(), self.cluster.broker_ok(), self.id.clone());
         let payload = wire::encode(&request);
         async move {
             let no_answer = || StoreError::Unusable(NO_ANSWER.into());
@@ -301,7 +301,7 @@ impl Replica {
             };
             match wire::receive(&subject, &answer.payload) {
                 Some(NodeMessage::Answer { result: Ok(answer) }) => Ok(answer),
-                Some(NodeMessage::Answer { result: Err(error) }) => Err(StoreError::Commit(error)),
+                Some(NodeMessage::Answer { result: Err(failure) }) => Err(failure.into_store_error(&board)),
                 Some(other) => {
                     wire::dropped(&subject, &wire::unexpected(&other, "answer"));
                     Err(no_answer())

@@ -35,7 +35,7 @@ use tracing::warn;
 
 use crate::auth::Claims;
 use crate::board::{ConnId, Member};
-use crate::store::Author;
+use crate::store::{Author, StoreError};
 
 /// Messages from other nodes dropped because they did not decode, or came on a subject
 /// where their kind does not belong (counter).
@@ -167,6 +167,49 @@ pub enum Answer {
     Restored { result: RestoreResult },
 }
 
+/// Why the owner did not do what another node asked, kept apart as the HTTP layer
+/// tells them apart: a refusal by the board's rules (409 on a single node too) or a
+/// failure (500).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "failure", rename_all = "snake_case")]
+pub enum Failure {
+    /// The board refused it (too big for the board's limits, a closed vote, ...).
+    Refused { reason: String },
+    /// It could not be done (the board stopped, the store failed).
+    Failed { message: String },
+}
+
+impl Failure {
+    pub fn failed(message: impl Into<String>) -> Failure {
+        Failure::Failed { message: message.into() }
+    }
+
+    /// The store error as it crosses to another node.
+    pub fn from_store(error: &StoreError) -> Failure {
+        match error {
+            StoreError::Refused { reason, .. } => Failure::Refused { reason: reason.clone() },
+            other => Failure::failed(other.to_string()),
+        }
+    }
+
+    /// The store error it stands for, on the node that asked.
+    pub fn into_store_error(self, board: &str) -> StoreError {
+        match self {
+            Failure::Refused { reason } => StoreError::Refused { board: board.to_owned(), reason },
+            Failure::Failed { message } => StoreError::Commit(message),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Refused { reason } => write!(f, "refused: {reason}"),
+            Failure::Failed { message } => f.write_str(message),
+        }
+    }
+}
+
 /// Every message one node sends another.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -197,7 +240,7 @@ pub enum NodeMessage {
     /// A board command (a request to the owner).
     Command { command: Command },
     /// The owner's answer to a request: the result or why it failed.
-    Answer { result: Result<Answer, String> },
+    Answer { result: Result<Answer, Failure> },
 }
 
 impl NodeMessage {
@@ -310,7 +353,8 @@ mod tests {
             NodeMessage::Answer {
                 result: Ok(Answer::Restored { result: RestoreResult { restored_to: 3, seq: 10, changed: true } }),
             },
-            NodeMessage::Answer { result: Err("the board stopped".into()) },
+            NodeMessage::Answer { result: Err(Failure::failed("the board stopped")) },
+            NodeMessage::Answer { result: Err(Failure::Refused { reason: "too big".into() }) },
         ]
     }
 
