@@ -92,6 +92,15 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     let (store, signer) = open_store(&config).await?;
     let (webhooks, notices) = webhook::Webhooks::new(webhook_settings(&config)?);
     let store: Arc<dyn Store> = Arc::new(webhook::tap::Tapped::new(store, webhooks.clone()));
+    // The boards' hooks the store kept, before anything commits.
+    let reader = store.clone();
+    let rows = tokio::task::spawn_blocking(move || reader.webhooks())
+        .await
+        .map_err(|error| ServeError::Webhook(format!("reading the stored webhooks: {error}")))??;
+    let restored = webhooks.restore(&rows);
+    if restored > 0 {
+        tracing::info!(restored, "webhooks restored from the store");
+    }
     tokio::spawn(webhook::worker::run(webhooks.clone(), store.clone(), notices, shutdown.clone()));
     match &config.web_dir {
         Some(dir) if !dir.join("index.html").is_file() => tracing::warn!(
@@ -202,6 +211,8 @@ fn webhook_settings(config: &Config) -> Result<webhook::Settings, ServeError> {
             secret,
             events: Vec::new(),
             server_wide: true,
+            registered_by: "operator".into(),
+            created_at_ms: board::now_ms(),
         });
     }
     Ok(webhook::Settings {

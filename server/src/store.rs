@@ -153,6 +153,38 @@ pub struct BallotRow {
     pub count: u32,
 }
 
+/// A webhook a board's facilitator registered (the operator's `--webhook` hooks are
+/// flags, not rows). The secret is kept as signing needs it, and never shown again.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredWebhook {
+    pub board: String,
+    pub id: String,
+    pub url: String,
+    /// Event names (`vote.closed`...); empty: every event.
+    pub events: Vec<String>,
+    /// The HMAC key signing its deliveries.
+    pub secret: String,
+    /// Who registered it: the facilitator's person id, or `facilitator` for a link
+    /// without one.
+    pub registered_by: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+}
+
+/// Shown without the secret, so a hook can be logged.
+impl std::fmt::Debug for StoredWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredWebhook")
+            .field("board", &self.board)
+            .field("id", &self.id)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("registered_by", &self.registered_by)
+            .field("created_at_ms", &self.created_at_ms)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A vote with its ballots.
 pub type StoredVote = (VoteRecord, Vec<BallotRow>);
 
@@ -216,6 +248,10 @@ pub enum Write {
     ClearPrivateNotes { board: String },
     /// Records that the facilitator removed a person (by person id) from the board.
     RemovePerson { board: String, person: String, at_ms: i64 },
+    /// Registers a board's webhook (replacing one of the same id).
+    Webhook(StoredWebhook),
+    /// Deletes a board's webhook (nothing when it has none of that id).
+    DeleteWebhook { board: String, id: String },
 }
 
 /// Why the store failed.
@@ -293,6 +329,8 @@ pub trait Store: Send + Sync + 'static {
     fn workshop(&self, id: &str) -> Result<Option<String>, StoreError>;
     /// Ids of every board. Blocking.
     fn board_ids(&self) -> Result<Vec<String>, StoreError>;
+    /// Every board's registered webhooks, by board, oldest first. Blocking.
+    fn webhooks(&self) -> Result<Vec<StoredWebhook>, StoreError>;
 
     /// What kind of store this is (`sqlite`, `postgres`), for `/healthz` and logs.
     fn kind(&self) -> &'static str;
@@ -354,6 +392,16 @@ pub fn open(location: &StoreLocation, data_dir: &Path) -> Result<Arc<dyn Store>,
         StoreLocation::Sqlite => Arc::new(sqlite::SqliteStore::open(data_dir)?),
         StoreLocation::Postgres(url) => Arc::new(postgres::PostgresStore::connect(url)?),
     })
+}
+
+/// A webhook's events as its row keeps them: a JSON array of names.
+fn webhook_events_json(events: &[String]) -> String {
+    serde_json::to_string(events).expect("names serialize")
+}
+
+/// A webhook row's events (a damaged row gives an error).
+fn webhook_events(json: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(json).map_err(|error| StoreError::Unusable(format!("a webhook's events {json:?}: {error}")))
 }
 
 /// Waits for a submitted batch.

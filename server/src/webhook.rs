@@ -11,9 +11,12 @@
 //! the body and posts it, retrying with backoff. Every delivery is recorded with its
 //! status; `GET /api/boards/{id}/webhooks` lists the recent ones.
 //!
-//! Hooks: a board's facilitator registers them (`POST /api/boards/{id}/webhooks`; kept
-//! in memory: a restart forgets them), and the operator sets server-wide ones
-//! (`--webhook URL` with `--webhook-secret`), which follow every board.
+//! Hooks: a board's facilitator registers them (`POST /api/boards/{id}/webhooks`),
+//! and the operator sets server-wide ones (`--webhook URL` with `--webhook-secret`),
+//! which follow every board. A board's hooks are rows of the store (with the secret
+//! signing needs): the server reads them all when it starts ([`Webhooks::restore`]) and
+//! keeps them in memory, so the check made on every commit stays one map lookup; a
+//! registration or a deletion is committed to the store before it is answered.
 
 pub mod deliver;
 pub mod tap;
@@ -25,6 +28,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
+
+use crate::store::StoredWebhook;
 
 /// Notices waiting for the worker; more are dropped (with a warning), never waited for.
 pub const QUEUE: usize = 1024;
@@ -93,7 +98,7 @@ impl Event {
 }
 
 /// A registered hook.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Hook {
     pub id: String,
     pub url: reqwest::Url,
@@ -102,11 +107,58 @@ pub struct Hook {
     pub events: Vec<Event>,
     /// Set by the operator (`--webhook`), for every board.
     pub server_wide: bool,
+    /// Who registered it: the facilitator's person id, `facilitator` for a link without
+    /// one, `operator` for a `--webhook`.
+    pub registered_by: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+}
+
+/// Shown without the secret, so a hook can be logged.
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hook")
+            .field("id", &self.id)
+            .field("url", &self.url.as_str())
+            .field("events", &self.events)
+            .field("server_wide", &self.server_wide)
+            .field("registered_by", &self.registered_by)
+            .field("created_at_ms", &self.created_at_ms)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Hook {
     pub fn follows(&self, event: Event) -> bool {
         self.events.is_empty() || self.events.contains(&event)
+    }
+
+    /// The row keeping a board's hook in the store.
+    pub fn stored(&self, board: &str) -> StoredWebhook {
+        StoredWebhook {
+            board: board.to_owned(),
+            id: self.id.clone(),
+            url: self.url.as_str().to_owned(),
+            events: self.events.iter().map(|e| e.name().to_owned()).collect(),
+            secret: self.secret.clone(),
+            registered_by: self.registered_by.clone(),
+            created_at_ms: self.created_at_ms,
+        }
+    }
+
+    /// A board's hook read back from the store. Its URL is not checked against
+    /// `--webhook-allow` here: the list may have changed since, and every delivery is
+    /// checked (and refused, recorded as such) anyway.
+    pub fn from_stored(row: &StoredWebhook) -> Result<Hook, WebhookError> {
+        Ok(Hook {
+            id: row.id.clone(),
+            url: deliver::parse_url(&row.url)?,
+            secret: row.secret.clone(),
+            events: row.events.iter().map(|e| Event::parse(e)).collect::<Result<_, _>>()?,
+            server_wide: false,
+            registered_by: row.registered_by.clone(),
+            created_at_ms: row.created_at_ms,
+        })
     }
 }
 
@@ -185,7 +237,15 @@ impl Webhooks {
     }
 
     /// Registers a board's hook after checking its URL; returns it (with its secret).
-    pub fn register(&self, board: &str, url: &str, events: &[String]) -> Result<Hook, WebhookError> {
+    /// In memory only: the caller commits [`Hook::stored`] to the store (and
+    /// [`Webhooks::remove`]s the hook again if that fails).
+    pub fn register(
+        &self,
+        board: &str,
+        url: &str,
+        events: &[String],
+        registered_by: &str,
+    ) -> Result<Hook, WebhookError> {
         let url = deliver::parse_url(url)?;
         self.settings.allow.check_host(&url)?;
         let events = events.iter().map(|e| Event::parse(e)).collect::<Result<Vec<_>, _>>()?;
@@ -195,6 +255,8 @@ impl Webhooks {
             secret: format!("whsec_{:032x}", rand::random::<u128>()),
             events,
             server_wide: false,
+            registered_by: registered_by.to_owned(),
+            created_at_ms: crate::board::now_ms(),
         };
         let mut hooks = self.hooks.lock().expect("hooks");
         let list = hooks.entry(board.to_owned()).or_default();
@@ -203,6 +265,33 @@ impl Webhooks {
         }
         list.push(hook.clone());
         Ok(hook)
+    }
+
+    /// Puts back the hooks the store kept (when the server starts); returns how many.
+    /// A row that no longer parses (an event this version does not know) is skipped
+    /// with a warning, never delivered to half-understood.
+    pub fn restore(&self, rows: &[StoredWebhook]) -> usize {
+        let mut hooks = self.hooks.lock().expect("hooks");
+        let mut restored = 0;
+        for row in rows {
+            match Hook::from_stored(row) {
+                Ok(hook) => {
+                    let list = hooks.entry(row.board.clone()).or_default();
+                    list.retain(|h| h.id != hook.id);
+                    list.push(hook);
+                    restored += 1;
+                }
+                Err(error) => {
+                    tracing::warn!(board = %row.board, hook = %row.id, %error, "a stored webhook is not restored");
+                }
+            }
+        }
+        restored
+    }
+
+    /// Whether `board` has a registered hook of that id.
+    pub fn has(&self, board: &str, hook: &str) -> bool {
+        self.hooks.lock().expect("hooks").get(board).is_some_and(|list| list.iter().any(|h| h.id == hook))
     }
 
     /// Removes a board's hook; false when it had none of that id.

@@ -1,6 +1,8 @@
 //! `POST /api/boards/{id}/webhooks` (register), `GET` (the hooks and their recent
 //! deliveries), `DELETE /api/boards/{id}/webhooks/{hook}`: a board's webhooks, for its
 //! facilitator only. The secret is shown once, in the answer to the registration.
+//! Registrations and deletions are committed to the store before they are answered, so
+//! a restart keeps them.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -14,6 +16,7 @@ use super::openapi::{BoardId, FacilitatorErrors};
 use super::{authorize, read_board, AppState};
 use crate::auth::AuthError;
 use crate::error::AppError;
+use crate::store::{self, StoreError, Write};
 use crate::webhook::{Delivery, Event, Hook};
 
 /// The body of a registration.
@@ -26,12 +29,20 @@ pub(super) struct RegisterRequest {
     events: Vec<String>,
 }
 
-async fn facilitator(state: &AppState, id: &str, headers: &HeaderMap) -> Result<(), AppError> {
+/// Who the facilitator calling is (their person id, or `facilitator` for a link
+/// without one); any other caller is refused.
+async fn facilitator(state: &AppState, id: &str, headers: &HeaderMap) -> Result<String, AppError> {
     let record = read_board(state, id).await?;
-    if authorize(state, &record, headers)?.role != Role::Facilitator {
+    let claims = authorize(state, &record, headers)?;
+    if claims.role != Role::Facilitator {
         return Err(AuthError::Forbidden.into());
     }
-    Ok(())
+    Ok(claims.identity.unwrap_or_else(|| "facilitator".to_owned()))
+}
+
+/// Commits writes of a board's hooks, waiting until they are durable.
+async fn persist(state: &AppState, writes: Vec<Write>) -> Result<(), StoreError> {
+    store::committed(state.registry.store().submit(writes)).await
 }
 
 /// A webhook as the API shows it.
@@ -43,6 +54,11 @@ pub(super) struct HookView {
     events: Vec<String>,
     /// `board` (registered on this board) or `server` (by the operator, `--webhook`).
     scope: String,
+    /// Who registered it: the facilitator's person id, `facilitator` (a link without
+    /// one) or `operator` (`--webhook`).
+    registered_by: String,
+    /// When it was registered (the server's start, for the operator's), RFC 3339.
+    created_at: String,
     /// The signing secret: in the answer to the registration only.
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<String>,
@@ -63,6 +79,8 @@ fn describe(hook: &Hook) -> HookView {
         url: hook.url.as_str().to_owned(),
         events: events.iter().map(|e| e.name().to_owned()).collect(),
         scope: if hook.server_wide { "server" } else { "board" }.to_owned(),
+        registered_by: hook.registered_by.clone(),
+        created_at: crate::history::rfc3339(hook.created_at_ms),
         secret: None,
     }
 }
@@ -84,11 +102,16 @@ pub(super) async fn register(
     body: Result<Json<RegisterRequest>, JsonRejection>,
 ) -> Result<Response, AppError> {
     let Json(request) = body.map_err(AppError::from)?;
-    facilitator(&state, &id, &headers).await?;
-    let hook = state.webhooks.register(&id, &request.url, &request.events).map_err(|error| {
+    let by = facilitator(&state, &id, &headers).await?;
+    let hook = state.webhooks.register(&id, &request.url, &request.events, &by).map_err(|error| {
         tracing::warn!(board = %id, %error, "webhook refused");
         AppError::BadRequest(error.to_string())
     })?;
+    if let Err(error) = persist(&state, vec![Write::Webhook(hook.stored(&id))]).await {
+        state.webhooks.remove(&id, &hook.id);
+        tracing::error!(board = %id, %error, "a webhook could not be saved: not registered");
+        return Err(error.into());
+    }
     tracing::info!(board = %id, hook = %hook.id, "webhook registered");
     let answer = HookView { secret: Some(hook.secret.clone()), ..describe(&hook) };
     Ok((StatusCode::CREATED, Json(answer)).into_response())
@@ -128,9 +151,11 @@ pub(super) async fn remove(
     headers: HeaderMap,
 ) -> Result<StatusCode, AppError> {
     facilitator(&state, &id, &headers).await?;
-    if state.webhooks.remove(&id, &hook) {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(AppError::NotFound("no such webhook on this board"))
+    if !state.webhooks.has(&id, &hook) {
+        return Err(AppError::NotFound("no such webhook on this board"));
     }
+    persist(&state, vec![Write::DeleteWebhook { board: id.clone(), id: hook.clone() }]).await?;
+    state.webhooks.remove(&id, &hook);
+    tracing::info!(board = %id, %hook, "webhook deleted");
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -31,7 +31,7 @@ use r2d2_postgres::PostgresConnectionManager;
 
 use super::{
     Activity, Author, BoardEvent, BoardRecord, Checkpoint, Committed, LogEntry, LogQuery, LogStats, Store, StoreError,
-    StoredBoard, StoredVote, Write,
+    StoredBoard, StoredVote, StoredWebhook, Write,
 };
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
@@ -188,6 +188,10 @@ impl Store for PostgresStore {
 
     fn board_ids(&self) -> Result<Vec<String>, StoreError> {
         self.with_reader(read::board_ids)
+    }
+
+    fn webhooks(&self) -> Result<Vec<StoredWebhook>, StoreError> {
+        self.with_reader(read::webhooks)
     }
 
     fn kind(&self) -> &'static str {

@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 
 use super::{
     Activity, Author, BallotRow, BoardEvent, BoardRecord, Checkpoint, Committed, LogEntry, LogQuery, LogStats,
-    StateEncoding, Store, StoreError, StoredBoard, StoredPrivateNote, StoredVote, VoteRecord, Write,
+    StateEncoding, Store, StoreError, StoredBoard, StoredPrivateNote, StoredVote, StoredWebhook, VoteRecord, Write,
 };
 
 /// File name of the database inside the data directory.
@@ -127,6 +127,24 @@ const MIGRATIONS: &[&str] = &[
         at INTEGER NOT NULL,
         PRIMARY KEY (board, person)
     ) WITHOUT ROWID;
+",
+    // Webhooks a board's facilitator registered (events: a JSON array of names); they
+    // go with their board.
+    "
+    CREATE TABLE webhooks (
+        board TEXT NOT NULL,
+        id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        events TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        registered_by TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (board, id)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER webhooks_go_with_their_board AFTER DELETE ON boards
+    BEGIN
+        DELETE FROM webhooks WHERE board = OLD.id;
+    END;
 ",
 ];
 
@@ -449,6 +467,35 @@ impl Store for SqliteStore {
             let mut statement = conn.prepare_cached("SELECT id FROM boards ORDER BY id")?;
             let rows = statement.query_map([], |row| row.get(0))?;
             Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn webhooks(&self) -> Result<Vec<StoredWebhook>, StoreError> {
+        self.with_reader(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT board, id, url, events, secret, registered_by, created_at FROM webhooks
+                 ORDER BY board, created_at, id",
+            )?;
+            let rows = statement.query_map([], |row| {
+                Ok((
+                    StoredWebhook {
+                        board: row.get(0)?,
+                        id: row.get(1)?,
+                        url: row.get(2)?,
+                        events: Vec::new(),
+                        secret: row.get(4)?,
+                        registered_by: row.get(5)?,
+                        created_at_ms: row.get(6)?,
+                    },
+                    row.get::<_, String>(3)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (mut hook, events) = row?;
+                hook.events = super::webhook_events(&events)?;
+                Ok(hook)
+            })
+            .collect()
         })
     }
 
@@ -785,6 +832,24 @@ fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
                 params![board, person, at_ms],
             )?;
         }
+        Write::Webhook(hook) => {
+            conn.execute(
+                "INSERT OR REPLACE INTO webhooks (board, id, url, events, secret, registered_by, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    hook.board,
+                    hook.id,
+                    hook.url,
+                    super::webhook_events_json(&hook.events),
+                    hook.secret,
+                    hook.registered_by,
+                    hook.created_at_ms
+                ],
+            )?;
+        }
+        Write::DeleteWebhook { board, id } => {
+            conn.execute("DELETE FROM webhooks WHERE board = ?1 AND id = ?2", params![board, id])?;
+        }
         Write::Compact { board, through } => {
             conn.execute("DELETE FROM updates WHERE board = ?1 AND seq <= ?2", params![board, clamp(*through)])?;
             conn.execute(
@@ -888,6 +953,45 @@ mod tests {
         let size: i64 =
             store.with_reader(|conn| Ok(conn.pragma_query_value(None, "cache_size", |row| row.get(0))?)).unwrap();
         assert_eq!(size, -READER_CACHE_KIB);
+    }
+
+    #[tokio::test]
+    async fn a_database_of_the_previous_version_upgrades_in_place_with_webhooks() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = MIGRATIONS.len() - 1;
+        {
+            let mut conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            for (index, migration) in MIGRATIONS[..before].iter().enumerate() {
+                conn.execute_batch(migration).unwrap();
+                conn.pragma_update(None, "user_version", index + 1).unwrap();
+            }
+            let request = Request { writes: vec![Write::CreateBoard(record("b"))], done: oneshot::channel().0 };
+            assert!(commit(&mut conn, &[request]).iter().all(Result::is_ok));
+        }
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let version: usize =
+            store.with_reader(|conn| Ok(conn.pragma_query_value(None, "user_version", |row| row.get(0))?)).unwrap();
+        assert_eq!(version, MIGRATIONS.len());
+        assert!(store.board("b").unwrap().is_some(), "the board is kept");
+        assert!(store.webhooks().unwrap().is_empty());
+        let hook = StoredWebhook {
+            board: "b".into(),
+            id: "h".into(),
+            url: "http://10.0.0.1/".into(),
+            events: Vec::new(),
+            secret: "s".into(),
+            registered_by: "facilitator".into(),
+            created_at_ms: 1,
+        };
+        super::super::committed(store.submit(vec![Write::Webhook(hook.clone())])).await.unwrap();
+        assert_eq!(store.webhooks().unwrap(), [hook]);
+        // A board deleted by hand (an operator's cleanup) takes its hooks with it.
+        let deleted = rusqlite::Connection::open(dir.path().join(DB_FILE))
+            .unwrap()
+            .execute("DELETE FROM boards WHERE id = 'b'", [])
+            .unwrap();
+        assert_eq!(deleted, 1);
+        assert!(store.webhooks().unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use super::{Notice, Webhooks};
 use crate::store::{
     Activity, BoardEvent, BoardRecord, Checkpoint, Committed, LogEntry, LogQuery, LogStats, Store, StoreError,
-    StoredBoard, StoredVote, Write,
+    StoredBoard, StoredVote, StoredWebhook, Write,
 };
 
 /// The wrapped store.
@@ -125,6 +125,9 @@ impl Store for Tapped {
     }
     fn board_ids(&self) -> Result<Vec<String>, StoreError> {
         self.inner.board_ids()
+    }
+    fn webhooks(&self) -> Result<Vec<StoredWebhook>, StoreError> {
+        self.inner.webhooks()
     }
     fn kind(&self) -> &'static str {
         self.inner.kind()

@@ -199,7 +199,7 @@ async fn servers_starting_together_migrate_once_and_share_one_signing_key() {
     let stores = join_all((0..4).map(|_| db.open())).await;
     let stores: Vec<Arc<dyn Store>> = stores.into_iter().map(Result::unwrap).collect();
     let versions = db.query("SELECT version::TEXT FROM schema_migrations ORDER BY version").await;
-    assert_eq!(versions, ["1", "2", "3", "4"]);
+    assert_eq!(versions, ["1", "2", "3", "4", "5"]);
 
     let keys = join_all(stores.iter().map(|store| read(store, |s| s.shared_signing_key()))).await;
     let first = keys[0].clone().unwrap();
@@ -328,4 +328,27 @@ async fn healthz_says_so_when_the_database_stops_answering() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     server.stop().await;
+}
+
+#[tokio::test]
+async fn a_deleted_board_takes_its_webhooks_with_it() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let store = db.open().await.unwrap();
+    let hook = |board: &str| {
+        Write::Webhook(commonboard_server::store::StoredWebhook {
+            board: board.into(),
+            id: "h".into(),
+            url: "http://10.0.0.1/".into(),
+            events: Vec::new(),
+            secret: "s".into(),
+            registered_by: "facilitator".into(),
+            created_at_ms: 1,
+        })
+    };
+    commit(&store, vec![Write::CreateBoard(record("a")), Write::CreateBoard(record("b")), hook("a"), hook("b")]).await;
+    // No board, no hook: the database refuses it.
+    assert!(committed(store.submit(vec![hook("ghost")])).await.is_err());
+    assert_eq!(db.query("DELETE FROM boards WHERE id = 'a' RETURNING id").await, ["a"]);
+    let left = read(&store, |s| s.webhooks()).await;
+    assert_eq!(left.iter().map(|h| h.board.as_str()).collect::<Vec<_>>(), ["b"]);
 }

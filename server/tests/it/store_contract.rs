@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use commonboard_server::store::{
     self, committed, Activity, Author, BallotRow, BoardEvent, BoardRecord, Checkpoint, LogEntry, LogQuery,
-    StateEncoding, Store, StoreError, StoreLocation, StoredPrivateNote, VoteRecord, Write,
+    StateEncoding, Store, StoreError, StoreLocation, StoredPrivateNote, StoredWebhook, VoteRecord, Write,
 };
 
 use crate::postgres::TestDatabase;
@@ -64,6 +64,7 @@ contract!(
     votes_workshops_and_private_notes_read_back,
     history_reads_answer_the_same,
     a_closed_store_refuses_writes,
+    webhooks_read_back_and_are_deleted,
 );
 
 /// Commits a batch, which must succeed.
@@ -294,4 +295,73 @@ async fn a_closed_store_refuses_writes(backend: Backend) {
     tokio::task::spawn_blocking(move || closing.close()).await.unwrap();
     let refused = committed(store.submit(vec![append("b", vec![entry(1)])])).await;
     assert!(matches!(refused, Err(StoreError::Closed)), "{refused:?}");
+}
+
+fn webhook(board: &str, id: &str, url: &str, created_at_ms: i64) -> StoredWebhook {
+    StoredWebhook {
+        board: board.into(),
+        id: id.into(),
+        url: url.into(),
+        events: vec!["vote.closed".into(), "actions.changed".into()],
+        secret: format!("whsec_{id}"),
+        registered_by: "p:fay".into(),
+        created_at_ms,
+    }
+}
+
+async fn webhooks_read_back_and_are_deleted(backend: Backend) {
+    let (b, a) = (|| "b".to_owned(), || "a".to_owned());
+    {
+        let store = backend.open().await;
+        assert!(read(&store, |s| s.webhooks()).await.is_empty());
+        let every_event = StoredWebhook { events: Vec::new(), ..webhook("a", "h3", "http://10.0.0.3/", 5) };
+        commit(
+            &store,
+            vec![
+                Write::CreateBoard(record("b")),
+                Write::CreateBoard(record("a")),
+                Write::Webhook(webhook("b", "h2", "http://10.0.0.2/hook", 20)),
+                Write::Webhook(webhook("b", "h1", "http://10.0.0.1/hook", 10)),
+                Write::Webhook(every_event.clone()),
+            ],
+        )
+        .await;
+        let all = read(&store, |s| s.webhooks()).await;
+        assert_eq!(
+            all,
+            [
+                every_event,
+                webhook("b", "h1", "http://10.0.0.1/hook", 10),
+                webhook("b", "h2", "http://10.0.0.2/hook", 20)
+            ],
+            "by board, oldest first, with secret, events and who registered them"
+        );
+        assert!(!format!("{:?}", all[1]).contains("whsec_"), "logged without the secret: {:?}", all[1]);
+
+        // The same id again replaces the row; a deletion removes exactly one.
+        let moved = webhook("b", "h1", "http://10.0.0.9/moved", 10);
+        commit(
+            &store,
+            vec![
+                Write::Webhook(moved.clone()),
+                Write::DeleteWebhook { board: b(), id: "h2".into() },
+                Write::DeleteWebhook { board: a(), id: "h1".into() },
+                Write::DeleteWebhook { board: b(), id: "never".into() },
+            ],
+        )
+        .await;
+        let all = read(&store, |s| s.webhooks()).await;
+        assert_eq!(
+            all.iter().map(|h| (h.board.as_str(), h.id.as_str())).collect::<Vec<_>>(),
+            [("a", "h3"), ("b", "h1")]
+        );
+        assert_eq!(all[1], moved);
+    }
+    // Reopened: still there.
+    let store = backend.open().await;
+    let all = read(&store, |s| s.webhooks()).await;
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[1], webhook("b", "h1", "http://10.0.0.9/moved", 10));
+    commit(&store, vec![Write::DeleteWebhook { board: a(), id: "h3".into() }]).await;
+    assert_eq!(read(&store, |s| s.webhooks()).await.len(), 1);
 }

@@ -1,5 +1,6 @@
 //! Webhooks against a real receiver on loopback: signed, debounced, retried after a
-//! 500, recorded; refused for an address outside `--webhook-allow`.
+//! 500, recorded; refused for an address outside `--webhook-allow`; a board's hooks
+//! kept across restarts (and deleted for good), the allow-list checked again after one.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -68,14 +69,18 @@ impl Receiver {
     }
 }
 
-async fn webhook_server(allow: &[&str]) -> (TestServer, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = config_in(dir.path());
+fn webhook_config(dir: &std::path::Path, allow: &[&str]) -> commonboard_server::config::Config {
+    let mut config = config_in(dir);
     config.webhook_allow = allow.iter().map(|a| a.to_string()).collect();
     config.webhook_debounce = Duration::from_millis(300);
     config.webhook_backoff = Duration::from_millis(50);
     config.webhook_attempts = 3;
-    (spawn_app_with(config).await, dir)
+    config
+}
+
+async fn webhook_server(allow: &[&str]) -> (TestServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    (spawn_app_with(webhook_config(dir.path(), allow)).await, dir)
 }
 
 async fn register(server: &TestServer, links: &Links, url: &str, events: &[&str]) -> reqwest::Response {
@@ -101,6 +106,107 @@ fn action(id: &str, text: &str) -> Action {
         due: "2026-12-24".into(),
         done: false,
         created_at: 1.0,
+    }
+}
+
+/// Whether a delivery is signed with `secret`.
+fn signed_with(secret: &str, got: &Received) -> bool {
+    let timestamp = got.headers["commonboard-timestamp"].to_str().unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(&got.body);
+    let expected: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    got.headers["commonboard-signature"].to_str().unwrap() == format!("v1={expected}")
+}
+
+/// Adds an action as the facilitator and waits until the server has it.
+async fn add_action(server: &TestServer, links: &Links, id: &str) {
+    let mut fay = Peer::join_as(server.addr, &links.path(&links.facilitator), "Fay").await;
+    let before = fay.updates_received;
+    fay.edit(|board, txn| board.insert_action(txn, &action(id, &format!("Do {id}")))).await;
+    fay.pump_until(|p| p.updates_received > before).await;
+}
+
+/// Waits for the newest recorded delivery to have `status`.
+async fn newest_delivery(server: &TestServer, links: &Links, status: &str) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let listed = deliveries(server, links).await;
+        if listed["deliveries"][0]["status"] == status {
+            return listed;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no {status} delivery recorded: {listed}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn registrations_survive_a_restart_and_deletions_too() {
+    let hook = receiver(Vec::new()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = webhook_config(dir.path(), &["127.0.0.1/32"]);
+    let server = spawn_app_with(config.clone()).await;
+    let links = server.create_board_links("Kept hooks").await;
+    let created = register(&server, &links, &hook.url(), &["actions.changed"]).await;
+    assert_eq!(created.status(), 201);
+    let created: serde_json::Value = created.json().await.unwrap();
+    let (id, secret) = (created["id"].as_str().unwrap().to_owned(), created["secret"].as_str().unwrap().to_owned());
+    server.stop().await;
+
+    // Restarted on the same data directory: the hook is listed (without its secret) and
+    // an event reaches the receiver, signed with the same secret.
+    let server = spawn_app_with(config.clone()).await;
+    let listed = deliveries(&server, &links).await;
+    assert_eq!(listed["hooks"].as_array().unwrap().len(), 1, "{listed}");
+    let kept = &listed["hooks"][0];
+    assert_eq!(kept["id"], id.as_str());
+    assert_eq!(kept["url"], hook.url().as_str());
+    assert_eq!(kept["events"], serde_json::json!(["actions.changed"]));
+    assert_eq!(kept["scope"], "board");
+    assert!(!kept["registered_by"].as_str().unwrap().is_empty() && kept["created_at"].is_string(), "{kept}");
+    assert!(kept.get("secret").is_none(), "the secret is never shown again: {kept}");
+    assert!(!listed.to_string().contains(&secret), "{listed}");
+    add_action(&server, &links, "a1").await;
+    let got = hook.wait_for(1).await;
+    assert_eq!(got[0].headers["commonboard-event"], "actions.changed");
+    assert!(signed_with(&secret, &got[0]), "signed with the secret given at registration");
+    let body: serde_json::Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(body["board"]["id"], links.id.as_str());
+
+    // Deleted, then restarted: it stays deleted, and nothing arrives.
+    let deleted = reqwest::Client::new()
+        .delete(server.http(&format!("/api/boards/{}/webhooks/{id}", links.id)))
+        .bearer_auth(&links.facilitator)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    server.stop().await;
+    let server = spawn_app_with(config.clone()).await;
+    assert_eq!(deliveries(&server, &links).await["hooks"], serde_json::json!([]));
+    add_action(&server, &links, "a2").await;
+    tokio::time::sleep(config.webhook_debounce + Duration::from_millis(700)).await;
+    assert_eq!(hook.got.lock().unwrap().len(), 1, "nothing arrives for a deleted hook");
+    assert_eq!(deliveries(&server, &links).await["deliveries"], serde_json::json!([]));
+
+    // A kept hook whose address the operator's list no longer admits: refused at
+    // delivery, recorded as refused, never sent.
+    assert_eq!(register(&server, &links, &hook.url(), &[]).await.status(), 201);
+    server.stop().await;
+    let server = spawn_app_with(webhook_config(dir.path(), &["10.0.0.0/8"])).await;
+    assert_eq!(deliveries(&server, &links).await["hooks"].as_array().unwrap().len(), 1);
+    add_action(&server, &links, "a3").await;
+    let listed = newest_delivery(&server, &links, "refused").await;
+    assert!(listed["deliveries"][0]["error"].as_str().unwrap().contains("--webhook-allow"), "{listed}");
+    assert_eq!(hook.got.lock().unwrap().len(), 1, "the receiver got nothing more");
+    server.stop().await;
+
+    // The store keeping the secrets stays readable by its owner only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let db = dir.path().join(commonboard_server::store::sqlite::DB_FILE);
+        assert_eq!(std::fs::metadata(db).unwrap().permissions().mode() & 0o777, 0o600);
     }
 }
 
@@ -192,15 +298,7 @@ async fn addresses_outside_the_allow_list_are_refused() {
     let before = fay.updates_received;
     fay.edit(|board, txn| board.insert_action(txn, &action("a1", "Never sent"))).await;
     fay.pump_until(|p| p.updates_received > before).await;
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    let listed = loop {
-        let listed = deliveries(&server, &links).await;
-        if listed["deliveries"][0]["status"] == "refused" {
-            break listed;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no refusal recorded: {listed}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let listed = newest_delivery(&server, &links, "refused").await;
     assert!(listed["deliveries"][0]["error"].as_str().unwrap().contains("--webhook-allow"), "{listed}");
     assert!(hook.got.lock().unwrap().is_empty(), "the receiver on loopback got nothing");
     server.stop().await;

@@ -8,7 +8,7 @@ use postgres::{GenericClient, Row};
 use super::clamp;
 use crate::store::{
     Activity, Author, BallotRow, BoardEvent, BoardRecord, Checkpoint, LogEntry, LogQuery, LogStats, StateEncoding,
-    StoreError, StoredBoard, StoredPrivateNote, StoredVote, VoteRecord,
+    StoreError, StoredBoard, StoredPrivateNote, StoredVote, StoredWebhook, VoteRecord,
 };
 
 const LOG_COLUMNS: &str = "seq, at, author_id, author_name, data";
@@ -244,6 +244,27 @@ pub fn workshop(conn: &mut impl GenericClient, id: &str) -> Result<Option<String
 
 pub fn board_ids(conn: &mut impl GenericClient) -> Result<Vec<String>, StoreError> {
     Ok(conn.query("SELECT id FROM boards ORDER BY id", &[])?.iter().map(|row| row.get(0)).collect())
+}
+
+pub fn webhooks(conn: &mut impl GenericClient) -> Result<Vec<StoredWebhook>, StoreError> {
+    let rows = conn.query(
+        "SELECT board, id, url, events, secret, registered_by, created_at FROM webhooks
+         ORDER BY board, created_at, id",
+        &[],
+    )?;
+    rows.iter()
+        .map(|row| {
+            Ok(StoredWebhook {
+                board: row.get(0),
+                id: row.get(1),
+                url: row.get(2),
+                events: crate::store::webhook_events(row.get(3))?,
+                secret: row.get(4),
+                registered_by: row.get(5),
+                created_at_ms: row.get(6),
+            })
+        })
+        .collect()
 }
 
 fn checkpoint(row: &Row) -> Checkpoint {

@@ -143,6 +143,20 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (board, person)
     );
 ",
+    // Webhooks a board's facilitator registered (events: a JSON array of names); they
+    // go with their board.
+    "
+    CREATE TABLE webhooks (
+        board TEXT NOT NULL REFERENCES boards (id) ON DELETE CASCADE,
+        id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        events TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        registered_by TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (board, id)
+    );
+",
 ];
 
 /// The schema version this server writes.

@@ -188,6 +188,27 @@ fn apply(tx: &mut Transaction, write: &Write) -> Result<(), StoreError> {
                 &[board, person, at_ms],
             )?;
         }
+        Write::Webhook(hook) => {
+            tx.execute(
+                "INSERT INTO webhooks (board, id, url, events, secret, registered_by, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (board, id) DO UPDATE SET url = EXCLUDED.url, events = EXCLUDED.events,
+                     secret = EXCLUDED.secret, registered_by = EXCLUDED.registered_by,
+                     created_at = EXCLUDED.created_at",
+                &[
+                    &hook.board,
+                    &hook.id,
+                    &hook.url,
+                    &crate::store::webhook_events_json(&hook.events),
+                    &hook.secret,
+                    &hook.registered_by,
+                    &hook.created_at_ms,
+                ],
+            )?;
+        }
+        Write::DeleteWebhook { board, id } => {
+            tx.execute("DELETE FROM webhooks WHERE board = $1 AND id = $2", &[board, id])?;
+        }
         Write::Compact { board, through } => {
             tx.execute("DELETE FROM updates WHERE board = $1 AND seq <= $2", &[board, &clamp(*through)])?;
             tx.execute(
