@@ -7,8 +7,8 @@
 //! frames the board sends back are decoded (they must decode) and applied to the
 //! replica, which also learns the ids of the votes the board opened. At the end the
 //! board unloads (writing a checkpoint), loads again, and the board at its newest
-//! point rebuilds; with `COMMONBOARD_FUZZ_CHECK_LOG` set, the state rebuilt from the
-//! checkpoint must also equal the state replayed from the log.
+//! point rebuilds, and the state rebuilt from the checkpoint must equal the state
+//! replayed from the log.
 //!
 //! Inputs come in two forms: the `arbitrary` encoding of a [`Session`], or a recorded
 //! session (see [`recorded`]) whose frames are replayed as they were sent.
@@ -283,11 +283,6 @@ fn check_stored(store: &dyn Store, id: &str) {
     let from_checkpoint = history::board_at(store, id, last).expect("the newest point rebuilds");
     let replayed = history::from_checkpoint(store, id, None, last).expect("the log replays");
     assert_eq!(from_checkpoint.seq, replayed.seq);
-    // Off by default until the divergence it found is fixed (fuzz/README.md, "Open");
-    // with COMMONBOARD_FUZZ_CHECK_LOG set, this check finds it within minutes.
-    if std::env::var_os("COMMONBOARD_FUZZ_CHECK_LOG").is_none() {
-        return;
-    }
     let snapshot = |doc: &Doc| schema::Board::new(doc).snapshot(&doc.transact());
     assert_eq!(snapshot(&from_checkpoint.doc), snapshot(&replayed.doc), "the checkpoint and the replayed log disagree");
 }

@@ -1535,13 +1535,22 @@ impl Board {
         // Types nest only as deep as `nesting` allows: checked after an update that
         // creates types, or one that may integrate updates waiting for it.
         let creates_types = validate::count_types_v1(bytes, &ACCEPTED).map_or(true, |types| types > 0);
-        let waiting = self.doc.transact().has_missing_updates();
+        let (waiting, state_before) = {
+            let txn = self.doc.transact();
+            (txn.has_missing_updates(), txn.state_vector())
+        };
         let check_nesting = creates_types || waiting;
         let mut missing = false;
         let doc = &self.doc;
         let outcome = contain_panic(|| -> Result<Option<Vec<u8>>, Refusal> {
             let update =
                 frame::decode_update(bytes).map_err(|e| Refusal::Invalid("update does not decode", e.to_string()))?;
+            // Changes that start past what the board has of their client wait for the
+            // changes before them: yrs would take some of them already (see
+            // `skipped_ahead`), so none is applied, and the sender is asked for the rest.
+            if let Some(client) = starts_ahead(&update, &state_before) {
+                return Err(Refusal::Ahead(client));
+            }
             // yrs panics on some crafted updates (see `contain_yrs`): the transaction,
             // its commit included, runs contained, and a panic rebuilds the board below.
             frame::contain_yrs(|| {
@@ -1555,9 +1564,13 @@ impl Board {
                         missing = txn.has_missing_updates() && (!waiting || unchanged);
                         // The nesting is read off the committed transaction.
                         txn.commit();
-                        match check_nesting.then(|| nesting::check(&txn)).transpose() {
-                            Ok(_) => Ok((!unchanged).then(|| txn.encode_update_v1())),
-                            Err(too_deep) => Err(Refusal::TooDeep(too_deep)),
+                        if let Some(client) = skipped_ahead(&txn, &state_before) {
+                            Err(Refusal::Gap(client))
+                        } else {
+                            match check_nesting.then(|| nesting::check(&txn)).transpose() {
+                                Ok(_) => Ok((!unchanged).then(|| txn.encode_update_v1())),
+                                Err(too_deep) => Err(Refusal::TooDeep(too_deep)),
+                            }
                         }
                     }
                     Err(e) => Err(Refusal::Invalid("update rejected", e.to_string())),
@@ -1587,6 +1600,23 @@ impl Board {
             Ok(Err(Refusal::Invalid(reason, detail))) => {
                 debug!(conn, detail, "update refused by yrs");
                 self.reject(conn, reason);
+            }
+            Ok(Err(Refusal::Ahead(client))) if ask_if_missing => {
+                debug!(conn, ?client, "an update starts past what the board has; asking its sender for the rest");
+                out.direct.push((conn, frame::sync_step1(&self.doc.transact().state_vector()).into()));
+            }
+            Ok(Err(Refusal::Ahead(client))) => {
+                // An answer to the server's own sync step 1 holds everything from the
+                // board's state on: a gap in it is not a Yjs client's.
+                warn!(conn, ?client, "a sync answer skips changes the board lacks; refusing it");
+                self.reject(conn, "update refused: it skips over changes the board does not have");
+            }
+            Ok(Err(Refusal::Gap(client))) => {
+                // As for nesting: integrated, so the document goes back to what is durable.
+                warn!(conn, ?client, "an update skips changes the board lacks; refusing it");
+                let reason = "update refused: it skips over changes the board does not have";
+                self.reject(conn, reason);
+                drop(self.reload_document(out));
             }
             Ok(Err(Refusal::TooDeep(too_deep))) => {
                 // Integrated, but neither logged nor relayed: the document goes back to
@@ -1839,8 +1869,33 @@ enum Refusal {
     Invalid(&'static str, String),
     /// It nests shared types too deeply (it was integrated: the document is rebuilt).
     TooDeep(TooDeep),
+    /// Its changes of this client start past the board's clock for it: not applied.
+    Ahead(yrs::block::ClientID),
+    /// It integrated changes of this client past a gap in its clock (it was integrated:
+    /// the document is rebuilt); see [`skipped_ahead`].
+    Gap(yrs::block::ClientID),
     /// yrs panicked applying it.
     Panicked,
+}
+
+/// A client whose changes in `update` start past the clock `state` has for it.
+fn starts_ahead(update: &yrs::Update, state: &StateVector) -> Option<yrs::block::ClientID> {
+    update.state_vector_lower().iter().find_map(|(client, &clock)| (clock > state.get(client)).then_some(*client))
+}
+
+/// A client whose changes the transaction integrated past a gap: starting above the
+/// clock the document had for it. yrs 0.28 does this when an update's first change of a
+/// client waits for something missing and a later one of the same client does not (it
+/// keeps the gap as a "skip"); Yjs keeps every change after the gap waiting, and yrs's
+/// own encoding of the transaction does not bring the later change back on a replay,
+/// so the board's log would lack what its document shows (found by `board_messages`,
+/// `fuzz/regressions/board_messages-checkpoint-vs-log`). A Yjs client sends its changes
+/// in order and never makes such an update.
+fn skipped_ahead(txn: &yrs::TransactionMut, before: &StateVector) -> Option<yrs::block::ClientID> {
+    txn.insert_set().iter().find_map(|(client, ranges)| {
+        let start = ranges.iter().map(|range| range.start).min()?;
+        (start > before.get(client)).then_some(*client)
+    })
 }
 
 /// Limits for reading bytes that were accepted before (a stored update, an encoding of
