@@ -8,6 +8,7 @@ use futures_util::future::join_all;
 
 use crate::client::Peer;
 use crate::spawn_app;
+use yrs::Transact;
 
 #[tokio::test]
 async fn concurrent_editors_converge() {
@@ -107,4 +108,34 @@ async fn application_messages_need_an_opt_in_and_get_a_welcome() {
     assert_eq!(peer.note_count(), 0);
     assert!(!peer.state_vector().is_empty());
     server.stop().await;
+}
+
+/// A change made on top of one the board never got (lost, or refused while the board
+/// was locked) is not half taken: yrs would take the part that does not depend on the
+/// missing one and leave a gap its log cannot replay. The board asks the sender for
+/// everything it lacks instead, and both changes arrive, in the log too.
+#[tokio::test]
+async fn a_change_after_one_the_board_never_got_brings_both() {
+    let server = spawn_app().await;
+    let board = server.create_board("Gap").await;
+    let mut writer = Peer::join(server.addr, &board).await;
+    let mut reader = Peer::join(server.addr, &board).await;
+    // The first note is made on the writer's document but never sent.
+    {
+        let note =
+            commonboard_protocol::schema::Note { id: "unsent".into(), text: "first".into(), ..Default::default() };
+        let mut txn = writer.doc.transact_mut();
+        writer.board.insert_note(&mut txn, &note);
+    }
+    writer.add_note("sent", "second").await;
+    // The writer reads, as any client does: the board's question, which it answers.
+    writer.drain_for(Duration::from_millis(500)).await;
+    reader
+        .pump_until(|p| {
+            let txn = p.doc.transact();
+            p.board.note(&txn, "unsent").is_some() && p.board.note(&txn, "sent").is_some()
+        })
+        .await;
+    let late = Peer::join(server.addr, &board).await;
+    assert_eq!(late.note_count(), 2);
 }
