@@ -1612,7 +1612,8 @@ impl Board {
                 self.reject(conn, "update refused: it skips over changes the board does not have");
             }
             Ok(Err(Refusal::Gap(client))) => {
-                // As for nesting: integrated, so the document goes back to what is durable.
+                // Integrated, like a too-deep update below: the document goes back to
+                // what is durable and this tick's accepted updates.
                 warn!(conn, ?client, "an update skips changes the board lacks; refusing it");
                 let reason = "update refused: it skips over changes the board does not have";
                 self.reject(conn, reason);
