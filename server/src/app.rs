@@ -359,9 +359,7 @@ async fn rotate_facilitator(
 /// Raises the board's links generation by `step` (see `auth` for its two counters).
 async fn rotate(state: AppState, id: String, headers: HeaderMap, step: u64) -> Result<Json<BoardInfo>, AppError> {
     let mut record = read_board(&state, &id).await?;
-    if authorize(&state, &record, &headers)?.role != Role::Facilitator {
-        return Err(AuthError::Forbidden.into());
-    }
+    authorize_facilitator(&state, &record, &headers)?;
     // The board's actor reads, raises and saves the generation (the owner's, with several
     // nodes), so that concurrent rotations each get their own; it is loaded if it is not.
     for _ in 0..3 {
@@ -403,9 +401,7 @@ async fn mint_identity(
     body: Result<Json<MintIdentityRequest>, JsonRejection>,
 ) -> Result<Json<IdentityLink>, AppError> {
     let record = read_board(&state, &id).await?;
-    if authorize(&state, &record, &headers)?.role != Role::Facilitator {
-        return Err(AuthError::Forbidden.into());
-    }
+    authorize_facilitator(&state, &record, &headers)?;
     let Json(request) = body.map_err(AppError::from)?;
     if clip(&request.name).is_empty() {
         return Err(AppError::BadRequest("a name is required".into()));
@@ -435,9 +431,7 @@ async fn presenter_link(
     headers: HeaderMap,
 ) -> Result<Json<PresenterLink>, AppError> {
     let record = read_board(&state, &id).await?;
-    if authorize(&state, &record, &headers)?.role != Role::Facilitator {
-        return Err(AuthError::Forbidden.into());
-    }
+    authorize_facilitator(&state, &record, &headers)?;
     let claims = Claims { presenter: true, ..claims(&state, &record, Role::Viewer) };
     let token = state.signer.sign(&claims);
     let url = format!("/b/{id}/present?token={token}");
@@ -461,10 +455,7 @@ async fn remove_person(
     headers: HeaderMap,
 ) -> Result<Json<PersonRemoved>, AppError> {
     let record = read_board(&state, &id).await?;
-    let claims = authorize(&state, &record, &headers)?;
-    if claims.role != Role::Facilitator {
-        return Err(AuthError::Forbidden.into());
-    }
+    authorize_facilitator(&state, &record, &headers)?;
     if !auth::is_person_id(&person) {
         return Err(AppError::BadRequest(format!("{person:?} is not a person id (person:<32 hex digits>)")));
     }
@@ -518,6 +509,15 @@ async fn read_board(state: &AppState, id: &str) -> Result<BoardRecord, AppError>
     let (store, id) = (state.registry.store().clone(), id.to_owned());
     let record = tokio::task::spawn_blocking(move || store.board(&id)).await.expect("store read panicked")?;
     record.ok_or(AppError::NotFound("board not found"))
+}
+
+/// [`authorize`], for what only the facilitator may do.
+fn authorize_facilitator(state: &AppState, record: &BoardRecord, headers: &HeaderMap) -> Result<Claims, AppError> {
+    let claims = authorize(state, record, headers)?;
+    if claims.role != Role::Facilitator {
+        return Err(AuthError::Forbidden.into());
+    }
+    Ok(claims)
 }
 
 /// Checks the request's bearer token against the board.

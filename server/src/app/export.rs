@@ -15,8 +15,7 @@ use commonboard_protocol::schema::{self, BoardSnapshot};
 use yrs::Transact;
 
 use super::openapi::{Binary, BoardId, FacilitatorErrors, ReadErrors};
-use super::{authorize, read_board, reader_role, AppState};
-use crate::auth::AuthError;
+use super::{authorize_facilitator, read_board, reader_role, AppState};
 use crate::error::AppError;
 use crate::export::actions::ActionRow;
 use crate::export::file::BoardFile;
@@ -136,9 +135,7 @@ pub(super) async fn board_json(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let record = read_board(&state, &id).await?;
-    if authorize(&state, &record, &headers)?.role != Role::Facilitator {
-        return Err(AuthError::Forbidden.into());
-    }
+    authorize_facilitator(&state, &record, &headers)?;
     let store = state.registry.store().clone();
     let exported = tokio::task::spawn_blocking(move || {
         let made = file::export(store.as_ref(), &record);

@@ -21,8 +21,7 @@ use utoipa::IntoParams;
 use yrs::{StateVector, Transact};
 
 use super::openapi::{Binary, BoardId, FacilitatorErrors, ReadErrors};
-use super::{authorize, clip, read_board, reader_role, AppState};
-use crate::auth::AuthError;
+use super::{authorize_facilitator, clip, read_board, reader_role, AppState};
 use crate::board::{BoardCmd, BoardError};
 use crate::error::AppError;
 use crate::history::{self, page::PageQuery, parse_time, HistoryError, Point};
@@ -352,10 +351,7 @@ pub(super) async fn restore(
 ) -> Result<Json<RestoreResult>, AppError> {
     let Json(request) = body.map_err(AppError::from)?;
     let record = read_board(&state, &id).await?;
-    let claims = authorize(&state, &record, &headers)?;
-    if claims.role != Role::Facilitator {
-        return Err(AuthError::Forbidden.into());
-    }
+    let claims = authorize_facilitator(&state, &record, &headers)?;
     let point = point(request.at, request.time.as_deref())?
         .ok_or_else(|| AppError::BadRequest("say which point to restore: `at` or `time`".into()))?;
     let name = request.name.as_deref().map(clip).filter(|n| !n.is_empty()).unwrap_or_else(|| "Facilitator".into());

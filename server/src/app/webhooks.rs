@@ -9,12 +9,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use commonboard_protocol::app::Role;
 use serde::{Deserialize, Serialize};
 
 use super::openapi::{BoardId, FacilitatorErrors};
-use super::{authorize, read_board, AppState};
-use crate::auth::AuthError;
+use super::{authorize_facilitator, read_board, AppState};
 use crate::error::AppError;
 use crate::store::{self, StoreError, Write};
 use crate::webhook::{Delivery, Event, Hook};
@@ -33,10 +31,7 @@ pub(super) struct RegisterRequest {
 /// without one); any other caller is refused.
 async fn facilitator(state: &AppState, id: &str, headers: &HeaderMap) -> Result<String, AppError> {
     let record = read_board(state, id).await?;
-    let claims = authorize(state, &record, headers)?;
-    if claims.role != Role::Facilitator {
-        return Err(AuthError::Forbidden.into());
-    }
+    let claims = authorize_facilitator(state, &record, headers)?;
     Ok(claims.identity.unwrap_or_else(|| "facilitator".to_owned()))
 }
 
