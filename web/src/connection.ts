@@ -68,7 +68,9 @@ export function connectionIndicator(
   provider.on("connection-close", (e) => {
     if (!e) return;
     refused(e.code);
-    if (e.code >= 4000 && e.reason) {
+    // The server's own codes, and a change it refused as invalid (nested too deeply,
+    // skipping ahead): said, not only logged.
+    if ((e.code >= 4000 || e.code === CLOSE_CODES.invalidData) && e.reason) {
       why = e.reason;
       update();
     }
