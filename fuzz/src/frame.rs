@@ -2,8 +2,10 @@
 //! sub-decoded as the board would.
 
 use commonboard_protocol::frame::{self, decode_frame, Decoded, Message, SyncMessage};
+use commonboard_protocol::validate::{self, WireLimits};
 use commonboard_server::awareness::Awareness;
-use yrs::{Doc, Transact};
+use commonboard_server::intake;
+use yrs::{Doc, ReadTxn, Transact};
 
 /// Runs one frame through the decoder and the sub-decoders; panics on a bug.
 pub fn check(data: &[u8]) {
@@ -43,7 +45,11 @@ fn sub_decode(doc: &mut Doc, awareness: &mut Awareness, message: Message) {
             frame::decode_update(&answer).expect("the board's sync answer decodes");
         }
         Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) => {
-            if let Ok(update) = frame::decode_update(&update) {
+            // As the board takes an update (`intake::prepare`): not at all if it builds on
+            // what the document lacks, trimmed if it overlaps what the document has.
+            let Ok(summary) = validate::summarize_update_v1(&update, &WireLimits::default()) else { return };
+            let state = doc.transact().state_vector();
+            if let Ok(update) = intake::prepare(&update, &summary.references, &state) {
                 let _ = update.is_empty();
                 // As the board does: yrs' panics here are contained (see `contain_yrs`),
                 // and a document yrs panicked in is never used again.

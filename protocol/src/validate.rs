@@ -167,13 +167,41 @@ pub fn check_awareness(bytes: &[u8], limits: &WireLimits) -> Result<(), Invalid>
 
 /// Checks a Yjs update in the v1 encoding: its structs, then its delete set.
 pub fn check_update_v1(bytes: &[u8], limits: &WireLimits) -> Result<(), Invalid> {
-    count_types_v1(bytes, limits).map(|_| ())
+    walk_update_v1(bytes, limits, &mut |_| {}).map(|_| ())
 }
 
 /// [`check_update_v1`], and how many shared types (nested arrays, maps, texts, XML
 /// nodes) the update creates: the board checks how deeply types nest only after an
 /// update that creates some.
 pub fn count_types_v1(bytes: &[u8], limits: &WireLimits) -> Result<usize, Invalid> {
+    walk_update_v1(bytes, limits, &mut |_| {})
+}
+
+/// What an update's structs refer to: `(client, clock)` of every left and right origin
+/// and every parent named by an item's id, in the order they appear (at most two per
+/// struct, so at most the update's length). The board applies an update only when
+/// all of them are either in its document or in the update itself: yrs keeps an item
+/// whose reference is missing waiting ("pending"), and integrating waiting items later
+/// runs the same trimming as [`check_update_v1`]'s callers must avoid (see the board's
+/// `prepare_update`).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UpdateSummary {
+    /// Shared types the update creates.
+    pub types: usize,
+    /// The ids the update's structs refer to.
+    pub references: Vec<(u64, u32)>,
+}
+
+/// [`check_update_v1`], and the update's [`UpdateSummary`].
+pub fn summarize_update_v1(bytes: &[u8], limits: &WireLimits) -> Result<UpdateSummary, Invalid> {
+    let mut references = Vec::new();
+    let types = walk_update_v1(bytes, limits, &mut |id| references.push(id))?;
+    Ok(UpdateSummary { types, references })
+}
+
+/// Walks a v1 update, checking every byte of it; calls `reference` with every id a
+/// struct refers to, and returns how many shared types it creates.
+fn walk_update_v1(bytes: &[u8], limits: &WireLimits, reference: &mut dyn FnMut((u64, u32))) -> Result<usize, Invalid> {
     let mut types = 0;
     let mut r = Reader::new(bytes);
     // Each client's entry: a struct count, a client id and a clock.
@@ -193,7 +221,7 @@ pub fn count_types_v1(bytes: &[u8], limits: &WireLimits) -> Result<usize, Invali
         previous = Some(client);
         let mut clock = u64::from(r.var_u32("clock")?);
         for _ in 0..structs {
-            let (ticks, kind) = check_struct(&mut r, limits)?;
+            let (ticks, kind) = check_struct(&mut r, limits, reference)?;
             clock += ticks;
             types += usize::from(kind == TYPE);
             if clock > u64::from(u32::MAX) {
@@ -215,8 +243,13 @@ const HAS_ORIGIN: u8 = 0b1000_0000;
 const HAS_RIGHT_ORIGIN: u8 = 0b0100_0000;
 const HAS_PARENT_SUB: u8 = 0b0010_0000;
 
-/// Checks one struct; returns how many clock ticks it takes, and its kind.
-fn check_struct(r: &mut Reader<'_>, limits: &WireLimits) -> Result<(u64, u8), Invalid> {
+/// Checks one struct; returns how many clock ticks it takes, and its kind. The ids it
+/// refers to go to `reference`.
+fn check_struct(
+    r: &mut Reader<'_>,
+    limits: &WireLimits,
+    reference: &mut dyn FnMut((u64, u32)),
+) -> Result<(u64, u8), Invalid> {
     let info = r.u8("struct")?;
     match info {
         SKIP | GC => {
@@ -229,17 +262,17 @@ fn check_struct(r: &mut Reader<'_>, limits: &WireLimits) -> Result<(u64, u8), In
         _ => {}
     }
     if info & HAS_ORIGIN != 0 {
-        r.id()?;
+        reference(r.id()?);
     }
     if info & HAS_RIGHT_ORIGIN != 0 {
-        r.id()?;
+        reference(r.id()?);
     }
     if info & (HAS_ORIGIN | HAS_RIGHT_ORIGIN) == 0 {
         // yrs: a parent info of 1 names a root type, anything else is an item's id.
         if r.var_u32("parent info")? == 1 {
             r.key(limits)?;
         } else {
-            r.id()?;
+            reference(r.id()?);
         }
         if info & HAS_PARENT_SUB != 0 {
             r.key(limits)?;
@@ -529,10 +562,9 @@ impl<'a> Reader<'a> {
         Ok(client)
     }
 
-    fn id(&mut self) -> Result<(), Invalid> {
-        self.client()?;
-        self.var_u32("clock")?;
-        Ok(())
+    fn id(&mut self) -> Result<(u64, u32), Invalid> {
+        let client = self.client()?;
+        Ok((client, self.var_u32("clock")?))
     }
 }
 

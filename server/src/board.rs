@@ -31,6 +31,7 @@ use crate::auth::{self, AuthError, Claims, Signer};
 use crate::awareness::{self, Awareness, PresenceLimits};
 use crate::cluster::OwnerLink;
 use crate::idle::IdleTimer;
+use crate::intake::{self, Held, Unfit};
 use crate::nesting::{self, TooDeep};
 use crate::placement;
 use crate::store::{
@@ -1534,7 +1535,15 @@ impl Board {
         let goal = self.common_goal();
         // Types nest only as deep as `nesting` allows: checked after an update that
         // creates types, or one that may integrate updates waiting for it.
-        let creates_types = validate::count_types_v1(bytes, &ACCEPTED).map_or(true, |types| types > 0);
+        // The connection's reader checked the update; this reads what it refers to.
+        let summary = match validate::summarize_update_v1(bytes, &ACCEPTED) {
+            Ok(summary) => summary,
+            Err(invalid) => {
+                debug!(conn, %invalid, "update does not read");
+                return self.reject(conn, "update does not decode");
+            }
+        };
+        let creates_types = summary.types > 0;
         let (waiting, state_before) = {
             let txn = self.doc.transact();
             (txn.has_missing_updates(), txn.state_vector())
@@ -1543,14 +1552,13 @@ impl Board {
         let mut missing = false;
         let doc = &self.doc;
         let outcome = contain_panic(|| -> Result<Option<Vec<u8>>, Refusal> {
-            let update =
-                frame::decode_update(bytes).map_err(|e| Refusal::Invalid("update does not decode", e.to_string()))?;
-            // Changes that start past what the board has of their client wait for the
-            // changes before them: yrs would take some of them already (see
-            // `skipped_ahead`), so none is applied, and the sender is asked for the rest.
-            if let Some(client) = starts_ahead(&update, &state_before) {
-                return Err(Refusal::Ahead(client));
-            }
+            // An update that builds on changes the board lacks is not applied (the
+            // sender is asked for the rest), and one that overlaps what the board has
+            // is trimmed: see `intake`.
+            let update = intake::prepare(bytes, &summary.references, &state_before).map_err(|unfit| match unfit {
+                Unfit::Undecodable(e) => Refusal::Invalid("update does not decode", e),
+                Unfit::Held(held) => Refusal::Held(held),
+            })?;
             // yrs panics on some crafted updates (see `contain_yrs`): the transaction,
             // its commit included, runs contained, and a panic rebuilds the board below.
             frame::contain_yrs(|| {
@@ -1564,7 +1572,7 @@ impl Board {
                         missing = txn.has_missing_updates() && (!waiting || unchanged);
                         // The nesting is read off the committed transaction.
                         txn.commit();
-                        if let Some(client) = skipped_ahead(&txn, &state_before) {
+                        if let Some(client) = intake::skipped_ahead(&txn, &state_before) {
                             Err(Refusal::Gap(client))
                         } else {
                             match check_nesting.then(|| nesting::check(&txn)).transpose() {
@@ -1601,15 +1609,15 @@ impl Board {
                 debug!(conn, detail, "update refused by yrs");
                 self.reject(conn, reason);
             }
-            Ok(Err(Refusal::Ahead(client))) if ask_if_missing => {
-                debug!(conn, ?client, "an update starts past what the board has; asking its sender for the rest");
+            Ok(Err(Refusal::Held(held))) if ask_if_missing => {
+                debug!(conn, ?held, "an update builds on changes the board lacks; asking its sender for the rest");
                 out.direct.push((conn, frame::sync_step1(&self.doc.transact().state_vector()).into()));
             }
-            Ok(Err(Refusal::Ahead(client))) => {
+            Ok(Err(Refusal::Held(held))) => {
                 // An answer to the server's own sync step 1 holds everything from the
                 // board's state on: a gap in it is not a Yjs client's.
-                warn!(conn, ?client, "a sync answer skips changes the board lacks; refusing it");
-                self.reject(conn, "update refused: it skips over changes the board does not have");
+                warn!(conn, ?held, "a sync answer builds on changes the board lacks; refusing it");
+                self.reject(conn, held.reason());
             }
             Ok(Err(Refusal::Gap(client))) => {
                 // Integrated, like a too-deep update below: the document goes back to
@@ -1870,33 +1878,13 @@ enum Refusal {
     Invalid(&'static str, String),
     /// It nests shared types too deeply (it was integrated: the document is rebuilt).
     TooDeep(TooDeep),
-    /// Its changes of this client start past the board's clock for it: not applied.
-    Ahead(yrs::block::ClientID),
+    /// It builds on changes the board lacks: not applied.
+    Held(Held),
     /// It integrated changes of this client past a gap in its clock (it was integrated:
-    /// the document is rebuilt); see [`skipped_ahead`].
+    /// the document is rebuilt); see [`intake::skipped_ahead`].
     Gap(yrs::block::ClientID),
     /// yrs panicked applying it.
     Panicked,
-}
-
-/// A client whose changes in `update` start past the clock `state` has for it.
-fn starts_ahead(update: &yrs::Update, state: &StateVector) -> Option<yrs::block::ClientID> {
-    update.state_vector_lower().iter().find_map(|(client, &clock)| (clock > state.get(client)).then_some(*client))
-}
-
-/// A client whose changes the transaction integrated past a gap: starting above the
-/// clock the document had for it. yrs 0.28 does this when an update's first change of a
-/// client waits for something missing and a later one of the same client does not (it
-/// keeps the gap as a "skip"); Yjs keeps every change after the gap waiting, and yrs's
-/// own encoding of the transaction does not bring the later change back on a replay,
-/// so the board's log would lack what its document shows (found by `board_messages`,
-/// `fuzz/regressions/board_messages-checkpoint-vs-log`). A Yjs client sends its changes
-/// in order and never makes such an update.
-fn skipped_ahead(txn: &yrs::TransactionMut, before: &StateVector) -> Option<yrs::block::ClientID> {
-    txn.insert_set().iter().find_map(|(client, ranges)| {
-        let start = ranges.iter().map(|range| range.start).min()?;
-        (start > before.get(client)).then_some(*client)
-    })
 }
 
 /// Limits for reading bytes that were accepted before (a stored update, an encoding of

@@ -36,6 +36,7 @@ pub mod error;
 pub mod export;
 pub mod history;
 pub mod idle;
+pub mod intake;
 pub mod minutes;
 pub mod nesting;
 pub mod placement;
