@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use commonboard_protocol::app::{ClientMessage, ServerMessage, VoteSettings};
+use commonboard_protocol::app::{ClientMessage, ErrorCode, ServerMessage, VoteSettings};
 use commonboard_protocol::frame;
 use commonboard_server::store::postgres::PostgresStore;
 use commonboard_server::store::Store;
@@ -640,6 +640,131 @@ async fn a_person_their_ballot_and_their_removal_are_the_same_through_any_node()
     let votes = deployment.query(&format!("SELECT SUM(count)::TEXT FROM ballots WHERE board = '{id}'")).await;
     assert_eq!(votes, vec!["1".to_owned()], "one person, one vote");
     assert_eq!(fay.snapshot().notes.iter().filter(|n| n.id == "eve-note").count(), 1, "what she wrote stays");
+}
+
+/// The new facilitator token out of a rotation's answer.
+async fn rotated_facilitator(response: reqwest::Response) -> String {
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    body["links"]["facilitator"].as_str().unwrap().split_once("?token=").unwrap().1.to_owned()
+}
+
+#[tokio::test]
+async fn a_rotated_facilitator_link_is_refused_and_its_connections_closed_through_any_node() {
+    let Some(deployment) = Deployment::create().await else { return };
+    let nodes = deployment.start_three();
+    let (id, participant, facilitator) = create_board(nodes[0].addr, "Rotate facilitator").await;
+    let old_path = format!("{id}?token={facilitator}");
+    let mut old = vec![Peer::join_as(nodes[0].addr, &old_path, "Fay").await];
+    assert!(deployment.owner(&id).await.starts_with("n0-"));
+    old.push(Peer::join_as(nodes[2].addr, &old_path, "Fay-laptop").await);
+    let mut ana = Peer::join_as(nodes[1].addr, &format!("{id}?token={participant}"), "Ana").await;
+
+    // The facilitator rotates their own link through a replica.
+    let http = reqwest::Client::new();
+    let rotate = |node: SocketAddr, path: &str| format!("http://{node}/api/boards/{id}/links/{path}");
+    let answer = http.post(rotate(nodes[1].addr, "rotate-facilitator")).bearer_auth(&facilitator).send().await;
+    let fresh = rotated_facilitator(answer.unwrap()).await;
+    assert_ne!(fresh, facilitator);
+    for (peer, node) in old.iter_mut().zip([0, 2]) {
+        assert_eq!(peer.closed().await.code, 4403, "the old facilitator's connection on node {node}");
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        let mut again = Peer::connect_as(node.addr, &old_path, "Fay").await;
+        assert_eq!(again.closed().await.code, 4403, "old facilitator link refused on node {i}");
+        let info = format!("http://{}/api/boards/{id}", node.addr);
+        assert_eq!(http.get(&info).bearer_auth(&facilitator).send().await.unwrap().status(), 403, "node {i}");
+        for path in ["rotate", "rotate-facilitator"] {
+            let status = http.post(rotate(node.addr, path)).bearer_auth(&facilitator).send().await.unwrap().status();
+            assert_eq!(status, 403, "{path} with the old link on node {i}");
+        }
+        assert_eq!(http.get(&info).bearer_auth(&fresh).send().await.unwrap().status(), 200, "node {i}");
+    }
+    // The new link leads on every node; the participants' link was not touched.
+    let mut fay = hello(nodes[2].addr, &format!("{id}?token={fresh}"), "Fay").await;
+    ana.add_note("still", "here").await;
+    fay.pump_until(|p| p.note_count() == 1).await;
+    assert!(ana.closed.is_none());
+}
+
+#[tokio::test]
+async fn a_roster_vote_through_any_node_takes_personal_links_only_and_budgets_hold() {
+    let Some(deployment) = Deployment::create().await else { return };
+    let nodes = deployment.start_three();
+    let (id, participant, facilitator) = create_board(nodes[0].addr, "Roster").await;
+    let mut fay = hello(nodes[0].addr, &format!("{id}?token={facilitator}"), "Fay").await;
+    for candidate in ["goal-a", "goal-b", "goal-c"] {
+        fay.add_note(candidate, "candidate").await;
+    }
+    fay.pump_until(|p| p.note_count() == 3).await;
+    assert!(deployment.owner(&id).await.starts_with("n0-"));
+    send(&mut fay, ClientMessage::OpenVote { settings: VoteSettings { roster: true, ..vote_settings(1, 1) } }).await;
+    let vote = loop {
+        if let ServerMessage::Vote { vote } = fay.next_app().await {
+            break vote.id;
+        }
+    };
+    let cast = |candidate: &str| ClientMessage::CastVote { vote: vote.clone(), candidate: candidate.into() };
+
+    // A guest on the shared link, on a replica, and again with the token its welcome
+    // gave it on another replica: not on the roster either way.
+    let mut guest = hello(nodes[1].addr, &format!("{id}?token={participant}"), "Guest").await;
+    let guest_personal = format!("{id}?token={}", guest.token.clone().expect("a personal token"));
+    let mut guest_again = hello(nodes[2].addr, &guest_personal, "Guest").await;
+    for peer in [&mut guest, &mut guest_again] {
+        send(peer, cast("goal-a")).await;
+        assert_eq!(next_error(peer).await, ErrorCode::Forbidden);
+    }
+
+    // Ana's personal link, minted through a replica: she votes on one node, and her
+    // second device on another finds the budget spent.
+    let minted: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{}/api/boards/{id}/identities", nodes[2].addr))
+        .bearer_auth(&facilitator)
+        .json(&serde_json::json!({ "name": "Ana" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ana_id = minted["identity"].as_str().unwrap().to_owned();
+    let personal = format!("{id}?token={}", minted["token"].as_str().unwrap());
+    let mut ana = hello(nodes[1].addr, &personal, "Ana").await;
+    send(&mut ana, cast("goal-a")).await;
+    loop {
+        match ana.next_app().await {
+            ServerMessage::Ballot { remaining: 0, .. } => break,
+            ServerMessage::Error { code, message } => panic!("Ana's vote refused: {code:?} {message}"),
+            _ => {}
+        }
+    }
+    let mut ana_phone = hello(nodes[2].addr, &personal, "Ana-phone").await;
+    send(&mut ana_phone, cast("goal-b")).await;
+    assert_eq!(next_error(&mut ana_phone).await, ErrorCode::OverBudget);
+    loop {
+        let view = loop {
+            if let ServerMessage::Vote { vote } = fay.next_app().await {
+                break vote;
+            }
+        };
+        if view.turnout.is_some_and(|t| t.voted == 1) {
+            break;
+        }
+    }
+    let spent = deployment
+        .query(&format!("SELECT voter || '=' || SUM(count)::TEXT FROM ballots WHERE board = '{id}' GROUP BY voter"))
+        .await;
+    assert_eq!(spent, vec![format!("{ana_id}=1")], "one ballot, Ana's");
+}
+
+/// The code of the next error `peer` receives (ballots, votes and the rest skipped).
+async fn next_error(peer: &mut Peer) -> ErrorCode {
+    loop {
+        if let ServerMessage::Error { code, .. } = peer.next_app().await {
+            return code;
+        }
+    }
 }
 
 /// Peers spread over the nodes, editing in rounds and coming back through a live node

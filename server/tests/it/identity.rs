@@ -6,9 +6,11 @@
 use commonboard_protocol::app::{ClientMessage, ErrorCode, Role, ServerMessage, VoteSettings};
 use commonboard_protocol::close;
 use commonboard_protocol::schema::Note;
+use commonboard_protocol::workshop::{TurnAction, TurnPerson};
 
 use crate::client::Peer;
 use crate::votes::{board_with_vote, next_ballot, next_error, next_vote, send, settings};
+use crate::workshop::next_workshop;
 use crate::{config_in, spawn_app, spawn_app_with, Links, TestServer};
 
 const SECRET: &str = "Ana's secret: the budget is frozen";
@@ -108,6 +110,72 @@ async fn the_same_name_on_the_same_link_is_another_person_and_gets_nothing_of_he
     assert_eq!((again.as_str(), token), (ana_id.as_str(), None));
     let notes = private_notes(&mut phone, 1).await;
     assert_eq!(notes[0].text, SECRET);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn nobody_else_can_pass_anas_turn_not_even_under_her_name() {
+    let server = spawn_app().await;
+    let links = server.create_board_links("Round").await;
+    let shared = links.path(&links.participant);
+    let mut fran = Peer::join_as(server.addr, &links.path(&links.facilitator), "Fran").await;
+    fran.hello().await;
+    let mut ana = Peer::join_as(server.addr, &shared, "Ana").await;
+    let (ana_id, _) = ana.hello().await;
+    // Ben opens the same shared link in another browser: another person.
+    let mut ben = Peer::join_as(server.addr, &shared, "Ben").await;
+    let (ben_id, _) = ben.hello().await;
+    let people = vec![
+        TurnPerson { id: ana_id.clone(), name: "Ana".into() },
+        TurnPerson { id: ben_id.clone(), name: "Ben".into() },
+    ];
+    send(&mut fran, ClientMessage::StartTurns { people }).await;
+    loop {
+        let turns = next_workshop(&mut ana).await.turns;
+        if turns.is_some_and(|t| t.current == Some(0)) {
+            break;
+        }
+    }
+
+    // Mallory takes the same shared link under Ana's name and with her id as `user=`;
+    // Ben, whose turn comes next, and a viewer try too.
+    let mut mallory = Peer::join_as(server.addr, &format!("{shared}&user={ana_id}"), "Ana").await;
+    let (mallory_id, _) = mallory.hello().await;
+    assert_ne!(mallory_id, ana_id);
+    let mut screen = Peer::join_as(server.addr, &links.path(&links.viewer), "Ana").await;
+    screen.hello().await;
+    for thief in [&mut mallory, &mut ben, &mut screen] {
+        for action in [TurnAction::Pass, TurnAction::Next, TurnAction::Skip] {
+            send(thief, ClientMessage::Turn { action }).await;
+            let code = loop {
+                match thief.next_app().await {
+                    ServerMessage::Error { code, .. } => break code,
+                    ServerMessage::Workshop { state } => {
+                        assert_eq!(state.turns.and_then(|t| t.current), Some(0), "the turn moved")
+                    }
+                    _ => {}
+                }
+            };
+            assert_eq!(code, ErrorCode::Forbidden, "{action:?}");
+        }
+    }
+    // Still Ana's turn, nobody passed: as a newcomer sees it and as Ana's own
+    // connection received it (no workshop change reached her).
+    let mut late = Peer::join_as(server.addr, &links.path(&links.viewer), "Late").await;
+    late.hello().await;
+    let turns = next_workshop(&mut late).await.turns.expect("the round is going");
+    assert_eq!((turns.current, turns.passed.len()), (Some(0), 0));
+    ana.drain_for(std::time::Duration::from_millis(200)).await;
+    for message in &ana.app {
+        if let ServerMessage::Workshop { state } = message {
+            assert_eq!(state.turns.as_ref().and_then(|t| t.current), Some(0), "the turn moved: {state:?}");
+        }
+    }
+    // Ana herself may pass: the check is who she is, not that passing is closed.
+    ana.app.clear();
+    send(&mut ana, ClientMessage::Turn { action: TurnAction::Pass }).await;
+    let turns = next_workshop(&mut ana).await.turns.unwrap();
+    assert_eq!((turns.current, turns.passed), (Some(1), vec![ana_id]));
     server.stop().await;
 }
 

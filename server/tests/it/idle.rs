@@ -5,6 +5,12 @@
 //! Time is tokio's paused clock, moved a second at a time the way the board's own
 //! timers (the 5-second awareness sweep) wake its loop, so a deadline that a wake-up
 //! restarts never arrives here either. The clock runs again for the HTTP checks.
+//!
+//! The unload must show in the log: each test captures what its server logs (see
+//! [`LogCapture`]). The `commonboard_boards_loaded` gauge of `/metrics` is
+//! process-wide, and the other tests of this binary load and unload boards in the same
+//! process meanwhile, so its value is checked in a binary of its own
+//! (`tests/idle_metrics.rs`).
 
 use std::time::Duration;
 
@@ -13,6 +19,7 @@ use commonboard_protocol::history::Timeline;
 use commonboard_server::config::{Cli, Command, Config};
 
 use crate::client::Peer;
+use crate::log_capture::LogCapture;
 use crate::{spawn_app_with, TestServer, PATIENCE};
 
 /// `commonboard serve` parsed from these flags, with a fresh data directory.
@@ -46,8 +53,10 @@ async fn unloads_after(flags: &[&str], idle: Duration) {
     let dir = tempfile::tempdir().unwrap();
     let config = parsed(dir.path(), flags);
     assert_eq!(config.idle_unload, idle, "the flag sets the idle time");
+    let (log, _capturing) = LogCapture::start();
     let server = spawn_app_with(config).await;
     let links = server.create_board_links("Idle").await;
+    let board = format!("board={}", links.id);
     let mut peer = Peer::join(server.addr, &links.path(&links.participant)).await;
     peer.add_note("n1", "kept across the unload").await;
     peer.pump_until(|p| p.note_count() == 1).await;
@@ -59,6 +68,8 @@ async fn unloads_after(flags: &[&str], idle: Duration) {
 
     pass(idle - Duration::from_secs(2)).await;
     assert_eq!(boards_loaded(&server).await, 1, "unloaded before its idle time");
+    assert_eq!(log.lines_with(&[&board, "board loaded"]).len(), 1, "the board's load is logged");
+    assert!(log.lines_with(&[&board, "idle, unloading"]).is_empty(), "unloaded before its idle time");
 
     pass(Duration::from_secs(3)).await;
     let deadline = tokio::time::Instant::now() + PATIENCE;
@@ -66,6 +77,9 @@ async fn unloads_after(flags: &[&str], idle: Duration) {
         assert!(tokio::time::Instant::now() < deadline, "an idle board never unloaded after {idle:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let idle_s = format!("idle_s={:?}", idle.as_secs_f64());
+    let logged = log.lines_with(&[&board, "idle, unloading"]);
+    assert!(logged.len() == 1 && logged[0].contains(" INFO ") && logged[0].contains(&idle_s), "{logged:?}");
     let timeline: Timeline =
         crate::get_json(server.http(&format!("/api/boards/{}/timeline?buckets=1", links.id)), &links.viewer).await;
     assert!(timeline.log.checkpoints >= 1, "the unload wrote no checkpoint: {:?}", timeline.log);

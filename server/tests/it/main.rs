@@ -16,6 +16,7 @@ mod identity;
 mod idle;
 mod install;
 mod limits;
+mod log_capture;
 mod openapi;
 mod postgres;
 mod security;

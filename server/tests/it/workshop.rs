@@ -22,7 +22,7 @@ async fn member(addr: std::net::SocketAddr, board: &str, name: &str) -> Peer {
 }
 
 /// The next workshop state the peer receives (other messages are skipped).
-async fn next_workshop(peer: &mut Peer) -> WorkshopState {
+pub(crate) async fn next_workshop(peer: &mut Peer) -> WorkshopState {
     loop {
         if let ServerMessage::Workshop { state } = peer.next_app().await {
             return state;
