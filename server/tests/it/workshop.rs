@@ -379,9 +379,9 @@ async fn a_screen_that_joins_late_gets_where_the_facilitator_is() {
     send(&mut ana, ClientMessage::ShowViewport { viewport, bring: true }).await;
     assert_eq!(next_error(&mut ana).await.0, ErrorCode::Forbidden);
     send(&mut fran, ClientMessage::ShowViewport { viewport, bring: false }).await;
-    assert_eq!(ana.next_app().await, ServerMessage::Viewport { viewport, bring: false });
+    assert_eq!(ana.next_app().await, ServerMessage::Viewport { viewport, bring: false, by: Some("Fran".into()) });
     let mut screen = member(server.addr, &links.path(&links.viewer), "Screen").await;
-    assert_eq!(screen.next_app().await, ServerMessage::Viewport { viewport, bring: false });
+    assert_eq!(screen.next_app().await, ServerMessage::Viewport { viewport, bring: false, by: Some("Fran".into()) });
     server.stop().await;
 }
 
