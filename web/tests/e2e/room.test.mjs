@@ -14,7 +14,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { launchBrowser, personPage, startServer, waitSynced, webDir } from "./helpers.mjs";
+import { launchBrowser, personPage, startServer, waitSynced, webDir, WRITE_DOCS } from "./helpers.mjs";
 import { writeSmallPng } from "./small-png.mjs";
 
 let server;
@@ -31,8 +31,6 @@ after(async () => {
 });
 
 const shots = join(webDir, "..", "docs", "screenshots");
-/** Whether to (re)write the README's screenshots. */
-const WRITE_SHOTS = process.env.COMMONBOARD_SCREENSHOTS === "1";
 const PHONE = { viewport: { width: 360, height: 720 }, isMobile: true, hasTouch: true };
 const LAPTOP = { viewport: { width: 1024, height: 640 } };
 const SCREEN = { viewport: { width: 1280, height: 720 } };
@@ -130,12 +128,12 @@ test("the five-step workshop in a hybrid room: nothing lost, nothing on top of a
       if (/Invalid access/.test(msg.text())) premature.push(msg.text());
     });
   }
-  if (WRITE_SHOTS) mkdirSync(shots, { recursive: true });
+  if (WRITE_DOCS) mkdirSync(shots, { recursive: true });
   const snap = async (step) => {
     // The facilitator shows the step (the big screen follows), and so does Ana.
     for (const p of [fac, ana]) await p.page.locator(".ws-focus").click();
     await screen.page.waitForTimeout(600);
-    if (!WRITE_SHOTS) return;
+    if (!WRITE_DOCS) return;
     // Palette PNGs: fifteen screenshots in a few hundred KB.
     writeSmallPng(join(shots, `step${step}-phone.png`), await pat.page.screenshot());
     writeSmallPng(join(shots, `step${step}-laptop.png`), await ana.page.screenshot());
