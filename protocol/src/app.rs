@@ -204,7 +204,14 @@ pub enum ServerMessage {
     /// their author's connections receive them).
     PrivateNotes { notes: Vec<crate::schema::Note> },
     /// Where the facilitator's view is; with `bring`, every participant moves there.
-    Viewport { viewport: crate::workshop::Viewport, bring: bool },
+    Viewport {
+        viewport: crate::workshop::Viewport,
+        bring: bool,
+        /// Display name of the facilitator whose view it is (for "Following Fran").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        by: Option<String>,
+    },
     /// Something the client asked for was refused or failed; nothing else changed.
     Error {
         /// Machine-readable reason.

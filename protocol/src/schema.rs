@@ -501,6 +501,19 @@ impl Board {
         }
     }
 
+    /// Moves and resizes a frame; returns false if there is no such frame.
+    pub fn set_frame_rect(&self, txn: &mut TransactionMut, id: &str, x: f64, y: f64, w: f64, h: f64) -> bool {
+        let Some(Out::YMap(map)) = self.frames.get(txn, id) else {
+            return false;
+        };
+        for (field, value) in [(frame::X, x), (frame::Y, y), (frame::W, w), (frame::H, h)] {
+            if number(txn, &map, field) != value {
+                map.insert(txn, field, js_number(value));
+            }
+        }
+        true
+    }
+
     /// Adds an action, or replaces the action with the same id.
     pub fn insert_action(&self, txn: &mut TransactionMut, value: &Action) {
         let map = self.actions.insert(txn, value.id.as_str(), MapPrelim::default());

@@ -560,7 +560,7 @@ struct Board {
     /// The workshop flow: step, timer, private writing, turns.
     workshop: Workshop,
     /// Where the facilitator last showed the room, for screens that join later.
-    viewport: Option<commonboard_protocol::workshop::Viewport>,
+    viewport: Option<(commonboard_protocol::workshop::Viewport, String)>,
     limits: BoardLimits,
     /// The document's encoded size (Yjs v1), estimated: the last measure plus the size
     /// of every update applied since (an update adds about its own size; deletions take
@@ -971,8 +971,8 @@ impl Board {
                     let workshop = ServerMessage::Workshop { state: self.workshop.view() };
                     out.direct.push((conn, frame::server_app(&workshop).into()));
                 }
-                if let Some(viewport) = self.viewport {
-                    let message = ServerMessage::Viewport { viewport, bring: false };
+                if let Some((viewport, by)) = &self.viewport {
+                    let message = ServerMessage::Viewport { viewport: *viewport, bring: false, by: Some(by.clone()) };
                     out.direct.push((conn, frame::server_app(&message).into()));
                 }
                 let mine = self.workshop.notes_of(&author.id);
@@ -1036,8 +1036,9 @@ impl Board {
                 self.workshop_change(out, |w| w.turn(action, &author, facilitator))
             }
             ClientMessage::ShowViewport { viewport, bring } => {
-                self.viewport = Some(viewport);
-                let message = Bytes::from(frame::server_app(&ServerMessage::Viewport { viewport, bring }));
+                self.viewport = Some((viewport, author.name.clone()));
+                let by = Some(author.name.clone());
+                let message = Bytes::from(frame::server_app(&ServerMessage::Viewport { viewport, bring, by }));
                 for (&other, c) in &self.conns {
                     if other != conn && c.app {
                         out.direct.push((other, message.clone()));
@@ -1197,9 +1198,13 @@ impl Board {
         // Each goes to free space in its area, never on top of a note already there.
         let snapshot = schema::Board::new(&self.doc).snapshot(&self.doc.transact());
         let mut notes: Vec<schema::Note> = revealed.iter().map(|p| p.note.clone()).collect();
-        placement::place_notes(&snapshot, &mut notes);
+        let layout = placement::place_notes(&snapshot, &mut notes);
         for (private, placed) in revealed.iter_mut().zip(notes) {
             private.note = placed;
+        }
+        // Full areas grew to hold them, and what lay below moved down.
+        if !layout.is_empty() {
+            self.server_change(out, |board, txn| apply_layout(board, txn, &layout));
         }
         let mut by_author: Vec<(Author, Vec<PrivateNote>)> = Vec::new();
         for note in revealed {
@@ -1303,14 +1308,16 @@ impl Board {
         if let Some(winner) = vote.winner().filter(|_| decided) {
             let spot = self.goal_spot(&winner);
             // The goal, and the winning note moved into its area (a position and a frame id).
-            let weight = goal_weight(&winner) + spot.as_ref().map_or(0, |(frame, _, _)| 64 + frame.len());
+            let weight = goal_weight(&winner)
+                + spot.as_ref().map_or(0, |(frame, _, _, layout)| 64 + frame.len() + layout.weight());
             if let Err(reason) = self.server_write_fits("the vote's result", weight, weight) {
                 let message = format!("the vote is closed, but its result is not on the board: {reason}");
                 return Some(ServerMessage::Error { code: ErrorCode::LimitReached, message });
             }
             self.server_change(out, |board, txn| {
                 board.set_common_goal(txn, &winner);
-                if let Some((frame, x, y)) = &spot {
+                if let Some((frame, x, y, layout)) = &spot {
+                    apply_layout(board, txn, layout);
                     board.move_note(txn, &winner, *x, *y);
                     board.set_note_field(txn, &winner, schema::note::FRAME, yrs::Any::from(frame.as_str()));
                 }
@@ -1321,17 +1328,17 @@ impl Board {
 
     /// Where the chosen goal goes: free space in the board's "chosen" area (the template's
     /// "Our common goal"), unless it is there already or the board has no such area.
-    fn goal_spot(&self, winner: &str) -> Option<(String, f64, f64)> {
+    /// Returns the frame, the place, and what moved to make room when the area was full.
+    fn goal_spot(&self, winner: &str) -> Option<(String, f64, f64, placement::Layout)> {
         let snapshot = schema::Board::new(&self.doc).snapshot(&self.doc.transact());
         let frame = snapshot.frames.iter().find(|f| f.area.as_deref() == Some(GOAL_AREA))?;
         let note = snapshot.notes.iter().find(|n| n.id == winner)?;
         if note.frame.as_deref() == Some(frame.id.as_str()) {
             return None;
         }
-        let taken: Vec<placement::Rect> =
-            snapshot.notes.iter().filter(|n| n.id != winner).map(placement::Rect::of_note).collect();
-        let (x, y) = placement::free_spot(placement::Rect::of_frame(frame), &taken, note.w, note.h);
-        Some((frame.id.clone(), x, y))
+        let mut placed = [schema::Note { frame: Some(frame.id.clone()), ..note.clone() }];
+        let layout = placement::place_notes(&snapshot, &mut placed);
+        Some((frame.id.clone(), placed[0].x, placed[0].y, layout))
     }
 
     /// When the next vote timer runs out, if one is running.
@@ -2134,6 +2141,16 @@ fn message_vote(message: &ClientMessage) -> String {
 
 fn forbidden(what: &str) -> ServerMessage {
     ServerMessage::Error { code: ErrorCode::Forbidden, message: format!("only the facilitator can {what}") }
+}
+
+/// Writes what placing notes moved: grown or moved frames, and notes moved down.
+fn apply_layout(board: &schema::Board, txn: &mut yrs::TransactionMut, layout: &placement::Layout) {
+    for f in &layout.frames {
+        board.set_frame_rect(txn, &f.id, f.x, f.y, f.w, f.h);
+    }
+    for (id, x, y) in &layout.notes {
+        board.move_note(txn, id, *x, *y);
+    }
 }
 
 /// At most what writing (or putting back) the common goal adds to an update: the note

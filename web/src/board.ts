@@ -8,6 +8,7 @@ import {
   NOTE_COLORS,
   notePos,
   ROOTS,
+  setFramePos,
   setNotePos,
   type NoteColor,
 } from "./schema";
@@ -17,6 +18,7 @@ import { applyText } from "./textdiff";
 import { randomId } from "./util";
 import { AppChannel } from "./app-channel";
 import { Delivery } from "./delivery";
+import { placeInArea, scan, type Item, type Layout } from "./placement";
 
 /** Origin of every transaction made by this user; the only one the undo manager tracks. */
 export const LOCAL = { origin: "commonboard-local" };
@@ -310,25 +312,69 @@ export function setSize(m: YMap, w: number, h: number): void {
   if (m.get(NOTE_FIELDS.h) !== h) m.set(NOTE_FIELDS.h, h);
 }
 
-/** A free spot for a note of size w×h inside `area`, avoiding the given rectangles. */
+/**
+ * A free spot for a note of size w×h in `area`, avoiding the given rectangles; rows go
+ * on below the area when it is full (for places outside any frame: see `placeInFrame`).
+ */
 export function freeSpot(area: Rect, taken: Rect[], w: number, h: number, pad = 16, top = 44): { x: number; y: number } {
-  const gap = 12;
-  const x0 = area.x + pad;
-  const y0 = area.y + top;
-  const maxX = Math.max(x0, area.x + area.w - pad - w);
-  const maxY = Math.max(y0, area.y + area.h - pad - h);
-  const stepX = Math.max(1, Math.round(w / 2 + gap / 2));
-  const stepY = Math.max(1, Math.round(h / 2 + gap / 2));
-  const overlaps = (x: number, y: number) =>
-    taken.some((r) => x < r.x + r.w + gap / 2 && x + w + gap / 2 > r.x && y < r.y + r.h + gap / 2 && y + h + gap / 2 > r.y);
-  // Row by row inside the area; a full area goes on below itself (never on a note).
-  const lastY = maxY + 200 * stepY;
-  for (let y = y0; y <= lastY; y += stepY) {
-    for (let x = x0; x <= maxX; x += stepX) {
-      if (!overlaps(x, y)) return { x, y };
+  const more = 200 * Math.max(1, Math.round(h / 2 + 6));
+  return scan({ ...area, h: area.h + more }, taken, w, h, pad, top) ?? { x: area.x + pad, y: area.y + area.h + more };
+}
+
+/**
+ * Origin of the moves placement makes (`moveOffOthers`, an area growing to make room):
+ * not the person's own edit, so not tracked by the undo manager.
+ */
+const PLACEMENT = { origin: "commonboard-placement" };
+
+/** The board's frames and notes as placement items (without the note `skip`). */
+function placementItems(b: Board, skip?: string): { frames: Item[]; notes: Item[] } {
+  const frames: Item[] = [];
+  const notes: Item[] = [];
+  b.frames.forEach((m, id) => frames.push({ id, r: frameRect(m) }));
+  b.notes.forEach((m, id) => {
+    if (id !== skip) notes.push({ id, r: noteRect(m) });
+  });
+  return { frames, notes };
+}
+
+/**
+ * Where a note of w×h goes in the frame `frameId` (see `placement.ts`) and what has to
+ * move to make room; writes nothing. Null when the board has no such frame.
+ */
+export function planInFrame(b: Board, frameId: string, w: number, h: number, skip?: string): { x: number; y: number; layout: Layout } | null {
+  const { frames, notes } = placementItems(b, skip);
+  const area = frames.findIndex((f) => f.id === frameId);
+  return area < 0 ? null : placeInArea(frames, notes, area, w, h);
+}
+
+/** Writes what placing a note moved: frames grown or moved down, notes moved down. */
+export function applyLayout(b: Board, layout: Layout, origin: object = PLACEMENT): void {
+  if (!layout.frames.length && !layout.notes.length) return;
+  b.doc.transact(() => {
+    for (const f of layout.frames) {
+      const m = b.frames.get(f.id);
+      if (!m) continue;
+      setFramePos(m, f.r.x, f.r.y);
+      if (m.get(FRAME_FIELDS.h) !== Math.round(f.r.h)) m.set(FRAME_FIELDS.h, Math.round(f.r.h));
     }
-  }
-  return { x: x0, y: lastY + stepY };
+    for (const n of layout.notes) {
+      const m = b.notes.get(n.id);
+      if (m) setNotePos(m, n.r.x, n.r.y);
+    }
+  }, origin);
+}
+
+/**
+ * A place for a note of w×h in the frame `frameId`, making room when the frame is full
+ * (it grows; what lies below it moves down), written with `origin`. Null when the board
+ * has no such frame.
+ */
+export function placeInFrame(b: Board, frameId: string, w: number, h: number, skip?: string, origin: object = PLACEMENT): { x: number; y: number } | null {
+  const plan = planInFrame(b, frameId, w, h, skip);
+  if (!plan) return null;
+  applyLayout(b, plan.layout, origin);
+  return { x: plan.x, y: plan.y };
 }
 
 /**
@@ -360,12 +406,12 @@ export function moveOffOthers(b: Board, ids: Iterable<string>, withinMs = 5000):
       if (oid !== id) taken.push(noteRect(o));
     });
     const frame = noteFrame(m);
-    const f = frame ? b.frames.get(frame) : undefined;
-    const spot = f ? freeSpot(frameRect(f), taken, r.w, r.h) : freeSpot({ x: r.x - 16, y: r.y - 44, w: r.w * 4, h: r.h * 4 }, taken, r.w, r.h);
     // Not the person's own edit: undo leaves it alone.
-    b.doc.transact(() => setNotePos(m, spot.x, spot.y), PLACEMENT);
+    b.doc.transact(() => {
+      const spot =
+        (frame ? placeInFrame(b, frame, r.w, r.h, id, PLACEMENT) : null) ??
+        freeSpot({ x: r.x - 16, y: r.y - 44, w: r.w * 4, h: r.h * 4 }, taken, r.w, r.h);
+      setNotePos(m, spot.x, spot.y);
+    }, PLACEMENT);
   }
 }
-
-/** Origin of the moves `moveOffOthers` makes (not tracked by the undo manager). */
-const PLACEMENT = { origin: "commonboard-placement" };

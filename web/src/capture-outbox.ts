@@ -3,7 +3,7 @@
 // the board accepts it (connected, synced, not locked for this person), into free
 // space of its area as the board is then; it leaves the list once the server has it
 // (see `Delivery`), or, after a reload, once the board the server sent holds its id.
-import { addNote, frameRect, freeSpot, moveOffOthers, noteRect, transact, type Board, type Rect } from "./board";
+import { addNote, frameRect, freeSpot, moveOffOthers, noteRect, placeInFrame, planInFrame, transact, type Board, type Rect } from "./board";
 import type { Note, Role } from "./generated/protocol";
 import { DEFAULT_NOTE_H, DEFAULT_NOTE_W, NOTE_FIELDS, type NoteColor } from "./schema";
 import { randomId } from "./util";
@@ -114,8 +114,11 @@ export class CaptureOutbox {
         b.app.send({ type: "put_private_note", note: this.#privateNote(n) });
         continue;
       }
-      const spot = this.#spot(n.frame);
-      addNote(b, { x: spot.x, y: spot.y, color: n.color, text: n.text, frame: n.frame, kind: n.kind, pair: n.pair }, n.id);
+      // A full area grows (what lies below moves down) in the same change as the note.
+      transact(b, () => {
+        const spot = this.#spot(n.frame, true);
+        addNote(b, { x: spot.x, y: spot.y, color: n.color, text: n.text, frame: n.frame, kind: n.kind, pair: n.pair }, n.id);
+      });
       this.#mine.add(n.id);
       // A remedy and its obstacle point at each other (as on the canvas).
       const obstacle = n.pair ? b.notes.get(n.pair) : undefined;
@@ -167,13 +170,21 @@ export class CaptureOutbox {
     return note;
   }
 
-  /** Free space inside the note's area (or in a band below the origin outside any). */
-  #spot(frame: string | null): { x: number; y: number } {
+  /**
+   * Free space inside the note's area (or in a band below the origin outside any). With
+   * `makeRoom`, a full area grows on the board; without (a private note, which the
+   * server places when it is revealed), the board is left as it is.
+   */
+  #spot(frame: string | null, makeRoom = false): { x: number; y: number } {
     const b = this.#b;
-    const f = frame ? b.frames.get(frame) : undefined;
+    if (frame && b.frames.has(frame)) {
+      const spot = makeRoom
+        ? placeInFrame(b, frame, DEFAULT_NOTE_W, DEFAULT_NOTE_H)
+        : planInFrame(b, frame, DEFAULT_NOTE_W, DEFAULT_NOTE_H);
+      if (spot) return { x: spot.x, y: spot.y };
+    }
     const taken: Rect[] = [];
     b.notes.forEach((m) => taken.push(noteRect(m)));
-    if (f) return freeSpot(frameRect(f), taken, DEFAULT_NOTE_W, DEFAULT_NOTE_H);
     b.frames.forEach((m) => taken.push(frameRect(m)));
     return freeSpot({ x: 0, y: 0, w: 1600, h: 20000 }, taken, DEFAULT_NOTE_W, DEFAULT_NOTE_H, 0, 0);
   }

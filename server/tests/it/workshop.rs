@@ -3,7 +3,7 @@
 
 use commonboard_protocol::app::{ClientMessage, ErrorCode, Role, ServerMessage};
 use commonboard_protocol::frame;
-use commonboard_protocol::schema::Note;
+use commonboard_protocol::schema::{Frame, Note};
 use commonboard_protocol::workshop::{TurnAction, TurnPerson, WorkshopState};
 
 use crate::client::Peer;
@@ -379,9 +379,9 @@ async fn a_screen_that_joins_late_gets_where_the_facilitator_is() {
     send(&mut ana, ClientMessage::ShowViewport { viewport, bring: true }).await;
     assert_eq!(next_error(&mut ana).await.0, ErrorCode::Forbidden);
     send(&mut fran, ClientMessage::ShowViewport { viewport, bring: false }).await;
-    assert_eq!(ana.next_app().await, ServerMessage::Viewport { viewport, bring: false });
+    assert_eq!(ana.next_app().await, ServerMessage::Viewport { viewport, bring: false, by: Some("Fran".into()) });
     let mut screen = member(server.addr, &links.path(&links.viewer), "Screen").await;
-    assert_eq!(screen.next_app().await, ServerMessage::Viewport { viewport, bring: false });
+    assert_eq!(screen.next_app().await, ServerMessage::Viewport { viewport, bring: false, by: Some("Fran".into()) });
     server.stop().await;
 }
 
@@ -410,6 +410,56 @@ async fn going_back_a_step_turns_private_writing_off_and_keeps_the_timer() {
     assert_eq!(state.writing.len(), 1, "Ana's obstacle stays private until the reveal");
     send(&mut ana, ClientMessage::PutPrivateNote { note: private_note("n1", "Value") }).await;
     assert_eq!(next_error(&mut ana).await.0, ErrorCode::InvalidRequest);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_reveal_into_a_full_area_grows_it_and_moves_the_area_below_down() {
+    let server = spawn_app_with(config_in(tempfile::tempdir().unwrap().path())).await;
+    let links = crate::create_board_from(server.addr, "Full", "collaboration-workshop").await;
+    let mut fran = member(server.addr, &links.path(&links.facilitator), "Fran").await;
+    let mut ana = member(server.addr, &links.path(&links.participant), "Ana").await;
+    let frames = fran.snapshot().frames;
+    let area = |name: &str| frames.iter().find(|f| f.area.as_deref() == Some(name)).unwrap().clone();
+    let (value, costs) = (area("value"), area("costs"));
+    // "Value" holds two notes, one above the other: it is full. "Costs" below has one.
+    ana.edit(|b, t| {
+        for (i, dy) in [44.0, 176.0].into_iter().enumerate() {
+            let at = (value.x + 16.0, value.y + dy);
+            b.insert_note(t, &Note { frame: Some(value.id.clone()), ..note_in(&format!("v{i}"), "Value", at, "Ana") });
+        }
+        let at = (costs.x + 16.0, costs.y + 44.0);
+        b.insert_note(t, &Note { frame: Some(costs.id.clone()), ..note_in("c0", "Cost", at, "Ana") });
+    })
+    .await;
+    let cost_y = ana.snapshot().notes.iter().find(|n| n.id == "c0").unwrap().y;
+    send(&mut fran, ClientMessage::SetStep { step: Some(1) }).await;
+    next_workshop(&mut fran).await;
+    send(&mut fran, ClientMessage::SetPrivate { private: true }).await;
+    next_workshop(&mut fran).await;
+    for i in 0..2 {
+        let note = Note { frame: Some(value.id.clone()), ..*private_note(&format!("p{i}"), "Hidden") };
+        send(&mut ana, ClientMessage::PutPrivateNote { note: Box::new(note) }).await;
+    }
+    loop {
+        if next_workshop(&mut fran).await.writing.first().is_some_and(|w| w.notes == 2) {
+            break;
+        }
+    }
+    send(&mut fran, ClientMessage::SetPrivate { private: false }).await;
+    fran.pump_until(|p| p.note_count() == 5).await;
+    let board = fran.snapshot();
+    let frame = |id: &str| board.frames.iter().find(|f| f.id == id).unwrap().clone();
+    let (grown, moved) = (frame(&value.id), frame(&costs.id));
+    assert!(grown.h > value.h, "the full area grew: {grown:?}");
+    assert_eq!(moved.y - costs.y, grown.h - value.h, "the area below moved down by as much");
+    let inside = |f: &Frame, n: &Note| n.x >= f.x && n.y >= f.y && n.x + n.w <= f.x + f.w && n.y + n.h <= f.y + f.h;
+    for n in &board.notes {
+        let own = frame(n.frame.as_deref().unwrap());
+        assert!(inside(&own, n), "{} inside its area", n.id);
+    }
+    let cost = board.notes.iter().find(|n| n.id == "c0").unwrap();
+    assert_eq!(cost.y - cost_y, moved.y - costs.y, "the note below moved with its area");
     server.stop().await;
 }
 

@@ -11,6 +11,8 @@ import {
   noteFrame,
   num,
   noteRect,
+  placeInFrame,
+  planInFrame,
   refreshFrameMembers,
   setFramePos,
   setNotePos,
@@ -103,8 +105,11 @@ export function createNoteAtCenter(c: CanvasHost): void {
   }
   const taken: Rect[] = [];
   b.notes.forEach((m) => taken.push(noteRect(m)));
-  const area = frame ? frameRect(b.frames.get(frame)!) : { x: ctr.x - DEFAULT_NOTE_W, y: ctr.y - DEFAULT_NOTE_H, w: DEFAULT_NOTE_W * 4, h: DEFAULT_NOTE_H * 4 };
-  const spot = freeSpot(area, taken, DEFAULT_NOTE_W, DEFAULT_NOTE_H, frame ? 16 : 0, frame ? 44 : 0);
+  const area = { x: ctr.x - DEFAULT_NOTE_W, y: ctr.y - DEFAULT_NOTE_H, w: DEFAULT_NOTE_W * 4, h: DEFAULT_NOTE_H * 4 };
+  // In an area: its free space, the area growing when full (not for a private note:
+  // the server places those when they are revealed).
+  const place = c.workshop.isPrivate ? planInFrame : placeInFrame;
+  const spot = (frame ? place(b, frame, DEFAULT_NOTE_W, DEFAULT_NOTE_H) : null) ?? freeSpot(area, taken, DEFAULT_NOTE_W, DEFAULT_NOTE_H, 0, 0);
   createNoteAt(c, spot.x + DEFAULT_NOTE_W / 2, spot.y + DEFAULT_NOTE_H / 2);
   const m = c.shown.notes.get([...c.selNotes][0] ?? "");
   if (m) ensureVisible(c, [...c.selNotes][0]);

@@ -11,8 +11,12 @@ import { areaFrame, stepFrame, type WorkshopModel } from "../workshop";
 import { showVoteDialog } from "./vote-dialog";
 import { WorkshopPanels } from "./workshop-panels";
 
-/** The least zoom a board opens at on its current step: note text stays readable. */
-const READABLE_ZOOM = 0.6;
+/**
+ * The least zoom a board opens at on its current step: note text (15 px) shows at about
+ * 11 px, the smallest text the board uses anywhere (a note's author line); at 60 % it
+ * would be 9 px, and the 40 % of "Focus on this step" on a laptop makes it 6 px.
+ */
+const READABLE_ZOOM = 0.75;
 
 /** What the workshop UI needs from the canvas. */
 export interface WorkshopHost {
@@ -73,6 +77,10 @@ export class WorkshopUi {
   /** Whether this view follows the facilitator's (after "Bring everyone here"). */
   #following = false;
   readonly followBar: HTMLElement;
+  /** The follow bar's "Following Fran". */
+  readonly #followWhom: HTMLElement;
+  /** The name of the facilitator whose view is followed, once the server said it. */
+  #leader = "";
   #landed = false;
 
   constructor(model: WorkshopModel, host: WorkshopHost, token: string | null) {
@@ -156,18 +164,14 @@ export class WorkshopUi {
     // Follow mode: after "Bring everyone here", participants follow the facilitator's
     // view until they move themselves or press Stop.
     const stopFollow = button("Stop following", "follow-stop", () => this.#follow(false));
-    this.followBar = h(
-      "div",
-      { class: "follow-bar", role: "status", hidden: true },
-      h("span", {}, "Following the facilitator's view"),
-      " · ",
-      stopFollow,
-    );
+    this.#followWhom = h("span", { class: "follow-whom" }, "Following the facilitator's view");
+    this.followBar = h("div", { class: "follow-bar", role: "status", hidden: true }, this.#followWhom, " · ", stopFollow);
     host.onUserMove = () => {
       if (this.#following) this.#follow(false);
     };
     b.app.on("viewport", (m) => {
       if (model.role === "facilitator" || !model.role) return;
+      if (m.by) this.#leader = m.by;
       if (m.bring) this.#follow(true);
       if (this.#following) host.showView(m.viewport.x, m.viewport.y, m.viewport.zoom);
     });
@@ -216,7 +220,10 @@ export class WorkshopUi {
   #follow(on: boolean): void {
     this.#following = on;
     this.followBar.hidden = !on;
-    this.#announce.textContent = on ? "Following the facilitator's view" : "";
+    // "Following Fran": the facilitator by name when the server said who leads.
+    const said = this.#leader ? `Following ${this.#leader}` : "Following the facilitator's view";
+    this.#followWhom.textContent = said;
+    this.#announce.textContent = on ? said : "";
   }
 
   /**

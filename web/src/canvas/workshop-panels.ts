@@ -3,7 +3,7 @@
 // owner, due date, done). Both edit the shared doc; inputs being typed into are never
 // overwritten by a re-render.
 import * as Y from "yjs";
-import { addNote, freeSpot, noteRect, num, setNoteText, setNotePos, str, transact, type Board, type Rect, type YMap } from "../board";
+import { addNote, freeSpot, noteRect, placeInFrame, num, setNoteText, setNotePos, str, transact, type Board, type Rect, type YMap } from "../board";
 import { NOTE_KINDS } from "../generated/protocol";
 import { ACTION_FIELDS, DEFAULT_NOTE_H, DEFAULT_NOTE_W, NOTE_FIELDS } from "../schema";
 import { h, randomId } from "../util";
@@ -256,7 +256,7 @@ export class WorkshopPanels {
     const rect: Rect = area?.rect ?? { x: 0, y: -400, w: 800, h: 360 };
     const taken: Rect[] = [];
     b.notes.forEach((m) => taken.push(noteRect(m)));
-    const spot = freeSpot(rect, taken, DEFAULT_NOTE_W, DEFAULT_NOTE_H);
+    const spot = (area ? placeInFrame(b, area.id, DEFAULT_NOTE_W, DEFAULT_NOTE_H) : null) ?? freeSpot(rect, taken, DEFAULT_NOTE_W, DEFAULT_NOTE_H);
     const id = addNote(b, {
       x: spot.x,
       y: spot.y,

@@ -115,7 +115,11 @@ seq: number,
 /**
  * Display name of who restored it.
  */
-by: string, } | { "type": "workshop", state: WorkshopState, } | { "type": "private_notes", notes: Array<Note>, } | { "type": "viewport", viewport: Viewport, bring: boolean, } | { "type": "error", 
+by: string, } | { "type": "workshop", state: WorkshopState, } | { "type": "private_notes", notes: Array<Note>, } | { "type": "viewport", viewport: Viewport, bring: boolean, 
+/**
+ * Display name of the facilitator whose view it is (for "Following Fran").
+ */
+by?: string, } | { "type": "error", 
 /**
  * Machine-readable reason.
  */

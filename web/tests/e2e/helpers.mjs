@@ -11,6 +11,12 @@ import { chromium } from "playwright-core";
 const here = dirname(fileURLToPath(import.meta.url));
 export const webDir = resolve(here, "..", "..");
 export const artifactsDir = join(webDir, "test-artifacts");
+/**
+ * Whether the tests (re)write the documentation's screenshots and examples under
+ * `docs/screenshots/`: only with COMMONBOARD_SCREENSHOTS=1, so an ordinary run leaves
+ * the committed files alone.
+ */
+export const WRITE_DOCS = process.env.COMMONBOARD_SCREENSHOTS === "1";
 
 const CHROMIUM_ARGS = [
   "--no-sandbox",

@@ -7,13 +7,14 @@
 // without a device, a vote from step 2's own button, a reveal into a crowded area, the
 // follow-up and the minutes. It checks that every note anyone was told was added is on
 // the board, that no two notes overlap, that the big screen shows the results and the
-// goal, and that the minutes list every participant. Screenshots of each step at phone,
-// laptop and big-screen sizes go to docs/screenshots/.
+// goal, and that the minutes list every participant. With COMMONBOARD_SCREENSHOTS=1 it
+// also writes screenshots of each step at phone, laptop and big-screen sizes to
+// docs/screenshots/ (the ones the README shows); without, it leaves them alone.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { launchBrowser, personPage, startServer, waitSynced, webDir } from "./helpers.mjs";
+import { launchBrowser, personPage, startServer, waitSynced, webDir, WRITE_DOCS } from "./helpers.mjs";
 import { writeSmallPng } from "./small-png.mjs";
 
 let server;
@@ -43,6 +44,36 @@ function boardNotes(page) {
       return { id, text: String(m.get("text") ?? ""), x, y, w: m.get("w") ?? 160, h: m.get("h") ?? 120, frame: m.get("frame") ?? null };
     });
   });
+}
+
+/** Every frame in a page's live Y.Doc: id, title, rectangle. */
+function boardFrames(page) {
+  return page.evaluate(() => {
+    const { board } = window.__commonboard;
+    return [...board.frames.entries()].map(([id, f]) => ({ id, title: String(f.get("title")), x: f.get("x"), y: f.get("y"), w: f.get("w"), h: f.get("h") }));
+  });
+}
+
+const overlap = (a, b) => a.x < b.x + b.w && a.x + a.w > b.x && a.y < b.y + b.h && a.y + a.h > b.y;
+const holds = (a, b) => a.x <= b.x && a.y <= b.y && a.x + a.w >= b.x + b.w && a.y + a.h >= b.y + b.h;
+
+/**
+ * Notes outside their own area or on another area (its title included): a note may lie
+ * only inside its own frame, and of a frame holding that one (its step) it must leave the
+ * title free.
+ */
+function outOfPlace(notes, frames) {
+  const out = [];
+  for (const n of notes) {
+    const own = frames.find((f) => f.id === n.frame);
+    if (own && !holds(own, n)) out.push(`“${n.text}” sticks out of “${own.title}”`);
+    for (const f of frames) {
+      if (f === own) continue;
+      const title = { x: f.x, y: f.y, w: f.w, h: 44 };
+      if (own && holds(f, own) ? overlap(n, title) : overlap(n, f)) out.push(`“${n.text}” covers “${f.title}”`);
+    }
+  }
+  return out;
 }
 
 /** Pairs of notes whose rectangles overlap. */
@@ -97,11 +128,12 @@ test("the five-step workshop in a hybrid room: nothing lost, nothing on top of a
       if (/Invalid access/.test(msg.text())) premature.push(msg.text());
     });
   }
-  mkdirSync(shots, { recursive: true });
+  if (WRITE_DOCS) mkdirSync(shots, { recursive: true });
   const snap = async (step) => {
     // The facilitator shows the step (the big screen follows), and so does Ana.
     for (const p of [fac, ana]) await p.page.locator(".ws-focus").click();
     await screen.page.waitForTimeout(600);
+    if (!WRITE_DOCS) return;
     // Palette PNGs: fifteen screenshots in a few hundred KB.
     writeSmallPng(join(shots, `step${step}-phone.png`), await pat.page.screenshot());
     writeSmallPng(join(shots, `step${step}-laptop.png`), await ana.page.screenshot());
@@ -172,7 +204,10 @@ test("the five-step workshop in a hybrid room: nothing lost, nothing on top of a
     told.push("Customer Support team");
     // Follow mode: "Bring everyone here" makes participants follow until they move.
     await fac.page.getByRole("button", { name: "Bring everyone here" }).click();
-    await ana.page.locator(".follow-bar", { hasText: "Following the facilitator" }).waitFor();
+    // The bar names the facilitator; Ben stops following with its button.
+    await ana.page.locator(".follow-bar", { hasText: "Following Fran" }).waitFor();
+    await ben.page.locator(".follow-bar", { hasText: "Following Fran" }).getByRole("button", { name: "Stop following" }).click();
+    await ben.page.locator(".follow-bar").waitFor({ state: "hidden" });
     // Ana moves the view herself (arrow keys pan with nothing selected): she stops following.
     await ana.page.locator(".viewport").focus();
     await ana.page.keyboard.press("Escape");
@@ -375,6 +410,8 @@ test("the five-step workshop in a hybrid room: nothing lost, nothing on top of a
     const notes = await boardNotes(fac.page);
     for (const text of told) assert.ok(notes.some((n) => n.text === text), `“${text}” was said to be added but is not on the board`);
     assert.deepEqual(overlaps(notes), [], "no note covers another");
+    // A full area grew ("Value" holds three notes): no note covers another area or its title.
+    assert.deepEqual(outOfPlace(notes, await boardFrames(fac.page)), [], "every note inside its own area");
     assert.deepEqual(premature, [], "no Yjs 'Invalid access' warning");
     // The big screen shows the results and the goal.
     assert.ok((await screen.page.locator(".present-tally-row").count()) >= 2);

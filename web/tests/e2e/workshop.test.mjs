@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import ICAL from "ical.js";
-import { launchBrowser, noteByText, personPage, presenterPath, startServer, waitSynced, webDir } from "./helpers.mjs";
+import { launchBrowser, noteByText, personPage, presenterPath, startServer, waitSynced, webDir, WRITE_DOCS } from "./helpers.mjs";
 
 let server;
 let browser;
@@ -277,8 +277,10 @@ test("a collaboration workshop from the template to the minutes", async () => {
     }
     await fac.page.getByRole("button", { name: "Start 25 min timer" }).click();
     await fac.page.locator(".ws-timer", { hasText: /^(25:00|24:5\d) left$/ }).waitFor();
-    mkdirSync(screenshots, { recursive: true });
-    await fac.page.screenshot({ path: join(screenshots, "workshop-board.png") });
+    if (WRITE_DOCS) {
+      mkdirSync(screenshots, { recursive: true });
+      await fac.page.screenshot({ path: join(screenshots, "workshop-board.png") });
+    }
 
     // ---------------------------------------------------------------- step 4: actions
     await fac.page.getByRole("button", { name: "Next step" }).click();
@@ -323,7 +325,7 @@ test("a collaboration workshop from the template to the minutes", async () => {
       minutesDialog.getByRole("button", { name: "Download minutes (Markdown)" }).click(),
     ]);
     const minutes = readFileSync(await mdDownload.path(), "utf8");
-    writeFileSync(join(screenshots, "minutes-example.md"), minutes);
+    if (WRITE_DOCS) writeFileSync(join(screenshots, "minutes-example.md"), minutes);
     const participants = minutes.split("## Participants")[1].split("##")[0];
     for (const name of ["Fran", "Ana", "Ben"]) assert.ok(participants.includes(name), `participant ${name} in the minutes`);
     assert.match(minutes, /\| Payments \(chosen\) \| Stable APIs \| Early notice of changes \|/);
