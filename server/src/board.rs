@@ -1588,7 +1588,9 @@ impl Board {
                             }
                         }
                     }
-                    Err(e) => Err(Refusal::Invalid("update rejected", e.to_string())),
+                    // yrs may have integrated part of it before it stopped: committed
+                    // here (a transaction commits when dropped), then undone below.
+                    Err(e) => Err(Refusal::Rejected(e.to_string())),
                 };
                 drop(ManuallyDrop::into_inner(txn));
                 outcome
@@ -1615,6 +1617,14 @@ impl Board {
             Ok(Err(Refusal::Invalid(reason, detail))) => {
                 debug!(conn, detail, "update refused by yrs");
                 self.reject(conn, reason);
+            }
+            Ok(Err(Refusal::Rejected(detail))) => {
+                // The document may hold part of the update, which the log does not: it
+                // goes back to what is durable and this tick's accepted updates (found by
+                // `board_messages`, `fuzz/regressions/board_messages-checkpoint-vs-log-2`).
+                debug!(conn, detail, "update refused by yrs part way; reloading the document");
+                self.reject(conn, "update rejected");
+                drop(self.reload_document(out));
             }
             Ok(Err(Refusal::Held(held))) if ask_if_missing => {
                 debug!(conn, ?held, "an update builds on changes the board lacks; asking its sender for the rest");
@@ -1885,6 +1895,8 @@ enum Refusal {
     Invalid(&'static str, String),
     /// It nests shared types too deeply (it was integrated: the document is rebuilt).
     TooDeep(TooDeep),
+    /// yrs refused it part way, after integrating some of it (the document is rebuilt).
+    Rejected(String),
     /// It builds on changes the board lacks: not applied.
     Held(Held),
     /// It integrated changes of this client past a gap in its clock (it was integrated:

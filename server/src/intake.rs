@@ -157,7 +157,7 @@ mod tests {
 
         let (board, board_text) = text_doc(1);
         apply(&board, &first);
-        let update = prepared(&whole, &board).ok().expect("taken");
+        let update = prepared(&whole, &board).unwrap_or_else(|_| panic!("taken"));
         assert_eq!(update.state_vector_lower().get(&ClientID::new(7)), 5, "trimmed to what the board lacks");
         board.transact_mut().apply_update(update).unwrap();
         assert_eq!(board_text.get_string(&board.transact()), "0123456789");
@@ -194,7 +194,7 @@ mod tests {
         }
         // With "X", it is taken.
         apply(&board, &state(&other));
-        let update = prepared(&c, &board).ok().expect("taken");
+        let update = prepared(&c, &board).unwrap_or_else(|_| panic!("taken"));
         board.transact_mut().apply_update(update).unwrap();
         assert_eq!(board_text.get_string(&board.transact()), "abXc");
         assert!(!board.transact().has_missing_updates());

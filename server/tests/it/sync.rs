@@ -139,3 +139,62 @@ async fn a_change_after_one_the_board_never_got_brings_both() {
     let late = Peer::join(server.addr, &board).await;
     assert_eq!(late.note_count(), 2);
 }
+
+/// A client that resends what partly reached the board (its whole state, in which one
+/// text item holds both what the board has and what it lacks) has the rest taken, and
+/// stays connected: yrs would split that item and read freed memory (see the server's
+/// `intake` module).
+#[tokio::test]
+async fn a_resent_state_overlapping_the_board_is_taken_in_full() {
+    use yrs::{GetString, ReadTxn, StateVector, Text};
+    let server = spawn_app().await;
+    let board = server.create_board("Overlap").await;
+    let mut writer = Peer::join(server.addr, &board).await;
+    let mut witness = Peer::join(server.addr, &board).await;
+    let draft = writer.doc.get_or_insert_text("draft");
+    writer.edit(|_, txn| draft.insert(txn, 0, "01234")).await;
+    let seen = witness.doc.get_or_insert_text("draft");
+    witness.pump_until(|p| seen.get_string(&p.doc.transact()) == "01234").await;
+    // Typed right after, never sent: one item with the first half in the writer's document.
+    draft.insert(&mut writer.doc.transact_mut(), 5, "56789");
+    let whole = writer.doc.transact().encode_state_as_update_v1(&StateVector::default());
+    writer.send_raw(frame::sync_update(whole)).await;
+    witness.pump_until(|p| seen.get_string(&p.doc.transact()) == "0123456789").await;
+    writer.edit(|_, txn| draft.insert(txn, 10, "!")).await;
+    witness.pump_until(|p| seen.get_string(&p.doc.transact()) == "0123456789!").await;
+    let late = Peer::join(server.addr, &board).await;
+    let text = late.doc.get_or_insert_text("draft");
+    assert_eq!(text.get_string(&late.doc.transact()), "0123456789!");
+}
+
+/// An update yrs refuses part way, after integrating its first item: the second item's
+/// parent is the first, a string, not a shared type. The sender is closed with 1007,
+/// and nothing of it stays on the board: what the board shows is what its log replays
+/// (found by the `board_messages` fuzz target).
+#[tokio::test]
+async fn an_update_yrs_refuses_part_way_leaves_nothing_behind() {
+    use commonboard_protocol::close;
+    use yrs::{GetString, ReadTxn};
+    let server = spawn_app().await;
+    let board = server.create_board("Part way").await;
+    let mut sender = Peer::join(server.addr, &board).await;
+    let mut witness = Peer::join(server.addr, &board).await;
+    #[rustfmt::skip]
+    let update = vec![
+        1, 2, 7, 0,                 // one client (7) with two structs from clock 0
+        4, 1, 1, b't', 2, b'a', b'b', // "ab" in the root text "t"
+        4, 0, 7, 0, 1, b'c',        // "c" whose parent is the item 7:0, a string
+        0,                          // no deletions
+    ];
+    sender.send_raw(frame::sync_update(update)).await;
+    let closed = sender.closed().await;
+    assert_eq!(closed.code, close::INVALID_DATA.0, "{closed:?}");
+    witness.add_note("after", "still going").await;
+    let mut late = Peer::join(server.addr, &board).await;
+    late.pump_until(|p| p.board.note(&p.doc.transact(), "after").is_some()).await;
+    let text = late.doc.get_or_insert_text("t");
+    assert_eq!(text.get_string(&late.doc.transact()), "", "nothing of the refused update is on the board");
+    witness.drain_for(Duration::from_millis(200)).await;
+    let seen = witness.doc.get_or_insert_text("t");
+    assert_eq!(seen.get_string(&witness.doc.transact()), "", "nothing of it was relayed");
+}
