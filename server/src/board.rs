@@ -35,7 +35,7 @@ use crate::intake::{self, Held, Unfit};
 use crate::nesting::{self, TooDeep};
 use crate::placement;
 use crate::store::{
-    self, Author, BallotRow, BoardEvent, Checkpoint, LogEntry, StateEncoding, StoreError, StoredBoard,
+    self, Author, BallotRow, BoardEvent, Checkpoint, LogEntry, StateEncoding, Store, StoreError, StoredBoard,
     StoredPrivateNote, StoredVote, VoteRecord, Write,
 };
 use crate::telemetry::{self, Limit};
@@ -403,7 +403,7 @@ struct Conn {
 pub fn spawn(
     id: String,
     generation: u64,
-    store: impl Into<store::Handle>,
+    store: Arc<dyn Store>,
     config: BoardConfig,
     shutdown: CancellationToken,
     on_exit: impl FnOnce() + Send + 'static,
@@ -412,7 +412,7 @@ pub fn spawn(
     let usage = Arc::new(Usage::new());
     let exited = usage.exited.clone().drop_guard();
     let used = usage.clone();
-    let store = store.into();
+    let store = store::Handle::new(store);
     let task = tokio::spawn(async move {
         run(id, store, config, used, rx, shutdown, None).await;
         on_exit();

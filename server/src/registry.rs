@@ -188,7 +188,7 @@ impl Registry {
                     None => board::spawn(
                         id.to_owned(),
                         generation,
-                        self.store.clone(),
+                        self.store.shared().clone(),
                         self.config.clone(),
                         self.shutdown.clone(),
                         on_exit,
