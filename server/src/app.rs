@@ -192,12 +192,11 @@ pub struct HealthPart {
 /// `GET /healthz`: 200 if the store answers within two seconds, 503 if not (a load
 /// balancer then sends people to another server).
 async fn healthz(State(state): State<AppState>) -> Response {
-    let store = state.registry.store().clone();
+    let store = state.registry.store();
     let kind = store.kind();
-    let ping = tokio::task::spawn_blocking(move || store.ping());
-    let answers = match tokio::time::timeout(std::time::Duration::from_secs(2), ping).await {
-        Ok(Ok(Ok(()))) => true,
-        Ok(Ok(Err(error))) => {
+    let answers = match tokio::time::timeout(std::time::Duration::from_secs(2), store.ping()).await {
+        Ok(Ok(())) => true,
+        Ok(Err(error)) => {
             tracing::warn!(%error, "health check: the store does not answer");
             false
         }
@@ -497,8 +496,7 @@ async fn list_votes(
 ) -> Result<Json<Vec<VoteView>>, AppError> {
     let record = read_board(&state, &id).await?;
     let facilitator = reader_role(&state, &record, &headers)? == Some(Role::Facilitator);
-    let store = state.registry.store().clone();
-    let votes = tokio::task::spawn_blocking(move || store.votes(&id)).await.expect("store read panicked")?;
+    let votes = state.registry.store().votes(&id).await?;
     Ok(Json(votes.iter().filter_map(restore_vote).map(|v| v.view(facilitator)).collect()))
 }
 
@@ -506,8 +504,7 @@ async fn read_board(state: &AppState, id: &str) -> Result<BoardRecord, AppError>
     if !is_valid_board_id(id) {
         return Err(AppError::NotFound("board not found"));
     }
-    let (store, id) = (state.registry.store().clone(), id.to_owned());
-    let record = tokio::task::spawn_blocking(move || store.board(&id)).await.expect("store read panicked")?;
+    let record = state.registry.store().board(id).await?;
     record.ok_or(AppError::NotFound("board not found"))
 }
 

@@ -412,6 +412,7 @@ pub fn spawn(
     let usage = Arc::new(Usage::new());
     let exited = usage.exited.clone().drop_guard();
     let used = usage.clone();
+    let store = store::Handle::new(store);
     let task = tokio::spawn(async move {
         run(id, store, config, used, rx, shutdown, None).await;
         on_exit();
@@ -425,7 +426,7 @@ pub fn spawn(
 #[instrument(skip_all, fields(board = %id))]
 pub(crate) async fn run(
     id: String,
-    store: Arc<dyn Store>,
+    store: store::Handle,
     config: BoardConfig,
     usage: Arc<Usage>,
     mut rx: mpsc::Receiver<BoardCmd>,
@@ -543,7 +544,7 @@ struct Outgoing {
 struct Board {
     id: String,
     doc: Doc,
-    store: Arc<dyn Store>,
+    store: store::Handle,
     /// Sequence number of the last logged update.
     seq: u64,
     /// Sequence number of the newest checkpoint.
@@ -581,21 +582,16 @@ struct Board {
 }
 
 impl Board {
-    async fn load(
-        id: &str,
-        store: Arc<dyn Store>,
-        config: &BoardConfig,
-        usage: Arc<Usage>,
-    ) -> Result<Self, BoardError> {
+    async fn load(id: &str, store: store::Handle, config: &BoardConfig, usage: Arc<Usage>) -> Result<Self, BoardError> {
         // Reading and integrating a big board takes a tenth of a second of CPU: on the
         // blocking pool, so that the other boards' tasks go on meanwhile.
         let loaded = {
-            let (store, id) = (store.clone(), id.to_owned());
-            tokio::task::spawn_blocking(move || {
-                store.load(&id).map(|stored| stored.map(|stored| (rebuild_stored(&stored), stored)))
-            })
-            .await
-            .expect("loading a board panicked")?
+            let id = id.to_owned();
+            store
+                .blocking(move |store| {
+                    store.load(&id).map(|stored| stored.map(|stored| (rebuild_stored(&stored), stored)))
+                })
+                .await?
         };
         let (doc, stored) = match loaded {
             Some(loaded) => loaded,
@@ -1698,7 +1694,7 @@ impl Board {
     /// returns the one it replaced.
     fn reload_document(&mut self, out: &Outgoing) -> Doc {
         let (store, id) = (&self.store, &self.id);
-        let stored = match std::thread::scope(|scope| scope.spawn(|| store.load(id)).join()) {
+        let stored = match std::thread::scope(|scope| scope.spawn(|| store.shared().load(id)).join()) {
             Ok(Ok(stored)) => stored,
             Ok(Err(error)) => {
                 error!(%error, "reloading after a panic failed");
@@ -1736,12 +1732,8 @@ impl Board {
                 c.outbox.closer.close(close::NOT_SAVED, reason);
             }
         }
-        let reload = {
-            let (store, id) = (self.store.clone(), self.id.clone());
-            tokio::task::spawn_blocking(move || store.load(&id)).await
-        };
-        match reload {
-            Ok(Ok(Some(stored))) => {
+        match self.store.load(&self.id).await {
+            Ok(Some(stored)) => {
                 self.doc = rebuild_stored(&stored);
                 self.doc_bytes = encoded_len(&self.doc);
                 self.seq = stored.last_seq();
@@ -2054,7 +2046,7 @@ pub(crate) fn apply_trusted(doc: &Doc, update: &[u8]) -> Result<(), frame::YrsPa
 }
 
 /// Creates a board named by its first connection (`--open` mode).
-pub(crate) async fn create_open_board(id: &str, store: &Arc<dyn Store>) -> Result<StoredBoard, BoardError> {
+pub(crate) async fn create_open_board(id: &str, store: &store::Handle) -> Result<StoredBoard, BoardError> {
     let blank = crate::templates::get("blank").expect("the blank template is built in");
     let new = crate::registry::new_board(id.to_owned(), id.to_owned(), blank);
     match store::committed(store.submit(new.writes())).await {
@@ -2067,13 +2059,7 @@ pub(crate) async fn create_open_board(id: &str, store: &Arc<dyn Store>) -> Resul
             private_notes: Vec::new(),
         }),
         // Created meanwhile by another node or request: load what is there.
-        Err(StoreError::BoardExists(_)) => {
-            let (store, id) = (store.clone(), id.to_owned());
-            tokio::task::spawn_blocking(move || store.load(&id))
-                .await
-                .expect("loading a board panicked")?
-                .ok_or(BoardError::NotFound)
-        }
+        Err(StoreError::BoardExists(_)) => store.load(id).await?.ok_or(BoardError::NotFound),
         Err(error) => Err(error.into()),
     }
 }

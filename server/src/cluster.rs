@@ -36,7 +36,7 @@ pub use publish::PublishRefused;
 
 use crate::board::{self, BoardCmd, BoardConfig, BoardError, BoardHandle, ConnId, Outbox, Usage};
 use crate::store::postgres::lease::Leases;
-use crate::store::{Store, StoreError};
+use crate::store::{self, StoreError};
 use publish::PublishQueue;
 use wire::{NodeMessage, Subjects};
 
@@ -84,7 +84,7 @@ pub struct Cluster {
     jetstream: jetstream::Context,
     stream_config: jetstream::stream::Config,
     leases: Arc<Leases>,
-    store: Arc<dyn Store>,
+    store: store::Handle,
     /// Messages to publish, in order, from synchronous code (the board actor's flush);
     /// bounded, see [`publish`] for what is refused and what clients then see.
     publish: PublishQueue,
@@ -109,7 +109,7 @@ impl Cluster {
         url: &str,
         prefix: &str,
         node: Option<String>,
-        store: Arc<dyn Store>,
+        store: store::Handle,
         database: &str,
         send_queue: usize,
         shutdown: CancellationToken,
@@ -171,12 +171,7 @@ impl Cluster {
         js.get_or_create_stream(stream_config.clone())
             .await
             .map_err(|error| ClusterError::Stream { stream: subjects.stream(), error: error.to_string() })?;
-        let leases = {
-            let database = database.to_owned();
-            tokio::task::spawn_blocking(move || Leases::connect(&database, LEASE_TTL))
-                .await
-                .map_err(|error| StoreError::Unusable(error.to_string()))??
-        };
+        let leases = Leases::connect(database, LEASE_TTL).await?;
         let (publish, queue) = PublishQueue::new(publish::PUBLISH_QUEUE, connected.clone());
         let cluster = Arc::new(Cluster {
             node,
@@ -184,7 +179,7 @@ impl Cluster {
             client,
             jetstream: js,
             stream_config,
-            leases: Arc::new(leases),
+            leases,
             store,
             publish,
             local: DashMap::new(),
@@ -276,31 +271,22 @@ impl Cluster {
                 return board::refuse_all(&mut rx, &BoardError::Unloading).await;
             }
         };
-        let holder = {
-            let (leases, board, node) = (self.leases.clone(), id.to_owned(), self.node.clone());
-            tokio::task::spawn_blocking(move || leases.acquire(&board, &node)).await
-        };
-        match holder {
-            Ok(Ok(holder)) if holder == self.node => {
+        match self.leases.acquire(id, &self.node).await {
+            Ok(holder) if holder == self.node => {
                 info!(board = %id, node = %self.node, "owning the board");
                 owner::run(self.clone(), id, config, usage, rx, tx, inbox, shutdown).await;
-                let (leases, board, node) = (self.leases.clone(), id.to_owned(), self.node.clone());
-                if let Ok(Err(error)) = tokio::task::spawn_blocking(move || leases.release(&board, &node)).await {
+                if let Err(error) = self.leases.release(id, &self.node).await {
                     warn!(board = %id, %error, "could not release the board's lease; it expires by itself");
                 }
             }
-            Ok(Ok(holder)) => {
+            Ok(holder) => {
                 drop(inbox);
                 info!(board = %id, owner = %holder, "replicating the board of another node");
                 replica::run(self.clone(), id, holder, config, usage, rx, shutdown).await;
             }
-            Ok(Err(error)) => {
+            Err(error) => {
                 error!(board = %id, %error, "cannot read the board's lease");
                 board::refuse_all(&mut rx, &BoardError::Load(error)).await;
-            }
-            Err(error) => {
-                error!(board = %id, %error, "reading the board's lease failed");
-                board::refuse_all(&mut rx, &BoardError::Unloading).await;
             }
         }
     }

@@ -2,8 +2,8 @@
 //! checkpoint before it (never from the beginning), and what the history API builds on it.
 //!
 //! A *point* is a sequence number of the board's update log: the board right after that
-//! update. Everything here reads the store and blocks; HTTP handlers call it on
-//! `spawn_blocking`. Handlers go through [`cache::HistoryCache`], which keeps the
+//! update. Everything here reads the store and blocks; async callers run it through
+//! [`crate::store::Handle::blocking`], on the blocking pool. Handlers go through [`cache::HistoryCache`], which keeps the
 //! documents of recent answers and brings one forward when that is cheaper than
 //! integrating a checkpoint.
 

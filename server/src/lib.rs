@@ -92,12 +92,10 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     telemetry::prometheus();
     let (store, signer) = open_store(&config).await?;
     let (webhooks, notices) = webhook::Webhooks::new(webhook_settings(&config)?);
-    let store: Arc<dyn Store> = Arc::new(webhook::tap::Tapped::new(store, webhooks.clone()));
+    let tapped: Arc<dyn Store> = Arc::new(webhook::tap::Tapped::new(store.shared().clone(), webhooks.clone()));
+    let store = store::Handle::new(tapped);
     // The boards' hooks the store kept, before anything commits.
-    let reader = store.clone();
-    let rows = tokio::task::spawn_blocking(move || reader.webhooks())
-        .await
-        .map_err(|error| ServeError::Webhook(format!("reading the stored webhooks: {error}")))??;
+    let rows = store.webhooks().await?;
     let restored = webhooks.restore(&rows);
     if restored > 0 {
         tracing::info!(restored, "webhooks restored from the store");
@@ -186,11 +184,8 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
     tracker.close();
     tracker.wait().await;
-    // Closing waits for the last commit: off the async runtime.
-    let closing = store.clone();
-    if let Err(error) = tokio::task::spawn_blocking(move || closing.close()).await {
-        tracing::error!(%error, "closing the store failed");
-    }
+    // Closing waits for the last commit (on the blocking pool).
+    store.close().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -226,21 +221,18 @@ fn webhook_settings(config: &Config) -> Result<webhook::Settings, ServeError> {
 }
 
 /// Opens the store `--store` names and the key signing access links (kept in the store
-/// when several servers share it). Runs off the async runtime: PostgreSQL connects and
-/// migrates synchronously.
-async fn open_store(config: &Config) -> Result<(Arc<dyn Store>, Signer), ServeError> {
-    let (location, data_dir, key) = (config.store.clone(), config.data_dir.clone(), config.signing_key.clone());
-    let opened = tokio::task::spawn_blocking(move || -> Result<_, ServeError> {
-        let store = store::open(&location, &data_dir)?;
-        let signer = Signer::for_store(key.as_deref(), &data_dir, store.as_ref())?;
-        tracing::info!(store = %location, "store open");
-        Ok((store, signer))
-    });
-    opened.await.map_err(|error| ServeError::Io(std::io::Error::other(format!("opening the store failed: {error}"))))?
+/// when several servers share it). Both run on the blocking pool: PostgreSQL connects
+/// and migrates synchronously.
+async fn open_store(config: &Config) -> Result<(store::Handle, Signer), ServeError> {
+    let store = store::Handle::open(&config.store, &config.data_dir).await?;
+    let (key, data_dir) = (config.signing_key.clone(), config.data_dir.clone());
+    let signer = store.blocking(move |store| Signer::for_store(key.as_deref(), &data_dir, store)).await?;
+    tracing::info!(store = %config.store, "store open");
+    Ok((store, signer))
 }
 
 /// Drops history older than `keep` now and every hour, until shutdown.
-async fn compact_hourly(store: Arc<dyn store::Store>, keep: std::time::Duration, shutdown: CancellationToken) {
+async fn compact_hourly(store: store::Handle, keep: std::time::Duration, shutdown: CancellationToken) {
     let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         tokio::select! {

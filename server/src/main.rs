@@ -48,17 +48,15 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
     let body: serde_json::Value =
         serde_json::from_slice(&text).with_context(|| format!("{} is not JSON", args.file.display()))?;
     let imported = export::file::import(body).with_context(|| format!("cannot import {}", args.file.display()))?;
-    let (location, data_dir, key) = (args.store.clone(), args.data_dir.clone(), args.signing_key.clone());
-    let (store, signer) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let store = store::open(&location, &data_dir).context("cannot open the store")?;
-        let signer = Signer::for_store(key.as_deref(), &data_dir, store.as_ref()).context("no signing key")?;
-        Ok((store, signer))
-    })
-    .await??;
+    let store = store::Handle::open(&args.store, &args.data_dir).await.context("cannot open the store")?;
+    let (key, data_dir) = (args.signing_key.clone(), args.data_dir.clone());
+    let signer = store
+        .blocking(move |store| Signer::for_store(key.as_deref(), &data_dir, store))
+        .await
+        .context("no signing key")?;
     let record = imported.record;
     let written = store::committed(store.submit(imported.writes)).await.context("the store refused the board");
-    let closing = store.clone();
-    tokio::task::spawn_blocking(move || closing.close()).await?;
+    store.close().await;
     written?;
     let claims = Claims {
         board: record.id.clone(),
@@ -91,17 +89,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 /// `commonboard compact`: one compaction pass over every board, reported on stdout.
 async fn compact(args: CompactArgs) -> anyhow::Result<()> {
-    let (location, data_dir) = (args.store.clone(), args.data_dir.clone());
-    let store = tokio::task::spawn_blocking(move || store::open(&location, &data_dir)).await?.with_context(|| {
-        match &args.store {
-            store::StoreLocation::Sqlite => format!("cannot open the store in {}", args.data_dir.display()),
-            location => format!("cannot open the store at {location}"),
-        }
+    let store = store::Handle::open(&args.store, &args.data_dir).await.with_context(|| match &args.store {
+        store::StoreLocation::Sqlite => format!("cannot open the store in {}", args.data_dir.display()),
+        location => format!("cannot open the store at {location}"),
     })?;
     let dropped = compaction::compact_all(&store, args.keep_history).await.context("compaction failed");
-    // Closing blocks (it waits for the writer), so not on the async runtime.
-    let closing = store.clone();
-    tokio::task::spawn_blocking(move || closing.close()).await?;
+    // Closing waits for the writer (on the blocking pool).
+    store.close().await;
     let dropped = dropped?;
     if dropped.is_empty() {
         println!("nothing to drop: no board has history older than {}", humantime::format_duration(args.keep_history));

@@ -22,7 +22,7 @@ use yrs::{Doc, ReadTxn, StateVector, Transact};
 
 use crate::board::{self, now_ms, BoardCmd, BoardConfig, BoardError, BoardHandle, Pending};
 use crate::cluster::Cluster;
-use crate::store::{Author, BoardRecord, LogEntry, Store, Write};
+use crate::store::{self, Author, BoardRecord, LogEntry, Write};
 use crate::telemetry::{self, Limit};
 use crate::templates::Template;
 use crate::workshop::Workshop;
@@ -30,7 +30,7 @@ use crate::workshop::Workshop;
 /// Loaded boards by id.
 pub struct Registry {
     boards: Arc<DashMap<String, BoardHandle>>,
-    store: Arc<dyn Store>,
+    store: store::Handle,
     config: BoardConfig,
     /// Cancelled at shutdown: every board closes its connections and checkpoints.
     shutdown: CancellationToken,
@@ -66,7 +66,7 @@ impl Drop for ConnectionSlot {
 
 impl Registry {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: store::Handle,
         config: BoardConfig,
         capacity: Capacity,
         shutdown: CancellationToken,
@@ -188,7 +188,7 @@ impl Registry {
                     None => board::spawn(
                         id.to_owned(),
                         generation,
-                        self.store.clone(),
+                        self.store.shared().clone(),
                         self.config.clone(),
                         self.shutdown.clone(),
                         on_exit,
@@ -221,7 +221,7 @@ impl Registry {
         self.boards.len()
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
+    pub fn store(&self) -> &store::Handle {
         &self.store
     }
 

@@ -5,14 +5,18 @@
 //! sequence number). Loading a board reads its newest checkpoint and the log after it;
 //! history replay reads the log itself. Writes go through [`Store::submit`], which
 //! resolves once they are durable; implementations group concurrent writes into one
-//! commit. Reads block, so callers run them on `spawn_blocking`.
+//! commit. The [`Store`] trait's reads block; async code calls the store through a
+//! [`Handle`], whose reads run on tokio's blocking pool.
 //!
 //! The embedded SQLite implementation is [`sqlite::SqliteStore`], the default; several
 //! servers can share one PostgreSQL database with [`postgres::PostgresStore`]. `--store`
 //! picks one ([`StoreLocation`]); [`open`] opens it.
 
+mod handle;
 pub mod postgres;
 pub mod sqlite;
+
+pub use handle::Handle;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -257,14 +261,14 @@ pub enum Write {
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("SQLite error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// Displayed with the server's message, detail and hint, which the driver's own
-    /// text leaves out.
-    #[error("PostgreSQL error: {}", postgres::describe(.0))]
-    Postgres(#[from] ::postgres::Error),
-    #[error("no PostgreSQL connection: {0}")]
-    Pool(#[from] r2d2::Error),
+    /// The database refused or failed a statement: `engine` is `SQLite` or `PostgreSQL`;
+    /// the message is the database's own (for PostgreSQL with the server's detail and
+    /// hint, see [`postgres::describe`]). Each backend converts its driver's errors here.
+    #[error("{engine} error: {message}")]
+    Database { engine: &'static str, message: String },
+    /// No connection to the database could be had (PostgreSQL: the pool timed out).
+    #[error("no {engine} connection: {message}")]
+    NoConnection { engine: &'static str, message: String },
     #[error("cannot open the data directory: {0}")]
     Io(#[from] std::io::Error),
     /// `--store` or the database itself is not something this server can use.

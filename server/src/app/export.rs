@@ -27,15 +27,16 @@ use crate::store::{committed, BoardRecord};
 async fn now(state: &AppState, id: &str, headers: &HeaderMap) -> Result<(BoardRecord, BoardSnapshot), AppError> {
     let record = read_board(state, id).await?;
     reader_role(state, &record, headers)?;
-    let store = state.registry.store().clone();
     let id = id.to_owned();
-    let board = tokio::task::spawn_blocking(move || -> Result<_, HistoryError> {
-        let now = history::board_at(store.as_ref(), &id, store.last_seq(&id)?)?;
-        let board = schema::Board::new(&now.doc).snapshot(&now.doc.transact());
-        Ok(board)
-    })
-    .await
-    .expect("export read panicked")?;
+    let board = state
+        .registry
+        .store()
+        .blocking(move |store| -> Result<_, HistoryError> {
+            let now = history::board_at(store, &id, store.last_seq(&id)?)?;
+            let board = schema::Board::new(&now.doc).snapshot(&now.doc.transact());
+            Ok(board)
+        })
+        .await?;
     Ok((record, board))
 }
 
@@ -136,13 +137,14 @@ pub(super) async fn board_json(
 ) -> Result<Response, AppError> {
     let record = read_board(&state, &id).await?;
     authorize_facilitator(&state, &record, &headers)?;
-    let store = state.registry.store().clone();
-    let exported = tokio::task::spawn_blocking(move || {
-        let made = file::export(store.as_ref(), &record);
-        made.map(|file| (record, file))
-    })
-    .await
-    .expect("board export panicked")?;
+    let exported = state
+        .registry
+        .store()
+        .blocking(move |store| {
+            let made = file::export(store, &record);
+            made.map(|file| (record, file))
+        })
+        .await?;
     let (record, file) = exported;
     let body = serde_json::to_vec_pretty(&file).expect("a board file serializes");
     Ok(download(body, "application/json", &record, "board.json"))

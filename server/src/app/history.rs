@@ -51,8 +51,7 @@ async fn blocking<T: Send + 'static>(
     state: &AppState,
     read: impl FnOnce(&dyn Store) -> Result<T, HistoryError> + Send + 'static,
 ) -> Result<T, AppError> {
-    let store = state.registry.store().clone();
-    Ok(tokio::task::spawn_blocking(move || read(store.as_ref())).await.expect("history read panicked")?)
+    Ok(state.registry.store().blocking(read).await?)
 }
 
 fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, AppError> {

@@ -60,37 +60,39 @@ async fn read(state: &AppState, id: &str, headers: &HeaderMap) -> Result<Made, A
     let record = read_board(state, id).await?;
     let role = reader_role(state, &record, headers)?;
     let facilitator = role == Some(Role::Facilitator);
-    let store = state.registry.store().clone();
     let id = id.to_owned();
-    let (board, votes, participants) = tokio::task::spawn_blocking(move || -> Result<_, HistoryError> {
-        let last = store.last_seq(&id)?;
-        let now = history::board_at(store.as_ref(), &id, last)?;
-        let board = schema::Board::new(&now.doc).snapshot(&now.doc.transact());
-        let votes: Vec<_> = store.votes(&id)?.iter().filter_map(restore_vote).map(|v| v.view(facilitator)).collect();
-        // Who changed the board, then who spoke in the turn order (people in the room
-        // without a device among them).
-        let mut participants: Vec<String> = store.authors(&id)?.into_iter().map(|a| a.name).collect();
-        let flow = crate::workshop::Workshop::restore(store.workshop(&id)?.as_deref(), Vec::new());
-        let in_turns = flow.view().turns.map(|t| t.people).unwrap_or_default();
-        for person in flow.roster().iter().chain(&in_turns) {
-            if !participants.contains(&person.name) {
-                participants.push(person.name.clone());
+    let (board, votes, participants) = state
+        .registry
+        .store()
+        .blocking(move |store| -> Result<_, HistoryError> {
+            let last = store.last_seq(&id)?;
+            let now = history::board_at(store, &id, last)?;
+            let board = schema::Board::new(&now.doc).snapshot(&now.doc.transact());
+            let votes: Vec<_> =
+                store.votes(&id)?.iter().filter_map(restore_vote).map(|v| v.view(facilitator)).collect();
+            // Who changed the board, then who spoke in the turn order (people in the room
+            // without a device among them).
+            let mut participants: Vec<String> = store.authors(&id)?.into_iter().map(|a| a.name).collect();
+            let flow = crate::workshop::Workshop::restore(store.workshop(&id)?.as_deref(), Vec::new());
+            let in_turns = flow.view().turns.map(|t| t.people).unwrap_or_default();
+            for person in flow.roster().iter().chain(&in_turns) {
+                if !participants.contains(&person.name) {
+                    participants.push(person.name.clone());
+                }
             }
-        }
-        // And who voted without changing the board (named in tallies that name voters).
-        for vote in &votes {
-            for tally in vote.tally.iter().flatten() {
-                for (name, _) in tally.voters.iter().flatten() {
-                    if !participants.contains(name) {
-                        participants.push(name.clone());
+            // And who voted without changing the board (named in tallies that name voters).
+            for vote in &votes {
+                for tally in vote.tally.iter().flatten() {
+                    for (name, _) in tally.voters.iter().flatten() {
+                        if !participants.contains(name) {
+                            participants.push(name.clone());
+                        }
                     }
                 }
             }
-        }
-        Ok((board, votes, participants))
-    })
-    .await
-    .expect("minutes read panicked")?;
+            Ok((board, votes, participants))
+        })
+        .await?;
     Ok(Made { record, role, board, votes, participants })
 }
 

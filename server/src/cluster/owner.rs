@@ -166,17 +166,16 @@ impl Bridge {
     /// Renews the lease; false once it is lost (taken by another node, or not renewed
     /// for longer than it lasts).
     async fn renew(&self, renewed_at: &mut std::time::Instant) -> bool {
-        let (leases, board, node) = (self.cluster.leases.clone(), self.id.clone(), self.cluster.node.clone());
-        match tokio::task::spawn_blocking(move || leases.renew(&board, &node)).await {
-            Ok(Ok(true)) => {
+        match self.cluster.leases.renew(&self.id, &self.cluster.node).await {
+            Ok(true) => {
                 *renewed_at = std::time::Instant::now();
                 true
             }
-            Ok(Ok(false)) => {
+            Ok(false) => {
                 warn!("another node took this board's lease; stopping it here (its clients reconnect)");
                 false
             }
-            Ok(Err(error)) => {
+            Err(error) => {
                 warn!(%error, "could not renew the board's lease");
                 let margin = super::LEASE_TTL.saturating_sub(BEAT);
                 if renewed_at.elapsed() >= margin {
@@ -185,7 +184,6 @@ impl Bridge {
                 }
                 true
             }
-            Err(_) => false,
         }
     }
 
@@ -301,22 +299,21 @@ async fn restore(cluster: Arc<Cluster>, id: String, tx: mpsc::Sender<BoardCmd>, 
         Some(other) => return wire::dropped(&request.subject, &wire::unexpected(&other, "restore")),
         None => return,
     };
-    let past = {
-        let (store, board) = (cluster.store.clone(), id.clone());
-        tokio::task::spawn_blocking(move || {
-            crate::history::board_at(store.as_ref(), &board, to_seq)
+    let board = id.clone();
+    let past = cluster
+        .store
+        .blocking(move |store| {
+            crate::history::board_at(store, &board, to_seq)
                 .map(|past| (past.seq, crate::board::sync_reply(&past.doc, &yrs::StateVector::default())))
         })
-        .await
-    };
+        .await;
     let result = match past {
-        Ok(Ok((to_seq, state))) => ask(&tx, |reply| BoardCmd::Restore { to_seq, state, by, reply })
+        Ok((to_seq, state)) => ask(&tx, |reply| BoardCmd::Restore { to_seq, state, by, reply })
             .await
             .map(|result| Answer::Restored { result }),
-        Ok(Err(crate::history::HistoryError::Store(error))) => Err(Failure::from_store(&error)),
+        Err(crate::history::HistoryError::Store(error)) => Err(Failure::from_store(&error)),
         // The asking node resolved the point before asking.
-        Ok(Err(error)) => Err(Failure::failed(error.to_string())),
-        Err(_) => Err(Failure::failed("rebuilding the past point failed")),
+        Err(error) => Err(Failure::failed(error.to_string())),
     };
     answer(&cluster, &answer_to, result);
 }

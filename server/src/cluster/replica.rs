@@ -74,29 +74,24 @@ pub(crate) async fn run(
         },
         Err(error) => return fail(&mut rx, format!("cannot subscribe to the board's stream: {error}")).await,
     };
-    let stored = {
-        let (store, board) = (cluster.store.clone(), id.to_owned());
-        tokio::task::spawn_blocking(move || store.load(&board)).await
-    };
-    let stored = match stored {
-        Ok(Ok(Some(stored))) => stored,
+    let stored = match cluster.store.load(id).await {
+        Ok(Some(stored)) => stored,
         // A board opened through several nodes at once: the owner may not have committed
         // its creation yet. Creating is idempotent (whoever commits first wins, the other
         // loads what was committed), so the replica creates it too instead of refusing
         // its clients: a stock provider never reconnects after a 44xx close.
-        Ok(Ok(None)) if config.open => match board::create_open_board(id, &cluster.store).await {
+        Ok(None) if config.open => match board::create_open_board(id, &cluster.store).await {
             Ok(stored) => {
                 info!("the board's owner had not committed its creation yet; created it from the replica");
                 stored
             }
             Err(error) => return board::refuse_all(&mut rx, &error).await,
         },
-        Ok(Ok(None)) => {
+        Ok(None) => {
             info!("board not found");
             return board::refuse_all(&mut rx, &BoardError::NotFound).await;
         }
-        Ok(Err(error)) => return board::refuse_all(&mut rx, &BoardError::Load(error)).await,
-        Err(error) => return fail(&mut rx, format!("loading the board failed: {error}")).await,
+        Err(error) => return board::refuse_all(&mut rx, &BoardError::Load(error)).await,
     };
     let doc = board::rebuild_stored(&stored);
     let mut replica = Replica {
@@ -405,11 +400,7 @@ impl Replica {
             return;
         }
         error!("yrs panicked on a committed update; rebuilding this replica from the store");
-        let stored = {
-            let (store, board) = (self.cluster.store.clone(), self.id.clone());
-            tokio::task::spawn_blocking(move || store.load(&board)).await
-        };
-        if let Ok(Ok(Some(stored))) = stored {
+        if let Ok(Some(stored)) = self.cluster.store.load(&self.id).await {
             board::discard(std::mem::replace(&mut self.doc, board::rebuild_stored(&stored)));
             self.seq = stored.last_seq();
         }
@@ -420,18 +411,13 @@ impl Replica {
     /// applies them and relays them as one update.
     async fn recover(&mut self, to: u64) {
         metrics::counter!(BROKER_GAPS).increment(1);
-        let entries = {
-            let (store, board, from) = (self.cluster.store.clone(), self.id.clone(), self.seq + 1);
-            tokio::task::spawn_blocking(move || store.log(&board, from, to)).await
-        };
-        let entries = match entries {
-            Ok(Ok(entries)) => entries,
-            Ok(Err(error)) => {
+        let entries = match self.cluster.store.log(&self.id, self.seq + 1, to).await {
+            Ok(entries) => entries,
+            Err(error) => {
                 warn!(%error, "cannot read the missing updates; this board's clients here reconnect");
                 self.close_all(close::RESTART, "board unavailable for a moment; reconnecting");
                 return;
             }
-            Err(_) => return,
         };
         let Some(last) = entries.last().map(|e| e.seq) else { return };
         let updates: Vec<Vec<u8>> = entries.into_iter().map(|e| e.update).collect();
@@ -457,12 +443,11 @@ impl Replica {
 
     /// Whether `owner` still holds the board's lease.
     async fn owner_still(&self, owner: &str) -> bool {
-        let (leases, board) = (self.cluster.leases.clone(), self.id.clone());
-        match tokio::task::spawn_blocking(move || leases.holder(&board)).await {
-            Ok(Ok(Some(holder))) => holder == owner,
-            Ok(Ok(None)) => false,
+        match self.cluster.leases.holder(&self.id).await {
+            Ok(Some(holder)) => holder == owner,
+            Ok(None) => false,
             // The database does not answer: keep serving what the broker brings.
-            _ => true,
+            Err(_) => true,
         }
     }
 

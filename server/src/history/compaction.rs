@@ -2,13 +2,12 @@
 //! keeping every checkpoint, so old moments stay viewable at checkpoint resolution.
 //! Retention is unlimited unless `--keep-history` is set.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use commonboard_protocol::history::{Change, ChangeKind};
 
 use crate::board::now_ms;
-use crate::store::{committed, Author, BoardEvent, Store, StoreError, Write};
+use crate::store::{committed, Author, BoardEvent, Handle, StoreError, Write};
 
 /// What compaction dropped from one board.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,20 +33,20 @@ impl std::fmt::Display for Compacted {
 
 /// Drops a board's updates logged before `cutoff_ms`, up to the newest checkpoint made
 /// by then (updates after that checkpoint are needed to rebuild later points).
-pub async fn compact_board(store: &Arc<dyn Store>, id: &str, cutoff_ms: i64) -> Result<Option<Compacted>, StoreError> {
+pub async fn compact_board(store: &Handle, id: &str, cutoff_ms: i64) -> Result<Option<Compacted>, StoreError> {
     let plan = {
-        let (store, id) = (store.clone(), id.to_owned());
-        tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
-            let Some((seq, _)) = store.seq_at_time(&id, cutoff_ms)? else { return Ok(None) };
-            let Some(checkpoint) = store.checkpoint_at_or_before(&id, seq)? else { return Ok(None) };
-            let stats = store.log_stats(&id)?;
-            if stats.updates == 0 || checkpoint.seq < stats.first_seq {
-                return Ok(None);
-            }
-            Ok(Some((checkpoint.seq, stats)))
-        })
-        .await
-        .expect("store read panicked")?
+        let id = id.to_owned();
+        store
+            .blocking(move |store| -> Result<_, StoreError> {
+                let Some((seq, _)) = store.seq_at_time(&id, cutoff_ms)? else { return Ok(None) };
+                let Some(checkpoint) = store.checkpoint_at_or_before(&id, seq)? else { return Ok(None) };
+                let stats = store.log_stats(&id)?;
+                if stats.updates == 0 || checkpoint.seq < stats.first_seq {
+                    return Ok(None);
+                }
+                Ok(Some((checkpoint.seq, stats)))
+            })
+            .await?
     };
     let Some((through, before)) = plan else { return Ok(None) };
     let change =
@@ -60,10 +59,7 @@ pub async fn compact_board(store: &Arc<dyn Store>, id: &str, cutoff_ms: i64) -> 
     };
     let writes = vec![Write::Compact { board: id.to_owned(), through }, Write::Event { board: id.to_owned(), event }];
     committed(store.submit(writes)).await?;
-    let after = {
-        let (store, id) = (store.clone(), id.to_owned());
-        tokio::task::spawn_blocking(move || store.log_stats(&id)).await.expect("store read panicked")?
-    };
+    let after = store.log_stats(id).await?;
     Ok(Some(Compacted {
         board: id.to_owned(),
         through,
@@ -73,12 +69,9 @@ pub async fn compact_board(store: &Arc<dyn Store>, id: &str, cutoff_ms: i64) -> 
 }
 
 /// Compacts every board once; returns what was dropped.
-pub async fn compact_all(store: &Arc<dyn Store>, keep: Duration) -> Result<Vec<Compacted>, StoreError> {
+pub async fn compact_all(store: &Handle, keep: Duration) -> Result<Vec<Compacted>, StoreError> {
     let cutoff_ms = now_ms() - keep.as_millis() as i64;
-    let ids = {
-        let store = store.clone();
-        tokio::task::spawn_blocking(move || store.board_ids()).await.expect("store read panicked")?
-    };
+    let ids = store.board_ids().await?;
     let mut dropped = Vec::new();
     for id in ids {
         if let Some(compacted) = compact_board(store, &id, cutoff_ms).await? {

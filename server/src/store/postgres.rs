@@ -6,9 +6,9 @@
 //! all the boards that changed meanwhile. Reads take a connection from a small pool.
 //!
 //! The client is the synchronous `postgres` crate with an `r2d2` pool: the [`Store`]
-//! trait's reads are blocking calls made on `spawn_blocking`, and the writer is a plain
-//! thread, so a synchronous client fits both without a second async layer. Its
-//! connections must not be opened or dropped on the async runtime (the client runs a
+//! trait's reads are blocking calls made on the blocking pool (through
+//! [`super::Handle`]), and the writer is a plain thread, so a synchronous client fits
+//! both without a second async layer. Its connections must not be opened or dropped on the async runtime (the client runs a
 //! small runtime of its own), which is why [`PostgresStore::connect`] blocks and
 //! [`Store::close`] drops the pool on a thread of its own.
 //!
@@ -232,6 +232,21 @@ pub fn describe(error: &::postgres::Error) -> String {
     match std::error::Error::source(error) {
         Some(source) => format!("{error}: {source}"),
         None => error.to_string(),
+    }
+}
+
+/// The driver's errors as the store's own kinds, with the server's message, detail and
+/// hint ([`describe`]).
+impl From<::postgres::Error> for StoreError {
+    fn from(error: ::postgres::Error) -> Self {
+        StoreError::Database { engine: "PostgreSQL", message: describe(&error) }
+    }
+}
+
+/// A connection the pool could not give (the database is down or every connection busy).
+impl From<r2d2::Error> for StoreError {
+    fn from(error: r2d2::Error) -> Self {
+        StoreError::NoConnection { engine: "PostgreSQL", message: error.to_string() }
     }
 }
 

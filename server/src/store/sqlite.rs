@@ -690,7 +690,6 @@ fn commit(conn: &mut Connection, requests: &[Request]) -> Vec<Result<(), StoreEr
             Ok(())
         });
         if let Err(error) = result {
-            let error = classify(error);
             tracing::error!(%error, "store write failed");
             // On a full disk or an I/O error SQLite may roll the whole transaction back
             // by itself: the batches written before this one are gone too, and the next
@@ -720,14 +719,6 @@ fn commit_error(error: &rusqlite::Error) -> StoreError {
     }
 }
 
-/// A write's error, with a full disk named as such.
-fn classify(error: StoreError) -> StoreError {
-    match error {
-        StoreError::Sqlite(error) if is_disk_full(&error) => StoreError::DiskFull,
-        other => other,
-    }
-}
-
 /// The error every batch of a rolled-back commit fails with.
 fn same_error(error: &StoreError) -> StoreError {
     match error {
@@ -738,6 +729,18 @@ fn same_error(error: &StoreError) -> StoreError {
 
 fn is_disk_full(error: &rusqlite::Error) -> bool {
     error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+}
+
+/// The driver's errors as the store's own kinds: a full disk named as such
+/// (`SQLITE_FULL`), anything else with SQLite's message.
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        if is_disk_full(&error) {
+            StoreError::DiskFull
+        } else {
+            StoreError::Database { engine: "SQLite", message: error.to_string() }
+        }
+    }
 }
 
 fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {

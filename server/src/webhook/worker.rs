@@ -17,7 +17,7 @@ use super::deliver::{self, Attempt};
 use super::{Delivery, Event, Hook, Notice, Webhooks};
 use crate::board::{now_ms, restore_vote};
 use crate::history;
-use crate::store::Store;
+use crate::store::Handle;
 
 /// Deliveries in flight at once, over every board.
 pub const PARALLEL: usize = 16;
@@ -32,7 +32,7 @@ struct Pending {
 /// Runs until `shutdown`.
 pub async fn run(
     hooks: Arc<Webhooks>,
-    store: Arc<dyn Store>,
+    store: Handle,
     mut notices: mpsc::Receiver<Notice>,
     shutdown: CancellationToken,
 ) {
@@ -78,28 +78,27 @@ pub async fn run(
 }
 
 /// The board's actions now, read from the store on the blocking pool.
-async fn actions_now(store: &Arc<dyn Store>, board: &str) -> Option<Vec<Action>> {
-    let (store, board) = (store.clone(), board.to_owned());
-    let read = tokio::task::spawn_blocking(move || -> Result<Vec<Action>, history::HistoryError> {
+async fn actions_now(store: &Handle, board: &str) -> Option<Vec<Action>> {
+    let board = board.to_owned();
+    let read = store.blocking(move |store| -> Result<Vec<Action>, history::HistoryError> {
         let last = store.last_seq(&board)?;
-        let now = history::board_at(store.as_ref(), &board, last)?;
+        let now = history::board_at(store, &board, last)?;
         let actions = schema::Board::new(&now.doc).snapshot(&now.doc.transact()).actions;
         Ok(actions)
     });
     match read.await {
-        Ok(Ok(actions)) => Some(actions),
-        Ok(Err(error)) => {
+        Ok(actions) => Some(actions),
+        Err(error) => {
             tracing::error!(%error, "webhooks: cannot read the board's actions");
             None
         }
-        Err(_) => None,
     }
 }
 
 /// The first notice of a board whose actions were never seen: the actions before it
 /// are those of the point before its first update.
 async fn remember_actions_before(
-    store: &Arc<dyn Store>,
+    store: &Handle,
     seen: &Arc<std::sync::Mutex<HashMap<String, Vec<Action>>>>,
     board: &str,
     first: u64,
@@ -107,14 +106,15 @@ async fn remember_actions_before(
     if seen.lock().expect("seen actions").contains_key(board) {
         return;
     }
-    let (reader, id) = (store.clone(), board.to_owned());
-    let before = tokio::task::spawn_blocking(move || -> Result<Vec<Action>, history::HistoryError> {
-        let past = history::board_at(reader.as_ref(), &id, first.saturating_sub(1))?;
-        let actions = schema::Board::new(&past.doc).snapshot(&past.doc.transact()).actions;
-        Ok(actions)
-    })
-    .await;
-    if let Ok(Ok(actions)) = before {
+    let id = board.to_owned();
+    let before = store
+        .blocking(move |store| -> Result<Vec<Action>, history::HistoryError> {
+            let past = history::board_at(store, &id, first.saturating_sub(1))?;
+            let actions = schema::Board::new(&past.doc).snapshot(&past.doc.transact()).actions;
+            Ok(actions)
+        })
+        .await;
+    if let Ok(actions) = before {
         seen.lock().expect("seen actions").entry(board.to_owned()).or_insert(actions);
     }
 }
@@ -133,7 +133,7 @@ fn compare(before: &[Action], now: &[Action]) -> Option<serde_json::Value> {
 
 async fn flush(
     hooks: Arc<Webhooks>,
-    store: Arc<dyn Store>,
+    store: Handle,
     seen: Arc<std::sync::Mutex<HashMap<String, Vec<Action>>>>,
     slots: Arc<Semaphore>,
     board: String,
@@ -173,10 +173,7 @@ async fn flush(
             }
         }
     }
-    let title = {
-        let (store, id) = (store.clone(), board.clone());
-        tokio::task::spawn_blocking(move || store.board(&id)).await.ok().and_then(|r| r.ok()).flatten().map(|r| r.title)
-    };
+    let title = store.board(&board).await.ok().flatten().map(|r| r.title);
     for hook in hooks.hooks_of(&board) {
         for (event, data) in &payloads {
             if !hook.follows(*event) {
@@ -199,9 +196,9 @@ async fn flush(
 }
 
 /// The vote's public view (its result, as every participant sees it once shown).
-async fn vote_result(store: &Arc<dyn Store>, board: &str, vote: Option<&str>) -> Option<serde_json::Value> {
-    let (store, id, vote) = (store.clone(), board.to_owned(), vote?.to_owned());
-    let votes = tokio::task::spawn_blocking(move || store.votes(&id)).await.ok()?.ok()?;
+async fn vote_result(store: &Handle, board: &str, vote: Option<&str>) -> Option<serde_json::Value> {
+    let vote = vote?;
+    let votes = store.votes(board).await.ok()?;
     let found = votes.iter().filter_map(restore_vote).find(|v| v.id == vote)?;
     serde_json::to_value(found.view(false)).ok()
 }

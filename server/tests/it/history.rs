@@ -375,14 +375,16 @@ async fn compaction_keeps_checkpoints_and_says_what_it_dropped() {
     // Drop what is older than point 25's time: up to the checkpoint before it.
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
     let cutoff = commonboard_server::history::parse_time(&at_25.at).unwrap();
-    let compacted = compaction::compact_board(&store, &links.id, cutoff).await.unwrap().expect("something dropped");
+    let handle = commonboard_server::store::Handle::new(store.clone());
+    let compacted = compaction::compact_board(&handle, &links.id, cutoff).await.unwrap().expect("something dropped");
     assert_eq!(compacted.board, links.id);
     let checkpoint = store.checkpoint_at_or_before(&links.id, compacted.through).unwrap().unwrap();
     assert!(checkpoint.seq == compacted.through && compacted.through <= 25, "cut at a checkpoint: {compacted}");
     assert_eq!(compacted.updates, compacted.through);
     assert!(compacted.to_string().contains(&format!("dropped {} updates", compacted.updates)));
-    assert!(compaction::compact_board(&store, &links.id, cutoff).await.unwrap().is_none(), "nothing left to drop");
+    assert!(compaction::compact_board(&handle, &links.id, cutoff).await.unwrap().is_none(), "nothing left to drop");
     let checkpoint_before_15 = store.checkpoint_at_or_before(&links.id, 15).unwrap().unwrap().seq;
+    drop(handle);
     drop(store);
 
     let server = spawn_app_with(config_in(dir.path())).await;
