@@ -170,29 +170,23 @@ pub fn check_update_v1(bytes: &[u8], limits: &WireLimits) -> Result<(), Invalid>
     walk_update_v1(bytes, limits, &mut |_| {}).map(|_| ())
 }
 
-/// [`check_update_v1`], and how many shared types (nested arrays, maps, texts, XML
-/// nodes) the update creates: the board checks how deeply types nest only after an
-/// update that creates some.
-pub fn count_types_v1(bytes: &[u8], limits: &WireLimits) -> Result<usize, Invalid> {
-    walk_update_v1(bytes, limits, &mut |_| {})
-}
-
-/// What an update's structs refer to: `(client, clock)` of every left and right origin
-/// and every parent named by an item's id, in the order they appear (at most two per
-/// struct, so at most the update's length). The board applies an update only when
-/// all of them are either in its document or in the update itself: yrs keeps an item
-/// whose reference is missing waiting ("pending"), and integrating waiting items later
-/// runs the same trimming as [`check_update_v1`]'s callers must avoid (see the board's
-/// `prepare_update`).
+/// What the board needs to know of an update before yrs integrates it. The ids are
+/// `(client, clock)` of every left and right origin and every parent named by an item's
+/// id, in the order they appear (at most two per struct, so fewer than the update's
+/// bytes). The board applies an update only when each is in its document or in the
+/// update itself: yrs keeps an item whose reference is missing waiting inside the
+/// document (see the server's `intake` module).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct UpdateSummary {
-    /// Shared types the update creates.
+    /// Shared types (nested arrays, maps, texts, XML nodes) the update creates.
     pub types: usize,
     /// The ids the update's structs refer to.
     pub references: Vec<(u64, u32)>,
 }
 
-/// [`check_update_v1`], and the update's [`UpdateSummary`].
+/// [`check_update_v1`], and the update's [`UpdateSummary`]: the board checks how deeply
+/// types nest only after an update that creates some, and takes no update that refers
+/// to what it lacks.
 pub fn summarize_update_v1(bytes: &[u8], limits: &WireLimits) -> Result<UpdateSummary, Invalid> {
     let mut references = Vec::new();
     let types = walk_update_v1(bytes, limits, &mut |id| references.push(id))?;
