@@ -62,13 +62,14 @@ pub enum Unfit {
 /// already has when an item of it straddles the document's clock.
 pub fn prepare(bytes: &[u8], references: &[(u64, u32)], state: &StateVector) -> Result<Update, Unfit> {
     let update = decode(bytes)?;
-    if let Some(client) = starts_ahead(&update, state) {
+    let lower = update.state_vector_lower();
+    if let Some(client) = starts_ahead(&lower, state) {
         return Err(Unfit::Held(Held::Ahead(client)));
     }
     if let Some(client) = lacks(&update, references, state) {
         return Err(Unfit::Held(Held::Lacks(client)));
     }
-    if !straddles(&update, state) {
+    if !straddles(&update, &lower, state) {
         return Ok(update);
     }
     // Rare: re-encoded without what the document has, each client's first item cut at
@@ -81,9 +82,9 @@ fn decode(bytes: &[u8]) -> Result<Update, Unfit> {
     frame::decode_update(bytes).map_err(|e| Unfit::Undecodable(e.to_string()))
 }
 
-/// A client whose changes in `update` start past the clock `state` has for it.
-fn starts_ahead(update: &Update, state: &StateVector) -> Option<ClientID> {
-    update.state_vector_lower().iter().find_map(|(client, &clock)| (clock > state.get(client)).then_some(*client))
+/// A client whose changes in an update start (`lower`) past the clock `state` has for it.
+fn starts_ahead(lower: &StateVector, state: &StateVector) -> Option<ClientID> {
+    lower.iter().find_map(|(client, &clock)| (clock > state.get(client)).then_some(*client))
 }
 
 /// A client one of whose ids the update refers to while neither `state` nor the update
@@ -100,14 +101,18 @@ fn lacks(update: &Update, references: &[(u64, u32)], state: &StateVector) -> Opt
     beyond.find(|id| !inserted.contains(id)).map(|id| id.client)
 }
 
-/// Whether some client's changes in `update` begin below `state`'s clock for it and end
-/// above it: yrs would then split one of its items at the clock (see the module's
+/// Whether some client's changes in `update` begin (`lower`) below `state`'s clock for it
+/// and end above it: yrs would then split one of its items at the clock (see the module's
 /// documentation).
-fn straddles(update: &Update, state: &StateVector) -> bool {
+fn straddles(update: &Update, lower: &StateVector, state: &StateVector) -> bool {
+    // Usually an update starts where the document is: nothing of it is known.
+    if lower.iter().all(|(client, &start)| start >= state.get(client)) {
+        return false;
+    }
     let upper = update.state_vector();
-    update.state_vector_lower().iter().any(|(client, &lower)| {
+    lower.iter().any(|(client, &start)| {
         let known = state.get(client);
-        lower < known && upper.get(client) > known
+        start < known && upper.get(client) > known
     })
 }
 
