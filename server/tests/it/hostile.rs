@@ -32,10 +32,16 @@ struct Server {
 
 impl Server {
     async fn start() -> Server {
+        Server::start_with(&[]).await
+    }
+
+    /// The binary with `flags` besides its address and data directory.
+    async fn start_with(flags: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_commonboard"))
             .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path())
+            .args(flags)
             .env("RUST_LOG", "error")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -362,4 +368,25 @@ async fn types_nested_one_level_per_update_stop_at_the_bound() {
     late.edit(|_, txn| chain.remove(txn, 0)).await;
     late.pump_until(|p| chain_depth(&p.doc) == 1).await;
     aftermath(&mut server, &mut witnesses, baseline).await;
+}
+
+/// `--allowed-hosts` as the binary parses it (the identity tests set it in code): a
+/// request naming a host outside the list is refused with 421, in `--open` mode too, so
+/// a page on another site that rebinds its DNS name to this server gets nothing.
+#[tokio::test]
+async fn the_binary_answers_only_the_hosts_it_is_told() {
+    let server = Server::start_with(&["--open", "--allowed-hosts", "boards.lan,wall.lan:8443"]).await;
+    let port = server.addr.port();
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/healthz", server.addr);
+    for (host, expected) in [
+        (format!("attacker.example:{port}"), 421),
+        ("wall.lan:9000".to_string(), 421),
+        ("boards.lan".to_string(), 200),
+        ("wall.lan:8443".to_string(), 200),
+        (format!("127.0.0.1:{port}"), 200),
+    ] {
+        let response = http.get(&url).header("host", &host).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), expected, "{host}");
+    }
 }
