@@ -201,6 +201,9 @@ pub struct StoredBoard {
     pub workshop: Option<String>,
     /// Notes written privately and not yet revealed.
     pub private_notes: Vec<StoredPrivateNote>,
+    /// Bytes of the logged updates of each author (by id, in order), over the whole log
+    /// the store keeps: what compaction dropped is no longer counted.
+    pub written: Vec<(String, u64)>,
 }
 
 /// A note written privately: its author and the note (JSON of the schema's `Note`).

@@ -296,7 +296,8 @@ impl Store for SqliteStore {
                     })
                 })?
                 .collect::<Result<_, _>>()?;
-            Ok(Some(StoredBoard { record, checkpoint, tail, votes, workshop, private_notes }))
+            let written = read_written(&tx, id)?;
+            Ok(Some(StoredBoard { record, checkpoint, tail, votes, workshop, private_notes, written }))
         })
     }
 
@@ -634,6 +635,15 @@ fn read_votes(conn: &Connection, id: &str) -> Result<Vec<StoredVote>, StoreError
         out.push((record, rows.collect::<Result<_, _>>()?));
     }
     Ok(out)
+}
+
+/// Bytes of the logged updates of each author, by author id.
+fn read_written(conn: &Connection, id: &str) -> Result<Vec<(String, u64)>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT author_id, SUM(LENGTH(data)) FROM updates WHERE board = ?1 GROUP BY author_id ORDER BY author_id",
+    )?;
+    let rows = statement.query_map([id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 fn read_log(conn: &Connection, id: &str, from: u64, to: u64) -> Result<Vec<LogEntry>, StoreError> {

@@ -19,6 +19,7 @@ mod limits;
 mod openapi;
 mod postgres;
 mod security;
+mod share;
 mod store_contract;
 mod sync;
 mod votes;

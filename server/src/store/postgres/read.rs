@@ -54,7 +54,16 @@ pub fn load(conn: &mut impl GenericClient, id: &str) -> Result<Option<StoredBoar
             note_json: row.get(3),
         })
         .collect();
-    Ok(Some(StoredBoard { record, checkpoint, tail, votes, workshop, private_notes }))
+    let written = conn
+        .query(
+            "SELECT author_id, SUM(octet_length(data))::BIGINT FROM updates WHERE board = $1
+             GROUP BY author_id ORDER BY author_id",
+            &[&id],
+        )?
+        .iter()
+        .map(|row| (row.get(0), unsigned(row.get(1))))
+        .collect();
+    Ok(Some(StoredBoard { record, checkpoint, tail, votes, workshop, private_notes, written }))
 }
 
 pub fn votes(conn: &mut impl GenericClient, id: &str) -> Result<Vec<StoredVote>, StoreError> {
