@@ -1916,8 +1916,10 @@ impl Board {
         let (encoding, state) = checkpoint_state(&self.doc);
         metrics::histogram!(telemetry::DOCUMENT_BYTES).record(state.len() as f64);
         let checkpoint = Checkpoint { seq: self.seq, at_ms: now_ms(), encoding, state };
+        // Each person's share is saved with it: loading then sums only the log after it.
+        let shares = Write::Shares { board: self.id.clone(), through: self.seq, written: self.written.rows() };
         let write = Write::Checkpoint { board: self.id.clone(), checkpoint };
-        match store::committed(self.store.submit(vec![write])).await {
+        match store::committed(self.store.submit(vec![write, shares])).await {
             Ok(()) => self.checkpoint_seq = self.seq,
             Err(error) => warn!(%error, "checkpoint failed; the log still has every update"),
         }

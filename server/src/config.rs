@@ -168,8 +168,8 @@ pub struct Config {
     pub max_document_bytes: usize,
 
     /// Most bytes of changes one person may write on a board (the accepted Yjs updates
-    /// of their person id, counted from the board's log, so a reload or restart keeps
-    /// the count; what `--keep-history` compaction drops is no longer counted). A change
+    /// of their person id, as the board's log holds them; saved with each checkpoint,
+    /// so a reload, a restart or `--keep-history` compaction keeps the count). A change
     /// past it is not saved and its sender is told; the board goes on for everyone
     /// else, so one participant cannot fill the document. The facilitator has no share
     /// (only --max-document-bytes), and a change that only deletes is never refused for

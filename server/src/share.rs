@@ -19,6 +19,11 @@ impl Written {
         )
     }
 
+    /// Every person's count, to save with a checkpoint (see `Write::Shares`).
+    pub fn rows(&self) -> Vec<(String, u64)> {
+        self.0.iter().map(|(person, bytes)| (person.clone(), *bytes as u64)).collect()
+    }
+
     /// Bytes `person` wrote so far.
     pub fn of(&self, person: &str) -> usize {
         self.0.get(person).copied().unwrap_or(0)
