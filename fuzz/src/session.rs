@@ -244,6 +244,7 @@ pub async fn run(session: Session) {
     let limits = board::BoardLimits {
         max_connections: 4,
         max_document_bytes: 1 << 20,
+        max_person_bytes: 1 << 19,
         max_update_bytes: 64 << 10,
         max_awareness_bytes: 1024,
         max_queued_bytes: 1 << 20,

@@ -228,6 +228,50 @@ fn walk_update_v1(bytes: &[u8], limits: &WireLimits, reference: &mut dyn FnMut((
     Ok(types)
 }
 
+/// Most bytes one deleted range can add to a document's encoded state (Yjs v1): a
+/// range that starts or ends inside an item splits it, at most twice, and each new
+/// struct carries two ids (a 53-bit client and a clock: 13 bytes each), an info byte and
+/// a length; the range itself adds a clock and a length to the delete set. A delete
+/// does free the content it removes, but deleting every other character of a text
+/// grows the encoded state by about 27 bytes per range, eight times the update's size
+/// (`a_fragmenting_delete_grows_the_state_within_its_bound`).
+pub const DELETED_RANGE_GROWTH: usize = 80;
+
+/// How many deleted ranges a v1 update holds, if it only deletes what a document
+/// already has: no structs, only a delete set whose every range ends at or before
+/// `known(client)`, the document's clock for that client (its state vector). `None` for
+/// any other update, or one that does not read. Such an update adds no content: the
+/// document grows by at most [`DELETED_RANGE_GROWTH`] bytes per range, whatever it
+/// deletes. (A range past what the document holds would be kept pending, in memory.)
+/// `known` is called only once the update is seen to hold no structs.
+pub fn deletes_only_v1(bytes: &[u8], mut known: impl FnMut(u64) -> u32) -> Option<usize> {
+    let mut r = Reader::new(bytes);
+    let clients = r.count("update", 3).ok()?;
+    for _ in 0..clients {
+        // A client's entry without structs adds nothing; one with structs adds content.
+        if r.var_u32("client's structs").ok()? != 0 {
+            return None;
+        }
+        r.id().ok()?;
+    }
+    let mut total = 0usize;
+    let clients = r.count("delete set", 2).ok()?;
+    for _ in 0..clients {
+        let client = r.client().ok()?;
+        let ranges = r.count("delete set ranges", 2).ok()?;
+        let known = known(client);
+        for _ in 0..ranges {
+            let clock = r.var_u32("deleted clock").ok()?;
+            let len = r.var_u32("deleted length").ok()?;
+            if clock.checked_add(len)? > known {
+                return None;
+            }
+        }
+        total += ranges as usize;
+    }
+    r.done().then_some(total)
+}
+
 /// Struct kinds (the low 5 bits of the info byte) and flags (the high 3 bits).
 const GC: u8 = 0;
 const SKIP: u8 = 10;
@@ -613,6 +657,75 @@ mod tests {
         u.extend([0xff, 0xff, 0xff, 0xff, 0x0f]);
         u.extend([10, 2, 0]);
         assert_eq!(check_update_v1(&u, &WireLimits::default()), Err(Invalid::OutOfRange("a client's clock")));
+    }
+
+    /// A document with one text, written by one client in one change.
+    fn text_doc(chars: usize) -> (yrs::Doc, yrs::TextRef) {
+        use yrs::{Text, Transact};
+        let doc = yrs::Doc::with_client_id(0x1f_ffff_ffff_fff0);
+        let text = doc.get_or_insert_text("t");
+        text.insert(&mut doc.transact_mut(), 0, &"x".repeat(chars));
+        (doc, text)
+    }
+
+    fn known_in(doc: &yrs::Doc) -> impl Fn(u64) -> u32 {
+        use yrs::{ReadTxn, Transact};
+        let sv = doc.transact().state_vector();
+        move |client| sv.get(&yrs::ClientID::new(client))
+    }
+
+    fn encoded_len(doc: &yrs::Doc) -> usize {
+        use yrs::{ReadTxn, Transact};
+        doc.transact().encode_state_as_update_v1(&yrs::StateVector::default()).len()
+    }
+
+    #[test]
+    fn an_update_that_only_deletes_what_the_document_has_is_told_apart() {
+        use yrs::{ReadTxn, Text, Transact};
+        let (doc, text) = text_doc(100);
+        let known = known_in(&doc);
+        let delete = {
+            let mut txn = doc.transact_mut();
+            text.remove_range(&mut txn, 10, 20);
+            txn.encode_update_v1()
+        };
+        assert_eq!(deletes_only_v1(&delete, &known), Some(1));
+        // Deleting what another document holds and this one lacks is not.
+        assert_eq!(deletes_only_v1(&delete, |_| 0), None);
+        // Anything that adds content is not, nor is the whole state, nor garbage.
+        let insert = {
+            let mut txn = doc.transact_mut();
+            text.insert(&mut txn, 0, "y");
+            txn.encode_update_v1()
+        };
+        assert_eq!(deletes_only_v1(&insert, &known), None);
+        let state = doc.transact().encode_state_as_update_v1(&yrs::StateVector::default());
+        assert_eq!(deletes_only_v1(&state, &known), None);
+        assert_eq!(deletes_only_v1(&delete[..delete.len() - 1], &known), None);
+        // An empty update deletes nothing.
+        assert_eq!(deletes_only_v1(&[0, 0], &known), Some(0));
+    }
+
+    #[test]
+    fn a_fragmenting_delete_grows_the_state_within_its_bound() {
+        use yrs::{Text, Transact};
+        let chars = 4_000;
+        let (doc, text) = text_doc(chars);
+        let before = encoded_len(&doc);
+        let known = known_in(&doc);
+        // Every other character, from the end so that indexes stay put: one change.
+        let delete = {
+            let mut txn = doc.transact_mut();
+            for at in (0..chars as u32).rev().step_by(2) {
+                text.remove_range(&mut txn, at, 1);
+            }
+            txn.encode_update_v1()
+        };
+        let ranges = deletes_only_v1(&delete, &known).expect("only deletes");
+        assert_eq!(ranges, chars / 2);
+        let after = encoded_len(&doc);
+        assert!(after > before + 5 * delete.len(), "{before} -> {after} bytes, update {} bytes", delete.len());
+        assert!(after - before <= ranges * DELETED_RANGE_GROWTH, "{before} -> {after} for {ranges} ranges");
     }
 
     #[test]

@@ -34,6 +34,7 @@ use crate::idle::IdleTimer;
 use crate::intake::{self, Held, Unfit};
 use crate::nesting::{self, TooDeep};
 use crate::placement;
+use crate::share::Written;
 use crate::store::{
     self, Author, BallotRow, BoardEvent, Checkpoint, LogEntry, StateEncoding, Store, StoreError, StoredBoard,
     StoredPrivateNote, StoredVote, VoteRecord, Write,
@@ -91,6 +92,8 @@ pub struct BoardLimits {
     pub max_connections: usize,
     /// Largest encoded state (Yjs v1) the document may grow to, in bytes.
     pub max_document_bytes: usize,
+    /// Most bytes of accepted updates one person (the facilitator excepted) may write.
+    pub max_person_bytes: usize,
     /// Largest update accepted, in bytes.
     pub max_update_bytes: usize,
     /// Largest awareness state of one client, in bytes of JSON.
@@ -107,6 +110,7 @@ impl Default for BoardLimits {
         BoardLimits {
             max_connections: usize::MAX,
             max_document_bytes: usize::MAX,
+            max_person_bytes: usize::MAX,
             max_update_bytes: usize::MAX,
             max_awareness_bytes: usize::MAX,
             max_queued_bytes: usize::MAX,
@@ -569,6 +573,12 @@ struct Board {
     /// first measured: a loaded board is measured at its first change, not while
     /// people wait for it to load (encoding a big board takes a tenth of its loading).
     doc_bytes: usize,
+    /// `doc_bytes` when it was last measured: while they are equal nothing was applied
+    /// since, and measuring again would find the same (a limit refusing update after
+    /// update measures once).
+    measured: usize,
+    /// Bytes each person wrote on the board (logged updates), for `max_person_bytes`.
+    written: Written,
     usage: Arc<Usage>,
     /// Whether the board agreed to unload (to make room for another).
     unloading: bool,
@@ -616,6 +626,8 @@ impl Board {
             viewport: None,
             limits: config.limits,
             doc_bytes: usize::MAX,
+            measured: 0,
+            written: Written::from_log(&stored.written),
             usage,
             unloading: false,
             cluster: None,
@@ -736,8 +748,7 @@ impl Board {
             Change { kind: ChangeKind::Restored, id: None, fields: Vec::new(), label: None, to_seq: Some(to_seq) };
         out.writes.push(self.event(&by, change));
         out.app.push(ServerMessage::Restored { to_seq, seq: self.seq, by: by.name.clone() });
-        out.log.push(LogEntry { seq: self.seq, at_ms: now_ms(), author: by, update: update.clone() });
-        out.updates.push(update);
+        self.log(out, by, update);
         out.restores.push((reply, RestoreResult { restored_to: to_seq, seq: self.seq, changed: true }));
     }
 
@@ -1381,6 +1392,13 @@ impl Board {
         };
         self.seq += 1;
         self.doc_bytes = self.doc_bytes.saturating_add(update.len());
+        self.log(out, author, update);
+    }
+
+    /// Logs and relays an update at the board's newest point (`seq`, already raised),
+    /// counting it in its author's share.
+    fn log(&mut self, out: &mut Outgoing, author: Author, update: Vec<u8>) {
+        self.written.add(&author.id, update.len());
         out.log.push(LogEntry { seq: self.seq, at_ms: now_ms(), author, update: update.clone() });
         out.updates.push(update);
     }
@@ -1425,32 +1443,53 @@ impl Board {
         }
     }
 
-    /// Whether an update from `conn` is within the board's limits (its size, and the
-    /// document's size with it). One that is not is refused, not applied, not stored,
-    /// not relayed, and so is every later change of that connection, which builds on it:
-    /// the client is told once (the Yjs permission-denied message, and an application
-    /// `error` if it said hello) and stays connected, so it does not reconnect and
-    /// resend the change in a loop. The board goes on for everyone else.
+    /// Whether an update from `conn` is within the board's limits: its size, its
+    /// sender's share of the board (`max_person_bytes`, the facilitator excepted), and
+    /// the document's size with it. One that is not is refused, not applied, not
+    /// stored, not relayed, and so is every later change of that connection, which
+    /// builds on it: the client is told once (the Yjs permission-denied message, and an
+    /// application `error` if it said hello) and stays connected, so it does not
+    /// reconnect and resend the change in a loop. The board goes on for everyone else.
+    ///
+    /// An update that only deletes what the board holds is the exception: a board at
+    /// its limits can always be cleaned up (see [`Self::cleanup_fits`]). It is taken
+    /// from a connection whose earlier change was refused too, as it needs nothing the
+    /// board lacks.
     fn within_limits(&mut self, conn: ConnId, bytes: &[u8], out: &mut Outgoing) -> bool {
         let Some(state) = self.conns.get(&conn) else { return false };
-        if state.over_limit.is_some() {
-            return false;
-        }
+        let refused_before = state.over_limit.is_some();
+        let person = &state.member.author.id;
+        let share = (state.member.role != Role::Facilitator).then_some(self.limits.max_person_bytes);
         let (limit, size, max) = if bytes.len() > self.limits.max_update_bytes {
             (Limit::UpdateSize, bytes.len(), self.limits.max_update_bytes)
+        } else if refused_before {
+            return self.cleanup_fits(bytes);
+        } else if let Some(max) = share.filter(|&max| self.written.would_pass(person, bytes.len(), max)) {
+            (Limit::PersonShare, self.written.of(person).saturating_add(bytes.len()), max)
         } else if self.would_outgrow(bytes.len()) {
-            (Limit::DocumentSize, self.doc_bytes + bytes.len(), self.limits.max_document_bytes)
+            (Limit::DocumentSize, self.doc_bytes.saturating_add(bytes.len()), self.limits.max_document_bytes)
         } else {
             return true;
         };
+        if limit != Limit::UpdateSize && self.cleanup_fits(bytes) {
+            return true;
+        }
+        if refused_before {
+            return false;
+        }
         let reason = match limit {
             Limit::UpdateSize => format!(
                 "change not saved: {size} bytes is over the limit of {max} bytes for one change; \
                  reload the board to go on editing"
             ),
+            Limit::PersonShare => format!(
+                "change not saved: it would bring what you wrote on this board to {size} bytes, over the \
+                 share of {max} bytes one person may write (so that nobody can fill the board for everyone); \
+                 reload the board to see what was saved; you can still delete, and the facilitator can still edit"
+            ),
             _ => format!(
                 "change not saved: the board reached its size limit of {max} bytes; \
-                 reload the board to see what was saved"
+                 reload the board to see what was saved; deleting notes makes room"
             ),
         };
         warn!(conn, limit = max, size, kind = limit.label(), "refused a change over a limit; its sender is told");
@@ -1465,17 +1504,50 @@ impl Board {
         false
     }
 
+    /// Whether an update that a limit would refuse only deletes what the board holds,
+    /// and so is taken anyway: no person's share counts it, and it is held to the
+    /// document's limit with room to spare for cleaning up (a sixteenth of it), at what
+    /// it can add at most, [`validate::DELETED_RANGE_GROWTH`] bytes per deleted range
+    /// (a delete splits the items it cuts into), rather than at its size. That room
+    /// bounds how far deletes alone can take a board past its limit; a delete that
+    /// frees space gives it back once the board is measured again. Only looked at once a
+    /// limit is reached: no state vector is built on the hot path.
+    fn cleanup_fits(&mut self, bytes: &[u8]) -> bool {
+        let state = std::cell::OnceCell::new();
+        let known = |client| state.get_or_init(|| self.doc.transact().state_vector()).get(&yrs::ClientID::new(client));
+        let Some(ranges) = validate::deletes_only_v1(bytes, known) else { return false };
+        let growth = ranges.saturating_mul(validate::DELETED_RANGE_GROWTH);
+        let room = self.limits.max_document_bytes / 16;
+        if self.would_outgrow_by(growth, room) {
+            warn!(ranges, "a delete would take the board past its limit and the room kept for cleaning up");
+            return false;
+        }
+        self.doc_bytes = self.doc_bytes.saturating_add(growth);
+        true
+    }
+
     /// Whether an update of `bytes` would take the document past its size limit: the
-    /// estimate says when to look, and the document is measured before refusing. An
-    /// update that mostly deletes may be refused on a board at its limit, as it is
-    /// counted at its own size.
+    /// estimate says when to look, and the document is measured before refusing.
     fn would_outgrow(&mut self, bytes: usize) -> bool {
-        let max = self.limits.max_document_bytes;
+        self.would_outgrow_by(bytes, 0)
+    }
+
+    /// [`Self::would_outgrow`], with the limit raised by `room` bytes.
+    fn would_outgrow_by(&mut self, bytes: usize, room: usize) -> bool {
+        let max = self.limits.max_document_bytes.saturating_add(room);
         if self.doc_bytes.saturating_add(bytes) <= max {
             return false;
         }
-        self.doc_bytes = encoded_len(&self.doc);
+        if self.doc_bytes != self.measured {
+            self.measure();
+        }
         self.doc_bytes.saturating_add(bytes) > max
+    }
+
+    /// Measures the document's encoded size (the whole state encoded once).
+    fn measure(&mut self) {
+        self.doc_bytes = encoded_len(&self.doc);
+        self.measured = self.doc_bytes;
     }
 
     /// Whether a change the server writes itself (a reveal, a restore, a vote's result)
@@ -1604,8 +1676,7 @@ impl Board {
                 self.doc_bytes = self.doc_bytes.saturating_add(applied.len());
                 self.seq += 1;
                 let author = self.conns.get(&conn).map(|c| c.member.author.clone()).unwrap_or_else(Author::server);
-                out.log.push(LogEntry { seq: self.seq, at_ms: now_ms(), author, update: applied.clone() });
-                out.updates.push(applied);
+                self.log(out, author, applied);
                 out.writers.push(conn);
                 self.keep_common_goal(conn, goal, out);
             }
@@ -1712,7 +1783,7 @@ impl Board {
         updates.extend(out.updates.iter().map(Vec::as_slice));
         let rebuilt = rebuild(stored.as_ref().and_then(|s| s.checkpoint.as_ref()), &updates);
         let replaced = std::mem::replace(&mut self.doc, rebuilt);
-        self.doc_bytes = encoded_len(&self.doc);
+        self.measure();
         replaced
     }
 
@@ -1735,9 +1806,10 @@ impl Board {
         match self.store.load(&self.id).await {
             Ok(Some(stored)) => {
                 self.doc = rebuild_stored(&stored);
-                self.doc_bytes = encoded_len(&self.doc);
+                self.measure();
                 self.seq = stored.last_seq();
                 self.locked = stored.record.locked;
+                self.written = Written::from_log(&stored.written);
             }
             _ => {
                 error!("cannot reload the board; closing every connection");
@@ -1861,8 +1933,10 @@ impl Board {
         let (encoding, state) = checkpoint_state(&self.doc);
         metrics::histogram!(telemetry::DOCUMENT_BYTES).record(state.len() as f64);
         let checkpoint = Checkpoint { seq: self.seq, at_ms: now_ms(), encoding, state };
+        // Each person's share is saved with it: loading then sums only the log after it.
+        let shares = Write::Shares { board: self.id.clone(), through: self.seq, written: self.written.rows() };
         let write = Write::Checkpoint { board: self.id.clone(), checkpoint };
-        match store::committed(self.store.submit(vec![write])).await {
+        match store::committed(self.store.submit(vec![write, shares])).await {
             Ok(()) => self.checkpoint_seq = self.seq,
             Err(error) => warn!(%error, "checkpoint failed; the log still has every update"),
         }
@@ -2049,6 +2123,7 @@ pub(crate) fn apply_trusted(doc: &Doc, update: &[u8]) -> Result<(), frame::YrsPa
 pub(crate) async fn create_open_board(id: &str, store: &store::Handle) -> Result<StoredBoard, BoardError> {
     let blank = crate::templates::get("blank").expect("the blank template is built in");
     let new = crate::registry::new_board(id.to_owned(), id.to_owned(), blank);
+    let written = vec![(new.entry.author.id.clone(), new.entry.update.len() as u64)];
     match store::committed(store.submit(new.writes())).await {
         Ok(()) => Ok(StoredBoard {
             record: new.record,
@@ -2057,6 +2132,7 @@ pub(crate) async fn create_open_board(id: &str, store: &store::Handle) -> Result
             votes: Vec::new(),
             workshop: None,
             private_notes: Vec::new(),
+            written,
         }),
         // Created meanwhile by another node or request: load what is there.
         Err(StoreError::BoardExists(_)) => store.load(id).await?.ok_or(BoardError::NotFound),

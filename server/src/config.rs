@@ -167,6 +167,18 @@ pub struct Config {
     #[arg(long, env = "COMMONBOARD_MAX_DOCUMENT_BYTES", default_value_t = 32 << 20)]
     pub max_document_bytes: usize,
 
+    /// Most bytes of changes one person may write on a board (the accepted Yjs updates
+    /// of their person id, as the board's log holds them; saved with each checkpoint,
+    /// so a reload, a restart or `--keep-history` compaction keeps the count). A change
+    /// past it is not saved and its sender is told; the board goes on for everyone
+    /// else, so one participant cannot fill the document. The facilitator has no share
+    /// (only --max-document-bytes), and a change that only deletes is never refused for
+    /// it. A heavy participant of a 2-hour workshop (10,000 characters typed, a change of
+    /// about 50 bytes each: 0.5 MB; notes dragged for 10 minutes, 60 changes a second:
+    /// 1.8 MB; a 1 MB paste) writes about 3.3 MB: the default is two and a half times that.
+    #[arg(long, env = "COMMONBOARD_MAX_PERSON_BYTES", default_value_t = 8 << 20)]
+    pub max_person_bytes: usize,
+
     /// Largest single Yjs update accepted, in bytes (a big paste, or a client that was
     /// offline sending its whole document); a bigger one is not saved and its sender is
     /// told. Keep it below --max-message-bytes.

@@ -43,6 +43,7 @@ pub mod placement;
 pub mod rate;
 pub mod redact;
 pub mod registry;
+pub mod share;
 pub mod store;
 pub mod telemetry;
 pub mod templates;
@@ -118,6 +119,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     let limits = BoardLimits {
         max_connections: config.max_connections_per_board,
         max_document_bytes: config.max_document_bytes,
+        max_person_bytes: config.max_person_bytes,
         max_update_bytes: config.max_update_bytes,
         max_awareness_bytes: config.max_awareness_bytes,
         max_queued_bytes: config.max_queued_bytes,

@@ -205,6 +205,11 @@ pub struct StoredBoard {
     pub workshop: Option<String>,
     /// Notes written privately and not yet revealed.
     pub private_notes: Vec<StoredPrivateNote>,
+    /// Bytes of the logged updates of each author (by id, in order): the counts the
+    /// board last saved ([`Write::Shares`]) plus the updates logged after them, so
+    /// loading reads only the log's tail, and compaction, which keeps the saved
+    /// counts, does not reset them.
+    pub written: Vec<(String, u64)>,
 }
 
 /// A note written privately: its author and the note (JSON of the schema's `Note`).
@@ -242,6 +247,9 @@ pub enum Write {
     Checkpoint { board: String, checkpoint: Checkpoint },
     /// Records a board event for the history.
     Event { board: String, event: BoardEvent },
+    /// Saves the bytes each author's updates took in the log through point `through`
+    /// (with a checkpoint), replacing the counts saved before.
+    Shares { board: String, through: u64, written: Vec<(String, u64)> },
     /// Drops logged updates up to `through`, which must be a checkpoint's point.
     Compact { board: String, through: u64 },
     /// Sets the workshop flow's state (JSON).
@@ -406,6 +414,17 @@ fn webhook_events_json(events: &[String]) -> String {
 /// A webhook row's events (a damaged row gives an error).
 fn webhook_events(json: &str) -> Result<Vec<String>, StoreError> {
     serde_json::from_str(json).map_err(|error| StoreError::Unusable(format!("a webhook's events {json:?}: {error}")))
+}
+
+/// Adds up per-author byte counts (saved counts and sums of the log after them) into
+/// one count per author, ordered by author id.
+pub(crate) fn add_up_shares(rows: impl IntoIterator<Item = (String, u64)>) -> Vec<(String, u64)> {
+    let mut shares = std::collections::BTreeMap::<String, u64>::new();
+    for (author, bytes) in rows {
+        let total = shares.entry(author).or_default();
+        *total = total.saturating_add(bytes);
+    }
+    shares.into_iter().collect()
 }
 
 /// Waits for a submitted batch.

@@ -61,6 +61,8 @@ pub enum Limit {
     BoardsLoaded,
     /// `--max-document-bytes`.
     DocumentSize,
+    /// `--max-person-bytes`.
+    PersonShare,
     /// `--max-update-bytes`.
     UpdateSize,
     /// `--message-rate` for longer than `--flood-cutoff`.
@@ -88,6 +90,7 @@ impl Limit {
             Limit::ServerConnections => "server_connections",
             Limit::BoardsLoaded => "boards_loaded",
             Limit::DocumentSize => "document_size",
+            Limit::PersonShare => "person_share",
             Limit::UpdateSize => "update_size",
             Limit::Flood => "flood",
             Limit::AwarenessSize => "awareness_size",

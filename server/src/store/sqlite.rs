@@ -146,6 +146,21 @@ const MIGRATIONS: &[&str] = &[
         DELETE FROM webhooks WHERE board = OLD.id;
     END;
 ",
+    // The bytes each person's updates took in a board's log through `shares_through`
+    // (saved with checkpoints), so that loading a board does not sum its whole log.
+    "
+    CREATE TABLE person_shares (
+        board TEXT NOT NULL,
+        person TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        PRIMARY KEY (board, person)
+    ) WITHOUT ROWID;
+    ALTER TABLE boards ADD COLUMN shares_through INTEGER NOT NULL DEFAULT 0;
+    CREATE TRIGGER person_shares_go_with_their_board AFTER DELETE ON boards
+    BEGIN
+        DELETE FROM person_shares WHERE board = OLD.id;
+    END;
+",
 ];
 
 struct Request {
@@ -296,7 +311,8 @@ impl Store for SqliteStore {
                     })
                 })?
                 .collect::<Result<_, _>>()?;
-            Ok(Some(StoredBoard { record, checkpoint, tail, votes, workshop, private_notes }))
+            let written = read_written(&tx, id)?;
+            Ok(Some(StoredBoard { record, checkpoint, tail, votes, workshop, private_notes, written }))
         })
     }
 
@@ -636,6 +652,22 @@ fn read_votes(conn: &Connection, id: &str) -> Result<Vec<StoredVote>, StoreError
     Ok(out)
 }
 
+/// Bytes of the logged updates of each author, by author id: the saved counts and the
+/// log after them.
+fn read_written(conn: &Connection, id: &str) -> Result<Vec<(String, u64)>, StoreError> {
+    let through: u64 = conn
+        .query_row("SELECT shares_through FROM boards WHERE id = ?1", [id], |row| row.get(0))
+        .optional()?
+        .unwrap_or(0);
+    let mut statement = conn.prepare_cached("SELECT person, bytes FROM person_shares WHERE board = ?1")?;
+    let saved = statement.query_map([id], |row| Ok((row.get(0)?, row.get(1)?)))?.collect::<Result<Vec<_>, _>>()?;
+    let mut statement = conn.prepare_cached(
+        "SELECT author_id, SUM(LENGTH(data)) FROM updates WHERE board = ?1 AND seq > ?2 GROUP BY author_id",
+    )?;
+    let after = statement.query_map(params![id, clamp(through)], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(super::add_up_shares(saved.into_iter().chain(after.collect::<Result<Vec<_>, _>>()?)))
+}
+
 fn read_log(conn: &Connection, id: &str, from: u64, to: u64) -> Result<Vec<LogEntry>, StoreError> {
     let mut statement = conn.prepare_cached(
         "SELECT seq, at, author_id, author_name, data FROM updates
@@ -803,6 +835,15 @@ fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> {
                 "INSERT OR REPLACE INTO checkpoints (board, seq, at, state, encoding) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![board, checkpoint.seq, checkpoint.at_ms, checkpoint.state, checkpoint.encoding as u8],
             )?;
+        }
+        Write::Shares { board, through, written } => {
+            conn.execute("DELETE FROM person_shares WHERE board = ?1", [board])?;
+            let mut statement =
+                conn.prepare_cached("INSERT INTO person_shares (board, person, bytes) VALUES (?1, ?2, ?3)")?;
+            for (person, bytes) in written {
+                statement.execute(params![board, person, clamp(*bytes)])?;
+            }
+            conn.execute("UPDATE boards SET shares_through = ?2 WHERE id = ?1", params![board, clamp(*through)])?;
         }
         Write::Event { board, event } => {
             conn.execute(

@@ -121,6 +121,8 @@ async fn a_client_that_cannot_keep_up_is_disconnected_not_waited_for() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = config_in(dir.path());
     config.send_queue = 4;
+    // One writer sends 13 MB: past a person's default share, which is not what this tests.
+    config.max_person_bytes = 64 << 20;
     let server = spawn_app_with(config).await;
     let board = server.create_board("Slow").await;
     let mut fast = Peer::join(server.addr, &board).await;

@@ -438,7 +438,11 @@ async fn an_http_body_over_the_limit_gets_413_with_a_json_error() {
 #[tokio::test]
 async fn a_slow_reader_is_disconnected_with_a_reason_and_the_others_are_not_slowed() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config(&dir, |c| c.send_queue = 8);
+    // One writer sends 13 MB: past a person's default share, which is not what this tests.
+    let config = config(&dir, |c| {
+        c.send_queue = 8;
+        c.max_person_bytes = 64 << 20;
+    });
     let server = spawn_app_with(config.clone()).await;
     let board = server.create_board("Slow").await;
     let mut writer = Peer::join(server.addr, &board).await;

@@ -20,6 +20,7 @@ mod log_capture;
 mod openapi;
 mod postgres;
 mod security;
+mod share;
 mod store_contract;
 mod sync;
 mod votes;

@@ -276,6 +276,10 @@ async fn history_reads_answer_the_same(backend: Backend) {
     let expected = [("p:ana", "Ana"), ("p:ben", "Ben"), ("p:cleo", "P:CLEO")];
     assert_eq!(authors.iter().map(|a| (a.id.as_str(), a.name.as_str())).collect::<Vec<_>>(), expected);
     assert_eq!(read(&store, |s| s.board_ids()).await, ["a", "b"]);
+    // Each author's share: the bytes of their logged updates (one byte each here).
+    let written = read(&store, |s| s.load("b")).await.unwrap().written;
+    let share = |rows: &[(&str, u64)]| rows.iter().map(|(id, n)| (id.to_string(), *n)).collect::<Vec<_>>();
+    assert_eq!(written, share(&[("p:ana", 3), ("p:ben", 2), ("server", 1)]));
 
     // Compaction drops the log through a checkpoint; the checkpoint answers for that time.
     commit(&store, vec![Write::Compact { board: "b".into(), through: 4 }]).await;
@@ -286,6 +290,15 @@ async fn history_reads_answer_the_same(backend: Backend) {
     assert_eq!(read(&store, |s| s.seq_at_time("b", 1003)).await, None);
     let loaded = read(&store, |s| s.load("b")).await.unwrap();
     assert_eq!((loaded.last_seq(), loaded.checkpoint), (6, Some(cp)));
+    // What compaction dropped no longer counts in anyone's share, unless it was saved.
+    assert_eq!(loaded.written, share(&[("p:ana", 2)]));
+    let saved = Write::Shares { board: "b".into(), through: 4, written: share(&[("p:ana", 10), ("p:ben", 20)]) };
+    commit(&store, vec![saved]).await;
+    let written = read(&store, |s| s.load("b")).await.unwrap().written;
+    assert_eq!(written, share(&[("p:ana", 12), ("p:ben", 20)]), "saved through 4, and 5 and 6 logged after");
+    let saved = Write::Shares { board: "b".into(), through: 6, written: share(&[("p:cleo", 1)]) };
+    commit(&store, vec![saved]).await;
+    assert_eq!(read(&store, |s| s.load("b")).await.unwrap().written, share(&[("p:cleo", 1)]));
 }
 
 async fn a_closed_store_refuses_writes(backend: Backend) {

@@ -54,7 +54,23 @@ pub fn load(conn: &mut impl GenericClient, id: &str) -> Result<Option<StoredBoar
             note_json: row.get(3),
         })
         .collect();
-    Ok(Some(StoredBoard { record, checkpoint, tail, votes, workshop, private_notes }))
+    let written = written(conn, id)?;
+    Ok(Some(StoredBoard { record, checkpoint, tail, votes, workshop, private_notes, written }))
+}
+
+/// Bytes of the logged updates of each author, by author id: the saved counts and the
+/// log after them.
+fn written(conn: &mut impl GenericClient, id: &str) -> Result<Vec<(String, u64)>, StoreError> {
+    let through: i64 =
+        conn.query_opt("SELECT shares_through FROM boards WHERE id = $1", &[&id])?.map_or(0, |row| row.get(0));
+    let saved = conn.query("SELECT person, bytes FROM person_shares WHERE board = $1", &[&id])?;
+    let after = conn.query(
+        "SELECT author_id, SUM(octet_length(data))::BIGINT FROM updates WHERE board = $1 AND seq > $2
+         GROUP BY author_id",
+        &[&id, &through],
+    )?;
+    let rows = saved.iter().chain(&after).map(|row| (row.get(0), unsigned(row.get(1))));
+    Ok(crate::store::add_up_shares(rows))
 }
 
 pub fn votes(conn: &mut impl GenericClient, id: &str) -> Result<Vec<StoredVote>, StoreError> {

@@ -157,6 +157,17 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (board, id)
     );
 ",
+    // The bytes each person's updates took in a board's log through `shares_through`
+    // (saved with checkpoints), so that loading a board does not sum its whole log.
+    "
+    CREATE TABLE person_shares (
+        board TEXT NOT NULL REFERENCES boards (id) ON DELETE CASCADE,
+        person TEXT NOT NULL,
+        bytes BIGINT NOT NULL,
+        PRIMARY KEY (board, person)
+    );
+    ALTER TABLE boards ADD COLUMN shares_through BIGINT NOT NULL DEFAULT 0;
+",
 ];
 
 /// The schema version this server writes.

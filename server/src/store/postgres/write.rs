@@ -155,6 +155,14 @@ fn apply(tx: &mut Transaction, write: &Write) -> Result<(), StoreError> {
                 &[board, &clamp(checkpoint.seq), &checkpoint.at_ms, &checkpoint.state, &(checkpoint.encoding as i16)],
             )?;
         }
+        Write::Shares { board, through, written } => {
+            tx.execute("DELETE FROM person_shares WHERE board = $1", &[board])?;
+            let insert = tx.prepare("INSERT INTO person_shares (board, person, bytes) VALUES ($1, $2, $3)")?;
+            for (person, bytes) in written {
+                tx.execute(&insert, &[board, person, &clamp(*bytes)])?;
+            }
+            tx.execute("UPDATE boards SET shares_through = $2 WHERE id = $1", &[board, &clamp(*through)])?;
+        }
         Write::Event { board, event } => {
             tx.execute(
                 "INSERT INTO events (board, seq, at, author_id, author_name, change) VALUES ($1, $2, $3, $4, $5, $6)",
