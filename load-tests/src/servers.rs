@@ -168,7 +168,11 @@ impl Launch {
                 command
                     .args(["serve", "--open", "--addr", "127.0.0.1:0", "--data-dir"])
                     .arg(dir.join("data"))
-                    .env("RUST_LOG", "warn");
+                    .env("RUST_LOG", "warn")
+                    // A load run's writers are not people: one connection may write a
+                    // long history (the history preset) past a participant's share of a
+                    // board. Set as the environment, which builds without the flag ignore.
+                    .env("COMMONBOARD_MAX_PERSON_BYTES", (1u64 << 40).to_string());
                 (command, None)
             }
             ServerKind::YWebsocket => {
