@@ -304,7 +304,7 @@ async fn restore(cluster: Arc<Cluster>, id: String, tx: mpsc::Sender<BoardCmd>, 
         .store
         .blocking(move |store| {
             crate::history::board_at(store, &board, to_seq)
-                .map(|past| (past.seq, crate::board::sync_reply(&past.doc, &yrs::StateVector::default())))
+                .map(|past| (past.seq, crate::doc::sync_reply(&past.doc, &yrs::StateVector::default())))
         })
         .await;
     let result = match past {

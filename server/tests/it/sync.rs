@@ -174,7 +174,7 @@ async fn a_resent_state_overlapping_the_board_is_taken_in_full() {
 #[tokio::test]
 async fn an_update_yrs_refuses_part_way_leaves_nothing_behind() {
     use commonboard_protocol::close;
-    use yrs::{GetString, ReadTxn};
+    use yrs::GetString;
     let server = spawn_app().await;
     let board = server.create_board("Part way").await;
     let mut sender = Peer::join(server.addr, &board).await;
