@@ -37,17 +37,14 @@ use crate::doc::{
 use crate::idle::IdleTimer;
 use crate::intake::{self, Held, Unfit};
 use crate::nesting::{self, TooDeep};
+use crate::outbox::{ConnId, Outbox};
 use crate::placement;
 use crate::store::{
-    self, Author, BallotRow, BoardEvent, Checkpoint, LogEntry, Store, StoreError, StoredBoard, StoredPrivateNote,
-    StoredVote, VoteRecord, Write,
+    self, Author, BallotRow, BoardEvent, Checkpoint, LogEntry, Store, StoreError, StoredBoard, StoredPrivateNote, Write,
 };
 use crate::telemetry::{self, Limit};
 use crate::vote::{Vote, VoteError};
 use crate::workshop::{PrivateNote, Workshop, WorkshopError};
-
-/// Identifies a connection for as long as the process runs.
-pub type ConnId = u64;
 
 /// Commands a board's inbox holds before senders wait: bounds memory per board while
 /// letting a tick take a large batch.
@@ -156,125 +153,6 @@ impl Member {
     /// the person is given a personal token to keep.
     fn needs_personal_token(&self) -> bool {
         self.role == Role::Participant && self.claims.as_ref().is_none_or(|c| c.identity.is_none())
-    }
-}
-
-/// A connection's way out: its bounded frame queue and a signal that closes it.
-#[derive(Clone)]
-pub struct Outbox {
-    frames: mpsc::Sender<Bytes>,
-    closer: Arc<Closer>,
-    /// Bytes in the queue, shared with whoever drains it (see [`QueuedBytes`]).
-    queued: Arc<QueuedBytes>,
-    /// Most bytes queued at once; one frame alone always fits.
-    max_queued: usize,
-}
-
-/// Bytes of a connection's frames queued and not yet handed to its socket: the board
-/// adds each frame it queues, the task draining the queue takes it off when written.
-#[derive(Debug, Default)]
-pub struct QueuedBytes(std::sync::atomic::AtomicUsize);
-
-impl QueuedBytes {
-    /// A frame of `len` bytes left the queue.
-    pub fn sent(&self, len: usize) {
-        self.0.fetch_sub(len, Ordering::Relaxed);
-    }
-
-    fn get(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// Ends a connection with a close code and reason, from any task.
-pub struct Closer {
-    reason: std::sync::OnceLock<(CloseCode, String)>,
-    token: CancellationToken,
-}
-
-impl Closer {
-    pub fn new() -> Arc<Self> {
-        Arc::new(Closer { reason: std::sync::OnceLock::new(), token: CancellationToken::new() })
-    }
-
-    /// Asks the connection to close; the first reason given wins.
-    pub fn close(&self, code: CloseCode, reason: impl Into<String>) {
-        let _ = self.reason.set((code, reason.into()));
-        self.token.cancel();
-    }
-
-    /// Resolves once someone asked the connection to close.
-    pub async fn closed(&self) {
-        self.token.cancelled().await
-    }
-
-    /// The close code and reason, once closed.
-    pub fn reason(&self) -> Option<&(CloseCode, String)> {
-        self.reason.get()
-    }
-}
-
-impl Outbox {
-    pub fn new(frames: mpsc::Sender<Bytes>, closer: Arc<Closer>) -> Self {
-        Outbox { frames, closer, queued: Arc::default(), max_queued: usize::MAX }
-    }
-
-    /// The count of bytes queued, for the task that drains the queue to call
-    /// [`QueuedBytes::sent`] on.
-    pub fn queued(&self) -> Arc<QueuedBytes> {
-        self.queued.clone()
-    }
-
-    /// Whether the client is so far behind that no reply should be built for it: it
-    /// is then closed as too slow.
-    fn too_far_behind(&self) -> bool {
-        if self.queued.get() < self.max_queued {
-            return false;
-        }
-        self.too_slow(format_args!("{} bytes queued", self.max_queued));
-        true
-    }
-
-    fn too_slow(&self, limit: std::fmt::Arguments<'_>) {
-        if self.closer.reason().is_none() {
-            warn!(%limit, "client too slow: its send queue is full; closing it");
-            telemetry::refused(Limit::SlowReader);
-        }
-        self.closer.close(close::TOO_SLOW, "too slow to keep up with the board; reconnect to resync");
-    }
-
-    /// Frames waiting in the queue.
-    fn depth(&self) -> usize {
-        self.frames.max_capacity() - self.frames.capacity()
-    }
-
-    /// Closes the connection with a code and reason (the first reason given wins).
-    pub(crate) fn close(&self, code: CloseCode, reason: impl Into<String>) {
-        self.closer.close(code, reason);
-    }
-
-    /// Queues a frame; a full queue means the client cannot keep up, and it is closed.
-    pub(crate) fn send(&self, frame: Bytes) -> bool {
-        let len = frame.len();
-        let queued = self.queued.get();
-        if queued > 0 && queued.saturating_add(len) > self.max_queued {
-            self.too_slow(format_args!("{} bytes queued", self.max_queued));
-            return false;
-        }
-        // Counted before it is queued, so the drain never takes off more than was added.
-        self.queued.0.fetch_add(len, Ordering::Relaxed);
-        match self.frames.try_send(frame) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.queued.sent(len);
-                self.too_slow(format_args!("{} frames queued", self.frames.max_capacity()));
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.queued.sent(len);
-                false
-            }
-        }
     }
 }
 
@@ -615,8 +493,8 @@ impl Board {
             awareness: Awareness::new(PresenceLimits::from_state_limit(config.limits.max_awareness_bytes)),
             links_generation: stored.record.links_generation,
             locked: stored.record.locked,
-            votes: stored.votes.iter().filter_map(restore_vote).collect(),
-            workshop: restore_workshop(&stored),
+            votes: stored.votes.iter().filter_map(Vote::from_stored).collect(),
+            workshop: Workshop::from_stored(&stored),
             viewport: None,
             limits: config.limits,
             doc_bytes: usize::MAX,
@@ -1920,55 +1798,7 @@ fn refusal(error: VoteError) -> ServerMessage {
 }
 
 fn vote_write(board: &str, vote: &Vote) -> Write {
-    let record = VoteRecord {
-        id: vote.id.clone(),
-        settings_json: serde_json::to_string(&vote.settings).expect("settings serialize"),
-        opened_at_ms: vote.opened_at_ms,
-        closes_at_ms: vote.closes_at_ms,
-        open: vote.open,
-        revealed: vote.revealed,
-    };
-    Write::Vote { board: board.into(), vote: record }
-}
-
-/// A vote as the store kept it, ballots included.
-pub fn restore_vote((record, ballots): &StoredVote) -> Option<Vote> {
-    let settings = match serde_json::from_str(&record.settings_json) {
-        Ok(settings) => settings,
-        Err(error) => {
-            error!(vote = %record.id, %error, "a stored vote's settings do not parse; skipping it");
-            return None;
-        }
-    };
-    let mut vote = Vote {
-        id: record.id.clone(),
-        settings,
-        opened_at_ms: record.opened_at_ms,
-        closes_at_ms: record.closes_at_ms,
-        open: record.open,
-        revealed: record.revealed,
-        ballots: HashMap::new(),
-    };
-    for b in ballots {
-        vote.restore_ballot(b.voter.clone(), b.name.clone(), b.candidate.clone(), b.count);
-    }
-    Some(vote)
-}
-
-/// The workshop flow as the store kept it, private notes included.
-fn restore_workshop(stored: &StoredBoard) -> Workshop {
-    let private = stored
-        .private_notes
-        .iter()
-        .filter_map(|p| match serde_json::from_str::<schema::Note>(&p.note_json) {
-            Ok(note) => Some(PrivateNote { author: p.author.clone(), note }),
-            Err(error) => {
-                error!(note = %p.id, %error, "a stored private note does not parse; skipping it");
-                None
-            }
-        })
-        .collect();
-    Workshop::restore(stored.workshop.as_deref(), private)
+    Write::Vote { board: board.into(), vote: vote.to_record() }
 }
 
 /// A vote's event for the history, named by its title.
@@ -2011,10 +1841,4 @@ fn goal_weight(note_id: &str) -> usize {
 /// Server time in milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
-/// Gives each connection a process-wide unique id.
-pub fn next_conn_id() -> ConnId {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
 }

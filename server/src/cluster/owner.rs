@@ -24,7 +24,8 @@ use tracing::{debug, info, instrument, warn};
 
 use super::wire::{self, Answer, Command, Failure, NodeMessage};
 use super::{Cluster, BEAT};
-use crate::board::{self, next_conn_id, BoardCmd, BoardConfig, Closer, ConnId, Member, Outbox, QueuedBytes, Usage};
+use crate::board::{self, BoardCmd, BoardConfig, Member, Usage};
+use crate::outbox::{next_conn_id, Closer, ConnId, Outbox, QueuedBytes};
 use crate::store::StoreError;
 
 /// Why a request of another node could not be done: the board's actor stopped.

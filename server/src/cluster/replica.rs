@@ -32,9 +32,10 @@ use yrs::Doc;
 use super::wire::{self, Answer, Command, NodeMessage};
 use super::{Cluster, BEAT, BROKER_GAPS, BROKER_PENDING, BROKER_RELAYED, BROKER_SEQ_LAG};
 use crate::auth::{self, AuthError};
-use crate::board::{self, BoardCmd, BoardConfig, BoardError, ConnId, Member, Outbox, Usage};
+use crate::board::{self, BoardCmd, BoardConfig, BoardError, Member, Usage};
 use crate::doc;
 use crate::idle::IdleTimer;
+use crate::outbox::{ConnId, Outbox};
 use crate::store::StoreError;
 
 /// How long a request of the owner (a restore, a command) may take.
