@@ -40,8 +40,8 @@ fn round_trip(message: &Message) {
 fn sub_decode(doc: &mut Doc, awareness: &mut Awareness, message: Message) {
     match message {
         Message::Sync(SyncMessage::SyncStep1(state_vector)) => {
-            // As the board answers (`board::sync_answer`): what it sends must decode.
-            let answer = commonboard_server::board::sync_answer(doc, &state_vector);
+            // As the board answers (`doc::sync_answer`): what it sends must decode.
+            let answer = commonboard_server::doc::sync_answer(doc, &state_vector);
             frame::decode_update(&answer).expect("the board's sync answer decodes");
         }
         Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) => {
@@ -61,7 +61,7 @@ fn sub_decode(doc: &mut Doc, awareness: &mut Awareness, message: Message) {
                     drop(std::mem::ManuallyDrop::into_inner(txn));
                 });
                 if applied.is_err() {
-                    commonboard_server::board::discard(std::mem::replace(doc, Doc::new()));
+                    commonboard_server::doc::discard(std::mem::replace(doc, Doc::new()));
                 }
             }
         }

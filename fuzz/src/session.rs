@@ -21,9 +21,8 @@ use commonboard_protocol::app::{ClientMessage, Role, ServerMessage, VoteSettings
 use commonboard_protocol::frame::{self, decode_frame, decode_server_frame, Decoded, Incoming, Message, SyncMessage};
 use commonboard_protocol::schema::{self, Action, Frame as BoardFrame, Note};
 use commonboard_protocol::workshop::{TurnAction, TurnPerson, Viewport};
-use commonboard_server::board::{
-    self, next_conn_id, BoardCmd, BoardConfig, BoardHandle, Closer, ConnId, Member, Outbox, QueuedBytes,
-};
+use commonboard_server::board::{self, BoardCmd, BoardConfig, BoardHandle, Member};
+use commonboard_server::outbox::{next_conn_id, Closer, ConnId, Outbox, QueuedBytes};
 use commonboard_server::store::{self, Author, Store};
 use commonboard_server::{history, registry, templates};
 use tokio::sync::{mpsc, oneshot};

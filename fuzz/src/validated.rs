@@ -26,7 +26,7 @@ pub fn check(data: &[u8]) {
         drop(std::mem::ManuallyDrop::into_inner(txn));
     });
     if applied.is_err() {
-        // A document yrs panicked in is never used again (see `board::discard`).
-        commonboard_server::board::discard(doc);
+        // A document yrs panicked in is never used again (see `doc::discard`).
+        commonboard_server::doc::discard(doc);
     }
 }

@@ -43,12 +43,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{self, AuthError, Claims, Signer};
-use crate::board::{now_ms, restore_vote, BoardCmd, Member};
+use crate::board::{now_ms, BoardCmd, Member};
 use crate::connection::{self, ConnLimits};
 use crate::error::AppError;
 use crate::registry::{is_valid_board_id, new_board, new_board_id, Registry};
 use crate::store::{committed, Author, BoardRecord};
 use crate::templates;
+use crate::vote::Vote;
 use openapi::{BoardId, FacilitatorErrors, ReadErrors};
 
 /// Longest board title accepted, in characters.
@@ -497,7 +498,7 @@ async fn list_votes(
     let record = read_board(&state, &id).await?;
     let facilitator = reader_role(&state, &record, &headers)? == Some(Role::Facilitator);
     let votes = state.registry.store().votes(&id).await?;
-    Ok(Json(votes.iter().filter_map(restore_vote).map(|v| v.view(facilitator)).collect()))
+    Ok(Json(votes.iter().filter_map(Vote::from_stored).map(|v| v.view(facilitator)).collect()))
 }
 
 async fn read_board(state: &AppState, id: &str) -> Result<BoardRecord, AppError> {

@@ -22,7 +22,7 @@ use yrs::ClientID;
 
 use tokio::time::Instant;
 
-use crate::board::ConnId;
+use crate::outbox::ConnId;
 
 const NULL: &str = "null";
 

@@ -20,7 +20,7 @@ use commonboard_protocol::close::{self, CloseCode};
 use commonboard_protocol::frame::{self, AwarenessUpdate, Incoming, Message, SyncMessage};
 use commonboard_protocol::history::{Change, ChangeKind, RestoreResult};
 use commonboard_protocol::schema;
-use commonboard_protocol::validate::{self, WireLimits};
+use commonboard_protocol::validate;
 use commonboard_protocol::workshop::TurnAction;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -30,21 +30,22 @@ use yrs::{Doc, ReadTxn, StateVector, Transact};
 use crate::auth::{self, AuthError, Claims, Signer};
 use crate::awareness::{self, Awareness, PresenceLimits};
 use crate::cluster::OwnerLink;
+use crate::doc::{
+    apply_trusted, checkpoint_state, contain_panic, discard, encoded_len, rebuild, rebuild_stored, sync_answer,
+    sync_reply, ACCEPTED,
+};
 use crate::idle::IdleTimer;
 use crate::intake::{self, Held, Unfit};
 use crate::nesting::{self, TooDeep};
+use crate::outbox::{ConnId, Outbox};
 use crate::placement;
 use crate::share::Written;
 use crate::store::{
-    self, Author, BallotRow, BoardEvent, Checkpoint, LogEntry, StateEncoding, Store, StoreError, StoredBoard,
-    StoredPrivateNote, StoredVote, VoteRecord, Write,
+    self, Author, BallotRow, BoardEvent, Checkpoint, LogEntry, Store, StoreError, StoredBoard, StoredPrivateNote, Write,
 };
 use crate::telemetry::{self, Limit};
 use crate::vote::{Vote, VoteError};
 use crate::workshop::{PrivateNote, Workshop, WorkshopError};
-
-/// Identifies a connection for as long as the process runs.
-pub type ConnId = u64;
 
 /// Commands a board's inbox holds before senders wait: bounds memory per board while
 /// letting a tick take a large batch.
@@ -156,125 +157,6 @@ impl Member {
     /// the person is given a personal token to keep.
     fn needs_personal_token(&self) -> bool {
         self.role == Role::Participant && self.claims.as_ref().is_none_or(|c| c.identity.is_none())
-    }
-}
-
-/// A connection's way out: its bounded frame queue and a signal that closes it.
-#[derive(Clone)]
-pub struct Outbox {
-    frames: mpsc::Sender<Bytes>,
-    closer: Arc<Closer>,
-    /// Bytes in the queue, shared with whoever drains it (see [`QueuedBytes`]).
-    queued: Arc<QueuedBytes>,
-    /// Most bytes queued at once; one frame alone always fits.
-    max_queued: usize,
-}
-
-/// Bytes of a connection's frames queued and not yet handed to its socket: the board
-/// adds each frame it queues, the task draining the queue takes it off when written.
-#[derive(Debug, Default)]
-pub struct QueuedBytes(std::sync::atomic::AtomicUsize);
-
-impl QueuedBytes {
-    /// A frame of `len` bytes left the queue.
-    pub fn sent(&self, len: usize) {
-        self.0.fetch_sub(len, Ordering::Relaxed);
-    }
-
-    fn get(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// Ends a connection with a close code and reason, from any task.
-pub struct Closer {
-    reason: std::sync::OnceLock<(CloseCode, String)>,
-    token: CancellationToken,
-}
-
-impl Closer {
-    pub fn new() -> Arc<Self> {
-        Arc::new(Closer { reason: std::sync::OnceLock::new(), token: CancellationToken::new() })
-    }
-
-    /// Asks the connection to close; the first reason given wins.
-    pub fn close(&self, code: CloseCode, reason: impl Into<String>) {
-        let _ = self.reason.set((code, reason.into()));
-        self.token.cancel();
-    }
-
-    /// Resolves once someone asked the connection to close.
-    pub async fn closed(&self) {
-        self.token.cancelled().await
-    }
-
-    /// The close code and reason, once closed.
-    pub fn reason(&self) -> Option<&(CloseCode, String)> {
-        self.reason.get()
-    }
-}
-
-impl Outbox {
-    pub fn new(frames: mpsc::Sender<Bytes>, closer: Arc<Closer>) -> Self {
-        Outbox { frames, closer, queued: Arc::default(), max_queued: usize::MAX }
-    }
-
-    /// The count of bytes queued, for the task that drains the queue to call
-    /// [`QueuedBytes::sent`] on.
-    pub fn queued(&self) -> Arc<QueuedBytes> {
-        self.queued.clone()
-    }
-
-    /// Whether the client is so far behind that no reply should be built for it: it
-    /// is then closed as too slow.
-    fn too_far_behind(&self) -> bool {
-        if self.queued.get() < self.max_queued {
-            return false;
-        }
-        self.too_slow(format_args!("{} bytes queued", self.max_queued));
-        true
-    }
-
-    fn too_slow(&self, limit: std::fmt::Arguments<'_>) {
-        if self.closer.reason().is_none() {
-            warn!(%limit, "client too slow: its send queue is full; closing it");
-            telemetry::refused(Limit::SlowReader);
-        }
-        self.closer.close(close::TOO_SLOW, "too slow to keep up with the board; reconnect to resync");
-    }
-
-    /// Frames waiting in the queue.
-    fn depth(&self) -> usize {
-        self.frames.max_capacity() - self.frames.capacity()
-    }
-
-    /// Closes the connection with a code and reason (the first reason given wins).
-    pub(crate) fn close(&self, code: CloseCode, reason: impl Into<String>) {
-        self.closer.close(code, reason);
-    }
-
-    /// Queues a frame; a full queue means the client cannot keep up, and it is closed.
-    pub(crate) fn send(&self, frame: Bytes) -> bool {
-        let len = frame.len();
-        let queued = self.queued.get();
-        if queued > 0 && queued.saturating_add(len) > self.max_queued {
-            self.too_slow(format_args!("{} bytes queued", self.max_queued));
-            return false;
-        }
-        // Counted before it is queued, so the drain never takes off more than was added.
-        self.queued.0.fetch_add(len, Ordering::Relaxed);
-        match self.frames.try_send(frame) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.queued.sent(len);
-                self.too_slow(format_args!("{} frames queued", self.frames.max_capacity()));
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.queued.sent(len);
-                false
-            }
-        }
     }
 }
 
@@ -621,8 +503,8 @@ impl Board {
             awareness: Awareness::new(PresenceLimits::from_state_limit(config.limits.max_awareness_bytes)),
             links_generation: stored.record.links_generation,
             locked: stored.record.locked,
-            votes: stored.votes.iter().filter_map(restore_vote).collect(),
-            workshop: restore_workshop(&stored),
+            votes: stored.votes.iter().filter_map(Vote::from_stored).collect(),
+            workshop: Workshop::from_stored(&stored),
             viewport: None,
             limits: config.limits,
             doc_bytes: usize::MAX,
@@ -1949,12 +1831,6 @@ impl Board {
     }
 }
 
-/// The size of a document's whole state in Yjs's v1 encoding: what a joining client
-/// downloads (the integrated document, as [`sync_reply`] sends it).
-fn encoded_len(doc: &Doc) -> usize {
-    sync_reply(doc, &StateVector::default()).len()
-}
-
 /// Why an update was not taken.
 enum Refusal {
     /// yrs refused it (or it does not decode): what to tell the client, and yrs's words.
@@ -1970,153 +1846,6 @@ enum Refusal {
     Gap(yrs::block::ClientID),
     /// yrs panicked applying it.
     Panicked,
-}
-
-/// Limits for reading bytes that were accepted before (a stored update, an encoding of
-/// the document): only their shape is in question.
-const ACCEPTED: WireLimits = WireLimits { max_messages: 1, max_depth: 1024, max_key_bytes: usize::MAX };
-
-/// The whole document as a checkpoint's state: v2, or, while the document holds pending
-/// updates (updates whose dependencies never arrived: a client's edit made on top of
-/// one of its refused edits, a damaged update), v1 without them. The log holds only
-/// integrated changes, and so does the checkpoint. yrs 0.28 panicked merging some
-/// pending updates into a v2 state (found by the `store_load` fuzz target); merged
-/// into a v1 state they could integrate on reload, and the board reloaded from the
-/// checkpoint showed content that neither the live board nor its log had (found by
-/// `board_messages`); and `encode_diff_v2` loses the board when a client's clocks
-/// have a gap. `encode_diff_v1` keeps exactly what the document shows.
-fn checkpoint_state(doc: &Doc) -> (StateEncoding, Vec<u8>) {
-    let txn = doc.transact();
-    if txn.has_missing_updates() {
-        (StateEncoding::V1, txn.encode_diff_v1(&StateVector::default()))
-    } else {
-        (StateEncoding::V2, txn.encode_state_as_update_v2(&StateVector::default()))
-    }
-}
-
-/// Runs `f`, catching a panic so that one bad update cannot take the board down.
-#[cfg(not(feature = "fuzzing"))]
-fn contain_panic<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-}
-
-/// With the `fuzzing` feature the net is off: a panic propagates, so that the fuzz
-/// targets under `fuzz/` (and any replay of their inputs) see it instead of the board
-/// quietly rebuilding itself.
-#[cfg(feature = "fuzzing")]
-fn contain_panic<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
-    Ok(f())
-}
-
-/// A board's document from a checkpoint and the updates after it. A damaged row is
-/// skipped. yrs can panic on one, and a document that saw a panic in the middle of a
-/// change must not be used again: reading one crashed the process (found by the
-/// `store_load` fuzz target). So after a panic the rebuild starts over on a fresh
-/// document without that row (at most once per row).
-fn rebuild(checkpoint: Option<&Checkpoint>, updates: &[&[u8]]) -> Doc {
-    let mut skipped: Vec<usize> = Vec::new();
-    'attempt: loop {
-        let doc = Doc::new();
-        // Row 0 is the checkpoint, rows 1.. the updates.
-        if let Some(checkpoint) = checkpoint.filter(|_| !skipped.contains(&0)) {
-            let mut txn = ManuallyDrop::new(doc.transact_mut());
-            if apply_checkpoint(&mut txn, checkpoint).is_err() {
-                error!(seq = checkpoint.seq, "yrs panicked on a stored checkpoint; rebuilding without it");
-                discard(doc);
-                skipped.push(0);
-                continue 'attempt;
-            }
-            drop(ManuallyDrop::into_inner(txn));
-        }
-        for (row, update) in (1..).zip(updates) {
-            if !skipped.contains(&row) && apply_trusted(&doc, update).is_err() {
-                error!(row, "yrs panicked on a stored update; rebuilding without it");
-                discard(doc);
-                skipped.push(row);
-                continue 'attempt;
-            }
-        }
-        return doc;
-    }
-}
-
-/// What a client lacks, answering its sync step 1: the integrated document only. With
-/// `encode_state_as_update_v1`, which merges in pending updates (ones whose
-/// dependencies never arrived), yrs 0.28 panicked on some of them, and any client's
-/// sync step 1 (every join) took the board down (found by the `protocol_frame` fuzz
-/// target).
-pub(crate) fn sync_reply(doc: &Doc, state_vector: &StateVector) -> Vec<u8> {
-    doc.transact().encode_diff_v1(state_vector)
-}
-
-/// The answer to a client's sync step 1: [`sync_reply`], checked with the validating
-/// reader (one linear pass, no allocation). yrs 0.28 sometimes encodes a diff that it
-/// cannot read back (`fuzz/regressions/protocol_frame-undecodable-sync-answer`); a
-/// client could not apply it and would never sync, so the whole state goes instead.
-pub fn sync_answer(doc: &Doc, state_vector: &StateVector) -> Vec<u8> {
-    let diff = sync_reply(doc, state_vector);
-    if state_vector.is_empty() || validate::check_update_v1(&diff, &ACCEPTED).is_ok() {
-        return diff;
-    }
-    let full = sync_reply(doc, &StateVector::default());
-    let fallback_ok = validate::check_update_v1(&full, &ACCEPTED).is_ok();
-    warn!(fallback_ok, "yrs encoded a sync answer it cannot read back; sending the whole state instead");
-    full
-}
-
-/// Drops a document that yrs panicked in without running its destructor, and with it
-/// the transaction left open in it: committing or freeing a half-applied change can
-/// touch freed memory inside yrs and crash the whole process (found by the
-/// `store_load` fuzz target). Leaks its memory; this happens only on a damaged row or
-/// a crafted update.
-pub fn discard(doc: Doc) {
-    std::mem::forget(doc);
-}
-
-/// [`rebuild`] for a board as the store keeps it.
-pub(crate) fn rebuild_stored(stored: &StoredBoard) -> Doc {
-    let updates: Vec<&[u8]> = stored.tail.iter().map(|e| e.update.as_slice()).collect();
-    rebuild(stored.checkpoint.as_ref(), &updates)
-}
-
-/// Applies a checkpoint's state (which was accepted before; a damaged row is skipped).
-/// `Err`: yrs panicked, and the document must be thrown away.
-pub fn apply_checkpoint(txn: &mut yrs::TransactionMut, checkpoint: &Checkpoint) -> Result<(), frame::YrsPanicked> {
-    let update = match checkpoint.decode() {
-        Ok(update) => update,
-        Err(error) => {
-            error!(seq = checkpoint.seq, %error, "a stored checkpoint no longer decodes; skipping it");
-            return Ok(());
-        }
-    };
-    if let Err(error) = frame::contain_yrs(|| txn.apply_update(update))? {
-        error!(seq = checkpoint.seq, %error, "a stored checkpoint no longer applies; skipping it");
-    }
-    Ok(())
-}
-
-/// Applies an update that was accepted before (from the store or this tick); one that
-/// no longer applies is skipped. `Err`: yrs panicked, and the document must be thrown
-/// away.
-pub(crate) fn apply_trusted(doc: &Doc, update: &[u8]) -> Result<(), frame::YrsPanicked> {
-    let update = match frame::decode_update(update) {
-        Ok(update) => update,
-        Err(error) => {
-            error!(%error, "a stored update no longer decodes; skipping it");
-            return Ok(());
-        }
-    };
-    let applied = frame::contain_yrs(|| {
-        // Committed only if yrs did not panic (see `discard`).
-        let mut txn = ManuallyDrop::new(doc.transact_mut());
-        let applied = txn.apply_update(update);
-        drop(ManuallyDrop::into_inner(txn));
-        applied
-    })?;
-    if let Err(error) = applied {
-        error!(%error, "a stored update no longer applies; skipping it");
-    }
-    Ok(())
 }
 
 /// Creates a board named by its first connection (`--open` mode).
@@ -2145,55 +1874,7 @@ fn refusal(error: VoteError) -> ServerMessage {
 }
 
 fn vote_write(board: &str, vote: &Vote) -> Write {
-    let record = VoteRecord {
-        id: vote.id.clone(),
-        settings_json: serde_json::to_string(&vote.settings).expect("settings serialize"),
-        opened_at_ms: vote.opened_at_ms,
-        closes_at_ms: vote.closes_at_ms,
-        open: vote.open,
-        revealed: vote.revealed,
-    };
-    Write::Vote { board: board.into(), vote: record }
-}
-
-/// A vote as the store kept it, ballots included.
-pub fn restore_vote((record, ballots): &StoredVote) -> Option<Vote> {
-    let settings = match serde_json::from_str(&record.settings_json) {
-        Ok(settings) => settings,
-        Err(error) => {
-            error!(vote = %record.id, %error, "a stored vote's settings do not parse; skipping it");
-            return None;
-        }
-    };
-    let mut vote = Vote {
-        id: record.id.clone(),
-        settings,
-        opened_at_ms: record.opened_at_ms,
-        closes_at_ms: record.closes_at_ms,
-        open: record.open,
-        revealed: record.revealed,
-        ballots: HashMap::new(),
-    };
-    for b in ballots {
-        vote.restore_ballot(b.voter.clone(), b.name.clone(), b.candidate.clone(), b.count);
-    }
-    Some(vote)
-}
-
-/// The workshop flow as the store kept it, private notes included.
-fn restore_workshop(stored: &StoredBoard) -> Workshop {
-    let private = stored
-        .private_notes
-        .iter()
-        .filter_map(|p| match serde_json::from_str::<schema::Note>(&p.note_json) {
-            Ok(note) => Some(PrivateNote { author: p.author.clone(), note }),
-            Err(error) => {
-                error!(note = %p.id, %error, "a stored private note does not parse; skipping it");
-                None
-            }
-        })
-        .collect();
-    Workshop::restore(stored.workshop.as_deref(), private)
+    Write::Vote { board: board.into(), vote: vote.to_record() }
 }
 
 /// A vote's event for the history, named by its title.
@@ -2236,151 +1917,4 @@ fn goal_weight(note_id: &str) -> usize {
 /// Server time in milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
-/// Gives each connection a process-wide unique id.
-pub fn next_conn_id() -> ConnId {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-#[cfg(test)]
-mod tests {
-    use yrs::updates::decoder::Decode;
-    use yrs::{Transact, Update};
-
-    use super::*;
-
-    /// Found by the `store_load` and `board_messages` fuzz targets: a document holding
-    /// pending updates (here the first note's creation is missing: the second note
-    /// waits behind the gap in its client's clocks, and an edit of the first note waits
-    /// for it) made yrs panic encoding the checkpoint in v2, and in v1 the checkpoint
-    /// showed the waiting note, which the live board and its log did not.
-    /// Found by the `protocol_frame` fuzz target: this frame's updates leave the
-    /// document holding a pending update, and answering a sync step 1 with
-    /// `encode_state_as_update_v1` then panicked inside yrs.
-    #[test]
-    fn a_sync_step_1_is_answered_while_updates_are_pending() {
-        let frame: &[u8] = &[
-            0, 2, 80, 1, 2, 152, 178, 229, 131, 177, 147, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 2, 2, 2, 2, 2, 2, 2, 0, 0,
-            0, 0, 0, 1, 1, 101, 0, 119, 44, 76, 84, 2, 2, 2, 126, 0, 2, 2, 2, 2, 2, 46, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-            2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 89, 2, 2, 2, 2, 2, 0, 2, 70, 5, 0, 6, 0, 0, 0, 0, 0, 1, 2,
-            133, 242, 224, 237, 151, 163, 145, 1, 177, 14, 132, 156, 208, 210, 237, 229, 48, 1, 106, 119, 50, 54, 53,
-            99, 53, 124, 100, 37, 242, 224, 237, 151, 2, 2, 2, 2, 163, 145, 105, 155, 90, 48, 55, 102, 1, 124, 118,
-            255, 255, 255, 255, 255, 255, 2, 2, 2, 2, 2, 0, 1, 0, 0, 2, 0, 0, 0, 0, 114, 0, 0, 255, 0, 11, 100, 0, 97,
-            106, 101,
-        ];
-        let doc = Doc::new();
-        let mut answered = 0;
-        // The validating reader now refuses this frame from a client (an update with
-        // stray bytes after it); read without it, the document still must answer.
-        for message in frame::decode_server_frame(frame).unwrap() {
-            match message {
-                frame::Decoded::Yjs(Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update))) => {
-                    if let Ok(update) = frame::decode_update(&update) {
-                        let _ = doc.transact_mut().apply_update(update);
-                    }
-                }
-                frame::Decoded::Yjs(Message::Sync(SyncMessage::SyncStep1(state_vector))) => {
-                    assert!(doc.transact().has_missing_updates());
-                    let reply = sync_reply(&doc, &state_vector);
-                    frame::decode_update(&reply).unwrap();
-                    answered += 1;
-                }
-                _ => {}
-            }
-        }
-        assert_eq!(answered, 1);
-    }
-
-    #[test]
-    fn a_sync_answer_is_the_diff_and_passes_the_validating_reader() {
-        use yrs::{GetString, Text};
-        let doc = Doc::with_client_id(9);
-        let text = doc.get_or_insert_text("t");
-        text.insert(&mut doc.transact_mut(), 0, "hello");
-        let half = doc.transact().state_vector();
-        text.insert(&mut doc.transact_mut(), 5, ", world");
-        let answer = sync_answer(&doc, &half);
-        assert_eq!(answer, sync_reply(&doc, &half));
-        assert_eq!(validate::check_update_v1(&answer, &WireLimits::default()), Ok(()));
-        let peer = Doc::with_client_id(10);
-        let full = sync_answer(&doc, &StateVector::default());
-        peer.transact_mut().apply_update(yrs::Update::decode_v1(&full).unwrap()).unwrap();
-        assert_eq!(peer.get_or_insert_text("t").get_string(&peer.transact()), "hello, world");
-    }
-
-    #[test]
-    fn a_checkpoint_holds_what_the_document_shows() {
-        let meta: &[u8] = &[
-            1, 3, 7, 0, 40, 1, 4, 109, 101, 116, 97, 5, 116, 105, 116, 108, 101, 1, 119, 4, 102, 117, 122, 122, 40, 1,
-            4, 109, 101, 116, 97, 8, 116, 101, 109, 112, 108, 97, 116, 101, 1, 119, 5, 98, 108, 97, 110, 107, 40, 1, 4,
-            109, 101, 116, 97, 9, 99, 114, 101, 97, 116, 101, 100, 65, 116, 1, 125, 0, 0,
-        ];
-        let second_note: &[u8] = &[
-            1, 10, 7, 17, 39, 1, 5, 110, 111, 116, 101, 115, 1, 98, 1, 40, 0, 7, 17, 1, 120, 1, 125, 0, 40, 0, 7, 17,
-            1, 121, 1, 125, 0, 40, 0, 7, 17, 1, 119, 1, 125, 160, 2, 40, 0, 7, 17, 1, 104, 1, 125, 184, 1, 40, 0, 7,
-            17, 5, 99, 111, 108, 111, 114, 1, 119, 6, 121, 101, 108, 108, 111, 119, 40, 0, 7, 17, 6, 97, 117, 116, 104,
-            111, 114, 1, 119, 3, 65, 100, 97, 40, 0, 7, 17, 9, 99, 114, 101, 97, 116, 101, 100, 65, 116, 1, 125, 0, 39,
-            0, 7, 17, 4, 116, 101, 120, 116, 2, 4, 0, 7, 25, 6, 115, 101, 99, 111, 110, 100, 0,
-        ];
-        // Types into the first note.
-        let edit_of_missing_note: &[u8] = &[
-            1, 1, 7, 32, 132, 7, 16, 13, 102, 105, 114, 115, 116, 44, 32, 101, 100, 105, 116, 101, 100, 1, 7, 1, 12, 5,
-        ];
-        let doc = Doc::new();
-        for update in [meta, second_note, edit_of_missing_note] {
-            doc.transact_mut().apply_update(Update::decode_v1(update).unwrap()).unwrap();
-        }
-        assert!(doc.transact().has_missing_updates());
-        let shown = |doc: &Doc| schema::Board::new(doc).snapshot(&doc.transact());
-
-        let (encoding, state) = checkpoint_state(&doc);
-        let checkpoint = Checkpoint { seq: 3, at_ms: 0, encoding, state };
-        let reloaded = Doc::new();
-        apply_checkpoint(&mut reloaded.transact_mut(), &checkpoint).unwrap();
-        assert_eq!(shown(&reloaded), shown(&doc));
-        assert!(schema::Board::new(&reloaded).has_note(&reloaded.transact(), "b"));
-        assert_eq!(shown(&reloaded).meta.title, "fuzz");
-    }
-
-    /// Found by the `store_load` fuzz target: a damaged log row (a note's creation with
-    /// five bytes inserted into its clock) panics inside yrs (`BlockStore::push`)
-    /// when applied. Loading the board skips the row instead of taking the board down.
-    #[test]
-    fn a_stored_update_that_makes_yrs_panic_is_skipped() {
-        let meta: &[u8] = &[
-            1, 3, 7, 0, 40, 1, 4, 109, 101, 116, 97, 5, 116, 105, 116, 108, 101, 1, 119, 4, 102, 117, 122, 122, 40, 1,
-            4, 109, 101, 116, 97, 8, 116, 101, 109, 112, 108, 97, 116, 101, 1, 119, 5, 98, 108, 97, 110, 107, 40, 1, 4,
-            109, 101, 116, 97, 9, 99, 114, 101, 97, 116, 101, 100, 65, 116, 1, 125, 0, 0,
-        ];
-        let first_note: &[u8] = &[
-            1, 10, 7, 3, 39, 1, 5, 110, 111, 116, 101, 115, 1, 97, 1, 40, 0, 7, 3, 1, 120, 1, 125, 0, 40, 0, 7, 3, 1,
-            121, 1, 125, 0, 40, 0, 7, 3, 1, 119, 1, 125, 160, 2, 40, 0, 7, 3, 1, 104, 1, 125, 184, 1, 40, 0, 7, 3, 5,
-            99, 111, 108, 111, 114, 1, 119, 6, 121, 101, 108, 108, 111, 119, 40, 0, 7, 3, 6, 97, 117, 116, 104, 111,
-            114, 1, 119, 3, 65, 100, 97, 40, 0, 7, 3, 9, 99, 114, 101, 97, 116, 101, 100, 65, 116, 1, 125, 0, 39, 0, 7,
-            3, 4, 116, 101, 120, 116, 2, 4, 0, 7, 11, 5, 102, 105, 114, 115, 116, 0,
-        ];
-        let damaged: &[u8] = &[
-            1, 10, 7, 172, 200, 147, 147, 172, 17, 39, 1, 5, 110, 111, 116, 101, 115, 1, 98, 1, 40, 0, 7, 17, 1, 120,
-            1, 125, 0, 40, 0, 7, 17, 1, 121, 1, 125, 0, 40, 0, 7, 17, 1, 119, 1, 125, 160, 2, 40, 0, 7, 17, 1, 104, 1,
-            125, 184, 1, 40, 0, 7, 17, 5, 99, 111, 108, 111, 114, 1, 119, 6, 121, 101, 108, 108, 111, 119, 40, 0, 7,
-            17, 6, 97, 117, 116, 104, 111, 114, 1, 119, 3, 65, 100, 97, 40, 0, 7, 17, 9, 99, 114, 101, 97, 116, 101,
-            100, 65, 116, 1, 125, 0, 39, 0, 7, 17, 4, 116, 101, 120, 116, 2, 4, 0, 7, 25, 6, 115, 101, 99, 111, 110,
-            100, 0,
-        ];
-        let crashed = frame::contain_yrs(|| {
-            let copy = Doc::new();
-            for update in [meta, first_note, damaged] {
-                let _ = copy.transact_mut().apply_update(Update::decode_v1(update).unwrap());
-            }
-        });
-        assert!(crashed.is_err(), "the damaged row still makes yrs 0.28 panic; if not, this test can go");
-
-        // Reading a document yrs panicked in can crash the process: the rebuild starts
-        // over without the damaged row.
-        let doc = rebuild(None, &[meta, first_note, damaged]);
-        assert!(schema::Board::new(&doc).has_note(&doc.transact(), "a"));
-        assert_eq!(schema::Board::new(&doc).snapshot(&doc.transact()).notes.len(), 1);
-    }
 }

@@ -34,7 +34,8 @@ use tracing::{error, info, warn};
 pub use owner::OwnerLink;
 pub use publish::PublishRefused;
 
-use crate::board::{self, BoardCmd, BoardConfig, BoardError, BoardHandle, ConnId, Outbox, Usage};
+use crate::board::{self, BoardCmd, BoardConfig, BoardError, BoardHandle, Usage};
+use crate::outbox::{ConnId, Outbox};
 use crate::store::postgres::lease::Leases;
 use crate::store::{self, StoreError};
 use publish::PublishQueue;

@@ -28,7 +28,8 @@ use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
-use crate::board::{next_conn_id, BoardCmd, BoardError, BoardHandle, Closer, ConnId, Member, Outbox, QueuedBytes};
+use crate::board::{BoardCmd, BoardError, BoardHandle, Member};
+use crate::outbox::{next_conn_id, Closer, ConnId, Outbox, QueuedBytes};
 use crate::rate::{Admit, RateLimit, TokenBucket};
 use crate::registry::Registry;
 use crate::telemetry::{self, Limit};

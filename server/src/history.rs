@@ -91,10 +91,10 @@ pub fn from_checkpoint(
     {
         let mut txn = doc.transact_mut();
         if let Some(checkpoint) = checkpoint {
-            if crate::board::apply_checkpoint(&mut txn, checkpoint).is_err() {
-                // Never committed, nor the document dropped (see `board::discard`).
+            if crate::doc::apply_checkpoint(&mut txn, checkpoint).is_err() {
+                // Never committed, nor the document dropped (see `doc::discard`).
                 std::mem::forget(txn);
-                crate::board::discard(doc);
+                crate::doc::discard(doc);
                 return Err(damaged(checkpoint.seq));
             }
         }
@@ -105,7 +105,7 @@ pub fn from_checkpoint(
             }
             if apply(&mut txn, &entry.update).is_err() {
                 std::mem::forget(txn);
-                crate::board::discard(doc);
+                crate::doc::discard(doc);
                 return Err(damaged(entry.seq));
             }
             (shown, at_ms) = (entry.seq, entry.at_ms);
@@ -142,10 +142,10 @@ pub fn catch_up(store: &dyn Store, id: &str, past: &mut PastBoard, seq: u64) -> 
     for entry in &entries {
         if apply(&mut txn, &entry.update).is_err() {
             // The document saw a panic: it must not be read again, nor kept in a cache,
-            // nor the transaction committed (see `board::discard`).
+            // nor the transaction committed (see `doc::discard`).
             std::mem::forget(txn);
             let broken = std::mem::replace(past, PastBoard { doc: Doc::new(), seq: 0, at_ms: 0, weight: 0 });
-            crate::board::discard(broken.doc);
+            crate::doc::discard(broken.doc);
             return Err(damaged(entry.seq));
         }
         past.weight += cache::update_weight(entry.update.len());

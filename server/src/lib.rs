@@ -10,6 +10,9 @@
 //! - [`cluster`]: several nodes sharing boards (`--broker`): one owner per board by a
 //!   lease in PostgreSQL, replicas on the other nodes fed through NATS JetStream.
 //! - [`board`]: the actor owning a board's `yrs::Doc`: applies, commits, then relays.
+//! - [`doc`]: building a document from the store, sync answers, checkpoint states,
+//!   containing yrs panics.
+//! - [`outbox`]: a connection's id, bounded frame queue and closing signal.
 //! - [`awareness`]: a board's presence table.
 //! - [`rate`]: the token bucket that slows down, then cuts, a client sending too fast.
 //! - [`store`]: the update log and checkpoints, behind the `Store` trait; SQLite by
@@ -32,6 +35,7 @@ pub mod board;
 pub mod cluster;
 pub mod config;
 pub mod connection;
+pub mod doc;
 pub mod error;
 pub mod export;
 pub mod history;
@@ -39,6 +43,7 @@ pub mod idle;
 pub mod intake;
 pub mod minutes;
 pub mod nesting;
+pub mod outbox;
 pub mod placement;
 pub mod rate;
 pub mod redact;

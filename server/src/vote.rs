@@ -11,6 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use commonboard_protocol::app::{ErrorCode, Tally, VoteSettings, VoteView};
 
+use crate::store::{StoredVote, VoteRecord};
+
 /// Most candidates one vote may have.
 pub const MAX_CANDIDATES: usize = 100;
 /// Largest budget a voter may be given.
@@ -163,13 +165,6 @@ impl Vote {
         Ok(())
     }
 
-    /// Sets one voter's count on a candidate (loading ballots from the store).
-    pub fn restore_ballot(&mut self, voter: String, name: String, candidate: String, count: u32) {
-        let ballot = self.ballots.entry(voter).or_default();
-        ballot.name = name;
-        ballot.votes.insert(candidate, count);
-    }
-
     /// The voter's votes by candidate, and how many are left.
     pub fn ballot(&self, voter: &str) -> (Vec<(String, u32)>, u32) {
         let ballot = self.ballots.get(voter);
@@ -224,6 +219,48 @@ impl Vote {
     /// How many people placed at least one vote.
     pub fn voters(&self) -> u32 {
         self.ballots.values().filter(|b| b.total() > 0).count() as u32
+    }
+}
+
+/// The store's rows of a vote.
+impl Vote {
+    /// A vote as the store kept it, ballots included; `None` (logged) when its
+    /// settings no longer parse.
+    pub fn from_stored((record, ballots): &StoredVote) -> Option<Vote> {
+        let settings = match serde_json::from_str(&record.settings_json) {
+            Ok(settings) => settings,
+            Err(error) => {
+                tracing::error!(vote = %record.id, %error, "a stored vote's settings do not parse; skipping it");
+                return None;
+            }
+        };
+        let mut vote = Vote {
+            id: record.id.clone(),
+            settings,
+            opened_at_ms: record.opened_at_ms,
+            closes_at_ms: record.closes_at_ms,
+            open: record.open,
+            revealed: record.revealed,
+            ballots: HashMap::new(),
+        };
+        for b in ballots {
+            let ballot = vote.ballots.entry(b.voter.clone()).or_default();
+            ballot.name = b.name.clone();
+            ballot.votes.insert(b.candidate.clone(), b.count);
+        }
+        Some(vote)
+    }
+
+    /// The vote's row (its ballots are rows of their own, written cast by cast).
+    pub fn to_record(&self) -> VoteRecord {
+        VoteRecord {
+            id: self.id.clone(),
+            settings_json: serde_json::to_string(&self.settings).expect("settings serialize"),
+            opened_at_ms: self.opened_at_ms,
+            closes_at_ms: self.closes_at_ms,
+            open: self.open,
+            revealed: self.revealed,
+        }
     }
 }
 

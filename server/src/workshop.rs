@@ -10,7 +10,7 @@ use commonboard_protocol::schema::{FieldError, Note};
 use commonboard_protocol::workshop::{StepInfo, Timer, TurnAction, TurnPerson, Turns, WorkshopState, Writing};
 use serde::{Deserialize, Serialize};
 
-use crate::store::Author;
+use crate::store::{Author, StoredBoard};
 
 /// Most private notes one person may hold before the reveal.
 pub const MAX_PRIVATE_NOTES: usize = 100;
@@ -122,8 +122,25 @@ impl Workshop {
         Workshop { state: Persisted { steps, ..Persisted::default() }, private_notes: BTreeMap::new() }
     }
 
-    /// The flow as stored (`None` for a board that never had one).
-    pub fn restore(state_json: Option<&str>, private_notes: Vec<PrivateNote>) -> Self {
+    /// The flow as the store kept it, private notes included (a note that no longer
+    /// parses is skipped, and logged).
+    pub fn from_stored(stored: &StoredBoard) -> Self {
+        let private = stored
+            .private_notes
+            .iter()
+            .filter_map(|p| match serde_json::from_str::<Note>(&p.note_json) {
+                Ok(note) => Some(PrivateNote { author: p.author.clone(), note }),
+                Err(error) => {
+                    tracing::error!(note = %p.id, %error, "a stored private note does not parse; skipping it");
+                    None
+                }
+            })
+            .collect();
+        Workshop::from_stored_state(stored.workshop.as_deref(), private)
+    }
+
+    /// The flow from its stored state (`None` for a board that never had one).
+    pub fn from_stored_state(state_json: Option<&str>, private_notes: Vec<PrivateNote>) -> Self {
         let state = match state_json.map(serde_json::from_str::<Persisted>) {
             Some(Ok(state)) => state,
             Some(Err(error)) => {
@@ -450,7 +467,7 @@ mod tests {
         workshop.set_step(Some(0)).unwrap();
         workshop.set_timer(Some(300), 1_000).unwrap();
         workshop.start_turns(people(&["a", "b"])).unwrap();
-        let stored = Workshop::restore(Some(&workshop.state_json()), Vec::new());
+        let stored = Workshop::from_stored_state(Some(&workshop.state_json()), Vec::new());
         assert_eq!(stored, workshop);
         assert_eq!(stored.view().timer.unwrap().ends_at_ms, 301_000.0);
         workshop.set_step(Some(0)).unwrap();

@@ -3,7 +3,9 @@
 //! - Every Rust source file opens with a `//!` line saying what it is for.
 //! - The `protocol` crate does no IO: none of the runtime, network, database or
 //!   filesystem crates among its dependencies, and no `std::net`, `std::fs` or
-//!   `std::process` in its code.
+//!   `std::process` (nor `std::env`, `std::io`) in its code.
+//! - Panics are caught in two places only: yrs calls on bytes from outside in
+//!   `protocol::frame::contain_yrs`, the board's apply in `server::doc::contain_panic`.
 
 use std::path::{Path, PathBuf};
 
@@ -90,7 +92,7 @@ fn the_protocol_crate_does_no_io() {
     }
     for file in sources(&root.join("protocol/src")) {
         let text = std::fs::read_to_string(&file).unwrap();
-        for forbidden in ["std::net", "std::fs", "std::process", "tokio::"] {
+        for forbidden in ["std::net", "std::fs", "std::process", "std::env", "std::io", "tokio::"] {
             assert!(
                 !text.contains(forbidden),
                 "{} uses {forbidden}: the protocol crate does no IO",
@@ -98,4 +100,25 @@ fn the_protocol_crate_does_no_io() {
             );
         }
     }
+}
+
+/// The only files of the server and protocol crates that may call `catch_unwind`.
+const PANIC_NETS: &[&str] = &["protocol/src/frame.rs", "server/src/doc.rs"];
+
+#[test]
+fn panics_are_caught_in_two_places_only() {
+    let root = root();
+    let mut found = Vec::new();
+    for dir in ["protocol/src", "server/src"] {
+        for file in sources(&root.join(dir)) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            if text.lines().any(|l| l.contains("catch_unwind(") && !l.trim_start().starts_with("//")) {
+                found.push(file.strip_prefix(&root).unwrap().display().to_string());
+            }
+        }
+    }
+    assert_eq!(
+        found, PANIC_NETS,
+        "catch_unwind belongs in protocol::frame::contain_yrs or server::doc::contain_panic; call one of those"
+    );
 }

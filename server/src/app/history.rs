@@ -164,7 +164,7 @@ pub(super) async fn state(
         let seq = resolve(store, &id, point)?;
         let past = cache.board_at(store, &id, seq)?;
         let answer = if yjs {
-            Answer::Yjs(crate::board::sync_reply(&past.doc, &StateVector::default()))
+            Answer::Yjs(crate::doc::sync_reply(&past.doc, &StateVector::default()))
         } else {
             Answer::Json(schema::Board::new(&past.doc).snapshot(&past.doc.transact()))
         };
@@ -361,7 +361,7 @@ pub(super) async fn restore(
         blocking(&state, move |store| {
             let seq = history::resolve(store, &id, point)?;
             let past = cache.board_at(store, &id, seq)?;
-            let state = crate::board::sync_reply(&past.doc, &StateVector::default());
+            let state = crate::doc::sync_reply(&past.doc, &StateVector::default());
             let shown = past.seq;
             cache.keep(&id, past);
             Ok((shown, state))

@@ -12,11 +12,12 @@ use yrs::Transact;
 
 use super::openapi::{BoardId, ReadErrors};
 use super::{read_board, reader_role, AppState};
-use crate::board::{now_ms, restore_vote};
+use crate::board::now_ms;
 use crate::error::AppError;
 use crate::history::{self, HistoryError};
 use crate::minutes::{self, Workshop};
 use crate::store::BoardRecord;
+use crate::vote::Vote;
 
 /// The reader's time zone, from the web client: minutes give times in it.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -69,11 +70,11 @@ async fn read(state: &AppState, id: &str, headers: &HeaderMap) -> Result<Made, A
             let now = history::board_at(store, &id, last)?;
             let board = schema::Board::new(&now.doc).snapshot(&now.doc.transact());
             let votes: Vec<_> =
-                store.votes(&id)?.iter().filter_map(restore_vote).map(|v| v.view(facilitator)).collect();
+                store.votes(&id)?.iter().filter_map(Vote::from_stored).map(|v| v.view(facilitator)).collect();
             // Who changed the board, then who spoke in the turn order (people in the room
             // without a device among them).
             let mut participants: Vec<String> = store.authors(&id)?.into_iter().map(|a| a.name).collect();
-            let flow = crate::workshop::Workshop::restore(store.workshop(&id)?.as_deref(), Vec::new());
+            let flow = crate::workshop::Workshop::from_stored_state(store.workshop(&id)?.as_deref(), Vec::new());
             let in_turns = flow.view().turns.map(|t| t.people).unwrap_or_default();
             for person in flow.roster().iter().chain(&in_turns) {
                 if !participants.contains(&person.name) {

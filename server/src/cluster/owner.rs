@@ -24,7 +24,8 @@ use tracing::{debug, info, instrument, warn};
 
 use super::wire::{self, Answer, Command, Failure, NodeMessage};
 use super::{Cluster, BEAT};
-use crate::board::{self, next_conn_id, BoardCmd, BoardConfig, Closer, ConnId, Member, Outbox, QueuedBytes, Usage};
+use crate::board::{self, BoardCmd, BoardConfig, Member, Usage};
+use crate::outbox::{next_conn_id, Closer, ConnId, Outbox, QueuedBytes};
 use crate::store::StoreError;
 
 /// Why a request of another node could not be done: the board's actor stopped.
@@ -304,7 +305,7 @@ async fn restore(cluster: Arc<Cluster>, id: String, tx: mpsc::Sender<BoardCmd>, 
         .store
         .blocking(move |store| {
             crate::history::board_at(store, &board, to_seq)
-                .map(|past| (past.seq, crate::board::sync_reply(&past.doc, &yrs::StateVector::default())))
+                .map(|past| (past.seq, crate::doc::sync_reply(&past.doc, &yrs::StateVector::default())))
         })
         .await;
     let result = match past {

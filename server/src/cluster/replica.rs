@@ -32,8 +32,10 @@ use yrs::Doc;
 use super::wire::{self, Answer, Command, NodeMessage};
 use super::{Cluster, BEAT, BROKER_GAPS, BROKER_PENDING, BROKER_RELAYED, BROKER_SEQ_LAG};
 use crate::auth::{self, AuthError};
-use crate::board::{self, BoardCmd, BoardConfig, BoardError, ConnId, Member, Outbox, Usage};
+use crate::board::{self, BoardCmd, BoardConfig, BoardError, Member, Usage};
+use crate::doc;
 use crate::idle::IdleTimer;
+use crate::outbox::{ConnId, Outbox};
 use crate::store::StoreError;
 
 /// How long a request of the owner (a restore, a command) may take.
@@ -93,7 +95,7 @@ pub(crate) async fn run(
         }
         Err(error) => return board::refuse_all(&mut rx, &BoardError::Load(error)).await,
     };
-    let doc = board::rebuild_stored(&stored);
+    let doc = doc::rebuild_stored(&stored);
     let mut replica = Replica {
         cluster: cluster.clone(),
         id: id.to_owned(),
@@ -313,7 +315,7 @@ impl Replica {
         for message in messages {
             match message {
                 Decoded::Yjs(Message::Sync(SyncMessage::SyncStep1(state_vector))) => {
-                    let update = board::sync_answer(&self.doc, &state_vector);
+                    let update = doc::sync_answer(&self.doc, &state_vector);
                     outbox.send(frame::sync_step2(update).into());
                 }
                 Decoded::Yjs(message) => forward.extend(frame::encode_frame([&message])),
@@ -393,15 +395,15 @@ impl Replica {
     }
 
     /// Applies a committed update. If yrs panics on it, the document must not be used
-    /// again (see `board::discard`): it is rebuilt from the store, and this node's
+    /// again (see `doc::discard`): it is rebuilt from the store, and this node's
     /// clients reconnect to resync.
     async fn apply_committed(&mut self, update: &[u8]) {
-        if board::apply_trusted(&self.doc, update).is_ok() {
+        if doc::apply_trusted(&self.doc, update).is_ok() {
             return;
         }
         error!("yrs panicked on a committed update; rebuilding this replica from the store");
         if let Ok(Some(stored)) = self.cluster.store.load(&self.id).await {
-            board::discard(std::mem::replace(&mut self.doc, board::rebuild_stored(&stored)));
+            doc::discard(std::mem::replace(&mut self.doc, doc::rebuild_stored(&stored)));
             self.seq = stored.last_seq();
         }
         self.close_all(close::RESTART, "board reloading; reconnecting");

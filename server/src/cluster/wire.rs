@@ -34,7 +34,8 @@ use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use crate::auth::Claims;
-use crate::board::{ConnId, Member};
+use crate::board::Member;
+use crate::outbox::ConnId;
 use crate::store::{Author, StoreError};
 
 /// Messages from other nodes dropped because they did not decode, or came on a subject

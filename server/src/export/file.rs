@@ -229,7 +229,7 @@ fn check_document(update: &[u8]) -> Result<(), ExportError> {
     if history::apply(&mut txn, update).is_err() {
         // yrs panicked: the transaction and document must not be touched again.
         std::mem::forget(txn);
-        crate::board::discard(std::mem::replace(&mut doc, yrs::Doc::new()));
+        crate::doc::discard(std::mem::replace(&mut doc, yrs::Doc::new()));
         return Err(ExportError::Document("yrs cannot apply it".into()));
     }
     let pending = txn.has_missing_updates();

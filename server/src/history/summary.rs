@@ -74,7 +74,7 @@ pub struct Summarizer {
 impl Drop for Summarizer {
     fn drop(&mut self) {
         if self.broken {
-            crate::board::discard(std::mem::replace(&mut self.doc, Doc::new()));
+            crate::doc::discard(std::mem::replace(&mut self.doc, Doc::new()));
         }
     }
 }
@@ -86,9 +86,9 @@ impl Summarizer {
         if let Some(checkpoint) = checkpoint {
             // A checkpoint yrs panics on leaves a document that must not be read: start empty.
             let mut txn = doc.transact_mut();
-            if crate::board::apply_checkpoint(&mut txn, checkpoint).is_err() {
+            if crate::doc::apply_checkpoint(&mut txn, checkpoint).is_err() {
                 std::mem::forget(txn);
-                crate::board::discard(std::mem::replace(&mut doc, Doc::new()));
+                crate::doc::discard(std::mem::replace(&mut doc, Doc::new()));
             } else {
                 drop(txn);
             }

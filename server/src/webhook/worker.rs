@@ -15,9 +15,10 @@ use yrs::Transact;
 
 use super::deliver::{self, Attempt};
 use super::{Delivery, Event, Hook, Notice, Webhooks};
-use crate::board::{now_ms, restore_vote};
+use crate::board::now_ms;
 use crate::history;
 use crate::store::Handle;
+use crate::vote::Vote;
 
 /// Deliveries in flight at once, over every board.
 pub const PARALLEL: usize = 16;
@@ -199,7 +200,7 @@ async fn flush(
 async fn vote_result(store: &Handle, board: &str, vote: Option<&str>) -> Option<serde_json::Value> {
     let vote = vote?;
     let votes = store.votes(board).await.ok()?;
-    let found = votes.iter().filter_map(restore_vote).find(|v| v.id == vote)?;
+    let found = votes.iter().filter_map(Vote::from_stored).find(|v| v.id == vote)?;
     serde_json::to_value(found.view(false)).ok()
 }
 
