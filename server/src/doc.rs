@@ -234,13 +234,16 @@ mod tests {
         assert_eq!(peer.get_or_insert_text("t").get_string(&peer.transact()), "hello, world");
     }
 
+    /// A board's meta (title "fuzz", template "blank") by client 7, as the fuzz
+    /// findings below start.
+    const META: &[u8] = &[
+        1, 3, 7, 0, 40, 1, 4, 109, 101, 116, 97, 5, 116, 105, 116, 108, 101, 1, 119, 4, 102, 117, 122, 122, 40, 1, 4,
+        109, 101, 116, 97, 8, 116, 101, 109, 112, 108, 97, 116, 101, 1, 119, 5, 98, 108, 97, 110, 107, 40, 1, 4, 109,
+        101, 116, 97, 9, 99, 114, 101, 97, 116, 101, 100, 65, 116, 1, 125, 0, 0,
+    ];
+
     #[test]
     fn a_checkpoint_holds_what_the_document_shows() {
-        let meta: &[u8] = &[
-            1, 3, 7, 0, 40, 1, 4, 109, 101, 116, 97, 5, 116, 105, 116, 108, 101, 1, 119, 4, 102, 117, 122, 122, 40, 1,
-            4, 109, 101, 116, 97, 8, 116, 101, 109, 112, 108, 97, 116, 101, 1, 119, 5, 98, 108, 97, 110, 107, 40, 1, 4,
-            109, 101, 116, 97, 9, 99, 114, 101, 97, 116, 101, 100, 65, 116, 1, 125, 0, 0,
-        ];
         let second_note: &[u8] = &[
             1, 10, 7, 17, 39, 1, 5, 110, 111, 116, 101, 115, 1, 98, 1, 40, 0, 7, 17, 1, 120, 1, 125, 0, 40, 0, 7, 17,
             1, 121, 1, 125, 0, 40, 0, 7, 17, 1, 119, 1, 125, 160, 2, 40, 0, 7, 17, 1, 104, 1, 125, 184, 1, 40, 0, 7,
@@ -253,7 +256,7 @@ mod tests {
             1, 1, 7, 32, 132, 7, 16, 13, 102, 105, 114, 115, 116, 44, 32, 101, 100, 105, 116, 101, 100, 1, 7, 1, 12, 5,
         ];
         let doc = Doc::new();
-        for update in [meta, second_note, edit_of_missing_note] {
+        for update in [META, second_note, edit_of_missing_note] {
             doc.transact_mut().apply_update(Update::decode_v1(update).unwrap()).unwrap();
         }
         assert!(doc.transact().has_missing_updates());
@@ -273,11 +276,6 @@ mod tests {
     /// when applied. Loading the board skips the row instead of taking the board down.
     #[test]
     fn a_stored_update_that_makes_yrs_panic_is_skipped() {
-        let meta: &[u8] = &[
-            1, 3, 7, 0, 40, 1, 4, 109, 101, 116, 97, 5, 116, 105, 116, 108, 101, 1, 119, 4, 102, 117, 122, 122, 40, 1,
-            4, 109, 101, 116, 97, 8, 116, 101, 109, 112, 108, 97, 116, 101, 1, 119, 5, 98, 108, 97, 110, 107, 40, 1, 4,
-            109, 101, 116, 97, 9, 99, 114, 101, 97, 116, 101, 100, 65, 116, 1, 125, 0, 0,
-        ];
         let first_note: &[u8] = &[
             1, 10, 7, 3, 39, 1, 5, 110, 111, 116, 101, 115, 1, 97, 1, 40, 0, 7, 3, 1, 120, 1, 125, 0, 40, 0, 7, 3, 1,
             121, 1, 125, 0, 40, 0, 7, 3, 1, 119, 1, 125, 160, 2, 40, 0, 7, 3, 1, 104, 1, 125, 184, 1, 40, 0, 7, 3, 5,
@@ -295,7 +293,7 @@ mod tests {
         ];
         let crashed = frame::contain_yrs(|| {
             let copy = Doc::new();
-            for update in [meta, first_note, damaged] {
+            for update in [META, first_note, damaged] {
                 let _ = copy.transact_mut().apply_update(Update::decode_v1(update).unwrap());
             }
         });
@@ -303,7 +301,7 @@ mod tests {
 
         // Reading a document yrs panicked in can crash the process: the rebuild starts
         // over without the damaged row.
-        let doc = rebuild(None, &[meta, first_note, damaged]);
+        let doc = rebuild(None, &[META, first_note, damaged]);
         assert!(schema::Board::new(&doc).has_note(&doc.transact(), "a"));
         assert_eq!(schema::Board::new(&doc).snapshot(&doc.transact()).notes.len(), 1);
     }
