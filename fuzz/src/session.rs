@@ -339,7 +339,9 @@ impl Driver {
                 self.send(s, vec![Message::Sync(message)]).await;
             }
             Step::RawUpdate { conn, bytes } => {
-                self.send(slot(conn), vec![Message::Sync(SyncMessage::Update(bytes))]).await;
+                // Any bytes: the reader may refuse them, which closes the connection.
+                let frame = frame::encode_frame([&Message::Sync(SyncMessage::Update(bytes))]);
+                self.send_frame(slot(conn), &frame).await;
             }
             Step::Awareness { conn, client, clock, state } => {
                 let s = slot(conn);
