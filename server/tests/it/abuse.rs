@@ -47,17 +47,6 @@ async fn next_private_notes(peer: &mut Peer) -> Vec<Note> {
     }
 }
 
-/// Errors received so far, without waiting.
-fn errors(peer: &Peer) -> Vec<(ErrorCode, String)> {
-    peer.app
-        .iter()
-        .filter_map(|m| match m {
-            ServerMessage::Error { code, message } => Some((*code, message.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
 fn settings_template() -> VoteSettings {
     VoteSettings {
         title: "Goal".into(),
@@ -142,7 +131,7 @@ async fn a_forged_presence_state_is_refused_and_no_third_client_sees_it() {
     // Told once: a second forgery gets no second error.
     send_presence(&mut eve, &[(fran_id, 70, "{}")]).await;
     eve.drain_for(Duration::from_millis(200)).await;
-    assert!(errors(&eve).is_empty(), "{:?}", errors(&eve));
+    assert!(eve.errors().is_empty(), "{:?}", eve.errors());
     assert!(stock.denied.is_none(), "a stock client is not sent a permission-denied for a forgery");
     assert!(eve.closed.is_none() && stock.closed.is_none());
     // Fran still moves her own cursor.
@@ -342,7 +331,7 @@ async fn huge_private_fields_cannot_freeze_a_board() {
     fran.pump_until(|p| p.board.has_note(&p.doc.transact(), "after")).await;
     ben.drain_for(Duration::from_millis(100)).await;
     assert!(ben.denied.is_none(), "{:?}", ben.denied);
-    assert!(errors(&ben).is_empty(), "{:?}", errors(&ben));
+    assert!(ben.errors().is_empty(), "{:?}", ben.errors());
     witnesses_sync(server.addr, &board, &other, "freeze").await;
     server.stop().await;
 }
@@ -372,7 +361,7 @@ async fn a_reveal_over_the_document_limit_is_refused_and_loses_nothing() {
         .await;
     ben.pump_until(|p| p.app.iter().any(|m| matches!(m, ServerMessage::PrivateNotes { notes } if notes.len() == 5)))
         .await;
-    assert!(errors(&ana).is_empty() && errors(&ben).is_empty(), "{:?} {:?}", errors(&ana), errors(&ben));
+    assert!(ana.errors().is_empty() && ben.errors().is_empty(), "{:?} {:?}", ana.errors(), ben.errors());
 
     send(&mut fran, ClientMessage::SetPrivate { private: false }).await;
     let (code, message) = next_error(&mut fran).await;

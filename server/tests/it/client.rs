@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use commonboard_protocol::app::ServerMessage;
+use commonboard_protocol::app::{ErrorCode, ServerMessage};
 use commonboard_protocol::frame::{self, AwarenessUpdate, AwarenessUpdateEntry, Decoded, Message, SyncMessage};
 use commonboard_protocol::schema::{Board, BoardSnapshot, Note, NOTE_SIZE};
 use futures_util::{SinkExt, StreamExt};
@@ -247,6 +247,17 @@ impl Peer {
     pub async fn next_app(&mut self) -> ServerMessage {
         self.pump_until(|p| !p.app.is_empty()).await;
         self.app.pop_front().unwrap()
+    }
+
+    /// The application errors received so far, without waiting: their codes and messages.
+    pub fn errors(&self) -> Vec<(ErrorCode, String)> {
+        self.app
+            .iter()
+            .filter_map(|m| match m {
+                ServerMessage::Error { code, message } => Some((*code, message.clone())),
+                _ => None,
+            })
+            .collect()
     }
 
     pub fn client_id(&self) -> ClientID {

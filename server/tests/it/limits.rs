@@ -62,17 +62,6 @@ async fn add_saved_note(peer: &mut Peer, id: &str, text: &str) {
     peer.pump_until(|p| p.updates_received > echoes).await;
 }
 
-/// The application errors the peer received so far.
-fn errors(peer: &Peer) -> Vec<(ErrorCode, String)> {
-    peer.app
-        .iter()
-        .filter_map(|m| match m {
-            ServerMessage::Error { code, message } => Some((*code, message.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
 /// Restarts on `config`'s data directory and checks `board` holds exactly `notes`.
 async fn kept_after_restart(config: Config, board: &str, notes: &[&str]) {
     let server = spawn_app_with(config).await;
@@ -224,7 +213,7 @@ async fn a_change_that_would_grow_the_board_past_its_size_limit_is_refused_and_i
     // The sender was told once, in Yjs terms and in application terms, and stays.
     let denied = big.denied.clone().expect("permission-denied message");
     assert!(denied.contains(&format!("size limit of {limit} bytes")), "{denied}");
-    let told = errors(&big);
+    let told = big.errors();
     assert_eq!(told.len(), 1, "{told:?}");
     assert_eq!(told[0].0, ErrorCode::LimitReached);
     assert!(big.closed.is_none());
@@ -256,7 +245,7 @@ async fn a_board_reloaded_near_its_size_limit_refuses_the_change_that_would_pass
     big.add_note("over", &"x".repeat(6_000)).await;
     big.pump_until(|p| p.denied.is_some()).await;
     big.drain_for(Duration::from_millis(200)).await;
-    assert_eq!(errors(&big).iter().map(|e| e.0).collect::<Vec<_>>(), [ErrorCode::LimitReached]);
+    assert_eq!(big.errors().iter().map(|e| e.0).collect::<Vec<_>>(), [ErrorCode::LimitReached]);
     let mut small = Peer::join(server.addr, &board).await;
     small.add_note("n2", "still fits").await;
     let mut late = Peer::join(server.addr, &board).await;
@@ -285,7 +274,7 @@ async fn an_update_over_the_size_limit_is_refused_and_its_sender_told() {
     assert!(!b.snapshot().notes.iter().any(|n| n.id == "paste"));
     let denied = big.denied.clone().expect("permission-denied message");
     assert!(denied.contains("over the limit of 4096 bytes for one change"), "{denied}");
-    assert_eq!(errors(&big).iter().map(|e| e.0).collect::<Vec<_>>(), [ErrorCode::LimitReached]);
+    assert_eq!(big.errors().iter().map(|e| e.0).collect::<Vec<_>>(), [ErrorCode::LimitReached]);
     assert!(big.closed.is_none());
     server.stop().await;
     kept_after_restart(config, &board, &["n1"]).await;
@@ -366,7 +355,7 @@ async fn an_awareness_state_over_the_size_limit_is_dropped_and_its_sender_told_o
     big.set_awareness(1, &huge).await;
     big.set_awareness(2, &huge).await;
     plain.set_awareness(1, &huge).await;
-    big.pump_until(|p| !errors(p).is_empty()).await;
+    big.pump_until(|p| !p.errors().is_empty()).await;
     plain.pump_until(|p| p.denied.is_some()).await;
     a.set_awareness(1, "{\"user\":{\"name\":\"Ana\"}}").await;
     let a_id = a.client_id().get();
@@ -376,7 +365,7 @@ async fn an_awareness_state_over_the_size_limit_is_dropped_and_its_sender_told_o
     assert!(!b.awareness.contains_key(&plain.client_id().get()));
 
     big.drain_for(Duration::from_millis(200)).await;
-    let told = errors(&big);
+    let told = big.errors();
     assert_eq!(told.len(), 1, "told once: {told:?}");
     assert_eq!(told[0].0, ErrorCode::LimitReached);
     assert!(told[0].1.contains("512 bytes"), "{told:?}");

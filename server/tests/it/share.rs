@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use commonboard_protocol::app::{ErrorCode, ServerMessage};
+use commonboard_protocol::app::ErrorCode;
 use commonboard_server::config::Config;
 use yrs::{ReadTxn, StateVector, Transact};
 
@@ -45,17 +45,6 @@ async fn write_until_refused(peer: &mut Peer, prefix: &str, chars: usize, most: 
 async fn add_seen(writer: &mut Peer, watcher: &mut Peer, id: &str, text: &str) {
     writer.add_note(id, text).await;
     watcher.pump_until(|p| p.snapshot().notes.iter().any(|n| n.id == id)).await;
-}
-
-/// The application errors the peer received so far.
-fn errors(peer: &Peer) -> Vec<(ErrorCode, String)> {
-    peer.app
-        .iter()
-        .filter_map(|m| match m {
-            ServerMessage::Error { code, message } => Some((*code, message.clone())),
-            _ => None,
-        })
-        .collect()
 }
 
 fn note_ids(peer: &Peer) -> Vec<String> {
@@ -108,7 +97,7 @@ async fn one_participant_writing_big_notes_is_refused_at_their_share_and_the_boa
     assert_eq!(note_ids(&other), expected);
 
     // The writer was told once, in Yjs terms and in application terms, and stays.
-    let told = errors(&writer);
+    let told = writer.errors();
     assert_eq!(told.len(), 1, "{told:?}");
     assert_eq!(told[0].0, ErrorCode::LimitReached);
     assert!(writer.closed.is_none());
