@@ -383,6 +383,24 @@ impl Board {
         }
     }
 
+    /// The board's root types, if the document has them all: read in `txn`, where
+    /// [`Board::new`] creates any missing (a write transaction per root).
+    pub fn existing<T: ReadTxn>(txn: &T) -> Option<Self> {
+        Some(Board {
+            meta: txn.get_map(META)?,
+            notes: txn.get_map(NOTES)?,
+            frames: txn.get_map(FRAMES)?,
+            actions: txn.get_map(ACTIONS)?,
+        })
+    }
+
+    /// Whether a committed transaction changed the board's metadata (title, template,
+    /// common goal), directly or inside one of its values.
+    pub fn meta_changed(&self, txn: &TransactionMut) -> bool {
+        let meta = yrs::branch::BranchPtr::from(self.meta.as_ref());
+        txn.changed_parent_types().contains(&meta)
+    }
+
     /// Writes the board's metadata.
     pub fn set_meta(&self, txn: &mut TransactionMut, value: &BoardMeta) {
         self.meta.insert(txn, meta::TITLE, value.title.as_str());

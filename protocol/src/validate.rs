@@ -167,7 +167,7 @@ pub fn check_awareness(bytes: &[u8], limits: &WireLimits) -> Result<(), Invalid>
 
 /// Checks a Yjs update in the v1 encoding: its structs, then its delete set.
 pub fn check_update_v1(bytes: &[u8], limits: &WireLimits) -> Result<(), Invalid> {
-    walk_update_v1(bytes, limits, &mut |_| {}).map(|_| ())
+    walk_update_v1(bytes, limits, &mut |_| {}, &mut |_| {})
 }
 
 /// What the board needs to know of an update before yrs integrates it. The ids are
@@ -178,8 +178,9 @@ pub fn check_update_v1(bytes: &[u8], limits: &WireLimits) -> Result<(), Invalid>
 /// document (see the server's `intake` module).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct UpdateSummary {
-    /// Shared types (nested arrays, maps, texts, XML nodes) the update creates.
-    pub types: usize,
+    /// The id `(client, clock)` of every shared type (nested array, map, text, XML node)
+    /// the update creates.
+    pub types: Vec<(u64, u32)>,
     /// The ids the update's structs refer to.
     pub references: Vec<(u64, u32)>,
 }
@@ -188,15 +189,19 @@ pub struct UpdateSummary {
 /// types nest only after an update that creates some, and takes no update that refers
 /// to what it lacks.
 pub fn summarize_update_v1(bytes: &[u8], limits: &WireLimits) -> Result<UpdateSummary, Invalid> {
-    let mut references = Vec::new();
-    let types = walk_update_v1(bytes, limits, &mut |id| references.push(id))?;
-    Ok(UpdateSummary { types, references })
+    let mut summary = UpdateSummary::default();
+    walk_update_v1(bytes, limits, &mut |id| summary.references.push(id), &mut |id| summary.types.push(id))?;
+    Ok(summary)
 }
 
 /// Walks a v1 update, checking every byte of it; calls `reference` with every id a
-/// struct refers to, and returns how many shared types it creates.
-fn walk_update_v1(bytes: &[u8], limits: &WireLimits, reference: &mut dyn FnMut((u64, u32))) -> Result<usize, Invalid> {
-    let mut types = 0;
+/// struct refers to, and `creates` with the id of every shared type it creates.
+fn walk_update_v1(
+    bytes: &[u8],
+    limits: &WireLimits,
+    reference: &mut dyn FnMut((u64, u32)),
+    creates: &mut dyn FnMut((u64, u32)),
+) -> Result<(), Invalid> {
     let mut r = Reader::new(bytes);
     // Each client's entry: a struct count, a client id and a clock.
     let clients = r.count("update", 3)?;
@@ -216,16 +221,18 @@ fn walk_update_v1(bytes: &[u8], limits: &WireLimits, reference: &mut dyn FnMut((
         let mut clock = u64::from(r.var_u32("clock")?);
         for _ in 0..structs {
             let (ticks, kind) = check_struct(&mut r, limits, reference)?;
+            if kind == TYPE {
+                // The clock is below 2^32 here: checked after the previous struct.
+                creates((client, clock as u32));
+            }
             clock += ticks;
-            types += usize::from(kind == TYPE);
             if clock > u64::from(u32::MAX) {
                 return Err(Invalid::OutOfRange("a client's clock"));
             }
         }
     }
     check_delete_set(&mut r)?;
-    r.end("update")?;
-    Ok(types)
+    r.end("update")
 }
 
 /// Most bytes one deleted range can add to a document's encoded state (Yjs v1): a

@@ -25,7 +25,7 @@ use commonboard_protocol::workshop::TurnAction;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, instrument, warn};
-use yrs::{Doc, ReadTxn, StateVector, Transact};
+use yrs::{Doc, ReadTxn, StateVector, Transact, TransactionMut};
 
 use crate::auth::{self, AuthError, Claims, Signer};
 use crate::awareness::{self, Awareness, PresenceLimits};
@@ -910,7 +910,7 @@ impl Board {
             ClientMessage::SetTimer { seconds } => self.workshop_change(out, |w| w.set_timer(seconds, now_ms())),
             ClientMessage::SetPrivate { private } => self.set_private(private, &author, out),
             ClientMessage::PutPrivateNote { note } => {
-                let exists = schema::Board::new(&self.doc).has_note(&self.doc.transact(), &note.id);
+                let exists = self.roots().has_note(&self.doc.transact(), &note.id);
                 let id = note.id.clone();
                 let result = self.workshop.put_private(&author, *note, exists);
                 self.private_note_changed(&author, &id, result, out)
@@ -1085,7 +1085,7 @@ impl Board {
             return None;
         }
         // Each goes to free space in its area, never on top of a note already there.
-        let snapshot = schema::Board::new(&self.doc).snapshot(&self.doc.transact());
+        let snapshot = self.roots().snapshot(&self.doc.transact());
         let mut notes: Vec<schema::Note> = revealed.iter().map(|p| p.note.clone()).collect();
         let layout = placement::place_notes(&snapshot, &mut notes);
         for (private, placed) in revealed.iter_mut().zip(notes) {
@@ -1128,7 +1128,7 @@ impl Board {
             ))));
         }
         let id = format!("{:016x}", rand::random::<u64>());
-        let (doc, board) = (&self.doc, schema::Board::new(&self.doc));
+        let (doc, board) = (&self.doc, self.roots());
         let vote = match Vote::open(id, settings, now_ms(), |note| board.has_note(&doc.transact(), note)) {
             Ok(vote) => vote,
             Err(error) => return Some(refusal(error)),
@@ -1219,7 +1219,7 @@ impl Board {
     /// "Our common goal"), unless it is there already or the board has no such area.
     /// Returns the frame, the place, and what moved to make room when the area was full.
     fn goal_spot(&self, winner: &str) -> Option<(String, f64, f64, placement::Layout)> {
-        let snapshot = schema::Board::new(&self.doc).snapshot(&self.doc.transact());
+        let snapshot = self.roots().snapshot(&self.doc.transact());
         let frame = snapshot.frames.iter().find(|f| f.area.as_deref() == Some(GOAL_AREA))?;
         let note = snapshot.notes.iter().find(|n| n.id == winner)?;
         if note.frame.as_deref() == Some(frame.id.as_str()) {
@@ -1266,7 +1266,7 @@ impl Board {
         out: &mut Outgoing,
         change: impl FnOnce(&schema::Board, &mut yrs::TransactionMut),
     ) {
-        let board = schema::Board::new(&self.doc);
+        let board = self.roots();
         let update = {
             let mut txn = self.doc.transact_mut();
             change(&board, &mut txn);
@@ -1490,9 +1490,8 @@ impl Board {
     /// server ask its sender for them.
     fn apply(&mut self, conn: ConnId, bytes: &[u8], ask_if_missing: bool, out: &mut Outgoing) {
         let goal = self.common_goal();
-        // Types nest only as deep as `nesting` allows: checked after an update that
-        // creates types, or one that may integrate updates waiting for it.
-        // The connection's reader checked the update; this reads what it refers to.
+        // The connection's reader checked the update; this reads what it refers to and
+        // the types it creates.
         let summary = match validate::summarize_update_v1(bytes, &ACCEPTED) {
             Ok(summary) => summary,
             Err(invalid) => {
@@ -1500,53 +1499,22 @@ impl Board {
                 return self.reject(conn, "update does not decode");
             }
         };
-        let creates_types = summary.types > 0;
-        let (waiting, state_before) = {
-            let txn = self.doc.transact();
-            (txn.has_missing_updates(), txn.state_vector())
-        };
-        let check_nesting = creates_types || waiting;
-        let mut missing = false;
         let doc = &self.doc;
+        let roots = self.roots();
+        let mut integrated = Integrated::default();
         let outcome = contain_panic(|| -> Result<Option<Vec<u8>>, Refusal> {
-            // An update that builds on changes the board lacks is not applied (the
-            // sender is asked for the rest), and one that overlaps what the board has
-            // is trimmed: see `intake`.
-            let update = intake::prepare(bytes, &summary.references, &state_before).map_err(|unfit| match unfit {
-                Unfit::Undecodable(e) => Refusal::Invalid("update does not decode", e),
-                Unfit::Held(held) => Refusal::Held(held),
-            })?;
             // yrs panics on some crafted updates (see `contain_yrs`): the transaction,
             // its commit included, runs contained, and a panic rebuilds the board below.
             frame::contain_yrs(|| {
                 // Committed only if yrs did not panic (see `discard`).
                 let mut txn = ManuallyDrop::new(doc.transact_mut());
-                let outcome = match txn.apply_update(update) {
-                    Ok(()) => {
-                        let unchanged = txn.before_state() == txn.after_state() && txn.delete_set().is_empty();
-                        // This update is the one waiting: it left the document missing
-                        // something, or changed nothing while something is missing.
-                        missing = txn.has_missing_updates() && (!waiting || unchanged);
-                        // The nesting is read off the committed transaction.
-                        txn.commit();
-                        if let Some(client) = intake::skipped_ahead(&txn, &state_before) {
-                            Err(Refusal::Gap(client))
-                        } else {
-                            match check_nesting.then(|| nesting::check(&txn)).transpose() {
-                                Ok(_) => Ok((!unchanged).then(|| txn.encode_update_v1())),
-                                Err(too_deep) => Err(Refusal::TooDeep(too_deep)),
-                            }
-                        }
-                    }
-                    // yrs may have integrated part of it before it stopped: committed
-                    // here (a transaction commits when dropped), then undone below.
-                    Err(e) => Err(Refusal::Rejected(e.to_string())),
-                };
+                let outcome = integrate(&mut txn, bytes, &summary, &roots, &mut integrated);
                 drop(ManuallyDrop::into_inner(txn));
                 outcome
             })
             .unwrap_or(Err(Refusal::Panicked))
         });
+        let missing = integrated.missing;
         if missing && ask_if_missing && matches!(outcome, Ok(Ok(_))) {
             // The update builds on changes the board never received (refused while the
             // board was locked, or lost on the way): ask the sender for them.
@@ -1560,7 +1528,9 @@ impl Board {
                 let author = self.conns.get(&conn).map(|c| c.member.author.clone()).unwrap_or_else(Author::server);
                 self.log(out, author, applied);
                 out.writers.push(conn);
-                self.keep_common_goal(conn, goal, out);
+                if integrated.changed_meta {
+                    self.keep_common_goal(conn, goal, out);
+                }
             }
             Ok(Ok(None)) => {}
             Ok(Err(Refusal::Invalid(reason, detail))) => {
@@ -1625,7 +1595,16 @@ impl Board {
     }
 
     fn common_goal(&self) -> Option<String> {
-        schema::Board::new(&self.doc).common_goal(&self.doc.transact())
+        self.roots().common_goal(&self.doc.transact())
+    }
+
+    /// The document's root types. Read, not created: creating (`schema::Board::new`)
+    /// opens and commits a write transaction per root, which an update's path cannot
+    /// afford. A board's roots exist from its first load on; a document without them
+    /// (an empty one being set up) gets them here.
+    fn roots(&self) -> schema::Board {
+        let existing = schema::Board::existing(&self.doc.transact());
+        existing.unwrap_or_else(|| schema::Board::new(&self.doc))
     }
 
     fn reject(&mut self, conn: ConnId, reason: &str) {
@@ -1846,6 +1825,55 @@ enum Refusal {
     Gap(yrs::block::ClientID),
     /// yrs panicked applying it.
     Panicked,
+}
+
+/// What applying an update found besides its outcome.
+#[derive(Default)]
+struct Integrated {
+    /// It waits for changes the board lacks: left the document missing something, or
+    /// changed nothing while something is missing.
+    missing: bool,
+    /// It changed the board's metadata (where the common goal is).
+    changed_meta: bool,
+}
+
+/// Applies a client's update in `txn` and commits it: what the document gained (`None`
+/// for a duplicate), or why it was refused. An update that builds on changes the board
+/// lacks is not applied (the sender is asked for the rest), and one that overlaps what
+/// the board has is trimmed: see `intake`. Types nest only as deep as `nesting` allows:
+/// checked after an update that creates types, or one that may integrate updates
+/// waiting for it.
+fn integrate(
+    txn: &mut TransactionMut,
+    bytes: &[u8],
+    summary: &validate::UpdateSummary,
+    roots: &schema::Board,
+    integrated: &mut Integrated,
+) -> Result<Option<Vec<u8>>, Refusal> {
+    let update = intake::prepare(bytes, &summary.references, txn.before_state()).map_err(|unfit| match unfit {
+        Unfit::Undecodable(e) => Refusal::Invalid("update does not decode", e),
+        Unfit::Held(held) => Refusal::Held(held),
+    })?;
+    let waiting = txn.has_missing_updates();
+    if let Err(e) = txn.apply_update(update) {
+        // yrs may have integrated part of it before it stopped: committed by the caller
+        // (a transaction commits when dropped), then undone.
+        return Err(Refusal::Rejected(e.to_string()));
+    }
+    let unchanged = txn.before_state() == txn.after_state() && txn.delete_set().is_empty();
+    integrated.missing = txn.has_missing_updates() && (!waiting || unchanged);
+    // What changed, and how deeply types nest, is read off the committed transaction.
+    txn.commit();
+    if let Some(client) = intake::skipped_ahead(txn, txn.before_state()) {
+        return Err(Refusal::Gap(client));
+    }
+    if !summary.types.is_empty() || waiting {
+        // Updates waiting in the document may come in with this one, and bring types
+        // the summary does not list.
+        nesting::check(txn, (!waiting).then_some(&summary.types[..])).map_err(Refusal::TooDeep)?;
+    }
+    integrated.changed_meta = roots.meta_changed(txn);
+    Ok((!unchanged).then(|| txn.encode_update_v1()))
 }
 
 /// Creates a board named by its first connection (`--open` mode).

@@ -6,12 +6,17 @@
 //!
 //! Checked on a committed transaction: yrs lists, for each type the transaction changed,
 //! that type and its ancestors up to its root, which gives the changed type's depth;
-//! below it only the types this transaction created are walked.
+//! below it only the types this transaction created are walked. Most updates are checked
+//! by a bound that reads only what they created (the ids the validating reader listed);
+//! an update near the limit is then checked exactly, which walks the changed types'
+//! entries to find the created ones among them.
+
+use std::collections::HashMap;
 
 use yrs::branch::{Branch, BranchID, BranchPtr};
 use yrs::types::text::YChange;
 use yrs::types::TypeRef;
-use yrs::{Map, MapRef, Out, ReadTxn, Text, TextRef, TransactionMut};
+use yrs::{Map, MapRef, Out, ReadTxn, Text, TextRef, TransactionMut, ID};
 
 /// Deepest nesting a change may create: a root type is at depth 1, a note's map in the
 /// board's notes at 2. Rich-text editors nest a few dozen levels at most.
@@ -26,8 +31,80 @@ pub struct TooDeep {
 }
 
 /// Checks the types a committed transaction created: none may sit deeper than
-/// [`MAX_NESTING`].
-pub fn check(txn: &TransactionMut) -> Result<(), TooDeep> {
+/// [`MAX_NESTING`]. `created` lists the ids of the types its update creates (the
+/// validating reader's summary), when that is all the transaction integrated; `None`
+/// (the document held updates waiting for this one, which may bring in more types)
+/// checks exactly.
+pub fn check(txn: &TransactionMut, created: Option<&[(u64, u32)]>) -> Result<(), TooDeep> {
+    match created.map(|created| bound(txn, created)) {
+        Some(Some(deepest)) if deepest <= MAX_NESTING => Ok(()),
+        _ => exact(txn),
+    }
+}
+
+/// How deep a type the transaction created may sit, at most: one below the deepest type
+/// it changed (a created type's parent either existed before, and is then listed as
+/// changed, or was created too), plus the height of the tallest created type. `None`
+/// when a created type alone is taller than the limit.
+fn bound(txn: &TransactionMut, created: &[(u64, u32)]) -> Option<u32> {
+    let before = txn.before_state();
+    let mut changed = 1;
+    let mut run = 0;
+    for ptr in txn.changed_parent_types() {
+        run += 1;
+        if matches!(ptr.id(), BranchID::Root(_)) {
+            changed = changed.max(run);
+            run = 0;
+        }
+    }
+    let mut heights = HashMap::new();
+    let mut tallest = 0;
+    for &(client, clock) in created {
+        let id = ID::new(yrs::block::ClientID::new(client), clock);
+        // Trimmed off as already known, or not integrated: nothing this update created.
+        if clock < before.get(&id.client) {
+            continue;
+        }
+        if let Some(ptr) = BranchID::get_nested(txn, &id) {
+            tallest = tallest.max(height(txn, ptr, &mut heights)?);
+        }
+    }
+    Some(changed + tallest)
+}
+
+/// How many levels of types `top` holds, itself included (1 for a type holding none),
+/// remembered in `heights` for each type met, so that a type listed after one of its
+/// ancestors is not walked twice. `None` past [`MAX_NESTING`]. Iterative: the types are
+/// the client's, and may nest deeply.
+fn height(txn: &TransactionMut, top: BranchPtr, heights: &mut HashMap<BranchPtr, u32>) -> Option<u32> {
+    let mut stack = vec![(top, false)];
+    while let Some((ptr, walked)) = stack.pop() {
+        if heights.contains_key(&ptr) {
+            continue;
+        }
+        if walked {
+            let mut tallest = 0;
+            for_each_child(txn, ptr, |child| tallest = tallest.max(heights.get(&child).copied().unwrap_or(0)));
+            let height = tallest + 1;
+            if height > MAX_NESTING {
+                return None;
+            }
+            heights.insert(ptr, height);
+        } else {
+            stack.push((ptr, true));
+            for_each_child(txn, ptr, |child| {
+                if !heights.contains_key(&child) {
+                    stack.push((child, false));
+                }
+            });
+        }
+    }
+    heights.get(&top).copied()
+}
+
+/// The exact check: finds the created types by walking the entries of every type the
+/// transaction changed, then everything below them.
+fn exact(txn: &TransactionMut) -> Result<(), TooDeep> {
     let before = txn.before_state();
     let created = |ptr: BranchPtr| match ptr.id() {
         BranchID::Nested(id) => id.clock >= before.get(&id.client),
@@ -112,16 +189,21 @@ fn branch(value: &Out) -> Option<BranchPtr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use commonboard_protocol::validate::{summarize_update_v1, WireLimits};
     use yrs::updates::decoder::Decode;
     use yrs::{Array, ArrayPrelim, ArrayRef, Doc, MapPrelim, Transact, Update};
 
     /// Applies a client's update to the server's document as the board does: committed,
     /// then checked.
+    /// The exact walk's answer, which the bound agrees with.
     fn apply(server: &Doc, update: &[u8]) -> Result<(), TooDeep> {
+        let created = summarize_update_v1(update, &WireLimits::default()).unwrap().types;
         let mut txn = server.transact_mut();
         txn.apply_update(Update::decode_v1(update).unwrap()).unwrap();
         txn.commit();
-        check(&txn)
+        let exact = check(&txn, None);
+        assert_eq!(check(&txn, Some(&created)), exact, "the bound and the exact walk disagree");
+        exact
     }
 
     /// Nests one more array in `innermost` on the client; returns it and the update.
@@ -198,5 +280,32 @@ mod tests {
         let update = client.transact().encode_state_as_update_v1(&Default::default());
         assert_eq!(apply(&server, &update), Ok(()));
         assert_eq!(build_chain(&server, &client, chain, MAX_NESTING - 1), TOO_DEEP);
+    }
+
+    #[test]
+    fn a_new_note_is_bounded_without_walking_the_others() {
+        let (server, client) = (Doc::new(), Doc::new());
+        server.get_or_insert_map("notes");
+        let notes = client.get_or_insert_map("notes");
+        {
+            let mut txn = client.transact_mut();
+            for i in 0..500 {
+                notes.insert(&mut txn, format!("n{i}"), MapPrelim::default());
+            }
+        }
+        apply(&server, &client.transact().encode_state_as_update_v1(&Default::default())).unwrap();
+        let update = {
+            let mut txn = client.transact_mut();
+            let note = notes.insert(&mut txn, "new", MapPrelim::default());
+            note.insert(&mut txn, "tags", ArrayPrelim::default());
+            txn.encode_update_v1()
+        };
+        let created = summarize_update_v1(&update, &WireLimits::default()).unwrap().types;
+        assert_eq!(created.len(), 2);
+        let mut txn = server.transact_mut();
+        txn.apply_update(Update::decode_v1(&update).unwrap()).unwrap();
+        txn.commit();
+        // The notes root changed (depth 1); the new note holds one level more (height 2).
+        assert_eq!(bound(&txn, &created), Some(3));
     }
 }
