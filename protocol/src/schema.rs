@@ -386,12 +386,21 @@ impl Board {
     /// The board's root types, if the document has them all: read in `txn`, where
     /// [`Board::new`] creates any missing (a write transaction per root).
     pub fn existing<T: ReadTxn>(txn: &T) -> Option<Self> {
-        Some(Board {
-            meta: txn.get_map(META)?,
-            notes: txn.get_map(NOTES)?,
-            frames: txn.get_map(FRAMES)?,
-            actions: txn.get_map(ACTIONS)?,
-        })
+        // One pass over the few roots, naming none (a name given to yrs is allocated).
+        let [mut meta, mut notes, mut frames, mut actions] = [None, None, None, None];
+        for (name, root) in txn.root_refs() {
+            let slot = match name {
+                META => &mut meta,
+                NOTES => &mut notes,
+                FRAMES => &mut frames,
+                ACTIONS => &mut actions,
+                _ => continue,
+            };
+            if let Out::YMap(map) = root {
+                *slot = Some(map);
+            }
+        }
+        Some(Board { meta: meta?, notes: notes?, frames: frames?, actions: actions? })
     }
 
     /// Whether a committed transaction changed the board's metadata (title, template,
@@ -723,6 +732,15 @@ mod tests {
             created_at: 1_700_000_000_000.0,
             ..Note::default()
         }
+    }
+
+    #[test]
+    fn existing_roots_are_read_without_a_write() {
+        let doc = Doc::new();
+        assert!(Board::existing(&doc.transact()).is_none(), "an empty document has no roots");
+        Board::new(&doc).insert_note(&mut doc.transact_mut(), &sample_note("n1"));
+        let board = Board::existing(&doc.transact()).expect("the roots Board::new made");
+        assert!(board.has_note(&doc.transact(), "n1"));
     }
 
     #[test]
