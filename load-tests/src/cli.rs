@@ -82,6 +82,10 @@ pub enum Command {
     /// memory and open files return to their baseline and that every board converged.
     #[command(long_about = SOAK_ABOUT)]
     Soak(SoakArgs),
+    /// Measure the kernel's floor for fan-out: the CPU of writing one pre-framed
+    /// message to one loopback socket, nothing else (no server); a server's CPU per
+    /// delivered update divided by it says how far the server is from the floor.
+    Floor(FloorArgs),
 }
 
 const SOAK_ABOUT: &str = "\
@@ -461,6 +465,35 @@ pub struct ReplayArgs {
     pub build_timeout: Duration,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// Flags of `floor`.
+#[derive(Debug, Clone, Args)]
+pub struct FloorArgs {
+    /// Loopback connections each update is written to (a board's editors).
+    #[arg(long, default_value_t = 50)]
+    pub connections: usize,
+    /// Payload bytes of each message (a workshop's updates and cursor moves are
+    /// 30 to 200 bytes).
+    #[arg(long, default_value_t = 100)]
+    pub frame_bytes: usize,
+    /// Updates a second, each written to every connection.
+    #[arg(long, default_value_t = 200.0)]
+    pub rate: f64,
+    /// How long to write (at most 10 minutes).
+    #[arg(long, default_value = "10s", value_parser = parse_floor_duration)]
+    pub duration: Duration,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_floor_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if duration > Duration::from_secs(600) {
+        return Err("at most 10 minutes".into());
+    }
+    Ok(duration)
 }
 
 /// Flags of `setup`.

@@ -29,6 +29,7 @@ pub mod boards;
 pub mod cli;
 pub mod compare;
 pub mod edits;
+pub mod floor;
 pub mod history;
 pub mod latency;
 pub mod marker;
@@ -62,6 +63,25 @@ pub async fn execute(cli: Cli) -> anyhow::Result<bool> {
         Some(Command::Run(args)) => run_preset(args).await,
         Some(Command::Replay(args)) => replay(args).await,
         Some(Command::Soak(args)) => soak(args).await,
+        Some(Command::Floor(args)) => {
+            let config = floor::FloorConfig {
+                connections: args.connections,
+                frame_bytes: args.frame_bytes,
+                rate: args.rate,
+                duration: args.duration,
+            };
+            let report = floor::measure(config).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "floor: {} connections, {}-byte messages, {} updates: {:.2} us of writer CPU per delivery ({} deliveries, {:.3} s)",
+                    report.connections, report.frame_bytes, report.updates, report.cpu_us_per_delivery,
+                    report.deliveries, report.writer_cpu_s
+                );
+            }
+            Ok(true)
+        }
         None => run_preset(cli.run).await,
     }
 }
