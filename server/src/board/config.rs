@@ -1,4 +1,4 @@
-//! What every board is set up with: its settings, the limits on one board and its clients, and who signs personal tokens.
+//! What every board is set up with: settings, limits, and who signs personal tokens.
 
 use std::time::Duration;
 
