@@ -50,6 +50,9 @@ use crate::workshop::{PrivateNote, Workshop, WorkshopError};
 mod config;
 pub use self::config::{BoardConfig, BoardLimits, Issuer};
 
+mod error;
+pub use self::error::BoardError;
+
 /// Commands a board's inbox holds before senders wait: bounds memory per board while
 /// letting a tick take a large batch.
 pub(crate) const INBOX: usize = 4096;
@@ -59,23 +62,6 @@ pub(crate) const INBOX: usize = 4096;
 const MAX_TICK: usize = 1024;
 /// How often stale awareness states are looked for.
 const AWARENESS_SWEEP: Duration = Duration::from_secs(5);
-
-/// Why a board refused a connection.
-#[derive(Debug, thiserror::Error)]
-pub enum BoardError {
-    #[error("board not found")]
-    NotFound,
-    #[error("board could not be loaded: {0}")]
-    Load(#[from] StoreError),
-    #[error("board is unloading")]
-    Unloading,
-    #[error("{0}")]
-    Auth(#[from] AuthError),
-    #[error("board full: {limit} people connected; try again when someone leaves")]
-    Full { limit: usize },
-    #[error("server busy: {limit} boards open, all in use; try again later")]
-    TooManyBoards { limit: usize },
-}
 
 /// Who a connection is on a board: its person (an id the server issued, and a display
 /// name that is only a label), its role, and its token's claims (`None` for open
