@@ -10,7 +10,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::mem::ManuallyDrop;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,6 +55,9 @@ pub use self::error::BoardError;
 mod command;
 pub use self::command::{BoardCmd, BoardHandle, Member};
 
+mod usage;
+pub use self::usage::{Pending, Usage};
+
 /// Commands a board's inbox holds before senders wait: bounds memory per board while
 /// letting a tick take a large batch.
 pub(crate) const INBOX: usize = 4096;
@@ -66,77 +68,8 @@ const MAX_TICK: usize = 1024;
 /// How often stale awareness states are looked for.
 const AWARENESS_SWEEP: Duration = Duration::from_secs(5);
 
-/// How a loaded board is used: read by the registry, written by the board's actor.
-pub struct Usage {
-    connections: AtomicUsize,
-    /// Requests on their way to the board (a join, a restore): it is not idle meanwhile.
-    pending: AtomicUsize,
-    /// When the board was last used, on a process-wide clock that only moves forward.
-    last_used: AtomicU64,
-    /// Cancelled once the board's task has ended.
-    exited: CancellationToken,
-}
-
-impl Usage {
-    pub(crate) fn new() -> Self {
-        Usage {
-            connections: AtomicUsize::new(0),
-            pending: AtomicUsize::new(0),
-            last_used: AtomicU64::new(use_clock()),
-            exited: CancellationToken::new(),
-        }
-    }
-
-    /// Ends the board's life for the registry once dropped: [`Self::exited`] resolves.
-    pub(crate) fn exit_guard(&self) -> tokio_util::sync::DropGuard {
-        self.exited.clone().drop_guard()
-    }
-
-    /// Records how many connections the board has and that it was just used.
-    pub(crate) fn note(&self, connections: usize) {
-        self.connections.store(connections, Ordering::SeqCst);
-        self.last_used.store(use_clock(), Ordering::Relaxed);
-    }
-
-    /// Whether nobody is on the board, or on their way to it.
-    pub fn is_idle(&self) -> bool {
-        self.connections.load(Ordering::SeqCst) == 0 && self.pending.load(Ordering::SeqCst) == 0
-    }
-
-    /// Marks a request on its way to the board until the mark is dropped.
-    pub fn pending(self: &Arc<Self>) -> Pending {
-        self.pending.fetch_add(1, Ordering::SeqCst);
-        Pending(self.clone())
-    }
-
-    /// When the board was last used: a larger value is more recent.
-    pub fn last_used(&self) -> u64 {
-        self.last_used.load(Ordering::Relaxed)
-    }
-
-    /// Resolves once the board's task has ended (its final checkpoint written).
-    pub async fn exited(&self) {
-        self.exited.cancelled().await
-    }
-}
-
-/// A request on its way to a board: keeps the board from counting as idle.
-pub struct Pending(Arc<Usage>);
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        self.0.pending.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 /// The area of a workshop template's frame the chosen common goal goes into.
 const GOAL_AREA: &str = "chosen";
-
-/// The next tick of the clock boards' use is told by.
-fn use_clock() -> u64 {
-    static CLOCK: AtomicU64 = AtomicU64::new(1);
-    CLOCK.fetch_add(1, Ordering::Relaxed)
-}
 
 struct Conn {
     outbox: Outbox,
@@ -165,7 +98,7 @@ pub fn spawn(
 ) -> (BoardHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(INBOX);
     let usage = Arc::new(Usage::new());
-    let exited = usage.exited.clone().drop_guard();
+    let exited = usage.exit_guard();
     let used = usage.clone();
     let store = store::Handle::new(store);
     let task = tokio::spawn(async move {
@@ -386,12 +319,6 @@ impl Board {
             issuer: config.issuer.clone(),
             doc,
         })
-    }
-
-    /// Tells the registry how the board is used.
-    fn note_usage(&self) {
-        self.usage.connections.store(self.conns.len(), Ordering::SeqCst);
-        self.usage.last_used.store(use_clock(), Ordering::Relaxed);
     }
 
     async fn tick(&mut self, commands: impl Iterator<Item = BoardCmd>) {
