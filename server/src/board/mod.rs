@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use commonboard_protocol::app::{ClientMessage, ErrorCode, Role, ServerMessage, VoteSettings, APP_PROTOCOL_VERSION};
 use commonboard_protocol::close::{self, CloseCode};
-use commonboard_protocol::frame::{self, AwarenessUpdate, Incoming, Message, SyncMessage};
+use commonboard_protocol::frame::{self, Incoming, Message, SyncMessage};
 use commonboard_protocol::history::{Change, ChangeKind, RestoreResult};
 use commonboard_protocol::schema;
 use commonboard_protocol::validate;
@@ -57,6 +57,9 @@ pub use self::command::{BoardCmd, BoardHandle, Member};
 
 mod usage;
 pub use self::usage::{Pending, Usage};
+
+mod fanout;
+use self::fanout::Outgoing;
 
 /// Commands a board's inbox holds before senders wait: bounds memory per board while
 /// letting a tick take a large batch.
@@ -192,41 +195,6 @@ pub(crate) async fn refuse_all(rx: &mut mpsc::Receiver<BoardCmd>, error: &BoardE
             }));
         }
     }
-}
-
-/// Frames to send once the tick's writes are durable.
-#[derive(Default)]
-struct Outgoing {
-    /// Updates applied this tick, merged into one broadcast.
-    updates: Vec<Vec<u8>>,
-    /// Awareness changes this tick, latest per client.
-    awareness: HashMap<yrs::ClientID, frame::AwarenessUpdateEntry>,
-    /// Frames for one connection each, in order.
-    direct: Vec<(ConnId, Bytes)>,
-    /// Log entries to commit.
-    log: Vec<LogEntry>,
-    /// Connections whose updates are in `log`: told if the commit fails.
-    writers: Vec<ConnId>,
-    /// Other writes the tick's decisions need (a lock change, say).
-    writes: Vec<Write>,
-    /// Application messages for every client that said hello.
-    app: Vec<ServerMessage>,
-    /// Votes that changed: each is sent to every client that said hello, as its role
-    /// may see it.
-    votes: Vec<String>,
-    /// Restores to answer once the tick is durable.
-    restores: Vec<(oneshot::Sender<Result<RestoreResult, StoreError>>, RestoreResult)>,
-    /// Removals of people to answer once the tick is durable, with the connections closed.
-    removals: Vec<(oneshot::Sender<Result<u32, StoreError>>, u32)>,
-    /// Whether who is present changed: the facilitator gets open votes' turnout again.
-    turnout: bool,
-    /// Whether the workshop flow changed: it is then saved and sent to everyone.
-    workshop: bool,
-    /// Connections whose sync step 1 was answered this tick: a repeat gets nothing
-    /// more (the first answer and the tick's broadcast hold all it lacks).
-    answered_step1: HashSet<ConnId>,
-    /// Connections sent the whole presence this tick, answering a query.
-    answered_query: HashSet<ConnId>,
 }
 
 struct Board {
@@ -1489,96 +1457,6 @@ impl Board {
         if !removed.is_empty() {
             debug!(count = removed.len(), "expired stale awareness states");
             self.flush(Outgoing { awareness: removed.into_iter().collect(), ..Outgoing::default() });
-        }
-    }
-
-    /// Sends the tick's frames: each broadcast encoded once, shared by every recipient.
-    fn flush(&mut self, out: Outgoing) {
-        let fanout = std::time::Instant::now();
-        let mut broadcast = Vec::with_capacity(2);
-        let updates = out.updates.len() as u64;
-        if !out.updates.is_empty() {
-            let merged = if out.updates.len() == 1 {
-                out.updates.into_iter().next().expect("one update")
-            } else {
-                yrs::merge_updates_v1(&out.updates).expect("updates encoded by yrs merge")
-            };
-            broadcast.push(Bytes::from(frame::sync_update(merged)));
-        }
-        let presence = (!out.awareness.is_empty())
-            .then(|| Bytes::from(frame::awareness(AwarenessUpdate { clients: out.awareness })));
-        if let Some(link) = &self.cluster {
-            // Committed: the other nodes relay these to their own clients, in seq order.
-            let update = (updates > 0).then(|| (self.seq + 1 - updates, self.seq, broadcast[0].clone()));
-            link.publish(update, presence.clone());
-        }
-        broadcast.extend(presence);
-        // Connections whose queue overflowed: closed by `Outbox::send`, dropped here.
-        let mut dropped = Vec::new();
-        for id in &out.votes {
-            let Some(vote) = self.votes.iter().find(|v| &v.id == id) else { continue };
-            let public = Bytes::from(frame::server_app(&ServerMessage::Vote { vote: vote.view(false) }));
-            let full = Bytes::from(frame::server_app(&ServerMessage::Vote { vote: self.facilitator_view(vote) }));
-            for (id, c) in self.conns.iter().filter(|(_, c)| c.app) {
-                let view = if c.member.role == Role::Facilitator { &full } else { &public };
-                if !c.outbox.send(view.clone()) {
-                    dropped.push(*id);
-                }
-            }
-        }
-        if out.turnout {
-            // Who is present changed: the facilitator sees each open vote's turnout live.
-            for vote in self.votes.iter().filter(|v| v.open && !out.votes.contains(&v.id)) {
-                let full = Bytes::from(frame::server_app(&ServerMessage::Vote { vote: self.facilitator_view(vote) }));
-                for (id, c) in self.conns.iter().filter(|(_, c)| c.app && c.member.role == Role::Facilitator) {
-                    if !c.outbox.send(full.clone()) {
-                        dropped.push(*id);
-                    }
-                }
-            }
-        }
-        if !out.app.is_empty() {
-            let frames: Vec<Bytes> = out.app.iter().map(|m| Bytes::from(frame::server_app(m))).collect();
-            for (id, c) in self.conns.iter().filter(|(_, c)| c.app) {
-                if !frames.iter().all(|bytes| c.outbox.send(bytes.clone())) {
-                    dropped.push(*id);
-                }
-            }
-        }
-        for (conn, bytes) in out.direct {
-            if let Some(c) = self.conns.get(&conn) {
-                if !c.outbox.send(bytes) {
-                    dropped.push(conn);
-                }
-            }
-        }
-        if !broadcast.is_empty() {
-            let mut deepest = 0;
-            for (id, c) in &self.conns {
-                if self.cluster.as_ref().is_some_and(|link| link.is_remote(*id)) {
-                    continue;
-                }
-                deepest = deepest.max(c.outbox.depth());
-                if !broadcast.iter().all(|bytes| c.outbox.send(bytes.clone())) {
-                    dropped.push(*id);
-                }
-            }
-            let bytes: usize = broadcast.iter().map(Bytes::len).sum();
-            let recipients = self.conns.len() as u64;
-            metrics::counter!(telemetry::FRAMES_SENT).increment(recipients * broadcast.len() as u64);
-            metrics::counter!(telemetry::BYTES_SENT).increment(recipients * bytes as u64);
-            metrics::histogram!(telemetry::QUEUE_DEPTH).record(deepest as f64);
-            metrics::histogram!(telemetry::FANOUT_SECONDS).record(fanout.elapsed().as_secs_f64());
-        }
-        for id in dropped {
-            self.conns.remove(&id);
-        }
-        self.note_usage();
-        for (reply, result) in out.restores {
-            let _ = reply.send(Ok(result));
-        }
-        for (reply, closed) in out.removals {
-            let _ = reply.send(Ok(closed));
         }
     }
 
