@@ -27,7 +27,7 @@ use tracing::{debug, error, info, instrument, warn};
 use yrs::{Doc, ReadTxn, StateVector, Transact, TransactionMut};
 
 use crate::auth::{self, AuthError, Claims};
-use crate::awareness::{self, Awareness, PresenceLimits};
+use crate::awareness::{Awareness, PresenceLimits};
 use crate::cluster::OwnerLink;
 use crate::doc::{
     apply_trusted, checkpoint_state, contain_panic, discard, encoded_len, rebuild, rebuild_stored, sync_answer,
@@ -60,6 +60,8 @@ pub use self::usage::{Pending, Usage};
 
 mod fanout;
 use self::fanout::Outgoing;
+
+mod presence;
 
 /// Commands a board's inbox holds before senders wait: bounds memory per board while
 /// letting a tick take a large batch.
@@ -1215,37 +1217,6 @@ impl Board {
         Err(reason)
     }
 
-    /// Tells `conn`, once per kind of refusal, that an awareness state it sent was
-    /// dropped. A state for another connection's client id is a forgery: logged, and
-    /// told as an application `error` to a client that said hello (a stock Yjs client
-    /// has no way to show it, and is not sent anything). A state over a size limit is
-    /// told to every client (stock ones with the Yjs permission-denied message).
-    fn presence_refused(&mut self, conn: ConnId, refused: awareness::Refused, out: &mut Outgoing) {
-        let Some(state) = self.conns.get_mut(&conn) else { return };
-        let forged = refused == awareness::Refused::NotYours;
-        let told = if forged { &mut state.told_forged_presence } else { &mut state.told_awareness };
-        if std::mem::replace(told, true) {
-            return;
-        }
-        let reason = refused.to_string();
-        if forged {
-            warn!(conn, "refused a presence state for a client id another connection owns; not relayed");
-            telemetry::refused(Limit::PresenceOwner);
-        } else {
-            warn!(conn, %reason, "dropped a presence state over a limit; its sender is told once");
-            telemetry::refused(Limit::AwarenessSize);
-        }
-        let code = if forged { ErrorCode::Forbidden } else { ErrorCode::LimitReached };
-        let message = if state.app {
-            frame::server_app(&ServerMessage::Error { code, message: reason })
-        } else if forged {
-            return;
-        } else {
-            frame::encode_frame([&Message::Auth(Some(reason))])
-        };
-        out.direct.push((conn, message.into()));
-    }
-
     /// Applies one update from `conn`. What the document actually gained (nothing for a
     /// duplicate) is logged and relayed; an update yrs rejects, or one that makes yrs
     /// panic, closes that connection and changes nothing (`Err(None)`: yrs panicked).
@@ -1440,23 +1411,6 @@ impl Board {
                 error!("cannot reload the board; closing every connection");
                 self.close_all(close::INTERNAL, "board unavailable; reconnect shortly");
             }
-        }
-    }
-
-    /// Relays the awareness states held back by the per-client throttle, now due.
-    fn relay_held_awareness(&mut self) {
-        let due = self.awareness.take_due(tokio::time::Instant::now());
-        if !due.is_empty() {
-            self.flush(Outgoing { awareness: due.into_iter().collect(), ..Outgoing::default() });
-        }
-    }
-
-    /// Relays the removal of states whose clients stopped renewing them.
-    fn expire_awareness(&mut self) {
-        let removed = self.awareness.expire(tokio::time::Instant::now(), awareness::STATE_TTL);
-        if !removed.is_empty() {
-            debug!(count = removed.len(), "expired stale awareness states");
-            self.flush(Outgoing { awareness: removed.into_iter().collect(), ..Outgoing::default() });
         }
     }
 
