@@ -16,19 +16,17 @@ use std::time::Duration;
 use commonboard_protocol::app::ServerMessage;
 use commonboard_protocol::close::{self};
 use commonboard_protocol::frame::{self};
-use commonboard_protocol::history::{Change, ChangeKind, RestoreResult};
+use commonboard_protocol::history::Change;
 use commonboard_protocol::schema;
 use commonboard_protocol::validate;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, instrument, warn};
-use yrs::{Doc, ReadTxn, StateVector, Transact, TransactionMut};
+use yrs::{Doc, ReadTxn, Transact, TransactionMut};
 
 use crate::awareness::{Awareness, PresenceLimits};
 use crate::cluster::OwnerLink;
-use crate::doc::{
-    apply_trusted, checkpoint_state, contain_panic, discard, rebuild, rebuild_stored, sync_reply, ACCEPTED,
-};
+use crate::doc::{checkpoint_state, contain_panic, discard, rebuild, rebuild_stored, ACCEPTED};
 use crate::idle::IdleTimer;
 use crate::intake::{self, Held, Unfit};
 use crate::nesting::{self, TooDeep};
@@ -68,6 +66,8 @@ mod messages;
 pub use self::messages::MAX_NAME_CHARS;
 
 mod admission;
+
+mod restore;
 
 /// Commands a board's inbox holds before senders wait: bounds memory per board while
 /// letting a tick take a large batch.
@@ -356,51 +356,6 @@ impl Board {
         }
         self.flush(out);
         self.checkpoint_if_behind(self.checkpoint_every).await;
-    }
-
-    /// Makes the live document equal to a past state with ordinary edits, logged under
-    /// the facilitator who asked and relayed to everyone like any update.
-    fn restore(
-        &mut self,
-        to_seq: u64,
-        state: &[u8],
-        by: Author,
-        reply: oneshot::Sender<Result<RestoreResult, StoreError>>,
-        out: &mut Outgoing,
-    ) {
-        // The edits are worked out on a copy of the live document, so that their size is
-        // known before anything is written: a restore is checked against the limits like
-        // a client's change (a restore of a big board usually writes little; one that
-        // brings back much may not fit). The copy costs an encode and a load of the
-        // board, on this rare path.
-        let past = rebuild(None, &[state]);
-        let copy = rebuild(None, &[&sync_reply(&self.doc, &StateVector::default())]);
-        let update = crate::history::reconcile::reconcile(&copy, &past);
-        drop((past, copy));
-        if update.is_empty() {
-            let _ = reply.send(Ok(RestoreResult { restored_to: to_seq, seq: self.seq, changed: false }));
-            return;
-        }
-        if let Err(reason) = self.server_write_fits("the restore", update.len(), update.len()) {
-            let _ = reply.send(Err(StoreError::Refused { board: self.id.clone(), reason }));
-            return;
-        }
-        if apply_trusted(&self.doc, &update).is_err() {
-            error!(to_seq, "yrs panicked applying a restore; rebuilding the board from the store");
-            self.rebuild_after_panic(out);
-            let reason = "the restore could not be applied; nothing was changed".to_owned();
-            let _ = reply.send(Err(StoreError::Refused { board: self.id.clone(), reason }));
-            return;
-        }
-        self.seq += 1;
-        self.doc_bytes = self.doc_bytes.saturating_add(update.len());
-        info!(to_seq, seq = self.seq, by = %by.name, "board restored");
-        let change =
-            Change { kind: ChangeKind::Restored, id: None, fields: Vec::new(), label: None, to_seq: Some(to_seq) };
-        out.writes.push(self.event(&by, change));
-        out.app.push(ServerMessage::Restored { to_seq, seq: self.seq, by: by.name.clone() });
-        self.log(out, by, update);
-        out.restores.push((reply, RestoreResult { restored_to: to_seq, seq: self.seq, changed: true }));
     }
 
     /// A board event for the history, at the board's newest point.
