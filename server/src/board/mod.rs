@@ -26,7 +26,7 @@ use crate::doc::{checkpoint_state, rebuild_stored};
 use crate::idle::IdleTimer;
 use crate::outbox::{ConnId, Outbox};
 use crate::share::Written;
-use crate::store::{self, Author, BoardEvent, Checkpoint, Store, StoreError, StoredBoard, Write};
+use crate::store::{self, Author, BoardEvent, Checkpoint, Store, StoreError, Write};
 use crate::telemetry::{self, Limit};
 use crate::vote::Vote;
 use crate::workshop::Workshop;
@@ -63,6 +63,9 @@ mod restore;
 
 mod edits;
 use self::edits::apply_layout;
+
+mod create;
+pub(crate) use self::create::create_open_board;
 
 /// Commands a board's inbox holds before senders wait: bounds memory per board while
 /// letting a tick take a large batch.
@@ -429,27 +432,6 @@ impl Board {
             Ok(()) => self.checkpoint_seq = self.seq,
             Err(error) => warn!(%error, "checkpoint failed; the log still has every update"),
         }
-    }
-}
-
-/// Creates a board named by its first connection (`--open` mode).
-pub(crate) async fn create_open_board(id: &str, store: &store::Handle) -> Result<StoredBoard, BoardError> {
-    let blank = crate::templates::get("blank").expect("the blank template is built in");
-    let new = crate::registry::new_board(id.to_owned(), id.to_owned(), blank);
-    let written = vec![(new.entry.author.id.clone(), new.entry.update.len() as u64)];
-    match store::committed(store.submit(new.writes())).await {
-        Ok(()) => Ok(StoredBoard {
-            record: new.record,
-            checkpoint: None,
-            tail: vec![new.entry],
-            votes: Vec::new(),
-            workshop: None,
-            private_notes: Vec::new(),
-            written,
-        }),
-        // Created meanwhile by another node or request: load what is there.
-        Err(StoreError::BoardExists(_)) => store.load(id).await?.ok_or(BoardError::NotFound),
-        Err(error) => Err(error.into()),
     }
 }
 
