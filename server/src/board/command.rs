@@ -13,7 +13,7 @@ use crate::outbox::{ConnId, Outbox};
 use crate::store::{Author, Store, StoreError};
 
 use super::error::BoardError;
-use super::Usage;
+use super::usage::Usage;
 
 /// Who a connection is on a board: its person (an id the server issued, and a display
 /// name that is only a label), its role, and its token's claims (`None` for open

@@ -13,8 +13,9 @@ use crate::store::{Author, Store, StoredPrivateNote, Write};
 use crate::telemetry::{self, Limit};
 use crate::workshop::{PrivateNote, Workshop, WorkshopError};
 
+use super::edits::apply_layout;
 use super::fanout::Outgoing;
-use super::{apply_layout, Board};
+use super::Board;
 
 impl Board {
     /// Applies a change to the workshop flow; returns the refusal if it makes no sense.

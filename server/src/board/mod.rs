@@ -23,45 +23,35 @@ use crate::telemetry::Limit;
 use crate::vote::Vote;
 use crate::workshop::Workshop;
 
-mod config;
-pub use self::config::{BoardConfig, BoardLimits, Issuer};
-
-mod error;
-pub use self::error::BoardError;
-
-mod command;
-pub use self::command::{BoardCmd, BoardHandle, Member};
-
-mod usage;
-pub use self::usage::{Pending, Usage};
-
-mod fanout;
-
-mod presence;
-
-mod limits;
-
-mod votes;
-
-mod flow;
-
-mod messages;
-pub use self::messages::MAX_NAME_CHARS;
-
+// The board's state and its decisions, one concern a file; all of them `impl Board`.
 mod admission;
-
-mod restore;
-
 mod edits;
-use self::edits::apply_layout;
-
-mod create;
-pub(crate) use self::create::create_open_board;
-
+mod fanout;
+mod flow;
+mod limits;
+mod messages;
+mod presence;
+mod restore;
+mod votes;
+// Its types, as the rest of the server sees them.
+mod command;
+mod config;
+mod error;
+mod usage;
+// Around it: creating a board, and the task that runs it.
 mod actor;
+mod create;
+
 pub use self::actor::spawn;
 pub(crate) use self::actor::{refuse_all, run, INBOX};
+pub use self::command::{BoardCmd, BoardHandle, Member};
+pub use self::config::{BoardConfig, BoardLimits, Issuer};
+pub(crate) use self::create::create_open_board;
+pub use self::error::BoardError;
+pub use self::messages::MAX_NAME_CHARS;
+pub use self::usage::{Pending, Usage};
 
+/// A connection on the board, as the board sees it.
 struct Conn {
     outbox: Outbox,
     member: Member,

@@ -15,8 +15,9 @@ use crate::placement;
 use crate::store::{Author, BallotRow, Store, Write};
 use crate::vote::{Vote, VoteError};
 
+use super::edits::apply_layout;
 use super::fanout::Outgoing;
-use super::{apply_layout, now_ms, Board};
+use super::{now_ms, Board};
 
 /// The area of a workshop template's frame the chosen common goal goes into.
 pub(super) const GOAL_AREA: &str = "chosen";
