@@ -9,7 +9,6 @@ use commonboard_protocol::close::{self};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, instrument, warn};
-use yrs::ReadTxn;
 
 use crate::awareness::{Awareness, PresenceLimits};
 use crate::cluster::OwnerLink;

@@ -13,7 +13,7 @@ use yrs::{ReadTxn, Transact};
 
 use crate::auth::{self, AuthError, Claims};
 use crate::outbox::{ConnId, Outbox};
-use crate::store::{Author, Store, StoreError, Write};
+use crate::store::{Author, StoreError, Write};
 
 use super::command::Member;
 use super::error::BoardError;

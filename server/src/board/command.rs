@@ -6,11 +6,10 @@ use commonboard_protocol::app::Role;
 use commonboard_protocol::frame::Incoming;
 use commonboard_protocol::history::RestoreResult;
 use tokio::sync::{mpsc, oneshot};
-use yrs::{ReadTxn, Transact};
 
 use crate::auth::Claims;
 use crate::outbox::{ConnId, Outbox};
-use crate::store::{Author, Store, StoreError};
+use crate::store::{Author, StoreError};
 
 use super::error::BoardError;
 use super::usage::Usage;

@@ -1,6 +1,6 @@
 //! Creating a board: the one an `--open` server makes for its first connection.
 
-use crate::store::{self, Store, StoreError, StoredBoard};
+use crate::store::{self, StoreError, StoredBoard};
 
 use super::error::BoardError;
 

@@ -14,7 +14,7 @@ use crate::intake::{self, Held, Unfit};
 use crate::nesting::{self, TooDeep};
 use crate::outbox::ConnId;
 use crate::placement;
-use crate::store::{Author, LogEntry, Store};
+use crate::store::{Author, LogEntry};
 
 use super::fanout::Outgoing;
 use super::votes::goal_weight;

@@ -7,10 +7,9 @@ use commonboard_protocol::app::{Role, ServerMessage};
 use commonboard_protocol::frame::{self, AwarenessUpdate};
 use commonboard_protocol::history::RestoreResult;
 use tokio::sync::oneshot;
-use yrs::ReadTxn;
 
 use crate::outbox::ConnId;
-use crate::store::{LogEntry, Store, StoreError, Write};
+use crate::store::{LogEntry, StoreError, Write};
 use crate::telemetry::{self};
 
 use super::Board;

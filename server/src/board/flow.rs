@@ -6,10 +6,10 @@ use commonboard_protocol::frame::{self};
 use commonboard_protocol::history::{Change, ChangeKind};
 use commonboard_protocol::schema;
 use tracing::{info, warn};
-use yrs::{ReadTxn, Transact};
+use yrs::Transact;
 
 use crate::placement;
-use crate::store::{Author, Store, StoredPrivateNote, Write};
+use crate::store::{Author, StoredPrivateNote, Write};
 use crate::telemetry::{self, Limit};
 use crate::workshop::{PrivateNote, Workshop, WorkshopError};
 

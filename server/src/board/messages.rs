@@ -6,11 +6,11 @@ use commonboard_protocol::frame::{self, Incoming, Message, SyncMessage};
 use commonboard_protocol::history::{Change, ChangeKind};
 use commonboard_protocol::workshop::TurnAction;
 use tracing::info;
-use yrs::{ReadTxn, Transact};
+use yrs::Transact;
 
 use crate::doc::sync_answer;
 use crate::outbox::ConnId;
-use crate::store::{Store, Write};
+use crate::store::Write;
 
 use super::fanout::Outgoing;
 use super::votes::message_vote;

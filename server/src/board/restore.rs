@@ -7,7 +7,7 @@ use tracing::{error, info};
 use yrs::StateVector;
 
 use crate::doc::{apply_trusted, rebuild, sync_reply};
-use crate::store::{Author, Store, StoreError};
+use crate::store::{Author, StoreError};
 
 use super::fanout::Outgoing;
 use super::Board;

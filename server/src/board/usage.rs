@@ -4,9 +4,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
-use yrs::ReadTxn;
-
-use crate::store::Store;
 
 use super::Board;
 

@@ -8,11 +8,11 @@ use commonboard_protocol::frame::{self};
 use commonboard_protocol::history::{Change, ChangeKind};
 use commonboard_protocol::schema;
 use tracing::info;
-use yrs::{ReadTxn, Transact};
+use yrs::Transact;
 
 use crate::outbox::ConnId;
 use crate::placement;
-use crate::store::{Author, BallotRow, Store, Write};
+use crate::store::{Author, BallotRow, Write};
 use crate::vote::{Vote, VoteError};
 
 use super::edits::apply_layout;
