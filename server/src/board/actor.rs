@@ -4,9 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use commonboard_protocol::app::ServerMessage;
 use commonboard_protocol::close::{self};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, instrument, warn};
 
@@ -102,7 +101,9 @@ pub(crate) async fn run(
                     break;
                 }
                 metrics::histogram!(telemetry::TICK_COMMANDS).record(received as f64);
-                board.tick(commands.drain(..)).await;
+                let out = board.tick(commands.drain(..));
+                board.finish(out).await;
+                board.note_usage();
                 if board.unloading {
                     info!("unloading to make room for another board");
                     break;
@@ -110,7 +111,10 @@ pub(crate) async fn run(
             }
             _ = sweep.tick() => board.expire_awareness(),
             _ = sleep_until_due(board.awareness.next_due()) => board.relay_held_awareness(),
-            _ = sleep_until_due(board.next_vote_deadline()) => board.close_due_votes().await,
+            _ = sleep_until_due(board.next_vote_deadline()) => {
+                let out = board.close_due_votes();
+                board.finish(out).await;
+            }
             _ = idle.expired() => {
                 info!(idle_s = config.idle_unload.as_secs_f64(), "idle, unloading");
                 break;
@@ -199,43 +203,9 @@ impl Board {
         })
     }
 
-    pub(super) async fn tick(&mut self, commands: impl Iterator<Item = BoardCmd>) {
-        let applying = std::time::Instant::now();
-        let mut out = Outgoing::default();
-        for cmd in commands {
-            match cmd {
-                BoardCmd::Join { conn, member, outbox, reply } => self.join(conn, member, outbox, reply, &mut out),
-                BoardCmd::Messages { conn, messages } => {
-                    for message in messages {
-                        if !self.conns.contains_key(&conn) {
-                            break;
-                        }
-                        self.handle(conn, message, &mut out);
-                    }
-                }
-                BoardCmd::Leave { conn } => self.leave(conn, &mut out),
-                BoardCmd::LinksRotated { generation } => self.links_rotated(generation),
-                BoardCmd::Restore { to_seq, state, by, reply } => self.restore(to_seq, &state, by, reply, &mut out),
-                BoardCmd::Unload { reply } => {
-                    self.unloading = self.unloading || self.conns.is_empty();
-                    let _ = reply.send(self.unloading);
-                }
-                BoardCmd::RemovePerson { person, by, reply } => self.remove_person(person, &by, reply, &mut out),
-                BoardCmd::RotateLinks { step, reply } => self.rotate_links(step, reply).await,
-            }
-        }
-        metrics::histogram!(telemetry::APPLY_SECONDS).record(applying.elapsed().as_secs_f64());
-        self.finish(out).await;
-        self.note_usage();
-    }
-
     /// Commits what a tick decided, then sends its frames; or, if the commit fails,
     /// sends nothing and falls back to what is durable.
     pub(super) async fn finish(&mut self, mut out: Outgoing) {
-        if out.workshop {
-            out.writes.push(Write::Workshop { board: self.id.clone(), state_json: self.workshop.state_json() });
-            out.app.push(ServerMessage::Workshop { state: self.workshop.view() });
-        }
         if !out.log.is_empty() || !out.writes.is_empty() {
             let entries = std::mem::take(&mut out.log);
             let count = entries.len();
@@ -254,32 +224,25 @@ impl Board {
                 for (reply, _) in out.removals.drain(..) {
                     let _ = reply.send(Err(StoreError::Commit(error.to_string())));
                 }
+                for (reply, _) in out.rotations.drain(..) {
+                    warn!(%error, "could not save the rotated links");
+                    let _ = reply.send(Err(StoreError::Commit(error.to_string())));
+                }
                 self.commit_failed(&error, &out.writers).await;
                 return;
             }
             debug!(updates = count, seq = self.seq, "committed");
         }
+        for (reply, generation) in out.rotations.drain(..) {
+            self.links_rotated(generation);
+            if let Some(link) = &self.cluster {
+                link.links_rotated(generation);
+            }
+            debug!(generation, "links rotated");
+            let _ = reply.send(Ok(generation));
+        }
         self.flush(out);
         self.checkpoint_if_behind(self.checkpoint_every).await;
-    }
-
-    /// Rotates the links (see [`BoardCmd::RotateLinks`]): the new generation is saved
-    /// before anyone is told, then connections holding older tokens are closed here and,
-    /// with several nodes, on the others.
-    pub(super) async fn rotate_links(&mut self, step: u64, reply: oneshot::Sender<Result<u64, StoreError>>) {
-        let generation = self.links_generation + step;
-        let write = Write::LinksGeneration { board: self.id.clone(), generation };
-        if let Err(error) = store::committed(self.store.submit(vec![write])).await {
-            warn!(%error, "could not save the rotated links");
-            let _ = reply.send(Err(error));
-            return;
-        }
-        self.links_rotated(generation);
-        if let Some(link) = &self.cluster {
-            link.links_rotated(generation);
-        }
-        debug!(generation, "links rotated");
-        let _ = reply.send(Ok(generation));
     }
 
     /// The tick's updates could not be saved: they must not reach anyone. Their senders
@@ -304,6 +267,7 @@ impl Board {
                 self.measure();
                 self.seq = stored.last_seq();
                 self.locked = stored.record.locked;
+                self.links_generation = stored.record.links_generation;
                 self.written = Written::from_log(&stored.written);
             }
             _ => {

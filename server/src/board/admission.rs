@@ -72,6 +72,22 @@ impl Board {
         self.conns.insert(conn, state);
     }
 
+    /// Rotates the links (see [`BoardCmd::RotateLinks`]): the new generation is decided
+    /// here, so joins later in the tick and a second rotation see it, and saved with the
+    /// tick; once it is durable, connections holding older tokens are closed here and,
+    /// with several nodes, on the others (see `actor.rs`).
+    pub(super) fn rotate_links(
+        &mut self,
+        step: u64,
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+        out: &mut Outgoing,
+    ) {
+        let generation = self.links_generation + step;
+        self.links_generation = generation;
+        out.writes.push(Write::LinksGeneration { board: self.id.clone(), generation });
+        out.rotations.push((reply, generation));
+    }
+
     pub(super) fn links_rotated(&mut self, generation: u64) {
         // Generations only rise: a late word of an older rotation changes nothing.
         let generation = generation.max(self.links_generation);

@@ -14,7 +14,9 @@ use crate::telemetry::{self};
 
 use super::Board;
 
-/// Frames to send once the tick's writes are durable.
+/// What a tick decided: the writes to commit, then, once they are durable, the frames
+/// to send and the requests to answer. [`Board::tick`] makes it without IO; the actor
+/// (`actor.rs`) commits it and [`Board::flush`] sends it.
 #[derive(Default)]
 pub(super) struct Outgoing {
     /// Updates applied this tick, merged into one broadcast.
@@ -38,6 +40,9 @@ pub(super) struct Outgoing {
     pub(super) restores: Vec<(oneshot::Sender<Result<RestoreResult, StoreError>>, RestoreResult)>,
     /// Removals of people to answer once the tick is durable, with the connections closed.
     pub(super) removals: Vec<(oneshot::Sender<Result<u32, StoreError>>, u32)>,
+    /// Rotations of the links to answer once the tick is durable, with the new generation
+    /// (connections holding older tokens are closed then).
+    pub(super) rotations: Vec<(oneshot::Sender<Result<u64, StoreError>>, u64)>,
     /// Whether who is present changed: the facilitator gets open votes' turnout again.
     pub(super) turnout: bool,
     /// Whether the workshop flow changed: it is then saved and sent to everyone.

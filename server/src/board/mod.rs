@@ -7,18 +7,28 @@
 //! anything out: one merged update frame and one awareness frame, encoded once and
 //! shared by every recipient, plus the direct replies. An update is therefore relayed
 //! only after it is durable, and a busy board naturally batches more per tick.
+//!
+//! The decisions are apart from the IO: [`Board::tick`] takes a tick's commands and
+//! returns what they decided (`Outgoing`: writes, frames, answers) without awaiting
+//! anything; `actor.rs` is the task around it (receive, tick, commit, send). One
+//! exception stays inside: after yrs panicked or refused an update part way, the
+//! document is rebuilt from the store at once (`edits.rs`), as the rest of the tick
+//! must not apply to a broken one.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use commonboard_protocol::app::ServerMessage;
 use commonboard_protocol::history::Change;
 use yrs::Doc;
 
+use self::fanout::Outgoing;
 use crate::awareness::Awareness;
 use crate::cluster::OwnerLink;
 use crate::outbox::{ConnId, Outbox};
 use crate::share::Written;
 use crate::store::{self, Author, BoardEvent, Write};
+use crate::telemetry;
 use crate::telemetry::Limit;
 use crate::vote::Vote;
 use crate::workshop::Workshop;
@@ -115,6 +125,42 @@ struct Board {
 }
 
 impl Board {
+    /// One tick: every command in turn, decided on the board's state alone. Nothing is
+    /// stored or sent here; what is to be is in the [`Outgoing`] returned, which the actor
+    /// commits and then sends.
+    fn tick(&mut self, commands: impl Iterator<Item = BoardCmd>) -> Outgoing {
+        let applying = std::time::Instant::now();
+        let mut out = Outgoing::default();
+        for cmd in commands {
+            match cmd {
+                BoardCmd::Join { conn, member, outbox, reply } => self.join(conn, member, outbox, reply, &mut out),
+                BoardCmd::Messages { conn, messages } => {
+                    for message in messages {
+                        if !self.conns.contains_key(&conn) {
+                            break;
+                        }
+                        self.handle(conn, message, &mut out);
+                    }
+                }
+                BoardCmd::Leave { conn } => self.leave(conn, &mut out),
+                BoardCmd::LinksRotated { generation } => self.links_rotated(generation),
+                BoardCmd::Restore { to_seq, state, by, reply } => self.restore(to_seq, &state, by, reply, &mut out),
+                BoardCmd::Unload { reply } => {
+                    self.unloading = self.unloading || self.conns.is_empty();
+                    let _ = reply.send(self.unloading);
+                }
+                BoardCmd::RemovePerson { person, by, reply } => self.remove_person(person, &by, reply, &mut out),
+                BoardCmd::RotateLinks { step, reply } => self.rotate_links(step, reply, &mut out),
+            }
+        }
+        metrics::histogram!(telemetry::APPLY_SECONDS).record(applying.elapsed().as_secs_f64());
+        if out.workshop {
+            out.writes.push(Write::Workshop { board: self.id.clone(), state_json: self.workshop.state_json() });
+            out.app.push(ServerMessage::Workshop { state: self.workshop.view() });
+        }
+        out
+    }
+
     /// A board event for the history, at the board's newest point.
     fn event(&self, author: &Author, change: Change) -> Write {
         let event = BoardEvent {

@@ -204,7 +204,7 @@ impl Board {
     }
 
     /// Closes the votes whose timer ran out.
-    pub(super) async fn close_due_votes(&mut self) {
+    pub(super) fn close_due_votes(&mut self) -> Outgoing {
         let now = now_ms();
         let due: Vec<String> = self
             .votes
@@ -216,6 +216,6 @@ impl Board {
         for id in due {
             self.end_vote(&id, false, &Author::server(), &mut out);
         }
-        self.finish(out).await;
+        out
     }
 }
