@@ -241,7 +241,7 @@ impl Bridge {
         tokio::spawn(async move {
             match joined.await {
                 Ok(Ok(())) => debug!(node, conn, local, "remote member joined"),
-                Ok(Err(error)) => crate::connection::refuse_join(&closer, &error),
+                Ok(Err(error)) => error.refuse(&closer),
                 Err(_) => closer.close(close::INTERNAL, "board restarted; reconnect"),
             }
         });
