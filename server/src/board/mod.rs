@@ -57,6 +57,7 @@ pub(crate) use self::actor::{refuse_all, run, INBOX};
 pub use self::command::{BoardCmd, BoardHandle, Member};
 pub use self::config::{BoardConfig, BoardLimits, Issuer};
 pub(crate) use self::create::create_open_board;
+pub use self::create::{new_board, NewBoard};
 pub use self::error::BoardError;
 pub use self::messages::MAX_NAME_CHARS;
 pub use self::usage::{Pending, Usage};
