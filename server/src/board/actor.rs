@@ -10,7 +10,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, instrument, warn};
 
 use crate::awareness::{Awareness, PresenceLimits};
-use crate::cluster::OwnerLink;
 use crate::doc::{checkpoint_state, rebuild_stored};
 use crate::idle::IdleTimer;
 use crate::outbox::ConnId;
@@ -25,6 +24,7 @@ use super::config::BoardConfig;
 use super::create::create_open_board;
 use super::error::BoardError;
 use super::fanout::Outgoing;
+use super::peers::Peers;
 use super::usage::Usage;
 use super::{now_ms, Board};
 
@@ -72,7 +72,7 @@ pub(crate) async fn run(
     usage: Arc<Usage>,
     mut rx: mpsc::Receiver<BoardCmd>,
     shutdown: CancellationToken,
-    link: Option<OwnerLink>,
+    link: Option<Box<dyn Peers>>,
 ) {
     let started = std::time::Instant::now();
     let mut board = match Board::load(&id, store, &config, usage).await {

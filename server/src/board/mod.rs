@@ -24,7 +24,6 @@ use yrs::Doc;
 
 use self::fanout::Outgoing;
 use crate::awareness::Awareness;
-use crate::cluster::OwnerLink;
 use crate::outbox::{ConnId, Outbox};
 use crate::share::Written;
 use crate::store::{self, Author, BoardEvent, Write};
@@ -51,6 +50,7 @@ mod usage;
 // Around it: creating a board, and the task that runs it.
 mod actor;
 mod create;
+mod peers;
 
 pub use self::actor::spawn;
 pub(crate) use self::actor::{refuse_all, run, INBOX};
@@ -60,6 +60,7 @@ pub(crate) use self::create::create_open_board;
 pub use self::create::{new_board, NewBoard};
 pub use self::error::BoardError;
 pub use self::messages::MAX_NAME_CHARS;
+pub use self::peers::Peers;
 pub use self::usage::{Pending, Usage};
 
 /// A connection on the board, as the board sees it.
@@ -118,7 +119,7 @@ struct Board {
     unloading: bool,
     /// With several nodes: where committed updates and presence go for the other nodes,
     /// and which connections are theirs.
-    cluster: Option<OwnerLink>,
+    cluster: Option<Box<dyn Peers>>,
     /// People the facilitator removed (person ids): refused from then on.
     removed: HashSet<String>,
     /// Signs the personal tokens of the people this board issues ids to.

@@ -24,7 +24,7 @@ use tracing::{debug, info, instrument, warn};
 
 use super::wire::{self, Answer, Command, Failure, NodeMessage};
 use super::{Cluster, BEAT};
-use crate::board::{self, BoardCmd, BoardConfig, Member, Usage};
+use crate::board::{self, BoardCmd, BoardConfig, Member, Peers, Usage};
 use crate::outbox::{next_conn_id, Closer, ConnId, Outbox, QueuedBytes};
 use crate::store::StoreError;
 
@@ -43,9 +43,9 @@ pub struct OwnerLink {
     last_seq: Arc<AtomicU64>,
 }
 
-impl OwnerLink {
+impl Peers for OwnerLink {
     /// Whether member `conn` is on another node (served there by a replica).
-    pub fn is_remote(&self, conn: ConnId) -> bool {
+    fn is_remote(&self, conn: ConnId) -> bool {
         self.remote.contains(&conn)
     }
 
@@ -53,7 +53,7 @@ impl OwnerLink {
     /// with the seq range it holds, and the presence frame. One refused (the broker is
     /// away or slow) is dropped: the update is in the store's log, where replicas read
     /// it when they see the gap in the seq; presence is renewed by its clients.
-    pub fn publish(&self, update: Option<(u64, u64, Bytes)>, awareness: Option<Bytes>) {
+    fn publish(&self, update: Option<(u64, u64, Bytes)>, awareness: Option<Bytes>) {
         if let Some((first, last, frame)) = update {
             self.last_seq.store(last, Ordering::SeqCst);
             if let Err(refused) = self.cluster.send(self.subject.clone(), &NodeMessage::Update { first, last, frame }) {
@@ -66,7 +66,7 @@ impl OwnerLink {
     }
 
     /// Tells the other nodes that the board's links were rotated to `generation`.
-    pub fn links_rotated(&self, generation: u64) {
+    fn links_rotated(&self, generation: u64) {
         self.cluster.links_rotated(&self.board, generation);
     }
 }
@@ -107,7 +107,7 @@ pub(crate) async fn run(
         }
     };
     let bridging = tokio::spawn(bridge.run(inbox, restores, commands, stop.clone(), usage.clone()));
-    board::run(id.to_owned(), cluster.store.clone(), config, usage, rx, stop.clone(), Some(link)).await;
+    board::run(id.to_owned(), cluster.store.clone(), config, usage, rx, stop.clone(), Some(Box::new(link))).await;
     stop.cancel();
     let _ = bridging.await;
 }
