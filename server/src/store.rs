@@ -23,6 +23,9 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+/// File holding the server's signing key, inside the data directory beside the database.
+pub const KEY_FILE: &str = "signing.key";
+
 /// Who made a change: a participant's stable identity and display name, or the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Author {

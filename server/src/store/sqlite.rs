@@ -589,7 +589,7 @@ fn private_files(data_dir: &Path, db: &Path) -> std::io::Result<()> {
                 std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
             }
         }
-        let key = data_dir.join(crate::auth::KEY_FILE);
+        let key = data_dir.join(super::KEY_FILE);
         if key.exists() {
             std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
         }
