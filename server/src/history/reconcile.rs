@@ -89,6 +89,7 @@ mod tests {
     use super::*;
     use commonboard_protocol::schema::{Board, Note};
     use yrs::updates::decoder::Decode;
+    use yrs::Text;
     use yrs::{StateVector, Update};
 
     fn note(id: &str, text: &str) -> Note {
