@@ -17,7 +17,6 @@ use crate::placement;
 use crate::store::{Author, LogEntry};
 
 use super::fanout::Outgoing;
-use super::votes::goal_weight;
 use super::{now_ms, Board};
 
 /// Why an update was not taken.
@@ -298,4 +297,10 @@ impl Board {
         self.measure();
         replaced
     }
+}
+
+/// At most what writing (or putting back) the common goal adds to an update: the note
+/// id and the item around it.
+pub(super) fn goal_weight(note_id: &str) -> usize {
+    64 + note_id.len()
 }

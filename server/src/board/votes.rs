@@ -15,7 +15,7 @@ use crate::placement;
 use crate::store::{Author, BallotRow, Write};
 use crate::vote::{Vote, VoteError};
 
-use super::edits::apply_layout;
+use super::edits::{apply_layout, goal_weight};
 use super::fanout::Outgoing;
 use super::{now_ms, Board};
 
@@ -42,12 +42,6 @@ pub(super) fn message_vote(message: &ClientMessage) -> String {
         ClientMessage::CastVote { vote, .. } | ClientMessage::RetractVote { vote, .. } => vote.clone(),
         _ => String::new(),
     }
-}
-
-/// At most what writing (or putting back) the common goal adds to an update: the note
-/// id and the item around it.
-pub(super) fn goal_weight(note_id: &str) -> usize {
-    64 + note_id.len()
 }
 
 impl Board {
