@@ -24,6 +24,7 @@ use super::config::BoardConfig;
 use super::create::create_open_board;
 use super::error::BoardError;
 use super::fanout::Outgoing;
+use super::gate::Gate;
 use super::peers::Peers;
 use super::usage::Usage;
 use super::{now_ms, Board};
@@ -104,7 +105,7 @@ pub(crate) async fn run(
                 let out = board.tick(commands.drain(..));
                 board.finish(out).await;
                 board.note_usage();
-                if board.unloading {
+                if board.gate.unloading {
                     info!("unloading to make room for another board");
                     break;
                 }
@@ -185,7 +186,7 @@ impl Board {
             store,
             conns: HashMap::new(),
             awareness: Awareness::new(PresenceLimits::from_state_limit(config.limits.max_awareness_bytes)),
-            links_generation: stored.record.links_generation,
+            gate: Gate::new(&stored.record, config.limits.max_connections),
             locked: stored.record.locked,
             votes: stored.votes.iter().filter_map(Vote::from_stored).collect(),
             workshop: Workshop::from_stored(&stored),
@@ -195,9 +196,7 @@ impl Board {
             measured: 0,
             written: Written::from_log(&stored.written),
             usage,
-            unloading: false,
             cluster: None,
-            removed: stored.record.removed.iter().cloned().collect(),
             issuer: config.issuer.clone(),
             doc,
         })
@@ -267,7 +266,7 @@ impl Board {
                 self.measure();
                 self.seq = stored.last_seq();
                 self.locked = stored.record.locked;
-                self.links_generation = stored.record.links_generation;
+                self.gate.links_generation = stored.record.links_generation;
                 self.written = Written::from_log(&stored.written);
             }
             _ => {

@@ -8,10 +8,10 @@ use commonboard_protocol::close::{self, CloseCode};
 use commonboard_protocol::frame::{self, Message};
 use commonboard_protocol::history::{Change, ChangeKind};
 use tokio::sync::oneshot;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 use yrs::{ReadTxn, Transact};
 
-use crate::auth::{self, AuthError, Claims};
+use crate::auth::{AuthError, Claims};
 use crate::outbox::{ConnId, Outbox};
 use crate::store::{Author, StoreError, Write};
 
@@ -29,23 +29,8 @@ impl Board {
         reply: oneshot::Sender<Result<(), BoardError>>,
         out: &mut Outgoing,
     ) {
-        if let Some(claims) = &member.claims {
-            if let Err(error) = auth::check_generation(claims, self.links_generation) {
-                let _ = reply.send(Err(error.into()));
-                return;
-            }
-        }
-        if self.removed.contains(&member.author.id) {
-            warn!(conn, "a removed person tried to join; refused");
-            let _ = reply.send(Err(AuthError::Removed.into()));
-            return;
-        }
-        if self.unloading {
-            let _ = reply.send(Err(BoardError::Unloading));
-            return;
-        }
-        if self.conns.len() >= self.limits.max_connections {
-            let _ = reply.send(Err(BoardError::Full { limit: self.limits.max_connections }));
+        if let Err(error) = self.gate.admit(&member, self.conns.len()) {
+            let _ = reply.send(Err(error));
             return;
         }
         if reply.send(Ok(())).is_err() {
@@ -82,19 +67,17 @@ impl Board {
         reply: oneshot::Sender<Result<u64, StoreError>>,
         out: &mut Outgoing,
     ) {
-        let generation = self.links_generation + step;
-        self.links_generation = generation;
+        let generation = self.gate.links_generation + step;
+        self.gate.links_generation = generation;
         out.writes.push(Write::LinksGeneration { board: self.id.clone(), generation });
         out.rotations.push((reply, generation));
     }
 
     pub(super) fn links_rotated(&mut self, generation: u64) {
-        // Generations only rise: a late word of an older rotation changes nothing.
-        let generation = generation.max(self.links_generation);
-        self.links_generation = generation;
+        self.gate.rotated(generation);
+        let gate = &self.gate;
         self.conns.retain(|_, c| {
-            let Some(claims) = &c.member.claims else { return true };
-            let kept = auth::check_generation(claims, generation).is_ok();
+            let kept = gate.keeps(&c.member);
             if !kept {
                 c.outbox.closer.close(close::FORBIDDEN, AuthError::Revoked.to_string());
             }
@@ -123,7 +106,7 @@ impl Board {
             false
         });
         info!(closed, "a person was removed from the board");
-        if self.removed.insert(person.clone()) {
+        if self.gate.removed.insert(person.clone()) {
             out.writes.push(Write::RemovePerson { board: self.id.clone(), person: person.clone(), at_ms: now_ms() });
             let change = Change {
                 kind: ChangeKind::PersonRemoved,
@@ -166,7 +149,7 @@ impl Board {
             board: self.id.clone(),
             role: Role::Participant,
             identity: Some(id.to_owned()),
-            generation: self.links_generation,
+            generation: self.gate.links_generation,
             expires: now_ms() / 1000 + issuer.link_ttl.as_secs() as i64,
             minted: false,
             presenter: false,

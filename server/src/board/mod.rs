@@ -15,7 +15,7 @@
 //! document is rebuilt from the store at once (`edits.rs`), as the rest of the tick
 //! must not apply to a broken one.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use commonboard_protocol::app::ServerMessage;
@@ -37,6 +37,7 @@ mod admission;
 mod edits;
 mod fanout;
 mod flow;
+mod gate;
 mod limits;
 mod messages;
 mod presence;
@@ -59,6 +60,7 @@ pub use self::config::{BoardConfig, BoardLimits, Issuer};
 pub(crate) use self::create::create_open_board;
 pub use self::create::{new_board, NewBoard};
 pub use self::error::BoardError;
+pub(crate) use self::gate::Gate;
 pub use self::messages::MAX_NAME_CHARS;
 pub use self::peers::Peers;
 pub use self::usage::{Pending, Usage};
@@ -91,8 +93,9 @@ struct Board {
     checkpoint_every: u64,
     conns: HashMap<ConnId, Conn>,
     awareness: Awareness,
-    /// The board's links generation: participant and viewer tokens must match it.
-    links_generation: u64,
+    /// Who may come onto the board: the links generation, the people removed, whether
+    /// it is unloading.
+    gate: Gate,
     /// Whether only the facilitator may change the document.
     locked: bool,
     /// The board's votes, oldest first.
@@ -115,13 +118,9 @@ struct Board {
     /// Bytes each person wrote on the board (logged updates), for `max_person_bytes`.
     written: Written,
     usage: Arc<Usage>,
-    /// Whether the board agreed to unload (to make room for another).
-    unloading: bool,
     /// With several nodes: where committed updates and presence go for the other nodes,
     /// and which connections are theirs.
     cluster: Option<Box<dyn Peers>>,
-    /// People the facilitator removed (person ids): refused from then on.
-    removed: HashSet<String>,
     /// Signs the personal tokens of the people this board issues ids to.
     issuer: Option<Issuer>,
 }
@@ -148,8 +147,7 @@ impl Board {
                 BoardCmd::LinksRotated { generation } => self.links_rotated(generation),
                 BoardCmd::Restore { to_seq, state, by, reply } => self.restore(to_seq, &state, by, reply, &mut out),
                 BoardCmd::Unload { reply } => {
-                    self.unloading = self.unloading || self.conns.is_empty();
-                    let _ = reply.send(self.unloading);
+                    let _ = reply.send(self.gate.unload(self.conns.is_empty()));
                 }
                 BoardCmd::RemovePerson { person, by, reply } => self.remove_person(person, &by, reply, &mut out),
                 BoardCmd::RotateLinks { step, reply } => self.rotate_links(step, reply, &mut out),

@@ -31,8 +31,8 @@ use yrs::Doc;
 
 use super::wire::{self, Answer, Command, NodeMessage};
 use super::{Cluster, BEAT, BROKER_GAPS, BROKER_PENDING, BROKER_RELAYED, BROKER_SEQ_LAG};
-use crate::auth::{self, AuthError};
-use crate::board::{self, BoardCmd, BoardConfig, BoardError, Member, Usage};
+use crate::auth::AuthError;
+use crate::board::{self, BoardCmd, BoardConfig, BoardError, Gate, Member, Usage};
 use crate::doc;
 use crate::idle::IdleTimer;
 use crate::outbox::{ConnId, Outbox};
@@ -101,10 +101,9 @@ pub(crate) async fn run(
         id: id.to_owned(),
         doc,
         seq: stored.last_seq(),
-        links_generation: stored.record.links_generation,
+        gate: Gate::new(&stored.record, config.limits.max_connections),
         conns: HashMap::new(),
         usage,
-        unloading: false,
         owner_beat: None,
         beat_from: None,
     };
@@ -124,7 +123,7 @@ pub(crate) async fn run(
                     replica.command(cmd);
                 }
                 replica.usage.note(replica.conns.len());
-                if replica.unloading {
+                if replica.gate.unloading {
                     debug!("unloading the replica to make room for another board");
                     break;
                 }
@@ -176,11 +175,10 @@ struct Replica {
     doc: Doc,
     /// The last committed seq applied.
     seq: u64,
-    links_generation: u64,
+    /// Who may come onto the board: the owner's admission check, run here first.
+    gate: Gate,
     conns: HashMap<ConnId, (Outbox, Member)>,
     usage: Arc<Usage>,
-    /// Whether the replica agreed to unload (to make room for another board).
-    unloading: bool,
     /// When the owner's last beat came, and from which node.
     owner_beat: Option<std::time::Instant>,
     beat_from: Option<String>,
@@ -189,15 +187,10 @@ struct Replica {
 impl Replica {
     fn command(&mut self, cmd: BoardCmd) {
         match cmd {
-            BoardCmd::Join { reply, .. } if self.unloading => {
-                let _ = reply.send(Err(BoardError::Unloading));
-            }
             BoardCmd::Join { conn, member, outbox, reply } => {
-                if let Some(claims) = &member.claims {
-                    if let Err(error) = auth::check_generation(claims, self.links_generation) {
-                        let _ = reply.send(Err(error.into()));
-                        return;
-                    }
+                if let Err(error) = self.gate.admit(&member, self.conns.len()) {
+                    let _ = reply.send(Err(error));
+                    return;
                 }
                 if reply.send(Ok(())).is_err() {
                     return;
@@ -212,15 +205,9 @@ impl Replica {
             BoardCmd::Messages { conn, messages } => self.messages(conn, messages),
             BoardCmd::Leave { conn } => self.leave(conn),
             BoardCmd::LinksRotated { generation } => {
-                self.links_generation = self.links_generation.max(generation);
-                let revoked: Vec<ConnId> = self
-                    .conns
-                    .iter()
-                    .filter(|(_, (_, m))| {
-                        m.claims.as_ref().is_some_and(|c| auth::check_generation(c, generation).is_err())
-                    })
-                    .map(|(conn, _)| *conn)
-                    .collect();
+                self.gate.rotated(generation);
+                let revoked: Vec<ConnId> =
+                    self.conns.iter().filter(|(_, (_, m))| !self.gate.keeps(m)).map(|(conn, _)| *conn).collect();
                 for conn in revoked {
                     if let Some((outbox, _)) = self.conns.get(&conn) {
                         outbox.close(close::FORBIDDEN, AuthError::Revoked.to_string());
@@ -242,8 +229,7 @@ impl Replica {
                 });
             }
             BoardCmd::Unload { reply } => {
-                self.unloading = self.unloading || self.conns.is_empty();
-                let _ = reply.send(self.unloading);
+                let _ = reply.send(self.gate.unload(self.conns.is_empty()));
             }
             BoardCmd::RemovePerson { person, by, reply } => {
                 // The owner's actor decides: it closes the person's connections on every
