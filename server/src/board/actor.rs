@@ -50,13 +50,27 @@ pub fn spawn(
     shutdown: CancellationToken,
     on_exit: impl FnOnce() + Send + 'static,
 ) -> (BoardHandle, tokio::task::JoinHandle<()>) {
+    let store = store::Handle::new(store);
+    start(generation, on_exit, |usage, rx, _| run(id, store, config, usage, rx, shutdown, None))
+}
+
+/// Starts a board's task, whatever runs it (the actor on a single node; with several,
+/// the owner's actor or a replica): its inbox, the usage the registry reads, and
+/// `on_exit` once `task` ended. Every board starts here.
+pub(crate) fn start<F>(
+    generation: u64,
+    on_exit: impl FnOnce() + Send + 'static,
+    task: impl FnOnce(Arc<Usage>, mpsc::Receiver<BoardCmd>, mpsc::Sender<BoardCmd>) -> F,
+) -> (BoardHandle, tokio::task::JoinHandle<()>)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
     let (tx, rx) = mpsc::channel(INBOX);
     let usage = Arc::new(Usage::new());
     let exited = usage.exit_guard();
-    let used = usage.clone();
-    let store = store::Handle::new(store);
+    let running = task(usage.clone(), rx, tx.clone());
     let task = tokio::spawn(async move {
-        run(id, store, config, used, rx, shutdown, None).await;
+        running.await;
         on_exit();
         drop(exited);
     });

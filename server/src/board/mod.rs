@@ -54,7 +54,7 @@ mod create;
 mod peers;
 
 pub use self::actor::spawn;
-pub(crate) use self::actor::{refuse_all, run, INBOX};
+pub(crate) use self::actor::{refuse_all, run, start};
 pub use self::command::{BoardCmd, BoardHandle, Member};
 pub use self::config::{BoardConfig, BoardLimits, Issuer};
 pub(crate) use self::create::create_open_board;
