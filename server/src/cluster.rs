@@ -15,6 +15,7 @@
 //! and a replica that sees a gap in the board seq (a lost message, a broker restart)
 //! reads what it missed from the log instead of going on without it.
 
+mod commands;
 pub mod owner;
 pub mod publish;
 pub mod replica;

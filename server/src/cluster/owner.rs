@@ -22,14 +22,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
-use super::wire::{self, Answer, Command, Failure, NodeMessage};
+use super::commands::{self, ask};
+use super::wire::{self, Answer, Failure, NodeMessage};
 use super::{Cluster, BEAT};
 use crate::board::{self, BoardCmd, BoardConfig, Member, Peers, Usage};
 use crate::outbox::{next_conn_id, Closer, ConnId, Outbox, QueuedBytes};
-use crate::store::StoreError;
-
-/// Why a request of another node could not be done: the board's actor stopped.
-const STOPPED: &str = "the board stopped; try again in a moment";
 
 /// What the owner's board actor needs from the cluster: where its committed
 /// broadcasts go, and which of its members are on other nodes.
@@ -269,21 +266,6 @@ async fn next_restore(restores: &mut Option<async_nats::Subscriber>) -> Option<a
     }
 }
 
-/// Hands a command to the actor and waits for its answer.
-async fn ask<T>(
-    tx: &mpsc::Sender<BoardCmd>,
-    command: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> BoardCmd,
-) -> Result<T, Failure> {
-    let (reply, answer) = oneshot::channel();
-    if tx.send(command(reply)).await.is_err() {
-        return Err(Failure::failed(STOPPED));
-    }
-    match answer.await {
-        Ok(result) => result.map_err(|error| Failure::from_store(&error)),
-        Err(_) => Err(Failure::failed(STOPPED)),
-    }
-}
-
 /// Sends the answer to a request of another node (refused: the asker times out).
 fn answer(cluster: &Cluster, to: &str, result: Result<Answer, Failure>) {
     if let Err(refused) = cluster.send(to.to_owned(), &NodeMessage::Answer { result }) {
@@ -324,17 +306,7 @@ async fn restore(cluster: Arc<Cluster>, id: String, tx: mpsc::Sender<BoardCmd>, 
 async fn command(cluster: Arc<Cluster>, tx: mpsc::Sender<BoardCmd>, request: async_nats::Message) {
     let Some(answer_to) = request.reply.clone() else { return };
     let result = match wire::receive(&request.subject, &request.payload) {
-        Some(NodeMessage::Command { command: Command::RemovePerson { person, by } }) => {
-            let by = by.into();
-            ask(&tx, |reply| BoardCmd::RemovePerson { person, by, reply })
-                .await
-                .map(|closed| Answer::Removed { closed })
-        }
-        Some(NodeMessage::Command { command: Command::RotateLinks { step } }) => {
-            ask(&tx, |reply| BoardCmd::RotateLinks { step, reply })
-                .await
-                .map(|generation| Answer::Rotated { generation })
-        }
+        Some(NodeMessage::Command { command }) => commands::on_owner(command, &tx).await,
         Some(other) => {
             let error = wire::unexpected(&other, "command");
             let refusal = Failure::failed(error.to_string());

@@ -29,7 +29,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, instrument, warn};
 use yrs::Doc;
 
-use super::wire::{self, Answer, Command, NodeMessage};
+use super::commands;
+use super::wire::{self, Answer, NodeMessage};
 use super::{Cluster, BEAT, BROKER_GAPS, BROKER_PENDING, BROKER_RELAYED, BROKER_SEQ_LAG};
 use crate::auth::AuthError;
 use crate::board::{self, BoardCmd, BoardConfig, BoardError, Gate, Member, Usage};
@@ -224,45 +225,34 @@ impl Replica {
                 tokio::spawn(async move {
                     let _ = reply.send(asked.await.and_then(|answer| match answer {
                         Answer::Restored { result } => Ok(result),
-                        other => Err(mismatched(&other)),
+                        other => Err(commands::mismatched(&other)),
                     }));
                 });
             }
             BoardCmd::Unload { reply } => {
                 let _ = reply.send(self.gate.unload(self.conns.is_empty()));
             }
-            BoardCmd::RemovePerson { person, by, reply } => {
-                // The owner's actor decides: it closes the person's connections on every
-                // node (through their nodes) and refuses the person from then on.
-                let command = Command::RemovePerson { person, by: by.into() };
-                let asked =
-                    self.ask_owner(self.cluster.subjects.board_command(&self.id), NodeMessage::Command { command });
-                tokio::spawn(async move {
-                    let _ = reply.send(asked.await.and_then(|answer| match answer {
-                        Answer::Removed { closed } => Ok(closed),
-                        other => Err(mismatched(&other)),
-                    }));
-                });
-            }
-            BoardCmd::RotateLinks { step, reply } => {
-                // The owner's actor raises and saves the generation, and tells every
-                // node; this one is told at once too, not only when the broadcast comes.
-                let command = Command::RotateLinks { step };
-                let asked =
-                    self.ask_owner(self.cluster.subjects.board_command(&self.id), NodeMessage::Command { command });
-                let here = self.cluster.boards.get(&self.id).map(|tx| tx.clone());
-                tokio::spawn(async move {
-                    let result = asked.await.and_then(|answer| match answer {
-                        Answer::Rotated { generation } => Ok(generation),
-                        other => Err(mismatched(&other)),
-                    });
-                    if let (Ok(generation), Some(here)) = (&result, here) {
-                        let _ = here.send(BoardCmd::LinksRotated { generation: *generation }).await;
-                    }
-                    let _ = reply.send(result);
-                });
-            }
+            // The rest the owner decides: asked of it, as every node asks.
+            cmd @ (BoardCmd::RemovePerson { .. } | BoardCmd::RotateLinks { .. }) => self.ask_owner_to(cmd),
         }
+    }
+
+    /// Asks the board's owner to decide `cmd` (see [`commands::to_owner`]) and answers
+    /// it with what the owner answers. An answer that rotated the links is applied
+    /// here at once too, not only when the owner's broadcast comes.
+    fn ask_owner_to(&self, cmd: BoardCmd) {
+        let Some((command, answered)) = commands::to_owner(cmd) else {
+            return warn!("a command the replica serves itself was asked of the owner; dropped");
+        };
+        let asked = self.ask_owner(self.cluster.subjects.board_command(&self.id), NodeMessage::Command { command });
+        let here = self.cluster.boards.get(&self.id).map(|tx| tx.clone());
+        tokio::spawn(async move {
+            let result = asked.await;
+            if let (Ok(Answer::Rotated { generation }), Some(here)) = (&result, here) {
+                let _ = here.send(BoardCmd::LinksRotated { generation: *generation }).await;
+            }
+            answered(result);
+        });
     }
 
     /// Asks the board's owner on `subject` (request and reply); resolves to its answer.
@@ -449,11 +439,6 @@ impl Replica {
         }
         self.usage.note(0);
     }
-}
-
-/// A request answered with the wrong kind of answer (a bug, or nodes of two versions).
-fn mismatched(answer: &Answer) -> StoreError {
-    StoreError::Unusable(format!("the board's owner answered another request ({answer:?})"))
 }
 
 /// Why a request of the owner failed without an answer.
