@@ -12,6 +12,7 @@
 //! servers can share one PostgreSQL database with [`postgres::PostgresStore`]. `--store`
 //! picks one ([`StoreLocation`]); [`open`] opens it.
 
+mod group;
 mod handle;
 pub mod postgres;
 pub mod sqlite;

@@ -24,7 +24,8 @@ mod write;
 
 use self::read::{checkpoint, clamp, log_entry, read_board, read_log, read_votes, read_written};
 use self::schema::migrate;
-use self::write::{write_loop, Request};
+use self::write::write_loop;
+use super::group::Request;
 use super::{
     Activity, Author, BoardEvent, BoardRecord, Checkpoint, Committed, LogEntry, LogQuery, LogStats, Store, StoreError,
     StoredBoard, StoredPrivateNote, StoredVote, StoredWebhook, Write,

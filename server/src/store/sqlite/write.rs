@@ -4,41 +4,15 @@
 use std::sync::mpsc;
 
 use rusqlite::{params, Connection};
-use tokio::sync::oneshot;
 
 use super::super::{StoreError, Write};
 
 use super::read::clamp;
-
-/// Most batches one commit takes, so a flood of writers still gets regular commits.
-const MAX_BATCHES_PER_COMMIT: usize = 1024;
-
-/// A batch of writes for the writer thread, and where its result goes.
-pub(super) struct Request {
-    pub(super) writes: Vec<Write>,
-    pub(super) done: oneshot::Sender<Result<(), StoreError>>,
-}
+use crate::store::group::{self, Request};
 
 /// The writer thread: commits queued batches together until the queue closes.
 pub(super) fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Request>) {
-    let mut pending = Vec::new();
-    while let Ok(first) = queue.recv() {
-        pending.push(first);
-        while pending.len() < MAX_BATCHES_PER_COMMIT {
-            match queue.try_recv() {
-                Ok(request) => pending.push(request),
-                Err(_) => break,
-            }
-        }
-        let _span = tracing::debug_span!("store_commit", batches = pending.len()).entered();
-        let started = std::time::Instant::now();
-        let results = commit(&mut conn, &pending);
-        metrics::histogram!(crate::telemetry::STORE_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
-        tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, "committed");
-        for (request, result) in pending.drain(..).zip(results) {
-            let _ = request.done.send(result);
-        }
-    }
+    group::write_loop(queue, |pending| commit(&mut conn, pending));
 }
 
 /// Writes every request in its own savepoint, then commits them all. Returns one result
