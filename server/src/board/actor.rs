@@ -4,18 +4,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use commonboard_protocol::close::{self};
+use commonboard_protocol::close;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, instrument, warn};
+use yrs::Doc;
 
 use crate::awareness::{Awareness, PresenceLimits};
 use crate::doc::{checkpoint_state, rebuild_stored};
 use crate::idle::IdleTimer;
 use crate::outbox::ConnId;
 use crate::share::Written;
-use crate::store::{self, Checkpoint, Store, StoreError, Write};
-use crate::telemetry::{self};
+use crate::store::{self, Checkpoint, Store, StoreError, StoredBoard, Write};
+use crate::telemetry;
 use crate::vote::Vote;
 use crate::workshop::Workshop;
 
@@ -192,7 +193,19 @@ impl Board {
             }
             None => return Err(BoardError::NotFound),
         };
-        Ok(Board {
+        Ok(Board::from_stored(id, &stored, doc, store, config, usage))
+    }
+
+    /// The board as stored, its document already rebuilt (`doc`): no IO.
+    pub(super) fn from_stored(
+        id: &str,
+        stored: &StoredBoard,
+        doc: Doc,
+        store: store::Handle,
+        config: &BoardConfig,
+        usage: Arc<Usage>,
+    ) -> Board {
+        Board {
             id: id.to_owned(),
             seq: stored.last_seq(),
             checkpoint_seq: stored.checkpoint.as_ref().map_or(0, |c| c.seq),
@@ -203,7 +216,7 @@ impl Board {
             gate: Gate::new(&stored.record, config.limits.max_connections),
             locked: stored.record.locked,
             votes: stored.votes.iter().filter_map(Vote::from_stored).collect(),
-            workshop: Workshop::from_stored(&stored),
+            workshop: Workshop::from_stored(stored),
             viewport: None,
             limits: config.limits,
             doc_bytes: usize::MAX,
@@ -213,7 +226,7 @@ impl Board {
             cluster: None,
             issuer: config.issuer.clone(),
             doc,
-        })
+        }
     }
 
     /// Commits what a tick decided, then sends its frames; or, if the commit fails,

@@ -2,8 +2,8 @@
 
 use std::mem::ManuallyDrop;
 
-use commonboard_protocol::close::{self};
-use commonboard_protocol::frame::{self};
+use commonboard_protocol::close;
+use commonboard_protocol::frame;
 use commonboard_protocol::schema;
 use commonboard_protocol::validate;
 use tracing::{debug, error, warn};

@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 
 use crate::outbox::ConnId;
 use crate::store::{LogEntry, StoreError, Write};
-use crate::telemetry::{self};
+use crate::telemetry;
 
 use super::Board;
 

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use commonboard_protocol::app::{ErrorCode, ServerMessage};
-use commonboard_protocol::frame::{self};
+use commonboard_protocol::frame;
 use commonboard_protocol::history::{Change, ChangeKind};
 use commonboard_protocol::schema;
 use tracing::{info, warn};

@@ -4,7 +4,7 @@ use commonboard_protocol::app::{ErrorCode, ServerMessage};
 use commonboard_protocol::frame::{self, Message};
 use tracing::{debug, warn};
 
-use crate::awareness::{self};
+use crate::awareness;
 use crate::outbox::ConnId;
 use crate::telemetry::{self, Limit};
 

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use commonboard_protocol::app::{ClientMessage, ErrorCode, Role, ServerMessage, VoteSettings};
-use commonboard_protocol::frame::{self};
+use commonboard_protocol::frame;
 use commonboard_protocol::history::{Change, ChangeKind};
 use commonboard_protocol::schema;
 use tracing::info;
