@@ -52,6 +52,8 @@ mod usage;
 mod actor;
 mod create;
 mod peers;
+#[cfg(test)]
+mod tests;
 
 pub use self::actor::spawn;
 pub(crate) use self::actor::{refuse_all, run, start};
