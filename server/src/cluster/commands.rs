@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::wire::{Answer, Command, Failure};
 use crate::board::BoardCmd;
-use crate::store::StoreError;
+use crate::store::{self, StoreError};
 
 /// Why a command asked of the owner got no answer from its actor.
 const STOPPED: &str = "the board stopped; try again in a moment";
@@ -35,20 +35,30 @@ pub(crate) fn to_owner(cmd: BoardCmd) -> Option<(Command, Answered)> {
                 other => Err(other),
             }),
         )),
-        // A restore is asked of the owner on a subject of its own: the owner rebuilds
-        // the past point from the store (see `owner`).
+        // The owner rebuilds the past point from the store itself.
+        BoardCmd::Restore { to_seq, by, reply, .. } => Some((
+            Command::Restore { to_seq, by: by.into() },
+            answered(reply, |answer| match answer {
+                Answer::Restored { result } => Ok(result),
+                other => Err(other),
+            }),
+        )),
         BoardCmd::Join { .. }
         | BoardCmd::Messages { .. }
         | BoardCmd::Leave { .. }
         | BoardCmd::LinksRotated { .. }
-        | BoardCmd::Restore { .. }
         | BoardCmd::Unload { .. } => None,
     }
 }
 
-/// Hands a command another node asked to the board's actor, like a local one; its
+/// Hands a command another node asked to board `id`'s actor, like a local one; its
 /// answer goes back to the asking node.
-pub(crate) async fn on_owner(command: Command, tx: &mpsc::Sender<BoardCmd>) -> Result<Answer, Failure> {
+pub(crate) async fn on_owner(
+    command: Command,
+    id: &str,
+    store: &store::Handle,
+    tx: &mpsc::Sender<BoardCmd>,
+) -> Result<Answer, Failure> {
     match command {
         Command::RemovePerson { person, by } => {
             let by = by.into();
@@ -57,6 +67,24 @@ pub(crate) async fn on_owner(command: Command, tx: &mpsc::Sender<BoardCmd>) -> R
         Command::RotateLinks { step } => ask(tx, |reply| BoardCmd::RotateLinks { step, reply })
             .await
             .map(|generation| Answer::Rotated { generation }),
+        Command::Restore { to_seq, by } => {
+            let by = by.into();
+            let board = id.to_owned();
+            let past = store
+                .blocking(move |store| {
+                    crate::history::board_at(store, &board, to_seq)
+                        .map(|past| (past.seq, crate::doc::sync_reply(&past.doc, &yrs::StateVector::default())))
+                })
+                .await;
+            match past {
+                Ok((to_seq, state)) => ask(tx, |reply| BoardCmd::Restore { to_seq, state, by, reply })
+                    .await
+                    .map(|result| Answer::Restored { result }),
+                Err(crate::history::HistoryError::Store(error)) => Err(Failure::from_store(&error)),
+                // The asking node resolved the point before asking.
+                Err(error) => Err(Failure::failed(error.to_string())),
+            }
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
-use super::commands::{self, ask};
+use super::commands::{self};
 use super::wire::{self, Answer, Failure, NodeMessage};
 use super::{Cluster, BEAT};
 use crate::board::{self, BoardCmd, BoardConfig, Member, Peers, Usage};
@@ -89,13 +89,6 @@ pub(crate) async fn run(
         last_seq: Arc::new(AtomicU64::new(0)),
     };
     let bridge = Bridge { cluster: cluster.clone(), id: id.to_owned(), tx, link: link.clone(), remote: HashMap::new() };
-    let restores = match cluster.client.subscribe(cluster.subjects.board_restore(id)).await {
-        Ok(restores) => Some(restores),
-        Err(error) => {
-            warn!(board = %id, %error, "cannot take restores from other nodes");
-            None
-        }
-    };
     let commands = match cluster.client.subscribe(cluster.subjects.board_command(id)).await {
         Ok(commands) => Some(commands),
         Err(error) => {
@@ -103,7 +96,7 @@ pub(crate) async fn run(
             None
         }
     };
-    let bridging = tokio::spawn(bridge.run(inbox, restores, commands, stop.clone(), usage.clone()));
+    let bridging = tokio::spawn(bridge.run(inbox, commands, stop.clone(), usage.clone()));
     board::run(id.to_owned(), cluster.store.clone(), config, usage, rx, stop.clone(), Some(Box::new(link))).await;
     stop.cancel();
     let _ = bridging.await;
@@ -124,7 +117,6 @@ impl Bridge {
     async fn run(
         mut self,
         mut inbox: async_nats::Subscriber,
-        mut restores: Option<async_nats::Subscriber>,
         mut commands: Option<async_nats::Subscriber>,
         stop: CancellationToken,
         usage: Arc<Usage>,
@@ -139,11 +131,8 @@ impl Bridge {
                     Some(message) => self.incoming(message).await,
                     None => break,
                 },
-                Some(request) = next_restore(&mut restores) => {
-                    tokio::spawn(restore(self.cluster.clone(), self.id.clone(), self.tx.clone(), request));
-                }
-                Some(request) = next_restore(&mut commands) => {
-                    tokio::spawn(command(self.cluster.clone(), self.tx.clone(), request));
+                Some(request) = next_command(&mut commands) => {
+                    tokio::spawn(command(self.cluster.clone(), self.id.clone(), self.tx.clone(), request));
                 }
                 _ = beat.tick() => {
                     if !self.renew(&mut renewed_at).await {
@@ -258,10 +247,10 @@ impl Bridge {
     }
 }
 
-/// The next restore asked by another node, or never when not listening for them.
-async fn next_restore(restores: &mut Option<async_nats::Subscriber>) -> Option<async_nats::Message> {
-    match restores {
-        Some(restores) => restores.next().await,
+/// The next command asked by another node, or never when not listening for them.
+async fn next_command(commands: &mut Option<async_nats::Subscriber>) -> Option<async_nats::Message> {
+    match commands {
+        Some(commands) => commands.next().await,
         None => std::future::pending().await,
     }
 }
@@ -273,40 +262,12 @@ fn answer(cluster: &Cluster, to: &str, result: Result<Answer, Failure>) {
     }
 }
 
-/// A restore asked of another node: the past point is rebuilt from the store here and
-/// handed to the actor like a local one; the answer goes back to the asking node.
-async fn restore(cluster: Arc<Cluster>, id: String, tx: mpsc::Sender<BoardCmd>, request: async_nats::Message) {
-    let Some(answer_to) = request.reply.clone() else { return };
-    let (to_seq, by) = match wire::receive(&request.subject, &request.payload) {
-        Some(NodeMessage::Restore { to_seq, by }) => (to_seq, crate::store::Author::from(by)),
-        Some(other) => return wire::dropped(&request.subject, &wire::unexpected(&other, "restore")),
-        None => return,
-    };
-    let board = id.clone();
-    let past = cluster
-        .store
-        .blocking(move |store| {
-            crate::history::board_at(store, &board, to_seq)
-                .map(|past| (past.seq, crate::doc::sync_reply(&past.doc, &yrs::StateVector::default())))
-        })
-        .await;
-    let result = match past {
-        Ok((to_seq, state)) => ask(&tx, |reply| BoardCmd::Restore { to_seq, state, by, reply })
-            .await
-            .map(|result| Answer::Restored { result }),
-        Err(crate::history::HistoryError::Store(error)) => Err(Failure::from_store(&error)),
-        // The asking node resolved the point before asking.
-        Err(error) => Err(Failure::failed(error.to_string())),
-    };
-    answer(&cluster, &answer_to, result);
-}
-
 /// A board command asked of another node: handed to the actor like a local one; the
 /// answer goes back to the asking node.
-async fn command(cluster: Arc<Cluster>, tx: mpsc::Sender<BoardCmd>, request: async_nats::Message) {
+async fn command(cluster: Arc<Cluster>, id: String, tx: mpsc::Sender<BoardCmd>, request: async_nats::Message) {
     let Some(answer_to) = request.reply.clone() else { return };
     let result = match wire::receive(&request.subject, &request.payload) {
-        Some(NodeMessage::Command { command }) => commands::on_owner(command, &tx).await,
+        Some(NodeMessage::Command { command }) => commands::on_owner(command, &id, &cluster.store, &tx).await,
         Some(other) => {
             let error = wire::unexpected(&other, "command");
             let refusal = Failure::failed(error.to_string());

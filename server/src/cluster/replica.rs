@@ -216,24 +216,13 @@ impl Replica {
                     self.leave(conn);
                 }
             }
-            BoardCmd::Restore { to_seq, by, reply, .. } => {
-                // The owner restores: it rebuilds the point from the store itself.
-                let asked = self.ask_owner(
-                    self.cluster.subjects.board_restore(&self.id),
-                    NodeMessage::Restore { to_seq, by: by.into() },
-                );
-                tokio::spawn(async move {
-                    let _ = reply.send(asked.await.and_then(|answer| match answer {
-                        Answer::Restored { result } => Ok(result),
-                        other => Err(commands::mismatched(&other)),
-                    }));
-                });
-            }
             BoardCmd::Unload { reply } => {
                 let _ = reply.send(self.gate.unload(self.conns.is_empty()));
             }
             // The rest the owner decides: asked of it, as every node asks.
-            cmd @ (BoardCmd::RemovePerson { .. } | BoardCmd::RotateLinks { .. }) => self.ask_owner_to(cmd),
+            cmd @ (BoardCmd::RemovePerson { .. } | BoardCmd::RotateLinks { .. } | BoardCmd::Restore { .. }) => {
+                self.ask_owner_to(cmd)
+            }
         }
     }
 
