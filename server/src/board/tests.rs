@@ -91,19 +91,17 @@ impl Room {
 
     /// The facilitator (connection 1) opens a vote on `n1` and `n2`; its id.
     fn open_vote(&mut self, budget: u32, max_per_candidate: u32, roster: bool) -> String {
-        let settings = VoteSettings {
-            title: "which".into(),
-            candidates: vec!["n1".into(), "n2".into()],
-            budget,
-            max_per_candidate,
-            anonymous: false,
-            hidden: false,
-            duration_s: None,
-            roster,
-        };
+        let settings = settings(budget, max_per_candidate, roster);
         assert_eq!(self.refusal(1, ClientMessage::OpenVote { settings }), None);
         self.board.votes.last().expect("the vote opened").id.clone()
     }
+}
+
+/// A vote on notes `n1` and `n2`, named, with its tally shown.
+fn settings(budget: u32, max_per_candidate: u32, roster: bool) -> VoteSettings {
+    let (title, candidates) = ("which".into(), vec!["n1".into(), "n2".into()]);
+    let (anonymous, hidden, duration_s) = (false, false, None);
+    VoteSettings { title, candidates, budget, max_per_candidate, anonymous, hidden, duration_s, roster }
 }
 
 /// The application messages of `out` for `conn`.
@@ -144,16 +142,7 @@ fn who_may_send_which_application_message() {
     // (message, what the facilitator, a participant and a viewer are refused with:
     // `Some(Forbidden)` where the role may not; `None` where it may, or another error
     // code when the message is refused for another reason).
-    let open = VoteSettings {
-        title: "t".into(),
-        candidates: vec!["n1".into()],
-        budget: 1,
-        max_per_candidate: 1,
-        anonymous: false,
-        hidden: false,
-        duration_s: None,
-        roster: false,
-    };
+    let open = settings(1, 1, false);
     let no_vote = Some(ErrorCode::NoSuchVote);
     let cases: Vec<(ClientMessage, [Option<ErrorCode>; 3])> = vec![
         (ClientMessage::Lock { locked: false }, [None, Some(Forbidden), Some(Forbidden)]),
