@@ -30,10 +30,8 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, KEY_FILE};
 
-/// File holding the generated signing key, inside the data directory.
-pub const KEY_FILE: &str = "signing.key";
 const VERSION: &str = "v1";
 
 /// What a token grants.

@@ -15,6 +15,7 @@
 //! and a replica that sees a gap in the board seq (a lost message, a broker restart)
 //! reads what it missed from the log instead of going on without it.
 
+mod commands;
 pub mod owner;
 pub mod publish;
 pub mod replica;
@@ -241,18 +242,12 @@ impl Cluster {
         shutdown: CancellationToken,
         on_exit: impl FnOnce() + Send + 'static,
     ) -> (BoardHandle, tokio::task::JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(board::INBOX);
-        let usage = Arc::new(Usage::new());
-        let exited = usage.exit_guard();
-        let (cluster, handle_tx, used) = (self.clone(), tx.clone(), usage.clone());
-        let task = tokio::spawn(async move {
+        let cluster = self.clone();
+        board::start(generation, on_exit, |usage, rx, handle_tx| async move {
             cluster.boards.insert(id.clone(), handle_tx.clone());
-            cluster.run_board(&id, config, used, rx, handle_tx.clone(), shutdown).await;
+            cluster.run_board(&id, config, usage, rx, handle_tx.clone(), shutdown).await;
             cluster.boards.remove_if(&id, |_, tx| tx.same_channel(&handle_tx));
-            on_exit();
-            drop(exited);
-        });
-        (BoardHandle { tx, generation, usage }, task)
+        })
     }
 
     async fn run_board(

@@ -26,7 +26,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, instrument, warn};
+use tracing::{debug, instrument, warn};
 
 use crate::board::{BoardCmd, BoardError, BoardHandle, Member};
 use crate::outbox::{next_conn_id, Closer, ConnId, Outbox, QueuedBytes};
@@ -87,7 +87,7 @@ pub async fn serve(
 
     let joined = join(&registry, &board, conn, member, outbox).await;
     if let Err(error) = &joined {
-        refuse_join(&closer, error);
+        error.refuse(&closer);
     }
     drop(joining);
     if let Ok(handle) = joined {
@@ -102,24 +102,6 @@ pub async fn serve(
         debug!(code = code.0, reason, "closed");
         if !matches!(code.0, 1000 | 1001 | 1006) {
             metrics::counter!(telemetry::CONNECTIONS_DROPPED, "code" => code.0.to_string()).increment(1);
-        }
-    }
-}
-
-/// Closes a connection whose join was refused, saying why.
-pub(crate) fn refuse_join(closer: &Closer, error: &BoardError) {
-    match error {
-        BoardError::NotFound => closer.close(close::BOARD_NOT_FOUND, "board not found"),
-        BoardError::Auth(error) => closer.close(close::FORBIDDEN, error.to_string()),
-        BoardError::Full { limit } => {
-            info!(limit, "board full; refusing a connection");
-            telemetry::refused(Limit::BoardConnections);
-            closer.close(close::BOARD_FULL, close::fit_reason(&error.to_string()));
-        }
-        BoardError::TooManyBoards { .. } => closer.close(close::TOO_MANY_BOARDS, close::fit_reason(&error.to_string())),
-        error => {
-            warn!(%error, "could not join board");
-            closer.close(close::INTERNAL, "board unavailable; reconnect shortly");
         }
     }
 }

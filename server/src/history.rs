@@ -13,6 +13,7 @@ pub mod diff;
 pub mod generic;
 pub mod page;
 pub mod reconcile;
+mod retype;
 pub mod summary;
 pub mod timeline;
 

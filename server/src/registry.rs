@@ -12,20 +12,17 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use commonboard_protocol::schema::{Board, BoardMeta};
 use dashmap::DashMap;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
-use yrs::{Doc, ReadTxn, StateVector, Transact};
 
-use crate::board::{self, now_ms, BoardCmd, BoardConfig, BoardError, BoardHandle, Pending};
+use crate::board::{self, BoardCmd, BoardConfig, BoardError, BoardHandle, Pending};
+pub use crate::board::{new_board, NewBoard};
 use crate::cluster::Cluster;
-use crate::store::{self, Author, BoardRecord, LogEntry, Write};
+use crate::store;
 use crate::telemetry::{self, Limit};
-use crate::templates::Template;
-use crate::workshop::Workshop;
 
 /// Loaded boards by id.
 pub struct Registry {
@@ -229,62 +226,6 @@ impl Registry {
     pub fn limits(&self) -> crate::board::BoardLimits {
         self.config.limits
     }
-}
-
-/// What creating a board writes.
-pub struct NewBoard {
-    /// Its row in the index of boards.
-    pub record: BoardRecord,
-    /// Its first log entry: the metadata, and the template's frames and notes.
-    pub entry: LogEntry,
-    /// Its workshop flow (JSON), when the template has steps.
-    pub workshop: Option<String>,
-}
-
-impl NewBoard {
-    /// The writes that create the board, to commit together.
-    pub fn writes(&self) -> Vec<Write> {
-        let board = self.record.id.clone();
-        let mut writes = vec![
-            Write::CreateBoard(self.record.clone()),
-            Write::Append { board: board.clone(), entries: vec![self.entry.clone()] },
-        ];
-        if let Some(state_json) = &self.workshop {
-            writes.push(Write::Workshop { board, state_json: state_json.clone() });
-        }
-        writes
-    }
-}
-
-/// A new board from a template.
-pub fn new_board(id: String, title: String, template: &Template) -> NewBoard {
-    let created_at_ms = now_ms();
-    let doc = Doc::new();
-    let meta = BoardMeta {
-        title: title.clone(),
-        template: template.name.clone(),
-        created_at: created_at_ms as f64,
-        common_goal: None,
-    };
-    let board = Board::new(&doc);
-    {
-        let mut txn = doc.transact_mut();
-        board.set_meta(&mut txn, &meta);
-        template.apply(&board, &mut txn, created_at_ms as f64);
-    }
-    let update = doc.transact().encode_state_as_update_v1(&StateVector::default());
-    let record = BoardRecord {
-        id,
-        title,
-        template: template.name.clone(),
-        created_at_ms,
-        links_generation: 1,
-        locked: false,
-        removed: Vec::new(),
-    };
-    let entry = LogEntry { seq: 1, at_ms: created_at_ms, author: Author::server(), update };
-    let workshop = (!template.steps.is_empty()).then(|| Workshop::new(template.steps.clone()).state_json());
-    NewBoard { record, entry, workshop }
 }
 
 /// A fresh board id: 128 random bits, as 32 hex digits.

@@ -12,6 +12,7 @@
 //! servers can share one PostgreSQL database with [`postgres::PostgresStore`]. `--store`
 //! picks one ([`StoreLocation`]); [`open`] opens it.
 
+mod group;
 mod handle;
 pub mod postgres;
 pub mod sqlite;
@@ -22,6 +23,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use tokio::sync::oneshot;
+
+/// File holding the server's signing key, inside the data directory beside the database.
+pub const KEY_FILE: &str = "signing.key";
 
 /// Who made a change: a participant's stable identity and display name, or the server.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,6 +6,10 @@
 //!   `std::process` (nor `std::env`, `std::io`) in its code.
 //! - Panics are caught in two places only: yrs calls on bytes from outside in
 //!   `protocol::frame::contain_yrs`, the board's apply in `server::doc::contain_panic`.
+//! - yrs write transactions are opened only where documents are made or changed: the
+//!   board (`board/`, its live document), the document-level helpers, and the modules
+//!   that build documents of their own (see [`WRITES_DOCUMENTS`]).
+//! - No hand-written source file of the server is over [`MAX_LINES`] lines.
 
 use std::path::{Path, PathBuf};
 
@@ -121,4 +125,73 @@ fn panics_are_caught_in_two_places_only() {
         found, PANIC_NETS,
         "catch_unwind belongs in protocol::frame::contain_yrs or server::doc::contain_panic; call one of those"
     );
+}
+
+/// The server's code (under `server/src/`) that may open a yrs write transaction
+/// (`transact_mut`, `TransactionMut`), each for a reason: the board's task changes its
+/// live document, and nothing else touches that one; the others change documents of
+/// their own. Connections, the registry, the cluster, the store, webhooks and the HTTP
+/// edge never do: they see encoded bytes. A file here ends with `/` for a folder.
+const WRITES_DOCUMENTS: &[&str] = &[
+    // The live document, in the board's task.
+    "board/",
+    // Document-level helpers the board (and history, the replica, the fuzzers) call:
+    // rebuilding from a checkpoint and log, taking an update in, bounding nesting.
+    "doc.rs",
+    "intake.rs",
+    "nesting.rs",
+    // Documents of their own: past points and restores worked out on copies.
+    "history.rs",
+    "history/",
+    // A new board's first document: a template's frames and notes, an imported file.
+    "templates.rs",
+    "export/file.rs",
+];
+
+/// Whether `line` opens or names a yrs write transaction.
+fn writes_a_document(line: &str) -> bool {
+    let code = line.split("//").next().unwrap_or("");
+    code.contains("transact_mut") || code.contains("TransactionMut")
+}
+
+#[test]
+fn only_the_board_and_document_helpers_open_write_transactions() {
+    let root = root();
+    let src = root.join("server/src");
+    let mut found = Vec::new();
+    for file in sources(&src) {
+        let path = file.strip_prefix(&src).unwrap().display().to_string();
+        if path.ends_with("tests.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        // Unit tests build documents of their own.
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        let allowed = WRITES_DOCUMENTS.iter().any(|a| if a.ends_with('/') { path.starts_with(a) } else { path == *a });
+        if !allowed && code.lines().any(writes_a_document) {
+            found.push(path);
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "these files open yrs write transactions outside the board and the document helpers: {found:#?}; \
+         change a board's document through its actor (a BoardCmd), or add the file to WRITES_DOCUMENTS with its reason"
+    );
+}
+
+/// Most lines a hand-written source file of the server may have: past it, a file holds
+/// more than one concern (split it by concern, as `board/` is).
+const MAX_LINES: usize = 600;
+
+#[test]
+fn no_server_source_file_is_over_the_line_limit() {
+    let root = root();
+    let mut long = Vec::new();
+    for file in sources(&root.join("server/src")) {
+        let lines = std::fs::read_to_string(&file).unwrap().lines().count();
+        if lines > MAX_LINES {
+            long.push(format!("{} ({lines} lines)", file.strip_prefix(&root).unwrap().display()));
+        }
+    }
+    assert!(long.is_empty(), "these files are over {MAX_LINES} lines; split them by concern: {long:#?}");
 }

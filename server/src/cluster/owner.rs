@@ -22,14 +22,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
 
-use super::wire::{self, Answer, Command, Failure, NodeMessage};
+use super::commands::{self};
+use super::wire::{self, Answer, Failure, NodeMessage};
 use super::{Cluster, BEAT};
-use crate::board::{self, BoardCmd, BoardConfig, Member, Usage};
+use crate::board::{self, BoardCmd, BoardConfig, Member, Peers, Usage};
 use crate::outbox::{next_conn_id, Closer, ConnId, Outbox, QueuedBytes};
-use crate::store::StoreError;
-
-/// Why a request of another node could not be done: the board's actor stopped.
-const STOPPED: &str = "the board stopped; try again in a moment";
 
 /// What the owner's board actor needs from the cluster: where its committed
 /// broadcasts go, and which of its members are on other nodes.
@@ -43,9 +40,9 @@ pub struct OwnerLink {
     last_seq: Arc<AtomicU64>,
 }
 
-impl OwnerLink {
+impl Peers for OwnerLink {
     /// Whether member `conn` is on another node (served there by a replica).
-    pub fn is_remote(&self, conn: ConnId) -> bool {
+    fn is_remote(&self, conn: ConnId) -> bool {
         self.remote.contains(&conn)
     }
 
@@ -53,7 +50,7 @@ impl OwnerLink {
     /// with the seq range it holds, and the presence frame. One refused (the broker is
     /// away or slow) is dropped: the update is in the store's log, where replicas read
     /// it when they see the gap in the seq; presence is renewed by its clients.
-    pub fn publish(&self, update: Option<(u64, u64, Bytes)>, awareness: Option<Bytes>) {
+    fn publish(&self, update: Option<(u64, u64, Bytes)>, awareness: Option<Bytes>) {
         if let Some((first, last, frame)) = update {
             self.last_seq.store(last, Ordering::SeqCst);
             if let Err(refused) = self.cluster.send(self.subject.clone(), &NodeMessage::Update { first, last, frame }) {
@@ -66,7 +63,7 @@ impl OwnerLink {
     }
 
     /// Tells the other nodes that the board's links were rotated to `generation`.
-    pub fn links_rotated(&self, generation: u64) {
+    fn links_rotated(&self, generation: u64) {
         self.cluster.links_rotated(&self.board, generation);
     }
 }
@@ -92,13 +89,6 @@ pub(crate) async fn run(
         last_seq: Arc::new(AtomicU64::new(0)),
     };
     let bridge = Bridge { cluster: cluster.clone(), id: id.to_owned(), tx, link: link.clone(), remote: HashMap::new() };
-    let restores = match cluster.client.subscribe(cluster.subjects.board_restore(id)).await {
-        Ok(restores) => Some(restores),
-        Err(error) => {
-            warn!(board = %id, %error, "cannot take restores from other nodes");
-            None
-        }
-    };
     let commands = match cluster.client.subscribe(cluster.subjects.board_command(id)).await {
         Ok(commands) => Some(commands),
         Err(error) => {
@@ -106,8 +96,8 @@ pub(crate) async fn run(
             None
         }
     };
-    let bridging = tokio::spawn(bridge.run(inbox, restores, commands, stop.clone(), usage.clone()));
-    board::run(id.to_owned(), cluster.store.clone(), config, usage, rx, stop.clone(), Some(link)).await;
+    let bridging = tokio::spawn(bridge.run(inbox, commands, stop.clone(), usage.clone()));
+    board::run(id.to_owned(), cluster.store.clone(), config, usage, rx, stop.clone(), Some(Box::new(link))).await;
     stop.cancel();
     let _ = bridging.await;
 }
@@ -127,7 +117,6 @@ impl Bridge {
     async fn run(
         mut self,
         mut inbox: async_nats::Subscriber,
-        mut restores: Option<async_nats::Subscriber>,
         mut commands: Option<async_nats::Subscriber>,
         stop: CancellationToken,
         usage: Arc<Usage>,
@@ -142,11 +131,8 @@ impl Bridge {
                     Some(message) => self.incoming(message).await,
                     None => break,
                 },
-                Some(request) = next_restore(&mut restores) => {
-                    tokio::spawn(restore(self.cluster.clone(), self.id.clone(), self.tx.clone(), request));
-                }
-                Some(request) = next_restore(&mut commands) => {
-                    tokio::spawn(command(self.cluster.clone(), self.tx.clone(), request));
+                Some(request) = next_command(&mut commands) => {
+                    tokio::spawn(command(self.cluster.clone(), self.id.clone(), self.tx.clone(), request));
                 }
                 _ = beat.tick() => {
                     if !self.renew(&mut renewed_at).await {
@@ -241,7 +227,7 @@ impl Bridge {
         tokio::spawn(async move {
             match joined.await {
                 Ok(Ok(())) => debug!(node, conn, local, "remote member joined"),
-                Ok(Err(error)) => crate::connection::refuse_join(&closer, &error),
+                Ok(Err(error)) => error.refuse(&closer),
                 Err(_) => closer.close(close::INTERNAL, "board restarted; reconnect"),
             }
         });
@@ -261,26 +247,11 @@ impl Bridge {
     }
 }
 
-/// The next restore asked by another node, or never when not listening for them.
-async fn next_restore(restores: &mut Option<async_nats::Subscriber>) -> Option<async_nats::Message> {
-    match restores {
-        Some(restores) => restores.next().await,
+/// The next command asked by another node, or never when not listening for them.
+async fn next_command(commands: &mut Option<async_nats::Subscriber>) -> Option<async_nats::Message> {
+    match commands {
+        Some(commands) => commands.next().await,
         None => std::future::pending().await,
-    }
-}
-
-/// Hands a command to the actor and waits for its answer.
-async fn ask<T>(
-    tx: &mpsc::Sender<BoardCmd>,
-    command: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> BoardCmd,
-) -> Result<T, Failure> {
-    let (reply, answer) = oneshot::channel();
-    if tx.send(command(reply)).await.is_err() {
-        return Err(Failure::failed(STOPPED));
-    }
-    match answer.await {
-        Ok(result) => result.map_err(|error| Failure::from_store(&error)),
-        Err(_) => Err(Failure::failed(STOPPED)),
     }
 }
 
@@ -291,50 +262,12 @@ fn answer(cluster: &Cluster, to: &str, result: Result<Answer, Failure>) {
     }
 }
 
-/// A restore asked of another node: the past point is rebuilt from the store here and
-/// handed to the actor like a local one; the answer goes back to the asking node.
-async fn restore(cluster: Arc<Cluster>, id: String, tx: mpsc::Sender<BoardCmd>, request: async_nats::Message) {
-    let Some(answer_to) = request.reply.clone() else { return };
-    let (to_seq, by) = match wire::receive(&request.subject, &request.payload) {
-        Some(NodeMessage::Restore { to_seq, by }) => (to_seq, crate::store::Author::from(by)),
-        Some(other) => return wire::dropped(&request.subject, &wire::unexpected(&other, "restore")),
-        None => return,
-    };
-    let board = id.clone();
-    let past = cluster
-        .store
-        .blocking(move |store| {
-            crate::history::board_at(store, &board, to_seq)
-                .map(|past| (past.seq, crate::doc::sync_reply(&past.doc, &yrs::StateVector::default())))
-        })
-        .await;
-    let result = match past {
-        Ok((to_seq, state)) => ask(&tx, |reply| BoardCmd::Restore { to_seq, state, by, reply })
-            .await
-            .map(|result| Answer::Restored { result }),
-        Err(crate::history::HistoryError::Store(error)) => Err(Failure::from_store(&error)),
-        // The asking node resolved the point before asking.
-        Err(error) => Err(Failure::failed(error.to_string())),
-    };
-    answer(&cluster, &answer_to, result);
-}
-
 /// A board command asked of another node: handed to the actor like a local one; the
 /// answer goes back to the asking node.
-async fn command(cluster: Arc<Cluster>, tx: mpsc::Sender<BoardCmd>, request: async_nats::Message) {
+async fn command(cluster: Arc<Cluster>, id: String, tx: mpsc::Sender<BoardCmd>, request: async_nats::Message) {
     let Some(answer_to) = request.reply.clone() else { return };
     let result = match wire::receive(&request.subject, &request.payload) {
-        Some(NodeMessage::Command { command: Command::RemovePerson { person, by } }) => {
-            let by = by.into();
-            ask(&tx, |reply| BoardCmd::RemovePerson { person, by, reply })
-                .await
-                .map(|closed| Answer::Removed { closed })
-        }
-        Some(NodeMessage::Command { command: Command::RotateLinks { step } }) => {
-            ask(&tx, |reply| BoardCmd::RotateLinks { step, reply })
-                .await
-                .map(|generation| Answer::Rotated { generation })
-        }
+        Some(NodeMessage::Command { command }) => commands::on_owner(command, &id, &cluster.store, &tx).await,
         Some(other) => {
             let error = wire::unexpected(&other, "command");
             let refusal = Failure::failed(error.to_string());

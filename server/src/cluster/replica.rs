@@ -29,10 +29,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, instrument, warn};
 use yrs::Doc;
 
-use super::wire::{self, Answer, Command, NodeMessage};
+use super::commands;
+use super::wire::{self, Answer, NodeMessage};
 use super::{Cluster, BEAT, BROKER_GAPS, BROKER_PENDING, BROKER_RELAYED, BROKER_SEQ_LAG};
-use crate::auth::{self, AuthError};
-use crate::board::{self, BoardCmd, BoardConfig, BoardError, Member, Usage};
+use crate::auth::AuthError;
+use crate::board::{self, BoardCmd, BoardConfig, BoardError, Gate, Member, Usage};
 use crate::doc;
 use crate::idle::IdleTimer;
 use crate::outbox::{ConnId, Outbox};
@@ -101,10 +102,9 @@ pub(crate) async fn run(
         id: id.to_owned(),
         doc,
         seq: stored.last_seq(),
-        links_generation: stored.record.links_generation,
+        gate: Gate::new(&stored.record, config.limits.max_connections),
         conns: HashMap::new(),
         usage,
-        unloading: false,
         owner_beat: None,
         beat_from: None,
     };
@@ -124,7 +124,7 @@ pub(crate) async fn run(
                     replica.command(cmd);
                 }
                 replica.usage.note(replica.conns.len());
-                if replica.unloading {
+                if replica.gate.unloading {
                     debug!("unloading the replica to make room for another board");
                     break;
                 }
@@ -176,11 +176,10 @@ struct Replica {
     doc: Doc,
     /// The last committed seq applied.
     seq: u64,
-    links_generation: u64,
+    /// Who may come onto the board: the owner's admission check, run here first.
+    gate: Gate,
     conns: HashMap<ConnId, (Outbox, Member)>,
     usage: Arc<Usage>,
-    /// Whether the replica agreed to unload (to make room for another board).
-    unloading: bool,
     /// When the owner's last beat came, and from which node.
     owner_beat: Option<std::time::Instant>,
     beat_from: Option<String>,
@@ -189,15 +188,10 @@ struct Replica {
 impl Replica {
     fn command(&mut self, cmd: BoardCmd) {
         match cmd {
-            BoardCmd::Join { reply, .. } if self.unloading => {
-                let _ = reply.send(Err(BoardError::Unloading));
-            }
             BoardCmd::Join { conn, member, outbox, reply } => {
-                if let Some(claims) = &member.claims {
-                    if let Err(error) = auth::check_generation(claims, self.links_generation) {
-                        let _ = reply.send(Err(error.into()));
-                        return;
-                    }
+                if let Err(error) = self.gate.admit(&member, self.conns.len()) {
+                    let _ = reply.send(Err(error));
+                    return;
                 }
                 if reply.send(Ok(())).is_err() {
                     return;
@@ -212,15 +206,9 @@ impl Replica {
             BoardCmd::Messages { conn, messages } => self.messages(conn, messages),
             BoardCmd::Leave { conn } => self.leave(conn),
             BoardCmd::LinksRotated { generation } => {
-                self.links_generation = self.links_generation.max(generation);
-                let revoked: Vec<ConnId> = self
-                    .conns
-                    .iter()
-                    .filter(|(_, (_, m))| {
-                        m.claims.as_ref().is_some_and(|c| auth::check_generation(c, generation).is_err())
-                    })
-                    .map(|(conn, _)| *conn)
-                    .collect();
+                self.gate.rotated(generation);
+                let revoked: Vec<ConnId> =
+                    self.conns.iter().filter(|(_, (_, m))| !self.gate.keeps(m)).map(|(conn, _)| *conn).collect();
                 for conn in revoked {
                     if let Some((outbox, _)) = self.conns.get(&conn) {
                         outbox.close(close::FORBIDDEN, AuthError::Revoked.to_string());
@@ -228,55 +216,32 @@ impl Replica {
                     self.leave(conn);
                 }
             }
-            BoardCmd::Restore { to_seq, by, reply, .. } => {
-                // The owner restores: it rebuilds the point from the store itself.
-                let asked = self.ask_owner(
-                    self.cluster.subjects.board_restore(&self.id),
-                    NodeMessage::Restore { to_seq, by: by.into() },
-                );
-                tokio::spawn(async move {
-                    let _ = reply.send(asked.await.and_then(|answer| match answer {
-                        Answer::Restored { result } => Ok(result),
-                        other => Err(mismatched(&other)),
-                    }));
-                });
-            }
             BoardCmd::Unload { reply } => {
-                self.unloading = self.unloading || self.conns.is_empty();
-                let _ = reply.send(self.unloading);
+                let _ = reply.send(self.gate.unload(self.conns.is_empty()));
             }
-            BoardCmd::RemovePerson { person, by, reply } => {
-                // The owner's actor decides: it closes the person's connections on every
-                // node (through their nodes) and refuses the person from then on.
-                let command = Command::RemovePerson { person, by: by.into() };
-                let asked =
-                    self.ask_owner(self.cluster.subjects.board_command(&self.id), NodeMessage::Command { command });
-                tokio::spawn(async move {
-                    let _ = reply.send(asked.await.and_then(|answer| match answer {
-                        Answer::Removed { closed } => Ok(closed),
-                        other => Err(mismatched(&other)),
-                    }));
-                });
-            }
-            BoardCmd::RotateLinks { step, reply } => {
-                // The owner's actor raises and saves the generation, and tells every
-                // node; this one is told at once too, not only when the broadcast comes.
-                let command = Command::RotateLinks { step };
-                let asked =
-                    self.ask_owner(self.cluster.subjects.board_command(&self.id), NodeMessage::Command { command });
-                let here = self.cluster.boards.get(&self.id).map(|tx| tx.clone());
-                tokio::spawn(async move {
-                    let result = asked.await.and_then(|answer| match answer {
-                        Answer::Rotated { generation } => Ok(generation),
-                        other => Err(mismatched(&other)),
-                    });
-                    if let (Ok(generation), Some(here)) = (&result, here) {
-                        let _ = here.send(BoardCmd::LinksRotated { generation: *generation }).await;
-                    }
-                    let _ = reply.send(result);
-                });
+            // The rest the owner decides: asked of it, as every node asks.
+            cmd @ (BoardCmd::RemovePerson { .. } | BoardCmd::RotateLinks { .. } | BoardCmd::Restore { .. }) => {
+                self.ask_owner_to(cmd)
             }
         }
+    }
+
+    /// Asks the board's owner to decide `cmd` (see [`commands::to_owner`]) and answers
+    /// it with what the owner answers. An answer that rotated the links is applied
+    /// here at once too, not only when the owner's broadcast comes.
+    fn ask_owner_to(&self, cmd: BoardCmd) {
+        let Some((command, answered)) = commands::to_owner(cmd) else {
+            return warn!("a command the replica serves itself was asked of the owner; dropped");
+        };
+        let asked = self.ask_owner(self.cluster.subjects.board_command(&self.id), NodeMessage::Command { command });
+        let here = self.cluster.boards.get(&self.id).map(|tx| tx.clone());
+        tokio::spawn(async move {
+            let result = asked.await;
+            if let (Ok(Answer::Rotated { generation }), Some(here)) = (&result, here) {
+                let _ = here.send(BoardCmd::LinksRotated { generation: *generation }).await;
+            }
+            answered(result);
+        });
     }
 
     /// Asks the board's owner on `subject` (request and reply); resolves to its answer.
@@ -463,11 +428,6 @@ impl Replica {
         }
         self.usage.note(0);
     }
-}
-
-/// A request answered with the wrong kind of answer (a bug, or nodes of two versions).
-fn mismatched(answer: &Answer) -> StoreError {
-    StoreError::Unusable(format!("the board's owner answered another request ({answer:?})"))
 }
 
 /// Why a request of the owner failed without an answer.

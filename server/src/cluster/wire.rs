@@ -9,9 +9,6 @@
 //!   owner's last committed seq, each second).
 //! - `p.node.<node>.out`: from an owner to one node: [`NodeMessage::ToConn`] (a frame
 //!   for one connection) and [`NodeMessage::Close`] (close one connection).
-//! - `p.board.<board>.restore`: [`NodeMessage::Restore`], a restore asked of another
-//!   node, to the owner, which rebuilds the past point from the store and answers with
-//!   [`NodeMessage::Answer`].
 //! - `p.board.<board>.command`: [`NodeMessage::Command`], a board command asked of
 //!   another node, to the owner, which hands it to the board's actor and answers with
 //!   [`NodeMessage::Answer`].
@@ -64,11 +61,6 @@ impl Subjects {
     /// Every board's `out` subject: what the stream keeps.
     pub fn every_board_out(&self) -> String {
         format!("{}.board.*.out", self.prefix)
-    }
-
-    /// Requests to a board's owner to restore a past point (request and reply).
-    pub fn board_restore(&self, board: &str) -> String {
-        format!("{}.board.{}.restore", self.prefix, token(board))
     }
 
     /// Board commands asked of another node, to the board's owner (request and reply).
@@ -154,9 +146,12 @@ pub enum Command {
     RemovePerson { person: String, by: WireAuthor },
     /// The facilitator rotates links: the links generation rises by `step`.
     RotateLinks { step: u64 },
+    /// Restore the board to seq `to_seq`, for `by`: the owner rebuilds the point from
+    /// the store.
+    Restore { to_seq: u64, by: WireAuthor },
 }
 
-/// What the owner answers to a [`Command`] or a restore.
+/// What the owner answers to a [`Command`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "answer", rename_all = "snake_case")]
 pub enum Answer {
@@ -236,8 +231,6 @@ pub enum NodeMessage {
     /// A board's links were rotated, by its owner `node`: tokens of older generations
     /// are refused, and connections holding them closed, on every node.
     LinksRotated { node: String, board: String, generation: u64 },
-    /// Restore the board to seq `to_seq`, for `by` (a request to the owner).
-    Restore { to_seq: u64, by: WireAuthor },
     /// A board command (a request to the owner).
     Command { command: Command },
     /// The owner's answer to a request: the result or why it failed.
@@ -258,7 +251,6 @@ impl NodeMessage {
             NodeMessage::Close { .. } => "close",
             NodeMessage::Alive { .. } => "alive",
             NodeMessage::LinksRotated { .. } => "links_rotated",
-            NodeMessage::Restore { .. } => "restore",
             NodeMessage::Command { .. } => "command",
             NodeMessage::Answer { .. } => "answer",
         }
@@ -346,7 +338,7 @@ mod tests {
             NodeMessage::Close { conn: 7, code: close::RESTART, reason: "board moved".into() },
             NodeMessage::Alive { node: "n2".into() },
             NodeMessage::LinksRotated { node: "n0".into(), board: "b.1".into(), generation: 4 },
-            NodeMessage::Restore { to_seq: 9, by: by.clone() },
+            NodeMessage::Command { command: Command::Restore { to_seq: 9, by: by.clone() } },
             NodeMessage::Command { command: Command::RemovePerson { person: "person:2".into(), by } },
             NodeMessage::Command { command: Command::RotateLinks { step: 1 } },
             NodeMessage::Answer { result: Ok(Answer::Removed { closed: 2 }) },

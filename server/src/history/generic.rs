@@ -104,7 +104,7 @@ pub fn restore_root<T: ReadTxn>(txn: &mut TransactionMut, kind: Kind, live: Bran
         Kind::Array => array(txn, &ArrayRef::from(live), read, &ArrayRef::from(past)),
         Kind::Text => {
             let wanted = TextRef::from(past).get_string(read);
-            super::reconcile::retype(txn, &TextRef::from(live), &wanted);
+            super::retype::retype(txn, &TextRef::from(live), &wanted);
         }
         Kind::Xml => xml(txn, &XmlFragmentRef::from(live), read, &XmlFragmentRef::from(past)),
     }
@@ -123,7 +123,7 @@ pub fn map<T: ReadTxn>(txn: &mut TransactionMut, live: &MapRef, read: &T, past: 
             (Out::Any(any), Some(Out::Any(now))) if *any == now => {}
             (Out::YMap(nested), Some(Out::YMap(now))) => map(txn, &now, read, nested),
             (Out::YArray(nested), Some(Out::YArray(now))) => array(txn, &now, read, nested),
-            (Out::YText(text), Some(Out::YText(now))) => super::reconcile::retype(txn, &now, &text.get_string(read)),
+            (Out::YText(text), Some(Out::YText(now))) => super::retype::retype(txn, &now, &text.get_string(read)),
             (value, current) => {
                 if current.map(|now| now.to_json(txn)) != Some(value.to_json(read)) || !same {
                     live.insert(txn, key, prelim(read, value));
@@ -149,7 +149,7 @@ pub fn array<T: ReadTxn>(txn: &mut TransactionMut, live: &ArrayRef, read: &T, pa
         match (&now[i], &wanted[i]) {
             (Out::YMap(a), Out::YMap(b)) => map(txn, a, read, b),
             (Out::YArray(a), Out::YArray(b)) => array(txn, a, read, b),
-            (Out::YText(a), Out::YText(b)) => super::reconcile::retype(txn, a, &b.get_string(read)),
+            (Out::YText(a), Out::YText(b)) => super::retype::retype(txn, a, &b.get_string(read)),
             (_, value) => {
                 live.remove(txn, i as u32);
                 live.insert(txn, i as u32, prelim(read, value));

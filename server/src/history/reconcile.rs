@@ -8,9 +8,10 @@
 //! y-websocket server) is restored by content, by `history::generic`.
 
 use super::generic;
+use super::retype::retype;
 use yrs::types::AsPrelim;
 use yrs::types::ToJson;
-use yrs::{Doc, GetString, Map, MapPrelim, MapRef, Out, ReadTxn, Text, TextPrelim, TextRef, Transact, TransactionMut};
+use yrs::{Doc, GetString, Map, MapPrelim, MapRef, Out, ReadTxn, TextPrelim, Transact, TransactionMut};
 
 /// The roots a restore brings back field by field: everything the board schema holds.
 const ROOTS: [&str; 4] = generic::BOARD_ROOTS;
@@ -83,50 +84,12 @@ fn map<T: ReadTxn>(txn: &mut TransactionMut, live: &MapRef, read: &T, past: &Map
     }
 }
 
-/// Replaces only the part of a text that differs (between the common prefix and
-/// suffix), so concurrent typing elsewhere in it survives.
-pub(super) fn retype(txn: &mut TransactionMut, text: &TextRef, wanted: &str) {
-    let now = text.get_string(txn);
-    if now == wanted {
-        return;
-    }
-    let prefix = common_prefix(&now, wanted);
-    let (now_rest, wanted_rest) = (&now[prefix..], &wanted[prefix..]);
-    let suffix = common_suffix(now_rest, wanted_rest);
-    let removed = now_rest.len() - suffix;
-    // The server's documents count text offsets in UTF-8 bytes (yrs' default).
-    if removed > 0 {
-        text.remove_range(txn, prefix as u32, removed as u32);
-    }
-    let inserted = &wanted_rest[..wanted_rest.len() - suffix];
-    if !inserted.is_empty() {
-        text.insert(txn, prefix as u32, inserted);
-    }
-}
-
-/// Length in bytes of the longest common prefix, at a character boundary of both.
-fn common_prefix(a: &str, b: &str) -> usize {
-    let mut n = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
-    while !(a.is_char_boundary(n) && b.is_char_boundary(n)) {
-        n -= 1;
-    }
-    n
-}
-
-/// Length in bytes of the longest common suffix, at a character boundary of both.
-fn common_suffix(a: &str, b: &str) -> usize {
-    let mut n = a.bytes().rev().zip(b.bytes().rev()).take_while(|(x, y)| x == y).count();
-    while !(a.is_char_boundary(a.len() - n) && b.is_char_boundary(b.len() - n)) {
-        n -= 1;
-    }
-    n
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use commonboard_protocol::schema::{Board, Note};
     use yrs::updates::decoder::Decode;
+    use yrs::Text;
     use yrs::{StateVector, Update};
 
     fn note(id: &str, text: &str) -> Note {

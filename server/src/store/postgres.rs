@@ -44,7 +44,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// PostgreSQL-backed [`Store`].
 pub struct PostgresStore {
     /// Queue to the writer thread; `None` once closed.
-    writer: Mutex<Option<mpsc::Sender<write::Request>>>,
+    writer: Mutex<Option<mpsc::Sender<super::group::Request>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Read connections; `None` once closed.
     readers: Mutex<Option<Pool>>,
@@ -123,7 +123,7 @@ impl Store for PostgresStore {
         let writer = self.writer.lock().expect("writer lock");
         match writer.as_ref() {
             Some(sender) => {
-                if let Err(mpsc::SendError(request)) = sender.send(write::Request { writes, done }) {
+                if let Err(mpsc::SendError(request)) = sender.send(super::group::Request { writes, done }) {
                     let _ = request.done.send(Err(StoreError::Closed));
                 }
             }

@@ -5,53 +5,28 @@ use std::sync::mpsc;
 
 use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls, Transaction};
-use tokio::sync::oneshot;
 
 use super::{clamp, read};
+use crate::store::group::{self, Request};
 use crate::store::{StoreError, Write};
-
-/// Most batches one commit takes, so a flood of writers still gets regular commits.
-const MAX_BATCHES_PER_COMMIT: usize = 1024;
-
-pub struct Request {
-    pub writes: Vec<Write>,
-    pub done: oneshot::Sender<Result<(), StoreError>>,
-}
 
 /// Commits queued batches together until the queue closes. When the connection was
 /// lost (the database restarted, an idle connection was cut), the transaction cannot
 /// begin and nothing was sent: the writer reconnects and tries once more.
 pub fn write_loop(mut client: Client, config: Config, queue: mpsc::Receiver<Request>) {
-    let mut pending = Vec::new();
-    while let Ok(first) = queue.recv() {
-        pending.push(first);
-        while pending.len() < MAX_BATCHES_PER_COMMIT {
-            match queue.try_recv() {
-                Ok(request) => pending.push(request),
-                Err(_) => break,
-            }
-        }
-        let _span = tracing::debug_span!("store_commit", batches = pending.len()).entered();
-        let started = std::time::Instant::now();
-        let results = match commit(&mut client, &pending) {
-            Ok(results) => results,
-            Err(error) => {
-                tracing::warn!(error = %super::describe(&error), "lost the PostgreSQL connection; reconnecting");
-                match config.connect(NoTls) {
-                    Ok(reconnected) => {
-                        client = reconnected;
-                        commit(&mut client, &pending).unwrap_or_else(|error| failed(&pending, &error))
-                    }
-                    Err(error) => failed(&pending, &error),
+    group::write_loop(queue, |pending| match commit(&mut client, pending) {
+        Ok(results) => results,
+        Err(error) => {
+            tracing::warn!(error = %super::describe(&error), "lost the PostgreSQL connection; reconnecting");
+            match config.connect(NoTls) {
+                Ok(reconnected) => {
+                    client = reconnected;
+                    commit(&mut client, pending).unwrap_or_else(|error| failed(pending, &error))
                 }
+                Err(error) => failed(pending, &error),
             }
-        };
-        metrics::histogram!(crate::telemetry::STORE_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
-        tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, "committed");
-        for (request, result) in pending.drain(..).zip(results) {
-            let _ = request.done.send(result);
         }
-    }
+    });
 }
 
 /// One failure per request: the commit holding them failed (a full disk named as such).

@@ -1,0 +1,322 @@
+//! The board's task: receives commands, runs a tick, commits to the store, sends.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use commonboard_protocol::close;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, instrument, warn};
+use yrs::Doc;
+
+use crate::awareness::{Awareness, PresenceLimits};
+use crate::doc::{checkpoint_state, rebuild_stored};
+use crate::idle::IdleTimer;
+use crate::outbox::ConnId;
+use crate::share::Written;
+use crate::store::{self, Checkpoint, Store, StoreError, StoredBoard, Write};
+use crate::telemetry;
+use crate::vote::Vote;
+use crate::workshop::Workshop;
+
+use super::command::{BoardCmd, BoardHandle};
+use super::config::BoardConfig;
+use super::create::create_open_board;
+use super::error::BoardError;
+use super::fanout::Outgoing;
+use super::gate::Gate;
+use super::peers::Peers;
+use super::usage::Usage;
+use super::{now_ms, Board};
+
+/// Commands a board's inbox holds before senders wait: bounds memory per board while
+/// letting a tick take a large batch.
+pub(crate) const INBOX: usize = 4096;
+
+/// Most commands one tick takes, so that replies are not held back for too long.
+/// Ticks adapt to load by themselves: an idle board handles each message as it comes
+/// (lowest latency), a busy one finds many waiting and batches them.
+pub(super) const MAX_TICK: usize = 1024;
+
+/// How often stale awareness states are looked for.
+pub(super) const AWARENESS_SWEEP: Duration = Duration::from_secs(5);
+
+/// Starts a board's actor; it loads the board itself before serving its inbox.
+pub fn spawn(
+    id: String,
+    generation: u64,
+    store: Arc<dyn Store>,
+    config: BoardConfig,
+    shutdown: CancellationToken,
+    on_exit: impl FnOnce() + Send + 'static,
+) -> (BoardHandle, tokio::task::JoinHandle<()>) {
+    let store = store::Handle::new(store);
+    start(generation, on_exit, |usage, rx, _| run(id, store, config, usage, rx, shutdown, None))
+}
+
+/// Starts a board's task, whatever runs it (the actor on a single node; with several,
+/// the owner's actor or a replica): its inbox, the usage the registry reads, and
+/// `on_exit` once `task` ended. Every board starts here.
+pub(crate) fn start<F>(
+    generation: u64,
+    on_exit: impl FnOnce() + Send + 'static,
+    task: impl FnOnce(Arc<Usage>, mpsc::Receiver<BoardCmd>, mpsc::Sender<BoardCmd>) -> F,
+) -> (BoardHandle, tokio::task::JoinHandle<()>)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(INBOX);
+    let usage = Arc::new(Usage::new());
+    let exited = usage.exit_guard();
+    let running = task(usage.clone(), rx, tx.clone());
+    let task = tokio::spawn(async move {
+        running.await;
+        on_exit();
+        drop(exited);
+    });
+    (BoardHandle { tx, generation, usage }, task)
+}
+
+/// Runs a board's actor until it unloads or `shutdown`; with a cluster `link`, as the
+/// board's owner among several nodes (see [`crate::cluster`]).
+#[instrument(skip_all, fields(board = %id))]
+pub(crate) async fn run(
+    id: String,
+    store: store::Handle,
+    config: BoardConfig,
+    usage: Arc<Usage>,
+    mut rx: mpsc::Receiver<BoardCmd>,
+    shutdown: CancellationToken,
+    link: Option<Box<dyn Peers>>,
+) {
+    let started = std::time::Instant::now();
+    let mut board = match Board::load(&id, store, &config, usage).await {
+        Ok(board) => Board { cluster: link, ..board },
+        Err(error) => {
+            match &error {
+                BoardError::NotFound => info!("board not found"),
+                other => error!(error = %other, "board failed to load"),
+            }
+            refuse_all(&mut rx, &error).await;
+            return;
+        }
+    };
+    info!(seq = board.seq, elapsed_ms = started.elapsed().as_millis() as u64, "board loaded");
+    metrics::histogram!(telemetry::BOARD_LOAD_SECONDS).record(started.elapsed().as_secs_f64());
+    metrics::gauge!(telemetry::BOARDS_LOADED).increment(1.0);
+
+    let mut commands = Vec::with_capacity(MAX_TICK);
+    let mut sweep = tokio::time::interval(AWARENESS_SWEEP);
+    let mut idle = IdleTimer::new(config.idle_unload);
+    loop {
+        idle.note(board.conns.is_empty());
+        tokio::select! {
+            received = rx.recv_many(&mut commands, MAX_TICK) => {
+                if received == 0 {
+                    break;
+                }
+                metrics::histogram!(telemetry::TICK_COMMANDS).record(received as f64);
+                let out = board.tick(commands.drain(..));
+                board.finish(out).await;
+                board.note_usage();
+                if board.gate.unloading {
+                    info!("unloading to make room for another board");
+                    break;
+                }
+            }
+            _ = sweep.tick() => board.expire_awareness(),
+            _ = sleep_until_due(board.awareness.next_due()) => board.relay_held_awareness(),
+            _ = sleep_until_due(board.next_vote_deadline()) => {
+                let out = board.close_due_votes();
+                board.finish(out).await;
+            }
+            _ = idle.expired() => {
+                info!(idle_s = config.idle_unload.as_secs_f64(), "idle, unloading");
+                break;
+            }
+            _ = shutdown.cancelled() => {
+                board.close_all(close::GOING_AWAY, "server shutting down");
+                break;
+            }
+        }
+    }
+    rx.close();
+    board.checkpoint_if_behind(0).await;
+    metrics::gauge!(telemetry::BOARDS_LOADED).decrement(1.0);
+    refuse_all(&mut rx, &BoardError::Unloading).await;
+}
+
+/// Resolves at `due`, or never when nothing is due.
+pub(super) async fn sleep_until_due(due: Option<tokio::time::Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Answers the joins still queued after the board stopped, so their connections retry.
+pub(crate) async fn refuse_all(rx: &mut mpsc::Receiver<BoardCmd>, error: &BoardError) {
+    rx.close();
+    while let Some(cmd) = rx.recv().await {
+        if let BoardCmd::Join { reply, .. } = cmd {
+            let _ = reply.send(Err(match error {
+                BoardError::NotFound => BoardError::NotFound,
+                _ => BoardError::Unloading,
+            }));
+        }
+    }
+}
+
+impl Board {
+    pub(super) async fn load(
+        id: &str,
+        store: store::Handle,
+        config: &BoardConfig,
+        usage: Arc<Usage>,
+    ) -> Result<Self, BoardError> {
+        // Reading and integrating a big board takes a tenth of a second of CPU: on the
+        // blocking pool, so that the other boards' tasks go on meanwhile.
+        let loaded = {
+            let id = id.to_owned();
+            store
+                .blocking(move |store| {
+                    store.load(&id).map(|stored| stored.map(|stored| (rebuild_stored(&stored), stored)))
+                })
+                .await?
+        };
+        let (doc, stored) = match loaded {
+            Some(loaded) => loaded,
+            None if config.open => {
+                let stored = create_open_board(id, &store).await?;
+                (rebuild_stored(&stored), stored)
+            }
+            None => return Err(BoardError::NotFound),
+        };
+        Ok(Board::from_stored(id, &stored, doc, store, config, usage))
+    }
+
+    /// The board as stored, its document already rebuilt (`doc`): no IO.
+    pub(super) fn from_stored(
+        id: &str,
+        stored: &StoredBoard,
+        doc: Doc,
+        store: store::Handle,
+        config: &BoardConfig,
+        usage: Arc<Usage>,
+    ) -> Board {
+        Board {
+            id: id.to_owned(),
+            seq: stored.last_seq(),
+            checkpoint_seq: stored.checkpoint.as_ref().map_or(0, |c| c.seq),
+            checkpoint_every: config.checkpoint_every.max(1),
+            store,
+            conns: HashMap::new(),
+            awareness: Awareness::new(PresenceLimits::from_state_limit(config.limits.max_awareness_bytes)),
+            gate: Gate::new(&stored.record, config.limits.max_connections),
+            locked: stored.record.locked,
+            votes: stored.votes.iter().filter_map(Vote::from_stored).collect(),
+            workshop: Workshop::from_stored(stored),
+            viewport: None,
+            limits: config.limits,
+            doc_bytes: usize::MAX,
+            measured: 0,
+            written: Written::from_log(&stored.written),
+            usage,
+            cluster: None,
+            issuer: config.issuer.clone(),
+            doc,
+        }
+    }
+
+    /// Commits what a tick decided, then sends its frames; or, if the commit fails,
+    /// sends nothing and falls back to what is durable.
+    pub(super) async fn finish(&mut self, mut out: Outgoing) {
+        if !out.log.is_empty() || !out.writes.is_empty() {
+            let entries = std::mem::take(&mut out.log);
+            let count = entries.len();
+            metrics::counter!(telemetry::UPDATES_APPLIED).increment(count as u64);
+            metrics::gauge!(telemetry::PERSIST_LAG).increment(count as f64);
+            let mut writes = std::mem::take(&mut out.writes);
+            if !entries.is_empty() {
+                writes.push(Write::Append { board: self.id.clone(), entries });
+            }
+            let result = store::committed(self.store.submit(writes)).await;
+            metrics::gauge!(telemetry::PERSIST_LAG).decrement(count as f64);
+            if let Err(error) = result {
+                for (reply, _) in out.restores.drain(..) {
+                    let _ = reply.send(Err(StoreError::Commit(error.to_string())));
+                }
+                for (reply, _) in out.removals.drain(..) {
+                    let _ = reply.send(Err(StoreError::Commit(error.to_string())));
+                }
+                for (reply, _) in out.rotations.drain(..) {
+                    warn!(%error, "could not save the rotated links");
+                    let _ = reply.send(Err(StoreError::Commit(error.to_string())));
+                }
+                self.commit_failed(&error, &out.writers).await;
+                return;
+            }
+            debug!(updates = count, seq = self.seq, "committed");
+        }
+        for (reply, generation) in out.rotations.drain(..) {
+            self.links_rotated(generation);
+            if let Some(link) = &self.cluster {
+                link.links_rotated(generation);
+            }
+            debug!(generation, "links rotated");
+            let _ = reply.send(Ok(generation));
+        }
+        self.flush(out);
+        self.checkpoint_if_behind(self.checkpoint_every).await;
+    }
+
+    /// The tick's updates could not be saved: they must not reach anyone. Their senders
+    /// are closed (their clients still hold the changes and resend them on reconnect)
+    /// and the document goes back to what is durable.
+    pub(super) async fn commit_failed(&mut self, error: &StoreError, writers: &[ConnId]) {
+        error!(%error, writers = writers.len(), "could not save updates; closing their senders and reloading");
+        let reason = match error {
+            StoreError::DiskFull => {
+                "the server's disk is full: your change was not saved; it is sent again on reconnect"
+            }
+            _ => "your change could not be saved; reconnecting",
+        };
+        for conn in writers {
+            if let Some(c) = self.conns.remove(conn) {
+                c.outbox.closer.close(close::NOT_SAVED, reason);
+            }
+        }
+        match self.store.load(&self.id).await {
+            Ok(Some(stored)) => {
+                self.doc = rebuild_stored(&stored);
+                self.measure();
+                self.seq = stored.last_seq();
+                self.locked = stored.record.locked;
+                self.gate.links_generation = stored.record.links_generation;
+                self.written = Written::from_log(&stored.written);
+            }
+            _ => {
+                error!("cannot reload the board; closing every connection");
+                self.close_all(close::INTERNAL, "board unavailable; reconnect shortly");
+            }
+        }
+    }
+
+    /// Writes a checkpoint when more than `behind` updates were logged since the last.
+    pub(super) async fn checkpoint_if_behind(&mut self, behind: u64) {
+        if self.seq <= self.checkpoint_seq + behind {
+            return;
+        }
+        let (encoding, state) = checkpoint_state(&self.doc);
+        metrics::histogram!(telemetry::DOCUMENT_BYTES).record(state.len() as f64);
+        let checkpoint = Checkpoint { seq: self.seq, at_ms: now_ms(), encoding, state };
+        // Each person's share is saved with it: loading then sums only the log after it.
+        let shares = Write::Shares { board: self.id.clone(), through: self.seq, written: self.written.rows() };
+        let write = Write::Checkpoint { board: self.id.clone(), checkpoint };
+        match store::committed(self.store.submit(vec![write, shares])).await {
+            Ok(()) => self.checkpoint_seq = self.seq,
+            Err(error) => warn!(%error, "checkpoint failed; the log still has every update"),
+        }
+    }
+}
