@@ -93,8 +93,12 @@ pub fn containing_yrs() -> bool {
     CONTAINING.with(|depth| depth.get() > 0)
 }
 
-/// Decodes a Yjs update (v1 encoding) from bytes that come from outside.
+/// Decodes a Yjs update (v1 encoding) from bytes that come from outside: read by the
+/// validating reader first ([`validate::STORED`]), as yrs reserves room for the counts
+/// an update declares before reading a byte of it (a stored row damaged on disk asked
+/// for 96 GiB: `fuzz/regressions/store_load-declared-count`).
 pub fn decode_update(bytes: &[u8]) -> Result<Update, DecodeError> {
+    validate::check_update_v1(bytes, &validate::STORED)?;
     Ok(contain_yrs(|| Update::decode_v1(bytes))??)
 }
 
@@ -205,6 +209,14 @@ fn app_frame(json: Vec<u8>) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `store_load` fuzz target: a damaged stored row declaring 2^28
+    /// structs for a client made yrs reserve gigabytes before reading them.
+    #[test]
+    fn an_update_declaring_more_than_it_holds_is_refused_before_yrs_reads_it() {
+        let bytes = [1, 0x80, 0x80, 0x80, 0x80, 0x01, 1, 0];
+        assert!(matches!(decode_update(&bytes), Err(DecodeError::Invalid(Invalid::CountTooLarge { .. }))));
+    }
 
     /// Found by the `protocol_frame` fuzz target: a sync step 1 whose state vector names
     /// a client id over 53 bits tripped a debug assertion inside yrs' decoder, which

@@ -45,6 +45,12 @@ pub struct WireLimits {
     pub max_key_bytes: usize,
 }
 
+/// The shape of anything the server ever took and stored: no bound on keys, nesting far
+/// from the end of any stack. Bytes that did not just pass a client's reader (a stored
+/// update, say) are read against it before yrs decodes them, so that a damaged row
+/// cannot make yrs reserve what it declares.
+pub const STORED: WireLimits = WireLimits { max_messages: 1, max_depth: 1024, max_key_bytes: usize::MAX };
+
 impl Default for WireLimits {
     fn default() -> Self {
         WireLimits { max_messages: 32, max_depth: 32, max_key_bytes: 4096 }

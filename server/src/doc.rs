@@ -21,7 +21,7 @@ pub(crate) fn encoded_len(doc: &Doc) -> usize {
 
 /// Limits for reading bytes that were accepted before (a stored update, an encoding of
 /// the document): only their shape is in question.
-pub(crate) const ACCEPTED: WireLimits = WireLimits { max_messages: 1, max_depth: 1024, max_key_bytes: usize::MAX };
+pub(crate) const ACCEPTED: WireLimits = validate::STORED;
 
 /// The whole document as a checkpoint's state: v2, or, while the document holds pending
 /// updates (updates whose dependencies never arrived: a client's edit made on top of
