@@ -29,6 +29,7 @@ use yrs::{Doc, ReadTxn, StateVector, Transact};
 
 use crate::auth::{self, AuthError, Claims, Signer};
 use crate::awareness::{self, Awareness, PresenceLimits};
+use crate::board_load::{self, Integrating, Warming};
 use crate::cluster::OwnerLink;
 use crate::doc::{
     apply_trusted, checkpoint_state, contain_panic, discard, encoded_len, rebuild, rebuild_stored, sync_answer,
@@ -66,6 +67,9 @@ pub struct BoardConfig {
     pub idle_unload: Duration,
     /// Logged updates between checkpoints.
     pub checkpoint_every: u64,
+    /// For tests: how long a loaded board's document waits before it integrates (see
+    /// `board_load`); zero otherwise.
+    pub integrate_delay: Duration,
     /// What one board and one client may take.
     pub limits: BoardLimits,
     /// Signs the personal tokens of people the board issues ids to (none: a
@@ -320,8 +324,8 @@ pub(crate) async fn run(
     link: Option<OwnerLink>,
 ) {
     let started = std::time::Instant::now();
-    let mut board = match Board::load(&id, store, &config, usage).await {
-        Ok(board) => Board { cluster: link, ..board },
+    let (mut board, mut integrating) = match Board::load(&id, store, &config, usage).await {
+        Ok((board, integrating)) => (Board { cluster: link, ..board }, integrating),
         Err(error) => {
             match &error {
                 BoardError::NotFound => info!("board not found"),
@@ -331,7 +335,8 @@ pub(crate) async fn run(
             return;
         }
     };
-    info!(seq = board.seq, elapsed_ms = started.elapsed().as_millis() as u64, "board loaded");
+    let warming = board.warming.is_some();
+    info!(seq = board.seq, elapsed_ms = started.elapsed().as_millis() as u64, warming, "board loaded");
     metrics::histogram!(telemetry::BOARD_LOAD_SECONDS).record(started.elapsed().as_secs_f64());
     metrics::gauge!(telemetry::BOARDS_LOADED).increment(1.0);
 
@@ -354,17 +359,29 @@ pub(crate) async fn run(
             }
             _ = sweep.tick() => board.expire_awareness(),
             _ = sleep_until_due(board.awareness.next_due()) => board.relay_held_awareness(),
-            _ = sleep_until_due(board.next_vote_deadline()) => board.close_due_votes().await,
+            // A vote closing writes into the document: not before it is ready.
+            _ = sleep_until_due(board.next_vote_deadline().filter(|_| integrating.is_none())) => {
+                board.close_due_votes().await;
+            }
+            doc = board_load::ready(&mut integrating) => {
+                board.integrated(doc, started).await;
+                if board.unloading {
+                    break;
+                }
+            }
             _ = idle.expired() => {
                 info!(idle_s = config.idle_unload.as_secs_f64(), "idle, unloading");
                 break;
             }
             _ = shutdown.cancelled() => {
+                // What waited for the document is handled before everyone is closed.
+                board.finish_warming(&mut integrating, started).await;
                 board.close_all(close::GOING_AWAY, "server shutting down");
                 break;
             }
         }
     }
+    board.finish_warming(&mut integrating, started).await;
     rx.close();
     board.checkpoint_if_behind(0).await;
     metrics::gauge!(telemetry::BOARDS_LOADED).decrement(1.0);
@@ -467,6 +484,10 @@ struct Board {
     /// With several nodes: where committed updates and presence go for the other nodes,
     /// and which connections are theirs.
     cluster: Option<OwnerLink>,
+    /// While the document integrates after a load: the stored form that answers
+    /// joining clients, and the commands waiting for the document (see `board_load`).
+    /// `doc` is an empty placeholder meanwhile and must not be read.
+    warming: Option<Warming>,
     /// People the facilitator removed (person ids): refused from then on.
     removed: HashSet<String>,
     /// Signs the personal tokens of the people this board issues ids to.
@@ -474,26 +495,36 @@ struct Board {
 }
 
 impl Board {
-    async fn load(id: &str, store: store::Handle, config: &BoardConfig, usage: Arc<Usage>) -> Result<Self, BoardError> {
-        // Reading and integrating a big board takes a tenth of a second of CPU: on the
-        // blocking pool, so that the other boards' tasks go on meanwhile.
+    /// Reads the board. A small one is integrated at once; a big one answers from its
+    /// stored form while its document integrates in the background (`board_load`):
+    /// the returned receiver gives the document.
+    async fn load(
+        id: &str,
+        store: store::Handle,
+        config: &BoardConfig,
+        usage: Arc<Usage>,
+    ) -> Result<(Self, Option<Integrating>), BoardError> {
         let loaded = {
             let id = id.to_owned();
-            store
-                .blocking(move |store| {
-                    store.load(&id).map(|stored| stored.map(|stored| (rebuild_stored(&stored), stored)))
-                })
-                .await?
+            store.blocking(move |store| store.load(&id)).await?
         };
-        let (doc, stored) = match loaded {
-            Some(loaded) => loaded,
-            None if config.open => {
-                let stored = create_open_board(id, &store).await?;
-                (rebuild_stored(&stored), stored)
-            }
+        let stored = match loaded {
+            Some(stored) => stored,
+            None if config.open => create_open_board(id, &store).await?,
             None => return Err(BoardError::NotFound),
         };
-        Ok(Board {
+        let (doc, warming, integrating) = if board_load::worth_warming(&stored) || !config.integrate_delay.is_zero() {
+            let (warming, integrating) = board_load::start(&stored, config.integrate_delay).await;
+            (Doc::new(), Some(warming), Some(integrating))
+        } else {
+            (rebuild_stored(&stored), None, None)
+        };
+        // The stored form's size is the document's: no measure at the first change.
+        let (doc_bytes, measured) = match warming.as_ref().and_then(Warming::encoded) {
+            Some(encoded) => (encoded.len(), 0),
+            None => (usize::MAX, 0),
+        };
+        let board = Board {
             id: id.to_owned(),
             seq: stored.last_seq(),
             checkpoint_seq: stored.checkpoint.as_ref().map_or(0, |c| c.seq),
@@ -507,16 +538,54 @@ impl Board {
             workshop: Workshop::from_stored(&stored),
             viewport: None,
             limits: config.limits,
-            doc_bytes: usize::MAX,
-            measured: 0,
+            doc_bytes,
+            measured,
             written: Written::from_log(&stored.written),
             usage,
             unloading: false,
             cluster: None,
+            warming,
             removed: stored.record.removed.iter().cloned().collect(),
             issuer: config.issuer.clone(),
             doc,
-        })
+        };
+        Ok((board, integrating))
+    }
+
+    /// The document is integrated (`None`: integrating it failed): it replaces the
+    /// placeholder, and the commands that waited for it are handled, in order.
+    async fn integrated(&mut self, doc: Option<Doc>, loaded: std::time::Instant) {
+        let Some(warming) = self.warming.take() else { return };
+        let Some(doc) = doc else {
+            error!("integrating the board's document failed; closing its connections to reload it");
+            self.warming = Some(warming);
+            self.close_all(close::INTERNAL, "board unavailable; reconnect shortly");
+            self.unloading = true;
+            return;
+        };
+        self.doc = doc;
+        info!(elapsed_ms = loaded.elapsed().as_millis() as u64, "board's document integrated");
+        let held = warming.into_held();
+        if !held.is_empty() {
+            self.tick(held.into_iter()).await;
+        }
+    }
+
+    /// Waits for the document if it is still integrating, then handles what waited.
+    async fn finish_warming(&mut self, integrating: &mut Option<Integrating>, loaded: std::time::Instant) {
+        if integrating.is_some() {
+            let doc = board_load::ready(integrating).await;
+            self.integrated(doc, loaded).await;
+        }
+    }
+
+    /// The board's state vector: its document's, or while that integrates, its
+    /// stored form's.
+    fn state_vector(&self) -> StateVector {
+        match self.warming.as_ref().and_then(Warming::encoded) {
+            Some(encoded) => encoded.state_vector().clone(),
+            None => self.doc.transact().state_vector(),
+        }
     }
 
     /// Tells the registry how the board is used.
@@ -529,6 +598,14 @@ impl Board {
         let applying = std::time::Instant::now();
         let mut out = Outgoing::default();
         for cmd in commands {
+            // While the document integrates, what needs it waits (see `board_load`).
+            let cmd = match self.warming.as_mut() {
+                Some(warming) => match warming.admit(cmd) {
+                    Some(cmd) => cmd,
+                    None => continue,
+                },
+                None => cmd,
+            };
             match cmd {
                 BoardCmd::Join { conn, member, outbox, reply } => self.join(conn, member, outbox, reply, &mut out),
                 BoardCmd::Messages { conn, messages } => {
@@ -675,7 +752,7 @@ impl Board {
         if reply.send(Ok(())).is_err() {
             return;
         }
-        let step1 = frame::sync_step1(&self.doc.transact().state_vector());
+        let step1 = frame::sync_step1(&self.state_vector());
         out.direct.push((conn, step1.into()));
         let present = self.awareness.full();
         if !present.clients.is_empty() {
@@ -793,7 +870,11 @@ impl Board {
         match message {
             Incoming::Yjs(Message::Sync(SyncMessage::SyncStep1(state_vector))) => {
                 if self.may_reply(conn, &mut out.answered_step1) {
-                    out.direct.push((conn, frame::sync_step2(sync_answer(&self.doc, &state_vector)).into()));
+                    let answer = match self.warming.as_ref().and_then(Warming::encoded) {
+                        Some(encoded) => board_load::step2(encoded, &state_vector),
+                        None => frame::sync_step2(sync_answer(&self.doc, &state_vector)).into(),
+                    };
+                    out.direct.push((conn, answer));
                 }
             }
             Incoming::Yjs(Message::Sync(message @ (SyncMessage::SyncStep2(_) | SyncMessage::Update(_)))) => {
@@ -1809,7 +1890,8 @@ impl Board {
 
     /// Writes a checkpoint when more than `behind` updates were logged since the last.
     async fn checkpoint_if_behind(&mut self, behind: u64) {
-        if self.seq <= self.checkpoint_seq + behind {
+        // Nothing to write before the document is integrated (nothing was applied).
+        if self.warming.is_some() || self.seq <= self.checkpoint_seq + behind {
             return;
         }
         let (encoding, state) = checkpoint_state(&self.doc);
