@@ -944,6 +944,7 @@ async fn sync_and_edit(url: &str, board: &str) -> anyhow::Result<(Duration, Vec<
     let mut socket = peer::connect(url).await?;
     socket.send(WsMessage::Binary(wire.step1(&StateVector::default()).into())).await?;
     let editor = Doc::new();
+    let editor_board = Board::new(&editor);
     let client = editor.client_id();
     let mut synced: Option<(Duration, Vec<u8>)> = None;
     loop {
@@ -978,7 +979,7 @@ async fn sync_and_edit(url: &str, board: &str) -> anyhow::Result<(Duration, Vec<
             };
             let edit = {
                 let mut txn = editor.transact_mut();
-                Board::new(&editor).insert_note(&mut txn, &note);
+                editor_board.insert_note(&mut txn, &note);
                 txn.encode_update_v1()
             };
             socket.send(WsMessage::Binary(wire.update(edit).into())).await?;
