@@ -10,7 +10,6 @@
 pub mod cache;
 pub mod compaction;
 pub mod diff;
-pub mod encoded;
 pub mod generic;
 pub mod page;
 pub mod reconcile;

@@ -162,13 +162,12 @@ pub(super) async fn state(
     let cache = state.history.clone();
     let (answer, shown, at_ms, asked) = blocking(&state, move |store| {
         let seq = resolve(store, &id, point)?;
-        if yjs {
-            // Merged on the encoded form: no document to integrate (see `history::encoded`).
-            let past = history::encoded::state_at(store, &id, seq)?;
-            return Ok((Answer::Yjs(past.update), past.seq, past.at_ms, seq));
-        }
         let past = cache.board_at(store, &id, seq)?;
-        let answer = Answer::Json(schema::Board::new(&past.doc).snapshot(&past.doc.transact()));
+        let answer = if yjs {
+            Answer::Yjs(crate::doc::sync_reply(&past.doc, &StateVector::default()))
+        } else {
+            Answer::Json(schema::Board::new(&past.doc).snapshot(&past.doc.transact()))
+        };
         let (shown, at_ms) = (past.seq, past.at_ms);
         cache.keep(&id, past);
         Ok((answer, shown, at_ms, seq))

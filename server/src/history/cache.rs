@@ -265,18 +265,18 @@ impl HistoryCache {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::store::sqlite::SqliteStore;
     use crate::store::{committed, Author, BoardRecord, LogEntry, Write};
     use commonboard_protocol::schema::{Board, BoardSnapshot, Note};
     use yrs::{Doc, ReadTxn, StateVector, Transact};
 
-    pub(crate) const BOARD: &str = "b";
+    const BOARD: &str = "b";
 
     /// A board of `updates` logged updates (notes added, then moved and retyped), with a
     /// checkpoint every `every` updates.
-    pub(crate) async fn board(updates: u64, every: u64) -> (tempfile::TempDir, SqliteStore) {
+    async fn board(updates: u64, every: u64) -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
         let record = BoardRecord {
