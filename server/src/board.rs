@@ -33,7 +33,7 @@ use crate::board_load::{self, Integrating, Warming};
 use crate::cluster::OwnerLink;
 use crate::doc::{
     apply_trusted, checkpoint_state, contain_panic, discard, encoded_len, rebuild, rebuild_stored, sync_answer,
-    sync_reply, ACCEPTED,
+    sync_reply, unload_checkpoint_state, ACCEPTED,
 };
 use crate::idle::IdleTimer;
 use crate::intake::{self, Held, Unfit};
@@ -565,7 +565,14 @@ impl Board {
         };
         self.doc = doc;
         info!(elapsed_ms = loaded.elapsed().as_millis() as u64, "board's document integrated");
-        let held = warming.into_held();
+        let (held, ask) = warming.into_held();
+        // Clients that joined without the server's sync step 1 get it now: their answer
+        // brings what they hold and the board lacks.
+        if !ask.is_empty() {
+            let step1 = Bytes::from(frame::sync_step1(&self.doc.transact().state_vector()));
+            let direct = ask.into_iter().map(|conn| (conn, step1.clone())).collect();
+            self.flush(Outgoing { direct, ..Outgoing::default() });
+        }
         if !held.is_empty() {
             self.tick(held.into_iter()).await;
         }
@@ -580,11 +587,11 @@ impl Board {
     }
 
     /// The board's state vector: its document's, or while that integrates, its
-    /// stored form's.
-    fn state_vector(&self) -> StateVector {
-        match self.warming.as_ref().and_then(Warming::encoded) {
-            Some(encoded) => encoded.state_vector().clone(),
-            None => self.doc.transact().state_vector(),
+    /// stored form's, if that was read (`None`: not before the document is ready).
+    fn state_vector(&self) -> Option<StateVector> {
+        match &self.warming {
+            Some(warming) => warming.encoded().and_then(|e| e.state_vector().cloned()),
+            None => Some(self.doc.transact().state_vector()),
         }
     }
 
@@ -752,8 +759,11 @@ impl Board {
         if reply.send(Ok(())).is_err() {
             return;
         }
-        let step1 = frame::sync_step1(&self.state_vector());
-        out.direct.push((conn, step1.into()));
+        match self.state_vector() {
+            Some(state_vector) => out.direct.push((conn, frame::sync_step1(&state_vector).into())),
+            // Asked once the document is ready (see `board_load`).
+            None => self.warming.as_mut().expect("only a warming board lacks its state vector").ask_later(conn),
+        }
         let present = self.awareness.full();
         if !present.clients.is_empty() {
             out.direct.push((conn, frame::awareness(present).into()));
@@ -871,7 +881,7 @@ impl Board {
             Incoming::Yjs(Message::Sync(SyncMessage::SyncStep1(state_vector))) => {
                 if self.may_reply(conn, &mut out.answered_step1) {
                     let answer = match self.warming.as_ref().and_then(Warming::encoded) {
-                        Some(encoded) => board_load::step2(encoded, &state_vector),
+                        Some(encoded) => encoded.step2(&state_vector),
                         None => frame::sync_step2(sync_answer(&self.doc, &state_vector)).into(),
                     };
                     out.direct.push((conn, answer));
@@ -1894,7 +1904,9 @@ impl Board {
         if self.warming.is_some() || self.seq <= self.checkpoint_seq + behind {
             return;
         }
-        let (encoding, state) = checkpoint_state(&self.doc);
+        // The last one before unloading (`behind` 0) is what the next load answers with.
+        let (encoding, state) =
+            if behind == 0 { unload_checkpoint_state(&self.doc) } else { checkpoint_state(&self.doc) };
         metrics::histogram!(telemetry::DOCUMENT_BYTES).record(state.len() as f64);
         let checkpoint = Checkpoint { seq: self.seq, at_ms: now_ms(), encoding, state };
         // Each person's share is saved with it: loading then sums only the log after it.

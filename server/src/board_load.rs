@@ -4,14 +4,13 @@
 //! CRDT item (a tenth of a second and more). A joining client does not need the
 //! server's document: its sync step 2 is made from the stored checkpoint and the log
 //! after it, merged on their encoded form ([`EncodedBoard`]), and diffed against the
-//! client's state vector. Meanwhile the document integrates on the blocking pool
-//! ([`start`]). What needs the document (an update, an application message, a restore)
-//! is held in arrival order ([`Warming::admit`]) and goes through the board's ordinary
-//! path once the document is ready: every check an update gets, then commit, then
-//! relay, as on a warm board.
+//! client's state vector. The document integrates right after the merge, in the
+//! background on the blocking pool ([`start`]). What needs the document (an update, an
+//! application message, a restore) is held in arrival order ([`Warming::admit`]) and
+//! goes through the board's ordinary path once the document is ready: every check an
+//! update gets, then commit, then relay, as on a warm board.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -25,16 +24,20 @@ use yrs::{Doc, StateVector, Update};
 use crate::board::BoardCmd;
 use crate::doc::{self, ACCEPTED};
 use crate::outbox::ConnId;
-use crate::store::{Checkpoint, StoredBoard};
+use crate::store::{Checkpoint, StateEncoding, StoredBoard};
 use crate::telemetry;
 
 /// A board's whole state as one Yjs v1 update, merged from its checkpoint and the log
 /// after it without a document.
 pub(crate) struct EncodedBoard {
-    /// The whole state: what a client holding nothing receives, as is.
-    whole: Vec<u8>,
-    /// What the state holds, per Yjs client.
-    state_vector: StateVector,
+    /// The sync step 2 frame holding the whole state, built once and shared by every
+    /// client that holds nothing: the state is its last `whole_len` bytes.
+    whole_step2: Bytes,
+    whole_len: usize,
+    /// What the state holds, per Yjs client; not read from a state stored whole (finding
+    /// it means decoding every struct): the server's own sync step 1 then waits for the
+    /// document.
+    state_vector: Option<StateVector>,
 }
 
 /// Why the stored form could not be merged (the board then waits for its document,
@@ -48,9 +51,17 @@ pub(crate) enum MergeError {
 }
 
 impl EncodedBoard {
-    /// Merges a checkpoint (v1 or v2) and the updates logged after it.
+    /// Merges a checkpoint (v1 or v2) and the updates logged after it. A v1 checkpoint
+    /// with nothing after it (a board unloads with one) is the whole state as stored.
     pub(crate) fn merge(checkpoint: Option<&Checkpoint>, tail: &[Vec<u8>]) -> Result<Self, MergeError> {
         let _span = info_span!("merge_stored", updates = tail.len()).entered();
+        if let (Some(checkpoint), true) = (checkpoint, tail.is_empty()) {
+            if checkpoint.encoding == StateEncoding::V1 {
+                let whole_len = checkpoint.state.len();
+                let whole_step2 = Bytes::from(frame::sync_step2(checkpoint.state.clone()));
+                return Ok(EncodedBoard { whole_step2, whole_len, state_vector: None });
+            }
+        }
         let mut updates = Vec::with_capacity(tail.len() + 1);
         if let Some(checkpoint) = checkpoint {
             updates.push(checkpoint.decode().map_err(|e| MergeError::Decode(e.to_string()))?);
@@ -60,32 +71,41 @@ impl EncodedBoard {
         }
         doc::contain_panic(|| {
             let merged = if updates.len() == 1 { updates.pop().expect("one") } else { Update::merge_updates(updates) };
-            EncodedBoard { whole: merged.encode_v1(), state_vector: merged.state_vector() }
+            let whole = merged.encode_v1();
+            let whole_len = whole.len();
+            let whole_step2 = Bytes::from(frame::sync_step2(whole));
+            EncodedBoard { whole_step2, whole_len, state_vector: Some(merged.state_vector()) }
         })
         .map_err(|_| MergeError::Panicked)
     }
 
-    /// The board's state vector, for the server's own sync step 1.
-    pub(crate) fn state_vector(&self) -> &StateVector {
-        &self.state_vector
+    /// The board's state vector, for the server's own sync step 1, if it was read.
+    pub(crate) fn state_vector(&self) -> Option<&StateVector> {
+        self.state_vector.as_ref()
     }
 
     /// The size of the whole state in Yjs v1: the document's size, for its limit.
     pub(crate) fn len(&self) -> usize {
-        self.whole.len()
+        self.whole_len
     }
 
-    /// What a client holding `state_vector` lacks, as [`doc::sync_answer`] answers it
-    /// from a document: the diff, or the whole state when the diff does not read back.
-    pub(crate) fn answer(&self, state_vector: &StateVector) -> Vec<u8> {
+    /// The whole state, Yjs v1.
+    fn whole(&self) -> &[u8] {
+        &self.whole_step2[self.whole_step2.len() - self.whole_len..]
+    }
+
+    /// What a client holding `state_vector` lacks, as a sync step 2 frame, as
+    /// [`doc::sync_answer`] answers it from a document: the diff, or the whole state
+    /// when the diff does not read back (and for a client that holds nothing).
+    pub(crate) fn step2(&self, state_vector: &StateVector) -> Bytes {
         if state_vector.is_empty() {
-            return self.whole.clone();
+            return self.whole_step2.clone();
         }
-        match yrs::diff_updates_v1(&self.whole, &state_vector.encode_v1()) {
-            Ok(diff) if validate::check_update_v1(&diff, &ACCEPTED).is_ok() => diff,
+        match yrs::diff_updates_v1(self.whole(), &state_vector.encode_v1()) {
+            Ok(diff) if validate::check_update_v1(&diff, &ACCEPTED).is_ok() => frame::sync_step2(diff).into(),
             outcome => {
                 warn!(ok = outcome.is_ok(), "a diff of the stored state does not read back; sending the whole state");
-                self.whole.clone()
+                self.whole_step2.clone()
             }
         }
     }
@@ -102,6 +122,9 @@ pub(crate) struct Warming {
     holding: HashSet<ConnId>,
     /// Frames answered from the stored form (for the log line when it ends).
     answered: usize,
+    /// Connections that joined without the server's sync step 1 (the stored form's
+    /// state vector was not read): asked once the document is ready.
+    ask: Vec<ConnId>,
 }
 
 impl Warming {
@@ -139,10 +162,16 @@ impl Warming {
         None
     }
 
-    /// The held commands, in arrival order, once the document is ready.
-    pub(crate) fn into_held(self) -> Vec<BoardCmd> {
+    /// Asks `conn` for what it holds (the server's sync step 1) once the document is ready.
+    pub(crate) fn ask_later(&mut self, conn: ConnId) {
+        self.ask.push(conn);
+    }
+
+    /// The held commands, in arrival order, and the connections to ask for what they
+    /// hold, once the document is ready.
+    pub(crate) fn into_held(self) -> (Vec<BoardCmd>, Vec<ConnId>) {
         debug!(held = self.held.len(), answered = self.answered, "document ready; handling what waited for it");
-        self.held
+        (self.held, self.ask)
     }
 }
 
@@ -175,41 +204,50 @@ pub(crate) fn worth_warming(stored: &StoredBoard) -> bool {
 /// The document being integrated: resolves once it is ready.
 pub(crate) type Integrating = oneshot::Receiver<Doc>;
 
-/// Starts integrating `stored`'s document on the blocking pool (after `delay`, a test
-/// setting that widens the window in which the board answers from its stored form) and
-/// merges its encoded form meanwhile. Returns the board's warming state and the
-/// document to come.
+/// Merges `stored`'s encoded form, then starts integrating its document on the blocking
+/// pool (after `delay`, a test setting that widens the window in which the board
+/// answers from its stored form). Returns the board's warming state and the document
+/// to come.
+///
+/// One after the other, not side by side: on two cores shared with the connections'
+/// tasks (and, measured, with other processes), integrating beside the merge slowed the
+/// first answer, which is what a person waits for (`docs/BENCHMARKS.md`).
 pub(crate) async fn start(stored: &StoredBoard, delay: Duration) -> (Warming, Integrating) {
-    let rows = Arc::new((stored.checkpoint.clone(), stored.tail.iter().map(|e| e.update.clone()).collect::<Vec<_>>()));
+    let rows = (stored.checkpoint.clone(), stored.tail.iter().map(|e| e.update.clone()).collect::<Vec<_>>());
+    let merged = tokio::task::spawn_blocking(move || (EncodedBoard::merge(rows.0.as_ref(), &rows.1), rows)).await;
+    let (encoded, rows) = match merged {
+        Ok((Ok(encoded), rows)) => (Some(encoded), Some(rows)),
+        Ok((Err(error), rows)) => {
+            error!(%error, "the stored board does not merge; answering once its document is ready");
+            (None, Some(rows))
+        }
+        Err(join) => {
+            error!(%join, "merging the stored board failed; answering once its document is ready");
+            (None, None)
+        }
+    };
     let (ready, integrating) = oneshot::channel();
-    let for_doc = rows.clone();
     let parent = tracing::Span::current();
+    let stored = match rows {
+        Some(rows) => rows,
+        // The merge's thread panicked outside the net (it holds none of yrs's work):
+        // read again from what the board was given.
+        None => (stored.checkpoint.clone(), stored.tail.iter().map(|e| e.update.clone()).collect()),
+    };
     tokio::task::spawn_blocking(move || {
         let _span = info_span!(parent: &parent, "integrate").entered();
         if !delay.is_zero() {
             std::thread::sleep(delay);
         }
         let started = Instant::now();
-        let (checkpoint, tail) = &*for_doc;
+        let (checkpoint, tail) = &stored;
         let updates: Vec<&[u8]> = tail.iter().map(Vec::as_slice).collect();
         let doc = doc::rebuild(checkpoint.as_ref(), &updates);
         metrics::histogram!(telemetry::BOARD_INTEGRATE_SECONDS).record(started.elapsed().as_secs_f64());
         // The board may have stopped meanwhile: then nobody waits for it.
         let _ = ready.send(doc);
     });
-    let merged = tokio::task::spawn_blocking(move || EncodedBoard::merge(rows.0.as_ref(), &rows.1)).await;
-    let encoded = match merged {
-        Ok(Ok(encoded)) => Some(encoded),
-        Ok(Err(error)) => {
-            error!(%error, "the stored board does not merge; answering once its document is ready");
-            None
-        }
-        Err(join) => {
-            error!(%join, "merging the stored board failed; answering once its document is ready");
-            None
-        }
-    };
-    (Warming { encoded, held: Vec::new(), holding: HashSet::new(), answered: 0 }, integrating)
+    (Warming { encoded, held: Vec::new(), holding: HashSet::new(), answered: 0, ask: Vec::new() }, integrating)
 }
 
 /// Waits for the document being integrated, if any; never resolves otherwise.
@@ -224,21 +262,24 @@ pub(crate) async fn ready(integrating: &mut Option<Integrating>) -> Option<Doc> 
     }
 }
 
-/// A sync step 2 frame answering `state_vector` from the stored form.
-pub(crate) fn step2(encoded: &EncodedBoard, state_vector: &StateVector) -> Bytes {
-    frame::sync_step2(encoded.answer(state_vector)).into()
-}
-
 #[cfg(test)]
 mod tests {
     use yrs::updates::decoder::Decode;
     use yrs::{GetString, ReadTxn, Text, Transact};
 
     use super::*;
-    use crate::store::StateEncoding;
 
     fn text(doc: &Doc) -> String {
         doc.get_or_insert_text("t").get_string(&doc.transact())
+    }
+
+    /// The update a sync step 2 frame carries.
+    fn answer(encoded: &EncodedBoard, state_vector: &StateVector) -> Vec<u8> {
+        let frame = encoded.step2(state_vector);
+        match frame::decode_server_frame(&frame).unwrap().pop() {
+            Some(frame::Decoded::Yjs(Message::Sync(SyncMessage::SyncStep2(update)))) => update,
+            _ => panic!("a sync step 2"),
+        }
     }
 
     /// The merged stored form gives a client what a document built from the same rows
@@ -260,12 +301,12 @@ mod tests {
             tail.push(txn.encode_update_v1());
         }
         let encoded = EncodedBoard::merge(Some(&checkpoint), &tail).unwrap();
-        assert_eq!(encoded.state_vector(), &source.transact().state_vector());
+        assert_eq!(encoded.state_vector(), Some(&source.transact().state_vector()));
 
         let fresh = Doc::with_client_id(2);
         fresh
             .transact_mut()
-            .apply_update(Update::decode_v1(&encoded.answer(&StateVector::default())).unwrap())
+            .apply_update(Update::decode_v1(&answer(&encoded, &StateVector::default())).unwrap())
             .unwrap();
         assert_eq!(text(&fresh), "hello, wide world");
 
@@ -274,10 +315,33 @@ mod tests {
         let upto_half = rebuilt.transact().encode_state_as_update_v1(&StateVector::default());
         partial.transact_mut().apply_update(Update::decode_v1(&upto_half).unwrap()).unwrap();
         assert_eq!(partial.transact().state_vector(), half);
-        let diff = encoded.answer(&half);
+        let diff = answer(&encoded, &half);
         assert!(diff.len() < encoded.len());
         partial.transact_mut().apply_update(Update::decode_v1(&diff).unwrap()).unwrap();
         assert_eq!(text(&partial), "hello, wide world");
+    }
+
+    /// A board unloads with a v1 checkpoint: the next load answers with it as stored.
+    #[test]
+    fn a_whole_v1_checkpoint_is_answered_as_stored() {
+        let source = Doc::with_client_id(1);
+        let t = source.get_or_insert_text("t");
+        t.insert(&mut source.transact_mut(), 0, "hello");
+        let half = source.transact().state_vector();
+        t.insert(&mut source.transact_mut(), 5, ", world");
+        let (encoding, state) = doc::unload_checkpoint_state(&source);
+        let checkpoint = Checkpoint { seq: 2, at_ms: 0, encoding, state: state.clone() };
+        let encoded = EncodedBoard::merge(Some(&checkpoint), &[]).unwrap();
+        assert_eq!(encoded.state_vector(), None);
+        assert_eq!(answer(&encoded, &StateVector::default()), state);
+        // A client holding "hello" gets only the rest.
+        let diff = answer(&encoded, &half);
+        assert!(diff.len() < state.len());
+        let client = Doc::with_client_id(1);
+        client.get_or_insert_text("t").insert(&mut client.transact_mut(), 0, "hello");
+        assert_eq!(client.transact().state_vector(), half);
+        client.transact_mut().apply_update(Update::decode_v1(&diff).unwrap()).unwrap();
+        assert_eq!(text(&client), "hello, world");
     }
 
     #[test]
