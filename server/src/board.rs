@@ -566,15 +566,20 @@ impl Board {
         self.doc = doc;
         info!(elapsed_ms = loaded.elapsed().as_millis() as u64, "board's document integrated");
         let (held, ask) = warming.into_held();
-        // Clients that joined without the server's sync step 1 get it now: their answer
-        // brings what they hold and the board lacks.
-        if !ask.is_empty() {
-            let step1 = Bytes::from(frame::sync_step1(&self.doc.transact().state_vector()));
-            let direct = ask.into_iter().map(|conn| (conn, step1.clone())).collect();
-            self.flush(Outgoing { direct, ..Outgoing::default() });
-        }
         if !held.is_empty() {
             self.tick(held.into_iter()).await;
+        }
+        // Clients that joined without the server's sync step 1 get it now: their answer
+        // brings what they hold and the board lacks. After the held commands, never
+        // before: a client that sent its edits and left has its connection removed
+        // only by its own `Leave`, after its edits were applied.
+        let asked: Vec<_> = ask.into_iter().filter_map(|conn| self.conns.get(&conn)).collect();
+        if !asked.is_empty() {
+            let step1 = Bytes::from(frame::sync_step1(&self.doc.transact().state_vector()));
+            for c in asked {
+                // A client too far behind is closed by its queue, and leaves.
+                c.outbox.send(step1.clone());
+            }
         }
     }
 
