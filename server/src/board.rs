@@ -508,13 +508,17 @@ impl Board {
             let id = id.to_owned();
             store.blocking(move |store| store.load(&id)).await?
         };
-        let stored = match loaded {
+        let mut stored = match loaded {
             Some(stored) => stored,
             None if config.open => create_open_board(id, &store).await?,
             None => return Err(BoardError::NotFound),
         };
+        let (seq, checkpoint_seq) = (stored.last_seq(), stored.checkpoint.as_ref().map_or(0, |c| c.seq));
         let (doc, warming, integrating) = if board_load::worth_warming(&stored) || !config.integrate_delay.is_zero() {
-            let (warming, integrating) = board_load::start(&stored, config.integrate_delay).await;
+            // Moved, not copied: a big board's state is megabytes.
+            let checkpoint = stored.checkpoint.take();
+            let tail = std::mem::take(&mut stored.tail).into_iter().map(|e| e.update).collect();
+            let (warming, integrating) = board_load::start(checkpoint, tail, config.integrate_delay).await;
             (Doc::new(), Some(warming), Some(integrating))
         } else {
             (rebuild_stored(&stored), None, None)
@@ -526,8 +530,8 @@ impl Board {
         };
         let board = Board {
             id: id.to_owned(),
-            seq: stored.last_seq(),
-            checkpoint_seq: stored.checkpoint.as_ref().map_or(0, |c| c.seq),
+            seq,
+            checkpoint_seq,
             checkpoint_every: config.checkpoint_every.max(1),
             store,
             conns: HashMap::new(),

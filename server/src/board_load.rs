@@ -51,17 +51,17 @@ pub(crate) enum MergeError {
 }
 
 impl EncodedBoard {
-    /// Merges a checkpoint (v1 or v2) and the updates logged after it. A v1 checkpoint
-    /// with nothing after it (a board unloads with one) is the whole state as stored.
+    /// The whole state as stored (a v1 checkpoint with nothing logged after it: a board
+    /// unloads with one), not decoded.
+    fn as_stored(state: Vec<u8>) -> Self {
+        let whole_len = state.len();
+        let whole_step2 = Bytes::from(frame::sync_step2(state));
+        EncodedBoard { whole_step2, whole_len, state_vector: None }
+    }
+
+    /// Merges a checkpoint (v1 or v2) and the updates logged after it.
     pub(crate) fn merge(checkpoint: Option<&Checkpoint>, tail: &[Vec<u8>]) -> Result<Self, MergeError> {
         let _span = info_span!("merge_stored", updates = tail.len()).entered();
-        if let (Some(checkpoint), true) = (checkpoint, tail.is_empty()) {
-            if checkpoint.encoding == StateEncoding::V1 {
-                let whole_len = checkpoint.state.len();
-                let whole_step2 = Bytes::from(frame::sync_step2(checkpoint.state.clone()));
-                return Ok(EncodedBoard { whole_step2, whole_len, state_vector: None });
-            }
-        }
         let mut updates = Vec::with_capacity(tail.len() + 1);
         if let Some(checkpoint) = checkpoint {
             updates.push(checkpoint.decode().map_err(|e| MergeError::Decode(e.to_string()))?);
@@ -204,50 +204,81 @@ pub(crate) fn worth_warming(stored: &StoredBoard) -> bool {
 /// The document being integrated: resolves once it is ready.
 pub(crate) type Integrating = oneshot::Receiver<Doc>;
 
-/// Merges `stored`'s encoded form, then starts integrating its document on the blocking
-/// pool (after `delay`, a test setting that widens the window in which the board
-/// answers from its stored form). Returns the board's warming state and the document
-/// to come.
+/// What a board's document integrates from.
+enum Rows {
+    /// The whole state in v1, the last `.1` bytes of the shared answer frame.
+    Whole(Bytes, usize),
+    /// A checkpoint and the updates logged after it.
+    Stored(Option<Checkpoint>, Vec<Vec<u8>>),
+}
+
+/// The stored form a board answers from, and what its document integrates from: a v1
+/// checkpoint with nothing after it is used as stored (one copy, into the answer
+/// frame, which the integration then reads too); anything else is merged.
+fn prepare(checkpoint: Option<Checkpoint>, tail: Vec<Vec<u8>>) -> (Option<EncodedBoard>, Rows) {
+    match checkpoint {
+        Some(checkpoint) if checkpoint.encoding == StateEncoding::V1 && tail.is_empty() => {
+            let encoded = EncodedBoard::as_stored(checkpoint.state);
+            let rows = Rows::Whole(encoded.whole_step2.clone(), encoded.whole_len);
+            (Some(encoded), rows)
+        }
+        checkpoint => {
+            let encoded = match EncodedBoard::merge(checkpoint.as_ref(), &tail) {
+                Ok(encoded) => Some(encoded),
+                Err(error) => {
+                    error!(%error, "the stored board does not merge; answering once its document is ready");
+                    None
+                }
+            };
+            (encoded, Rows::Stored(checkpoint, tail))
+        }
+    }
+}
+
+/// Prepares the stored form a board answers from (a checkpoint and the updates logged
+/// after it), then starts integrating its document on the blocking pool (after
+/// `delay`, a test setting that widens the window in which the board answers from its
+/// stored form). Returns the board's warming state and the document to come.
 ///
 /// One after the other, not side by side: on two cores shared with the connections'
 /// tasks (and, measured, with other processes), integrating beside the merge slowed the
 /// first answer, which is what a person waits for (`docs/BENCHMARKS.md`).
-pub(crate) async fn start(stored: &StoredBoard, delay: Duration) -> (Warming, Integrating) {
-    let rows = (stored.checkpoint.clone(), stored.tail.iter().map(|e| e.update.clone()).collect::<Vec<_>>());
-    let merged = tokio::task::spawn_blocking(move || (EncodedBoard::merge(rows.0.as_ref(), &rows.1), rows)).await;
-    let (encoded, rows) = match merged {
-        Ok((Ok(encoded), rows)) => (Some(encoded), Some(rows)),
-        Ok((Err(error), rows)) => {
-            error!(%error, "the stored board does not merge; answering once its document is ready");
-            (None, Some(rows))
-        }
-        Err(join) => {
-            error!(%join, "merging the stored board failed; answering once its document is ready");
-            (None, None)
-        }
-    };
+pub(crate) async fn start(
+    checkpoint: Option<Checkpoint>,
+    tail: Vec<Vec<u8>>,
+    delay: Duration,
+) -> (Warming, Integrating) {
     let (ready, integrating) = oneshot::channel();
-    let parent = tracing::Span::current();
-    let stored = match rows {
-        Some(rows) => rows,
-        // The merge's thread panicked outside the net (it holds none of yrs's work):
-        // read again from what the board was given.
-        None => (stored.checkpoint.clone(), stored.tail.iter().map(|e| e.update.clone()).collect()),
+    let warming =
+        |encoded| Warming { encoded, held: Vec::new(), holding: HashSet::new(), answered: 0, ask: Vec::new() };
+    let (encoded, rows) = match tokio::task::spawn_blocking(move || prepare(checkpoint, tail)).await {
+        Ok(prepared) => prepared,
+        Err(join) => {
+            // Nothing to integrate from: the board closes its connections and unloads
+            // (the dropped sender), without writing anything.
+            error!(%join, "preparing the stored board failed");
+            return (warming(None), integrating);
+        }
     };
+    let parent = tracing::Span::current();
     tokio::task::spawn_blocking(move || {
         let _span = info_span!(parent: &parent, "integrate").entered();
         if !delay.is_zero() {
             std::thread::sleep(delay);
         }
         let started = Instant::now();
-        let (checkpoint, tail) = &stored;
-        let updates: Vec<&[u8]> = tail.iter().map(Vec::as_slice).collect();
-        let doc = doc::rebuild(checkpoint.as_ref(), &updates);
+        let doc = match &rows {
+            Rows::Whole(frame, len) => doc::rebuild(None, &[&frame[frame.len() - len..]]),
+            Rows::Stored(checkpoint, tail) => {
+                let updates: Vec<&[u8]> = tail.iter().map(Vec::as_slice).collect();
+                doc::rebuild(checkpoint.as_ref(), &updates)
+            }
+        };
         metrics::histogram!(telemetry::BOARD_INTEGRATE_SECONDS).record(started.elapsed().as_secs_f64());
         // The board may have stopped meanwhile: then nobody waits for it.
         let _ = ready.send(doc);
     });
-    (Warming { encoded, held: Vec::new(), holding: HashSet::new(), answered: 0, ask: Vec::new() }, integrating)
+    (warming(encoded), integrating)
 }
 
 /// Waits for the document being integrated, if any; never resolves otherwise.
@@ -331,7 +362,9 @@ mod tests {
         t.insert(&mut source.transact_mut(), 5, ", world");
         let (encoding, state) = doc::unload_checkpoint_state(&source);
         let checkpoint = Checkpoint { seq: 2, at_ms: 0, encoding, state: state.clone() };
-        let encoded = EncodedBoard::merge(Some(&checkpoint), &[]).unwrap();
+        let (encoded, rows) = prepare(Some(checkpoint), Vec::new());
+        let encoded = encoded.unwrap();
+        assert!(matches!(rows, Rows::Whole(_, len) if len == state.len()));
         assert_eq!(encoded.state_vector(), None);
         assert_eq!(answer(&encoded, &StateVector::default()), state);
         // A client holding "hello" gets only the rest.
