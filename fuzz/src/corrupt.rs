@@ -365,6 +365,7 @@ async fn read_back(store: &Arc<dyn Store>, id: &str) {
         open: false,
         idle_unload: std::time::Duration::from_secs(3600),
         checkpoint_every: 1000,
+        integrate_delay: std::time::Duration::ZERO,
         limits: board::BoardLimits::default(),
         issuer: None,
     };

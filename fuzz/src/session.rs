@@ -252,6 +252,7 @@ pub async fn run(session: Session) {
         open: false,
         idle_unload: std::time::Duration::from_secs(3600),
         checkpoint_every: 8,
+        integrate_delay: std::time::Duration::ZERO,
         limits,
         issuer: None,
     };

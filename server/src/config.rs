@@ -155,6 +155,13 @@ pub struct Config {
     #[arg(long, env = "COMMONBOARD_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
 
+    /// For tests: how long a loaded board's document waits before it integrates. The
+    /// board answers joining clients from its stored form meanwhile and holds what needs
+    /// the document (updates included) until it is ready; this widens that window so a
+    /// test can act inside it. Zero in production.
+    #[arg(long, env = "COMMONBOARD_INTEGRATE_DELAY", default_value = "0s", value_parser = humantime::parse_duration, hide = true)]
+    pub integrate_delay: Duration,
+
     /// Most boards in memory at once. Loading one more first unloads the least recently
     /// used board that nobody is on (checkpointed, as an idle board is); when every
     /// loaded board has people on it, the connection is closed with code 4532.

@@ -32,6 +32,7 @@ pub mod app;
 pub mod auth;
 pub mod awareness;
 pub mod board;
+pub mod board_load;
 pub mod cluster;
 pub mod config;
 pub mod connection;
@@ -133,6 +134,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         open: config.open,
         idle_unload: config.idle_unload,
         checkpoint_every: config.checkpoint_every,
+        integrate_delay: config.integrate_delay,
         limits,
         issuer: Some(board::Issuer { signer: signer.clone(), link_ttl: config.link_ttl }),
     };

@@ -77,7 +77,9 @@ pub struct Checkpoint {
     pub seq: u64,
     pub at_ms: i64,
     /// How `state` is encoded: Yjs update v2 (about seven times smaller than v1 for a
-    /// board with a long history) since schema version 6, v1 before.
+    /// board with a long history) since schema version 6, v1 before; and v1 for the
+    /// checkpoint a board writes when it unloads, which the next load sends its first
+    /// visitor as is (`board_load`).
     pub encoding: StateEncoding,
     /// The state as one Yjs update.
     pub state: Vec<u8>,

@@ -33,8 +33,12 @@ pub const QUEUE_DEPTH: &str = "commonboard_send_queue_depth";
 pub const STORE_COMMIT_SECONDS: &str = "commonboard_store_commit_seconds";
 /// Updates applied in memory but not yet committed, over all boards (gauge).
 pub const PERSIST_LAG: &str = "commonboard_persist_lag_updates";
-/// Time to load a board from the store (histogram, seconds).
+/// Time to load a board from the store until it answers its clients (histogram,
+/// seconds): reading it and merging its stored form (see `board_load`).
 pub const BOARD_LOAD_SECONDS: &str = "commonboard_board_load_seconds";
+/// Time to integrate a loaded board's document, in the background while the board
+/// already answers from its stored form (histogram, seconds).
+pub const BOARD_INTEGRATE_SECONDS: &str = "commonboard_board_integrate_seconds";
 /// History reads (the board at a point) by how they were answered: `hit` (a kept
 /// document at that point), `catch_up` (a kept document brought forward), `miss` (built
 /// from a checkpoint) (counter).

@@ -4,14 +4,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use commonboard_protocol::close;
+use commonboard_protocol::frame;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, instrument, warn};
-use yrs::Doc;
+use yrs::{Doc, ReadTxn, Transact};
 
 use crate::awareness::{Awareness, PresenceLimits};
-use crate::doc::{checkpoint_state, rebuild_stored};
+use crate::board_load::{self, Integrating};
+use crate::doc::{checkpoint_state, rebuild_stored, unload_checkpoint_state};
 use crate::idle::IdleTimer;
 use crate::outbox::ConnId;
 use crate::share::Written;
@@ -91,8 +94,8 @@ pub(crate) async fn run(
     link: Option<Box<dyn Peers>>,
 ) {
     let started = std::time::Instant::now();
-    let mut board = match Board::load(&id, store, &config, usage).await {
-        Ok(board) => Board { cluster: link, ..board },
+    let (mut board, mut integrating) = match Board::load(&id, store, &config, usage).await {
+        Ok((board, integrating)) => (Board { cluster: link, ..board }, integrating),
         Err(error) => {
             match &error {
                 BoardError::NotFound => info!("board not found"),
@@ -102,7 +105,8 @@ pub(crate) async fn run(
             return;
         }
     };
-    info!(seq = board.seq, elapsed_ms = started.elapsed().as_millis() as u64, "board loaded");
+    let warming = board.warming.is_some();
+    info!(seq = board.seq, elapsed_ms = started.elapsed().as_millis() as u64, warming, "board loaded");
     metrics::histogram!(telemetry::BOARD_LOAD_SECONDS).record(started.elapsed().as_secs_f64());
     metrics::gauge!(telemetry::BOARDS_LOADED).increment(1.0);
 
@@ -127,20 +131,30 @@ pub(crate) async fn run(
             }
             _ = sweep.tick() => board.expire_awareness(),
             _ = sleep_until_due(board.awareness.next_due()) => board.relay_held_awareness(),
-            _ = sleep_until_due(board.next_vote_deadline()) => {
+            // A vote closing writes into the document: not before it is ready.
+            _ = sleep_until_due(board.next_vote_deadline().filter(|_| integrating.is_none())) => {
                 let out = board.close_due_votes();
                 board.finish(out).await;
+            }
+            doc = board_load::ready(&mut integrating) => {
+                board.integrated(doc, started).await;
+                if board.gate.unloading {
+                    break;
+                }
             }
             _ = idle.expired() => {
                 info!(idle_s = config.idle_unload.as_secs_f64(), "idle, unloading");
                 break;
             }
             _ = shutdown.cancelled() => {
+                // What waited for the document is handled before everyone is closed.
+                board.finish_warming(&mut integrating, started).await;
                 board.close_all(close::GOING_AWAY, "server shutting down");
                 break;
             }
         }
     }
+    board.finish_warming(&mut integrating, started).await;
     rx.close();
     board.checkpoint_if_behind(0).await;
     metrics::gauge!(telemetry::BOARDS_LOADED).decrement(1.0);
@@ -169,31 +183,79 @@ pub(crate) async fn refuse_all(rx: &mut mpsc::Receiver<BoardCmd>, error: &BoardE
 }
 
 impl Board {
+    /// Reads the board. A small one is integrated at once; a big one answers from its
+    /// stored form while its document integrates in the background (`board_load`):
+    /// the returned receiver gives the document.
     pub(super) async fn load(
         id: &str,
         store: store::Handle,
         config: &BoardConfig,
         usage: Arc<Usage>,
-    ) -> Result<Self, BoardError> {
-        // Reading and integrating a big board takes a tenth of a second of CPU: on the
-        // blocking pool, so that the other boards' tasks go on meanwhile.
+    ) -> Result<(Self, Option<Integrating>), BoardError> {
         let loaded = {
             let id = id.to_owned();
-            store
-                .blocking(move |store| {
-                    store.load(&id).map(|stored| stored.map(|stored| (rebuild_stored(&stored), stored)))
-                })
-                .await?
+            store.blocking(move |store| store.load(&id)).await?
         };
-        let (doc, stored) = match loaded {
-            Some(loaded) => loaded,
-            None if config.open => {
-                let stored = create_open_board(id, &store).await?;
-                (rebuild_stored(&stored), stored)
-            }
+        let mut stored = match loaded {
+            Some(stored) => stored,
+            None if config.open => create_open_board(id, &store).await?,
             None => return Err(BoardError::NotFound),
         };
-        Ok(Board::from_stored(id, &stored, doc, store, config, usage))
+        if board_load::worth_warming(&stored) || !config.integrate_delay.is_zero() {
+            let mut board = Board::from_stored(id, &stored, Doc::new(), store, config, usage);
+            // Moved, not copied: a big board's state is megabytes.
+            let checkpoint = stored.checkpoint.take();
+            let tail = std::mem::take(&mut stored.tail).into_iter().map(|e| e.update).collect();
+            let (warming, integrating) = board_load::start(checkpoint, tail, config.integrate_delay).await;
+            // The stored form's size is the document's: no measure at the first change.
+            if let Some(encoded) = warming.encoded() {
+                board.doc_bytes = encoded.len();
+            }
+            board.warming = Some(warming);
+            return Ok((board, Some(integrating)));
+        }
+        let doc = rebuild_stored(&stored);
+        Ok((Board::from_stored(id, &stored, doc, store, config, usage), None))
+    }
+
+    /// The document is integrated (`None`: integrating it failed): it replaces the
+    /// placeholder, and the commands that waited for it are handled, in order.
+    async fn integrated(&mut self, doc: Option<Doc>, loaded: std::time::Instant) {
+        let Some(warming) = self.warming.take() else { return };
+        let Some(doc) = doc else {
+            error!("integrating the board's document failed; closing its connections to reload it");
+            self.warming = Some(warming);
+            self.close_all(close::INTERNAL, "board unavailable; reconnect shortly");
+            self.gate.unloading = true;
+            return;
+        };
+        self.doc = doc;
+        info!(elapsed_ms = loaded.elapsed().as_millis() as u64, "board's document integrated");
+        let (held, ask) = warming.into_held();
+        if !held.is_empty() {
+            let out = self.tick(held.into_iter());
+            self.finish(out).await;
+        }
+        // Clients that joined without the server's sync step 1 get it now: their answer
+        // brings what they hold and the board lacks. After the held commands, never
+        // before: a client that sent its edits and left has its connection removed
+        // only by its own `Leave`, after its edits were applied.
+        let asked: Vec<_> = ask.into_iter().filter_map(|conn| self.conns.get(&conn)).collect();
+        if !asked.is_empty() {
+            let step1 = Bytes::from(frame::sync_step1(&self.doc.transact().state_vector()));
+            for c in asked {
+                // A client too far behind is closed by its queue, and leaves.
+                c.outbox.send(step1.clone());
+            }
+        }
+    }
+
+    /// Waits for the document if it is still integrating, then handles what waited.
+    async fn finish_warming(&mut self, integrating: &mut Option<Integrating>, loaded: std::time::Instant) {
+        if integrating.is_some() {
+            let doc = board_load::ready(integrating).await;
+            self.integrated(doc, loaded).await;
+        }
     }
 
     /// The board as stored, its document already rebuilt (`doc`): no IO.
@@ -224,6 +286,7 @@ impl Board {
             written: Written::from_log(&stored.written),
             usage,
             cluster: None,
+            warming: None,
             issuer: config.issuer.clone(),
             doc,
         }
@@ -305,10 +368,13 @@ impl Board {
 
     /// Writes a checkpoint when more than `behind` updates were logged since the last.
     pub(super) async fn checkpoint_if_behind(&mut self, behind: u64) {
-        if self.seq <= self.checkpoint_seq + behind {
+        // Nothing to write before the document is integrated (nothing was applied).
+        if self.warming.is_some() || self.seq <= self.checkpoint_seq + behind {
             return;
         }
-        let (encoding, state) = checkpoint_state(&self.doc);
+        // The last one before unloading (`behind` 0) is what the next load answers with.
+        let (encoding, state) =
+            if behind == 0 { unload_checkpoint_state(&self.doc) } else { checkpoint_state(&self.doc) };
         metrics::histogram!(telemetry::DOCUMENT_BYTES).record(state.len() as f64);
         let checkpoint = Checkpoint { seq: self.seq, at_ms: now_ms(), encoding, state };
         // Each person's share is saved with it: loading then sums only the log after it.

@@ -36,8 +36,11 @@ impl Board {
         if reply.send(Ok(())).is_err() {
             return;
         }
-        let step1 = frame::sync_step1(&self.doc.transact().state_vector());
-        out.direct.push((conn, step1.into()));
+        match self.state_vector() {
+            Some(state_vector) => out.direct.push((conn, frame::sync_step1(&state_vector).into())),
+            // Asked once the document is ready (see `board_load`).
+            None => self.warming.as_mut().expect("only a warming board lacks its state vector").ask_later(conn),
+        }
         let present = self.awareness.full();
         if !present.clients.is_empty() {
             out.direct.push((conn, frame::awareness(present).into()));

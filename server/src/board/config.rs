@@ -13,6 +13,9 @@ pub struct BoardConfig {
     pub idle_unload: Duration,
     /// Logged updates between checkpoints.
     pub checkpoint_every: u64,
+    /// For tests: how long a loaded board's document waits before it integrates (see
+    /// `board_load`); zero otherwise.
+    pub integrate_delay: Duration,
     /// What one board and one client may take.
     pub limits: BoardLimits,
     /// Signs the personal tokens of people the board issues ids to (none: a

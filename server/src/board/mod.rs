@@ -20,10 +20,11 @@ use std::sync::Arc;
 
 use commonboard_protocol::app::ServerMessage;
 use commonboard_protocol::history::Change;
-use yrs::Doc;
+use yrs::{Doc, ReadTxn, StateVector, Transact};
 
 use self::fanout::Outgoing;
 use crate::awareness::Awareness;
+use crate::board_load::Warming;
 use crate::outbox::{ConnId, Outbox};
 use crate::share::Written;
 use crate::store::{self, Author, BoardEvent, Write};
@@ -44,7 +45,7 @@ mod presence;
 mod restore;
 mod votes;
 // Its types, as the rest of the server sees them.
-mod command;
+pub(crate) mod command;
 mod config;
 mod error;
 mod usage;
@@ -123,6 +124,10 @@ struct Board {
     /// With several nodes: where committed updates and presence go for the other nodes,
     /// and which connections are theirs.
     cluster: Option<Box<dyn Peers>>,
+    /// While the document integrates after a load: the stored form that answers
+    /// joining clients, and the commands waiting for the document (see `board_load`).
+    /// `doc` is an empty placeholder meanwhile and must not be read.
+    warming: Option<Warming>,
     /// Signs the personal tokens of the people this board issues ids to.
     issuer: Option<Issuer>,
 }
@@ -135,6 +140,14 @@ impl Board {
         let applying = std::time::Instant::now();
         let mut out = Outgoing::default();
         for cmd in commands {
+            // While the document integrates, what needs it waits (see `board_load`).
+            let cmd = match self.warming.as_mut() {
+                Some(warming) => match warming.admit(cmd) {
+                    Some(cmd) => cmd,
+                    None => continue,
+                },
+                None => cmd,
+            };
             match cmd {
                 BoardCmd::Join { conn, member, outbox, reply } => self.join(conn, member, outbox, reply, &mut out),
                 BoardCmd::Messages { conn, messages } => {
@@ -161,6 +174,15 @@ impl Board {
             out.app.push(ServerMessage::Workshop { state: self.workshop.view() });
         }
         out
+    }
+
+    /// The board's state vector: its document's, or while that integrates, its
+    /// stored form's, if that was read (`None`: not before the document is ready).
+    fn state_vector(&self) -> Option<StateVector> {
+        match &self.warming {
+            Some(warming) => warming.encoded().and_then(|e| e.state_vector().cloned()),
+            None => Some(self.doc.transact().state_vector()),
+        }
     }
 
     /// A board event for the history, at the board's newest point.

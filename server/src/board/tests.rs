@@ -44,6 +44,7 @@ impl Room {
             open: true,
             idle_unload: Duration::from_secs(60),
             checkpoint_every: 100,
+            integrate_delay: Duration::ZERO,
             limits,
             issuer: None,
         };

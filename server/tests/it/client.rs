@@ -280,6 +280,14 @@ impl Peer {
         }
     }
 
+    /// Closes the connection from this side, keeping the document (to
+    /// [`Self::reconnect`] later, as a provider does).
+    pub async fn disconnect(&mut self) {
+        let _ = self.socket.close(None).await;
+        self.drain_for(Duration::from_millis(200)).await;
+        self.closed.get_or_insert(Closed { code: 1000, reason: "left".into() });
+    }
+
     /// Closes the connection from this side.
     pub async fn leave(mut self) {
         let _ = self.socket.close(None).await;

@@ -7,6 +7,7 @@ mod any_document;
 mod bad_input;
 mod chaos;
 mod client;
+mod cold;
 mod durability;
 mod exports;
 mod history;
