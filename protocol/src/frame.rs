@@ -99,6 +99,13 @@ pub fn containing_yrs() -> bool {
 /// for 96 GiB: `fuzz/regressions/store_load-declared-count`).
 pub fn decode_update(bytes: &[u8]) -> Result<Update, DecodeError> {
     validate::check_update_v1(bytes, &validate::STORED)?;
+    decode_read_update(bytes)
+}
+
+/// Decodes a Yjs update (v1 encoding) that the validating reader has just read: a
+/// client's update, which its connection's reader checked (an update's path reads it
+/// once, not twice).
+pub fn decode_read_update(bytes: &[u8]) -> Result<Update, DecodeError> {
     Ok(contain_yrs(|| Update::decode_v1(bytes))??)
 }
 

@@ -61,7 +61,8 @@ pub enum Unfit {
 /// the validating reader's `summarize_update_v1`), and trimmed of what the document
 /// already has when an item of it straddles the document's clock.
 pub fn prepare(bytes: &[u8], references: &[(u64, u32)], state: &StateVector) -> Result<Update, Unfit> {
-    let update = decode(bytes)?;
+    // The connection's reader read these bytes; yrs's trimmed copy is read again below.
+    let update = frame::decode_read_update(bytes).map_err(|e| Unfit::Undecodable(e.to_string()))?;
     let lower = update.state_vector_lower();
     if let Some(client) = starts_ahead(&lower, state) {
         return Err(Unfit::Held(Held::Ahead(client)));
