@@ -223,7 +223,14 @@ enum Rows {
 /// frame, which the integration then reads too); anything else is merged.
 fn prepare(checkpoint: Option<Checkpoint>, tail: Vec<Vec<u8>>) -> (Option<EncodedBoard>, Rows) {
     match checkpoint {
-        Some(checkpoint) if checkpoint.encoding == StateEncoding::V1 && tail.is_empty() => {
+        // Sent to clients as stored, so first read whole by the validating reader (one
+        // pass, no allocation): a damaged row takes the merge, which refuses it, and
+        // the board then answers from its document, which skips it.
+        Some(checkpoint)
+            if checkpoint.encoding == StateEncoding::V1
+                && tail.is_empty()
+                && validate::check_update_v1(&checkpoint.state, &ACCEPTED).is_ok() =>
+        {
             let encoded = EncodedBoard::as_stored(checkpoint.state);
             let rows = Rows::Whole(encoded.whole_step2.clone(), encoded.whole_len);
             (Some(encoded), rows)
@@ -381,6 +388,15 @@ mod tests {
         assert_eq!(client.transact().state_vector(), half);
         client.transact_mut().apply_update(Update::decode_v1(&diff).unwrap()).unwrap();
         assert_eq!(text(&client), "hello, world");
+    }
+
+    /// A damaged v1 checkpoint is never sent as stored.
+    #[test]
+    fn a_damaged_v1_checkpoint_is_not_sent_as_stored() {
+        let checkpoint = Checkpoint { seq: 2, at_ms: 0, encoding: StateEncoding::V1, state: vec![1, 200, 3] };
+        let (encoded, rows) = prepare(Some(checkpoint), Vec::new());
+        assert!(encoded.is_none());
+        assert!(matches!(rows, Rows::Stored(Some(_), _)));
     }
 
     #[test]
