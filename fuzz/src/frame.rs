@@ -42,9 +42,7 @@ fn sub_decode(doc: &mut Doc, awareness: &mut Awareness, message: Message) {
         Message::Sync(SyncMessage::SyncStep1(state_vector)) => {
             // As the board answers (`doc::sync_answer`): what it sends must decode.
             let answer = commonboard_server::doc::sync_answer(doc, &state_vector);
-            // yrs must read it; the validating reader refused a whole state yrs wrote
-            // (`regressions/protocol_frame-full-state-refused`, open): not asserted here.
-            frame::decode_read_update(&answer).expect("the board's sync answer decodes");
+            frame::decode_update(&answer).expect("the board's sync answer decodes");
         }
         Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) => {
             // As the board takes an update (`intake::prepare`): not at all if it builds on

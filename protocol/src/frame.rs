@@ -102,11 +102,9 @@ pub fn decode_update(bytes: &[u8]) -> Result<Update, DecodeError> {
     decode_read_update(bytes)
 }
 
-/// Decodes a Yjs update (v1 encoding) without the validating reader: a client's update
-/// its connection's reader just checked (an update's path reads it once, not twice), or
-/// what this server wrote and must read back whole (a board's checkpoint and log on
-/// load: the reader refused one whole state that yrs wrote and reads,
-/// `fuzz/regressions/protocol_frame-full-state-refused`, still open).
+/// Decodes a Yjs update (v1 encoding) that the validating reader has just read: a
+/// client's update, which its connection's reader checked (an update's path reads it
+/// once, not twice).
 pub fn decode_read_update(bytes: &[u8]) -> Result<Update, DecodeError> {
     Ok(contain_yrs(|| Update::decode_v1(bytes))??)
 }

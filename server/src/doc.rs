@@ -155,7 +155,7 @@ pub fn apply_checkpoint(txn: &mut yrs::TransactionMut, checkpoint: &Checkpoint) 
 /// no longer applies is skipped. `Err`: yrs panicked, and the document must be thrown
 /// away.
 pub(crate) fn apply_trusted(doc: &Doc, update: &[u8]) -> Result<(), frame::YrsPanicked> {
-    let update = match frame::decode_read_update(update) {
+    let update = match frame::decode_update(update) {
         Ok(update) => update,
         Err(error) => {
             error!(%error, "a stored update no longer decodes; skipping it");

@@ -95,12 +95,9 @@ pub enum StateEncoding {
 impl Checkpoint {
     /// The state as a Yjs update (a damaged row gives an error, never a panic).
     pub fn decode(&self) -> Result<yrs::Update, commonboard_protocol::frame::DecodeError> {
-        use commonboard_protocol::frame::{decode_read_update, decode_update_v2};
+        use commonboard_protocol::frame::{decode_update, decode_update_v2};
         match self.encoding {
-            // Not through the validating reader: it refused a whole state yrs wrote and
-            // reads (`fuzz/regressions/protocol_frame-full-state-refused`), and a board's
-            // own checkpoint must never be skipped on load for that.
-            StateEncoding::V1 => decode_read_update(&self.state),
+            StateEncoding::V1 => decode_update(&self.state),
             StateEncoding::V2 => decode_update_v2(&self.state),
         }
     }
