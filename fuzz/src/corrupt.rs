@@ -15,8 +15,8 @@ use arbitrary::{Arbitrary, Unstructured};
 use commonboard_protocol::frame::{decode_frame, sync_step1};
 use commonboard_protocol::schema::{self, BoardMeta, Note};
 use commonboard_server::board::{self, BoardCmd, BoardConfig, Member};
-use commonboard_server::outbox::{next_conn_id, Closer, Outbox};
 use commonboard_server::history::{self, page};
+use commonboard_server::outbox::{next_conn_id, Closer, Outbox};
 use commonboard_server::store::{
     self, Author, BallotRow, BoardRecord, Checkpoint, LogEntry, StateEncoding, Store, StoredPrivateNote, VoteRecord,
     Write,
