@@ -901,24 +901,38 @@ async fn restart_and_load(
     })
 }
 
-/// Connects a fresh client, sends an empty sync step 1 and waits for the server's sync
-/// step 2: the time from connecting to holding it, and the update it carried.
-async fn sync_once(url: &str, board: &str) -> anyhow::Result<(Duration, Vec<u8>)> {
+/// Connects a fresh client to `board` and sends an empty sync step 1: the client's
+/// wire, its socket, and when it started connecting.
+async fn ask_whole_board(url: &str, board: &str) -> anyhow::Result<(Wire, peer::Socket, Instant)> {
     let wire = Wire::new(Flavor::YWebsocket, board);
     let started = Instant::now();
-    let deadline = started + SYNC_TIMEOUT;
     let mut socket = peer::connect(url).await?;
     socket.send(WsMessage::Binary(wire.step1(&StateVector::default()).into())).await?;
+    Ok((wire, socket, started))
+}
+
+/// The next binary frame from the server, before `deadline`.
+async fn next_binary(socket: &mut peer::Socket, deadline: Instant) -> anyhow::Result<Bytes> {
     loop {
         let message = tokio::time::timeout_at(deadline.into(), socket.next())
             .await
             .context("timed out waiting for the board")?
             .context("the connection closed before the board arrived")??;
-        let frame = match message {
-            WsMessage::Binary(frame) => frame,
+        match message {
+            WsMessage::Binary(frame) => return Ok(frame),
             WsMessage::Close(close) => anyhow::bail!("the server closed the connection: {close:?}"),
-            _ => continue,
-        };
+            _ => {}
+        }
+    }
+}
+
+/// Connects a fresh client, sends an empty sync step 1 and waits for the server's sync
+/// step 2: the time from connecting to holding it, and the update it carried.
+async fn sync_once(url: &str, board: &str) -> anyhow::Result<(Duration, Vec<u8>)> {
+    let (_, mut socket, started) = ask_whole_board(url, board).await?;
+    let deadline = started + SYNC_TIMEOUT;
+    loop {
+        let frame = next_binary(&mut socket, deadline).await?;
         let mut step2 = None;
         wire::messages(Flavor::YWebsocket, &frame, |m| {
             if let Msg::SyncStep2(update) = m {
@@ -938,25 +952,14 @@ async fn sync_once(url: &str, board: &str) -> anyhow::Result<(Duration, Vec<u8>)
 /// the client need not integrate the board first) and waits for it to come back: the
 /// times from connecting to holding the board and to the edit accepted, and the board.
 async fn sync_and_edit(url: &str, board: &str) -> anyhow::Result<(Duration, Vec<u8>, Duration)> {
-    let wire = Wire::new(Flavor::YWebsocket, board);
-    let started = Instant::now();
+    let (wire, mut socket, started) = ask_whole_board(url, board).await?;
     let deadline = started + SYNC_TIMEOUT;
-    let mut socket = peer::connect(url).await?;
-    socket.send(WsMessage::Binary(wire.step1(&StateVector::default()).into())).await?;
     let editor = Doc::new();
     let editor_board = Board::new(&editor);
     let client = editor.client_id();
     let mut synced: Option<(Duration, Vec<u8>)> = None;
     loop {
-        let message = tokio::time::timeout_at(deadline.into(), socket.next())
-            .await
-            .context("timed out waiting for the board")?
-            .context("the connection closed before the board arrived")??;
-        let frame = match message {
-            WsMessage::Binary(frame) => frame,
-            WsMessage::Close(close) => anyhow::bail!("the server closed the connection: {close:?}"),
-            _ => continue,
-        };
+        let frame = next_binary(&mut socket, deadline).await?;
         let (mut step2, mut echoed) = (None, false);
         wire::messages(Flavor::YWebsocket, &frame, |m| match m {
             Msg::SyncStep2(update) => step2 = Some(update.to_vec()),
