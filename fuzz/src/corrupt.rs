@@ -226,7 +226,8 @@ fn writes(id: &str, damage: &Damage) -> Vec<Write> {
         let (encoding, state) = if damage.checkpoint_v1 {
             (StateEncoding::V1, history.states_v1[at - 1].clone())
         } else {
-            (StateEncoding::V2, history.states_v2[at - 1].clone())
+            // Sealed with its checksum, as the server writes v2 checkpoints.
+            (StateEncoding::V2Sealed, store::seal(history.states_v2[at - 1].clone()))
         };
         let checkpoint = Checkpoint { seq: at as u64, at_ms: 1000 * at as i64, encoding, state };
         writes.push(Write::Checkpoint { board: id.into(), checkpoint });

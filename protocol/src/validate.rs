@@ -338,19 +338,13 @@ fn check_content(r: &mut Reader<'_>, kind: u8, limits: &WireLimits) -> Result<u6
     Ok(match kind {
         // Deleted
         1 => r.var_u32("deleted length")?.into(),
-        // JSON (legacy): yrs 0.28 reads one string more than the count it is given.
-        2 => {
-            let count = r.var_u32("JSON content")?;
-            if count > i32::MAX as u32 {
-                return Err(Invalid::OutOfRange("JSON content count"));
-            }
-            let strings = u64::from(count) + 1;
-            r.fits("JSON content", strings, 1)?;
-            for _ in 0..strings {
-                r.str("JSON content")?;
-            }
-            strings
-        }
+        // JSON (legacy): refused. Yjs has written `Any` content instead since version 13,
+        // and yrs 0.28 cannot read back what it writes here: it writes a count and that
+        // many strings, and reads one string more than the count. A document holding such
+        // an item encodes a whole state that neither yrs nor this reader can read (the
+        // reader mirrors yrs), so every client joining the board would fail to sync
+        // (found by `protocol_frame`, `fuzz/regressions/protocol_frame-unreadable-whole-state`).
+        2 => return Err(Invalid::Unsupported { what: "content kind (legacy JSON)", value: 2 }),
         // Binary
         3 => {
             r.buf("binary content")?;

@@ -334,7 +334,7 @@ mod tests {
         let t = source.get_or_insert_text("t");
         t.insert(&mut source.transact_mut(), 0, "hello");
         let (encoding, state) = doc::checkpoint_state(&source);
-        assert_eq!(encoding, StateEncoding::V2);
+        assert_eq!(encoding, StateEncoding::V2Sealed);
         let checkpoint = Checkpoint { seq: 1, at_ms: 0, encoding, state };
         let half = source.transact().state_vector();
         let mut tail = Vec::new();

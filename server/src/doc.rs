@@ -11,7 +11,7 @@ use commonboard_protocol::validate::{self, WireLimits};
 use tracing::{error, warn};
 use yrs::{Doc, ReadTxn, StateVector, Transact};
 
-use crate::store::{Checkpoint, StateEncoding, StoredBoard};
+use crate::store::{self, Checkpoint, StateEncoding, StoredBoard};
 
 /// The size of a document's whole state in Yjs's v1 encoding: what a joining client
 /// downloads (the integrated document, as [`sync_reply`] sends it).
@@ -23,7 +23,7 @@ pub(crate) fn encoded_len(doc: &Doc) -> usize {
 /// the document): only their shape is in question.
 pub(crate) const ACCEPTED: WireLimits = validate::STORED;
 
-/// The whole document as a checkpoint's state: v2, or, while the document holds pending
+/// The whole document as a checkpoint's state: v2 (sealed with its checksum), or, while the document holds pending
 /// updates (updates whose dependencies never arrived: a client's edit made on top of
 /// one of its refused edits, a damaged update), v1 without them. The log holds only
 /// integrated changes, and so does the checkpoint. yrs 0.28 panicked merging some
@@ -37,7 +37,7 @@ pub(crate) fn checkpoint_state(doc: &Doc) -> (StateEncoding, Vec<u8>) {
     if txn.has_missing_updates() {
         (StateEncoding::V1, txn.encode_diff_v1(&StateVector::default()))
     } else {
-        (StateEncoding::V2, txn.encode_state_as_update_v2(&StateVector::default()))
+        (StateEncoding::V2Sealed, store::seal(txn.encode_state_as_update_v2(&StateVector::default())))
     }
 }
 

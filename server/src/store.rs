@@ -77,9 +77,10 @@ pub struct Checkpoint {
     pub seq: u64,
     pub at_ms: i64,
     /// How `state` is encoded: Yjs update v2 (about seven times smaller than v1 for a
-    /// board with a long history) since schema version 6, v1 before; and v1 for the
-    /// checkpoint a board writes when it unloads, which the next load sends its first
-    /// visitor as is (`board_load`).
+    /// board with a long history) since schema version 6, sealed with a checksum since
+    /// the v2 checkpoints of 2026-12-07, v1 before; and v1 for the checkpoint a board
+    /// writes when it unloads, which the next load sends its first visitor as is
+    /// (`board_load`).
     pub encoding: StateEncoding,
     /// The state as one Yjs update.
     pub state: Vec<u8>,
@@ -88,19 +89,66 @@ pub struct Checkpoint {
 /// The Yjs update encoding of a checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StateEncoding {
+    /// Read by the validating reader before yrs (`frame::decode_update`).
     V1 = 1,
+    /// Written before the seal: trusted as the server wrote it.
     V2 = 2,
+    /// v2 followed by its CRC-32 (4 bytes, little-endian). v2 has no validating reader,
+    /// and yrs reserves room for the counts an update declares before reading them (a
+    /// damaged v1 row asked for 96 GiB: `fuzz/README.md`); the checksum refuses a row
+    /// damaged on disk before yrs reads a byte of it.
+    V2Sealed = 3,
+}
+
+impl StateEncoding {
+    /// The encoding a stored number names (an unknown number is read as v1, whose
+    /// reader validates).
+    pub fn from_stored(number: i64) -> Self {
+        match number {
+            2 => StateEncoding::V2,
+            3 => StateEncoding::V2Sealed,
+            _ => StateEncoding::V1,
+        }
+    }
+
+    /// Whether the state is Yjs's v2 encoding (sealed or not).
+    pub fn is_v2(self) -> bool {
+        matches!(self, StateEncoding::V2 | StateEncoding::V2Sealed)
+    }
+}
+
+/// Why a checkpoint's state does not read.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("the checkpoint's checksum does not match its state: the row is damaged")]
+    Damaged,
+    #[error(transparent)]
+    Decode(#[from] commonboard_protocol::frame::DecodeError),
 }
 
 impl Checkpoint {
     /// The state as a Yjs update (a damaged row gives an error, never a panic).
-    pub fn decode(&self) -> Result<yrs::Update, commonboard_protocol::frame::DecodeError> {
+    pub fn decode(&self) -> Result<yrs::Update, CheckpointError> {
         use commonboard_protocol::frame::{decode_update, decode_update_v2};
-        match self.encoding {
-            StateEncoding::V1 => decode_update(&self.state),
-            StateEncoding::V2 => decode_update_v2(&self.state),
-        }
+        Ok(match self.encoding {
+            StateEncoding::V1 => decode_update(&self.state)?,
+            StateEncoding::V2 => decode_update_v2(&self.state)?,
+            StateEncoding::V2Sealed => decode_update_v2(unseal(&self.state).ok_or(CheckpointError::Damaged)?)?,
+        })
     }
+}
+
+/// A v2 state with its checksum appended (see [`StateEncoding::V2Sealed`]).
+pub fn seal(mut state: Vec<u8>) -> Vec<u8> {
+    let checksum = crc32fast::hash(&state);
+    state.extend_from_slice(&checksum.to_le_bytes());
+    state
+}
+
+/// The state of sealed bytes, if their checksum matches.
+fn unseal(sealed: &[u8]) -> Option<&[u8]> {
+    let (state, checksum) = sealed.split_at_checked(sealed.len().checked_sub(4)?)?;
+    (crc32fast::hash(state).to_le_bytes() == checksum).then_some(state)
 }
 
 /// Something that happened on a board besides a document update (a vote opened, a
@@ -436,4 +484,49 @@ pub(crate) fn add_up_shares(rows: impl IntoIterator<Item = (String, u64)>) -> Ve
 /// Waits for a submitted batch.
 pub async fn committed(receiver: Committed) -> Result<(), StoreError> {
     receiver.await.unwrap_or(Err(StoreError::Closed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yrs::{ReadTxn, StateVector, Text, Transact};
+
+    fn state_v2() -> Vec<u8> {
+        let doc = yrs::Doc::with_client_id(7);
+        doc.get_or_insert_text("t").insert(&mut doc.transact_mut(), 0, "hello");
+        let txn = doc.transact();
+        txn.encode_state_as_update_v2(&StateVector::default())
+    }
+
+    fn checkpoint(encoding: StateEncoding, state: Vec<u8>) -> Checkpoint {
+        Checkpoint { seq: 1, at_ms: 0, encoding, state }
+    }
+
+    /// A sealed v2 checkpoint reads back; one damaged on disk (any byte changed, or cut
+    /// short) is refused before yrs reads it; one written before the seal still reads.
+    #[test]
+    fn a_sealed_checkpoint_damaged_on_disk_is_refused_before_yrs_reads_it() {
+        let sealed = seal(state_v2());
+        assert!(checkpoint(StateEncoding::V2Sealed, sealed.clone()).decode().is_ok());
+        for at in 0..sealed.len() {
+            let mut damaged = sealed.clone();
+            damaged[at] ^= 0x40;
+            let error = checkpoint(StateEncoding::V2Sealed, damaged).decode().unwrap_err();
+            assert!(matches!(error, CheckpointError::Damaged), "byte {at}: {error}");
+        }
+        for len in 0..sealed.len() {
+            let error = checkpoint(StateEncoding::V2Sealed, sealed[..len].to_vec()).decode().unwrap_err();
+            assert!(matches!(error, CheckpointError::Damaged), "cut to {len}: {error}");
+        }
+        assert!(checkpoint(StateEncoding::V2, state_v2()).decode().is_ok());
+    }
+
+    /// The numbers stored for each encoding read back as it.
+    #[test]
+    fn each_encoding_reads_back_from_its_stored_number() {
+        for encoding in [StateEncoding::V1, StateEncoding::V2, StateEncoding::V2Sealed] {
+            assert_eq!(StateEncoding::from_stored(encoding as i64), encoding);
+        }
+        assert_eq!(StateEncoding::from_stored(99), StateEncoding::V1);
+    }
 }

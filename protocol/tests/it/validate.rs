@@ -5,6 +5,7 @@ use commonboard_protocol::frame::{decode_frame, DecodeError};
 use commonboard_protocol::validate::{check_frame, check_state_vector, check_update_v1, Invalid, WireLimits};
 use yrs::types::text::TextPrelim;
 use yrs::types::xml::{Xml, XmlElementPrelim, XmlFragment, XmlTextPrelim};
+use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 use yrs::{
     Any, Array, ArrayPrelim, Doc, GetString, Map, MapPrelim, Options, ReadTxn, StateVector, Text, Transact, Update,
@@ -161,16 +162,41 @@ fn the_issues_attacks_are_refused_before_yrs_reads_them() {
     assert!(matches!(decode_frame(&frame), Err(DecodeError::Invalid(Invalid::TooDeep { .. }))));
 }
 
-/// The client frames behind two of the open fuzz findings (fuzz/README.md): the
-/// validating reader refuses both, so neither reaches a board from a client any more.
+/// The client frames behind three fuzz findings (fuzz/README.md): the validating reader
+/// refuses them, so none reaches a board from a client any more.
 #[test]
-fn the_open_fuzz_findings_frames_are_refused() {
-    for name in ["protocol_frame-undecodable-sync-answer", "protocol_frame-double-free"] {
+fn the_fuzz_findings_frames_are_refused() {
+    for name in [
+        "protocol_frame-undecodable-sync-answer",
+        "protocol_frame-double-free",
+        "protocol_frame-unreadable-whole-state",
+    ] {
         let bytes = std::fs::read(crate::repo_root().join("fuzz/regressions").join(name)).unwrap();
         let verdict = check_frame(&bytes, &WireLimits::default());
         println!("{name}: {verdict:?}");
         assert!(verdict.is_err(), "{name}");
     }
+}
+
+/// Legacy JSON content is refused: yrs 0.28 writes a count and that many strings, and
+/// reads one string more than the count, so a document holding such an item encodes a
+/// whole state that yrs cannot read back, and no client could join its board
+/// (`fuzz/regressions/protocol_frame-unreadable-whole-state`). Yjs writes `Any` instead.
+#[test]
+fn legacy_json_content_is_refused_because_yrs_cannot_read_back_what_it_writes() {
+    // Client 5, one root item in "a" whose content is legacy JSON with a count of 1:
+    // yrs reads two strings, "1" and "2"; then an empty delete set.
+    let update = [1, 1, 5, 0, 2, 1, 1, b'a', 1, 1, b'1', 1, b'2', 0];
+    assert_eq!(
+        check_update_v1(&update, &WireLimits::default()),
+        Err(Invalid::Unsupported { what: "content kind (legacy JSON)", value: 2 })
+    );
+    // What the reader keeps out: yrs takes the update, then cannot read its own encoding
+    // of the document. If a yrs release fixes its reader this fails, and the refusal can go.
+    let doc = Doc::new();
+    doc.transact_mut().apply_update(Update::decode_v1(&update).unwrap()).unwrap();
+    let whole = doc.transact().encode_state_as_update_v1(&StateVector::default());
+    assert!(Update::decode_v1(&whole).is_err(), "yrs read back its legacy JSON content");
 }
 
 /// Updates, state vectors and client frames written by Yjs 13 and y-protocols (every

@@ -23,7 +23,7 @@
 use std::sync::Mutex;
 
 use super::{catch_up, from_checkpoint, HistoryError, PastBoard};
-use crate::store::{Checkpoint, StateEncoding, Store};
+use crate::store::{Checkpoint, Store};
 use crate::telemetry;
 
 /// Documents kept per board: enough for a few people scrubbing at once, and for a
@@ -50,10 +50,7 @@ const V1_BYTES_PER_UPDATE: usize = 100;
 
 /// The estimated memory of a document holding a checkpoint's state.
 pub fn checkpoint_weight(checkpoint: &Checkpoint) -> usize {
-    let per_byte = match checkpoint.encoding {
-        StateEncoding::V2 => MEMORY_PER_V2_BYTE,
-        StateEncoding::V1 => MEMORY_PER_V1_BYTE,
-    };
+    let per_byte = if checkpoint.encoding.is_v2() { MEMORY_PER_V2_BYTE } else { MEMORY_PER_V1_BYTE };
     MEMORY_PER_DOC + checkpoint.state.len() * per_byte
 }
 
@@ -77,10 +74,7 @@ fn drop_later(docs: Vec<PastBoard>) {
 
 /// How many logged updates cost as much to catch up on as integrating `checkpoint`.
 fn checkpoint_cost_in_updates(checkpoint: &Checkpoint) -> u64 {
-    let bytes_per_update = match checkpoint.encoding {
-        StateEncoding::V2 => V2_BYTES_PER_UPDATE,
-        StateEncoding::V1 => V1_BYTES_PER_UPDATE,
-    };
+    let bytes_per_update = if checkpoint.encoding.is_v2() { V2_BYTES_PER_UPDATE } else { V1_BYTES_PER_UPDATE };
     (checkpoint.state.len() / bytes_per_update) as u64
 }
 
@@ -268,7 +262,7 @@ impl HistoryCache {
 mod tests {
     use super::*;
     use crate::store::sqlite::SqliteStore;
-    use crate::store::{committed, Author, BoardRecord, LogEntry, Write};
+    use crate::store::{committed, Author, BoardRecord, LogEntry, StateEncoding, Write};
     use commonboard_protocol::schema::{Board, BoardSnapshot, Note};
     use yrs::{Doc, ReadTxn, StateVector, Transact};
 

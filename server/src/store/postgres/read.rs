@@ -284,10 +284,7 @@ pub fn webhooks(conn: &mut impl GenericClient) -> Result<Vec<StoredWebhook>, Sto
 }
 
 fn checkpoint(row: &Row) -> Checkpoint {
-    let encoding = match row.get::<_, i16>(3) {
-        2 => StateEncoding::V2,
-        _ => StateEncoding::V1,
-    };
+    let encoding = StateEncoding::from_stored(row.get::<_, i16>(3).into());
     Checkpoint { seq: unsigned(row.get(0)), at_ms: row.get(1), encoding, state: row.get(2) }
 }
 

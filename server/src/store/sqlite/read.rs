@@ -8,10 +8,7 @@ use super::super::{
 };
 
 pub(super) fn checkpoint(row: &rusqlite::Row) -> rusqlite::Result<Checkpoint> {
-    let encoding = match row.get::<_, u8>(3)? {
-        2 => StateEncoding::V2,
-        _ => StateEncoding::V1,
-    };
+    let encoding = StateEncoding::from_stored(row.get(3)?);
     Ok(Checkpoint { seq: row.get(0)?, at_ms: row.get(1)?, encoding, state: row.get(2)? })
 }
 
