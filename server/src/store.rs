@@ -138,6 +138,42 @@ impl Checkpoint {
     }
 }
 
+impl Checkpoint {
+    /// Whether the state reads: a v1 state passes the validating reader, a sealed v2
+    /// state matches its checksum (a v2 state written before the seal is trusted). One
+    /// linear pass, no allocation.
+    pub fn is_intact(&self) -> bool {
+        match self.encoding {
+            StateEncoding::V1 => {
+                commonboard_protocol::validate::check_update_v1(&self.state, &commonboard_protocol::validate::STORED)
+                    .is_ok()
+            }
+            StateEncoding::V2 => true,
+            StateEncoding::V2Sealed => unseal(&self.state).is_some(),
+        }
+    }
+}
+
+/// The newest intact checkpoint at or before `seq`, read one row at a time by
+/// `at_or_before` (the newest checkpoint at or before a point). A damaged one is passed
+/// over for the one before it: the board is then rebuilt from that one and the log
+/// after it, and loses nothing the log still holds.
+pub(crate) fn newest_intact(
+    seq: u64,
+    mut at_or_before: impl FnMut(u64) -> Result<Option<Checkpoint>, StoreError>,
+) -> Result<Option<Checkpoint>, StoreError> {
+    let mut bound = seq;
+    while let Some(checkpoint) = at_or_before(bound)? {
+        if checkpoint.is_intact() {
+            return Ok(Some(checkpoint));
+        }
+        tracing::error!(seq = checkpoint.seq, "a stored checkpoint is damaged; reading the one before it");
+        let Some(before) = checkpoint.seq.checked_sub(1) else { break };
+        bound = before;
+    }
+    Ok(None)
+}
+
 /// A v2 state with its checksum appended (see [`StateEncoding::V2Sealed`]).
 pub fn seal(mut state: Vec<u8>) -> Vec<u8> {
     let checksum = crc32fast::hash(&state);

@@ -22,13 +22,13 @@ mod schema;
 mod tests;
 mod write;
 
-use self::read::{checkpoint, clamp, log_entry, read_board, read_log, read_votes, read_written};
+use self::read::{checkpoint_at_or_before, clamp, log_entry, read_board, read_log, read_votes, read_written};
 use self::schema::migrate;
 use self::write::write_loop;
 use super::group::Request;
 use super::{
-    Activity, Author, BoardEvent, BoardRecord, Checkpoint, Committed, LogEntry, LogQuery, LogStats, Store, StoreError,
-    StoredBoard, StoredPrivateNote, StoredVote, StoredWebhook, Write,
+    newest_intact, Activity, Author, BoardEvent, BoardRecord, Checkpoint, Committed, LogEntry, LogQuery, LogStats,
+    Store, StoreError, StoredBoard, StoredPrivateNote, StoredVote, StoredWebhook, Write,
 };
 
 /// File name of the database inside the data directory.
@@ -168,13 +168,7 @@ impl Store for SqliteStore {
             let Some(record) = read_board(&tx, id)? else {
                 return Ok(None);
             };
-            let checkpoint = tx
-                .query_row(
-                    "SELECT seq, at, state, encoding FROM checkpoints WHERE board = ?1 ORDER BY seq DESC LIMIT 1",
-                    [id],
-                    checkpoint,
-                )
-                .optional()?;
+            let checkpoint = newest_intact(u64::MAX, |bound| checkpoint_at_or_before(&tx, id, bound))?;
             let after = checkpoint.as_ref().map_or(0, |c| c.seq);
             let tail = read_log(&tx, id, after + 1, u64::MAX)?;
             let votes = read_votes(&tx, id)?;
@@ -206,14 +200,7 @@ impl Store for SqliteStore {
     }
 
     fn checkpoint_at_or_before(&self, id: &str, seq: u64) -> Result<Option<Checkpoint>, StoreError> {
-        self.with_reader(|conn| {
-            let mut statement = conn.prepare_cached(
-                "SELECT seq, at, state, encoding FROM checkpoints WHERE board = ?1 AND seq <= ?2
-                 ORDER BY seq DESC LIMIT 1",
-            )?;
-            let row = statement.query_row(params![id, clamp(seq)], checkpoint);
-            Ok(row.optional()?)
-        })
+        self.with_reader(|conn| newest_intact(seq, |bound| checkpoint_at_or_before(conn, id, bound)))
     }
 
     fn seq_at_time(&self, id: &str, at_ms: i64) -> Result<Option<(u64, i64)>, StoreError> {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use commonboard_server::store::{
-    self, committed, Activity, Author, BallotRow, BoardEvent, BoardRecord, Checkpoint, LogEntry, LogQuery,
+    self, committed, seal, Activity, Author, BallotRow, BoardEvent, BoardRecord, Checkpoint, LogEntry, LogQuery,
     StateEncoding, Store, StoreError, StoreLocation, StoredPrivateNote, StoredWebhook, VoteRecord, Write,
 };
 
@@ -65,6 +65,7 @@ contract!(
     history_reads_answer_the_same,
     a_closed_store_refuses_writes,
     webhooks_read_back_and_are_deleted,
+    a_damaged_checkpoint_is_passed_over_for_the_one_before,
 );
 
 /// Commits a batch, which must succeed.
@@ -377,4 +378,28 @@ async fn webhooks_read_back_and_are_deleted(backend: Backend) {
     assert_eq!(all[1], webhook("b", "h1", "http://10.0.0.9/moved", 10));
     commit(&store, vec![Write::DeleteWebhook { board: a(), id: "h3".into() }]).await;
     assert_eq!(read(&store, |s| s.webhooks()).await.len(), 1);
+}
+
+/// A checkpoint damaged on disk is passed over: the board loads from the intact one
+/// before it and the log after that, and a point in the past does the same.
+async fn a_damaged_checkpoint_is_passed_over_for_the_one_before(backend: Backend) {
+    let store = backend.open().await;
+    let intact = Checkpoint { seq: 2, at_ms: 5, encoding: StateEncoding::V2Sealed, state: seal(vec![7, 7]) };
+    let mut damaged = Checkpoint { seq: 4, at_ms: 6, encoding: StateEncoding::V2Sealed, state: seal(vec![8, 8]) };
+    damaged.state[0] ^= 1;
+    commit(
+        &store,
+        vec![
+            Write::CreateBoard(record("b")),
+            append("b", (1..=5).map(entry).collect()),
+            Write::Checkpoint { board: "b".into(), checkpoint: intact.clone() },
+            Write::Checkpoint { board: "b".into(), checkpoint: damaged },
+        ],
+    )
+    .await;
+    let loaded = read(&store, |s| s.load("b")).await.unwrap();
+    assert_eq!(loaded.checkpoint, Some(intact.clone()));
+    assert_eq!(loaded.tail, (3..=5).map(entry).collect::<Vec<_>>());
+    assert_eq!(read(&store, |s| s.checkpoint_at_or_before("b", 4)).await, Some(intact));
+    assert_eq!(read(&store, |s| s.checkpoint_at_or_before("b", 1)).await, None);
 }

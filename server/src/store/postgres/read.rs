@@ -7,8 +7,8 @@ use postgres::{GenericClient, Row};
 
 use super::clamp;
 use crate::store::{
-    Activity, Author, BallotRow, BoardEvent, BoardRecord, Checkpoint, LogEntry, LogQuery, LogStats, StateEncoding,
-    StoreError, StoredBoard, StoredPrivateNote, StoredVote, StoredWebhook, VoteRecord,
+    newest_intact, Activity, Author, BallotRow, BoardEvent, BoardRecord, Checkpoint, LogEntry, LogQuery, LogStats,
+    StateEncoding, StoreError, StoredBoard, StoredPrivateNote, StoredVote, StoredWebhook, VoteRecord,
 };
 
 const LOG_COLUMNS: &str = "seq, at, author_id, author_name, data";
@@ -35,12 +35,7 @@ pub fn load(conn: &mut impl GenericClient, id: &str) -> Result<Option<StoredBoar
     let Some(record) = board(conn, id)? else {
         return Ok(None);
     };
-    let checkpoint = conn
-        .query_opt(
-            "SELECT seq, at, state, encoding FROM checkpoints WHERE board = $1 ORDER BY seq DESC LIMIT 1",
-            &[&id],
-        )?
-        .map(|row| checkpoint(&row));
+    let checkpoint = checkpoint_at_or_before(conn, id, u64::MAX)?;
     let after = checkpoint.as_ref().map_or(0, |c| c.seq);
     let tail = log(conn, id, after + 1, u64::MAX)?;
     let votes = votes(conn, id)?;
@@ -117,16 +112,19 @@ pub fn log(conn: &mut impl GenericClient, id: &str, from: u64, to: u64) -> Resul
     Ok(rows.iter().map(log_entry).collect())
 }
 
+/// The newest intact checkpoint at or before `seq` (see `store::newest_intact`).
 pub fn checkpoint_at_or_before(
     conn: &mut impl GenericClient,
     id: &str,
     seq: u64,
 ) -> Result<Option<Checkpoint>, StoreError> {
-    let row = conn.query_opt(
-        "SELECT seq, at, state, encoding FROM checkpoints WHERE board = $1 AND seq <= $2 ORDER BY seq DESC LIMIT 1",
-        &[&id, &clamp(seq)],
-    )?;
-    Ok(row.map(|row| checkpoint(&row)))
+    newest_intact(seq, |bound| {
+        let row = conn.query_opt(
+            "SELECT seq, at, state, encoding FROM checkpoints WHERE board = $1 AND seq <= $2 ORDER BY seq DESC LIMIT 1",
+            &[&id, &clamp(bound)],
+        )?;
+        Ok(row.map(|row| checkpoint(&row)))
+    })
 }
 
 pub fn seq_at_time(conn: &mut impl GenericClient, id: &str, at_ms: i64) -> Result<Option<(u64, i64)>, StoreError> {

@@ -12,6 +12,14 @@ pub(super) fn checkpoint(row: &rusqlite::Row) -> rusqlite::Result<Checkpoint> {
     Ok(Checkpoint { seq: row.get(0)?, at_ms: row.get(1)?, encoding, state: row.get(2)? })
 }
 
+/// The newest checkpoint at or before `seq`, intact or not (see `store::newest_intact`).
+pub(super) fn checkpoint_at_or_before(conn: &Connection, id: &str, seq: u64) -> Result<Option<Checkpoint>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT seq, at, state, encoding FROM checkpoints WHERE board = ?1 AND seq <= ?2 ORDER BY seq DESC LIMIT 1",
+    )?;
+    Ok(statement.query_row(params![id, clamp(seq)], checkpoint).optional()?)
+}
+
 /// A sequence number as SQLite's signed integer.
 pub(super) fn clamp(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
