@@ -247,6 +247,7 @@ pub async fn run(session: Session) {
         max_update_bytes: 64 << 10,
         max_awareness_bytes: 1024,
         max_queued_bytes: 1 << 20,
+        held: board::HeldLimits { max_bytes: 4 << 20, max_commands: 1024 },
     };
     let config = BoardConfig {
         open: false,

@@ -49,6 +49,10 @@ pub const SERVER_FULL: CloseCode = CloseCode(4531);
 /// The server has as many boards loaded as it allows, and every one of them has people
 /// on it, so this board cannot be loaded now. Try again later.
 pub const TOO_MANY_BOARDS: CloseCode = CloseCode(4532);
+/// The board is still loading and holds as many changes for it as it may: reconnect
+/// shortly. Nothing of the client's was accepted since it joined or since the board
+/// began loading; it still holds its changes and sends them again.
+pub const BOARD_LOADING: CloseCode = CloseCode(4533);
 
 /// Longest reason a close frame can carry, in bytes.
 pub const MAX_REASON_BYTES: usize = 123;
@@ -86,7 +90,7 @@ mod tests {
         for code in [UNAUTHORIZED, FORBIDDEN, BOARD_NOT_FOUND] {
             assert!(gives_up(code), "{code:?}");
         }
-        for code in [RESTART, NOT_SAVED, TOO_SLOW, TOO_FAST, BOARD_FULL, SERVER_FULL, TOO_MANY_BOARDS] {
+        for code in [RESTART, NOT_SAVED, TOO_SLOW, TOO_FAST, BOARD_FULL, SERVER_FULL, TOO_MANY_BOARDS, BOARD_LOADING] {
             assert!(!gives_up(code), "{code:?}");
         }
     }

@@ -191,6 +191,7 @@ fn close_codes() -> String {
         ("boardFull", BOARD_FULL),
         ("serverFull", SERVER_FULL),
         ("tooManyBoards", TOO_MANY_BOARDS),
+        ("boardLoading", BOARD_LOADING),
     ];
     let body: Vec<String> = codes.iter().map(|(name, code)| format!("  {name}: {},", code.0)).collect();
     format!("{{\n{}\n}} as const", body.join("\n"))

@@ -10,7 +10,8 @@
 //! goes through the board's ordinary path once the document is ready: every check an
 //! update gets, then commit, then relay, as on a warm board.
 
-use std::collections::HashSet;
+mod held;
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,6 +22,8 @@ use tracing::{debug, error, info_span, warn};
 use yrs::updates::encoder::Encode;
 use yrs::{Doc, StateVector, Update};
 
+pub use self::held::HeldLimits;
+use self::held::{Held, Holding};
 use crate::board::command::BoardCmd;
 use crate::doc::{self, ACCEPTED};
 use crate::outbox::ConnId;
@@ -117,15 +120,27 @@ impl EncodedBoard {
     }
 }
 
+/// What the board does with a command while its document integrates.
+pub(crate) enum Admit {
+    /// Handle it now.
+    Now(BoardCmd),
+    /// Held for the document (or dropped: from a connection refused before).
+    Waits,
+    /// Close this connection (`close::BOARD_LOADING`): its frame would pass what the
+    /// board holds; what it held was dropped, unaccepted.
+    Refuse(ConnId),
+}
+
+/// The reason a connection refused by [`Admit::Refuse`] reads.
+pub(crate) const LOADING_REASON: &str =
+    "the board is still loading and cannot hold more changes; reconnect shortly, your changes are sent again";
+
 /// A board whose document is still integrating.
 pub(crate) struct Warming {
     /// `None` when the stored form could not be merged: everything waits.
     encoded: Option<EncodedBoard>,
-    /// Commands that need the document, in arrival order.
-    held: Vec<BoardCmd>,
-    /// Connections with held commands: their later messages are held too, so that
-    /// each connection's messages keep their order.
-    holding: HashSet<ConnId>,
+    /// Commands that need the document, in arrival order, bounded.
+    held: Held,
     /// Frames answered from the stored form (for the log line when it ends).
     answered: usize,
     /// Connections that joined without the server's sync step 1 (the stored form's
@@ -141,14 +156,20 @@ impl Warming {
 
     /// Returns `cmd` when the board can handle it before its document is ready (a join,
     /// a sync step 1, presence, a leave of a connection with nothing held); holds it
-    /// otherwise, with every later command of its connection.
-    pub(crate) fn admit(&mut self, cmd: BoardCmd) -> Option<BoardCmd> {
+    /// otherwise, with every later command of its connection, within the bounds (see
+    /// [`held`]).
+    pub(crate) fn admit(&mut self, cmd: BoardCmd) -> Admit {
         let now = match &cmd {
+            BoardCmd::Messages { conn, .. } if self.held.is_refused(*conn) => return Admit::Waits,
+            BoardCmd::Leave { conn } if self.held.is_refused(*conn) => {
+                self.held.ended(*conn);
+                true
+            }
             _ if self.encoded.is_none() => false,
             BoardCmd::Join { .. } | BoardCmd::Unload { .. } => true,
-            BoardCmd::Leave { conn } => !self.holding.contains(conn),
+            BoardCmd::Leave { conn } => !self.held.is_holding(*conn),
             BoardCmd::Messages { conn, messages } => {
-                !self.holding.contains(conn) && messages.iter().all(needs_no_document)
+                !self.held.is_holding(*conn) && messages.iter().all(needs_no_document)
             }
             BoardCmd::LinksRotated { .. }
             | BoardCmd::Restore { .. }
@@ -159,13 +180,21 @@ impl Warming {
             if matches!(cmd, BoardCmd::Messages { .. }) {
                 self.answered += 1;
             }
-            return Some(cmd);
+            return Admit::Now(cmd);
         }
-        if let BoardCmd::Messages { conn, .. } = &cmd {
-            self.holding.insert(*conn);
+        match self.held.hold(cmd) {
+            Holding::Held | Holding::Dropped => Admit::Waits,
+            Holding::Refuse(conn) => {
+                let (bytes, commands) = self.held.size();
+                warn!(
+                    conn,
+                    held_bytes = bytes,
+                    held_commands = commands,
+                    "a client's changes would pass what a loading board holds; closing it"
+                );
+                Admit::Refuse(conn)
+            }
         }
-        self.held.push(cmd);
-        None
     }
 
     /// Asks `conn` for what it holds (the server's sync step 1) once the document is ready.
@@ -176,8 +205,14 @@ impl Warming {
     /// The held commands, in arrival order, and the connections to ask for what they
     /// hold, once the document is ready.
     pub(crate) fn into_held(self) -> (Vec<BoardCmd>, Vec<ConnId>) {
-        debug!(held = self.held.len(), answered = self.answered, "document ready; handling what waited for it");
-        (self.held, self.ask)
+        let (bytes, commands) = self.held.size();
+        debug!(
+            held = commands,
+            held_bytes = bytes,
+            answered = self.answered,
+            "document ready; handling what waited for it"
+        );
+        (self.held.into_commands(), self.ask)
     }
 }
 
@@ -260,10 +295,10 @@ pub(crate) async fn start(
     checkpoint: Option<Checkpoint>,
     tail: Vec<Vec<u8>>,
     delay: Duration,
+    limits: HeldLimits,
 ) -> (Warming, Integrating) {
     let (ready, integrating) = oneshot::channel();
-    let warming =
-        |encoded| Warming { encoded, held: Vec::new(), holding: HashSet::new(), answered: 0, ask: Vec::new() };
+    let warming = |encoded| Warming { encoded, held: Held::new(limits), answered: 0, ask: Vec::new() };
     let (encoded, rows) = match tokio::task::spawn_blocking(move || prepare(checkpoint, tail)).await {
         Ok(prepared) => prepared,
         Err(join) => {

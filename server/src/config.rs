@@ -199,6 +199,18 @@ pub struct Config {
     #[arg(long, env = "COMMONBOARD_MAX_QUEUED_BYTES", default_value_t = 24 << 20)]
     pub max_queued_bytes: usize,
 
+    /// Bytes of clients' frames a board holds while its document integrates after a
+    /// load (they wait for it, unaccepted). A connection may hold a quarter of it (one
+    /// frame always fits); a frame past either is not taken: its connection is closed
+    /// with code 4533 and its client sends its changes again when it reconnects.
+    #[arg(long, env = "COMMONBOARD_MAX_HELD_BYTES", default_value_t = 64 << 20)]
+    pub max_held_bytes: usize,
+
+    /// Frames a board holds while its document integrates after a load, as
+    /// --max-held-bytes (a connection may hold a quarter).
+    #[arg(long, env = "COMMONBOARD_MAX_HELD_FRAMES", default_value_t = 16384)]
+    pub max_held_frames: usize,
+
     /// Messages per second one connection may send, sustained. A faster client is slowed
     /// down (the server reads from it at this rate), not disconnected. 0 turns the limit
     /// off (for bulk imports on a trusted network).

@@ -129,6 +129,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         max_update_bytes: config.max_update_bytes,
         max_awareness_bytes: config.max_awareness_bytes,
         max_queued_bytes: config.max_queued_bytes,
+        held: board::HeldLimits { max_bytes: config.max_held_bytes, max_commands: config.max_held_frames },
     };
     let board_config = BoardConfig {
         open: config.open,

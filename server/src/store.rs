@@ -342,6 +342,9 @@ pub enum Write {
     Shares { board: String, through: u64, written: Vec<(String, u64)> },
     /// Drops logged updates up to `through`, which must be a checkpoint's point.
     Compact { board: String, through: u64 },
+    /// Keeps what logged updates changed (each a JSON list of history `Change`s, by
+    /// point), described once so that the history list does not replay them again.
+    Summaries { board: String, rows: Vec<(u64, String)> },
     /// Sets the workshop flow's state (JSON).
     Workshop { board: String, state_json: String },
     /// Writes a private note, or deletes it (`None`).
@@ -418,6 +421,9 @@ pub trait Store: Send + Sync + 'static {
     fn query_log(&self, id: &str, query: &LogQuery) -> Result<Vec<LogEntry>, StoreError>;
     /// Reads a board's events between two points (inclusive), oldest first. Blocking.
     fn events(&self, id: &str, from: u64, to: u64) -> Result<Vec<BoardEvent>, StoreError>;
+    /// The kept descriptions ([`Write::Summaries`]) of the updates at points `from..=to`
+    /// that have one, by point. Blocking.
+    fn summaries(&self, id: &str, from: u64, to: u64) -> Result<Vec<(u64, String)>, StoreError>;
     /// The board's newest point (0 for an unknown board). Blocking.
     fn last_seq(&self, id: &str) -> Result<u64, StoreError>;
     /// Counts and sizes of a board's stored history (reads the whole log). Blocking.

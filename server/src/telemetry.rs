@@ -39,6 +39,9 @@ pub const BOARD_LOAD_SECONDS: &str = "commonboard_board_load_seconds";
 /// Time to integrate a loaded board's document, in the background while the board
 /// already answers from its stored form (histogram, seconds).
 pub const BOARD_INTEGRATE_SECONDS: &str = "commonboard_board_integrate_seconds";
+/// Bytes of clients' messages held by boards whose document is still integrating,
+/// over all boards (gauge; bounded per board by `--max-held-bytes`).
+pub const HELD_BYTES: &str = "commonboard_held_bytes";
 /// History reads (the board at a point) by how they were answered: `hit` (a kept
 /// document at that point), `catch_up` (a kept document brought forward), `miss` (built
 /// from a checkpoint) (counter).
@@ -84,6 +87,8 @@ pub enum Limit {
     FieldSize,
     /// `--board-creation-rate` or `--board-creation-global-rate`.
     CreationRate,
+    /// `--max-held-bytes` or `--max-held-frames`, while a board's document integrates.
+    HeldForLoad,
 }
 
 impl Limit {
@@ -103,6 +108,7 @@ impl Limit {
             Limit::PresenceOwner => "presence_owner",
             Limit::FieldSize => "field_size",
             Limit::CreationRate => "creation_rate",
+            Limit::HeldForLoad => "held_for_load",
         }
     }
 }

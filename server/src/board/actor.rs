@@ -206,7 +206,8 @@ impl Board {
             // Moved, not copied: a big board's state is megabytes.
             let checkpoint = stored.checkpoint.take();
             let tail = std::mem::take(&mut stored.tail).into_iter().map(|e| e.update).collect();
-            let (warming, integrating) = board_load::start(checkpoint, tail, config.integrate_delay).await;
+            let (warming, integrating) =
+                board_load::start(checkpoint, tail, config.integrate_delay, config.limits.held).await;
             // The stored form's size is the document's: no measure at the first change.
             if let Some(encoded) = warming.encoded() {
                 board.doc_bytes = encoded.len();

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::auth::Signer;
+pub use crate::board_load::HeldLimits;
 
 /// Settings every board shares.
 #[derive(Debug, Clone)]
@@ -53,6 +54,9 @@ pub struct BoardLimits {
     /// too slow: a reply (sync step 2, the whole presence) is not even built for a
     /// client this far behind, and a frame that would queue past it closes the client.
     pub max_queued_bytes: usize,
+    /// What the board holds for its document while it integrates after a load, in
+    /// bytes and frames (see `board_load`).
+    pub held: HeldLimits,
 }
 
 impl Default for BoardLimits {
@@ -65,6 +69,7 @@ impl Default for BoardLimits {
             max_update_bytes: usize::MAX,
             max_awareness_bytes: usize::MAX,
             max_queued_bytes: usize::MAX,
+            held: HeldLimits::default(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! What an update may take: its size, its sender's share, the document's size, and the room kept for cleaning up.
 
 use commonboard_protocol::app::{ErrorCode, Role, ServerMessage};
+use commonboard_protocol::close;
 use commonboard_protocol::frame::{self, Message};
 use commonboard_protocol::validate;
 use tracing::warn;
@@ -14,6 +15,16 @@ use super::fanout::Outgoing;
 use super::Board;
 
 impl Board {
+    /// `conn` sent a frame past what the board holds while its document integrates
+    /// (`board_load`): it is closed, to reconnect; nothing of it was accepted, and its
+    /// client sends its changes again. Its end (`Leave`) removes it as usual.
+    pub(super) fn refuse_while_loading(&mut self, conn: ConnId) {
+        telemetry::refused(Limit::HeldForLoad);
+        if let Some(state) = self.conns.get(&conn) {
+            state.outbox.close(close::BOARD_LOADING, crate::board_load::LOADING_REASON);
+        }
+    }
+
     /// Whether an update from `conn` is within the board's limits: its size, its
     /// sender's share of the board (`max_person_bytes`, the facilitator excepted), and
     /// the document's size with it. One that is not is refused, not applied, not

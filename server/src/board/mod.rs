@@ -24,7 +24,7 @@ use yrs::{Doc, ReadTxn, StateVector, Transact};
 
 use self::fanout::Outgoing;
 use crate::awareness::Awareness;
-use crate::board_load::Warming;
+use crate::board_load::{Admit, Warming};
 use crate::outbox::{ConnId, Outbox};
 use crate::share::Written;
 use crate::store::{self, Author, BoardEvent, Write};
@@ -59,7 +59,7 @@ mod tests;
 pub use self::actor::spawn;
 pub(crate) use self::actor::{refuse_all, run, start};
 pub use self::command::{BoardCmd, BoardHandle, Member};
-pub use self::config::{BoardConfig, BoardLimits, Issuer};
+pub use self::config::{BoardConfig, BoardLimits, HeldLimits, Issuer};
 pub(crate) use self::create::create_open_board;
 pub use self::create::{new_board, NewBoard};
 pub use self::error::BoardError;
@@ -143,8 +143,12 @@ impl Board {
             // While the document integrates, what needs it waits (see `board_load`).
             let cmd = match self.warming.as_mut() {
                 Some(warming) => match warming.admit(cmd) {
-                    Some(cmd) => cmd,
-                    None => continue,
+                    Admit::Now(cmd) => cmd,
+                    Admit::Waits => continue,
+                    Admit::Refuse(conn) => {
+                        self.refuse_while_loading(conn);
+                        continue;
+                    }
                 },
                 None => cmd,
             };

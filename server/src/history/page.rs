@@ -1,11 +1,13 @@
 //! `GET /api/boards/{id}/history`: the board's changes page by page, newest first,
 //! with small edits close together by one author grouped into one line.
 
+use std::collections::HashMap;
+
 use commonboard_protocol::history::{Change, ChangeKind, HistoryAuthor, HistoryEntry, HistoryPage};
 
 use super::summary::{self, Summarizer};
 use super::{rfc3339, HistoryError};
-use crate::store::{Author, BoardEvent, LogEntry, LogQuery, Store};
+use crate::store::{Author, BoardEvent, LogEntry, LogQuery, Store, Write};
 
 /// Most logged updates one page reads, however much they group.
 const MAX_ROWS: u32 = 2000;
@@ -53,7 +55,7 @@ pub fn page(store: &dyn Store, id: &str, query: &PageQuery) -> Result<HistoryPag
     let lowest = if exhausted { 0 } else { rows.first().map_or(0, |r| r.seq) };
     let highest = query.before.saturating_sub(1);
 
-    let mut lines = describe_rows(store, id, &rows)?;
+    let mut lines = described(store, id, &rows)?;
     for (index, event) in store.events(id, lowest, highest)?.into_iter().enumerate() {
         if !event_matches(&event, query) {
             continue;
@@ -97,6 +99,48 @@ pub fn page(store: &dyn Store, id: &str, query: &PageQuery) -> Result<HistoryPag
     Ok(HistoryPage { entries, next_before: next_before.filter(|&s| s > 1), log: store.log_stats(id)? })
 }
 
+/// Each row's line: from its kept description, or, for rows without one (logged since
+/// the history last listed them, or by a server before descriptions were kept),
+/// described by replaying them, once: their descriptions are then kept
+/// ([`Write::Summaries`], not waited for; a lost write is described again next time).
+fn described(store: &dyn Store, id: &str, rows: &[LogEntry]) -> Result<Vec<Line>, HistoryError> {
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else { return Ok(Vec::new()) };
+    let kept: HashMap<u64, String> = store.summaries(id, first.seq, last.seq)?.into_iter().collect();
+    let mut lines = Vec::with_capacity(rows.len());
+    let mut missing = Vec::new();
+    for row in rows {
+        match kept.get(&row.seq).map(|json| serde_json::from_str::<Vec<Change>>(json)) {
+            Some(Ok(changes)) => lines.push(line(row, changes)),
+            // A kept description that does not parse is described again.
+            _ => missing.push(row.clone()),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(lines);
+    }
+    let fresh = describe_rows(store, id, &missing)?;
+    let keep =
+        fresh.iter().map(|line| (line.seq, serde_json::to_string(&line.changes).expect("changes serialize"))).collect();
+    tracing::debug!(board = id, described = fresh.len(), kept = lines.len(), "described logged updates");
+    drop(store.submit(vec![Write::Summaries { board: id.to_owned(), rows: keep }]));
+    lines.extend(fresh);
+    lines.sort_by_key(|line| line.seq);
+    Ok(lines)
+}
+
+/// The line of a row whose changes are known.
+fn line(row: &LogEntry, changes: Vec<Change>) -> Line {
+    Line {
+        seq: row.seq,
+        first_seq: row.seq,
+        order: 0,
+        at_ms: row.at_ms,
+        author: row.author.clone(),
+        updates: 1,
+        changes,
+    }
+}
+
 /// Describes each row, replaying from the nearest checkpoint only where the rows are
 /// far apart (an author filter, say); consecutive rows replay in one pass.
 fn describe_rows(store: &dyn Store, id: &str, rows: &[LogEntry]) -> Result<Vec<Line>, HistoryError> {
@@ -122,15 +166,7 @@ fn describe_rows(store: &dyn Store, id: &str, rows: &[LogEntry]) -> Result<Vec<L
         }
         let changes = summarizer.describe(&row.update);
         *at = row.seq;
-        lines.push(Line {
-            seq: row.seq,
-            first_seq: row.seq,
-            order: 0,
-            at_ms: row.at_ms,
-            author: row.author.clone(),
-            updates: 1,
-            changes,
-        });
+        lines.push(line(row, changes));
     }
     Ok(lines)
 }
@@ -263,5 +299,57 @@ mod tests {
             .unwrap();
         let query = PageQuery { before: u64::MAX, limit: 50, since_ms: None, until_ms: None, author: None };
         assert!(!page(&store, "b", &query).unwrap().entries.is_empty());
+    }
+
+    /// The first listing describes the rows by replaying them and keeps what it found;
+    /// the next reads it back (the same page); a kept description that does not parse
+    /// is described again.
+    #[tokio::test]
+    async fn descriptions_are_kept_once_and_read_back() {
+        use commonboard_protocol::schema::{Board, Note};
+        use yrs::Transact;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let doc = yrs::Doc::new();
+        let board = Board::new(&doc);
+        let mut updates = Vec::new();
+        for step in 0..4 {
+            let mut txn = doc.transact_mut();
+            match step {
+                0 => board.insert_note(&mut txn, &Note { id: "n".into(), text: "Pilot".into(), ..Note::default() }),
+                1 => assert!(board.move_note(&mut txn, "n", 10.0, 0.0)),
+                2 => assert!(board.set_note_text(&mut txn, "n", "Pilot run")),
+                _ => assert!(board.remove_note(&mut txn, "n")),
+            }
+            updates.push(txn.encode_update_v1());
+        }
+        let authors = [Author { id: "ada".into(), name: "Ada".into() }, Author { id: "bo".into(), name: "Bo".into() }];
+        let entries = (1..)
+            .zip(updates)
+            .map(|(seq, update)| LogEntry { seq, at_ms: seq as i64, author: authors[seq as usize % 2].clone(), update })
+            .collect();
+        let record = BoardRecord {
+            id: "b".into(),
+            title: "b".into(),
+            template: "blank".into(),
+            created_at_ms: 0,
+            links_generation: 1,
+            locked: false,
+            removed: Vec::new(),
+        };
+        committed(store.submit(vec![Write::CreateBoard(record), Write::Append { board: "b".into(), entries }]))
+            .await
+            .unwrap();
+        let query = PageQuery { before: u64::MAX, limit: 50, since_ms: None, until_ms: None, author: None };
+        assert!(store.summaries("b", 1, 4).unwrap().is_empty());
+        let first = page(&store, "b", &query).unwrap();
+        assert_eq!(first.entries.len(), 4, "{first:?}");
+        // The kept descriptions were queued before this write, on the same writer.
+        committed(store.submit(vec![Write::Locked { board: "b".into(), locked: false }])).await.unwrap();
+        assert_eq!(store.summaries("b", 1, 4).unwrap().len(), 4);
+        assert_eq!(page(&store, "b", &query).unwrap().entries, first.entries);
+        let damaged = Write::Summaries { board: "b".into(), rows: vec![(2, "not json".into())] };
+        committed(store.submit(vec![damaged])).await.unwrap();
+        assert_eq!(page(&store, "b", &query).unwrap().entries, first.entries);
     }
 }

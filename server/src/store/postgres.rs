@@ -166,6 +166,10 @@ impl Store for PostgresStore {
         self.with_reader(|conn| read::events(conn, id, from, to))
     }
 
+    fn summaries(&self, id: &str, from: u64, to: u64) -> Result<Vec<(u64, String)>, StoreError> {
+        self.with_reader(|conn| read::summaries(conn, id, from, to))
+    }
+
     fn last_seq(&self, id: &str) -> Result<u64, StoreError> {
         self.with_reader(|conn| read::last_seq(conn, id))
     }

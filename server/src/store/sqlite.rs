@@ -260,6 +260,17 @@ impl Store for SqliteStore {
         })
     }
 
+    fn summaries(&self, id: &str, from: u64, to: u64) -> Result<Vec<(u64, String)>, StoreError> {
+        self.with_reader(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT seq, changes FROM summaries WHERE board = ?1 AND seq >= ?2 AND seq <= ?3 ORDER BY seq",
+            )?;
+            let rows =
+                statement.query_map(params![id, clamp(from), clamp(to)], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
     fn last_seq(&self, id: &str) -> Result<u64, StoreError> {
         self.with_reader(|conn| {
             Ok(conn.query_row(

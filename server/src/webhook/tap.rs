@@ -108,6 +108,9 @@ impl Store for Tapped {
     fn events(&self, id: &str, from: u64, to: u64) -> Result<Vec<BoardEvent>, StoreError> {
         self.inner.events(id, from, to)
     }
+    fn summaries(&self, id: &str, from: u64, to: u64) -> Result<Vec<(u64, String)>, StoreError> {
+        self.inner.summaries(id, from, to)
+    }
     fn last_seq(&self, id: &str) -> Result<u64, StoreError> {
         self.inner.last_seq(id)
     }

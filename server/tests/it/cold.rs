@@ -1,14 +1,18 @@
 //! A board loaded after a restart answers from its stored form while its document
 //! integrates (`--integrate-delay` holds the integration so that the tests act inside
 //! that window): clients that join, edit, leave or come back with part of the board
-//! meanwhile converge, and nothing they sent is lost.
+//! meanwhile converge, and nothing they sent is lost; a flood of one meanwhile is cut
+//! at what a loading board holds.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use commonboard_protocol::close;
 use commonboard_server::config::Config;
 use yrs::Transact;
 
-use crate::client::Peer;
+use crate::client::{Closed, Peer};
+use crate::hostile::Server;
 use crate::{config_in, spawn_app_with};
 
 /// How long the restarted server holds each loaded board's integration.
@@ -26,8 +30,13 @@ async fn committed(
     board: &str,
     writer: &Peer,
 ) -> commonboard_protocol::schema::BoardSnapshot {
+    committed_at(server.addr, board, writer).await
+}
+
+/// [`committed`], on the server at `addr`.
+async fn committed_at(addr: SocketAddr, board: &str, writer: &Peer) -> commonboard_protocol::schema::BoardSnapshot {
     let expected = writer.snapshot();
-    let mut check = Peer::join(server.addr, board).await;
+    let mut check = Peer::join(addr, board).await;
     check.pump_until(|p| p.snapshot() == expected).await;
     check.leave().await;
     expected
@@ -145,4 +154,113 @@ async fn a_client_with_part_of_the_board_reconnects_while_it_integrates() {
     let again = Peer::join(server.addr, &board).await;
     assert_eq!(again.snapshot(), expected);
     server.stop().await;
+}
+
+/// How long the flood of [`a_flood_of_a_loading_board_is_cut_and_its_memory_bounded`] lasts.
+const FLOOD: Duration = Duration::from_secs(2);
+/// How long the server holds the integration in that test (`--integrate-delay`): the
+/// flood and the witnesses' edits fit in it, with room for a loaded machine.
+const FLOOD_DELAY: Duration = Duration::from_secs(10);
+/// What a loading board holds in that test (`--max-held-bytes`).
+const HELD_BYTES: usize = 16 << 20;
+/// What the flood may add to the server's resident memory, at its peak.
+const FLOOD_ALLOWANCE_KIB: u64 = 64 << 10;
+
+/// One flooding client: it sends the same 1 MiB update again and again, and reconnects
+/// each time it is closed, until `until`. Returns the bytes it sent and the closes it got.
+async fn flood(addr: SocketAddr, board: String, update: Vec<u8>, until: Instant) -> (usize, Vec<Closed>) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+    let frame = bytes::Bytes::from(commonboard_protocol::frame::sync_update(update));
+    let (mut sent, mut closes) = (0, Vec::new());
+    while Instant::now() < until {
+        let url = format!("ws://{addr}/ws/{board}&name=mallory");
+        let Ok((socket, _)) = tokio_tungstenite::connect_async(url).await else { break };
+        let (mut sink, mut stream) = socket.split();
+        let reader = tokio::spawn(async move {
+            while let Some(Ok(message)) = stream.next().await {
+                if let WsMessage::Close(Some(close)) = message {
+                    return Some(Closed { code: u16::from(close.code), reason: close.reason.to_string() });
+                }
+            }
+            None
+        });
+        while !reader.is_finished() && Instant::now() < until {
+            let send = sink.send(WsMessage::Binary(frame.clone()));
+            match tokio::time::timeout(Duration::from_millis(500), send).await {
+                Ok(Ok(())) => sent += frame.len(),
+                _ => break,
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+        // A close the server sent arrives at once; past the flood nobody waits longer.
+        if let Ok(Ok(Some(closed))) = tokio::time::timeout(Duration::from_secs(1), reader).await {
+            closes.push(closed);
+        }
+    }
+    (sent, closes)
+}
+
+/// Hostile clients flood a board whose document is integrating (the real binary, its
+/// message rate limit off, so that only what a loading board holds stops them): each is
+/// closed with 4533 once it holds a quarter of it, the server's memory stays bounded,
+/// and the witnesses' changes, made before, during and after the flood, all arrive.
+#[tokio::test]
+async fn a_flood_of_a_loading_board_is_cut_and_its_memory_bounded() {
+    let server = Server::start_with(&[]).await;
+    let board = crate::create_board(server.addr, "Flooded").await;
+    let mut writer = Peer::join(server.addr, &board).await;
+    for i in 0..5 {
+        writer.add_note(&format!("n{i}"), "before the restart").await;
+    }
+    committed_at(server.addr, &board, &writer).await;
+    let dir = server.kill().await;
+
+    let held = HELD_BYTES.to_string();
+    let delay = format!("{}s", FLOOD_DELAY.as_secs());
+    let flags = ["--integrate-delay", &delay, "--message-rate", "0", "--max-held-bytes", &held];
+    let mut server = Server::start_in(dir, &flags).await;
+    let started = Instant::now();
+    let mut w1 = Peer::join_as(server.addr, &board, "w1").await;
+    let mut w2 = Peer::join_as(server.addr, &board, "w2").await;
+    let baseline = server.rss_kib();
+    w1.add_note("w1-before", "before the flood").await;
+    w2.add_note("w2-before", "before the flood").await;
+
+    // A 1 MiB update, the same bytes each time (a duplicate costs the attacker nothing).
+    let junk = {
+        let doc = yrs::Doc::new();
+        let text = doc.get_or_insert_text("junk");
+        let mut txn = doc.transact_mut();
+        yrs::Text::insert(&text, &mut txn, 0, &"x".repeat(1 << 20));
+        txn.encode_update_v1()
+    };
+    let until = Instant::now() + FLOOD;
+    let attackers: Vec<_> =
+        (0..6).map(|_| tokio::spawn(flood(server.addr, board.clone(), junk.clone(), until))).collect();
+    let (mut sent, mut closes) = (0, Vec::new());
+    for attacker in attackers {
+        let (bytes, closed) = attacker.await.unwrap();
+        sent += bytes;
+        closes.extend(closed);
+    }
+    w1.add_note("w1-after", "after the flood, still loading").await;
+    assert!(started.elapsed() < FLOOD_DELAY, "the flood outlasted the integration window");
+    let peak = server.peak_kib().saturating_sub(baseline);
+    println!("flood: {} MiB sent, {} closes, peak {peak} KiB over {baseline} KiB", sent >> 20, closes.len());
+    assert!(sent > HELD_BYTES, "the flood sent only {sent} bytes");
+    assert!(!closes.is_empty() && closes.iter().all(|c| c.code == close::BOARD_LOADING.0), "{closes:?}");
+    assert!(closes[0].reason.contains("still loading"), "{closes:?}");
+    assert!(peak < FLOOD_ALLOWANCE_KIB, "peak {peak} KiB over a baseline of {baseline} KiB");
+
+    // Once the document is ready every witness change is there, for both.
+    let witness_notes =
+        |p: &Peer| ["w1-before", "w2-before", "w1-after"].iter().all(|id| notes(p).contains(&id.to_string()));
+    w1.pump_until(|p| witness_notes(p) && p.note_count() == 8).await;
+    w2.pump_until(|p| p.snapshot() == w1.snapshot()).await;
+    server.assert_alive().await;
+    let expected = w1.snapshot();
+    let again = Peer::join(server.addr, &board).await;
+    assert_eq!(again.snapshot(), expected);
 }

@@ -24,10 +24,10 @@ use crate::{create_board_links, Links, PATIENCE};
 const MEMORY_ALLOWANCE_KIB: u64 = 64 << 10;
 
 /// The real binary, listening on an ephemeral loopback port, killed when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
+    pub(crate) addr: SocketAddr,
+    dir: tempfile::TempDir,
 }
 
 impl Server {
@@ -36,8 +36,12 @@ impl Server {
     }
 
     /// The binary with `flags` besides its address and data directory.
-    async fn start_with(flags: &[&str]) -> Server {
-        let dir = tempfile::tempdir().unwrap();
+    pub(crate) async fn start_with(flags: &[&str]) -> Server {
+        Server::start_in(tempfile::tempdir().unwrap(), flags).await
+    }
+
+    /// The binary on the data directory `dir` (one a stopped server used, say).
+    pub(crate) async fn start_in(dir: tempfile::TempDir, flags: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_commonboard"))
             .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path())
@@ -62,7 +66,13 @@ impl Server {
         .expect("the server listens in time");
         // Keep reading stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Server { child, addr, _dir: dir }
+        Server { child, addr, dir }
+    }
+
+    /// Stops the process (SIGKILL: what it logged is durable) and returns its data.
+    pub(crate) async fn kill(mut self) -> tempfile::TempDir {
+        self.child.kill().await.unwrap();
+        self.dir
     }
 
     /// A line of `/proc/PID/status`, in KiB.
@@ -73,16 +83,16 @@ impl Server {
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 
-    fn rss_kib(&self) -> u64 {
+    pub(crate) fn rss_kib(&self) -> u64 {
         self.status_kib("VmRSS:")
     }
 
     /// The most resident memory the process ever had.
-    fn peak_kib(&self) -> u64 {
+    pub(crate) fn peak_kib(&self) -> u64 {
         self.status_kib("VmHWM:")
     }
 
-    async fn assert_alive(&mut self) {
+    pub(crate) async fn assert_alive(&mut self) {
         assert!(self.child.try_wait().unwrap().is_none(), "the server died");
         let health = reqwest::get(format!("http://{}/healthz", self.addr)).await.expect("the server answers");
         assert!(health.status().is_success());

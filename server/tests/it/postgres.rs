@@ -199,7 +199,7 @@ async fn servers_starting_together_migrate_once_and_share_one_signing_key() {
     let stores = join_all((0..4).map(|_| db.open())).await;
     let stores: Vec<Arc<dyn Store>> = stores.into_iter().map(Result::unwrap).collect();
     let versions = db.query("SELECT version::TEXT FROM schema_migrations ORDER BY version").await;
-    assert_eq!(versions, ["1", "2", "3", "4", "5", "6"]);
+    assert_eq!(versions, ["1", "2", "3", "4", "5", "6", "7"]);
 
     let keys = join_all(stores.iter().map(|store| read(store, |s| s.shared_signing_key()))).await;
     let first = keys[0].clone().unwrap();

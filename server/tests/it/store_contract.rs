@@ -66,6 +66,7 @@ contract!(
     a_closed_store_refuses_writes,
     webhooks_read_back_and_are_deleted,
     a_damaged_checkpoint_is_passed_over_for_the_one_before,
+    summaries_are_kept_replaced_and_compacted,
 );
 
 /// Commits a batch, which must succeed.
@@ -300,6 +301,35 @@ async fn history_reads_answer_the_same(backend: Backend) {
     let saved = Write::Shares { board: "b".into(), through: 6, written: share(&[("p:cleo", 1)]) };
     commit(&store, vec![saved]).await;
     assert_eq!(read(&store, |s| s.load("b")).await.unwrap().written, share(&[("p:cleo", 1)]));
+}
+
+/// Descriptions of logged updates (`Write::Summaries`) read back by point, a newer one
+/// replaces an older, and compaction drops them with their updates.
+async fn summaries_are_kept_replaced_and_compacted(backend: Backend) {
+    let store = backend.open().await;
+    let cp = Checkpoint { seq: 2, at_ms: 1002, encoding: StateEncoding::V2, state: vec![2] };
+    let keep = |rows: &[(u64, &str)]| Write::Summaries {
+        board: "b".into(),
+        rows: rows.iter().map(|(seq, json)| (*seq, json.to_string())).collect(),
+    };
+    commit(
+        &store,
+        vec![
+            Write::CreateBoard(record("b")),
+            append("b", vec![entry(1), entry(2), entry(3)]),
+            Write::Checkpoint { board: "b".into(), checkpoint: cp },
+            keep(&[(1, "[1]"), (3, "[3]")]),
+        ],
+    )
+    .await;
+    let kept = |from, to| move |s: &dyn Store| s.summaries("b", from, to);
+    let owned = |rows: &[(u64, &str)]| rows.iter().map(|(seq, json)| (*seq, json.to_string())).collect::<Vec<_>>();
+    assert_eq!(read(&store, kept(1, 3)).await, owned(&[(1, "[1]"), (3, "[3]")]));
+    assert_eq!(read(&store, kept(2, 2)).await, owned(&[]));
+    commit(&store, vec![keep(&[(3, "[\"again\"]"), (2, "[2]")])]).await;
+    assert_eq!(read(&store, kept(2, 9)).await, owned(&[(2, "[2]"), (3, "[\"again\"]")]));
+    commit(&store, vec![Write::Compact { board: "b".into(), through: 2 }]).await;
+    assert_eq!(read(&store, kept(1, 9)).await, owned(&[(3, "[\"again\"]")]));
 }
 
 async fn a_closed_store_refuses_writes(backend: Backend) {

@@ -675,4 +675,5 @@ export const CLOSE_CODES = {
   boardFull: 4530,
   serverFull: 4531,
   tooManyBoards: 4532,
+  boardLoading: 4533,
 } as const;

@@ -179,6 +179,19 @@ pub fn events(conn: &mut impl GenericClient, id: &str, from: u64, to: u64) -> Re
         .collect())
 }
 
+pub fn summaries(
+    conn: &mut impl GenericClient,
+    id: &str,
+    from: u64,
+    to: u64,
+) -> Result<Vec<(u64, String)>, StoreError> {
+    let rows = conn.query(
+        "SELECT seq, changes FROM summaries WHERE board = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq",
+        &[&id, &clamp(from), &clamp(to)],
+    )?;
+    Ok(rows.iter().map(|row| (unsigned(row.get(0)), row.get(1))).collect())
+}
+
 pub fn last_seq(conn: &mut impl GenericClient, id: &str) -> Result<u64, StoreError> {
     let row = conn.query_one(
         "SELECT GREATEST(COALESCE((SELECT MAX(seq) FROM updates WHERE board = $1), 0),

@@ -168,6 +168,16 @@ const MIGRATIONS: &[&str] = &[
     );
     ALTER TABLE boards ADD COLUMN shares_through BIGINT NOT NULL DEFAULT 0;
 ",
+    // What each logged update changed (a JSON list of history changes), described once
+    // when the history first lists it; rows of older databases have none until then.
+    "
+    CREATE TABLE summaries (
+        board TEXT NOT NULL REFERENCES boards (id) ON DELETE CASCADE,
+        seq BIGINT NOT NULL,
+        changes TEXT NOT NULL,
+        PRIMARY KEY (board, seq)
+    );
+",
 ];
 
 /// The schema version this server writes.

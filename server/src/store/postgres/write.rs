@@ -192,8 +192,18 @@ fn apply(tx: &mut Transaction, write: &Write) -> Result<(), StoreError> {
         Write::DeleteWebhook { board, id } => {
             tx.execute("DELETE FROM webhooks WHERE board = $1 AND id = $2", &[board, id])?;
         }
+        Write::Summaries { board, rows } => {
+            let insert = tx.prepare(
+                "INSERT INTO summaries (board, seq, changes) VALUES ($1, $2, $3)
+                 ON CONFLICT (board, seq) DO UPDATE SET changes = EXCLUDED.changes",
+            )?;
+            for (seq, changes) in rows {
+                tx.execute(&insert, &[board, &clamp(*seq), changes])?;
+            }
+        }
         Write::Compact { board, through } => {
             tx.execute("DELETE FROM updates WHERE board = $1 AND seq <= $2", &[board, &clamp(*through)])?;
+            tx.execute("DELETE FROM summaries WHERE board = $1 AND seq <= $2", &[board, &clamp(*through)])?;
             tx.execute(
                 "UPDATE boards SET compacted_through = GREATEST(compacted_through, $2) WHERE id = $1",
                 &[board, &clamp(*through)],

@@ -127,6 +127,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
         DELETE FROM person_shares WHERE board = OLD.id;
     END;
 ",
+    // What each logged update changed (a JSON list of history changes), described once
+    // when the history first lists it; rows of older stores have none until then.
+    "
+    CREATE TABLE summaries (
+        board TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        changes TEXT NOT NULL,
+        PRIMARY KEY (board, seq)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER summaries_go_with_their_board AFTER DELETE ON boards
+    BEGIN
+        DELETE FROM summaries WHERE board = OLD.id;
+    END;
+",
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -210,8 +210,16 @@ pub(super) fn apply(conn: &Connection, write: &Write) -> Result<(), StoreError> 
         Write::DeleteWebhook { board, id } => {
             conn.execute("DELETE FROM webhooks WHERE board = ?1 AND id = ?2", params![board, id])?;
         }
+        Write::Summaries { board, rows } => {
+            let mut insert =
+                conn.prepare_cached("INSERT OR REPLACE INTO summaries (board, seq, changes) VALUES (?1, ?2, ?3)")?;
+            for (seq, changes) in rows {
+                insert.execute(params![board, clamp(*seq), changes])?;
+            }
+        }
         Write::Compact { board, through } => {
             conn.execute("DELETE FROM updates WHERE board = ?1 AND seq <= ?2", params![board, clamp(*through)])?;
+            conn.execute("DELETE FROM summaries WHERE board = ?1 AND seq <= ?2", params![board, clamp(*through)])?;
             conn.execute(
                 "UPDATE boards SET compacted_through = MAX(compacted_through, ?2) WHERE id = ?1",
                 params![board, clamp(*through)],
