@@ -17,12 +17,14 @@ use commonboard_protocol::schema::{self, BoardMeta, Note};
 use commonboard_server::board::{self, BoardCmd, BoardConfig, Member};
 use commonboard_server::history::{self, page};
 use commonboard_server::outbox::{next_conn_id, Closer, Outbox};
+use commonboard_server::socket::Socket;
 use commonboard_server::store::{
     self, Author, BallotRow, BoardRecord, Checkpoint, LogEntry, StateEncoding, Store, StoredPrivateNote, VoteRecord,
     Write,
 };
+use commonboard_server::ws_frame;
 use rusqlite::types::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use yrs::{Doc, ReadTxn, StateVector, Transact};
 
@@ -371,11 +373,11 @@ async fn read_back(store: &Arc<dyn Store>, id: &str) {
         issuer: None,
     };
     let (handle, task) = board::spawn(id.into(), 1, store.clone(), config, CancellationToken::new(), || {});
-    let (frames_tx, mut frames) = mpsc::channel(16);
+    let socket = Arc::new(Socket::detached());
     let (reply, joined) = oneshot::channel();
     let conn = next_conn_id();
     let member = Member { author: Author::server(), role: commonboard_protocol::app::Role::Viewer, claims: None };
-    let outbox = Outbox::new(frames_tx, Closer::new());
+    let (outbox, _released) = Outbox::new(socket.clone(), Closer::new(), 16);
     if handle.tx.send(BoardCmd::Join { conn, member, outbox, reply }).await.is_ok() {
         let joined = joined.await;
         assert_eq!(joined.is_ok_and(|r| r.is_ok()), matches!(loaded, Ok(Some(_))), "the board loads as the store does");
@@ -389,7 +391,8 @@ async fn read_back(store: &Arc<dyn Store>, id: &str) {
             std::panic::resume_unwind(panic);
         }
     }
-    while let Ok(frame) = frames.try_recv() {
+    for frame in socket.take_all() {
+        let frame = ws_frame::payload(frame);
         commonboard_protocol::frame::decode_server_frame(&frame).expect("the board's frames decode");
     }
 

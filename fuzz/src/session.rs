@@ -16,16 +16,17 @@
 use std::sync::Arc;
 
 use arbitrary::{Arbitrary, Unstructured};
-use bytes::Bytes;
 use commonboard_protocol::app::{ClientMessage, Role, ServerMessage, VoteSettings, APP_PROTOCOL_VERSION};
 use commonboard_protocol::frame::{self, decode_frame, decode_server_frame, Decoded, Incoming, Message, SyncMessage};
 use commonboard_protocol::schema::{self, Action, Frame as BoardFrame, Note};
 use commonboard_protocol::workshop::{TurnAction, TurnPerson, Viewport};
 use commonboard_server::board::{self, BoardCmd, BoardConfig, BoardHandle, Member};
-use commonboard_server::outbox::{next_conn_id, Closer, ConnId, Outbox, QueuedBytes};
+use commonboard_server::outbox::{next_conn_id, Closer, ConnId, Outbox};
+use commonboard_server::socket::Socket;
 use commonboard_server::store::{self, Author, Store};
+use commonboard_server::ws_frame;
 use commonboard_server::{history, registry, templates};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use yrs::sync::awareness::{AwarenessUpdate, AwarenessUpdateEntry};
 use yrs::updates::decoder::Decode;
@@ -300,10 +301,9 @@ struct Slot {
 /// A connected slot.
 struct Live {
     id: ConnId,
-    frames: mpsc::Receiver<Bytes>,
+    /// Its socket, with no TCP stream: the board's frames queue there until read.
+    socket: Arc<Socket>,
     closer: Arc<Closer>,
-    /// Bytes queued for it, taken off as its frames are read (as the writer does).
-    queued: Arc<QueuedBytes>,
     /// The board's state vector from its sync step 1.
     board_state: StateVector,
 }
@@ -401,19 +401,18 @@ impl Driver {
             role,
             claims: None,
         };
-        let (tx, frames) = mpsc::channel(SEND_QUEUE);
+        let socket = Arc::new(Socket::detached());
         let closer = Closer::new();
         let (reply, joined) = oneshot::channel();
         let id = next_conn_id();
-        let outbox = Outbox::new(tx, closer.clone());
-        let queued = outbox.queued();
+        let (outbox, _released) = Outbox::new(socket.clone(), closer.clone(), SEND_QUEUE);
         let cmd = BoardCmd::Join { conn: id, member, outbox, reply };
         if self.handle.tx.send(cmd).await.is_err() {
             return;
         }
         if let Ok(Ok(())) = joined.await {
             self.replica(s);
-            self.slots[s].conn = Some(Live { id, frames, closer, queued, board_state: StateVector::default() });
+            self.slots[s].conn = Some(Live { id, socket, closer, board_state: StateVector::default() });
         }
     }
 
@@ -465,11 +464,10 @@ impl Driver {
     /// frames are read.
     async fn settle(&mut self) {
         for _ in 0..2 {
-            let (tx, _frames) = mpsc::channel(1);
             let (reply, joined) = oneshot::channel();
             let conn = next_conn_id();
             let member = Member { author: Author::server(), role: Role::Viewer, claims: None };
-            let cmd = BoardCmd::Join { conn, member, outbox: Outbox::new(tx, Closer::new()), reply };
+            let cmd = BoardCmd::Join { conn, member, outbox: Outbox::detached(Closer::new()), reply };
             if self.handle.tx.send(cmd).await.is_err() {
                 return;
             }
@@ -485,8 +483,8 @@ impl Driver {
     fn receive(&mut self, s: usize) {
         let Slot { replica, conn: Some(live) } = &mut self.slots[s] else { return };
         let replica = replica.get_or_insert_with(|| Doc::with_client_id(1000 + s as u64));
-        while let Ok(bytes) = live.frames.try_recv() {
-            live.queued.sent(bytes.len());
+        for framed in live.socket.take_all() {
+            let bytes = ws_frame::payload(framed);
             let messages = decode_server_frame(&bytes).expect("every frame the board sends decodes");
             for message in messages {
                 match message {

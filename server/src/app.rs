@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Path, Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json, Router};
@@ -44,6 +44,7 @@ use crate::auth::{self, AuthError, Claims, Signer};
 use crate::board::{now_ms, Member};
 use crate::connection::{self, ConnLimits};
 use crate::error::AppError;
+use crate::listener::Peer;
 use crate::registry::{is_valid_board_id, new_board, new_board_id, Registry};
 use crate::store::{committed, Author, BoardRecord};
 use crate::templates;
@@ -437,6 +438,7 @@ async fn websocket(
     State(state): State<AppState>,
     Path(board): Path<String>,
     Query(params): Query<HashMap<String, String>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let name = params.get("name").map(|n| clip(n)).filter(|n| !n.is_empty()).unwrap_or_else(|| "Anonymous".into());
@@ -452,7 +454,8 @@ async fn websocket(
         .on_upgrade(move |socket| async move {
             match member {
                 Ok(member) => {
-                    connection::serve(socket, board, member, state.registry, state.limits, state.shutdown).await
+                    let limits = state.limits;
+                    connection::serve(socket, peer.socket, board, member, state.registry, limits, state.shutdown).await
                 }
                 Err((code, reason)) => connection::refuse(socket, code, &reason).await,
             }

@@ -39,6 +39,7 @@ use crate::board::{self, BoardCmd, BoardConfig, BoardError, BoardHandle, Usage};
 use crate::outbox::{ConnId, Outbox};
 use crate::store::postgres::lease::Leases;
 use crate::store::{self, StoreError};
+use crate::ws_frame::Frame;
 use publish::PublishQueue;
 use wire::{NodeMessage, Subjects};
 
@@ -328,7 +329,7 @@ impl Cluster {
         match wire::receive(&message.subject, &message.payload) {
             Some(NodeMessage::ToConn { conn, frame }) => {
                 if let Some(outbox) = outbox(conn) {
-                    outbox.send(frame);
+                    outbox.send(&Frame::binary(&frame));
                 }
             }
             Some(NodeMessage::Close { conn, code, reason }) => {

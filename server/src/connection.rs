@@ -2,10 +2,13 @@
 //!
 //! The reader decodes each frame (off the board's task) and forwards the messages to
 //! the board; a frame that does not decode, is too big or is text closes this
-//! connection only, with a close code and a reason. The writer drains the connection's
-//! bounded queue into the socket; when the queue overflows the board closes the
-//! connection instead of waiting for it, so one slow client never slows the board.
-//! Either side ending ends the other, through the connection's [`Closer`].
+//! connection only, with a close code and a reason. Frames are written to the socket
+//! by whoever sends them while the kernel takes them (the board writes its broadcasts
+//! itself, see [`Socket`]); the writer task drains the connection's bounded queue only
+//! when the kernel would block, and sends the pings and the close frame. When the
+//! queue overflows the board closes the connection instead of waiting for it, so one
+//! slow client never slows the board. Either side ending ends the other, through the
+//! connection's [`Closer`].
 //!
 //! Limits a connection meets here: the server's connection count (refused with 4531),
 //! the board's (4530, decided by the board), the boards loaded (4532, decided by the
@@ -17,22 +20,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
-use bytes::Bytes;
 use commonboard_protocol::close::{self, CloseCode};
 use commonboard_protocol::frame::decode_frame_within;
 use commonboard_protocol::validate::WireLimits;
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{mpsc, oneshot};
+use futures_util::StreamExt;
+use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, instrument, warn};
 
 use crate::board::{BoardCmd, BoardError, BoardHandle, Member};
-use crate::outbox::{next_conn_id, Closer, ConnId, Outbox, QueuedBytes};
+use crate::outbox::{next_conn_id, Closer, ConnId, Outbox, Released};
 use crate::rate::{Admit, RateLimit, TokenBucket};
 use crate::registry::Registry;
+use crate::socket::{Cap, Socket};
 use crate::telemetry::{self, Limit};
+use crate::ws_frame::Frame;
 
 /// How often the server pings an idle client, so proxies keep the connection open.
 const PING_EVERY: Duration = Duration::from_secs(30);
@@ -57,10 +60,12 @@ pub struct ConnLimits {
 /// messages, well within the burst.
 const BYTES_PER_TOKEN: usize = 64 << 10;
 
-/// Serves one client on `board` until either side closes.
+/// Serves one client on `board` until either side closes: `socket` is read through
+/// `ws` (tungstenite) and written by the board and the writer task directly.
 #[instrument(skip_all, fields(board = %board, conn))]
 pub async fn serve(
-    socket: WebSocket,
+    ws: WebSocket,
+    socket: Arc<Socket>,
     board: String,
     member: Member,
     registry: Arc<Registry>,
@@ -74,16 +79,17 @@ pub async fn serve(
         warn!(limit, "server full; refusing a connection");
         telemetry::refused(Limit::ServerConnections);
         let reason = format!("server full: {limit} connections; try again later");
-        return refuse(socket, close::SERVER_FULL, &reason).await;
+        return refuse(ws, close::SERVER_FULL, &reason).await;
     };
-    let (sink, stream) = socket.split();
-    let (frames_tx, frames_rx) = mpsc::channel(limits.send_queue.max(1));
+    // From here on tungstenite's own writes (a pong, the answer to a close) queue
+    // behind the frames.
+    socket.upgrade();
     let closer = Closer::new();
-    let outbox = Outbox::new(frames_tx.clone(), closer.clone());
-    let writer = tokio::spawn(write_loop(sink, frames_rx, closer.clone(), outbox.queued()));
+    let (outbox, released) = Outbox::new(socket.clone(), closer.clone(), limits.send_queue);
+    let writer = tokio::spawn(write_loop(socket, released, closer.clone()));
     // Held until the join is answered: a refused join drops the board's copy of the
-    // queue, and the writer must see the refusal's reason, not a queue that closed.
-    let joining = frames_tx;
+    // outbox, and the writer must see the refusal's reason, not a board that let go.
+    let joining = outbox.clone();
 
     let joined = join(&registry, &board, conn, member, outbox).await;
     if let Err(error) = &joined {
@@ -92,7 +98,10 @@ pub async fn serve(
     drop(joining);
     if let Ok(handle) = joined {
         metrics::gauge!(telemetry::CONNECTIONS).increment(1.0);
-        read_loop(stream, conn, &handle, &closer, limits, &shutdown).await;
+        read_loop(ws, conn, &handle, &closer, limits, &shutdown).await;
+        // Before the board lets go of the outbox: the writer closes with 1000, not as
+        // if the board had stopped.
+        closer.close(CloseCode(1000), "");
         let _ = handle.tx.send(BoardCmd::Leave { conn }).await;
         metrics::gauge!(telemetry::CONNECTIONS).decrement(1.0);
     }
@@ -136,7 +145,7 @@ async fn join(
 }
 
 async fn read_loop(
-    mut stream: SplitStream<WebSocket>,
+    mut stream: WebSocket,
     conn: ConnId,
     board: &BoardHandle,
     closer: &Closer,
@@ -224,65 +233,39 @@ async fn take_tokens(bucket: &mut TokenBucket, cost: usize, rate: RateLimit, clo
     }
 }
 
-/// Most frames written before one flush: one system call for a burst of frames instead
-/// of one per frame, while a steady stream still gets flushed promptly.
-const FRAMES_PER_FLUSH: usize = 64;
-
-/// Writes `first` and whatever else is already queued (up to a limit), then flushes once.
-async fn send_queued(
-    sink: &mut SplitSink<WebSocket, WsMessage>,
-    first: Bytes,
-    frames: &mut mpsc::Receiver<Bytes>,
-    queued: &QueuedBytes,
-) -> Result<(), axum::Error> {
-    let len = first.len();
-    sink.feed(WsMessage::Binary(first)).await?;
-    queued.sent(len);
-    for _ in 1..FRAMES_PER_FLUSH {
-        match frames.try_recv() {
-            Ok(frame) => {
-                let len = frame.len();
-                sink.feed(WsMessage::Binary(frame)).await?;
-                queued.sent(len);
-            }
-            Err(_) => break,
-        }
-    }
-    sink.flush().await
-}
-
 fn is_too_big(error: axum::Error) -> bool {
     let inner = error.into_inner();
     matches!(inner.downcast_ref::<WsError>(), Some(WsError::Capacity(CapacityError::MessageTooLong { .. })))
 }
 
-async fn write_loop(
-    mut sink: SplitSink<WebSocket, WsMessage>,
-    mut frames: mpsc::Receiver<Bytes>,
-    closer: Arc<Closer>,
-    queued: Arc<QueuedBytes>,
-) {
+/// The connection's writer: drains the queue when the kernel would not take the
+/// frames at once, pings an idle client, and ends the stream with the close frame.
+async fn write_loop(socket: Arc<Socket>, released: Released, closer: Arc<Closer>) {
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     loop {
-        let sent = tokio::select! {
+        let written = tokio::select! {
             biased;
             _ = closer.closed() => break,
-            frame = frames.recv() => match frame {
-                Some(frame) => send_queued(&mut sink, frame, &mut frames, &queued).await,
-                None => {
-                    closer.close(close::INTERNAL, "board stopped; reconnect");
-                    break;
-                }
+            // Closing stops the wait: the close frame then finishes the stream.
+            () = socket.handed_over() => tokio::select! {
+                biased;
+                _ = closer.closed() => break,
+                drained = socket.drain() => drained,
             },
-            _ = ping.tick() => sink.send(WsMessage::Ping(Bytes::new())).await,
+            () = released.released() => {
+                closer.close(close::INTERNAL, "board stopped; reconnect");
+                break;
+            }
+            _ = ping.tick() => socket.send([&Frame::ping()], Cap::NONE, true).map_err(std::io::Error::other),
         };
-        if sent.is_err() {
+        if written.is_err() {
             closer.close(CloseCode(1006), "");
             return;
         }
     }
     if let Some((code, reason)) = closer.reason() {
-        let frame = CloseFrame { code: code.0, reason: reason.as_str().into() };
-        let _ = sink.send(WsMessage::Close(Some(frame))).await;
+        if code.0 != 1006 {
+            socket.close(&Frame::close(*code, reason)).await;
+        }
     }
 }

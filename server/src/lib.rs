@@ -5,7 +5,7 @@
 //! - [`app`]: HTTP routes (board API, `/ws/{board}`, health, the web client's files).
 //! - [`auth`]: signed access links (facilitator, participant, viewer).
 //! - [`connection`]: one WebSocket: a reader loop decoding frames and a writer task
-//!   draining a bounded queue.
+//!   draining a bounded queue when the kernel would block.
 //! - [`registry`]: loaded boards by id, each one running actor, loaded on demand.
 //! - [`cluster`]: several nodes sharing boards (`--broker`): one owner per board by a
 //!   lease in PostgreSQL, replicas on the other nodes fed through NATS JetStream.
@@ -13,6 +13,9 @@
 //! - [`doc`]: building a document from the store, sync answers, checkpoint states,
 //!   containing yrs panics.
 //! - [`outbox`]: a connection's id, bounded frame queue and closing signal.
+//! - [`socket`]: a client's TCP socket shared by hyper, the connection and the board,
+//!   written directly while the kernel takes the frames; [`listener`] accepts them;
+//!   [`ws_frame`]: server frames, framed once for every receiver.
 //! - [`awareness`]: a board's presence table.
 //! - [`rate`]: the token bucket that slows down, then cuts, a client sending too fast.
 //! - [`store`]: the update log and checkpoints, behind the `Store` trait; SQLite by
@@ -42,6 +45,7 @@ pub mod export;
 pub mod history;
 pub mod idle;
 pub mod intake;
+pub mod listener;
 pub mod minutes;
 pub mod nesting;
 pub mod outbox;
@@ -50,16 +54,17 @@ pub mod rate;
 pub mod redact;
 pub mod registry;
 pub mod share;
+pub mod socket;
 pub mod store;
 pub mod telemetry;
 pub mod templates;
 pub mod vote;
 pub mod webhook;
 pub mod workshop;
+pub mod ws_frame;
 
 use std::sync::Arc;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -182,15 +187,11 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         tokio::spawn(compact_hourly(store.clone(), keep, shutdown.clone()));
     }
     let app = app::router(state, config.web_dir.as_deref());
-    // Without TCP_NODELAY the kernel holds a second small frame until the client's
-    // delayed ACK (40 ms): fan-out p99 went from 42 ms to 5 ms with it.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::warn!(%error, "cannot set TCP_NODELAY");
-        }
-    });
-    // The client's address paces board creation (`app::creation_limit`).
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // Each connection's socket is shared, so that a WebSocket writes its frames itself.
+    let listener = listener::SocketListener(listener);
+    // The client's address paces board creation (`app::creation_limit`); the socket
+    // goes to a WebSocket connection.
+    let app = app.into_make_service_with_connect_info::<listener::Peer>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
     tracker.close();
     tracker.wait().await;

@@ -1,16 +1,16 @@
-//! A connection's side of the board: its id, its bounded frame queue (counted in
-//! bytes as well as frames) and the signal that closes it from any task.
+//! A connection's side of the board: its id, its socket's bounded frame queue (counted
+//! in bytes as well as frames, see [`Socket`]) and the signal that closes it from any task.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use commonboard_protocol::close::{self, CloseCode};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{debug, warn};
 
+use crate::socket::{Cap, Refused, Socket};
 use crate::telemetry::{self, Limit};
+use crate::ws_frame::Frame;
 
 /// Identifies a connection for as long as the process runs.
 pub type ConnId = u64;
@@ -21,30 +21,36 @@ pub fn next_conn_id() -> ConnId {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// A connection's way out: its bounded frame queue and a signal that closes it.
+/// A connection's way out: its socket (frames written there, queued when the kernel
+/// would block) and a signal that closes it. Clones share both.
 #[derive(Clone)]
 pub struct Outbox {
-    pub(crate) frames: mpsc::Sender<Bytes>,
+    pub(crate) socket: Arc<Socket>,
     pub(crate) closer: Arc<Closer>,
-    /// Bytes in the queue, shared with whoever drains it (see [`QueuedBytes`]).
-    pub(crate) queued: Arc<QueuedBytes>,
+    /// Dropped with the last clone: the connection then knows the board let it go.
+    pub(crate) _held: Arc<Held>,
+    /// Most frames queued at once.
+    pub(crate) max_frames: usize,
     /// Most bytes queued at once; one frame alone always fits.
     pub(crate) max_queued: usize,
 }
 
-/// Bytes of a connection's frames queued and not yet handed to its socket: the board
-/// adds each frame it queues, the task draining the queue takes it off when written.
-#[derive(Debug, Default)]
-pub struct QueuedBytes(std::sync::atomic::AtomicUsize);
+/// Cancels its token when dropped: the last [`Outbox`] of a connection is gone.
+pub(crate) struct Held(CancellationToken);
 
-impl QueuedBytes {
-    /// A frame of `len` bytes left the queue.
-    pub fn sent(&self, len: usize) {
-        self.0.fetch_sub(len, Ordering::Relaxed);
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.cancel();
     }
+}
 
-    fn get(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
+/// Resolves once every [`Outbox`] of a connection was dropped (the board let it go).
+#[derive(Clone)]
+pub struct Released(CancellationToken);
+
+impl Released {
+    pub async fn released(&self) {
+        self.0.cancelled().await
     }
 }
 
@@ -77,27 +83,40 @@ impl Closer {
 }
 
 impl Outbox {
-    pub fn new(frames: mpsc::Sender<Bytes>, closer: Arc<Closer>) -> Self {
-        Outbox { frames, closer, queued: Arc::default(), max_queued: usize::MAX }
+    /// The way out to `socket`, holding at most `max_frames` queued frames (and no
+    /// byte limit until the board sets one); and what tells when the board let it go.
+    pub fn new(socket: Arc<Socket>, closer: Arc<Closer>, max_frames: usize) -> (Self, Released) {
+        let token = CancellationToken::new();
+        let outbox = Outbox {
+            socket,
+            closer,
+            _held: Arc::new(Held(token.clone())),
+            max_frames: max_frames.max(1),
+            max_queued: usize::MAX,
+        };
+        (outbox, Released(token))
     }
 
-    /// The count of bytes queued, for the task that drains the queue to call
-    /// [`QueuedBytes::sent`] on.
-    pub fn queued(&self) -> Arc<QueuedBytes> {
-        self.queued.clone()
+    /// An outbox whose frames only queue (tests of the board's decisions).
+    pub fn detached(closer: Arc<Closer>) -> Self {
+        Outbox::new(Arc::new(Socket::detached()), closer, usize::MAX).0
+    }
+
+    fn cap(&self) -> Cap {
+        Cap { frames: self.max_frames, bytes: self.max_queued }
     }
 
     /// Whether the client is so far behind that no reply should be built for it: it
     /// is then closed as too slow.
     pub(crate) fn too_far_behind(&self) -> bool {
-        if self.queued.get() < self.max_queued {
+        if self.socket.queued_bytes() < self.max_queued {
             return false;
         }
-        self.too_slow(format_args!("{} bytes queued", self.max_queued));
+        self.too_slow(&Refused::Bytes(self.max_queued));
         true
     }
 
-    fn too_slow(&self, limit: std::fmt::Arguments<'_>) {
+    fn too_slow(&self, limit: &Refused) {
         if self.closer.reason().is_none() {
             warn!(%limit, "client too slow: its send queue is full; closing it");
             telemetry::refused(Limit::SlowReader);
@@ -107,7 +126,7 @@ impl Outbox {
 
     /// Frames waiting in the queue.
     pub(crate) fn depth(&self) -> usize {
-        self.frames.max_capacity() - self.frames.capacity()
+        self.socket.depth()
     }
 
     /// Closes the connection with a code and reason (the first reason given wins).
@@ -115,25 +134,37 @@ impl Outbox {
         self.closer.close(code, reason);
     }
 
-    /// Queues a frame; a full queue means the client cannot keep up, and it is closed.
-    pub(crate) fn send(&self, frame: Bytes) -> bool {
-        let len = frame.len();
-        let queued = self.queued.get();
-        if queued > 0 && queued.saturating_add(len) > self.max_queued {
-            self.too_slow(format_args!("{} bytes queued", self.max_queued));
-            return false;
-        }
-        // Counted before it is queued, so the drain never takes off more than was added.
-        self.queued.0.fetch_add(len, Ordering::Relaxed);
-        match self.frames.try_send(frame) {
+    /// Sends a frame: written at once when nothing waits and the kernel takes it,
+    /// queued otherwise. A full queue means the client cannot keep up, and it is closed.
+    pub(crate) fn send(&self, frame: &Frame) -> bool {
+        let sent = self.socket.send([frame], self.cap(), true);
+        self.sent(sent)
+    }
+
+    /// Queues frames without writing them: [`Outbox::flush`] writes a tick's frames to
+    /// a connection in one system call.
+    pub(crate) fn queue<'a>(&self, frames: impl IntoIterator<Item = &'a Frame>) -> bool {
+        let sent = self.socket.send(frames, self.cap(), false);
+        self.sent(sent)
+    }
+
+    /// Writes what [`Outbox::queue`] queued.
+    pub(crate) fn flush(&self) -> bool {
+        let sent = self.socket.flush();
+        self.sent(sent)
+    }
+
+    fn sent(&self, sent: Result<(), Refused>) -> bool {
+        match sent {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.queued.sent(len);
-                self.too_slow(format_args!("{} frames queued", self.frames.max_capacity()));
+            Err(refused @ (Refused::Frames(_) | Refused::Bytes(_))) => {
+                self.too_slow(&refused);
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.queued.sent(len);
+            Err(Refused::Shut) => false,
+            Err(Refused::Failed(error)) => {
+                debug!(%error, "socket failed");
+                self.closer.close(CloseCode(1006), "");
                 false
             }
         }

@@ -9,7 +9,7 @@
 //! what holds, and per-address pacing belongs in the proxy.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,6 +21,7 @@ use axum::Json;
 use commonboard_protocol::api::ApiError;
 use tokio::time::Instant;
 
+use crate::listener::Peer;
 use crate::telemetry::{self, Limit};
 
 /// Addresses remembered at most; past it, addresses whose bucket is full again are
@@ -138,7 +139,7 @@ impl CreationLimiter {
 /// Middleware of `POST /api/boards`: 429 with `Retry-After` once the creator's address,
 /// or the server, is out of creations.
 pub async fn limit(State(limiter): State<Arc<CreationLimiter>>, request: Request, next: Next) -> Response {
-    let address = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+    let address = request.extensions().get::<ConnectInfo<Peer>>().map(|info| info.0.addr.ip());
     match limiter.admit(address, Instant::now()) {
         Ok(()) => next.run(request).await,
         Err(wait) => {

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use commonboard_protocol::close;
 use commonboard_protocol::frame;
 use tokio::sync::mpsc;
@@ -22,6 +21,7 @@ use crate::store::{self, Checkpoint, Store, StoreError, StoredBoard, Write};
 use crate::telemetry;
 use crate::vote::Vote;
 use crate::workshop::Workshop;
+use crate::ws_frame::Frame;
 
 use super::command::{BoardCmd, BoardHandle};
 use super::config::BoardConfig;
@@ -131,6 +131,7 @@ pub(crate) async fn run(
             }
             _ = sweep.tick() => board.expire_awareness(),
             _ = sleep_until_due(board.awareness.next_due()) => board.relay_held_awareness(),
+            _ = sleep_until_due(board.held_presence.due) => board.relay_held_presence(),
             // A vote closing writes into the document: not before it is ready.
             _ = sleep_until_due(board.next_vote_deadline().filter(|_| integrating.is_none())) => {
                 let out = board.close_due_votes();
@@ -243,10 +244,10 @@ impl Board {
         // only by its own `Leave`, after its edits were applied.
         let asked: Vec<_> = ask.into_iter().filter_map(|conn| self.conns.get(&conn)).collect();
         if !asked.is_empty() {
-            let step1 = Bytes::from(frame::sync_step1(&self.doc.transact().state_vector()));
+            let step1 = Frame::binary(&frame::sync_step1(&self.doc.transact().state_vector()));
             for c in asked {
                 // A client too far behind is closed by its queue, and leaves.
-                c.outbox.send(step1.clone());
+                c.outbox.send(&step1);
             }
         }
     }
@@ -276,6 +277,7 @@ impl Board {
             store,
             conns: HashMap::new(),
             awareness: Awareness::new(PresenceLimits::from_state_limit(config.limits.max_awareness_bytes)),
+            held_presence: Default::default(),
             gate: Gate::new(&stored.record, config.limits.max_connections),
             locked: stored.record.locked,
             votes: stored.votes.iter().filter_map(Vote::from_stored).collect(),

@@ -1,4 +1,5 @@
-//! What a tick sends (`Outgoing`) and sending it: each broadcast encoded once, shared by every recipient.
+//! What a tick sends (`Outgoing`) and sending it: each broadcast encoded and framed once,
+//! shared by every recipient, and a tick's frames written to a connection in one system call.
 
 use std::collections::{HashMap, HashSet};
 
@@ -11,6 +12,7 @@ use tokio::sync::oneshot;
 use crate::outbox::ConnId;
 use crate::store::{LogEntry, StoreError, Write};
 use crate::telemetry;
+use crate::ws_frame::Frame;
 
 use super::Board;
 
@@ -55,36 +57,47 @@ pub(super) struct Outgoing {
 }
 
 impl Board {
-    /// Sends the tick's frames: each broadcast encoded once, shared by every recipient.
-    pub(super) fn flush(&mut self, out: Outgoing) {
+    /// Sends the tick's frames: each broadcast encoded and framed once, shared by every
+    /// recipient. A tick's frames are queued on each connection, then written at once,
+    /// one vectored write per connection, from this task (see [`crate::socket`]).
+    pub(super) fn flush(&mut self, mut out: Outgoing) {
         let fanout = std::time::Instant::now();
+        self.coalesce_presence(&mut out);
         let mut broadcast = Vec::with_capacity(2);
         let updates = out.updates.len() as u64;
+        let mut payload_bytes = 0;
+        let mut update_payload = None;
         if !out.updates.is_empty() {
             let merged = if out.updates.len() == 1 {
                 out.updates.into_iter().next().expect("one update")
             } else {
                 yrs::merge_updates_v1(&out.updates).expect("updates encoded by yrs merge")
             };
-            broadcast.push(Bytes::from(frame::sync_update(merged)));
+            let payload = Bytes::from(frame::sync_update(merged));
+            payload_bytes += payload.len();
+            broadcast.push(Frame::binary(&payload));
+            update_payload = Some(payload);
         }
         let presence = (!out.awareness.is_empty())
             .then(|| Bytes::from(frame::awareness(AwarenessUpdate { clients: out.awareness })));
         if let Some(link) = &self.cluster {
             // Committed: the other nodes relay these to their own clients, in seq order.
-            let update = (updates > 0).then(|| (self.seq + 1 - updates, self.seq, broadcast[0].clone()));
+            let update = update_payload.map(|payload| (self.seq + 1 - updates, self.seq, payload));
             link.publish(update, presence.clone());
         }
-        broadcast.extend(presence);
-        // Connections whose queue overflowed: closed by `Outbox::send`, dropped here.
+        if let Some(presence) = presence {
+            payload_bytes += presence.len();
+            broadcast.push(Frame::binary(&presence));
+        }
+        // Connections whose queue overflowed: closed by `Outbox::queue`, dropped here.
         let mut dropped = Vec::new();
         for id in &out.votes {
             let Some(vote) = self.votes.iter().find(|v| &v.id == id) else { continue };
-            let public = Bytes::from(frame::server_app(&ServerMessage::Vote { vote: vote.view(false) }));
-            let full = Bytes::from(frame::server_app(&ServerMessage::Vote { vote: self.facilitator_view(vote) }));
+            let public = Frame::binary(&frame::server_app(&ServerMessage::Vote { vote: vote.view(false) }));
+            let full = Frame::binary(&frame::server_app(&ServerMessage::Vote { vote: self.facilitator_view(vote) }));
             for (id, c) in self.conns.iter().filter(|(_, c)| c.app) {
                 let view = if c.member.role == Role::Facilitator { &full } else { &public };
-                if !c.outbox.send(view.clone()) {
+                if !c.outbox.queue([view]) {
                     dropped.push(*id);
                 }
             }
@@ -92,44 +105,48 @@ impl Board {
         if out.turnout {
             // Who is present changed: the facilitator sees each open vote's turnout live.
             for vote in self.votes.iter().filter(|v| v.open && !out.votes.contains(&v.id)) {
-                let full = Bytes::from(frame::server_app(&ServerMessage::Vote { vote: self.facilitator_view(vote) }));
+                let full =
+                    Frame::binary(&frame::server_app(&ServerMessage::Vote { vote: self.facilitator_view(vote) }));
                 for (id, c) in self.conns.iter().filter(|(_, c)| c.app && c.member.role == Role::Facilitator) {
-                    if !c.outbox.send(full.clone()) {
+                    if !c.outbox.queue([&full]) {
                         dropped.push(*id);
                     }
                 }
             }
         }
         if !out.app.is_empty() {
-            let frames: Vec<Bytes> = out.app.iter().map(|m| Bytes::from(frame::server_app(m))).collect();
+            let frames: Vec<Frame> = out.app.iter().map(|m| Frame::binary(&frame::server_app(m))).collect();
             for (id, c) in self.conns.iter().filter(|(_, c)| c.app) {
-                if !frames.iter().all(|bytes| c.outbox.send(bytes.clone())) {
+                if !c.outbox.queue(&frames) {
                     dropped.push(*id);
                 }
             }
         }
         for (conn, bytes) in out.direct {
             if let Some(c) = self.conns.get(&conn) {
-                if !c.outbox.send(bytes) {
+                if !c.outbox.queue([&Frame::binary(&bytes)]) {
                     dropped.push(conn);
                 }
             }
         }
-        if !broadcast.is_empty() {
-            let mut deepest = 0;
-            for (id, c) in &self.conns {
-                if self.cluster.as_ref().is_some_and(|link| link.is_remote(*id)) {
+        let mut deepest = 0;
+        for (id, c) in &self.conns {
+            if !broadcast.is_empty() && !self.cluster.as_ref().is_some_and(|link| link.is_remote(*id)) {
+                deepest = deepest.max(c.outbox.depth());
+                if !c.outbox.queue(&broadcast) {
+                    dropped.push(*id);
                     continue;
                 }
-                deepest = deepest.max(c.outbox.depth());
-                if !broadcast.iter().all(|bytes| c.outbox.send(bytes.clone())) {
-                    dropped.push(*id);
-                }
             }
-            let bytes: usize = broadcast.iter().map(Bytes::len).sum();
+            // The tick's frames for this connection, in one write (nothing when none).
+            if !c.outbox.flush() {
+                dropped.push(*id);
+            }
+        }
+        if !broadcast.is_empty() {
             let recipients = self.conns.len() as u64;
             metrics::counter!(telemetry::FRAMES_SENT).increment(recipients * broadcast.len() as u64);
-            metrics::counter!(telemetry::BYTES_SENT).increment(recipients * bytes as u64);
+            metrics::counter!(telemetry::BYTES_SENT).increment(recipients * payload_bytes as u64);
             metrics::histogram!(telemetry::QUEUE_DEPTH).record(deepest as f64);
             metrics::histogram!(telemetry::FANOUT_SECONDS).record(fanout.elapsed().as_secs_f64());
         }

@@ -96,6 +96,8 @@ struct Board {
     checkpoint_every: u64,
     conns: HashMap<ConnId, Conn>,
     awareness: Awareness,
+    /// Presence changes waiting while the board is busy (`presence::PRESENCE_BUDGET`).
+    held_presence: presence::HeldPresence,
     /// Who may come onto the board: the links generation, the people removed, whether
     /// it is unloading.
     gate: Gate,

@@ -9,7 +9,7 @@ use commonboard_protocol::app::{ClientMessage, ErrorCode, Role, ServerMessage, V
 use commonboard_protocol::frame::{self, Decoded, Incoming, Message, SyncMessage};
 use commonboard_protocol::schema::Note;
 use commonboard_protocol::workshop::TurnAction;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use yrs::{Text, Transact};
 
 use super::*;
@@ -65,9 +65,8 @@ impl Room {
 
     /// `member` joins as connection `conn` and says hello; the board's answer.
     fn join(&mut self, conn: ConnId, member: Member) -> Result<(), BoardError> {
-        let (frames, _) = mpsc::channel(1);
         let (reply, mut answer) = oneshot::channel();
-        let outbox = Outbox::new(frames, Closer::new());
+        let outbox = Outbox::detached(Closer::new());
         self.tick(vec![BoardCmd::Join { conn, member, outbox, reply }]);
         let joined = answer.try_recv().expect("a join is answered in its tick");
         if joined.is_ok() {
@@ -338,8 +337,7 @@ fn a_rotation_is_decided_in_its_tick_and_answered_once_durable() {
     let before = room.board.gate.links_generation;
     let (reply, _answer) = oneshot::channel();
     let (late, mut late_answer) = oneshot::channel();
-    let (frames, _) = mpsc::channel(1);
-    let outbox = Outbox::new(frames, Closer::new());
+    let outbox = Outbox::detached(Closer::new());
     let stale = Member { claims: Some(claims(Role::Participant, before, false)), ..member("late", Role::Participant) };
     let out = room.tick(vec![
         BoardCmd::RotateLinks { step: 1, reply },

@@ -26,7 +26,9 @@ use super::commands::{self};
 use super::wire::{self, Answer, Failure, NodeMessage};
 use super::{Cluster, BEAT};
 use crate::board::{self, BoardCmd, BoardConfig, Member, Peers, Usage};
-use crate::outbox::{next_conn_id, Closer, ConnId, Outbox, QueuedBytes};
+use crate::outbox::{next_conn_id, Closer, ConnId, Outbox, Released};
+use crate::socket::Socket;
+use crate::ws_frame;
 
 /// What the owner's board actor needs from the cluster: where its committed
 /// broadcasts go, and which of its members are on other nodes.
@@ -211,20 +213,23 @@ impl Bridge {
             let _ = self.tx.send(BoardCmd::Leave { conn: old }).await;
         }
         let local = next_conn_id();
-        let (frames_tx, frames_rx) = mpsc::channel(self.cluster.send_queue.max(1));
         let closer = Closer::new();
-        let outbox = Outbox::new(frames_tx, closer.clone());
+        let socket = Arc::new(Socket::detached());
+        let (outbox, released) = Outbox::new(socket.clone(), closer.clone(), self.cluster.send_queue);
         self.link.remote.insert(local);
         self.remote.insert(key.clone(), local);
         let (node, conn) = key;
         let subject = self.cluster.subjects.node_out(&node);
-        tokio::spawn(proxy(self.cluster.clone(), subject, conn, frames_rx, closer.clone(), outbox.queued()));
+        tokio::spawn(proxy(self.cluster.clone(), subject, conn, socket, released, closer.clone()));
+        // Held until the join is answered, as a local connection does (`connection::serve`).
+        let joining = outbox.clone();
         let (reply, joined) = oneshot::channel();
         if self.tx.send(BoardCmd::Join { conn: local, member, outbox, reply }).await.is_err() {
             closer.close(close::INTERNAL, "board restarted; reconnect");
             return;
         }
         tokio::spawn(async move {
+            let _joining = joining;
             match joined.await {
                 Ok(Ok(())) => debug!(node, conn, local, "remote member joined"),
                 Ok(Err(error)) => error.refuse(&closer),
@@ -290,9 +295,9 @@ async fn proxy(
     cluster: Arc<Cluster>,
     subject: String,
     conn: ConnId,
-    mut frames: mpsc::Receiver<Bytes>,
+    socket: Arc<Socket>,
+    released: Released,
     closer: Arc<Closer>,
-    queued: Arc<QueuedBytes>,
 ) {
     let send_close = |subject: String, (code, reason): (close::CloseCode, String)| {
         if let Err(refused) = cluster.send(subject, &NodeMessage::Close { conn, code, reason }) {
@@ -304,9 +309,9 @@ async fn proxy(
     loop {
         tokio::select! {
             biased;
-            frame = frames.recv() => match frame {
-                Some(frame) => {
-                    queued.sent(frame.len());
+            () = socket.handed_over() => {
+                for frame in socket.take_all() {
+                    let frame = ws_frame::payload(frame);
                     if let Err(refused) = cluster.send(subject.clone(), &NodeMessage::ToConn { conn, frame }) {
                         warn!(conn, %refused, "a remote member's frame could not be published; closing it");
                         closer.close(close::RESTART, "lost the other servers for a moment; reconnecting");
@@ -315,17 +320,17 @@ async fn proxy(
                         return;
                     }
                 }
-                None => {
-                    // The actor dropped the member's queue: it left, or the actor closed
-                    // it at once (a removed person, a rejected update) or refused its
-                    // join (whose closer is closed just after). A close must still go out.
-                    let closed = tokio::time::timeout(CLOSE_AFTER_QUEUE_ENDS, closer.closed()).await;
-                    if let (Ok(()), Some(reason)) = (closed, closer.reason().cloned()) {
-                        send_close(subject, reason);
-                    }
-                    return;
+            }
+            () = released.released() => {
+                // The actor dropped the member's outbox: it left, or the actor closed
+                // it at once (a removed person, a rejected update) or refused its
+                // join (whose closer is closed just after). A close must still go out.
+                let closed = tokio::time::timeout(CLOSE_AFTER_QUEUE_ENDS, closer.closed()).await;
+                if let (Ok(()), Some(reason)) = (closed, closer.reason().cloned()) {
+                    send_close(subject, reason);
                 }
-            },
+                return;
+            }
             _ = closer.closed() => {
                 let reason = closer.reason().cloned().unwrap_or((close::INTERNAL, String::new()));
                 send_close(subject, reason);

@@ -38,6 +38,7 @@ use crate::doc;
 use crate::idle::IdleTimer;
 use crate::outbox::{ConnId, Outbox};
 use crate::store::StoreError;
+use crate::ws_frame::Frame;
 
 /// How long a request of the owner (a restore, a command) may take.
 const RESTORE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
@@ -281,7 +282,7 @@ impl Replica {
             match message {
                 Decoded::Yjs(Message::Sync(SyncMessage::SyncStep1(state_vector))) => {
                     let update = doc::sync_answer(&self.doc, &state_vector);
-                    outbox.send(frame::sync_step2(update).into());
+                    outbox.send(&Frame::binary(&frame::sync_step2(update)));
                 }
                 Decoded::Yjs(message) => forward.extend(frame::encode_frame([&message])),
                 Decoded::App(message) => forward.extend(frame::client_app(&message)),
@@ -399,10 +400,11 @@ impl Replica {
         }
     }
 
-    /// Sends a frame to every client of this node on the board.
+    /// Sends a frame to every client of this node on the board, framed once.
     fn relay(&mut self, frame: Bytes) {
+        let frame = Frame::binary(&frame);
         let dropped: Vec<ConnId> =
-            self.conns.iter().filter(|(_, (outbox, _))| !outbox.send(frame.clone())).map(|(conn, _)| *conn).collect();
+            self.conns.iter().filter(|(_, (outbox, _))| !outbox.send(&frame)).map(|(conn, _)| *conn).collect();
         for conn in dropped {
             self.leave(conn);
         }

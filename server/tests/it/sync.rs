@@ -198,3 +198,52 @@ async fn an_update_yrs_refuses_part_way_leaves_nothing_behind() {
     let seen = witness.doc.get_or_insert_text("t");
     assert_eq!(seen.get_string(&witness.doc.transact()), "", "nothing of it was relayed");
 }
+
+/// Control frames share the socket with the frames the board writes directly: a ping
+/// is answered with its pong between whole binary frames, and a close with a close,
+/// after which the server ends the stream.
+#[tokio::test]
+async fn a_ping_gets_its_pong_and_a_close_its_answer_between_whole_frames() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+    let server = spawn_app().await;
+    let board = server.create_board("Control frames").await;
+    let separator = if board.contains('?') { '&' } else { '?' };
+    let url = format!("ws://{}/ws/{board}{separator}name=raw", server.addr);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
+    let mut writer = Peer::join(server.addr, &board).await;
+    ws.send(WsMessage::Ping(b"are you there".to_vec().into())).await.unwrap();
+    writer.add_note("n1", "hello").await;
+    let (mut pong, mut binary) = (false, 0);
+    while !pong || binary == 0 {
+        match tokio::time::timeout(crate::PATIENCE, ws.next()).await.expect("the server answers") {
+            Some(Ok(WsMessage::Pong(payload))) => {
+                assert_eq!(&payload[..], b"are you there");
+                pong = true;
+            }
+            Some(Ok(WsMessage::Binary(bytes))) => {
+                frame::decode_server_frame(&bytes).expect("whole frames that decode");
+                binary += 1;
+            }
+            other => panic!("unexpected: {other:?}"),
+        }
+    }
+    let bye = CloseFrame { code: CloseCode::Normal, reason: "bye".into() };
+    ws.send(WsMessage::Close(Some(bye))).await.unwrap();
+    loop {
+        match tokio::time::timeout(crate::PATIENCE, ws.next()).await.expect("the server answers the close") {
+            Some(Ok(WsMessage::Binary(_))) => {}
+            Some(Ok(WsMessage::Close(Some(frame)))) => {
+                assert_eq!(frame.code, CloseCode::Normal);
+                break;
+            }
+            other => panic!("unexpected: {other:?}"),
+        }
+    }
+    let end = tokio::time::timeout(crate::PATIENCE, ws.next()).await.expect("the server ends the stream");
+    assert!(matches!(end, None | Some(Err(_))), "{end:?}");
+    server.stop().await;
+}
