@@ -83,7 +83,6 @@ install_cargo_deny() {
 # - npm advisories of the web client: when the registry's audit service answers; fails
 #   the run on a high or critical finding.
 audit_dependencies() {
-  echo "==> dependency audit"
   cargo deny --log-level error check licenses bans sources
   echo "    checked: Rust licenses, banned crates, sources (deny.toml): ok"
 
