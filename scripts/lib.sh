@@ -83,7 +83,6 @@ install_cargo_deny() {
 # - npm advisories of the web client: when the registry's audit service answers; fails
 #   the run on a high or critical finding.
 audit_dependencies() {
-  echo "==> dependency audit"
   cargo deny --log-level error check licenses bans sources
   echo "    checked: Rust licenses, banned crates, sources (deny.toml): ok"
 
@@ -121,4 +120,31 @@ install_cargo_fuzz() {
     echo "==> installing cargo-fuzz"
     install_packaged_cargo_tool cargo-fuzz 0.13.2 || cargo install cargo-fuzz --locked --quiet
   fi
+}
+
+# Phases of a run, each timed: `phase "what"` ends the phase before (if any) and starts
+# this one; `phase_summary` (scripts/test runs it on exit, failed or not) prints how
+# long each took, so a slow step shows itself.
+RUN_STARTED=$(date +%s)
+PHASE_NAME=""
+PHASE_STARTED=0
+PHASE_TIMES=()
+phase() {
+  phase_end
+  PHASE_NAME=$1
+  PHASE_STARTED=$(date +%s)
+  echo "==> $1"
+}
+phase_end() {
+  if [ -n "$PHASE_NAME" ]; then
+    PHASE_TIMES+=("$(printf '%5ss  %s' $(( $(date +%s) - PHASE_STARTED )) "$PHASE_NAME")")
+    PHASE_NAME=""
+  fi
+}
+phase_summary() {
+  phase_end
+  [ ${#PHASE_TIMES[@]} -gt 0 ] || return 0
+  echo "==> time per phase"
+  printf '  %s\n' "${PHASE_TIMES[@]}"
+  printf '  %5ss  in all\n' $(( $(date +%s) - RUN_STARTED ))
 }

@@ -6,9 +6,21 @@
 //! `--create-boards` calls on the host of the URL.
 
 use anyhow::Context;
+use serde::Serialize;
 use tokio::task::JoinSet;
 
-use crate::scenario::BoardCreation;
+/// How boards come to exist on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BoardCreation {
+    /// The tool names them; the server creates a board on first connection
+    /// (y-websocket, Hocuspocus, Commonboard with `--open`).
+    Named,
+    /// `POST /api/boards` with a title; the server answers the id (Commonboard).
+    CommonboardApi,
+    /// `POST /doc/new` with the tool's name as `docId` (y-sweet).
+    YSweetApi,
+}
 
 /// Board creations in flight at once.
 const CREATE_CONCURRENCY: usize = 16;

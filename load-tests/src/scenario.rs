@@ -74,18 +74,8 @@ fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> 
     s.serialize_f64(d.as_secs_f64())
 }
 
-/// How boards come to exist on the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum BoardCreation {
-    /// The tool names them; the server creates a board on first connection
-    /// (y-websocket, Hocuspocus, Commonboard with `--open`).
-    Named,
-    /// `POST /api/boards` with a title; the server answers the id (Commonboard).
-    CommonboardApi,
-    /// `POST /doc/new` with the tool's name as `docId` (y-sweet).
-    YSweetApi,
-}
+/// How boards come to exist on the server (defined with the boards themselves).
+pub use crate::boards::BoardCreation;
 
 /// Where the tool looks for a server by default.
 pub const DEFAULT_URL: &str = "ws://127.0.0.1:8080/ws/{board}";

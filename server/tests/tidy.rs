@@ -10,6 +10,8 @@
 //!   board (`board/`, its live document), the document-level helpers, and the modules
 //!   that build documents of their own (see [`WRITES_DOCUMENTS`]).
 //! - No hand-written source file of the server is over [`MAX_LINES`] lines.
+//! - The board's core holds no store: only the task around it (`board/actor.rs`) and
+//!   board creation (`board/create.rs`) reach one.
 
 use std::path::{Path, PathBuf};
 
@@ -194,4 +196,40 @@ fn no_server_source_file_is_over_the_line_limit() {
         }
     }
     assert!(long.is_empty(), "these files are over {MAX_LINES} lines; split them by concern: {long:#?}");
+}
+
+/// The files of `server/src/board/` that may reach the store: the task around the core,
+/// and creating a board.
+const BOARD_STORE_USERS: &[&str] = &["actor.rs", "create.rs"];
+
+/// Whether `line` reaches a store: names its handle or the `Store` trait.
+fn reaches_a_store(line: &str) -> bool {
+    let code = line.split("//").next().unwrap_or("");
+    let imports_from_store = code.trim_start().starts_with("use crate::store");
+    let names = code.split(|c: char| !c.is_alphanumeric() && c != '_');
+    code.contains("store::Handle")
+        || code.contains("dyn Store")
+        || (imports_from_store && names.clone().any(|w| w == "Handle" || w == "Store"))
+}
+
+#[test]
+fn the_board_core_holds_no_store() {
+    let board = root().join("server/src/board");
+    let mut found = Vec::new();
+    for file in sources(&board) {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        if BOARD_STORE_USERS.contains(&name.as_str()) || name == "tests.rs" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        if code.lines().any(reaches_a_store) {
+            found.push(name);
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "these files of board/ reach the store: {found:#?}; the core decides without IO: the actor \
+         (board/actor.rs) reads and writes, and hands the core what it read"
+    );
 }

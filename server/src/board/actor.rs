@@ -94,7 +94,7 @@ pub(crate) async fn run(
     link: Option<Box<dyn Peers>>,
 ) {
     let started = std::time::Instant::now();
-    let (mut board, mut integrating) = match Board::load(&id, store, &config, usage).await {
+    let (mut board, mut integrating) = match Board::load(&id, &store, &config, usage).await {
         Ok((board, integrating)) => (Board { cluster: link, ..board }, integrating),
         Err(error) => {
             match &error {
@@ -121,8 +121,7 @@ pub(crate) async fn run(
                     break;
                 }
                 metrics::histogram!(telemetry::TICK_COMMANDS).record(received as f64);
-                let out = board.tick(commands.drain(..));
-                board.finish(out).await;
+                board.run_tick(commands.drain(..), &store).await;
                 board.note_usage();
                 if board.gate.unloading {
                     info!("unloading to make room for another board");
@@ -135,10 +134,10 @@ pub(crate) async fn run(
             // A vote closing writes into the document: not before it is ready.
             _ = sleep_until_due(board.next_vote_deadline().filter(|_| integrating.is_none())) => {
                 let out = board.close_due_votes();
-                board.finish(out).await;
+                board.finish(out, &store).await;
             }
             doc = board_load::ready(&mut integrating) => {
-                board.integrated(doc, started).await;
+                board.integrated(doc, started, &store).await;
                 if board.gate.unloading {
                     break;
                 }
@@ -149,15 +148,15 @@ pub(crate) async fn run(
             }
             _ = shutdown.cancelled() => {
                 // What waited for the document is handled before everyone is closed.
-                board.finish_warming(&mut integrating, started).await;
+                board.finish_warming(&mut integrating, started, &store).await;
                 board.close_all(close::GOING_AWAY, "server shutting down");
                 break;
             }
         }
     }
-    board.finish_warming(&mut integrating, started).await;
+    board.finish_warming(&mut integrating, started, &store).await;
     rx.close();
-    board.checkpoint_if_behind(0).await;
+    board.checkpoint_if_behind(0, &store).await;
     metrics::gauge!(telemetry::BOARDS_LOADED).decrement(1.0);
     refuse_all(&mut rx, &BoardError::Unloading).await;
 }
@@ -189,7 +188,7 @@ impl Board {
     /// the returned receiver gives the document.
     pub(super) async fn load(
         id: &str,
-        store: store::Handle,
+        store: &store::Handle,
         config: &BoardConfig,
         usage: Arc<Usage>,
     ) -> Result<(Self, Option<Integrating>), BoardError> {
@@ -199,11 +198,11 @@ impl Board {
         };
         let mut stored = match loaded {
             Some(stored) => stored,
-            None if config.open => create_open_board(id, &store).await?,
+            None if config.open => create_open_board(id, store).await?,
             None => return Err(BoardError::NotFound),
         };
         if board_load::worth_warming(&stored) || !config.integrate_delay.is_zero() {
-            let mut board = Board::from_stored(id, &stored, Doc::new(), store, config, usage);
+            let mut board = Board::from_stored(id, &stored, Doc::new(), config, usage);
             // Moved, not copied: a big board's state is megabytes.
             let checkpoint = stored.checkpoint.take();
             let tail = std::mem::take(&mut stored.tail).into_iter().map(|e| e.update).collect();
@@ -217,12 +216,12 @@ impl Board {
             return Ok((board, Some(integrating)));
         }
         let doc = rebuild_stored(&stored);
-        Ok((Board::from_stored(id, &stored, doc, store, config, usage), None))
+        Ok((Board::from_stored(id, &stored, doc, config, usage), None))
     }
 
     /// The document is integrated (`None`: integrating it failed): it replaces the
     /// placeholder, and the commands that waited for it are handled, in order.
-    async fn integrated(&mut self, doc: Option<Doc>, loaded: std::time::Instant) {
+    async fn integrated(&mut self, doc: Option<Doc>, loaded: std::time::Instant, store: &store::Handle) {
         let Some(warming) = self.warming.take() else { return };
         let Some(doc) = doc else {
             error!("integrating the board's document failed; closing its connections to reload it");
@@ -235,8 +234,7 @@ impl Board {
         info!(elapsed_ms = loaded.elapsed().as_millis() as u64, "board's document integrated");
         let (held, ask) = warming.into_held();
         if !held.is_empty() {
-            let out = self.tick(held.into_iter());
-            self.finish(out).await;
+            self.run_tick(held.into_iter(), store).await;
         }
         // Clients that joined without the server's sync step 1 get it now: their answer
         // brings what they hold and the board lacks. After the held commands, never
@@ -253,10 +251,15 @@ impl Board {
     }
 
     /// Waits for the document if it is still integrating, then handles what waited.
-    async fn finish_warming(&mut self, integrating: &mut Option<Integrating>, loaded: std::time::Instant) {
+    async fn finish_warming(
+        &mut self,
+        integrating: &mut Option<Integrating>,
+        loaded: std::time::Instant,
+        store: &store::Handle,
+    ) {
         if integrating.is_some() {
             let doc = board_load::ready(integrating).await;
-            self.integrated(doc, loaded).await;
+            self.integrated(doc, loaded, store).await;
         }
     }
 
@@ -265,7 +268,6 @@ impl Board {
         id: &str,
         stored: &StoredBoard,
         doc: Doc,
-        store: store::Handle,
         config: &BoardConfig,
         usage: Arc<Usage>,
     ) -> Board {
@@ -274,7 +276,7 @@ impl Board {
             seq: stored.last_seq(),
             checkpoint_seq: stored.checkpoint.as_ref().map_or(0, |c| c.seq),
             checkpoint_every: config.checkpoint_every.max(1),
-            store,
+            reload_due: None,
             conns: HashMap::new(),
             awareness: Awareness::new(PresenceLimits::from_state_limit(config.limits.max_awareness_bytes)),
             held_presence: Default::default(),
@@ -295,9 +297,29 @@ impl Board {
         }
     }
 
+    /// Runs one tick of `commands` ([`Board::tick`]), reading the board back from the
+    /// store whenever the tick stops for it, then commits and sends what it decided.
+    pub(super) async fn run_tick(&mut self, commands: impl Iterator<Item = BoardCmd>, store: &store::Handle) {
+        let mut commands = commands;
+        let mut out = Outgoing::default();
+        while let Some(reload) = self.tick(&mut commands, &mut out) {
+            // Rare (yrs panicked or refused an update part way): the commands after the
+            // one that broke the document wait for this read.
+            let stored = match store.load(&self.id).await {
+                Ok(stored) => stored,
+                Err(error) => {
+                    error!(%error, "reading the board back after a broken update failed");
+                    None
+                }
+            };
+            self.reload(reload, stored.as_ref(), &out);
+        }
+        self.finish(out, store).await;
+    }
+
     /// Commits what a tick decided, then sends its frames; or, if the commit fails,
     /// sends nothing and falls back to what is durable.
-    pub(super) async fn finish(&mut self, mut out: Outgoing) {
+    pub(super) async fn finish(&mut self, mut out: Outgoing, store: &store::Handle) {
         if !out.log.is_empty() || !out.writes.is_empty() {
             let entries = std::mem::take(&mut out.log);
             let count = entries.len();
@@ -307,7 +329,7 @@ impl Board {
             if !entries.is_empty() {
                 writes.push(Write::Append { board: self.id.clone(), entries });
             }
-            let result = store::committed(self.store.submit(writes)).await;
+            let result = store::committed(store.submit(writes)).await;
             metrics::gauge!(telemetry::PERSIST_LAG).decrement(count as f64);
             if let Err(error) = result {
                 for (reply, _) in out.restores.drain(..) {
@@ -320,7 +342,7 @@ impl Board {
                     warn!(%error, "could not save the rotated links");
                     let _ = reply.send(Err(StoreError::Commit(error.to_string())));
                 }
-                self.commit_failed(&error, &out.writers).await;
+                self.commit_failed(&error, &out.writers, store).await;
                 return;
             }
             debug!(updates = count, seq = self.seq, "committed");
@@ -334,13 +356,13 @@ impl Board {
             let _ = reply.send(Ok(generation));
         }
         self.flush(out);
-        self.checkpoint_if_behind(self.checkpoint_every).await;
+        self.checkpoint_if_behind(self.checkpoint_every, store).await;
     }
 
     /// The tick's updates could not be saved: they must not reach anyone. Their senders
     /// are closed (their clients still hold the changes and resend them on reconnect)
     /// and the document goes back to what is durable.
-    pub(super) async fn commit_failed(&mut self, error: &StoreError, writers: &[ConnId]) {
+    pub(super) async fn commit_failed(&mut self, error: &StoreError, writers: &[ConnId], store: &store::Handle) {
         error!(%error, writers = writers.len(), "could not save updates; closing their senders and reloading");
         let reason = match error {
             StoreError::DiskFull => {
@@ -353,7 +375,7 @@ impl Board {
                 c.outbox.closer.close(close::NOT_SAVED, reason);
             }
         }
-        match self.store.load(&self.id).await {
+        match store.load(&self.id).await {
             Ok(Some(stored)) => {
                 self.doc = rebuild_stored(&stored);
                 self.measure();
@@ -370,7 +392,7 @@ impl Board {
     }
 
     /// Writes a checkpoint when more than `behind` updates were logged since the last.
-    pub(super) async fn checkpoint_if_behind(&mut self, behind: u64) {
+    pub(super) async fn checkpoint_if_behind(&mut self, behind: u64, store: &store::Handle) {
         // Nothing to write before the document is integrated (nothing was applied).
         if self.warming.is_some() || self.seq <= self.checkpoint_seq + behind {
             return;
@@ -383,7 +405,7 @@ impl Board {
         // Each person's share is saved with it: loading then sums only the log after it.
         let shares = Write::Shares { board: self.id.clone(), through: self.seq, written: self.written.rows() };
         let write = Write::Checkpoint { board: self.id.clone(), checkpoint };
-        match store::committed(self.store.submit(vec![write, shares])).await {
+        match store::committed(store.submit(vec![write, shares])).await {
             Ok(()) => self.checkpoint_seq = self.seq,
             Err(error) => warn!(%error, "checkpoint failed; the log still has every update"),
         }

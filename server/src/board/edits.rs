@@ -7,14 +7,14 @@ use commonboard_protocol::frame;
 use commonboard_protocol::schema;
 use commonboard_protocol::validate;
 use tracing::{debug, error, warn};
-use yrs::{Doc, ReadTxn, Transact, TransactionMut};
+use yrs::{ReadTxn, Transact, TransactionMut};
 
 use crate::doc::{contain_panic, discard, rebuild, ACCEPTED};
 use crate::intake::{self, Held, Unfit};
 use crate::nesting::{self, TooDeep};
 use crate::outbox::ConnId;
 use crate::placement;
-use crate::store::{Author, LogEntry};
+use crate::store::{Author, LogEntry, StoredBoard};
 
 use super::fanout::Outgoing;
 use super::{now_ms, Board};
@@ -44,6 +44,17 @@ pub(super) struct Integrated {
     pub(super) missing: bool,
     /// It changed the board's metadata (where the common goal is).
     pub(super) changed_meta: bool,
+}
+
+/// Why the document must be read back from the store before the tick goes on: what is
+/// durable plus the tick's accepted updates replace it (see [`Board::reload`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reload {
+    /// It integrated what it must not have (yrs refused an update part way, or one nests
+    /// too deeply or skips a gap): yrs is sound, and the replaced document is dropped.
+    Drop,
+    /// yrs panicked in it: the replaced document is leaked (see `doc::discard`).
+    Discard,
 }
 
 /// Applies a client's update in `txn` and commits it: what the document gained (`None`
@@ -193,7 +204,7 @@ impl Board {
                 // `board_messages`, `fuzz/regressions/board_messages-checkpoint-vs-log-2`).
                 debug!(conn, detail, "update refused by yrs part way; reloading the document");
                 self.reject(conn, "update rejected");
-                drop(self.reload_document(out));
+                self.reload_due = Some(Reload::Drop);
             }
             Ok(Err(Refusal::Held(held))) if ask_if_missing => {
                 debug!(conn, ?held, "an update builds on changes the board lacks; asking its sender for the rest");
@@ -211,7 +222,7 @@ impl Board {
                 warn!(conn, ?client, "an update skips changes the board lacks; refusing it");
                 let reason = "update refused: it skips over changes the board does not have";
                 self.reject(conn, reason);
-                drop(self.reload_document(out));
+                self.reload_due = Some(Reload::Drop);
             }
             Ok(Err(Refusal::TooDeep(too_deep))) => {
                 // Integrated, but neither logged nor relayed: the document goes back to
@@ -219,12 +230,12 @@ impl Board {
                 // panic), so the replaced document is dropped as usual.
                 warn!(conn, %too_deep, "an update nests shared types too deeply; refusing it");
                 self.reject(conn, &format!("update refused: {too_deep}"));
-                drop(self.reload_document(out));
+                self.reload_due = Some(Reload::Drop);
             }
             Ok(Err(Refusal::Panicked)) | Err(_) => {
                 error!(conn, "yrs panicked applying an update; rebuilding the board from the store");
                 self.reject(conn, "update crashed the CRDT engine");
-                self.rebuild_after_panic(out);
+                self.reload_due = Some(Reload::Discard);
             }
         }
     }
@@ -264,38 +275,22 @@ impl Board {
         }
     }
 
-    /// A panic may leave the document half-changed: start again from what is durable
-    /// plus this tick's accepted updates. The store read blocks this task; it happens
-    /// only on this rare path, and the board has nothing better to do meanwhile. It runs
-    /// on a thread of its own: the PostgreSQL client cannot block on a runtime thread.
-    pub(super) fn rebuild_after_panic(&mut self, out: &Outgoing) {
-        discard(self.reload_document(out));
-    }
-
-    /// Replaces the document with what is durable plus this tick's accepted updates, and
-    /// returns the one it replaced.
-    pub(super) fn reload_document(&mut self, out: &Outgoing) -> Doc {
-        let (store, id) = (&self.store, &self.id);
-        let stored = match std::thread::scope(|scope| scope.spawn(|| store.shared().load(id)).join()) {
-            Ok(Ok(stored)) => stored,
-            Ok(Err(error)) => {
-                error!(%error, "reloading after a panic failed");
-                None
-            }
-            Err(_) => {
-                error!("reloading after a panic panicked");
-                None
-            }
-        };
+    /// Replaces the document with `stored` (what is durable, read by the actor; `None`
+    /// if it could not be read) plus this tick's accepted updates so far, once a command
+    /// asked for it (`reload_due`). No IO: see [`Board::tick`].
+    pub(super) fn reload(&mut self, reload: Reload, stored: Option<&StoredBoard>, out: &Outgoing) {
         let mut updates: Vec<&[u8]> = Vec::new();
-        if let Some(stored) = &stored {
+        if let Some(stored) = stored {
             updates.extend(stored.tail.iter().map(|e| e.update.as_slice()));
         }
         updates.extend(out.updates.iter().map(Vec::as_slice));
-        let rebuilt = rebuild(stored.as_ref().and_then(|s| s.checkpoint.as_ref()), &updates);
+        let rebuilt = rebuild(stored.and_then(|s| s.checkpoint.as_ref()), &updates);
         let replaced = std::mem::replace(&mut self.doc, rebuilt);
         self.measure();
-        replaced
+        match reload {
+            Reload::Drop => drop(replaced),
+            Reload::Discard => discard(replaced),
+        }
     }
 }
 

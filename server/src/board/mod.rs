@@ -10,10 +10,10 @@
 //!
 //! The decisions are apart from the IO: [`Board::tick`] takes a tick's commands and
 //! returns what they decided (`Outgoing`: writes, frames, answers) without awaiting
-//! anything; `actor.rs` is the task around it (receive, tick, commit, send). One
-//! exception stays inside: after yrs panicked or refused an update part way, the
-//! document is rebuilt from the store at once (`edits.rs`), as the rest of the tick
-//! must not apply to a broken one.
+//! anything; `actor.rs` is the task around it (receive, tick, commit, send). The core
+//! holds no store: when yrs panicked or refused an update part way, the tick stops
+//! there, the actor reads what is durable and hands it back ([`Board::reload`]), and
+//! the tick goes on with its remaining commands, none of which meets a broken document.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,12 +22,13 @@ use commonboard_protocol::app::ServerMessage;
 use commonboard_protocol::history::Change;
 use yrs::{Doc, ReadTxn, StateVector, Transact};
 
+use self::edits::Reload;
 use self::fanout::Outgoing;
 use crate::awareness::Awareness;
 use crate::board_load::{Admit, Warming};
 use crate::outbox::{ConnId, Outbox};
 use crate::share::Written;
-use crate::store::{self, Author, BoardEvent, Write};
+use crate::store::{Author, BoardEvent, Write};
 use crate::telemetry;
 use crate::telemetry::Limit;
 use crate::vote::Vote;
@@ -88,7 +89,9 @@ struct Conn {
 struct Board {
     id: String,
     doc: Doc,
-    store: store::Handle,
+    /// Set by a command after which the document must be read back from the store
+    /// before anything else touches it: the tick stops there (see [`Board::tick`]).
+    reload_due: Option<Reload>,
     /// Sequence number of the last logged update.
     seq: u64,
     /// Sequence number of the newest checkpoint.
@@ -135,13 +138,15 @@ struct Board {
 }
 
 impl Board {
-    /// One tick: every command in turn, decided on the board's state alone. Nothing is
-    /// stored or sent here; what is to be is in the [`Outgoing`] returned, which the actor
-    /// commits and then sends.
-    fn tick(&mut self, commands: impl Iterator<Item = BoardCmd>) -> Outgoing {
+    /// One tick: the commands in turn, decided on the board's state alone, into `out`.
+    /// Nothing is stored or sent here; what is to be is in `out`, which the actor commits
+    /// and then sends. Returns `None` once `commands` ran out, or stops early with
+    /// `Some` when the document must first be read back from the store (yrs panicked or
+    /// refused an update part way): the actor reads it, passes it to [`Board::reload`],
+    /// and calls this again with the same `commands` and `out`.
+    fn tick(&mut self, commands: &mut impl Iterator<Item = BoardCmd>, out: &mut Outgoing) -> Option<Reload> {
         let applying = std::time::Instant::now();
-        let mut out = Outgoing::default();
-        for cmd in commands {
+        for cmd in commands.by_ref() {
             // While the document integrates, what needs it waits (see `board_load`).
             let cmd = match self.warming.as_mut() {
                 Some(warming) => match warming.admit(cmd) {
@@ -154,24 +159,10 @@ impl Board {
                 },
                 None => cmd,
             };
-            match cmd {
-                BoardCmd::Join { conn, member, outbox, reply } => self.join(conn, member, outbox, reply, &mut out),
-                BoardCmd::Messages { conn, messages } => {
-                    for message in messages {
-                        if !self.conns.contains_key(&conn) {
-                            break;
-                        }
-                        self.handle(conn, message, &mut out);
-                    }
-                }
-                BoardCmd::Leave { conn } => self.leave(conn, &mut out),
-                BoardCmd::LinksRotated { generation } => self.links_rotated(generation),
-                BoardCmd::Restore { to_seq, state, by, reply } => self.restore(to_seq, &state, by, reply, &mut out),
-                BoardCmd::Unload { reply } => {
-                    let _ = reply.send(self.gate.unload(self.conns.is_empty()));
-                }
-                BoardCmd::RemovePerson { person, by, reply } => self.remove_person(person, &by, reply, &mut out),
-                BoardCmd::RotateLinks { step, reply } => self.rotate_links(step, reply, &mut out),
+            self.decide(cmd, out);
+            if let Some(reload) = self.reload_due.take() {
+                metrics::histogram!(telemetry::APPLY_SECONDS).record(applying.elapsed().as_secs_f64());
+                return Some(reload);
             }
         }
         metrics::histogram!(telemetry::APPLY_SECONDS).record(applying.elapsed().as_secs_f64());
@@ -179,7 +170,30 @@ impl Board {
             out.writes.push(Write::Workshop { board: self.id.clone(), state_json: self.workshop.state_json() });
             out.app.push(ServerMessage::Workshop { state: self.workshop.view() });
         }
-        out
+        None
+    }
+
+    /// One command, decided into `out`.
+    fn decide(&mut self, cmd: BoardCmd, out: &mut Outgoing) {
+        match cmd {
+            BoardCmd::Join { conn, member, outbox, reply } => self.join(conn, member, outbox, reply, out),
+            BoardCmd::Messages { conn, messages } => {
+                for message in messages {
+                    if !self.conns.contains_key(&conn) {
+                        break;
+                    }
+                    self.handle(conn, message, out);
+                }
+            }
+            BoardCmd::Leave { conn } => self.leave(conn, out),
+            BoardCmd::LinksRotated { generation } => self.links_rotated(generation),
+            BoardCmd::Restore { to_seq, state, by, reply } => self.restore(to_seq, &state, by, reply, out),
+            BoardCmd::Unload { reply } => {
+                let _ = reply.send(self.gate.unload(self.conns.is_empty()));
+            }
+            BoardCmd::RemovePerson { person, by, reply } => self.remove_person(person, &by, reply, out),
+            BoardCmd::RotateLinks { step, reply } => self.rotate_links(step, reply, out),
+        }
     }
 
     /// The board's state vector: its document's, or while that integrates, its

@@ -9,6 +9,7 @@ use yrs::StateVector;
 use crate::doc::{apply_trusted, rebuild, sync_reply};
 use crate::store::{Author, StoreError};
 
+use super::edits::Reload;
 use super::fanout::Outgoing;
 use super::Board;
 
@@ -42,7 +43,7 @@ impl Board {
         }
         if apply_trusted(&self.doc, &update).is_err() {
             error!(to_seq, "yrs panicked applying a restore; rebuilding the board from the store");
-            self.rebuild_after_panic(out);
+            self.reload_due = Some(Reload::Discard);
             let reason = "the restore could not be applied; nothing was changed".to_owned();
             let _ = reply.send(Err(StoreError::Refused { board: self.id.clone(), reason }));
             return;

@@ -1,6 +1,6 @@
 //! Table-driven tests of the board's decisions on [`Board::tick`], without sockets and
 //! without the actor: who may do what, the vote rules, the limits, who may come in.
-//! A tick's replies are read from the `Outgoing` it returns; nothing is sent or stored.
+//! A tick's replies are read from the `Outgoing` it fills; nothing is sent or stored.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,25 +10,21 @@ use commonboard_protocol::frame::{self, Decoded, Incoming, Message, SyncMessage}
 use commonboard_protocol::schema::Note;
 use commonboard_protocol::workshop::TurnAction;
 use tokio::sync::oneshot;
-use yrs::{Text, Transact};
+use yrs::{Array, Text, Transact};
 
 use super::*;
 use crate::auth::{AuthError, Claims};
 use crate::outbox::Closer;
-use crate::store::sqlite::SqliteStore;
 use crate::store::{BoardRecord, StoredBoard};
 
-/// A board from the blank template with notes `n1` and `n2`, and a store it never
-/// writes to (a tick does no IO).
+/// A board from the blank template with notes `n1` and `n2` (the core holds no store:
+/// a tick does no IO).
 struct Room {
     board: Board,
-    _dir: tempfile::TempDir,
 }
 
 impl Room {
     fn new(limits: BoardLimits) -> Room {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store::Handle::new(Arc::new(SqliteStore::open(dir.path()).unwrap()));
         let new = new_board("b".into(), "test".into(), crate::templates::get("blank").unwrap());
         let stored = StoredBoard {
             record: new.record,
@@ -48,19 +44,21 @@ impl Room {
             limits,
             issuer: None,
         };
-        let mut board = Board::from_stored("b", &stored, doc, store, &config, Arc::new(Usage::new()));
+        let mut board = Board::from_stored("b", &stored, doc, &config, Arc::new(Usage::new()));
         let mut out = Outgoing::default();
         board.server_change(&mut out, |roots, txn| {
             for id in ["n1", "n2"] {
                 roots.insert_note(txn, &Note { id: id.into(), text: id.into(), x: 1.0, ..Note::default() });
             }
         });
-        Room { board, _dir: dir }
+        Room { board }
     }
 
-    /// Runs one tick of `commands`.
+    /// Runs one tick of `commands`, which must not break the document.
     fn tick(&mut self, commands: Vec<BoardCmd>) -> Outgoing {
-        self.board.tick(commands.into_iter())
+        let mut out = Outgoing::default();
+        assert_eq!(self.board.tick(&mut commands.into_iter(), &mut out), None, "no reload expected");
+        out
     }
 
     /// `member` joins as connection `conn` and says hello; the board's answer.
@@ -352,4 +350,41 @@ fn a_rotation_is_decided_in_its_tick_and_answered_once_durable() {
         .any(|w| matches!(w, Write::LinksGeneration { generation, .. } if *generation == before + 1)));
     // A join later in the same tick is held to the new generation.
     assert!(matches!(late_answer.try_recv(), Ok(Err(BoardError::Auth(AuthError::Revoked)))));
+}
+
+/// An update that nests `levels` arrays in one another under the root `chain`.
+fn chain_of(levels: u32) -> Vec<u8> {
+    let doc = yrs::Doc::new();
+    let mut innermost = doc.get_or_insert_array("chain");
+    let mut txn = doc.transact_mut();
+    for _ in 0..levels {
+        innermost = innermost.push_back(&mut txn, yrs::ArrayPrelim::default());
+    }
+    txn.encode_update_v1()
+}
+
+#[test]
+fn a_tick_stops_where_the_document_must_be_read_back_and_goes_on_after() {
+    let mut room = room();
+    room.join(4, member("other", Role::Participant)).unwrap();
+    let too_deep = Incoming::Yjs(Message::Sync(SyncMessage::Update(chain_of(crate::nesting::MAX_NESTING + 8))));
+    let hello = Incoming::Yjs(Message::Sync(SyncMessage::Update(update_of("hello"))));
+    let mut commands = vec![
+        BoardCmd::Messages { conn: 2, messages: vec![too_deep] },
+        BoardCmd::Messages { conn: 4, messages: vec![hello] },
+    ]
+    .into_iter();
+    let mut out = Outgoing::default();
+    // The too-deep update was integrated: the tick stops before the next command.
+    assert_eq!(room.board.tick(&mut commands, &mut out), Some(Reload::Drop));
+    assert!(out.log.is_empty());
+    assert!(!room.board.conns.contains_key(&2), "its sender is closed");
+    assert_eq!(commands.len(), 1, "the next command waits");
+    // The actor reads the board back (here: nothing durable) and the tick goes on.
+    room.board.reload(Reload::Drop, None, &out);
+    let txn = room.board.doc.transact();
+    assert!(txn.get_array("chain").is_none_or(|chain| chain.len(&txn) == 0), "the chain is gone");
+    drop(txn);
+    assert_eq!(room.board.tick(&mut commands, &mut out), None);
+    assert_eq!(out.log.len(), 1, "the next update is taken");
 }
