@@ -193,10 +193,15 @@ async fn flood(addr: SocketAddr, board: String, update: Vec<u8>, until: Instant)
                 _ => break,
             }
         }
+        // The server closed it (its reader stopped on the close), or the flood is over and
+        // the attacker closes (the server's answer to that close is not one of its own).
+        let closed_by_server = reader.is_finished();
         let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
         // A close the server sent arrives at once; past the flood nobody waits longer.
         if let Ok(Ok(Some(closed))) = tokio::time::timeout(Duration::from_secs(1), reader).await {
-            closes.push(closed);
+            if closed_by_server {
+                closes.push(closed);
+            }
         }
     }
     (sent, closes)
