@@ -23,15 +23,15 @@ pub(crate) fn encoded_len(doc: &Doc) -> usize {
 /// the document): only their shape is in question.
 pub(crate) const ACCEPTED: WireLimits = validate::STORED;
 
-/// The whole document as a checkpoint's state: v2 (sealed with its checksum), or, while the document holds pending
-/// updates (updates whose dependencies never arrived: a client's edit made on top of
-/// one of its refused edits, a damaged update), v1 without them. The log holds only
-/// integrated changes, and so does the checkpoint. yrs 0.28 panicked merging some
-/// pending updates into a v2 state (found by the `store_load` fuzz target); merged
-/// into a v1 state they could integrate on reload, and the board reloaded from the
-/// checkpoint showed content that neither the live board nor its log had (found by
-/// `board_messages`); and `encode_diff_v2` loses the board when a client's clocks
-/// have a gap. `encode_diff_v1` keeps exactly what the document shows.
+/// The whole document as a checkpoint's state: v2 (sealed with its checksum), or, while
+/// the document holds pending updates (updates whose dependencies never arrived: a
+/// client's edit made on top of one of its refused edits, a damaged update), v1 without
+/// them. The log holds only integrated changes, and so does the checkpoint. yrs 0.28
+/// panicked merging some pending updates into a v2 state (found by the `store_load`
+/// fuzz target); merged into a v1 state they could integrate on reload, and the board
+/// reloaded from the checkpoint showed content that neither the live board nor its log
+/// had (found by `board_messages`); and `encode_diff_v2` loses the board when a
+/// client's clocks have a gap. `encode_diff_v1` keeps exactly what the document shows.
 pub(crate) fn checkpoint_state(doc: &Doc) -> (StateEncoding, Vec<u8>) {
     let txn = doc.transact();
     if txn.has_missing_updates() {

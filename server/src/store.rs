@@ -136,9 +136,7 @@ impl Checkpoint {
             StateEncoding::V2Sealed => decode_update_v2(unseal(&self.state).ok_or(CheckpointError::Damaged)?)?,
         })
     }
-}
 
-impl Checkpoint {
     /// Whether the state reads: a v1 state passes the validating reader, a sealed v2
     /// state matches its checksum (a v2 state written before the seal is trusted). One
     /// linear pass, no allocation.

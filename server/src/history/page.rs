@@ -285,18 +285,7 @@ mod tests {
             .zip(updates.into_iter().zip(times))
             .map(|(seq, (update, at_ms))| LogEntry { seq, at_ms, author: author.clone(), update })
             .collect();
-        let record = BoardRecord {
-            id: "b".into(),
-            title: "b".into(),
-            template: "blank".into(),
-            created_at_ms: 0,
-            links_generation: 1,
-            locked: false,
-            removed: Vec::new(),
-        };
-        committed(store.submit(vec![Write::CreateBoard(record), Write::Append { board: "b".into(), entries }]))
-            .await
-            .unwrap();
+        create_board(&store, entries).await;
         let query = PageQuery { before: u64::MAX, limit: 50, since_ms: None, until_ms: None, author: None };
         assert!(!page(&store, "b", &query).unwrap().entries.is_empty());
     }
@@ -328,18 +317,7 @@ mod tests {
             .zip(updates)
             .map(|(seq, update)| LogEntry { seq, at_ms: seq as i64, author: authors[seq as usize % 2].clone(), update })
             .collect();
-        let record = BoardRecord {
-            id: "b".into(),
-            title: "b".into(),
-            template: "blank".into(),
-            created_at_ms: 0,
-            links_generation: 1,
-            locked: false,
-            removed: Vec::new(),
-        };
-        committed(store.submit(vec![Write::CreateBoard(record), Write::Append { board: "b".into(), entries }]))
-            .await
-            .unwrap();
+        create_board(&store, entries).await;
         let query = PageQuery { before: u64::MAX, limit: 50, since_ms: None, until_ms: None, author: None };
         assert!(store.summaries("b", 1, 4).unwrap().is_empty());
         let first = page(&store, "b", &query).unwrap();
@@ -351,5 +329,20 @@ mod tests {
         let damaged = Write::Summaries { board: "b".into(), rows: vec![(2, "not json".into())] };
         committed(store.submit(vec![damaged])).await.unwrap();
         assert_eq!(page(&store, "b", &query).unwrap().entries, first.entries);
+    }
+
+    /// Stores board "b" with `entries` as its log.
+    async fn create_board(store: &SqliteStore, entries: Vec<LogEntry>) {
+        let record = BoardRecord {
+            id: "b".into(),
+            title: "b".into(),
+            template: "blank".into(),
+            created_at_ms: 0,
+            links_generation: 1,
+            locked: false,
+            removed: Vec::new(),
+        };
+        let writes = vec![Write::CreateBoard(record), Write::Append { board: "b".into(), entries }];
+        committed(store.submit(writes)).await.unwrap();
     }
 }
