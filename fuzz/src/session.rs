@@ -361,7 +361,9 @@ impl Driver {
                 };
                 let entry = AwarenessUpdateEntry { clock: u32::from(clock), json };
                 let update = AwarenessUpdate { clients: [(client, entry)].into_iter().collect() };
-                self.send(s, vec![Message::Awareness(update)]).await;
+                // A raw state can be one the reader refuses (nested too deeply, say), as
+                // a real client's would be: it goes through the reader like any frame.
+                self.send_frame(s, &frame::encode_frame([&Message::Awareness(update)])).await;
             }
             Step::AwarenessQuery { conn } => self.send(slot(conn), vec![Message::AwarenessQuery]).await,
             Step::App { conn, message } => {
