@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 
 use commonboard_protocol::frame::{Decoded, Incoming, Message, SyncMessage};
 
-use crate::board::BoardCmd;
+use crate::board::command::BoardCmd;
 use crate::outbox::ConnId;
 
 /// How much a warming board holds for its document (`--max-held-bytes`,
