@@ -267,6 +267,23 @@ async fn a_key_longer_than_the_limit_is_refused() {
     aftermath(&mut server, &mut witnesses, baseline).await;
 }
 
+/// Legacy JSON content: yrs 0.28 cannot read back its own encoding of it, so a board
+/// holding one would send every joining client a state it cannot read. Refused before
+/// the board sees it; newcomers keep syncing.
+#[tokio::test]
+async fn legacy_json_content_is_refused_so_the_board_stays_readable() {
+    let (mut server, mut witnesses, baseline) = setup().await;
+    let links = witnesses.attacked.clone();
+    // Client 5, one root item in "a" with legacy JSON content (see the protocol crate's
+    // `validate::legacy_json_content_is_refused_because_yrs_cannot_read_back_what_it_writes`).
+    let update = [1, 1, 5, 0, 2, 1, 1, b'a', 1, 1, b'1', 1, b'2', 0];
+    for sub_type in [1, 2] {
+        let closed = refused(server.addr, &links, sync_frame(sub_type, &update)).await;
+        assert!(closed.reason.contains("legacy JSON"), "{closed:?}");
+    }
+    aftermath(&mut server, &mut witnesses, baseline).await;
+}
+
 #[tokio::test]
 async fn many_messages_in_one_frame_are_capped_and_repeated_queries_answered_once() {
     let (mut server, mut witnesses, _) = setup().await;
