@@ -40,6 +40,9 @@ pub struct Peer {
     /// Sync update messages received (the server relays every update to every peer,
     /// the sender included, so this also counts echoes of our own edits).
     pub updates_received: usize,
+    /// Only what the server sent, applied: how much of our own writing it relayed back
+    /// (a tick merges several edits into one update, so counting frames does not tell).
+    relayed: Doc,
     /// Every byte the server sent (binary frames and close reasons), for tests that
     /// check a secret never reached this peer.
     pub received: Vec<u8>,
@@ -70,6 +73,7 @@ impl Peer {
             awareness: HashMap::new(),
             closed: None,
             updates_received: 0,
+            relayed: Doc::new(),
             denied: None,
             received: Vec::new(),
             token: None,
@@ -146,6 +150,12 @@ impl Peer {
         let client = self.doc.client_id();
         let entry = AwarenessUpdateEntry { clock, json: json.into() };
         self.send_raw(frame::awareness(AwarenessUpdate { clients: [(client, entry)].into() })).await;
+    }
+
+    /// Whether the server relayed back everything this peer wrote (so it accepted it).
+    pub fn own_edits_relayed(&self) -> bool {
+        let own = self.doc.client_id();
+        self.relayed.transact().state_vector().get(&own) >= self.doc.transact().state_vector().get(&own)
     }
 
     pub fn note_count(&self) -> u32 {
@@ -226,6 +236,7 @@ impl Peer {
             }
             Decoded::Yjs(Message::Sync(SyncMessage::SyncStep2(u) | SyncMessage::Update(u))) => {
                 self.updates_received += 1;
+                self.relayed.transact_mut().apply_update(Update::decode_v1(&u).unwrap()).unwrap();
                 self.doc.transact_mut().apply_update(Update::decode_v1(&u).unwrap()).unwrap();
             }
             Decoded::Yjs(Message::Awareness(update)) => {

@@ -65,7 +65,7 @@ pub(crate) async fn board_with_vote(server: &crate::TestServer, settings: VoteSe
     for id in CANDIDATES {
         facilitator.add_note(id, "candidate goal").await;
     }
-    facilitator.pump_until(|p| p.updates_received >= 3).await;
+    facilitator.pump_until(Peer::own_edits_relayed).await;
     send(&mut facilitator, ClientMessage::OpenVote { settings }).await;
     let vote = next_vote(&mut facilitator).await;
     assert!(vote.open);
