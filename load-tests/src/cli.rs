@@ -47,6 +47,7 @@ Examples:
   commonboard-load --preset workshop --server-pid $(pgrep -n commonboard)
   commonboard-load --preset townhall --url 'ws://127.0.0.1:8080/ws/{board}' --json
   commonboard-load setup && commonboard-load compare --preset workshop --find-max
+  commonboard-load compare --editors 10,50,200     (issue 19's ratio table, with the floor)
   commonboard-load replay --updates 100000";
 
 /// The command line.
@@ -70,6 +71,7 @@ pub enum Command {
     /// Run a preset against one server (the default when no subcommand is given).
     Run(RunArgs),
     /// Run the same scenario against several servers it starts itself, side by side.
+    #[command(long_about = COMPARE_ABOUT)]
     Compare(CompareArgs),
     /// Install the Node servers `compare` starts (npm ci in load-tests/peers).
     Setup(SetupArgs),
@@ -87,6 +89,33 @@ pub enum Command {
     /// delivered update divided by it says how far the server is from the floor.
     Floor(FloorArgs),
 }
+
+const COMPARE_ABOUT: &str = "\
+Run the same scenario against several servers it starts itself, side by side.
+
+Each server (--servers) is started fresh on 127.0.0.1 for each run and stopped after
+it, so the servers never share the machine; before each run the tool waits for the
+machine to be idle (--wait-idle). Node servers need `commonboard-load setup` first.
+
+Three ways to run:
+  one count      --editors N (or the preset's): a table of every metric, one column
+                 per server, each with its ratio to Commonboard's
+  several counts --editors 10,50,200: for each count, every server on one board, then
+                 the kernel's floor (`floor`) at that count; one row per count with
+                 each server's CPU per delivered update and fan-out p99, Commonboard's
+                 ratios to the others and to the floor, and whether the row counts (a
+                 run whose load tool saturated, that lost deliveries or did not
+                 converge is marked and does not)
+  --find-max     a step-up search for the most editors one board sustains with
+                 p99 under --max-p99-ms, per server
+
+Commonboard runs with its default store (SQLite, each tick committed before it is
+relayed).
+
+Examples:
+  commonboard-load compare --preset workshop
+  commonboard-load compare --editors 10,50,200 --duration 20s
+  commonboard-load compare --servers commonboard --find-max --start-editors 400";
 
 const SOAK_ABOUT: &str = "\
 Soak a Commonboard server (issue 8): a long churning load, then a leak check.
@@ -270,9 +299,11 @@ pub struct ScenarioArgs {
     /// Boards in use at once.
     #[arg(long)]
     pub boards: Option<usize>,
-    /// Editors (connections) per board.
-    #[arg(long)]
-    pub editors: Option<usize>,
+    /// Editors (connections) per board. `compare` takes several, comma-separated
+    /// (e.g. 10,50,200): each count is run on every server, then the kernel's floor at
+    /// that count, and the ratio table is printed (one row per count).
+    #[arg(long, value_delimiter = ',', value_name = "N[,N...]")]
+    pub editors: Vec<usize>,
     /// Edits per second per editor.
     #[arg(long)]
     pub edit_rate: Option<f64>,
@@ -322,7 +353,16 @@ pub struct ScenarioArgs {
 }
 
 impl ScenarioArgs {
-    /// The preset's scenario with these flags applied.
+    /// Refuses several `--editors` counts where one run is made (all but `compare`).
+    pub fn one_editor_count(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.editors.len() <= 1,
+            "--editors takes one count here; several (10,50,200) are for `compare`"
+        );
+        Ok(())
+    }
+
+    /// The preset's scenario with these flags applied (the first `--editors` count).
     pub fn apply(&self, preset: Preset) -> Scenario {
         let mut s = preset.scenario();
         macro_rules! set {
@@ -332,11 +372,13 @@ impl ScenarioArgs {
                 }
             )*};
         }
+        if let Some(&editors) = self.editors.first() {
+            s.editors = editors;
+        }
         set!(
             url,
             protocol,
             boards,
-            editors,
             edit_rate,
             cursor_rate,
             warmup,
@@ -525,6 +567,14 @@ mod tests {
             panic!("compare parses");
         };
         assert_eq!(args.servers, vec![ServerKind::Commonboard, ServerKind::Hocuspocus]);
+        let cli = Cli::parse_from(["commonboard-load", "compare", "--editors", "10,50,200"]);
+        let Some(Command::Compare(args)) = cli.command else {
+            panic!("compare parses");
+        };
+        assert_eq!(args.scenario.editors, vec![10, 50, 200]);
+        assert!(args.scenario.one_editor_count().is_err());
+        let cli = Cli::parse_from(["commonboard-load", "--editors", "7"]);
+        assert!(cli.run.scenario.one_editor_count().is_ok());
     }
 
     #[test]

@@ -131,17 +131,14 @@ pub async fn compare(scenario: &Scenario, options: &CompareOptions) -> anyhow::R
 }
 
 /// Starts `kind`, runs `scenario` on it, stops it.
-async fn run_on(
+pub(crate) async fn run_on(
     kind: ServerKind,
     scenario: &Scenario,
     options: &CompareOptions,
     label: &str,
 ) -> anyhow::Result<Report> {
     if options.wait_idle > 0.0 {
-        let seen = crate::procstat::wait_idle(options.wait_idle, IDLE_WINDOW, IDLE_PATIENCE).await;
-        if let Some(idle) = seen.filter(|idle| *idle < options.wait_idle) {
-            eprintln!("{label}: the machine is only {:.0}% idle; running anyway", 100.0 * idle);
-        }
+        wait_for_idle(options.wait_idle, label).await;
     }
     let server = RunningServer::start(kind, &options.paths).await?;
     let scenario = Scenario {
@@ -165,6 +162,15 @@ async fn run_on(
     report
 }
 
+/// Waits (up to five minutes) until the machine is `idle` (0 to 1) idle; says so when
+/// it never was.
+pub(crate) async fn wait_for_idle(idle: f64, label: &str) {
+    let seen = crate::procstat::wait_idle(idle, IDLE_WINDOW, IDLE_PATIENCE).await;
+    if let Some(seen) = seen.filter(|seen| *seen < idle) {
+        eprintln!("{label}: the machine is only {:.0}% idle; running anyway", 100.0 * seen);
+    }
+}
+
 /// The error of a comparison stopped by a signal.
 const INTERRUPTED: &str = "interrupted";
 
@@ -180,7 +186,7 @@ async fn interrupted() {
     }
 }
 
-fn is_interrupted(error: &anyhow::Error) -> bool {
+pub(crate) fn is_interrupted(error: &anyhow::Error) -> bool {
     error.to_string() == INTERRUPTED
 }
 

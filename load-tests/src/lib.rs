@@ -19,6 +19,8 @@
 //! - [`bigboard`], [`history`]: the presets that are more than one plain run;
 //! - [`replay`]: reading a long history back (the `replay` subcommand);
 //! - [`servers`], [`compare`]: starting other servers and comparing them;
+//! - [`sweep`]: `compare --editors 10,50,200`, the ratio table across editor counts
+//!   with the kernel's floor ([`floor`]);
 //! - [`soak`]: a long churning load with a memory, open-files and convergence check.
 //!
 //! Invariant: the tool sends traffic only to loopback addresses
@@ -42,6 +44,7 @@ pub mod run;
 pub mod scenario;
 pub mod servers;
 pub mod soak;
+pub mod sweep;
 pub mod wire;
 
 use std::time::Duration;
@@ -87,6 +90,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<bool> {
 }
 
 async fn run_preset(args: RunArgs) -> anyhow::Result<bool> {
+    args.scenario.one_editor_count()?;
     let scenario = args.scenario.apply(args.preset);
     let frames = match &args.record_frames {
         Some(dir) => Some(std::sync::Arc::new(record::FrameRecorder::create(dir, args.record_limit)?)),
@@ -162,6 +166,12 @@ async fn compare(args: CompareArgs) -> anyhow::Result<bool> {
         wait_idle: (args.wait_idle / 100.0).clamp(0.0, 1.0),
         progress: !args.output.quiet,
     };
+    if args.scenario.editors.len() > 1 {
+        anyhow::ensure!(!args.find_max, "--find-max searches from --start-editors: give one --editors count with it");
+        let report = sweep::sweep(&scenario, &args.scenario.editors, &options).await?;
+        print(args.output.json, &report, || report.render())?;
+        return Ok(report.rows.iter().flat_map(|r| &r.cells).all(|c| c.error.is_some() || c.converged));
+    }
     let report = compare::compare(&scenario, &options).await?;
     print(args.output.json, &report, || report.render())?;
     Ok(report.results.iter().all(|r| r.report.as_ref().is_none_or(|r| r.convergence.converged)))

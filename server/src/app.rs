@@ -55,10 +55,13 @@ use openapi::{BoardId, ReadErrors};
 const MAX_TITLE_CHARS: usize = 200;
 /// Longest display name taken from a WebSocket URL, in characters.
 const MAX_NAME_CHARS: usize = crate::board::MAX_NAME_CHARS;
-/// Read buffer of each WebSocket. tungstenite's default (128 KiB) stays resident per
-/// connection and is zero-filled before every read: 10,000 connections took 1.4 GiB.
-/// Larger messages still arrive whole; they just take more than one read.
-const READ_BUFFER_BYTES: usize = 16 * 1024;
+/// Read buffer of each WebSocket. tungstenite allocates it per connection and
+/// zero-fills it before every read, so all of it stays resident: its default (128 KiB)
+/// took 1.4 GiB at 10,000 connections, 16 KiB still 160 MiB of the 300 MiB those may
+/// take. A client's frames are mostly an update or a cursor move of tens to hundreds
+/// of bytes; larger messages still arrive whole (the buffer grows to hold one), they
+/// just take more than one read.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 /// The body of `POST /api/boards`: a new board, or a board file to import.
 #[derive(serde::Serialize, utoipa::ToSchema)]

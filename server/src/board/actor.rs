@@ -131,6 +131,7 @@ pub(crate) async fn run(
             _ = sweep.tick() => board.expire_awareness(),
             _ = sleep_until_due(board.awareness.next_due()) => board.relay_held_awareness(),
             _ = sleep_until_due(board.held_presence.due) => board.relay_held_presence(),
+            _ = sleep_until_due(board.held_updates.due) => board.relay_held_updates(),
             // A vote closing writes into the document: not before it is ready.
             _ = sleep_until_due(board.next_vote_deadline().filter(|_| integrating.is_none())) => {
                 let out = board.close_due_votes();
@@ -149,6 +150,8 @@ pub(crate) async fn run(
             _ = shutdown.cancelled() => {
                 // What waited for the document is handled before everyone is closed.
                 board.finish_warming(&mut integrating, started, &store).await;
+                // Committed updates still held for the next broadcast go first.
+                board.relay_held_updates();
                 board.close_all(close::GOING_AWAY, "server shutting down");
                 break;
             }
@@ -280,6 +283,7 @@ impl Board {
             conns: HashMap::new(),
             awareness: Awareness::new(PresenceLimits::from_state_limit(config.limits.max_awareness_bytes)),
             held_presence: Default::default(),
+            held_updates: Default::default(),
             gate: Gate::new(&stored.record, config.limits.max_connections),
             locked: stored.record.locked,
             votes: stored.votes.iter().filter_map(Vote::from_stored).collect(),

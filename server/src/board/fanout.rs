@@ -62,6 +62,7 @@ impl Board {
     /// one vectored write per connection, from this task (see [`crate::socket`]).
     pub(super) fn flush(&mut self, mut out: Outgoing) {
         let fanout = std::time::Instant::now();
+        self.pace_updates(&mut out);
         self.coalesce_presence(&mut out);
         let mut broadcast = Vec::with_capacity(2);
         let updates = out.updates.len() as u64;

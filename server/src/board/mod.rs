@@ -42,6 +42,7 @@ mod flow;
 mod gate;
 mod limits;
 mod messages;
+mod pace;
 mod presence;
 mod restore;
 mod votes;
@@ -101,6 +102,8 @@ struct Board {
     awareness: Awareness,
     /// Presence changes waiting while the board is busy (`presence::PRESENCE_BUDGET`).
     held_presence: presence::HeldPresence,
+    /// Committed updates waiting for a big board's next broadcast (`pace`).
+    held_updates: pace::HeldUpdates,
     /// Who may come onto the board: the links generation, the people removed, whether
     /// it is unloading.
     gate: Gate,

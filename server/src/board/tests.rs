@@ -388,3 +388,71 @@ fn a_tick_stops_where_the_document_must_be_read_back_and_goes_on_after() {
     assert_eq!(room.board.tick(&mut commands, &mut out), None);
     assert_eq!(out.log.len(), 1, "the next update is taken");
 }
+
+/// The frames each connection of `room` was sent, as the Yjs updates they carry.
+fn broadcast_updates(room: &Room) -> Vec<Vec<Vec<u8>>> {
+    room.board
+        .conns
+        .values()
+        .map(|c| {
+            c.outbox
+                .socket
+                .take_all()
+                .into_iter()
+                .flat_map(|bytes| frame::decode_server_frame(&crate::ws_frame::payload(bytes)).unwrap())
+                .filter_map(|message| match message {
+                    Decoded::Yjs(Message::Sync(SyncMessage::Update(update))) => Some(update),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_big_boards_updates_close_together_go_in_one_broadcast_and_a_small_boards_at_once() {
+    use yrs::updates::decoder::Decode;
+    use yrs::GetString;
+    for (editors, paced) in [(40, false), (200, true)] {
+        let mut room = Room::new(BoardLimits::default());
+        for conn in 0..editors {
+            room.join(conn, member(&format!("p{conn}"), Role::Participant)).unwrap();
+        }
+        let send = |room: &mut Room, text: &str| {
+            room.board.flush(Outgoing { updates: vec![update_of(text)], ..Outgoing::default() })
+        };
+        send(&mut room, "a");
+        tokio::time::advance(Duration::from_micros(500)).await;
+        send(&mut room, "b");
+        send(&mut room, "c");
+        let sent = broadcast_updates(&room);
+        assert_eq!(sent.len(), editors as usize);
+        if !paced {
+            assert!(sent.iter().all(|frames| frames.len() == 3), "{editors} editors: every tick's updates at once");
+            assert_eq!(room.board.held_updates.due, None);
+            continue;
+        }
+        assert!(sent.iter().all(|frames| frames.len() == 1), "{editors} editors: the first goes at once, then held");
+        assert_eq!(room.board.held_update_count(), 2);
+        let due = room.board.held_updates.due.expect("the held updates have a time");
+        tokio::time::advance(due - tokio::time::Instant::now()).await;
+        room.board.relay_held_updates();
+        assert_eq!(room.board.held_update_count(), 0);
+        let sent = broadcast_updates(&room);
+        assert!(sent.iter().all(|frames| frames.len() == 1), "the two held updates in one frame");
+        let doc = yrs::Doc::new();
+        let text = doc.get_or_insert_text("scratch");
+        {
+            let mut txn = doc.transact_mut();
+            txn.apply_update(yrs::Update::decode_v1(&sent[0][0]).unwrap()).unwrap();
+        }
+        let mut held: Vec<char> = text.get_string(&doc.transact()).chars().collect();
+        held.sort_unstable();
+        assert_eq!(held, ['b', 'c'], "the merged frame holds both updates");
+        // Quiet for longer than the spacing: the next update goes at once.
+        tokio::time::advance(Duration::from_millis(10)).await;
+        send(&mut room, "d");
+        assert!(broadcast_updates(&room).iter().all(|frames| frames.len() == 1));
+        assert_eq!(room.board.held_updates.due, None);
+    }
+}
