@@ -1,8 +1,6 @@
 //! Tests of [`super`]: a stitched past state is the board the document shows, at and
 //! around checkpoints of both encodings, and what does not stitch is left to it.
 
-use std::time::Instant;
-
 use commonboard_protocol::schema::{self, Board, BoardSnapshot, Note};
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, Map, Out, ReadTxn, StateVector, Text, TextRef, Transact, Update};
@@ -93,12 +91,6 @@ async fn stored_board(updates: u64, checkpoints: &[(u64, bool)]) -> (tempfile::T
     (dir, store)
 }
 
-fn applied(update: &[u8]) -> Doc {
-    let doc = Doc::new();
-    doc.transact_mut().apply_update(Update::decode_v1(update).unwrap()).unwrap();
-    doc
-}
-
 /// What a client sees of a state: the board, its clocks, and its state re-encoded.
 fn seen(update: &[u8]) -> (BoardSnapshot, StateVector, Vec<u8>) {
     let doc = Doc::new();
@@ -166,87 +158,4 @@ async fn a_gap_in_the_log_is_left_to_the_document() {
     let mut damaged: Vec<(u64, i64, &[u8])> = entries.iter().map(|e| (e.seq, e.at_ms, e.update.as_slice())).collect();
     damaged[3].2 = &cut;
     assert!(matches!(stitch(None, &damaged), Err(NotStitched::Stitch(_))));
-}
-
-/// Where the time of a past point goes, deep in a long log (a release build:
-/// `cargo test --release -p commonboard-server --lib history::stitched -- --ignored
-/// --nocapture`).
-#[test]
-#[ignore = "a measurement"]
-fn measure_a_deep_point() {
-    let (updates, at) = (100_000u64, 90_000u64);
-    let mut log = Vec::new();
-    let mut checkpoint = None;
-    write_board(updates, 2000, 11, |seq, doc, update| {
-        log.push(update);
-        if seq == at {
-            let txn = doc.transact();
-            checkpoint = Some((
-                txn.encode_state_as_update_v1(&StateVector::default()),
-                txn.encode_state_as_update_v2(&StateVector::default()),
-            ));
-        }
-    });
-    let (v1, v2) = checkpoint.unwrap();
-    let tail: Vec<&[u8]> = log[at as usize..at as usize + 1000].iter().map(Vec::as_slice).collect();
-    println!("checkpoint at #{at}: v1 {} bytes, v2 {} bytes; tail {} updates", v1.len(), v2.len(), tail.len());
-    let time = |what: &str, f: &mut dyn FnMut() -> usize| {
-        let mut runs: Vec<f64> = (0..5)
-            .map(|_| {
-                let started = Instant::now();
-                std::hint::black_box(f());
-                started.elapsed().as_secs_f64() * 1000.0
-            })
-            .collect();
-        runs.sort_by(f64::total_cmp);
-        println!("{what}: median {:.2} ms (min {:.2}, max {:.2})", runs[2], runs[0], runs[4]);
-    };
-    time("integrate v2 checkpoint", &mut || {
-        let doc = Doc::new();
-        doc.transact_mut().apply_update(Update::decode_v2(&v2).unwrap()).unwrap();
-        let clients = doc.transact().state_vector().len();
-        clients
-    });
-    time("integrate v1 checkpoint", &mut || {
-        let doc = applied(&v1);
-        let clients = doc.transact().state_vector().len();
-        clients
-    });
-    time("integrate v2 checkpoint + 1000 updates one by one, encode v1", &mut || {
-        let doc = Doc::new();
-        doc.transact_mut().apply_update(Update::decode_v2(&v2).unwrap()).unwrap();
-        for update in &tail {
-            doc.transact_mut().apply_update(Update::decode_v1(update).unwrap()).unwrap();
-        }
-        let len = doc.transact().encode_diff_v1(&StateVector::default()).len();
-        len
-    });
-    time("decode v2, encode v1", &mut || Update::decode_v2(&v2).unwrap().encode_v1().len());
-    time("walk v1 checkpoint (validating reader)", &mut || {
-        commonboard_protocol::validate::check_update_v1(&v1, &STORED).map(|_| 1).unwrap()
-    });
-    let mut parts = vec![v1.as_slice()];
-    parts.extend(&tail);
-    time("stitch v1 checkpoint + 1000 updates", &mut || {
-        commonboard_protocol::stitch::stitch_v1(&parts, STORED).unwrap().len()
-    });
-    time("yrs merge_updates_v1 of the same", &mut || yrs::merge_updates_v1(&parts).unwrap().len());
-    let stitched = commonboard_protocol::stitch::stitch_v1(&parts, STORED).unwrap();
-    time("integrate the stitched state", &mut || {
-        let doc = applied(&stitched);
-        let clients = doc.transact().state_vector().len();
-        clients
-    });
-    time("integrate the stitched state, no gc", &mut || {
-        let doc = Doc::with_options(yrs::Options { skip_gc: true, ..yrs::Options::default() });
-        doc.transact_mut().apply_update(Update::decode_v1(&stitched).unwrap()).unwrap();
-        let clients = doc.transact().state_vector().len();
-        clients
-    });
-    let doc = applied(&stitched);
-    time("snapshot (JSON view) of the integrated board", &mut || {
-        let txn = doc.transact();
-        Board::existing(&txn).unwrap().snapshot(&txn).notes.len()
-    });
-    time("encode the integrated board v1", &mut || crate::doc::sync_reply(&doc, &StateVector::default()).len());
 }
