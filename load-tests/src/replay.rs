@@ -193,6 +193,11 @@ pub struct QuarterStats {
     pub to_seq: u64,
     pub count: u64,
     pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// The medians of each form alone: the JSON view needs a document, the Yjs one may
+    /// not, so the mixed median hides which one is slow.
+    pub json_p50_ms: f64,
+    pub yjs_p50_ms: f64,
 }
 
 /// Pages of the history list.
@@ -572,7 +577,7 @@ async fn states_at_random_points(
     problems: &mut Problems,
 ) -> anyhow::Result<StateStats> {
     let (mut all, mut json, mut yjs) = (latency::histogram(), latency::histogram(), latency::histogram());
-    let mut timed: Vec<(u64, Duration)> = Vec::with_capacity(options.samples);
+    let mut timed: Vec<(u64, Duration, bool)> = Vec::with_capacity(options.samples);
     let cpu_before = options.server_pid.map(|pid| procstat::sample(Some(pid))).transpose()?;
     let (mut json_bytes, mut yjs_bytes) = (0u64, 0u64);
     let (mut answers_ok, mut compared, mut compared_ok) = (0u64, 0u64, 0u64);
@@ -583,7 +588,7 @@ async fn states_at_random_points(
             let (body, seq, elapsed) = api.get(&format!("state?at={at}&format=yjs")).await?;
             record(&mut yjs, elapsed);
             record(&mut all, elapsed);
-            timed.push((at, elapsed));
+            timed.push((at, elapsed, true));
             yjs_bytes += body.len() as u64;
             let doc = Doc::new();
             let board = Board::new(&doc);
@@ -613,7 +618,7 @@ async fn states_at_random_points(
             let (body, _, elapsed) = api.get(&format!("state?at={at}")).await?;
             record(&mut json, elapsed);
             record(&mut all, elapsed);
-            timed.push((at, elapsed));
+            timed.push((at, elapsed, false));
             json_bytes += body.len() as u64;
             match serde_json::from_slice::<BoardStateAt>(&body) {
                 Err(error) => problems.add(format!("state at #{at} (json) does not parse: {error}")),
@@ -647,17 +652,35 @@ async fn states_at_random_points(
 }
 
 /// Median latency of the points in each quarter of the log `first..=last`.
-fn quarters(first: u64, last: u64, timed: &[(u64, Duration)]) -> Vec<QuarterStats> {
+fn quarters(first: u64, last: u64, timed: &[(u64, Duration, bool)]) -> Vec<QuarterStats> {
     let span = last - first + 1;
     (0..4u64)
         .map(|q| {
             let from_seq = first + span * q / 4;
             let to_seq = first + span * (q + 1) / 4 - 1;
-            let mut times: Vec<Duration> =
-                timed.iter().filter(|(at, _)| (from_seq..=to_seq).contains(at)).map(|&(_, t)| t).collect();
-            times.sort_unstable();
-            let p50_ms = times.get(times.len().saturating_sub(1) / 2).map_or(0.0, |t| t.as_secs_f64() * 1000.0);
-            QuarterStats { from_seq, to_seq, count: times.len() as u64, p50_ms }
+            let sorted = |form: Option<bool>| {
+                let mut times: Vec<Duration> = (timed.iter())
+                    .filter(|(at, _, yjs)| (from_seq..=to_seq).contains(at) && form.is_none_or(|f| f == *yjs))
+                    .map(|&(_, t, _)| t)
+                    .collect();
+                times.sort_unstable();
+                times
+            };
+            // Nearest rank: the median of an even count is the lower middle one.
+            let at = |times: &[Duration], rank: f64| {
+                let index = ((times.len() as f64 * rank).ceil() as usize).saturating_sub(1);
+                times.get(index).map_or(0.0, |t| t.as_secs_f64() * 1000.0)
+            };
+            let all = sorted(None);
+            QuarterStats {
+                from_seq,
+                to_seq,
+                count: all.len() as u64,
+                p50_ms: at(&all, 0.5),
+                p99_ms: at(&all, 0.99),
+                json_p50_ms: at(&sorted(Some(false)), 0.5),
+                yjs_p50_ms: at(&sorted(Some(true)), 0.5),
+            }
         })
         .collect()
 }
@@ -1157,7 +1180,18 @@ impl ReplayReport {
         let quarters: Vec<String> = s
             .by_quarter
             .iter()
-            .map(|q| format!("#{}-#{} {} ({})", q.from_seq, q.to_seq, ms(q.p50_ms), q.count))
+            .map(|q| {
+                format!(
+                    "#{}-#{} {} (JSON {}, Yjs {}; p99 {}; {})",
+                    q.from_seq,
+                    q.to_seq,
+                    ms(q.p50_ms),
+                    ms(q.json_p50_ms),
+                    ms(q.yjs_p50_ms),
+                    ms(q.p99_ms),
+                    q.count
+                )
+            })
             .collect();
         t.row("p50 by quarter of the log", quarters.join(", "));
         if let Some(cpu) = s.server_cpu_ms_per_request {
@@ -1340,11 +1374,20 @@ commonboard_board_load_seconds_total_other 7
     #[test]
     fn quarters_split_the_log() {
         let ms = Duration::from_millis;
-        let timed = [(1, ms(10)), (2, ms(30)), (3, ms(20)), (50, ms(40)), (100, ms(90)), (76, ms(70))];
+        let timed = [
+            (1, ms(10), false),
+            (2, ms(30), true),
+            (3, ms(20), false),
+            (50, ms(40), true),
+            (100, ms(90), false),
+            (76, ms(70), true),
+        ];
         let q = quarters(1, 100, &timed);
         let spans: Vec<(u64, u64, u64)> = q.iter().map(|q| (q.from_seq, q.to_seq, q.count)).collect();
         assert_eq!(spans, vec![(1, 25, 3), (26, 50, 1), (51, 75, 0), (76, 100, 2)]);
         assert_eq!((q[0].p50_ms, q[1].p50_ms, q[2].p50_ms, q[3].p50_ms), (20.0, 40.0, 0.0, 70.0));
+        assert_eq!((q[0].json_p50_ms, q[0].yjs_p50_ms, q[0].p99_ms), (10.0, 30.0, 30.0));
+        assert_eq!((q[3].json_p50_ms, q[3].yjs_p50_ms, q[3].p99_ms), (90.0, 70.0, 90.0));
     }
 
     #[test]

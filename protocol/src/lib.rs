@@ -5,6 +5,7 @@
 //!   `y-protocols` speaks it (sync, awareness, auth, query-awareness), plus
 //!   Commonboard's own [`app`] messages on message type [`frame::MSG_APP`];
 //! - [`validate`]: the validating reader every client frame passes before yrs reads it;
+//! - [`stitch`]: v1 updates joined on their encoded form (a checkpoint and the log after it);
 //! - [`app`]: the application messages the server, not the CRDT, decides on;
 //! - [`close`]: the WebSocket close codes and reasons the server sends;
 //! - [`schema`]: the names and shapes of the shared types inside a board's `Y.Doc`;
@@ -21,6 +22,7 @@ pub mod close;
 pub mod frame;
 pub mod history;
 pub mod schema;
+pub mod stitch;
 pub mod typescript;
 pub mod validate;
 pub mod workshop;

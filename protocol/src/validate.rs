@@ -173,7 +173,7 @@ pub fn check_awareness(bytes: &[u8], limits: &WireLimits) -> Result<(), Invalid>
 
 /// Checks a Yjs update in the v1 encoding: its structs, then its delete set.
 pub fn check_update_v1(bytes: &[u8], limits: &WireLimits) -> Result<(), Invalid> {
-    walk_update_v1(bytes, limits, &mut |_| {}, &mut |_| {})
+    walk_update_v1(bytes, limits, &mut |_| {}, &mut |_| {}, &mut |_| {}).map(|_| ())
 }
 
 /// What the board needs to know of an update before yrs integrates it. The ids are
@@ -196,18 +196,72 @@ pub struct UpdateSummary {
 /// to what it lacks.
 pub fn summarize_update_v1(bytes: &[u8], limits: &WireLimits) -> Result<UpdateSummary, Invalid> {
     let mut summary = UpdateSummary::default();
-    walk_update_v1(bytes, limits, &mut |id| summary.references.push(id), &mut |id| summary.types.push(id))?;
+    walk_update_v1(
+        bytes,
+        limits,
+        &mut |id| summary.references.push(id),
+        &mut |id| summary.types.push(id),
+        &mut |_| {},
+    )?;
     Ok(summary)
 }
 
+/// One client's structs in a v1 update, as [`crate::layout`] reports them: where their
+/// bytes lie and which clocks they cover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRun {
+    pub client: u64,
+    /// The clock of the first struct.
+    pub clock: u32,
+    /// The clock just after the last struct.
+    pub end: u64,
+    pub structs: u32,
+    /// The structs' bytes (after the run's header: struct count, client, clock).
+    pub bytes: std::ops::Range<usize>,
+    /// Whether a struct is a skip (a gap in the client's clocks).
+    pub skips: bool,
+}
+
+/// [`check_update_v1`], reporting each client's run of structs to `run`; returns where
+/// the delete set starts.
+pub(crate) fn walk_runs_v1(
+    bytes: &[u8],
+    limits: &WireLimits,
+    run: &mut dyn FnMut(ClientRun),
+) -> Result<usize, Invalid> {
+    walk_update_v1(bytes, limits, &mut |_| {}, &mut |_| {}, run)
+}
+
+/// Reads a v1 delete set that starts at `at` and runs to the end of `bytes`, calling
+/// `range` with each `(client, clock, length)`.
+pub(crate) fn read_delete_set_v1(bytes: &[u8], at: usize, range: &mut dyn FnMut(u64, u32, u32)) -> Result<(), Invalid> {
+    let mut r = Reader { bytes, at };
+    let clients = r.count("delete set", 2)?;
+    for _ in 0..clients {
+        let client = r.client()?;
+        let ranges = r.count("delete set ranges", 2)?;
+        for _ in 0..ranges {
+            let clock = r.var_u32("deleted clock")?;
+            let len = r.var_u32("deleted length")?;
+            if clock.checked_add(len).is_none() {
+                return Err(Invalid::OutOfRange("a deleted range"));
+            }
+            range(client, clock, len);
+        }
+    }
+    r.end("update")
+}
+
 /// Walks a v1 update, checking every byte of it; calls `reference` with every id a
-/// struct refers to, and `creates` with the id of every shared type it creates.
+/// struct refers to, `creates` with the id of every shared type it creates, and `run`
+/// with each client's run of structs. Returns where the delete set starts.
 fn walk_update_v1(
     bytes: &[u8],
     limits: &WireLimits,
     reference: &mut dyn FnMut((u64, u32)),
     creates: &mut dyn FnMut((u64, u32)),
-) -> Result<(), Invalid> {
+    run: &mut dyn FnMut(ClientRun),
+) -> Result<usize, Invalid> {
     let mut r = Reader::new(bytes);
     // Each client's entry: a struct count, a client id and a clock.
     let clients = r.count("update", 3)?;
@@ -224,21 +278,26 @@ fn walk_update_v1(
             return Err(Invalid::ClientOrder(client));
         }
         previous = Some(client);
-        let mut clock = u64::from(r.var_u32("clock")?);
+        let first = r.var_u32("clock")?;
+        let (start, mut clock, mut skips) = (r.at, u64::from(first), false);
         for _ in 0..structs {
             let (ticks, kind) = check_struct(&mut r, limits, reference)?;
             if kind == TYPE {
                 // The clock is below 2^32 here: checked after the previous struct.
                 creates((client, clock as u32));
             }
+            skips |= kind == SKIP;
             clock += ticks;
             if clock > u64::from(u32::MAX) {
                 return Err(Invalid::OutOfRange("a client's clock"));
             }
         }
+        run(ClientRun { client, clock: first, end: clock, structs, bytes: start..r.at, skips });
     }
+    let delete_set = r.at;
     check_delete_set(&mut r)?;
-    r.end("update")
+    r.end("update")?;
+    Ok(delete_set)
 }
 
 /// Most bytes one deleted range can add to a document's encoded state (Yjs v1): a

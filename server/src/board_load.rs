@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use commonboard_protocol::frame::{self, Incoming, Message, SyncMessage};
+use commonboard_protocol::stitch::Stitch;
 use commonboard_protocol::validate;
 use tokio::sync::oneshot;
 use tracing::{debug, error, info_span, warn};
@@ -37,9 +38,8 @@ pub(crate) struct EncodedBoard {
     /// client that holds nothing: the state is its last `whole_len` bytes.
     whole_step2: Bytes,
     whole_len: usize,
-    /// What the state holds, per Yjs client; not read from a state stored whole (finding
-    /// it means decoding every struct): the server's own sync step 1 then waits for the
-    /// document.
+    /// What the state holds, per Yjs client (`None` when yrs's merge does not give it:
+    /// the server's own sync step 1 then waits for the document).
     state_vector: Option<StateVector>,
 }
 
@@ -55,15 +55,39 @@ pub(crate) enum MergeError {
 
 impl EncodedBoard {
     /// The whole state as stored (a v1 checkpoint with nothing logged after it: a board
-    /// unloads with one), not decoded.
-    fn as_stored(state: Vec<u8>) -> Self {
+    /// unloads with one), not decoded; its clocks as [`stored_clocks`] read them.
+    fn as_stored(state: Vec<u8>, state_vector: StateVector) -> Self {
         let whole_len = state.len();
         let whole_step2 = Bytes::from(frame::sync_step2(state));
-        EncodedBoard { whole_step2, whole_len, state_vector: None }
+        EncodedBoard { whole_step2, whole_len, state_vector: Some(state_vector) }
+    }
+
+    /// Stitches a v1 checkpoint (or none) and the updates logged after it on their
+    /// encoded form (`None` when they do not stitch: see [`crate::history::stitched`]).
+    fn stitch(checkpoint: Option<&Checkpoint>, tail: &[Vec<u8>]) -> Option<Self> {
+        let _span = info_span!("stitch_stored", updates = tail.len()).entered();
+        let mut stitch = Stitch::new(ACCEPTED);
+        if let Some(checkpoint) = checkpoint {
+            if checkpoint.encoding != StateEncoding::V1 {
+                return None;
+            }
+            stitch.push(&checkpoint.state).ok()?;
+        }
+        for update in tail {
+            stitch.push(update).ok()?;
+        }
+        let state_vector = clocks(&stitch)?;
+        let whole = stitch.finish();
+        let whole_len = whole.len();
+        let whole_step2 = Bytes::from(frame::sync_step2(whole));
+        Some(EncodedBoard { whole_step2, whole_len, state_vector: Some(state_vector) })
     }
 
     /// Merges a checkpoint (v1 or v2) and the updates logged after it.
     pub(crate) fn merge(checkpoint: Option<&Checkpoint>, tail: &[Vec<u8>]) -> Result<Self, MergeError> {
+        if let Some(stitched) = EncodedBoard::stitch(checkpoint, tail) {
+            return Ok(stitched);
+        }
         let _span = info_span!("merge_stored", updates = tail.len()).entered();
         let mut updates = Vec::with_capacity(tail.len() + 1);
         if let Some(checkpoint) = checkpoint {
@@ -118,6 +142,23 @@ impl EncodedBoard {
             }
         }
     }
+}
+
+/// The clocks of what `stitch` took, as a state vector.
+fn clocks(stitch: &Stitch<'_>) -> Option<StateVector> {
+    let mut state_vector = StateVector::default();
+    for (client, clock) in stitch.clocks() {
+        state_vector.set_max(yrs::ClientID::new(client), u32::try_from(clock).ok()?);
+    }
+    Some(state_vector)
+}
+
+/// A whole v1 state's clocks, read by the validating reader in one pass without
+/// decoding a struct (`None`: it does not read, or is not whole).
+fn stored_clocks(state: &[u8]) -> Option<StateVector> {
+    let mut stitch = Stitch::new(ACCEPTED);
+    stitch.push(state).ok()?;
+    clocks(&stitch)
 }
 
 /// What the board does with a command while its document integrates.
@@ -251,6 +292,9 @@ enum Rows {
     Whole(Bytes, usize),
     /// A checkpoint and the updates logged after it.
     Stored(Option<Checkpoint>, Vec<Vec<u8>>),
+    /// Those stitched into one state (the last `.1` bytes of the shared answer frame),
+    /// integrated at once; the rows, should it not integrate whole.
+    Stitched(Bytes, usize, Option<Checkpoint>, Vec<Vec<u8>>),
 }
 
 /// The stored form a board answers from, and what its document integrates from: a v1
@@ -259,18 +303,30 @@ enum Rows {
 fn prepare(checkpoint: Option<Checkpoint>, tail: Vec<Vec<u8>>) -> (Option<EncodedBoard>, Rows) {
     match checkpoint {
         // Sent to clients as stored, so first read whole by the validating reader (one
-        // pass, no allocation): a damaged row takes the merge, which refuses it, and
-        // the board then answers from its document, which skips it.
-        Some(checkpoint)
-            if checkpoint.encoding == StateEncoding::V1
-                && tail.is_empty()
-                && validate::check_update_v1(&checkpoint.state, &ACCEPTED).is_ok() =>
-        {
-            let encoded = EncodedBoard::as_stored(checkpoint.state);
-            let rows = Rows::Whole(encoded.whole_step2.clone(), encoded.whole_len);
-            (Some(encoded), rows)
+        // pass, no allocation, which reads the board's clocks on the way: the server
+        // asks joining clients for what they hold at once): a damaged row takes the
+        // merge, which refuses it, and the board then answers from its document, which
+        // skips it.
+        Some(checkpoint) if checkpoint.encoding == StateEncoding::V1 && tail.is_empty() => {
+            match stored_clocks(&checkpoint.state) {
+                Some(state_vector) => {
+                    let encoded = EncodedBoard::as_stored(checkpoint.state, state_vector);
+                    let rows = Rows::Whole(encoded.whole_step2.clone(), encoded.whole_len);
+                    (Some(encoded), rows)
+                }
+                None => {
+                    let encoded = EncodedBoard::merge(Some(&checkpoint), &tail).ok();
+                    error!("the stored board does not read; answering once its document is ready");
+                    (encoded, Rows::Stored(Some(checkpoint), tail))
+                }
+            }
         }
         checkpoint => {
+            // Stitched: the document integrates the stitched whole, in one update.
+            if let Some(encoded) = EncodedBoard::stitch(checkpoint.as_ref(), &tail) {
+                let rows = Rows::Stitched(encoded.whole_step2.clone(), encoded.whole_len, checkpoint, tail);
+                return (Some(encoded), rows);
+            }
             let encoded = match EncodedBoard::merge(checkpoint.as_ref(), &tail) {
                 Ok(encoded) => Some(encoded),
                 Err(error) => {
@@ -321,6 +377,11 @@ pub(crate) async fn start(
                 let updates: Vec<&[u8]> = tail.iter().map(Vec::as_slice).collect();
                 doc::rebuild(checkpoint.as_ref(), &updates)
             }
+            Rows::Stitched(frame, len, checkpoint, tail) => doc::integrate_whole(&frame[frame.len() - len..])
+                .unwrap_or_else(|| {
+                    let updates: Vec<&[u8]> = tail.iter().map(Vec::as_slice).collect();
+                    doc::rebuild(checkpoint.as_ref(), &updates)
+                }),
         };
         metrics::histogram!(telemetry::BOARD_INTEGRATE_SECONDS).record(started.elapsed().as_secs_f64());
         // The board may have stopped meanwhile: then nobody waits for it.
@@ -368,7 +429,7 @@ mod tests {
         let source = Doc::with_client_id(1);
         let t = source.get_or_insert_text("t");
         t.insert(&mut source.transact_mut(), 0, "hello");
-        let (encoding, state) = doc::checkpoint_state(&source);
+        let (encoding, state) = doc::checkpoint_state_v2(&source);
         assert_eq!(encoding, StateEncoding::V2Sealed);
         let checkpoint = Checkpoint { seq: 1, at_ms: 0, encoding, state };
         let half = source.transact().state_vector();
@@ -408,12 +469,13 @@ mod tests {
         t.insert(&mut source.transact_mut(), 0, "hello");
         let half = source.transact().state_vector();
         t.insert(&mut source.transact_mut(), 5, ", world");
-        let (encoding, state) = doc::unload_checkpoint_state(&source);
+        let (encoding, state) = doc::checkpoint_state(&source);
         let checkpoint = Checkpoint { seq: 2, at_ms: 0, encoding, state: state.clone() };
         let (encoded, rows) = prepare(Some(checkpoint), Vec::new());
         let encoded = encoded.unwrap();
         assert!(matches!(rows, Rows::Whole(_, len) if len == state.len()));
-        assert_eq!(encoded.state_vector(), None);
+        // Its clocks were read on the way: the server asks its clients at once.
+        assert_eq!(encoded.state_vector(), Some(&source.transact().state_vector()));
         assert_eq!(answer(&encoded, &StateVector::default()), state);
         // A client holding "hello" gets only the rest.
         let diff = answer(&encoded, &half);

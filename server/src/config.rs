@@ -293,8 +293,10 @@ pub struct Config {
     #[arg(long, env = "COMMONBOARD_WEBHOOK_ATTEMPTS", default_value_t = 5)]
     pub webhook_attempts: u32,
 
-    /// Logged updates between two checkpoints of a board's full state; loading a board
-    /// replays at most this many updates.
+    /// Logged updates between two checkpoints of a board's full state, at least; past
+    /// that, a long board writes its next checkpoint only once the bytes logged since
+    /// the last one reach an eighth of that checkpoint's size (checkpoints placed by
+    /// cost: each is the whole board, so a long board keeps fewer of them).
     #[arg(long, env = "COMMONBOARD_CHECKPOINT_EVERY", default_value_t = 1000)]
     pub checkpoint_every: u64,
 

@@ -11,7 +11,7 @@ use commonboard_protocol::validate::{self, WireLimits};
 use tracing::{error, warn};
 use yrs::{Doc, ReadTxn, StateVector, Transact};
 
-use crate::store::{self, Checkpoint, StateEncoding, StoredBoard};
+use crate::store::{Checkpoint, StateEncoding, StoredBoard};
 
 /// The size of a document's whole state in Yjs's v1 encoding: what a joining client
 /// downloads (the integrated document, as [`sync_reply`] sends it).
@@ -23,31 +23,33 @@ pub(crate) fn encoded_len(doc: &Doc) -> usize {
 /// the document): only their shape is in question.
 pub(crate) const ACCEPTED: WireLimits = validate::STORED;
 
-/// The whole document as a checkpoint's state: v2 (sealed with its checksum), or, while
-/// the document holds pending updates (updates whose dependencies never arrived: a
-/// client's edit made on top of one of its refused edits, a damaged update), v1 without
-/// them. The log holds only integrated changes, and so does the checkpoint. yrs 0.28
-/// panicked merging some pending updates into a v2 state (found by the `store_load`
-/// fuzz target); merged into a v1 state they could integrate on reload, and the board
-/// reloaded from the checkpoint showed content that neither the live board nor its log
-/// had (found by `board_messages`); and `encode_diff_v2` loses the board when a
-/// client's clocks have a gap. `encode_diff_v1` keeps exactly what the document shows.
+/// The whole document as a checkpoint's state: Yjs v1, what a joining client
+/// downloads, so that a board's next load answers its first visitor with these bytes
+/// as stored, without decoding them (`board_load`), and a past point is this state with
+/// the log after it stitched on, without a document (`history::stitched`). About four
+/// times the size of v2 (which checkpoints were written in before, and which still
+/// reads); checkpoints are placed by cost (`board::actor::CHECKPOINT_TAIL_SHARE`), so
+/// a long board keeps fewer of them than at a fixed count. `encode_diff_v1` keeps
+/// exactly what the document shows: a document holding pending updates (updates whose
+/// dependencies never arrived: a client's edit made on top of one of its refused
+/// edits, a damaged update) leaves them out, as the log does. (yrs 0.28 panicked
+/// merging some pending updates into a v2 state, found by the `store_load` fuzz
+/// target, and `encode_diff_v2` loses the board when a client's clocks have a gap.)
 pub(crate) fn checkpoint_state(doc: &Doc) -> (StateEncoding, Vec<u8>) {
+    (StateEncoding::V1, sync_reply(doc, &StateVector::default()))
+}
+
+/// A checkpoint's state as servers before v1 checkpoints wrote it: v2 sealed with its
+/// checksum, or v1 while the document holds pending updates. Still read; written by
+/// tests only, to check that it is.
+#[cfg(test)]
+pub(crate) fn checkpoint_state_v2(doc: &Doc) -> (StateEncoding, Vec<u8>) {
     let txn = doc.transact();
     if txn.has_missing_updates() {
         (StateEncoding::V1, txn.encode_diff_v1(&StateVector::default()))
     } else {
-        (StateEncoding::V2Sealed, store::seal(txn.encode_state_as_update_v2(&StateVector::default())))
+        (StateEncoding::V2Sealed, crate::store::seal(txn.encode_state_as_update_v2(&StateVector::default())))
     }
-}
-
-/// The whole document as the checkpoint a board writes when it unloads (idle, or the
-/// server stopping): Yjs v1, what a joining client downloads, so that the next load
-/// answers its first visitor with these bytes as stored, without decoding them
-/// (`board_load`). About four times the size of [`checkpoint_state`]'s v2, for one
-/// checkpoint per unload; the periodic ones stay v2.
-pub(crate) fn unload_checkpoint_state(doc: &Doc) -> (StateEncoding, Vec<u8>) {
-    (StateEncoding::V1, sync_reply(doc, &StateVector::default()))
 }
 
 /// Runs `f`, catching a panic so that one bad update cannot take the board down.
@@ -133,6 +135,36 @@ pub fn discard(doc: Doc) {
 pub(crate) fn rebuild_stored(stored: &StoredBoard) -> Doc {
     let updates: Vec<&[u8]> = stored.tail.iter().map(|e| e.update.as_slice()).collect();
     rebuild(stored.checkpoint.as_ref(), &updates)
+}
+
+/// A document holding exactly `update`, a whole state stitched from stored rows
+/// ([`commonboard_protocol::stitch`]): `None` when yrs refuses or panics on it, or
+/// leaves part of it waiting, and the caller rebuilds row by row ([`rebuild`]), which
+/// skips only a damaged row.
+pub(crate) fn integrate_whole(update: &[u8]) -> Option<Doc> {
+    // Every part of it passed the validating reader while it was stitched (and its
+    // counts are the stitcher's own): not walked a second time.
+    let decoded = frame::decode_read_update(update).ok()?;
+    let doc = Doc::new();
+    let applied = frame::contain_yrs(|| {
+        // Committed only if yrs did not panic (see `discard`).
+        let mut txn = ManuallyDrop::new(doc.transact_mut());
+        let applied = txn.apply_update(decoded);
+        drop(ManuallyDrop::into_inner(txn));
+        applied
+    });
+    match applied {
+        Ok(Ok(())) if !doc.transact().has_missing_updates() => Some(doc),
+        Ok(outcome) => {
+            warn!(refused = outcome.is_err(), "a stitched state does not integrate whole; rebuilding row by row");
+            None
+        }
+        Err(_) => {
+            error!("yrs panicked on a stitched state; rebuilding row by row");
+            discard(doc);
+            None
+        }
+    }
 }
 
 /// Applies a checkpoint's state (which was accepted before; a damaged row is skipped).
@@ -272,13 +304,14 @@ mod tests {
         assert!(doc.transact().has_missing_updates());
         let shown = |doc: &Doc| schema::Board::new(doc).snapshot(&doc.transact());
 
-        let (encoding, state) = checkpoint_state(&doc);
-        let checkpoint = Checkpoint { seq: 3, at_ms: 0, encoding, state };
-        let reloaded = Doc::new();
-        apply_checkpoint(&mut reloaded.transact_mut(), &checkpoint).unwrap();
-        assert_eq!(shown(&reloaded), shown(&doc));
-        assert!(schema::Board::new(&reloaded).has_note(&reloaded.transact(), "b"));
-        assert_eq!(shown(&reloaded).meta.title, "fuzz");
+        for (encoding, state) in [checkpoint_state(&doc), checkpoint_state_v2(&doc)] {
+            let checkpoint = Checkpoint { seq: 3, at_ms: 0, encoding, state };
+            let reloaded = Doc::new();
+            apply_checkpoint(&mut reloaded.transact_mut(), &checkpoint).unwrap();
+            assert_eq!(shown(&reloaded), shown(&doc));
+            assert!(schema::Board::new(&reloaded).has_note(&reloaded.transact(), "b"));
+            assert_eq!(shown(&reloaded).meta.title, "fuzz");
+        }
     }
 
     /// Found by the `store_load` fuzz target: a damaged log row (a note's creation with

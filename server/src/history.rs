@@ -14,10 +14,13 @@ pub mod generic;
 pub mod page;
 pub mod reconcile;
 mod retype;
+pub mod stitched;
 pub mod summary;
 pub mod timeline;
 
-use yrs::{Doc, Transact};
+use commonboard_protocol::stitch::Stitch;
+use commonboard_protocol::validate::STORED;
+use yrs::{Doc, ReadTxn, Transact};
 
 use crate::store::{Checkpoint, Store, StoreError};
 
@@ -85,10 +88,18 @@ pub fn from_checkpoint(
     checkpoint: Option<&Checkpoint>,
     seq: u64,
 ) -> Result<PastBoard, HistoryError> {
-    let doc = Doc::new();
     let (mut shown, mut at_ms) = checkpoint.map_or((0, 0), |c| (c.seq, c.at_ms));
-    let mut weight = checkpoint.map_or(0, cache::checkpoint_weight);
     let entries = store.log(id, shown + 1, seq)?;
+    // Usually: the checkpoint and the log stitched into one update, integrated at once.
+    let updates: Vec<(u64, i64, &[u8])> = entries.iter().map(|e| (e.seq, e.at_ms, e.update.as_slice())).collect();
+    if let Ok(past) = stitched::stitch(checkpoint, &updates) {
+        if let Some(doc) = crate::doc::integrate_whole(&past.update) {
+            let weight = cache::v1_weight(past.update.len());
+            return Ok(PastBoard { doc, seq: past.seq, at_ms: past.at_ms, weight });
+        }
+    }
+    let doc = Doc::new();
+    let mut weight = checkpoint.map_or(0, cache::checkpoint_weight);
     {
         let mut txn = doc.transact_mut();
         if let Some(checkpoint) = checkpoint {
@@ -138,6 +149,24 @@ pub fn catch_up(store: &dyn Store, id: &str, past: &mut PastBoard, seq: u64) -> 
         && entries.iter().zip(past.seq + 1..).all(|(entry, expected)| entry.seq == expected);
     if !complete {
         return Ok(false);
+    }
+    // Usually: what was logged since, stitched into one update and applied at once.
+    let state_vector = past.doc.transact().state_vector();
+    let mut since = Stitch::after(STORED, state_vector.iter().map(|(client, &clock)| (client.get(), clock)));
+    if entries.iter().all(|entry| since.push(&entry.update).is_ok()) {
+        let update = since.finish();
+        let mut txn = past.doc.transact_mut();
+        if apply(&mut txn, &update).is_err() {
+            std::mem::forget(txn);
+            let broken = std::mem::replace(past, PastBoard { doc: Doc::new(), seq: 0, at_ms: 0, weight: 0 });
+            crate::doc::discard(broken.doc);
+            return Err(damaged(seq));
+        }
+        drop(txn);
+        past.weight += cache::update_weight(update.len());
+        let last = entries.last().expect("seq > past.seq, and every entry is there");
+        (past.seq, past.at_ms) = (last.seq, last.at_ms);
+        return Ok(true);
     }
     let mut txn = past.doc.transact_mut();
     for entry in &entries {

@@ -162,6 +162,12 @@ pub(super) async fn state(
     let cache = state.history.clone();
     let (answer, shown, at_ms, asked) = blocking(&state, move |store| {
         let seq = resolve(store, &id, point)?;
+        // The Yjs view needs no document: the stored forms stitched.
+        if yjs {
+            if let Some(past) = history::stitched::state_at(store, &id, seq)? {
+                return Ok((Answer::Yjs(past.update), past.seq, past.at_ms, seq));
+            }
+        }
         let past = cache.board_at(store, &id, seq)?;
         let answer = if yjs {
             Answer::Yjs(crate::doc::sync_reply(&past.doc, &StateVector::default()))
@@ -360,6 +366,9 @@ pub(super) async fn restore(
         let (id, cache) = (id.clone(), state.history.clone());
         blocking(&state, move |store| {
             let seq = history::resolve(store, &id, point)?;
+            if let Some(past) = history::stitched::state_at(store, &id, seq)? {
+                return Ok((past.seq, past.update));
+            }
             let past = cache.board_at(store, &id, seq)?;
             let state = crate::doc::sync_reply(&past.doc, &StateVector::default());
             let shown = past.seq;

@@ -13,7 +13,7 @@ use yrs::{Doc, ReadTxn, Transact};
 
 use crate::awareness::{Awareness, PresenceLimits};
 use crate::board_load::{self, Integrating};
-use crate::doc::{checkpoint_state, rebuild_stored, unload_checkpoint_state};
+use crate::doc::{checkpoint_state, rebuild_stored};
 use crate::idle::IdleTimer;
 use crate::outbox::ConnId;
 use crate::share::Written;
@@ -164,6 +164,14 @@ pub(crate) async fn run(
     refuse_all(&mut rx, &BoardError::Unloading).await;
 }
 
+/// Past `--checkpoint-every` updates, a board writes its next checkpoint only once the
+/// bytes logged since the last one reach this share of that checkpoint's size: the
+/// checkpoints of a long board thin out as it grows (each is the whole board, so at a
+/// fixed count their total grew with the square of the log), while a past point never
+/// stitches more than an eighth of the board's size of log onto its checkpoint
+/// (`history::stitched`).
+pub(crate) const CHECKPOINT_TAIL_SHARE: usize = 8;
+
 /// Resolves at `due`, or never when nothing is due.
 pub(super) async fn sleep_until_due(due: Option<tokio::time::Instant>) {
     match due {
@@ -279,6 +287,8 @@ impl Board {
             seq: stored.last_seq(),
             checkpoint_seq: stored.checkpoint.as_ref().map_or(0, |c| c.seq),
             checkpoint_every: config.checkpoint_every.max(1),
+            checkpoint_bytes: stored.checkpoint.as_ref().map_or(0, |c| c.state.len()),
+            logged_bytes: stored.tail.iter().map(|e| e.update.len()).sum(),
             reload_due: None,
             conns: HashMap::new(),
             awareness: Awareness::new(PresenceLimits::from_state_limit(config.limits.max_awareness_bytes)),
@@ -327,6 +337,7 @@ impl Board {
         if !out.log.is_empty() || !out.writes.is_empty() {
             let entries = std::mem::take(&mut out.log);
             let count = entries.len();
+            let logged: usize = entries.iter().map(|e| e.update.len()).sum();
             metrics::counter!(telemetry::UPDATES_APPLIED).increment(count as u64);
             metrics::gauge!(telemetry::PERSIST_LAG).increment(count as f64);
             let mut writes = std::mem::take(&mut out.writes);
@@ -349,6 +360,7 @@ impl Board {
                 self.commit_failed(&error, &out.writers, store).await;
                 return;
             }
+            self.logged_bytes += logged;
             debug!(updates = count, seq = self.seq, "committed");
         }
         for (reply, generation) in out.rotations.drain(..) {
@@ -395,22 +407,28 @@ impl Board {
         }
     }
 
-    /// Writes a checkpoint when more than `behind` updates were logged since the last.
+    /// Writes a checkpoint when more than `behind` updates were logged since the last
+    /// and, unless `behind` is 0 (unloading), the bytes logged since are at least a
+    /// [`CHECKPOINT_TAIL_SHARE`]th of the last checkpoint's size.
     pub(super) async fn checkpoint_if_behind(&mut self, behind: u64, store: &store::Handle) {
         // Nothing to write before the document is integrated (nothing was applied).
         if self.warming.is_some() || self.seq <= self.checkpoint_seq + behind {
             return;
         }
-        // The last one before unloading (`behind` 0) is what the next load answers with.
-        let (encoding, state) =
-            if behind == 0 { unload_checkpoint_state(&self.doc) } else { checkpoint_state(&self.doc) };
-        metrics::histogram!(telemetry::DOCUMENT_BYTES).record(state.len() as f64);
+        if behind > 0 && self.logged_bytes.saturating_mul(CHECKPOINT_TAIL_SHARE) < self.checkpoint_bytes {
+            return;
+        }
+        // Yjs v1, what a client downloads: the next load answers with the last one as
+        // stored, and a past point is this state with the log after it stitched on.
+        let (encoding, state) = checkpoint_state(&self.doc);
+        let len = state.len();
+        metrics::histogram!(telemetry::DOCUMENT_BYTES).record(len as f64);
         let checkpoint = Checkpoint { seq: self.seq, at_ms: now_ms(), encoding, state };
         // Each person's share is saved with it: loading then sums only the log after it.
         let shares = Write::Shares { board: self.id.clone(), through: self.seq, written: self.written.rows() };
         let write = Write::Checkpoint { board: self.id.clone(), checkpoint };
         match store::committed(store.submit(vec![write, shares])).await {
-            Ok(()) => self.checkpoint_seq = self.seq,
+            Ok(()) => (self.checkpoint_seq, self.checkpoint_bytes, self.logged_bytes) = (self.seq, len, 0),
             Err(error) => warn!(%error, "checkpoint failed; the log still has every update"),
         }
     }

@@ -98,6 +98,10 @@ struct Board {
     /// Sequence number of the newest checkpoint.
     checkpoint_seq: u64,
     checkpoint_every: u64,
+    /// The newest checkpoint's size, and the bytes logged since it: checkpoints are
+    /// placed by cost (`actor::CHECKPOINT_TAIL_SHARE`).
+    checkpoint_bytes: usize,
+    logged_bytes: usize,
     conns: HashMap<ConnId, Conn>,
     awareness: Awareness,
     /// Presence changes waiting while the board is busy (`presence::PRESENCE_BUDGET`).

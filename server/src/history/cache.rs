@@ -36,7 +36,10 @@ pub const BOARDS: usize = 8;
 /// logged update applied. Measured on the history preset's board (a 1.1 MB v2
 /// checkpoint took 40 MB once integrated; 50,000 updates of 2.5 MB took 19 MB).
 const MEMORY_PER_V2_BYTE: usize = 40;
-const MEMORY_PER_V1_BYTE: usize = 15;
+/// A document's v1 state is about four times its v2 state (2.1 MB against 515 KiB for
+/// the 100,000-update board of `commonboard-load replay`): the same document, so a
+/// quarter of the memory per byte.
+const MEMORY_PER_V1_BYTE: usize = 10;
 const MEMORY_PER_UPDATE_BYTE: usize = 8;
 /// What an empty document weighs (its store and root types).
 const MEMORY_PER_DOC: usize = 16 << 10;
@@ -45,13 +48,19 @@ const MEMORY_PER_DOC: usize = 16 << 10;
 /// logged update (reading and applying it): measured 90 ns per v2 byte against about
 /// 4 µs per update. Larger means the pool is used from further before a checkpoint.
 const V2_BYTES_PER_UPDATE: usize = 40;
-/// The same for v1 checkpoints, about 2.6 times larger for the same document.
-const V1_BYTES_PER_UPDATE: usize = 100;
+/// The same for v1 checkpoints, about four times larger for the same document.
+const V1_BYTES_PER_UPDATE: usize = 160;
 
 /// The estimated memory of a document holding a checkpoint's state.
 pub fn checkpoint_weight(checkpoint: &Checkpoint) -> usize {
     let per_byte = if checkpoint.encoding.is_v2() { MEMORY_PER_V2_BYTE } else { MEMORY_PER_V1_BYTE };
     MEMORY_PER_DOC + checkpoint.state.len() * per_byte
+}
+
+/// The estimated memory of a document integrated from a v1 state of `len` bytes (a
+/// stitched one: [`super::stitched`]).
+pub fn v1_weight(len: usize) -> usize {
+    MEMORY_PER_DOC + len * MEMORY_PER_V1_BYTE
 }
 
 /// The estimated memory a logged update of `len` bytes adds to a document.

@@ -160,9 +160,8 @@ fn describe_rows(store: &dyn Store, id: &str, rows: &[LogEntry]) -> Result<Vec<L
         }
         let (summarizer, at) = replay.as_mut().expect("replay started");
         if *at < before {
-            for entry in store.log(id, *at + 1, before)? {
-                summarizer.skip(&entry.update);
-            }
+            let entries = store.log(id, *at + 1, before)?;
+            summarizer.skip_all(&entries.iter().map(|e| e.update.as_slice()).collect::<Vec<_>>());
         }
         let changes = summarizer.describe(&row.update);
         *at = row.seq;

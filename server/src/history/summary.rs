@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use commonboard_protocol::history::{Change, ChangeKind};
 use commonboard_protocol::schema::{self, action, frame, note};
+use commonboard_protocol::stitch::Stitch;
+use commonboard_protocol::validate::STORED;
 use yrs::types::{EntryChange, Event, PathSegment};
 use yrs::{DeepObservable, Doc, GetString, Map, MapRef, Out, ReadTxn, Transact};
 
@@ -173,6 +175,23 @@ impl Summarizer {
         self.apply(update);
         self.watch_foreign_roots();
         *self.observed.lock().expect("summary observations") = Observed::default();
+    }
+
+    /// Applies updates without describing them, stitched into one when they continue
+    /// the document (one transaction, one round of observers, instead of one each).
+    pub fn skip_all(&mut self, updates: &[&[u8]]) {
+        if self.broken {
+            return;
+        }
+        let state_vector = self.doc.transact().state_vector();
+        let mut since = Stitch::after(STORED, state_vector.iter().map(|(client, &clock)| (client.get(), clock)));
+        if updates.iter().all(|update| since.push(update).is_ok()) {
+            self.skip(&since.finish());
+            return;
+        }
+        for update in updates {
+            self.skip(update);
+        }
     }
 
     /// Applies an update and describes what it changed.

@@ -13,7 +13,7 @@ use commonboard_server::history::compaction;
 use commonboard_server::store::sqlite::SqliteStore;
 use commonboard_server::store::Store;
 use yrs::updates::decoder::Decode;
-use yrs::{Doc, Transact, Update};
+use yrs::{Doc, ReadTxn, Transact, Update};
 
 use crate::client::Peer;
 use crate::{config_in, spawn_app_with, Links};
@@ -47,6 +47,22 @@ async fn restore(addr: SocketAddr, links: &Links, token: &str, at: u64) -> reqwe
 
 async fn last_seq(addr: SocketAddr, links: &Links) -> u64 {
     get::<Timeline>(addr, &links.viewer, &format!("{}/timeline?buckets=1", links.id)).await.last_seq
+}
+
+/// The board at `seq` in the Yjs form, applied to a fresh document (it must apply whole).
+async fn yjs_state(server: &crate::TestServer, links: &Links, seq: u64) -> Doc {
+    let response = reqwest::Client::new()
+        .get(server.http(&format!("/api/boards/{}/state?at={seq}&format=yjs", links.id)))
+        .bearer_auth(&links.viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-commonboard-seq"], seq.to_string().as_str());
+    let doc = Doc::new();
+    doc.transact_mut().apply_update(Update::decode_v1(&response.bytes().await.unwrap()).unwrap()).unwrap();
+    assert!(!doc.transact().has_missing_updates(), "the Yjs state at {seq} applies whole");
+    doc
 }
 
 /// Makes one edit and waits for the server's echo: the edit is then durable and logged.
@@ -122,6 +138,9 @@ async fn the_board_at_any_point_is_what_a_client_saw_then() {
         let state: BoardStateAt = get(server.addr, &links.viewer, &format!("{}/state?at={seq}", links.id)).await;
         assert_eq!((state.seq, state.exact), (*seq, true));
         assert_eq!(&state.board, snapshot, "state at {seq}");
+        // The Yjs form (stitched from the stored rows, no document) shows the same.
+        let yjs = yjs_state(&server, &links, *seq).await;
+        assert_eq!(&commonboard_protocol::schema::Board::new(&yjs).snapshot(&yjs.transact()), snapshot, "yjs at {seq}");
     }
 
     // The Yjs form rebuilds the same board.
