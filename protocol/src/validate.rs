@@ -236,19 +236,7 @@ pub(crate) fn walk_runs_v1(
 /// `range` with each `(client, clock, length)`.
 pub(crate) fn read_delete_set_v1(bytes: &[u8], at: usize, range: &mut dyn FnMut(u64, u32, u32)) -> Result<(), Invalid> {
     let mut r = Reader { bytes, at };
-    let clients = r.count("delete set", 2)?;
-    for _ in 0..clients {
-        let client = r.client()?;
-        let ranges = r.count("delete set ranges", 2)?;
-        for _ in 0..ranges {
-            let clock = r.var_u32("deleted clock")?;
-            let len = r.var_u32("deleted length")?;
-            if clock.checked_add(len).is_none() {
-                return Err(Invalid::OutOfRange("a deleted range"));
-            }
-            range(client, clock, len);
-        }
-    }
+    check_delete_set(&mut r, range)?;
     r.end("update")
 }
 
@@ -295,7 +283,7 @@ fn walk_update_v1(
         run(ClientRun { client, clock: first, end: clock, structs, bytes: start..r.at, skips });
     }
     let delete_set = r.at;
-    check_delete_set(&mut r)?;
+    check_delete_set(&mut r, &mut |_, _, _| {})?;
     r.end("update")?;
     Ok(delete_set)
 }
@@ -497,11 +485,12 @@ fn check_any(r: &mut Reader<'_>, limits: &WireLimits, depth: usize) -> Result<()
     Ok(())
 }
 
-fn check_delete_set(r: &mut Reader<'_>) -> Result<(), Invalid> {
+/// Reads a delete set, calling `range` with each `(client, clock, length)`.
+fn check_delete_set(r: &mut Reader<'_>, range: &mut dyn FnMut(u64, u32, u32)) -> Result<(), Invalid> {
     // Each client: an id and a range count; each range: a clock and a length.
     let clients = r.count("delete set", 2)?;
     for _ in 0..clients {
-        r.client()?;
+        let client = r.client()?;
         let ranges = r.count("delete set ranges", 2)?;
         for _ in 0..ranges {
             let clock = r.var_u32("deleted clock")?;
@@ -509,6 +498,7 @@ fn check_delete_set(r: &mut Reader<'_>) -> Result<(), Invalid> {
             if clock.checked_add(len).is_none() {
                 return Err(Invalid::OutOfRange("a deleted range"));
             }
+            range(client, clock, len);
         }
     }
     Ok(())
