@@ -71,6 +71,22 @@ pub struct BoardRecord {
     pub removed: Vec<String>,
 }
 
+#[cfg(test)]
+impl BoardRecord {
+    /// A blank board's row, for tests: titled "T", created at 1 ms, links generation 1.
+    pub(crate) fn blank(id: &str) -> BoardRecord {
+        BoardRecord {
+            id: id.into(),
+            title: "T".into(),
+            template: "blank".into(),
+            created_at_ms: 1,
+            links_generation: 1,
+            locked: false,
+            removed: Vec::new(),
+        }
+    }
+}
+
 /// The full state of a board at a sequence number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {

@@ -282,15 +282,7 @@ mod tests {
     async fn board(updates: u64, every: u64) -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
-        let record = BoardRecord {
-            id: BOARD.into(),
-            title: "T".into(),
-            template: "blank".into(),
-            created_at_ms: 1,
-            links_generation: 1,
-            locked: false,
-            removed: Vec::new(),
-        };
+        let record = BoardRecord::blank(BOARD);
         committed(store.submit(vec![Write::CreateBoard(record)])).await.unwrap();
         let doc = Doc::new();
         let board = Board::new(&doc);

@@ -241,15 +241,7 @@ mod tests {
     async fn a_log_row_at_point_zero_does_not_break_the_history() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
-        let record = BoardRecord {
-            id: "b".into(),
-            title: "b".into(),
-            template: "blank".into(),
-            created_at_ms: 0,
-            links_generation: 1,
-            locked: false,
-            removed: Vec::new(),
-        };
+        let record = BoardRecord::blank("b");
         let entry = |seq| LogEntry { seq, at_ms: 0, author: Author::server(), update: Vec::new() };
         let writes =
             vec![Write::CreateBoard(record), Write::Append { board: "b".into(), entries: vec![entry(0), entry(1)] }];
@@ -332,15 +324,7 @@ mod tests {
 
     /// Stores board "b" with `entries` as its log.
     async fn create_board(store: &SqliteStore, entries: Vec<LogEntry>) {
-        let record = BoardRecord {
-            id: "b".into(),
-            title: "b".into(),
-            template: "blank".into(),
-            created_at_ms: 0,
-            links_generation: 1,
-            locked: false,
-            removed: Vec::new(),
-        };
+        let record = BoardRecord::blank("b");
         let writes = vec![Write::CreateBoard(record), Write::Append { board: "b".into(), entries }];
         committed(store.submit(writes)).await.unwrap();
     }

@@ -67,15 +67,7 @@ fn type_into(text: &TextRef, txn: &mut yrs::TransactionMut, rng: &mut Lcg) {
 async fn stored_board(updates: u64, checkpoints: &[(u64, bool)]) -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path()).unwrap();
-    let record = BoardRecord {
-        id: BOARD.into(),
-        title: "T".into(),
-        template: "blank".into(),
-        created_at_ms: 1,
-        links_generation: 1,
-        locked: false,
-        removed: Vec::new(),
-    };
+    let record = BoardRecord::blank(BOARD);
     let mut writes = vec![Write::CreateBoard(record)];
     write_board(updates, 40, 7, |seq, doc, update| {
         let entry = LogEntry { seq, at_ms: 1000 + seq as i64, author: Author::server(), update };

@@ -9,15 +9,7 @@ fn entry(seq: u64) -> LogEntry {
 }
 
 fn record(id: &str) -> BoardRecord {
-    BoardRecord {
-        id: id.into(),
-        title: "T".into(),
-        template: "blank".into(),
-        created_at_ms: 1,
-        links_generation: 1,
-        locked: false,
-        removed: Vec::new(),
-    }
+    BoardRecord::blank(id)
 }
 
 #[test]
