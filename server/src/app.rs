@@ -13,6 +13,7 @@
 mod body_limit;
 pub mod creation_limit;
 mod export;
+pub mod heavy_reads;
 mod history;
 pub mod hosts;
 mod join;
@@ -87,6 +88,8 @@ pub struct AppState {
     pub public_url: Option<String>,
     /// Past documents kept for history reads (`--history-cache-mb`).
     pub history: Arc<crate::history::cache::HistoryCache>,
+    /// Turns for the reads that rebuild a board (`--max-heavy-reads`).
+    pub heavy_reads: Arc<heavy_reads::HeavyReads>,
     /// Largest API request body (`--max-body-bytes`).
     pub max_body_bytes: usize,
     /// Web origins allowed besides this server's own (`--public-url`, `--allowed-origins`).

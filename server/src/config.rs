@@ -313,6 +313,15 @@ pub struct Config {
     #[arg(long, env = "COMMONBOARD_HISTORY_CACHE_MB", default_value_t = 256)]
     pub history_cache_mb: usize,
 
+    /// Reads that rebuild a board from the store (a point in its history, a history
+    /// page, an export, the minutes) that run at once (by default, one per CPU); eight
+    /// times as many wait up to 10 s for a turn, and more are answered 503 with
+    /// Retry-After. Each holds a whole document in memory (about 15 times the board's
+    /// encoded size) and a core, so this bounds what a flood of them takes from the
+    /// live boards.
+    #[arg(long, env = "COMMONBOARD_MAX_HEAVY_READS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_heavy_reads: Option<u16>,
+
     /// The address people's phones reach this server at (e.g. http://192.168.1.20:8080),
     /// used in the QR code the presentation view shows. By default, the address the
     /// big screen's browser used.

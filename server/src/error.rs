@@ -7,7 +7,7 @@
 use std::fmt::Display;
 
 use axum::extract::rejection::JsonRejection;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use commonboard_protocol::api::ApiError;
@@ -30,6 +30,9 @@ pub enum AppError {
     /// Try again shortly (a board restarting, say).
     #[error("{0}")]
     Unavailable(&'static str),
+    /// Too many reads that rebuild a board are running and waiting: 503 with `Retry-After`.
+    #[error(transparent)]
+    Busy(#[from] crate::app::heavy_reads::Busy),
     /// A browser page of another site tried a WebSocket or a state-changing API call.
     #[error("requests from other websites are refused: open the board from this server's own address")]
     CrossSite,
@@ -64,12 +67,18 @@ impl From<HistoryError> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        if let AppError::Busy(busy) = &self {
+            let body = Json(ApiError { error: busy.to_string() });
+            return (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, RETRY_BUSY_SECONDS)], body)
+                .into_response();
+        }
         let (status, message) = match &self {
             AppError::NotFound(what) => (StatusCode::NOT_FOUND, what.to_string()),
             AppError::BadRequest(why) => (StatusCode::BAD_REQUEST, why.clone()),
             AppError::Auth(AuthError::Missing) => (StatusCode::UNAUTHORIZED, AuthError::Missing.to_string()),
             AppError::Auth(error) => (StatusCode::FORBIDDEN, error.to_string()),
             AppError::Unavailable(why) => (StatusCode::SERVICE_UNAVAILABLE, why.to_string()),
+            AppError::Busy(busy) => (StatusCode::SERVICE_UNAVAILABLE, busy.to_string()),
             AppError::CrossSite => (StatusCode::FORBIDDEN, self.to_string()),
             AppError::Store(StoreError::DiskFull) => {
                 tracing::error!("the disk holding the store is full; refusing a change");
@@ -84,6 +93,9 @@ impl IntoResponse for AppError {
         (status, Json(ApiError { error: message })).into_response()
     }
 }
+
+/// When a client refused for [`AppError::Busy`] may try again, in seconds.
+const RETRY_BUSY_SECONDS: &str = "1";
 
 /// A 500 that tells the client only an error id; the id and `detail` are logged.
 pub fn internal(what: &str, detail: &dyn Display) -> Response {

@@ -70,6 +70,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::app::creation_limit::{CreationLimiter, CreationRate};
+use crate::app::heavy_reads::{HeavyReadLimits, HeavyReads};
 use crate::app::AppState;
 use crate::auth::Signer;
 use crate::board::{BoardConfig, BoardLimits};
@@ -173,6 +174,11 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
         link_ttl: config.link_ttl,
         public_url: config.public_url.clone(),
         history: Arc::new(HistoryCache::new(CacheLimits::with_budget_mb(config.history_cache_mb))),
+        heavy_reads: Arc::new(HeavyReads::new(HeavyReadLimits::new(
+            config
+                .max_heavy_reads
+                .map_or_else(|| std::thread::available_parallelism().map_or(2, usize::from), usize::from),
+        ))),
         max_body_bytes: config.max_body_bytes,
         origins,
         creation: Arc::new(CreationLimiter::new(CreationRate {

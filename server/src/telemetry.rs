@@ -89,6 +89,8 @@ pub enum Limit {
     CreationRate,
     /// `--max-held-bytes` or `--max-held-frames`, while a board's document integrates.
     HeldForLoad,
+    /// `--max-heavy-reads`: history reads, exports and minutes waiting in a full line.
+    HeavyReads,
 }
 
 impl Limit {
@@ -109,6 +111,7 @@ impl Limit {
             Limit::FieldSize => "field_size",
             Limit::CreationRate => "creation_rate",
             Limit::HeldForLoad => "held_for_load",
+            Limit::HeavyReads => "heavy_reads",
         }
     }
 }

@@ -15,7 +15,7 @@ use commonboard_protocol::schema::{self, BoardSnapshot};
 use yrs::Transact;
 
 use super::openapi::{Binary, BoardId, FacilitatorErrors, ReadErrors};
-use super::{authorize_facilitator, read_board, reader_role, AppState};
+use super::{authorize_facilitator, heavy_reads, read_board, reader_role, AppState};
 use crate::error::AppError;
 use crate::export::actions::ActionRow;
 use crate::export::file::BoardFile;
@@ -28,15 +28,12 @@ async fn now(state: &AppState, id: &str, headers: &HeaderMap) -> Result<(BoardRe
     let record = read_board(state, id).await?;
     reader_role(state, &record, headers)?;
     let id = id.to_owned();
-    let board = state
-        .registry
-        .store()
-        .blocking(move |store| -> Result<_, HistoryError> {
-            let now = history::board_at(store, &id, store.last_seq(&id)?)?;
-            let board = schema::Board::new(&now.doc).snapshot(&now.doc.transact());
-            Ok(board)
-        })
-        .await?;
+    let board = heavy_reads::run(state, move |store| -> Result<_, HistoryError> {
+        let now = history::board_at(store, &id, store.last_seq(&id)?)?;
+        let board = schema::Board::new(&now.doc).snapshot(&now.doc.transact());
+        Ok(board)
+    })
+    .await?;
     Ok((record, board))
 }
 
@@ -75,8 +72,13 @@ pub(super) async fn png(
 ) -> Result<Response, AppError> {
     let (record, board) = now(&state, &id, &headers).await?;
     let picture = export::svg::render(&board);
-    // Drawing a large board takes a while: off the async runtime.
-    let png = tokio::task::spawn_blocking(move || export::png::render(&picture)).await.expect("PNG render panicked");
+    // Drawing a large board takes a while: off the async runtime, in a heavy read's turn.
+    let turn = state.heavy_reads.turn().await?;
+    let render = move || {
+        let _turn = turn;
+        export::png::render(&picture)
+    };
+    let png = tokio::task::spawn_blocking(render).await.expect("PNG render panicked");
     let png = png.map_err(|error| {
         tracing::error!(board = %id, %error, "PNG export failed");
         AppError::BadRequest(error.to_string())
@@ -137,14 +139,11 @@ pub(super) async fn board_json(
 ) -> Result<Response, AppError> {
     let record = read_board(&state, &id).await?;
     authorize_facilitator(&state, &record, &headers)?;
-    let exported = state
-        .registry
-        .store()
-        .blocking(move |store| {
-            let made = file::export(store, &record);
-            made.map(|file| (record, file))
-        })
-        .await?;
+    let exported = heavy_reads::run(&state, move |store| {
+        let made = file::export(store, &record);
+        made.map(|file| (record, file))
+    })
+    .await?;
     let (record, file) = exported;
     let body = serde_json::to_vec_pretty(&file).expect("a board file serializes");
     Ok(download(body, "application/json", &record, "board.json"))

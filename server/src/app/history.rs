@@ -21,7 +21,7 @@ use utoipa::IntoParams;
 use yrs::{StateVector, Transact};
 
 use super::openapi::{Binary, BoardId, FacilitatorErrors, ReadErrors};
-use super::{authorize_facilitator, clip, read_board, reader_role, AppState};
+use super::{authorize_facilitator, clip, heavy_reads, read_board, reader_role, AppState};
 use crate::board::{BoardCmd, BoardError};
 use crate::error::AppError;
 use crate::history::{self, page::PageQuery, parse_time, HistoryError, Point};
@@ -46,12 +46,12 @@ async fn reader(state: &AppState, id: &str, headers: &HeaderMap) -> Result<Optio
     Ok(reader_role(state, &record, headers)?)
 }
 
-/// Runs a blocking history read on the blocking pool.
+/// Runs a history read on the blocking pool, in a heavy read's turn.
 async fn blocking<T: Send + 'static>(
     state: &AppState,
     read: impl FnOnce(&dyn Store) -> Result<T, HistoryError> + Send + 'static,
 ) -> Result<T, AppError> {
-    Ok(state.registry.store().blocking(read).await?)
+    heavy_reads::run(state, read).await
 }
 
 fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, AppError> {

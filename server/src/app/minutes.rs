@@ -11,7 +11,7 @@ use serde::Deserialize;
 use yrs::Transact;
 
 use super::openapi::{BoardId, ReadErrors};
-use super::{read_board, reader_role, AppState};
+use super::{heavy_reads, read_board, reader_role, AppState};
 use crate::board::now_ms;
 use crate::error::AppError;
 use crate::history::{self, HistoryError};
@@ -62,38 +62,35 @@ async fn read(state: &AppState, id: &str, headers: &HeaderMap) -> Result<Made, A
     let role = reader_role(state, &record, headers)?;
     let facilitator = role == Some(Role::Facilitator);
     let id = id.to_owned();
-    let (board, votes, participants) = state
-        .registry
-        .store()
-        .blocking(move |store| -> Result<_, HistoryError> {
-            let last = store.last_seq(&id)?;
-            let now = history::board_at(store, &id, last)?;
-            let board = schema::Board::new(&now.doc).snapshot(&now.doc.transact());
-            let votes: Vec<_> =
-                store.votes(&id)?.iter().filter_map(Vote::from_stored).map(|v| v.view(facilitator)).collect();
-            // Who changed the board, then who spoke in the turn order (people in the room
-            // without a device among them).
-            let mut participants: Vec<String> = store.authors(&id)?.into_iter().map(|a| a.name).collect();
-            let flow = crate::workshop::Workshop::from_stored_state(store.workshop(&id)?.as_deref(), Vec::new());
-            let in_turns = flow.view().turns.map(|t| t.people).unwrap_or_default();
-            for person in flow.roster().iter().chain(&in_turns) {
-                if !participants.contains(&person.name) {
-                    participants.push(person.name.clone());
-                }
+    let (board, votes, participants) = heavy_reads::run(state, move |store| -> Result<_, HistoryError> {
+        let last = store.last_seq(&id)?;
+        let now = history::board_at(store, &id, last)?;
+        let board = schema::Board::new(&now.doc).snapshot(&now.doc.transact());
+        let votes: Vec<_> =
+            store.votes(&id)?.iter().filter_map(Vote::from_stored).map(|v| v.view(facilitator)).collect();
+        // Who changed the board, then who spoke in the turn order (people in the room
+        // without a device among them).
+        let mut participants: Vec<String> = store.authors(&id)?.into_iter().map(|a| a.name).collect();
+        let flow = crate::workshop::Workshop::from_stored_state(store.workshop(&id)?.as_deref(), Vec::new());
+        let in_turns = flow.view().turns.map(|t| t.people).unwrap_or_default();
+        for person in flow.roster().iter().chain(&in_turns) {
+            if !participants.contains(&person.name) {
+                participants.push(person.name.clone());
             }
-            // And who voted without changing the board (named in tallies that name voters).
-            for vote in &votes {
-                for tally in vote.tally.iter().flatten() {
-                    for (name, _) in tally.voters.iter().flatten() {
-                        if !participants.contains(name) {
-                            participants.push(name.clone());
-                        }
+        }
+        // And who voted without changing the board (named in tallies that name voters).
+        for vote in &votes {
+            for tally in vote.tally.iter().flatten() {
+                for (name, _) in tally.voters.iter().flatten() {
+                    if !participants.contains(name) {
+                        participants.push(name.clone());
                     }
                 }
             }
-            Ok((board, votes, participants))
-        })
-        .await?;
+        }
+        Ok((board, votes, participants))
+    })
+    .await?;
     Ok(Made { record, role, board, votes, participants })
 }
 

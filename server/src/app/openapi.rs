@@ -122,6 +122,10 @@ pub enum ReadErrors {
     /// The server failed; the message holds an error id for its log.
     #[response(status = 500)]
     Internal(ApiError),
+    /// The server is rebuilding as many boards as it can at once (`--max-heavy-reads`);
+    /// `Retry-After` says when to try again.
+    #[response(status = 503)]
+    Busy(ApiError),
 }
 
 /// Errors of a board endpoint only the facilitator's link may call.
@@ -147,7 +151,8 @@ pub enum FacilitatorErrors {
     /// The server failed; the message holds an error id for its log.
     #[response(status = 500)]
     Internal(ApiError),
-    /// The board is restarting or the server is full; try again shortly.
+    /// The board is restarting, the server is full, or it is rebuilding as many boards
+    /// as it can at once; try again shortly (`Retry-After`, when given).
     #[response(status = 503)]
     Unavailable(ApiError),
     /// The server's disk is full.

@@ -430,3 +430,53 @@ async fn compaction_keeps_checkpoints_and_says_what_it_dropped() {
     assert!(timeline.markers.iter().any(|m| m.kind == ChangeKind::Compacted));
     server.stop().await;
 }
+
+/// A reader who sends a flood of requests for past points (each rebuilds a whole
+/// document) gets a few at a time: the rest are told to come back (503 with
+/// Retry-After), nothing fails otherwise, and the live board keeps working.
+#[tokio::test]
+async fn a_flood_of_history_reads_takes_turns_and_the_rest_are_told_to_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = commonboard_server::config::Config {
+        max_heavy_reads: Some(1),
+        // Every read rebuilds its board: none is answered from a kept document.
+        history_cache_mb: 0,
+        ..config_in(dir.path())
+    };
+    let server = spawn_app_with(config).await;
+    let links = server.create_board_links("Flooded").await;
+    let mut editor = Peer::join_as(server.addr, &links.path(&links.participant), "Ana").await;
+    let mut rng = Lcg(7);
+    for step in 0..400 {
+        random_edit(&mut editor, &mut rng, step).await;
+    }
+    let last = last_seq(server.addr, &links).await;
+
+    let client = reqwest::Client::new();
+    let reads = (0..120u64).map(|i| {
+        let url = server.http(&format!("/api/boards/{}/state?at={}", links.id, 1 + i * 7 % last));
+        let request = client.get(url).bearer_auth(&links.viewer).send();
+        async move {
+            let response = request.await.unwrap();
+            let status = response.status().as_u16();
+            let retry = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            (status, retry, response.text().await.unwrap())
+        }
+    });
+    let answers = futures_util::future::join_all(reads).await;
+    let served = answers.iter().filter(|(status, ..)| *status == 200).count();
+    let refused: Vec<_> = answers.iter().filter(|(status, ..)| *status == 503).collect();
+    assert_eq!(served + refused.len(), answers.len(), "only answers or refusals: {answers:?}");
+    assert!(served >= 1, "the first reads are served");
+    assert!(!refused.is_empty(), "120 reads at once, one at a time: the line fills");
+    for (_, retry, body) in refused {
+        assert_eq!(retry.as_deref(), Some("1"));
+        assert!(body.contains("try again in a moment"), "{body}");
+    }
+
+    // The live board went on, and reads are served again once the flood has passed.
+    random_edit(&mut editor, &mut rng, 400).await;
+    let state: BoardStateAt = get(server.addr, &links.viewer, &format!("{}/state?at={last}", links.id)).await;
+    assert_eq!(state.seq, last);
+    server.stop().await;
+}

@@ -20,6 +20,25 @@ export interface StateAt {
   update: Uint8Array;
 }
 
+/** Tries of a read the server answers 503 (busy) before its message is shown. */
+const BUSY_ATTEMPTS = 4;
+
+/** Resolves after `ms`, or rejects as `fetch` does once `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
+}
+
 export class HistoryApi {
   readonly #base: string;
   readonly #token: string | null;
@@ -29,10 +48,16 @@ export class HistoryApi {
     this.#token = token;
   }
 
+  /** A read; one the server is too busy for (503, rebuilding other boards) is asked again
+   * after the wait it names, a few times, before its message is shown. */
   async #get(path: string, accept = "application/json", signal?: AbortSignal): Promise<Response> {
-    const res = await fetch(this.#base + path, { headers: authHeaders(this.#token, accept), signal });
-    if (!res.ok) throw new HistoryApiError(await errorText(res), res.status);
-    return res;
+    for (let attempt = 1; ; attempt++) {
+      const res = await fetch(this.#base + path, { headers: authHeaders(this.#token, accept), signal });
+      if (res.ok) return res;
+      if (res.status !== 503 || attempt >= BUSY_ATTEMPTS) throw new HistoryApiError(await errorText(res), res.status);
+      const seconds = Number(res.headers.get("retry-after"));
+      await sleep(Math.min(Number.isFinite(seconds) && seconds > 0 ? seconds : 1, 5) * 1000, signal);
+    }
   }
 
   async timeline(buckets = 120): Promise<Timeline> {
