@@ -132,6 +132,7 @@ pub(crate) async fn run(
             _ = sleep_until_due(board.awareness.next_due()) => board.relay_held_awareness(),
             _ = sleep_until_due(board.held_presence.due) => board.relay_held_presence(),
             _ = sleep_until_due(board.held_updates.due) => board.relay_held_updates(),
+            _ = sleep_until_due(board.answers.due) => board.answer_held(),
             // A vote closing writes into the document: not before it is ready.
             _ = sleep_until_due(board.next_vote_deadline().filter(|_| integrating.is_none())) => {
                 let out = board.close_due_votes();
@@ -242,6 +243,7 @@ impl Board {
             return;
         };
         self.doc = doc;
+        self.answers.forget_whole();
         info!(elapsed_ms = loaded.elapsed().as_millis() as u64, "board's document integrated");
         let (held, ask) = warming.into_held();
         if !held.is_empty() {
@@ -294,6 +296,7 @@ impl Board {
             awareness: Awareness::new(PresenceLimits::from_state_limit(config.limits.max_awareness_bytes)),
             held_presence: Default::default(),
             held_updates: Default::default(),
+            answers: Default::default(),
             gate: Gate::new(&stored.record, config.limits.max_connections),
             locked: stored.record.locked,
             votes: stored.votes.iter().filter_map(Vote::from_stored).collect(),
@@ -394,6 +397,7 @@ impl Board {
         match store.load(&self.id).await {
             Ok(Some(stored)) => {
                 self.doc = rebuild_stored(&stored);
+                self.answers.forget_whole();
                 self.measure();
                 self.seq = stored.last_seq();
                 self.locked = stored.record.locked;

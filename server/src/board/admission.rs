@@ -56,6 +56,7 @@ impl Board {
             over_limit: None,
             told_awareness: false,
             told_forged_presence: false,
+            answers: super::answers::AnswerAllowance::new(),
         };
         self.conns.insert(conn, state);
     }
@@ -125,6 +126,7 @@ impl Board {
     }
 
     pub(super) fn leave(&mut self, conn: ConnId, out: &mut Outgoing) {
+        self.answers.left(conn);
         if let Some(c) = self.conns.remove(&conn) {
             debug!(conn, "left");
             out.turnout |= c.member.role != Role::Viewer;

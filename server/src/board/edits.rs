@@ -286,6 +286,7 @@ impl Board {
         updates.extend(out.updates.iter().map(Vec::as_slice));
         let rebuilt = rebuild(stored.and_then(|s| s.checkpoint.as_ref()), &updates);
         let replaced = std::mem::replace(&mut self.doc, rebuilt);
+        self.answers.forget_whole();
         self.measure();
         match reload {
             Reload::Drop => drop(replaced),

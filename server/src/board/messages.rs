@@ -8,8 +8,6 @@ use commonboard_protocol::workshop::TurnAction;
 use tracing::info;
 use yrs::Transact;
 
-use crate::board_load::Warming;
-use crate::doc::sync_answer;
 use crate::outbox::ConnId;
 use crate::store::Write;
 
@@ -29,11 +27,7 @@ impl Board {
         match message {
             Incoming::Yjs(Message::Sync(SyncMessage::SyncStep1(state_vector))) => {
                 if self.may_reply(conn, &mut out.answered_step1) {
-                    let answer = match self.warming.as_ref().and_then(Warming::encoded) {
-                        Some(encoded) => encoded.step2(&state_vector),
-                        None => frame::sync_step2(sync_answer(&self.doc, &state_vector)).into(),
-                    };
-                    out.direct.push((conn, answer));
+                    self.answer_step1(conn, state_vector, out);
                 }
             }
             Incoming::Yjs(Message::Sync(message @ (SyncMessage::SyncStep2(_) | SyncMessage::Update(_)))) => {

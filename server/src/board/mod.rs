@@ -36,6 +36,7 @@ use crate::workshop::Workshop;
 
 // The board's state and its decisions, one concern a file; all of them `impl Board`.
 mod admission;
+mod answers;
 mod edits;
 mod fanout;
 mod flow;
@@ -85,6 +86,8 @@ struct Conn {
     told_awareness: bool,
     /// Whether the client was told it may not set another connection's presence (once).
     told_forged_presence: bool,
+    /// What it was sent of sync answers lately (`answers`).
+    answers: answers::AnswerAllowance,
 }
 
 struct Board {
@@ -108,6 +111,9 @@ struct Board {
     held_presence: presence::HeldPresence,
     /// Committed updates waiting for a big board's next broadcast (`pace`).
     held_updates: pace::HeldUpdates,
+    /// Sync answers held for connections that ask too often, and the whole state's
+    /// shared answer (`answers`).
+    answers: answers::Answers,
     /// Who may come onto the board: the links generation, the people removed, whether
     /// it is unloading.
     gate: Gate,

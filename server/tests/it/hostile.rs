@@ -332,6 +332,49 @@ async fn many_messages_in_one_frame_are_capped_and_repeated_queries_answered_onc
     aftermath(&mut server, &mut witnesses, baseline).await;
 }
 
+/// A client asking for the whole board over and over, one question a frame (each its
+/// own tick), is sent its burst at once, then paced: the board encodes at most one
+/// answer per refill of its allowance, and its newest question is still answered.
+#[tokio::test]
+async fn a_client_asking_for_the_board_over_and_over_is_paced_and_still_answered() {
+    let (mut server, mut witnesses, _) = setup().await;
+    let links = witnesses.attacked.clone();
+    let paste = "0123456789abcdef".repeat(1_400_000 / 16);
+    witnesses.boards[0].0.add_note("big", &paste).await;
+    witnesses.boards[0].1.pump_until(|p| p.note_count() == 2).await;
+    let baseline = server.rss_kib();
+    let step1 = frame::encode_frame([&Message::Sync(SyncMessage::SyncStep1(Default::default()))]);
+    let url = format!("ws://{}/ws/{}&name=mallory", server.addr, links.path(&links.viewer));
+    let (socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let (mut sink, mut stream) = socket.split();
+    const ASKED: usize = 40;
+    let asking = tokio::spawn(async move {
+        for _ in 0..ASKED {
+            sink.send(WsMessage::Binary(step1.clone().into())).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        (sink, Instant::now())
+    });
+    // Read everything for four seconds, noting when each answer came.
+    let mut answers = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
+    while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, stream.next()).await {
+        if let WsMessage::Binary(frame) = message {
+            let messages = frame::decode_server_frame(&frame).unwrap();
+            if messages.iter().any(|m| matches!(m, Decoded::Yjs(Message::Sync(SyncMessage::SyncStep2(_))))) {
+                answers.push(Instant::now());
+            }
+        }
+    }
+    let (_sink, last_asked) = asking.await.unwrap();
+    println!("{} answers to {ASKED} questions for a 1.4 MB board", answers.len());
+    assert!(answers.len() >= 3, "the burst is answered at once: {} answers", answers.len());
+    assert!(answers.len() <= 10, "{} answers to {ASKED} questions in 4 s", answers.len());
+    let later = answers.last().unwrap().saturating_duration_since(last_asked);
+    assert!(later >= Duration::from_millis(300), "a held question is answered later ({later:?} after the last)");
+    aftermath(&mut server, &mut witnesses, baseline).await;
+}
+
 #[tokio::test]
 async fn a_one_megabyte_paste_syncs_with_the_default_limits() {
     let (mut server, mut witnesses, baseline) = setup().await;
