@@ -11,7 +11,8 @@
 //!   answers at once, then [`ANSWER_RATE`] bytes a second. A question past that is held
 //!   (a later one replaces it: its state vector is the client's newest) and answered
 //!   when the connection's allowance has come back. The client gets its answer, later;
-//!   the board encodes at most one a refill for it.
+//!   the board encodes at most one a refill for it. A query for everyone's presence
+//!   (up to 8 KiB per client) takes from the same allowance, and past it is dropped.
 
 use std::collections::HashMap;
 
@@ -102,6 +103,21 @@ impl Board {
         if let Some(state) = self.conns.get_mut(&conn) {
             state.answers.spend(answer.len());
         }
+        out.direct.push((conn, answer));
+    }
+
+    /// Answers `conn`'s query for everyone's presence, within the same allowance; past
+    /// it the query is dropped (a client's presence states reach it anyway as they
+    /// change and are renewed).
+    pub(super) fn answer_presence_query(&mut self, conn: ConnId, out: &mut Outgoing) {
+        let burst = ANSWER_BURST + 2.0 * self.answers.whole_len as f64;
+        let Some(state) = self.conns.get_mut(&conn) else { return };
+        if state.answers.wait(Instant::now(), burst).is_some() {
+            debug!(conn, "a client asks for everyone's presence faster than it is sent; dropped");
+            return;
+        }
+        let answer: Bytes = frame::awareness(self.awareness.full()).into();
+        state.answers.spend(answer.len());
         out.direct.push((conn, answer));
     }
 

@@ -50,7 +50,7 @@ impl Board {
             }
             Incoming::Yjs(Message::AwarenessQuery) => {
                 if self.may_reply(conn, &mut out.answered_query) {
-                    out.direct.push((conn, frame::awareness(self.awareness.full()).into()));
+                    self.answer_presence_query(conn, out);
                 }
             }
             Incoming::Yjs(Message::Auth(_) | Message::Custom(..)) => {}
