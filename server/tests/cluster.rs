@@ -1261,3 +1261,43 @@ async fn while_the_broker_is_away_publishing_is_refused_and_counted_and_replica_
         assert!(covered(&stored, &peer.state_vector()), "peer {i} holds something the store does not");
     }
 }
+
+/// A client of a replica asking for the whole board over and over is answered once a
+/// frame and within its allowance, as on the owner, and the board's other clients
+/// there keep syncing.
+#[tokio::test]
+async fn a_replica_paces_a_client_asking_for_the_board_over_and_over() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+    let Some(deployment) = Deployment::create().await else { return };
+    let nodes = deployment.start_three();
+    let (id, participant, _) = create_board(nodes[0].addr, "Asked").await;
+    let path = format!("{id}?token={participant}");
+    let mut writer = Peer::join_as(nodes[0].addr, &path, "writer").await;
+    let mut watcher = Peer::join_as(nodes[1].addr, &path, "watcher").await;
+    writer.add_note("big", &"0123456789abcdef".repeat(1_400_000 / 16)).await;
+    watcher.pump_until(|p| p.note_count() == 1).await;
+
+    let step1 = frame::encode_frame([&frame::Message::Sync(frame::SyncMessage::SyncStep1(Default::default()))]);
+    let url = format!("ws://{}/ws/{path}&name=mallory", nodes[1].addr);
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    for _ in 0..20 {
+        socket.send(WsMessage::Binary(step1.repeat(32).into())).await.unwrap();
+    }
+    let mut answers = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, socket.next()).await {
+        if let WsMessage::Binary(bytes) = message {
+            let decoded = frame::decode_server_frame(&bytes).unwrap();
+            answers += decoded
+                .iter()
+                .filter(|m| matches!(m, frame::Decoded::Yjs(frame::Message::Sync(frame::SyncMessage::SyncStep2(_)))))
+                .count();
+        }
+    }
+    // 640 questions: the burst (1 MiB and twice the board) and two seconds of its rate.
+    assert!((1..=6).contains(&answers), "{answers} answers to 640 questions");
+    writer.add_note("after", "still syncing").await;
+    watcher.pump_until(|p| p.note_count() == 2).await;
+}

@@ -29,31 +29,31 @@ use crate::doc::sync_answer;
 use crate::outbox::ConnId;
 
 /// Bytes of answers a connection may be sent at once, besides twice the board's size.
-pub(super) const ANSWER_BURST: f64 = (1 << 20) as f64;
+pub(crate) const ANSWER_BURST: f64 = (1 << 20) as f64;
 /// Bytes of answers a second a connection may be sent once past its burst.
-pub(super) const ANSWER_RATE: f64 = (1 << 20) as f64;
+pub(crate) const ANSWER_RATE: f64 = (1 << 20) as f64;
 
 /// What a connection was sent of answers, less what the rate gave back since.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct AnswerAllowance {
+pub(crate) struct AnswerAllowance {
     spent: f64,
     at: Instant,
 }
 
 impl AnswerAllowance {
-    pub(super) fn new() -> Self {
+    pub(crate) fn new() -> Self {
         AnswerAllowance { spent: 0.0, at: Instant::now() }
     }
 
     /// `None` when an answer may go now; otherwise how long until one may.
-    fn wait(&mut self, now: Instant, burst: f64) -> Option<Duration> {
+    pub(crate) fn wait(&mut self, now: Instant, burst: f64) -> Option<Duration> {
         let given_back = now.saturating_duration_since(self.at).as_secs_f64() * ANSWER_RATE;
         self.spent = (self.spent - given_back).max(0.0);
         self.at = now;
         (self.spent >= burst).then(|| Duration::from_secs_f64((self.spent - burst) / ANSWER_RATE + 0.001))
     }
 
-    fn spend(&mut self, bytes: usize) {
+    pub(crate) fn spend(&mut self, bytes: usize) {
         self.spent += bytes as f64;
     }
 }

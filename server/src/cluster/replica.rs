@@ -33,7 +33,7 @@ use super::commands;
 use super::wire::{self, Answer, NodeMessage};
 use super::{Cluster, BEAT, BROKER_GAPS, BROKER_PENDING, BROKER_RELAYED, BROKER_SEQ_LAG};
 use crate::auth::AuthError;
-use crate::board::{self, BoardCmd, BoardConfig, BoardError, Gate, Member, Usage};
+use crate::board::{self, AnswerAllowance, BoardCmd, BoardConfig, BoardError, Gate, Member, Usage, ANSWER_BURST};
 use crate::doc;
 use crate::idle::IdleTimer;
 use crate::outbox::{ConnId, Outbox};
@@ -108,6 +108,7 @@ pub(crate) async fn run(
         usage,
         owner_beat: None,
         beat_from: None,
+        whole_len: 0,
     };
     info!(seq = replica.seq, "replica loaded");
 
@@ -179,11 +180,15 @@ struct Replica {
     seq: u64,
     /// Who may come onto the board: the owner's admission check, run here first.
     gate: Gate,
-    conns: HashMap<ConnId, (Outbox, Member)>,
+    /// Each connection's outbox, member, and what it was sent of sync answers lately
+    /// (paced as on the owner: `board::answers`).
+    conns: HashMap<ConnId, (Outbox, Member, AnswerAllowance)>,
     usage: Arc<Usage>,
     /// When the owner's last beat came, and from which node.
     owner_beat: Option<std::time::Instant>,
     beat_from: Option<String>,
+    /// The size of the last whole state answered: the board's size, for the allowance.
+    whole_len: usize,
 }
 
 impl Replica {
@@ -199,7 +204,7 @@ impl Replica {
                 }
                 self.cluster.local.insert(conn, outbox.clone());
                 let join = NodeMessage::Join { node: self.cluster.node.clone(), conn, member: (&member).into() };
-                self.conns.insert(conn, (outbox, member));
+                self.conns.insert(conn, (outbox, member, AnswerAllowance::new()));
                 if self.forward(conn, &join) {
                     debug!(conn, "joined through the replica");
                 }
@@ -209,9 +214,9 @@ impl Replica {
             BoardCmd::LinksRotated { generation } => {
                 self.gate.rotated(generation);
                 let revoked: Vec<ConnId> =
-                    self.conns.iter().filter(|(_, (_, m))| !self.gate.keeps(m)).map(|(conn, _)| *conn).collect();
+                    self.conns.iter().filter(|(_, (_, m, _))| !self.gate.keeps(m)).map(|(conn, _)| *conn).collect();
                 for conn in revoked {
-                    if let Some((outbox, _)) = self.conns.get(&conn) {
+                    if let Some((outbox, ..)) = self.conns.get(&conn) {
                         outbox.close(close::FORBIDDEN, AuthError::Revoked.to_string());
                     }
                     self.leave(conn);
@@ -274,18 +279,32 @@ impl Replica {
         }
     }
 
-    /// A client's messages: its sync step 1 is answered here, the rest goes to the owner.
+    /// A client's messages: its sync step 1 is answered here (the last of a frame, within
+    /// the connection's allowance: past it the question is dropped and logged; a Yjs
+    /// client asks once when it connects), the rest goes to the owner.
     fn messages(&mut self, conn: ConnId, messages: Vec<Incoming>) {
-        let Some((outbox, _)) = self.conns.get(&conn) else { return };
+        let Some((outbox, _, allowance)) = self.conns.get_mut(&conn) else { return };
         let mut forward = Vec::new();
+        let mut asked = None;
         for message in messages {
             match message {
-                Decoded::Yjs(Message::Sync(SyncMessage::SyncStep1(state_vector))) => {
-                    let update = doc::sync_answer(&self.doc, &state_vector);
-                    outbox.send(&Frame::binary(&frame::sync_step2(update)));
-                }
+                Decoded::Yjs(Message::Sync(SyncMessage::SyncStep1(state_vector))) => asked = Some(state_vector),
                 Decoded::Yjs(message) => forward.extend(frame::encode_frame([&message])),
                 Decoded::App(message) => forward.extend(frame::client_app(&message)),
+            }
+        }
+        if let Some(state_vector) = asked {
+            let burst = ANSWER_BURST + 2.0 * self.whole_len as f64;
+            if allowance.wait(tokio::time::Instant::now(), burst).is_some() {
+                debug!(conn, "a client asks for the board faster than it is sent; dropped");
+            } else {
+                let update = doc::sync_answer(&self.doc, &state_vector);
+                if state_vector.is_empty() {
+                    self.whole_len = update.len();
+                }
+                let answer = frame::sync_step2(update);
+                allowance.spend(answer.len());
+                outbox.send(&Frame::binary(&answer));
             }
         }
         if !forward.is_empty() {
@@ -312,7 +331,7 @@ impl Replica {
     fn forward(&mut self, conn: ConnId, message: &NodeMessage) -> bool {
         let Err(refused) = self.cluster.send(self.cluster.subjects.board_in(&self.id), message) else { return true };
         warn!(conn, %refused, kind = message.kind(), "could not reach the board's owner; the client reconnects");
-        if let Some((outbox, _)) = self.conns.remove(&conn) {
+        if let Some((outbox, ..)) = self.conns.remove(&conn) {
             self.cluster.local.remove(&conn);
             outbox.close(close::RESTART, "cannot reach the server running this board; reconnecting");
         }
@@ -404,7 +423,7 @@ impl Replica {
     fn relay(&mut self, frame: Bytes) {
         let frame = Frame::binary(&frame);
         let dropped: Vec<ConnId> =
-            self.conns.iter().filter(|(_, (outbox, _))| !outbox.send(&frame)).map(|(conn, _)| *conn).collect();
+            self.conns.iter().filter(|(_, (outbox, ..))| !outbox.send(&frame)).map(|(conn, _)| *conn).collect();
         for conn in dropped {
             self.leave(conn);
         }
@@ -423,7 +442,7 @@ impl Replica {
     fn close_all(&mut self, code: CloseCode, reason: &str) {
         let conns: Vec<ConnId> = self.conns.keys().copied().collect();
         for conn in conns {
-            if let Some((outbox, _)) = self.conns.get(&conn) {
+            if let Some((outbox, ..)) = self.conns.get(&conn) {
                 outbox.close(code, reason);
             }
             self.leave(conn);
