@@ -53,6 +53,7 @@ pub mod placement;
 pub mod rate;
 pub mod redact;
 pub mod registry;
+pub mod serve;
 pub mod share;
 pub mod socket;
 pub mod store;
@@ -195,10 +196,7 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     let app = app::router(state, config.web_dir.as_deref());
     // Each connection's socket is shared, so that a WebSocket writes its frames itself.
     let listener = listener::SocketListener(listener);
-    // The client's address paces board creation (`app::creation_limit`); the socket
-    // goes to a WebSocket connection.
-    let app = app.into_make_service_with_connect_info::<listener::Peer>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
+    serve::serve(listener, app, shutdown.clone()).await;
     tracker.close();
     tracker.wait().await;
     // Closing waits for the last commit (on the blocking pool).

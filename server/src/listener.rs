@@ -18,6 +18,15 @@ use crate::socket::Socket;
 /// Accepts TCP connections with `TCP_NODELAY` set, each as a shared [`Socket`].
 pub struct SocketListener(pub TcpListener);
 
+impl SocketListener {
+    /// The next connection, and what its requests know of it.
+    pub(crate) async fn accept_peer(&mut self) -> (SocketIo, Peer) {
+        let (io, addr) = Listener::accept(self).await;
+        let peer = Peer { addr, socket: io.0.clone() };
+        (io, peer)
+    }
+}
+
 impl Listener for SocketListener {
     type Io = SocketIo;
     type Addr = SocketAddr;

@@ -357,3 +357,31 @@ async fn websocket_refusals_say_nothing_internal() {
     );
     server.stop().await;
 }
+
+/// A client that opens connections and never finishes a request's head (slowloris)
+/// loses them after `serve::HEAD_TIMEOUT`; a WebSocket opened meanwhile is kept.
+#[tokio::test]
+async fn a_connection_that_never_finishes_its_request_head_is_closed() {
+    use commonboard_server::serve::HEAD_TIMEOUT;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = spawn_app().await;
+    let board = server.create_board("Kept").await;
+    let started = Instant::now();
+    let mut silent = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut slow = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    slow.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n", server.addr).as_bytes()).await.unwrap();
+    let mut peer = Peer::join(server.addr, &board).await;
+    for stream in [&mut silent, &mut slow] {
+        let mut buf = [0u8; 512];
+        let ended = tokio::time::timeout(HEAD_TIMEOUT + Duration::from_secs(5), async {
+            while let Ok(1..) = stream.read(&mut buf).await {}
+        })
+        .await;
+        assert!(ended.is_ok(), "the connection is still open after {:?}", started.elapsed());
+    }
+    assert!(started.elapsed() >= HEAD_TIMEOUT - Duration::from_secs(1), "closed after {:?}", started.elapsed());
+    peer.add_note("after", "the WebSocket outlived the deadline").await;
+    peer.pump_until(|p| p.note_count() == 1).await;
+    server.stop().await;
+}
