@@ -176,6 +176,34 @@ pub fn stitch_v1(parts: &[&[u8]], limits: WireLimits) -> Result<Vec<u8>, StitchE
     Ok(stitch.finish())
 }
 
+/// The clocks (client, clock after its last struct) of a whole v1 state, as
+/// [`Stitch::clocks`] gives them after pushing `state` alone into [`Stitch::new`], and
+/// refused for the same reasons; in one walk of the validating reader, nothing kept per
+/// struct or per deleted range (a board loaded from a whole checkpoint reads its clocks
+/// this way before answering from it, and its document then decodes those same bytes
+/// without walking them again).
+pub fn whole_clocks_v1(state: &[u8], limits: &WireLimits) -> Result<Vec<(u64, u64)>, StitchError> {
+    let mut clocks = Vec::new();
+    let mut refused = None;
+    validate::walk_runs_v1(state, limits, &mut |run| {
+        if run.structs == 0 || refused.is_some() {
+            return;
+        }
+        if run.skips {
+            refused = Some(StitchError::Skip { part: 0, client: run.client });
+        } else if run.clock != 0 {
+            refused = Some(StitchError::NotContiguous { part: 0, client: run.client, expected: 0, found: run.clock.into() });
+        } else {
+            clocks.push((run.client, run.end));
+        }
+    })
+    .map_err(|error| StitchError::Invalid { part: 0, error })?;
+    match refused {
+        Some(error) => Err(error),
+        None => Ok(clocks),
+    }
+}
+
 /// lib0's unsigned varint.
 fn write_var(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
@@ -278,6 +306,32 @@ mod tests {
         }
         base.transact_mut().apply_update(Update::decode_v1(&stitch.finish()).unwrap()).unwrap();
         same_state(&base, &doc);
+    }
+
+    /// A whole state's clocks read in one walk are what a stitch of it alone reads, and
+    /// what is not a whole state (a later update, a cut state) is refused as a stitch
+    /// refuses it.
+    #[test]
+    fn a_whole_states_clocks_are_read_as_a_stitch_reads_them() {
+        let (doc, log) = history(40);
+        let state = doc.transact().encode_state_as_update_v1(&StateVector::default());
+        let mut stitch = Stitch::new(STORED);
+        stitch.push(&state).unwrap();
+        let mut clocks = whole_clocks_v1(&state, &STORED).unwrap();
+        clocks.sort_unstable();
+        assert_eq!(clocks, stitch.clocks().collect::<Vec<_>>());
+        let expected: Vec<(u64, u64)> =
+            doc.transact().state_vector().iter().map(|(c, &k)| (c.get(), u64::from(k))).collect();
+        let mut expected = expected;
+        expected.sort_unstable();
+        assert_eq!(clocks, expected);
+
+        let later = &log[30];
+        let refused = whole_clocks_v1(later, &STORED).unwrap_err();
+        assert!(matches!(refused, StitchError::NotContiguous { expected: 0, .. }), "{refused}");
+        assert_eq!(Stitch::new(STORED).push(later).unwrap_err(), refused);
+        let cut = &state[..state.len() - 1];
+        assert!(matches!(whole_clocks_v1(cut, &STORED), Err(StitchError::Invalid { .. })));
     }
 
     #[test]

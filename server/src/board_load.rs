@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use commonboard_protocol::frame::{self, Incoming, Message, SyncMessage};
-use commonboard_protocol::stitch::Stitch;
+use commonboard_protocol::stitch::{self, Stitch};
 use commonboard_protocol::validate;
 use tokio::sync::oneshot;
 use tracing::{debug, error, info_span, warn};
@@ -154,11 +154,16 @@ fn clocks(stitch: &Stitch<'_>) -> Option<StateVector> {
 }
 
 /// A whole v1 state's clocks, read by the validating reader in one pass without
-/// decoding a struct (`None`: it does not read, or is not whole).
+/// decoding a struct or keeping anything per struct (`None`: it does not read, or is
+/// not whole). The state's document then decodes it without walking it again
+/// ([`doc::integrate_whole`]).
 fn stored_clocks(state: &[u8]) -> Option<StateVector> {
-    let mut stitch = Stitch::new(ACCEPTED);
-    stitch.push(state).ok()?;
-    clocks(&stitch)
+    let _span = info_span!("stored_clocks", bytes = state.len()).entered();
+    let mut state_vector = StateVector::default();
+    for (client, clock) in stitch::whole_clocks_v1(state, &ACCEPTED).ok()? {
+        state_vector.set_max(yrs::ClientID::new(client), u32::try_from(clock).ok()?);
+    }
+    Some(state_vector)
 }
 
 /// What the board does with a command while its document integrates.
@@ -372,7 +377,13 @@ pub(crate) async fn start(
         }
         let started = Instant::now();
         let doc = match &rows {
-            Rows::Whole(frame, len) => doc::rebuild(None, &[&frame[frame.len() - len..]]),
+            // Read whole by the validating reader while its clocks were read
+            // ([`stored_clocks`]): decoded without a second walk, and rebuilt as a row
+            // (which skips it if yrs refuses it) should it not integrate whole.
+            Rows::Whole(frame, len) => {
+                let whole = &frame[frame.len() - len..];
+                doc::integrate_whole(whole).unwrap_or_else(|| doc::rebuild(None, &[whole]))
+            }
             Rows::Stored(checkpoint, tail) => {
                 let updates: Vec<&[u8]> = tail.iter().map(Vec::as_slice).collect();
                 doc::rebuild(checkpoint.as_ref(), &updates)
