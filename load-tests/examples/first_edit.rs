@@ -31,10 +31,8 @@ async fn main() -> anyhow::Result<()> {
     let client = editor.client_id();
     let mut synced = None;
     loop {
-        let message = tokio::time::timeout_at(deadline.into(), socket.next())
-            .await
-            .context("timed out")?
-            .context("closed")??;
+        let message =
+            tokio::time::timeout_at(deadline.into(), socket.next()).await.context("timed out")?.context("closed")??;
         let WsMessage::Binary(frame) = message else { continue };
         let (mut step2, mut echoed) = (false, false);
         wire::messages(Flavor::YWebsocket, &frame, |m| match m {
