@@ -107,6 +107,41 @@ fn main() {
     });
     println!("v2: decode / apply+commit             {} / {}", ms(v2_decode), ms(v2_apply));
 
+    // The whole path from the store's read to a document, as f742e0a took it (the
+    // store's intact check, the clocks by a stitch, then `rebuild`, which walks the
+    // state again before decoding it) and as it is taken now (one walk that checks it
+    // and reads its clocks, then the decode).
+    let [before, now] = median(rounds, || {
+        let t = Instant::now();
+        validate::check_update_v1(&state, &validate::STORED).unwrap();
+        let mut stitch = Stitch::new(validate::STORED);
+        stitch.push(&state).unwrap();
+        std::hint::black_box(stitch.clocks().count());
+        let update = frame::decode_update(&state).unwrap();
+        let doc = Doc::new();
+        {
+            let mut txn = ManuallyDrop::new(doc.transact_mut());
+            txn.apply_update(update).unwrap();
+            drop(ManuallyDrop::into_inner(txn));
+        }
+        let before = t.elapsed();
+        std::mem::forget(doc);
+        let t = Instant::now();
+        let clocks = commonboard_protocol::stitch::whole_clocks_v1(&state, &validate::STORED).unwrap().unwrap();
+        std::hint::black_box(clocks.len());
+        let update = frame::decode_read_update(&state).unwrap();
+        let doc = Doc::new();
+        {
+            let mut txn = ManuallyDrop::new(doc.transact_mut());
+            txn.apply_update(update).unwrap();
+            drop(ManuallyDrop::into_inner(txn));
+        }
+        let now = t.elapsed();
+        std::mem::forget(doc);
+        [before, now]
+    });
+    println!("store read to document, f742e0a / now {} / {}", ms(before), ms(now));
+
     let [whole] = median(rounds, || {
         let t = Instant::now();
         let update = frame::decode_update(&state).unwrap();
