@@ -176,6 +176,28 @@ pub fn stitch_v1(parts: &[&[u8]], limits: WireLimits) -> Result<Vec<u8>, StitchE
     Ok(stitch.finish())
 }
 
+/// The clocks (client, clock after its last struct) of a whole v1 state, as
+/// [`Stitch::clocks`] gives them after pushing `state` alone into [`Stitch::new`]:
+/// `Ok(None)` when it reads but is not whole (a client's structs start past clock 0, or
+/// skip), as that push refuses it. One walk of the validating reader, the whole of
+/// [`validate::check_update_v1`], with nothing kept per struct or per deleted range: a
+/// board loaded from a whole checkpoint reads its clocks this way, and its document
+/// then decodes those same bytes without walking them again.
+pub fn whole_clocks_v1(state: &[u8], limits: &WireLimits) -> Result<Option<Vec<(u64, u64)>>, Invalid> {
+    let mut clocks = Some(Vec::new());
+    validate::walk_runs_v1(state, limits, &mut |run| {
+        if run.structs == 0 {
+            return;
+        }
+        let whole = !run.skips && run.clock == 0;
+        match &mut clocks {
+            Some(clocks) if whole => clocks.push((run.client, run.end)),
+            _ => clocks = None,
+        }
+    })?;
+    Ok(clocks)
+}
+
 /// lib0's unsigned varint.
 fn write_var(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
@@ -278,6 +300,32 @@ mod tests {
         }
         base.transact_mut().apply_update(Update::decode_v1(&stitch.finish()).unwrap()).unwrap();
         same_state(&base, &doc);
+    }
+
+    /// A whole state's clocks read in one walk are what a stitch of it alone reads, and
+    /// what is not a whole state (a later update) or does not read (a cut state) is
+    /// refused as a stitch refuses it.
+    #[test]
+    fn a_whole_states_clocks_are_read_as_a_stitch_reads_them() {
+        let (doc, log) = history(40);
+        let state = doc.transact().encode_state_as_update_v1(&StateVector::default());
+        let mut stitch = Stitch::new(STORED);
+        stitch.push(&state).unwrap();
+        let mut clocks = whole_clocks_v1(&state, &STORED).unwrap().unwrap();
+        clocks.sort_unstable();
+        assert_eq!(clocks, stitch.clocks().collect::<Vec<_>>());
+        let mut expected: Vec<(u64, u64)> =
+            doc.transact().state_vector().iter().map(|(c, &k)| (c.get(), u64::from(k))).collect();
+        expected.sort_unstable();
+        assert_eq!(clocks, expected);
+
+        // A later update reads, but is not whole.
+        let later = &log[30];
+        assert_eq!(whole_clocks_v1(later, &STORED), Ok(None));
+        assert!(matches!(Stitch::new(STORED).push(later), Err(StitchError::NotContiguous { expected: 0, .. })));
+        let cut = &state[..state.len() - 1];
+        assert!(whole_clocks_v1(cut, &STORED).is_err());
+        assert!(validate::check_update_v1(cut, &STORED).is_err());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use commonboard_protocol::frame::{self, Incoming, Message, SyncMessage};
-use commonboard_protocol::stitch::Stitch;
+use commonboard_protocol::stitch::{self, Stitch};
 use commonboard_protocol::validate;
 use tokio::sync::oneshot;
 use tracing::{debug, error, info_span, warn};
@@ -28,7 +28,7 @@ use self::held::{Held, Holding};
 use crate::board::command::BoardCmd;
 use crate::doc::{self, ACCEPTED};
 use crate::outbox::ConnId;
-use crate::store::{Checkpoint, StateEncoding, StoredBoard};
+use crate::store::{Checkpoint, StateEncoding, StoredBoard, WholeClocks};
 use crate::telemetry;
 
 /// A board's whole state as one Yjs v1 update, merged from its checkpoint and the log
@@ -146,19 +146,25 @@ impl EncodedBoard {
 
 /// The clocks of what `stitch` took, as a state vector.
 fn clocks(stitch: &Stitch<'_>) -> Option<StateVector> {
-    let mut state_vector = StateVector::default();
-    for (client, clock) in stitch.clocks() {
-        state_vector.set_max(yrs::ClientID::new(client), u32::try_from(clock).ok()?);
-    }
-    Some(state_vector)
+    state_vector(stitch.clocks())
 }
 
 /// A whole v1 state's clocks, read by the validating reader in one pass without
-/// decoding a struct (`None`: it does not read, or is not whole).
+/// decoding a struct or keeping anything per struct (`None`: it does not read, or is
+/// not whole). The state's document then decodes it without walking it again
+/// ([`doc::integrate_whole`]).
 fn stored_clocks(state: &[u8]) -> Option<StateVector> {
-    let mut stitch = Stitch::new(ACCEPTED);
-    stitch.push(state).ok()?;
-    clocks(&stitch)
+    let _span = info_span!("stored_clocks", bytes = state.len()).entered();
+    state_vector(stitch::whole_clocks_v1(state, &ACCEPTED).ok()??)
+}
+
+/// Clocks (client, clock) as a state vector (`None`: a clock past yrs's 32 bits).
+fn state_vector(clocks: impl IntoIterator<Item = (u64, u64)>) -> Option<StateVector> {
+    let mut state_vector = StateVector::default();
+    for (client, clock) in clocks {
+        state_vector.set_max(yrs::ClientID::new(client), u32::try_from(clock).ok()?);
+    }
+    Some(state_vector)
 }
 
 /// What the board does with a command while its document integrates.
@@ -300,15 +306,23 @@ enum Rows {
 /// The stored form a board answers from, and what its document integrates from: a v1
 /// checkpoint with nothing after it is used as stored (one copy, into the answer
 /// frame, which the integration then reads too); anything else is merged.
-fn prepare(checkpoint: Option<Checkpoint>, tail: Vec<Vec<u8>>) -> (Option<EncodedBoard>, Rows) {
+fn prepare(
+    checkpoint: Option<Checkpoint>,
+    read: Option<WholeClocks>,
+    tail: Vec<Vec<u8>>,
+) -> (Option<EncodedBoard>, Rows) {
     match checkpoint {
         // Sent to clients as stored, so first read whole by the validating reader (one
         // pass, no allocation, which reads the board's clocks on the way: the server
-        // asks joining clients for what they hold at once): a damaged row takes the
-        // merge, which refuses it, and the board then answers from its document, which
-        // skips it.
+        // asks joining clients for what they hold at once), unless the store read it so
+        // as it loaded it (`read`): a damaged row takes the merge, which refuses it, and
+        // the board then answers from its document, which skips it.
         Some(checkpoint) if checkpoint.encoding == StateEncoding::V1 && tail.is_empty() => {
-            match stored_clocks(&checkpoint.state) {
+            let state_vector = match read {
+                Some(read) => state_vector(read.clocks().iter().copied()),
+                None => stored_clocks(&checkpoint.state),
+            };
+            match state_vector {
                 Some(state_vector) => {
                     let encoded = EncodedBoard::as_stored(checkpoint.state, state_vector);
                     let rows = Rows::Whole(encoded.whole_step2.clone(), encoded.whole_len);
@@ -349,13 +363,14 @@ fn prepare(checkpoint: Option<Checkpoint>, tail: Vec<Vec<u8>>) -> (Option<Encode
 /// first answer, which is what a person waits for (`docs/BENCHMARKS.md`).
 pub(crate) async fn start(
     checkpoint: Option<Checkpoint>,
+    read: Option<WholeClocks>,
     tail: Vec<Vec<u8>>,
     delay: Duration,
     limits: HeldLimits,
 ) -> (Warming, Integrating) {
     let (ready, integrating) = oneshot::channel();
     let warming = |encoded| Warming { encoded, held: Held::new(limits), answered: 0, ask: Vec::new() };
-    let (encoded, rows) = match tokio::task::spawn_blocking(move || prepare(checkpoint, tail)).await {
+    let (encoded, rows) = match tokio::task::spawn_blocking(move || prepare(checkpoint, read, tail)).await {
         Ok(prepared) => prepared,
         Err(join) => {
             // Nothing to integrate from: the board closes its connections and unloads
@@ -372,7 +387,14 @@ pub(crate) async fn start(
         }
         let started = Instant::now();
         let doc = match &rows {
-            Rows::Whole(frame, len) => doc::rebuild(None, &[&frame[frame.len() - len..]]),
+            // Read whole by the validating reader as its clocks were read (by the store
+            // as it loaded it, or [`stored_clocks`]): decoded without another walk, and
+            // rebuilt as a row (which skips it if yrs refuses it) should it not
+            // integrate whole.
+            Rows::Whole(frame, len) => {
+                let whole = &frame[frame.len() - len..];
+                doc::integrate_whole(whole).unwrap_or_else(|| doc::rebuild(None, &[whole]))
+            }
             Rows::Stored(checkpoint, tail) => {
                 let updates: Vec<&[u8]> = tail.iter().map(Vec::as_slice).collect();
                 doc::rebuild(checkpoint.as_ref(), &updates)
@@ -471,7 +493,7 @@ mod tests {
         t.insert(&mut source.transact_mut(), 5, ", world");
         let (encoding, state) = doc::checkpoint_state(&source);
         let checkpoint = Checkpoint { seq: 2, at_ms: 0, encoding, state: state.clone() };
-        let (encoded, rows) = prepare(Some(checkpoint), Vec::new());
+        let (encoded, rows) = prepare(Some(checkpoint), None, Vec::new());
         let encoded = encoded.unwrap();
         assert!(matches!(rows, Rows::Whole(_, len) if len == state.len()));
         // Its clocks were read on the way: the server asks its clients at once.
@@ -487,11 +509,31 @@ mod tests {
         assert_eq!(text(&client), "hello, world");
     }
 
+    /// The clocks the store read as it loaded a whole v1 checkpoint are the board's:
+    /// it answers with the checkpoint as stored without reading them again, and its
+    /// document holds what the checkpoint holds.
+    #[test]
+    fn a_whole_v1_checkpoint_read_by_the_store_is_answered_as_stored() {
+        let source = Doc::with_client_id(1);
+        source.get_or_insert_text("t").insert(&mut source.transact_mut(), 0, "hello, world");
+        let (encoding, state) = doc::checkpoint_state(&source);
+        let row = Checkpoint { seq: 2, at_ms: 0, encoding, state: state.clone() };
+        let read = crate::store::newest_intact_read(u64::MAX, |_| Ok(Some(row.clone()))).unwrap().unwrap().1;
+        assert!(read.is_some());
+        let (encoded, rows) = prepare(Some(row), read, Vec::new());
+        let encoded = encoded.unwrap();
+        assert_eq!(encoded.state_vector(), Some(&source.transact().state_vector()));
+        assert_eq!(answer(&encoded, &StateVector::default()), state);
+        let Rows::Whole(frame, len) = rows else { panic!("answered as stored") };
+        let doc = doc::integrate_whole(&frame[frame.len() - len..]).unwrap();
+        assert_eq!(text(&doc), "hello, world");
+    }
+
     /// A damaged v1 checkpoint is never sent as stored.
     #[test]
     fn a_damaged_v1_checkpoint_is_not_sent_as_stored() {
         let checkpoint = Checkpoint { seq: 2, at_ms: 0, encoding: StateEncoding::V1, state: vec![1, 200, 3] };
-        let (encoded, rows) = prepare(Some(checkpoint), Vec::new());
+        let (encoded, rows) = prepare(Some(checkpoint), None, Vec::new());
         assert!(encoded.is_none());
         assert!(matches!(rows, Rows::Stored(Some(_), _)));
     }

@@ -138,12 +138,13 @@ pub(crate) fn rebuild_stored(stored: &StoredBoard) -> Doc {
 }
 
 /// A document holding exactly `update`, a whole state stitched from stored rows
-/// ([`commonboard_protocol::stitch`]): `None` when yrs refuses or panics on it, or
-/// leaves part of it waiting, and the caller rebuilds row by row ([`rebuild`]), which
-/// skips only a damaged row.
+/// ([`commonboard_protocol::stitch`]) or a whole v1 checkpoint whose clocks were just
+/// read: `None` when yrs refuses or panics on it, or leaves part of it waiting, and the
+/// caller rebuilds row by row ([`rebuild`]), which skips only a damaged row.
 pub(crate) fn integrate_whole(update: &[u8]) -> Option<Doc> {
-    // Every part of it passed the validating reader while it was stitched (and its
-    // counts are the stitcher's own): not walked a second time.
+    // The caller's: every part of it passed the validating reader while it was
+    // stitched (its counts are then the stitcher's own), or the whole of it while its
+    // clocks were read: not walked a second time.
     let decoded = frame::decode_read_update(update).ok()?;
     let doc = Doc::new();
     let applied = frame::contain_yrs(|| {

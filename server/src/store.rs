@@ -157,14 +157,35 @@ impl Checkpoint {
     /// state matches its checksum (a v2 state written before the seal is trusted). One
     /// linear pass, no allocation.
     pub fn is_intact(&self) -> bool {
+        self.read_intact().is_some()
+    }
+
+    /// [`Checkpoint::is_intact`] (`None`: damaged), and, for a whole v1 state, its
+    /// clocks, read in the same walk of the validating reader.
+    fn read_intact(&self) -> Option<Option<WholeClocks>> {
         match self.encoding {
             StateEncoding::V1 => {
-                commonboard_protocol::validate::check_update_v1(&self.state, &commonboard_protocol::validate::STORED)
-                    .is_ok()
+                commonboard_protocol::stitch::whole_clocks_v1(&self.state, &commonboard_protocol::validate::STORED)
+                    .ok()
+                    .map(|clocks| clocks.map(WholeClocks))
             }
-            StateEncoding::V2 => true,
-            StateEncoding::V2Sealed => unseal(&self.state).is_some(),
+            StateEncoding::V2 => Some(None),
+            StateEncoding::V2Sealed => unseal(&self.state).map(|_| None),
         }
+    }
+}
+
+/// The clocks (client, clock) of a board's checkpoint that is a whole v1 state, read
+/// when the store found it intact ([`newest_intact_read`]): the checkpoint passed the
+/// validating reader whole in that walk, and loading the board neither walks it again
+/// to read them nor before decoding it (`board_load`). Made only by that walk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WholeClocks(Vec<(u64, u64)>);
+
+impl WholeClocks {
+    /// Each client's clock after its last struct.
+    pub fn clocks(&self) -> &[(u64, u64)] {
+        &self.0
     }
 }
 
@@ -174,12 +195,21 @@ impl Checkpoint {
 /// after it, and loses nothing the log still holds.
 pub(crate) fn newest_intact(
     seq: u64,
-    mut at_or_before: impl FnMut(u64) -> Result<Option<Checkpoint>, StoreError>,
+    at_or_before: impl FnMut(u64) -> Result<Option<Checkpoint>, StoreError>,
 ) -> Result<Option<Checkpoint>, StoreError> {
+    Ok(newest_intact_read(seq, at_or_before)?.map(|(checkpoint, _)| checkpoint))
+}
+
+/// [`newest_intact`], with the checkpoint's clocks when it is a whole v1 state (read in
+/// the same walk that found it intact).
+pub(crate) fn newest_intact_read(
+    seq: u64,
+    mut at_or_before: impl FnMut(u64) -> Result<Option<Checkpoint>, StoreError>,
+) -> Result<Option<(Checkpoint, Option<WholeClocks>)>, StoreError> {
     let mut bound = seq;
     while let Some(checkpoint) = at_or_before(bound)? {
-        if checkpoint.is_intact() {
-            return Ok(Some(checkpoint));
+        if let Some(clocks) = checkpoint.read_intact() {
+            return Ok(Some((checkpoint, clocks)));
         }
         tracing::error!(seq = checkpoint.seq, "a stored checkpoint is damaged; reading the one before it");
         let Some(before) = checkpoint.seq.checked_sub(1) else { break };
@@ -314,6 +344,10 @@ pub struct StoredBoard {
     /// loading reads only the log's tail, and compaction, which keeps the saved
     /// counts, does not reset them.
     pub written: Vec<(String, u64)>,
+    /// The clocks of `checkpoint`, when it is a whole v1 state the store read whole
+    /// with the validating reader as it loaded it (`None`: not read, and the board
+    /// reads them itself). Taken with `checkpoint`, never apart from it.
+    pub checkpoint_clocks: Option<WholeClocks>,
 }
 
 /// A note written privately: its author and the note (JSON of the schema's `Note`).
@@ -575,6 +609,39 @@ mod tests {
             assert!(matches!(error, CheckpointError::Damaged), "cut to {len}: {error}");
         }
         assert!(checkpoint(StateEncoding::V2, state_v2()).decode().is_ok());
+    }
+
+    /// A whole v1 checkpoint found intact comes with its clocks, read in that walk; a
+    /// damaged one is passed over for the one before it, and a v1 state that is not
+    /// whole (a later update) is intact without them.
+    #[test]
+    fn a_whole_v1_checkpoint_found_intact_comes_with_its_clocks() {
+        let doc = yrs::Doc::with_client_id(7);
+        let text = doc.get_or_insert_text("t");
+        text.insert(&mut doc.transact_mut(), 0, "hello");
+        let later = {
+            let mut txn = doc.transact_mut();
+            text.insert(&mut txn, 5, ", world");
+            txn.encode_update_v1()
+        };
+        let whole = doc.transact().encode_state_as_update_v1(&StateVector::default());
+        let mut damaged = whole.clone();
+        damaged.truncate(whole.len() - 1);
+        let rows = [(3, damaged), (2, whole), (1, later)];
+        let at_or_before = |bound: u64| {
+            Ok(rows.iter().find(|(seq, _)| *seq <= bound).map(|(seq, state)| Checkpoint {
+                seq: *seq,
+                at_ms: 0,
+                encoding: StateEncoding::V1,
+                state: state.clone(),
+            }))
+        };
+        let (checkpoint, clocks) = newest_intact_read(u64::MAX, at_or_before).unwrap().unwrap();
+        assert_eq!(checkpoint.seq, 2);
+        assert_eq!(clocks.unwrap().clocks(), &[(7, 12)]);
+        let (checkpoint, clocks) = newest_intact_read(1, at_or_before).unwrap().unwrap();
+        assert_eq!((checkpoint.seq, clocks), (1, None));
+        assert_eq!(newest_intact(u64::MAX, at_or_before).unwrap().unwrap().seq, 2);
     }
 
     /// The numbers stored for each encoding read back as it.

@@ -217,9 +217,11 @@ impl Board {
             let mut board = Board::from_stored(id, &stored, Doc::new(), config, usage);
             // Moved, not copied: a big board's state is megabytes.
             let checkpoint = stored.checkpoint.take();
+            // Its clocks, when the store read them in the walk that found it intact.
+            let read = stored.checkpoint_clocks.take();
             let tail = std::mem::take(&mut stored.tail).into_iter().map(|e| e.update).collect();
             let (warming, integrating) =
-                board_load::start(checkpoint, tail, config.integrate_delay, config.limits.held).await;
+                board_load::start(checkpoint, read, tail, config.integrate_delay, config.limits.held).await;
             // The stored form's size is the document's: no measure at the first change.
             if let Some(encoded) = warming.encoded() {
                 board.doc_bytes = encoded.len();

@@ -24,6 +24,7 @@ pub(crate) async fn create_open_board(id: &str, store: &store::Handle) -> Result
             workshop: None,
             private_notes: Vec::new(),
             written,
+            checkpoint_clocks: None,
         }),
         // Created meanwhile by another node or request: load what is there.
         Err(StoreError::BoardExists(_)) => store.load(id).await?.ok_or(BoardError::NotFound),

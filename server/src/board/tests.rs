@@ -34,6 +34,7 @@ impl Room {
             workshop: new.workshop,
             private_notes: Vec::new(),
             written: Vec::new(),
+            checkpoint_clocks: None,
         };
         let doc = crate::doc::rebuild_stored(&stored);
         let config = BoardConfig {

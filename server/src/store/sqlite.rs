@@ -27,8 +27,8 @@ use self::schema::migrate;
 use self::write::write_loop;
 use super::group::Request;
 use super::{
-    newest_intact, Activity, Author, BoardEvent, BoardRecord, Checkpoint, Committed, LogEntry, LogQuery, LogStats,
-    Store, StoreError, StoredBoard, StoredPrivateNote, StoredVote, StoredWebhook, Write,
+    newest_intact, newest_intact_read, Activity, Author, BoardEvent, BoardRecord, Checkpoint, Committed, LogEntry,
+    LogQuery, LogStats, Store, StoreError, StoredBoard, StoredPrivateNote, StoredVote, StoredWebhook, Write,
 };
 
 /// File name of the database inside the data directory.
@@ -168,7 +168,9 @@ impl Store for SqliteStore {
             let Some(record) = read_board(&tx, id)? else {
                 return Ok(None);
             };
-            let checkpoint = newest_intact(u64::MAX, |bound| checkpoint_at_or_before(&tx, id, bound))?;
+            let (checkpoint, checkpoint_clocks) =
+                newest_intact_read(u64::MAX, |bound| checkpoint_at_or_before(&tx, id, bound))?.unzip();
+            let checkpoint_clocks = checkpoint_clocks.flatten();
             let after = checkpoint.as_ref().map_or(0, |c| c.seq);
             let tail = read_log(&tx, id, after + 1, u64::MAX)?;
             let votes = read_votes(&tx, id)?;
@@ -187,7 +189,16 @@ impl Store for SqliteStore {
                 })?
                 .collect::<Result<_, _>>()?;
             let written = read_written(&tx, id)?;
-            Ok(Some(StoredBoard { record, checkpoint, tail, votes, workshop, private_notes, written }))
+            Ok(Some(StoredBoard {
+                record,
+                checkpoint,
+                tail,
+                votes,
+                workshop,
+                private_notes,
+                written,
+                checkpoint_clocks,
+            }))
         })
     }
 

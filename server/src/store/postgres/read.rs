@@ -50,7 +50,9 @@ pub fn load(conn: &mut impl GenericClient, id: &str) -> Result<Option<StoredBoar
         })
         .collect();
     let written = written(conn, id)?;
-    Ok(Some(StoredBoard { record, checkpoint, tail, votes, workshop, private_notes, written }))
+    // The checkpoint's clocks are read by the board as it loads (see SQLite's load).
+    let checkpoint_clocks = None;
+    Ok(Some(StoredBoard { record, checkpoint, tail, votes, workshop, private_notes, written, checkpoint_clocks }))
 }
 
 /// Bytes of the logged updates of each author, by author id: the saved counts and the
