@@ -37,6 +37,13 @@ pub(super) struct HeldUpdates {
     pub(super) due: Option<Instant>,
 }
 
+impl HeldUpdates {
+    /// When the last broadcast of updates went (none yet: `None`).
+    pub(super) fn last_sent(&self) -> Option<Instant> {
+        self.last_sent
+    }
+}
+
 /// Time between broadcasts on a board of `recipients` connections.
 pub(super) fn spacing(recipients: usize) -> Duration {
     if recipients < PACED_FROM {

@@ -18,11 +18,22 @@ use super::Board;
 
 /// A busy board sends a frame of presence alone at most this often; presence changes
 /// meanwhile wait (merged, latest per client) and go with the next update's frames, or
-/// when this much time passed since the last presence frame. A quiet board sends each
-/// change at once. Every presence frame is one write per connection: forty editors'
-/// cursors, each sent alone, cost several writes per delivered update; held 20 ms,
-/// about one. Updates never wait for it.
+/// when this much time passed since the last presence frame. Every presence frame is
+/// one write per connection: forty editors' cursors, each sent alone, cost several
+/// writes per delivered update; held 20 ms, about one. Updates never wait for it.
 pub(super) const PRESENCE_BUDGET: Duration = Duration::from_millis(20);
+
+/// While people are editing (an update was broadcast less than [`EDITING`] ago), a
+/// presence change also waits this long after it came for the next update's frame,
+/// so that it costs no write of its own: ten editors making two edits and five cursor
+/// moves a second had two presence frames alone for each update frame (three writes
+/// per delivered update; about one and a half held). Within one relay interval of a
+/// client's cursor (`awareness::MIN_RELAY_INTERVAL`), so a cursor still moves as often.
+/// A board where nobody edits sends presence as before.
+pub(super) const PRESENCE_WAIT: Duration = Duration::from_millis(30);
+
+/// How recent the last update broadcast must be for [`PRESENCE_WAIT`] to apply.
+pub(super) const EDITING: Duration = Duration::from_millis(250);
 
 /// Presence changes held back while the board is busy (see [`PRESENCE_BUDGET`]).
 #[derive(Default)]
@@ -30,30 +41,42 @@ pub(super) struct HeldPresence {
     changes: HashMap<yrs::ClientID, AwarenessUpdateEntry>,
     /// When the last presence frame went.
     last_sent: Option<Instant>,
+    /// When the oldest change held came (none held: `None`).
+    since: Option<Instant>,
     /// When the held changes go, if nothing sends them before.
     pub(super) due: Option<Instant>,
 }
 
 impl Board {
-    /// Holds the tick's presence changes while the board is busy and no update goes
-    /// now; otherwise adds the held ones to the tick's, to go in its frames.
+    /// Holds the tick's presence changes while the board is busy or people are editing
+    /// and no update goes now; otherwise adds the held ones to the tick's, to go in its
+    /// frames.
     pub(super) fn coalesce_presence(&mut self, out: &mut Outgoing) {
+        let editing_since = self.held_updates.last_sent();
         let held = &mut self.held_presence;
         if out.awareness.is_empty() && held.changes.is_empty() {
             return;
         }
         let now = Instant::now();
-        let next = held.last_sent.map(|sent| sent + PRESENCE_BUDGET);
-        if out.updates.is_empty() && next.is_some_and(|next| now < next) {
-            held.changes.extend(out.awareness.drain());
-            held.due = next;
-            return;
+        if out.updates.is_empty() {
+            let mut until = held.last_sent.map(|sent| sent + PRESENCE_BUDGET);
+            if editing_since.is_some_and(|sent| now < sent + EDITING) {
+                let since = *held.since.get_or_insert(now);
+                until = until.max(Some(since + PRESENCE_WAIT));
+            }
+            if until.is_some_and(|until| now < until) {
+                held.changes.extend(out.awareness.drain());
+                held.since.get_or_insert(now);
+                held.due = until;
+                return;
+            }
         }
         // Held first: this tick's changes are newer.
         let mut changes = std::mem::take(&mut held.changes);
         changes.extend(out.awareness.drain());
         out.awareness = changes;
         held.due = None;
+        held.since = None;
         held.last_sent = Some(now);
     }
 

@@ -457,3 +457,68 @@ async fn a_big_boards_updates_close_together_go_in_one_broadcast_and_a_small_boa
         assert_eq!(room.board.held_updates.due, None);
     }
 }
+
+/// The frames each connection of `room` was sent: for each, how many frames carry an
+/// update and how many presence.
+fn sent_kinds(room: &Room) -> Vec<(usize, usize)> {
+    room.board
+        .conns
+        .values()
+        .map(|c| {
+            let frames = c.outbox.socket.take_all();
+            frames.into_iter().fold((0, 0), |(updates, presence), bytes| {
+                match frame::decode_server_frame(&crate::ws_frame::payload(bytes)).unwrap().as_slice() {
+                    [Decoded::Yjs(Message::Sync(SyncMessage::Update(_)))] => (updates + 1, presence),
+                    [Decoded::Yjs(Message::Awareness(_))] => (updates, presence + 1),
+                    _ => panic!("a frame of one update or one presence change expected"),
+                }
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn while_people_edit_presence_waits_for_the_next_update_and_a_quiet_board_sends_it_at_once() {
+    use super::presence::{EDITING, PRESENCE_BUDGET, PRESENCE_WAIT};
+    let mut room = Room::new(BoardLimits::default());
+    for conn in 0..3 {
+        room.join(conn, member(&format!("p{conn}"), Role::Participant)).unwrap();
+    }
+    room.board.conns.values().for_each(|c| drop(c.outbox.socket.take_all()));
+    let cursor = |room: &mut Room, clock: u32| {
+        let entry = frame::AwarenessUpdateEntry { clock, json: r#"{"cursor":1}"#.into() };
+        room.board.flush(Outgoing {
+            awareness: [(yrs::ClientID::new(7), entry)].into_iter().collect(),
+            ..Outgoing::default()
+        })
+    };
+    let edit = |room: &mut Room, text: &str| {
+        room.board.flush(Outgoing { updates: vec![update_of(text)], ..Outgoing::default() })
+    };
+    // Nobody edits: presence goes at once.
+    cursor(&mut room, 1);
+    assert!(sent_kinds(&room).iter().all(|&kinds| kinds == (0, 1)));
+    edit(&mut room, "a");
+    assert!(sent_kinds(&room).iter().all(|&kinds| kinds == (1, 0)));
+    // People edit: a cursor move waits for the next update's write, and goes with it.
+    tokio::time::advance(PRESENCE_BUDGET + Duration::from_millis(5)).await;
+    cursor(&mut room, 2);
+    assert!(sent_kinds(&room).iter().all(|&kinds| kinds == (0, 0)), "held");
+    let due = room.board.held_presence.due.expect("held presence has a time");
+    assert_eq!(due - tokio::time::Instant::now(), PRESENCE_WAIT);
+    tokio::time::advance(Duration::from_millis(10)).await;
+    edit(&mut room, "b");
+    assert!(sent_kinds(&room).iter().all(|&kinds| kinds == (1, 1)), "with the update");
+    assert_eq!(room.board.held_presence.due, None);
+    // No update comes in time: it goes alone when due.
+    tokio::time::advance(PRESENCE_BUDGET).await;
+    cursor(&mut room, 3);
+    let due = room.board.held_presence.due.expect("held presence has a time");
+    tokio::time::advance(due - tokio::time::Instant::now()).await;
+    room.board.relay_held_presence();
+    assert!(sent_kinds(&room).iter().all(|&kinds| kinds == (0, 1)), "alone, when due");
+    // Editing stopped: presence goes at once again.
+    tokio::time::advance(EDITING).await;
+    cursor(&mut room, 4);
+    assert!(sent_kinds(&room).iter().all(|&kinds| kinds == (0, 1)));
+}
