@@ -974,7 +974,7 @@ async fn sync_once(url: &str, board: &str) -> anyhow::Result<(Duration, Vec<u8>)
 /// sync step 2 arrives sends an edit (a new note, made on a document of its own so that
 /// the client need not integrate the board first) and waits for it to come back: the
 /// times from connecting to holding the board and to the edit accepted, and the board.
-async fn sync_and_edit(url: &str, board: &str) -> anyhow::Result<(Duration, Vec<u8>, Duration)> {
+pub async fn sync_and_edit(url: &str, board: &str) -> anyhow::Result<(Duration, Vec<u8>, Duration)> {
     let (wire, mut socket, started) = ask_whole_board(url, board).await?;
     let deadline = started + SYNC_TIMEOUT;
     let editor = Doc::new();

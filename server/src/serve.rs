@@ -33,8 +33,8 @@ pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// (upgraded WebSockets are not waited for here: their boards close them).
 pub async fn serve(mut listener: SocketListener, app: Router, shutdown: CancellationToken) {
     // HTTP/1.1 only, as before (browsers speak HTTP/2 only over TLS, which a proxy in
-    // front ends): a server that guessed the version would wait for a first byte
-    // before any deadline started.
+    // front ends); a server guessing the version would wait for a first byte before
+    // any deadline started.
     let mut builder = http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(HEAD_TIMEOUT);
     let connections = TaskTracker::new();

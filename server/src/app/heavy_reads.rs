@@ -124,18 +124,23 @@ mod tests {
         Arc::new(HeavyReads::new(HeavyReadLimits { running, waiting, wait: Duration::from_millis(wait_ms) }))
     }
 
+    /// A read waiting for a turn, once it is in line.
+    async fn in_line(reads: &Arc<HeavyReads>) -> tokio::task::JoinHandle<Result<(), Busy>> {
+        let waiting = tokio::spawn({
+            let reads = reads.clone();
+            async move { reads.turn().await.map(|_| ()) }
+        });
+        while reads.in_line.load(Ordering::Acquire) == 0 {
+            tokio::task::yield_now().await;
+        }
+        waiting
+    }
+
     #[tokio::test]
     async fn a_full_line_refuses_at_once_and_a_freed_turn_goes_to_the_next_in_line() {
         let reads = reads(1, 1, 5_000);
         let first = reads.turn().await.unwrap();
-        let waiter = tokio::spawn({
-            let reads = reads.clone();
-            async move { reads.turn().await.map(|_| ()) }
-        });
-        // The waiter is in line once the count says so.
-        while reads.in_line.load(Ordering::Acquire) == 0 {
-            tokio::task::yield_now().await;
-        }
+        let waiter = in_line(&reads).await;
         assert_eq!(reads.turn().await.err(), Some(Busy::LineFull));
         drop(first);
         assert_eq!(waiter.await.unwrap(), Ok(()));
@@ -154,13 +159,7 @@ mod tests {
     async fn a_dropped_wait_leaves_the_line() {
         let reads = reads(1, 1, 5_000);
         let _running = reads.turn().await.unwrap();
-        let waiting = tokio::spawn({
-            let reads = reads.clone();
-            async move { reads.turn().await.map(|_| ()) }
-        });
-        while reads.in_line.load(Ordering::Acquire) == 0 {
-            tokio::task::yield_now().await;
-        }
+        let waiting = in_line(&reads).await;
         waiting.abort();
         let _ = waiting.await;
         assert_eq!(reads.in_line.load(Ordering::Acquire), 0);
