@@ -4,7 +4,8 @@
 //! `axum::serve` gives hyper no timer, and without one hyper has no deadline for a
 //! request's head: a client that opens connections and sends nothing, or a header line
 //! now and then (slowloris), held each one open for good (measured: still open after
-//! 45 s), until the process ran out of file descriptors and nobody could join a board.
+//! 45 s); enough of them would use up the process's file descriptors, and then nobody
+//! could join a board.
 //! Here hyper has tokio's timer, and a connection whose request head (the first, or the
 //! next on a kept-alive connection) is not complete within [`HEAD_TIMEOUT`] is closed.
 //! A WebSocket, once upgraded, is the connection's own: its pings and the slow-reader
