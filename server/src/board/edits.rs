@@ -138,6 +138,7 @@ impl Board {
     /// Logs and relays an update at the board's newest point (`seq`, already raised),
     /// counting it in its author's share.
     pub(super) fn log(&mut self, out: &mut Outgoing, author: Author, update: Vec<u8>) {
+        self.answers.forget_whole();
         self.written.add(&author.id, update.len());
         out.log.push(LogEntry { seq: self.seq, at_ms: now_ms(), author, update: update.clone() });
         out.updates.push(update);
