@@ -74,10 +74,9 @@ pub struct BoardRecord {
     pub removed: Vec<String>,
 }
 
-#[cfg(test)]
 impl BoardRecord {
     /// A blank board's row, for tests: titled "T", created at 1 ms, links generation 1.
-    pub(crate) fn blank(id: &str) -> BoardRecord {
+    pub fn blank(id: &str) -> BoardRecord {
         BoardRecord {
             id: id.into(),
             title: "T".into(),

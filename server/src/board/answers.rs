@@ -31,7 +31,7 @@ use crate::doc::sync_answer;
 use crate::outbox::ConnId;
 
 /// Bytes of answers a connection may be sent at once, besides twice the board's size.
-pub(crate) const ANSWER_BURST: f64 = (1 << 20) as f64;
+const ANSWER_BURST: f64 = (1 << 20) as f64;
 /// Bytes of answers a second a connection may be sent once past its burst.
 pub(crate) const ANSWER_RATE: f64 = (1 << 20) as f64;
 /// A whole state at least this big is kept to be shared (until the board changes);
@@ -39,6 +39,12 @@ pub(crate) const ANSWER_RATE: f64 = (1 << 20) as f64;
 /// loaded board (10,000 connections on 1,000 small boards peaked 9 MiB higher with
 /// every board's kept).
 const SHARE_FROM_BYTES: usize = 64 << 10;
+
+/// What a connection may be sent at once on a board whose whole state is `whole_len`
+/// bytes: [`ANSWER_BURST`] and twice the board.
+pub(crate) fn answer_burst(whole_len: usize) -> f64 {
+    ANSWER_BURST + 2.0 * whole_len as f64
+}
 
 /// What a connection was sent of answers, less what the rate gave back since.
 #[derive(Debug, Clone, Copy)]
@@ -99,7 +105,7 @@ impl Board {
     /// Answers `conn`'s sync step 1 now, or holds it until its allowance comes back.
     pub(super) fn answer_step1(&mut self, conn: ConnId, state_vector: StateVector, out: &mut Outgoing) {
         let now = Instant::now();
-        let burst = ANSWER_BURST + 2.0 * self.answers.whole_len as f64;
+        let burst = answer_burst(self.answers.whole_len);
         let Some(state) = self.conns.get_mut(&conn) else { return };
         if let Some(wait) = state.answers.wait(now, burst) {
             debug!(conn, wait_ms = wait.as_millis() as u64, "a client asks for the board faster than it is sent; held");
@@ -117,7 +123,7 @@ impl Board {
     /// it the query is dropped (a client's presence states reach it anyway as they
     /// change and are renewed).
     pub(super) fn answer_presence_query(&mut self, conn: ConnId, out: &mut Outgoing) {
-        let burst = ANSWER_BURST + 2.0 * self.answers.whole_len as f64;
+        let burst = answer_burst(self.answers.whole_len);
         let Some(state) = self.conns.get_mut(&conn) else { return };
         if state.answers.wait(Instant::now(), burst).is_some() {
             debug!(conn, "a client asks for everyone's presence faster than it is sent; dropped");

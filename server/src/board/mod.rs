@@ -61,7 +61,7 @@ mod tests;
 
 pub use self::actor::spawn;
 pub(crate) use self::actor::{refuse_all, run, start};
-pub(crate) use self::answers::{AnswerAllowance, ANSWER_BURST};
+pub(crate) use self::answers::{answer_burst, AnswerAllowance};
 pub use self::command::{BoardCmd, BoardHandle, Member};
 pub use self::config::{BoardConfig, BoardLimits, HeldLimits, Issuer};
 pub(crate) use self::create::create_open_board;

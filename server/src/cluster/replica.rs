@@ -33,7 +33,7 @@ use super::commands;
 use super::wire::{self, Answer, NodeMessage};
 use super::{Cluster, BEAT, BROKER_GAPS, BROKER_PENDING, BROKER_RELAYED, BROKER_SEQ_LAG};
 use crate::auth::AuthError;
-use crate::board::{self, AnswerAllowance, BoardCmd, BoardConfig, BoardError, Gate, Member, Usage, ANSWER_BURST};
+use crate::board::{self, answer_burst, AnswerAllowance, BoardCmd, BoardConfig, BoardError, Gate, Member, Usage};
 use crate::doc;
 use crate::idle::IdleTimer;
 use crate::outbox::{ConnId, Outbox};
@@ -294,7 +294,7 @@ impl Replica {
             }
         }
         if let Some(state_vector) = asked {
-            let burst = ANSWER_BURST + 2.0 * self.whole_len as f64;
+            let burst = answer_burst(self.whole_len);
             if allowance.wait(tokio::time::Instant::now(), burst).is_some() {
                 debug!(conn, "a client asks for the board faster than it is sent; dropped");
             } else {

@@ -14,11 +14,13 @@ use commonboard_protocol::app::ClientMessage;
 use commonboard_protocol::history::BoardStateAt;
 use commonboard_server::config::Config;
 use commonboard_server::store::postgres::{describe, PostgresStore};
-use commonboard_server::store::{committed, BallotRow, Store, StoreError, StoreLocation, VoteRecord, Write};
+use commonboard_server::store::{
+    committed, BallotRow, BoardRecord, Store, StoreError, StoreLocation, VoteRecord, Write,
+};
 use futures_util::future::join_all;
 
 use crate::client::Peer;
-use crate::store_contract::{commit, entry, read, record};
+use crate::store_contract::{commit, entry, read};
 use crate::votes::{board_with_vote, next_ballot, next_vote, send, settings, voter};
 use crate::{config_in, spawn_app_with, PATIENCE};
 
@@ -170,8 +172,11 @@ async fn a_server_on_postgres_keeps_boards_history_and_votes_across_a_restart() 
 async fn two_stores_on_one_database_never_log_the_same_point() {
     let Some(db) = TestDatabase::create().await else { return };
     let (a, b) = (db.open().await.unwrap(), db.open().await.unwrap());
-    commit(&a, vec![Write::CreateBoard(record("b")), Write::Append { board: "b".into(), entries: vec![entry(1)] }])
-        .await;
+    commit(
+        &a,
+        vec![Write::CreateBoard(BoardRecord::blank("b")), Write::Append { board: "b".into(), entries: vec![entry(1)] }],
+    )
+    .await;
 
     // B has not seen A's point 1: its own point 1 is refused, and so is a gap.
     let append = |seq: u64| vec![Write::Append { board: "b".into(), entries: vec![entry(seq)] }];
@@ -232,7 +237,7 @@ async fn the_database_refuses_ballots_over_budget_or_on_a_closed_vote_from_any_s
         let row = BallotRow { voter: voter.into(), name: voter.into(), candidate: candidate.into(), count };
         vec![Write::Ballot { board: "b".into(), vote: "v".into(), ballot: row }]
     };
-    commit(&a, vec![Write::CreateBoard(record("b")), vote(true)]).await;
+    commit(&a, vec![Write::CreateBoard(BoardRecord::blank("b")), vote(true)]).await;
     commit(&a, ballot("ana", "goal-a", 2)).await;
     let refused = |result: Result<(), StoreError>, why: &str| match result {
         Err(StoreError::Refused { reason, .. }) => assert!(reason.contains(why), "{reason}"),
@@ -263,8 +268,11 @@ async fn the_database_refuses_ballots_over_budget_or_on_a_closed_vote_from_any_s
 async fn the_writer_reconnects_when_its_connection_is_cut() {
     let Some(db) = TestDatabase::create().await else { return };
     let store = db.open().await.unwrap();
-    commit(&store, vec![Write::CreateBoard(record("b")), Write::Append { board: "b".into(), entries: vec![entry(1)] }])
-        .await;
+    commit(
+        &store,
+        vec![Write::CreateBoard(BoardRecord::blank("b")), Write::Append { board: "b".into(), entries: vec![entry(1)] }],
+    )
+    .await;
     let cut = db
         .query(&format!(
             "SELECT pg_terminate_backend(pid)::TEXT FROM pg_stat_activity
@@ -345,7 +353,16 @@ async fn a_deleted_board_takes_its_webhooks_with_it() {
             created_at_ms: 1,
         })
     };
-    commit(&store, vec![Write::CreateBoard(record("a")), Write::CreateBoard(record("b")), hook("a"), hook("b")]).await;
+    commit(
+        &store,
+        vec![
+            Write::CreateBoard(BoardRecord::blank("a")),
+            Write::CreateBoard(BoardRecord::blank("b")),
+            hook("a"),
+            hook("b"),
+        ],
+    )
+    .await;
     // No board, no hook: the database refuses it.
     assert!(committed(store.submit(vec![hook("ghost")])).await.is_err());
     assert_eq!(db.query("DELETE FROM boards WHERE id = 'a' RETURNING id").await, ["a"]);

@@ -91,18 +91,6 @@ fn by(seq: u64, id: &str, name: &str) -> LogEntry {
     LogEntry { author: Author { id: id.into(), name: name.into() }, ..entry(seq) }
 }
 
-pub fn record(id: &str) -> BoardRecord {
-    BoardRecord {
-        id: id.into(),
-        title: "T".into(),
-        template: "blank".into(),
-        created_at_ms: 1,
-        links_generation: 1,
-        locked: false,
-        removed: Vec::new(),
-    }
-}
-
 fn append(board: &str, entries: Vec<LogEntry>) -> Write {
     Write::Append { board: board.into(), entries }
 }
@@ -112,7 +100,7 @@ async fn log_and_checkpoints_load_back(backend: Backend) {
     commit(
         &store,
         vec![
-            Write::CreateBoard(record("b")),
+            Write::CreateBoard(BoardRecord::blank("b")),
             append("b", vec![entry(1), entry(2)]),
             Write::Checkpoint {
                 board: "b".into(),
@@ -142,8 +130,8 @@ async fn log_and_checkpoints_load_back(backend: Backend) {
 
 async fn a_failing_batch_fails_alone(backend: Backend) {
     let store = backend.open().await;
-    commit(&store, vec![Write::CreateBoard(record("b"))]).await;
-    let duplicate = store.submit(vec![Write::CreateBoard(record("b"))]);
+    commit(&store, vec![Write::CreateBoard(BoardRecord::blank("b"))]).await;
+    let duplicate = store.submit(vec![Write::CreateBoard(BoardRecord::blank("b"))]);
     let fine = store.submit(vec![append("b", vec![entry(1)])]);
     assert!(matches!(committed(duplicate).await, Err(StoreError::BoardExists(_))));
     committed(fine).await.unwrap();
@@ -153,7 +141,7 @@ async fn a_failing_batch_fails_alone(backend: Backend) {
 async fn reopening_keeps_everything(backend: Backend) {
     {
         let store = backend.open().await;
-        commit(&store, vec![Write::CreateBoard(record("b")), append("b", vec![entry(1)])]).await;
+        commit(&store, vec![Write::CreateBoard(BoardRecord::blank("b")), append("b", vec![entry(1)])]).await;
     }
     let store = backend.open().await;
     assert_eq!(read(&store, |s| s.load("b")).await.unwrap().last_seq(), 1);
@@ -184,7 +172,7 @@ async fn votes_workshops_and_private_notes_read_back(backend: Backend) {
     commit(
         &store,
         vec![
-            Write::CreateBoard(record("b")),
+            Write::CreateBoard(BoardRecord::blank("b")),
             Write::Vote { board: b(), vote: vote("late", 20, true) },
             Write::Vote { board: b(), vote: vote("early", 10, true) },
             Write::Ballot { board: b(), vote: "early".into(), ballot: ballot("ben", "c2", 1) },
@@ -234,8 +222,8 @@ async fn history_reads_answer_the_same(backend: Backend) {
     commit(
         &store,
         vec![
-            Write::CreateBoard(record("b")),
-            Write::CreateBoard(record("a")),
+            Write::CreateBoard(BoardRecord::blank("b")),
+            Write::CreateBoard(BoardRecord::blank("a")),
             append("b", vec![by(1, "p:ana", "Ana"), by(2, "p:ben", "Ben"), entry(3), by(4, "p:ben", "Ben")]),
             Write::Checkpoint { board: "b".into(), checkpoint: cp.clone() },
             append("b", vec![by(5, "p:ana", "Ana B."), by(6, "p:ana", "Ana B.")]),
@@ -315,7 +303,7 @@ async fn summaries_are_kept_replaced_and_compacted(backend: Backend) {
     commit(
         &store,
         vec![
-            Write::CreateBoard(record("b")),
+            Write::CreateBoard(BoardRecord::blank("b")),
             append("b", vec![entry(1), entry(2), entry(3)]),
             Write::Checkpoint { board: "b".into(), checkpoint: cp },
             keep(&[(1, "[1]"), (3, "[3]")]),
@@ -334,7 +322,7 @@ async fn summaries_are_kept_replaced_and_compacted(backend: Backend) {
 
 async fn a_closed_store_refuses_writes(backend: Backend) {
     let store = backend.open().await;
-    commit(&store, vec![Write::CreateBoard(record("b"))]).await;
+    commit(&store, vec![Write::CreateBoard(BoardRecord::blank("b"))]).await;
     let closing = store.clone();
     tokio::task::spawn_blocking(move || closing.close()).await.unwrap();
     let refused = committed(store.submit(vec![append("b", vec![entry(1)])])).await;
@@ -362,8 +350,8 @@ async fn webhooks_read_back_and_are_deleted(backend: Backend) {
         commit(
             &store,
             vec![
-                Write::CreateBoard(record("b")),
-                Write::CreateBoard(record("a")),
+                Write::CreateBoard(BoardRecord::blank("b")),
+                Write::CreateBoard(BoardRecord::blank("a")),
                 Write::Webhook(webhook("b", "h2", "http://10.0.0.2/hook", 20)),
                 Write::Webhook(webhook("b", "h1", "http://10.0.0.1/hook", 10)),
                 Write::Webhook(every_event.clone()),
@@ -420,7 +408,7 @@ async fn a_damaged_checkpoint_is_passed_over_for_the_one_before(backend: Backend
     commit(
         &store,
         vec![
-            Write::CreateBoard(record("b")),
+            Write::CreateBoard(BoardRecord::blank("b")),
             append("b", (1..=5).map(entry).collect()),
             Write::Checkpoint { board: "b".into(), checkpoint: intact.clone() },
             Write::Checkpoint { board: "b".into(), checkpoint: damaged },
